@@ -1,0 +1,460 @@
+"""step(state, inputs) -> (state, commands, events): the whole car controller, composed of the core modules.
+
+Rules of this module:
+- Pure: the same state and inputs give the same outputs, bit for bit. Time is the tick in the inputs; every timer is
+  a deadline tick kept in the state, and the tick is used only to compare against those deadlines or to sample the
+  running profile. So a car that is standing and waiting returns its state unchanged (the same object), which is
+  what lets the lockstep simulator skip idle ticks without changing the result (next_deadline_tick()).
+- Order within a tick: mode request, fault detection, call registration, the phase logic, then the supervisor,
+  which has the last word on the drive commands.
+- The phase machine: STANDING (at a landing, doors cycling) -> STARTING (run bits set, waiting for the brake) ->
+  RUNNING (following the profile, then levelling) -> STOPPING (waiting for the brake to close) -> STANDING.
+  RELEVELLING creeps back to the landing with the doors open; HALTED waits out a stop-at-once fault and then
+  recovers to the nearest landing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from dataclasses import dataclass, field, replace
+
+from carctl.core import calls as call_registry
+from carctl.core import dispatch, door, motion
+from carctl.core.calls import Calls
+from carctl.core.config import ControllerConfig, Timing
+from carctl.core.door import DoorInputs, DoorPhase, DoorState, Stimulus
+from carctl.core.modes import RULES, ModeRules
+from carctl.core.signals import EMPTY, Commands, Direction, Event, EventKind, Inputs, Mode
+from carctl.core.supervisor import Fault, FaultLevel, detect, enforce, update_faults, worst_level
+
+# The levelling phase at the end of a run gives up after this long past the plan and stops where it is.
+LEVELLING_TIMEOUT_S = 5.0
+# The car counts as stopped for ending a run below this speed.
+STOPPED_M_S = 0.01
+_DOOR_EVENTS = {
+    Stimulus.OPEN_REQUEST: EventKind.DOORS_OPENING,
+    Stimulus.OPEN_LIMIT: EventKind.DOORS_OPEN,
+    Stimulus.CLOSE_REQUEST: EventKind.DOORS_CLOSING,
+    Stimulus.NUDGE: EventKind.NUDGING,
+    Stimulus.REOPEN: EventKind.DOORS_REOPENED,
+    Stimulus.CLOSED_LIMIT: EventKind.DOORS_CLOSED,
+    Stimulus.OPEN_TIMEOUT: EventKind.DOORS_CLOSING,
+    Stimulus.CLOSE_TIMEOUT: EventKind.DOORS_REOPENED,
+}
+
+
+class Phase(enum.Enum):
+    STANDING = "standing"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    RELEVELLING = "relevelling"
+    HALTED = "halted"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run in progress. Distances in the profile are along ``direction`` from ``origin_m``."""
+
+    direction: Direction
+    target: int
+    origin_m: float = 0.0
+    start_tick: int = 0
+    profile: motion.Profile | None = None  # None until the brake is open
+    parking: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerState:
+    mode: Mode = Mode.NORMAL
+    phase: Phase = Phase.HALTED
+    phase_tick: int = 0
+    landing: int = 0
+    direction: Direction = Direction.NONE  # travel direction; while the doors are open, the lantern
+    calls: Calls = field(default_factory=Calls)
+    door: DoorState = field(default_factory=DoorState)
+    run: Run | None = None
+    faults: frozenset[Fault] = frozenset()
+    park_tick: int = -1  # an idle car leaves for its parking landing at this tick; -1 while not idle
+
+
+class Controller:
+    """Holds the configuration; step() is a pure function of (state, inputs)."""
+
+    def __init__(self, config: ControllerConfig) -> None:
+        self.config = config
+        self.timing = Timing.from_config(config.car)
+        car = config.car
+        self.landings_m = config.building.landings_m
+        self.landing_count = len(self.landings_m)
+        self._midpoints = [(a + b) / 2 for a, b in zip(self.landings_m, self.landings_m[1:])]
+        self.normal_limits = motion.Limits(car.rated_speed_m_s, car.acceleration_m_s2, car.jerk_m_s3)
+        self.seat_limits = motion.Limits(car.rated_speed_m_s, min(car.acceleration_m_s2, car.seat_acceleration_m_s2),
+                                         min(car.jerk_m_s3, car.seat_jerk_m_s3))
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    def initial_state(self, position_m: float = 0.0) -> ControllerState:
+        """After power-up the car is HALTED until the inputs show it safe; then it recovers to the nearest landing."""
+        return ControllerState(landing=self.nearest_landing(position_m))
+
+    def nearest_landing(self, position_m: float) -> int:
+        return bisect.bisect_left(self._midpoints, position_m)
+
+    def next_deadline_tick(self, state: ControllerState, after: int) -> int:
+        """The earliest tick later than ``after`` at which an unchanged state may act on its own timers.
+
+        A safe lower bound: the lockstep loop may skip ticks before it only when the state did not change."""
+        candidates = [state.door.deadline_tick, state.door.retry_tick, state.park_tick]
+        if state.door.blocked_since_tick >= 0:
+            candidates.append(state.door.blocked_since_tick + self.timing.nudge_after)
+        if state.phase is Phase.STARTING:
+            candidates.append(state.phase_tick + self.timing.start_timeout)
+        return min((tick for tick in candidates if tick > after), default=1 << 62)
+
+    def _first_stoppable(self, position_m: float, direction: Direction) -> int:
+        """Index of the first landing at or beyond position_m in direction."""
+        if direction is Direction.UP:
+            return bisect.bisect_left(self.landings_m, position_m - 1e-6)
+        return bisect.bisect_right(self.landings_m, position_m + 1e-6) - 1
+
+    # -- the step ------------------------------------------------------------------------------------------------
+
+    def step(self, state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
+        events: list[Event] = []
+        tick = inputs.tick
+        before = state
+        if inputs.mode_request is not None and inputs.mode_request is not state.mode:
+            state = self._change_mode(state, inputs.mode_request, tick, events)
+        rules = RULES[state.mode]
+
+        present = detect(inputs, self.config, state.phase is Phase.RELEVELLING)
+        if state.door.fault:
+            present.add(Fault(state.door.fault))
+        faults = update_faults(state.faults, present, inputs.fault_reset, tick, events)
+
+        calls = state.calls
+        if inputs.car_calls_pressed or inputs.hall_up_pressed or inputs.hall_down_pressed:
+            calls = call_registry.register(calls, tick, self.landing_count, inputs.car_calls_pressed,
+                                           inputs.hall_up_pressed, inputs.hall_down_pressed, inputs.accessible_button,
+                                           rules.car_calls, rules.landing_calls, events)
+            car = self.config.car
+            calls = call_registry.apply_anti_nuisance(calls, tick, inputs.load_kg, car.anti_nuisance_car_calls,
+                                                      car.anti_nuisance_load_kg, events)
+        if faults is not state.faults or calls is not state.calls:
+            state = replace(state, faults=faults, calls=calls)
+
+        phase = state.phase
+        if phase is Phase.RUNNING and (calls is not before.calls or faults is not before.faults
+                                       or state.mode is not before.mode):
+            state = self.retarget(state, inputs)
+        if worst_level(faults) >= FaultLevel.STOP_NOW and phase is not Phase.STANDING and phase is not Phase.HALTED:
+            state = replace(state, phase=Phase.HALTED, phase_tick=tick, run=None)
+            phase = Phase.HALTED
+        if phase is Phase.RUNNING:
+            state, drive = self._running(state, inputs, events)
+        elif phase is Phase.STANDING:
+            state, drive = self._standing(state, inputs, rules, events)
+        elif phase is Phase.STARTING:
+            state, drive = self._starting(state, inputs, events)
+        elif phase is Phase.STOPPING:
+            state, drive = self._stopping(state, inputs, rules, events)
+        elif phase is Phase.RELEVELLING:
+            state, drive = self._relevelling(state, inputs, rules, events)
+        else:
+            state, drive = self._halted(state, inputs, rules, events)
+
+        commands = self._commands(state, inputs, drive, events)
+        commands = enforce(commands, state.faults, inputs, state.phase is Phase.RELEVELLING, tick, events)
+        return state, commands, tuple(events)
+
+    # -- phases --------------------------------------------------------------------------------------------------
+
+    def _standing(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
+                  events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        tick = inputs.tick
+        at = state.landing
+        calls = state.calls
+        current_door = state.door
+        error_m = self.landings_m[at] - inputs.position_m
+        overload = Fault.OVERLOAD in state.faults
+        if current_door.phase is DoorPhase.CLOSED and not current_door.fault:
+            recall = self._recall_landing(state, rules)
+            lantern = dispatch.lantern_on_arrival(calls, at, state.direction, self.landing_count)
+            want_open = (inputs.door_open_button or overload or (recall == at and rules.park_open)
+                         or dispatch.wants_doors_open(calls, at, lantern))
+            if want_open and inputs.in_door_zone and abs(error_m) <= self.config.car.relevel_threshold_m * 2:
+                return self._open_doors(replace(state, direction=lantern, park_tick=-1), inputs, events)
+            if not inputs.door_locked or not inputs.door_closed_limit:
+                return state, (Direction.NONE, 0.0)
+            if worst_level(state.faults) >= FaultLevel.NO_NEW_TRIPS or not rules.automatic_runs:
+                return state, (Direction.NONE, 0.0)
+            if recall is not None:
+                if recall != at:
+                    direction = Direction.UP if recall > at else Direction.DOWN
+                    return self._start(state, direction, recall, False, tick, events)
+                return state, (Direction.NONE, 0.0)
+            direction = dispatch.departure_direction(calls, at, state.direction, self.landing_count)
+            if direction is not Direction.NONE:
+                return self._start(state, direction, -1, False, tick, events)
+            return self._idle(state, rules, tick, events), (Direction.NONE, 0.0)
+
+        # A door cycle is under way: the lantern is fixed; calls for this landing in its direction are served now.
+        lantern = state.direction
+        reopen = False
+        if dispatch.wants_doors_open(calls, at, lantern) and current_door.phase is not DoorPhase.CLOSED:
+            calls = call_registry.serve(calls, tick, at, lantern, events)
+            reopen = True
+        new_door = current_door
+        if inputs.accessible_button and not current_door.accessible:
+            new_door = replace(current_door, accessible=True)
+        if (abs(error_m) > self.config.car.relevel_threshold_m and inputs.in_door_zone
+                and current_door.phase is not DoorPhase.CLOSED and not overload):
+            events.append(Event(EventKind.RELEVEL_STARTED, tick, at, f"{error_m * 1000:.1f} mm"))
+            return replace(state, phase=Phase.RELEVELLING, phase_tick=tick, calls=calls, door=new_door,
+                           run=Run(Direction.UP if error_m > 0 else Direction.DOWN, at)), (Direction.NONE, 0.0)
+        new_door = self._door_step(state, new_door, inputs, reopen, events)
+        if new_door is not current_door or calls is not state.calls:
+            state = replace(state, door=new_door, calls=calls)
+        return state, (Direction.NONE, 0.0)
+
+    def _idle(self, state: ControllerState, rules: ModeRules, tick: int, events: list[Event]) -> ControllerState:
+        """No calls: show no direction; after the park delay, return to the parking landing with doors closed."""
+        if state.direction is not Direction.NONE:
+            state = replace(state, direction=Direction.NONE)
+        if state.park_tick < 0:
+            return replace(state, park_tick=tick + self.timing.park_delay)
+        home = self.config.car.home_landing
+        if tick >= state.park_tick and rules.park_at_home and state.landing != home:
+            events.append(Event(EventKind.PARKING, tick, home))
+            direction = Direction.UP if home > state.landing else Direction.DOWN
+            return self._start(state, direction, home, True, tick, events)[0]
+        return state
+
+    def _recall_landing(self, state: ControllerState, rules: ModeRules) -> int | None:
+        return self.config.building.main_landing if rules.recall_main_landing else None
+
+    def _start(self, state: ControllerState, direction: Direction, target: int, parking: bool, tick: int,
+               events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        run = Run(direction, target, parking=parking)
+        return replace(state, phase=Phase.STARTING, phase_tick=tick, direction=direction, run=run,
+                       park_tick=-1), (direction, 0.0)
+
+    def _starting(self, state: ControllerState, inputs: Inputs,
+                  events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        run = state.run
+        assert run is not None
+        tick = inputs.tick
+        if not inputs.door_locked:
+            return replace(state, phase=Phase.STANDING, phase_tick=tick, run=None), (Direction.NONE, 0.0)
+        if not inputs.brake_open:
+            if tick - state.phase_tick >= self.timing.start_timeout:
+                events.append(Event(EventKind.COMMAND_BLOCKED, tick, state.landing, "drive did not start"))
+                return replace(state, phase=Phase.STANDING, phase_tick=tick, run=None), (Direction.NONE, 0.0)
+            return state, (run.direction, 0.0)
+        target = run.target
+        if target < 0 or self._recall_landing(state, RULES[state.mode]) is None:
+            first = self._first_stoppable(inputs.position_m + run.direction * 0.05, run.direction)
+            found = dispatch.next_stop(state.calls, first, run.direction, self.landing_count,
+                                       inputs.load_kg >= self.config.car.full_load_kg)
+            if found is not None and (target < 0 or (found - target) * run.direction < 0):
+                target = found
+        if target < 0:
+            return replace(state, phase=Phase.STOPPING, phase_tick=tick, run=None), (Direction.NONE, 0.0)
+        distance = (self.landings_m[target] - inputs.position_m) * run.direction
+        profile = motion.plan(0.0, 0.0, max(0.0, distance), self._limits(inputs))
+        events.append(Event(EventKind.RUN_STARTED, tick, target, "up" if run.direction > 0 else "down"))
+        run = Run(run.direction, target, inputs.position_m, tick, profile, run.parking)
+        state = replace(state, phase=Phase.RUNNING, phase_tick=tick, run=run)
+        return self._running(state, inputs, events)
+
+    def _limits(self, inputs: Inputs) -> motion.Limits:
+        return self.seat_limits if inputs.seat_occupied else self.normal_limits
+
+    def _running(self, state: ControllerState, inputs: Inputs,
+                 events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        run = state.run
+        assert run is not None and run.profile is not None
+        tick = inputs.tick
+        car = self.config.car
+        t_s = (tick - run.start_tick) * inputs.period_s
+        planned_m, planned_speed, planned_accel = run.profile.sample(t_s)
+        travelled_m = (inputs.position_m - run.origin_m) * run.direction
+        if t_s < run.profile.duration_s:
+            speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
+                                               car.drive_lag_s, car.position_gain_per_s)
+            return state, (run.direction, min(max(speed, 0.0), car.rated_speed_m_s * 1.05))
+        error_m = (self.landings_m[run.target] - inputs.position_m) * run.direction
+        if abs(error_m) <= car.level_tolerance_m and abs(inputs.speed_m_s) < STOPPED_M_S or (
+                t_s > run.profile.duration_s + LEVELLING_TIMEOUT_S):
+            return replace(state, phase=Phase.STOPPING, phase_tick=tick), (Direction.NONE, 0.0)
+        creep = motion.levelling_speed_m_s(error_m, car.relevel_speed_m_s, car.position_gain_per_s)
+        return state, (run.direction if error_m > 0 else Direction(-run.direction), creep)
+
+    def retarget(self, state: ControllerState, inputs: Inputs) -> ControllerState:
+        """A new call, a mode change or a stop-at-next-landing fault while running: commit to a nearer stop if
+        the car can still stop there."""
+        run = state.run
+        assert run is not None and run.profile is not None
+        t_s = (inputs.tick - run.start_tick) * inputs.period_s
+        if t_s >= run.profile.duration_s:
+            return state
+        planned_m, planned_speed, planned_accel = run.profile.sample(t_s)
+        limits = self._limits(inputs)
+        stop_m = run.origin_m + run.direction * (
+            planned_m + motion.stopping_distance_m(planned_speed, planned_accel, limits))
+        first = self._first_stoppable(stop_m, run.direction)
+        if not 0 <= first < self.landing_count:
+            return state
+        rules = RULES[state.mode]
+        recall = self._recall_landing(state, rules)
+        if worst_level(state.faults) >= FaultLevel.STOP_AT_NEXT_LANDING:
+            candidate: int | None = first
+        elif recall is not None:
+            candidate = recall if (recall - first) * run.direction >= 0 else first
+        else:
+            candidate = dispatch.next_stop(state.calls, first, run.direction, self.landing_count,
+                                           inputs.load_kg >= self.config.car.full_load_kg)
+        if candidate is None or candidate == run.target:
+            return state
+        if (candidate - run.target) * run.direction > 0 and recall is None:
+            return state  # farther than the committed stop: it is served after this one
+        remaining = (self.landings_m[candidate] - run.origin_m) * run.direction - planned_m
+        profile = motion.plan(planned_speed, planned_accel, remaining, limits)
+        if profile is None:
+            return state
+        origin = run.origin_m + run.direction * planned_m
+        return replace(state, run=Run(run.direction, candidate, origin, inputs.tick, profile, run.parking))
+
+    def _stopping(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
+                  events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        if inputs.brake_open or inputs.drive_running:
+            return state, (Direction.NONE, 0.0)
+        tick = inputs.tick
+        run = state.run
+        at = self.nearest_landing(inputs.position_m)
+        travel = run.direction if run is not None else state.direction
+        state = replace(state, phase=Phase.STANDING, phase_tick=tick, landing=at, run=None)
+        if run is None:
+            return state, (Direction.NONE, 0.0)
+        lantern = dispatch.lantern_on_arrival(state.calls, at, travel, self.landing_count)
+        parked_open = rules.park_open and at == self._recall_landing(state, rules)
+        if not (dispatch.wants_doors_open(state.calls, at, lantern) or parked_open):
+            return replace(state, direction=lantern), (Direction.NONE, 0.0)
+        events.append(Event(EventKind.ARRIVED, tick, at, "up" if lantern > 0 else "down" if lantern < 0 else ""))
+        return self._open_doors(replace(state, direction=lantern), inputs, events)
+
+    def _open_doors(self, state: ControllerState, inputs: Inputs,
+                    events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        at = state.landing
+        accessible = at in state.calls.accessible
+        calls = call_registry.serve(state.calls, inputs.tick, at, state.direction, events)
+        opened = DoorState(accessible=accessible) if state.door.phase is DoorPhase.CLOSED else state.door
+        new_door = self._door_step(state, opened, inputs, False, events, open_request=True)
+        return replace(state, calls=calls, door=new_door, park_tick=-1), (Direction.NONE, 0.0)
+
+    def _relevelling(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
+                     events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        car = self.config.car
+        run = state.run
+        error_m = self.landings_m[state.landing] - inputs.position_m
+        # The doors keep their cycle, but may not close while the car creeps.
+        new_door = self._door_step(state, state.door, inputs, False, events, creeping=True)
+        if new_door is not state.door:
+            state = replace(state, door=new_door)
+        if run is not None and (abs(error_m) > car.level_tolerance_m or abs(inputs.speed_m_s) >= STOPPED_M_S):
+            direction = Direction.UP if error_m > 0 else Direction.DOWN
+            return state, (direction, motion.levelling_speed_m_s(error_m, car.relevel_speed_m_s,
+                                                                 car.position_gain_per_s))
+        if run is not None:
+            return replace(state, run=None), (Direction.NONE, 0.0)
+        if inputs.brake_open or inputs.drive_running:
+            return state, (Direction.NONE, 0.0)
+        return replace(state, phase=Phase.STANDING, phase_tick=inputs.tick), (Direction.NONE, 0.0)
+
+    def _halted(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
+                events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        """Wait out a stop-at-once fault; then, standing still, recover to the nearest landing."""
+        if worst_level(state.faults) >= FaultLevel.STOP_NOW or inputs.brake_open or inputs.drive_running:
+            return state, (Direction.NONE, 0.0)
+        tick = inputs.tick
+        at = self.nearest_landing(inputs.position_m)
+        error_m = self.landings_m[at] - inputs.position_m
+        if abs(error_m) <= self.config.car.relevel_threshold_m and inputs.in_door_zone:
+            lantern = dispatch.lantern_on_arrival(state.calls, at, Direction.NONE, self.landing_count)
+            state = replace(state, phase=Phase.STANDING, phase_tick=tick, landing=at, direction=lantern)
+            if state.door.phase is DoorPhase.CLOSED and inputs.load_kg > self.config.car.anti_nuisance_load_kg:
+                return self._open_doors(state, inputs, events)  # let anyone inside out
+            return state, (Direction.NONE, 0.0)
+        if not inputs.door_locked or not rules.automatic_runs:
+            return state, (Direction.NONE, 0.0)
+        direction = Direction.UP if error_m > 0 else Direction.DOWN
+        state = replace(state, landing=at)
+        return self._start(state, direction, at, False, tick, events)
+
+    # -- doors and outputs ---------------------------------------------------------------------------------------
+
+    def _door_step(self, state: ControllerState, current: DoorState, inputs: Inputs, reopen: bool,
+                   events: list[Event], open_request: bool = False, creeping: bool = False) -> DoorState:
+        rules = RULES[state.mode]
+        parked_open = rules.park_open and state.landing == self._recall_landing(state, rules)
+        seen = DoorInputs(
+            open_request=open_request,
+            close_request=inputs.door_close_button,
+            reopen_request=reopen,
+            hold_open=creeping or parked_open or Fault.OVERLOAD in state.faults,
+            auto_close=rules.auto_close,
+            open_limit=inputs.door_open_limit,
+            closed_locked=inputs.door_closed_limit and inputs.door_locked,
+            light_curtain=inputs.light_curtain_blocked,
+            safety_edge=inputs.safety_edge,
+            open_button=inputs.door_open_button,
+        )
+        new_door, stimulus = door.update(current, inputs.tick, seen, self.timing)
+        if stimulus is not None:
+            events.append(Event(_DOOR_EVENTS[stimulus], inputs.tick, -1, new_door.fault))
+        return new_door
+
+    def _commands(self, state: ControllerState, inputs: Inputs, drive: tuple[Direction, float],
+                  events: list[Event]) -> Commands:
+        direction, speed = drive
+        running = state.phase is Phase.STARTING or state.phase is Phase.RUNNING or (
+            state.phase is Phase.RELEVELLING and state.run is not None)
+        door_open, door_close = door.door_commands(state.door)
+        calls = state.calls
+        arrived = -1
+        for event in events:
+            if event.kind is EventKind.ARRIVED:
+                arrived = event.landing
+        overload = Fault.OVERLOAD in state.faults
+        return Commands(
+            run_up=running and direction is Direction.UP,
+            run_down=running and direction is Direction.DOWN,
+            speed_ref_m_s=speed if running else 0.0,
+            quick_stop=False,
+            fault_reset=inputs.fault_reset,
+            door_open=door_open,
+            door_close=door_close,
+            door_nudge=state.door.nudging,
+            door_slow=state.door.accessible,
+            buzzer=state.door.nudging or overload,
+            gong=arrived >= 0,
+            announce_landing=arrived,
+            car_call_lamps=calls.car,
+            hall_up_lamps=calls.up,
+            hall_down_lamps=calls.down,
+            position_landing=self.nearest_landing(inputs.position_m),
+            direction=state.direction,
+            overload_lamp=overload,
+        )
+
+    def _change_mode(self, state: ControllerState, mode: Mode, tick: int, events: list[Event]) -> ControllerState:
+        rules = RULES[mode]
+        events.append(Event(EventKind.MODE_CHANGED, tick, -1, f"{state.mode.value}->{mode.value}"))
+        calls = call_registry.withdraw(state.calls, tick, not rules.cancel_car_calls, rules.landing_calls,
+                                       mode.value, events)
+        return replace(state, mode=mode, calls=calls, park_tick=-1)
+
+
+__all__ = ["Controller", "ControllerState", "Phase", "Run", "EMPTY"]

@@ -1,0 +1,34 @@
+"""Operating modes, as a table of what each mode lets the car do.
+
+Rules of this module:
+- A mode changes only on a mode request (key switch, fire-service switch, platform command); the change withdraws
+  the calls the new mode does not serve, with an event for each.
+- The rest of the core asks ModeRules, never the mode itself, so adding a mode is adding a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carctl.core.signals import Mode
+
+
+@dataclass(frozen=True, slots=True)
+class ModeRules:
+    car_calls: bool  # car-call buttons register calls
+    landing_calls: bool  # landing buttons register calls
+    cancel_car_calls: bool  # entering the mode cancels registered car calls (else the current ride is finished)
+    automatic_runs: bool  # the car moves by itself to serve calls or park
+    auto_close: bool  # the doors close by themselves after the dwell (else only on the door-close button)
+    park_open: bool  # park with the doors open (fire return)
+    park_at_home: bool  # an idle car returns to its home landing (False: to the recall landing, if any)
+    recall_main_landing: bool  # go non-stop to the main landing
+
+
+RULES: dict[Mode, ModeRules] = {
+    Mode.NORMAL: ModeRules(True, True, False, True, True, False, True, False),
+    Mode.INDEPENDENT: ModeRules(True, False, False, True, False, False, False, False),
+    Mode.OUT_OF_SERVICE: ModeRules(False, False, False, True, True, False, True, False),
+    Mode.FIRE: ModeRules(False, False, True, True, True, True, False, True),
+    Mode.INSPECTION: ModeRules(False, False, True, False, False, False, False, False),
+}

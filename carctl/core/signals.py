@@ -1,0 +1,133 @@
+"""What crosses the core's boundary: one Inputs snapshot per tick in, Commands and Events out.
+
+Rules of this module:
+- Frozen dataclasses with SI units in the names; no behaviour.
+- Time is ``tick`` (a count) and ``period_s`` (fixed). The core reads no clock.
+- Every input source carries its age in ticks, so staleness is a supervisor input, never a silent reuse.
+- Button presses arrive as the set of buttons pressed since the last snapshot (the boards latch a press until it is
+  read), so a press is an event and a held button does not re-register a served call.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+EMPTY: frozenset[int] = frozenset()
+
+
+class Direction(enum.IntEnum):
+    DOWN = -1
+    NONE = 0
+    UP = 1
+
+
+class Mode(enum.Enum):
+    NORMAL = "normal"
+    INSPECTION = "inspection"
+    FIRE = "fire"
+    INDEPENDENT = "independent"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+# The rate each input source is expected at, as the largest age in ticks before it is stale (at 20 ms per tick).
+# The supervisor turns a stale source into a fault; see supervisor.py for the reaction to each.
+MAX_AGE_TICKS = {
+    "drive": 3,
+    "car_top": 5,
+    "car_panel": 25,
+    "landing": 50,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    tick: int
+    period_s: float = 0.02
+    # Drive (Modbus status block).
+    drive_age_ticks: int = 0
+    drive_ready: bool = True
+    drive_running: bool = False
+    drive_fault_code: int = 0
+    brake_open: bool = False
+    safety_chain_closed: bool = True
+    speed_m_s: float = 0.0
+    position_m: float = 0.0
+    load_kg: float = 0.0
+    # Car-top board.
+    car_top_age_ticks: int = 0
+    door_open_limit: bool = False
+    door_closed_limit: bool = True
+    door_locked: bool = True
+    light_curtain_blocked: bool = False
+    safety_edge: bool = False
+    in_door_zone: bool = True
+    # Car operating panel.
+    car_panel_age_ticks: int = 0
+    car_calls_pressed: frozenset[int] = EMPTY
+    door_open_button: bool = False
+    door_close_button: bool = False
+    accessible_button: bool = False
+    seat_occupied: bool = False
+    # Landing boards (the oldest of them).
+    landing_age_ticks: int = 0
+    hall_up_pressed: frozenset[int] = EMPTY
+    hall_down_pressed: frozenset[int] = EMPTY
+    # Maintenance: a deliberate fault reset (key switch on the controller, or a signed platform command).
+    fault_reset: bool = False
+    # A mode switch (key switches, the fire-service switch, the platform); None keeps the mode.
+    mode_request: Mode | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Commands:
+    # Drive (Modbus command block): run bits and an unsigned speed reference.
+    run_up: bool = False
+    run_down: bool = False
+    speed_ref_m_s: float = 0.0
+    quick_stop: bool = False
+    fault_reset: bool = False
+    # Door operator on the car-top board.
+    door_open: bool = False
+    door_close: bool = False
+    door_nudge: bool = False
+    door_slow: bool = False
+    # Car operating panel and landing boards.
+    buzzer: bool = False
+    gong: bool = False
+    announce_landing: int = -1
+    car_call_lamps: frozenset[int] = EMPTY
+    hall_up_lamps: frozenset[int] = EMPTY
+    hall_down_lamps: frozenset[int] = EMPTY
+    position_landing: int = 0
+    direction: Direction = Direction.NONE
+    overload_lamp: bool = False
+    car_light: bool = True
+
+
+class EventKind(enum.Enum):
+    CALL_REGISTERED = "call_registered"
+    CALL_CANCELLED = "call_cancelled"
+    CALL_REFUSED = "call_refused"
+    RUN_STARTED = "run_started"
+    ARRIVED = "arrived"
+    DOORS_OPENING = "doors_opening"
+    DOORS_OPEN = "doors_open"
+    DOORS_CLOSING = "doors_closing"
+    DOORS_REOPENED = "doors_reopened"
+    DOORS_CLOSED = "doors_closed"
+    NUDGING = "nudging"
+    RELEVEL_STARTED = "relevel_started"
+    PARKING = "parking"
+    FAULT_RAISED = "fault_raised"
+    FAULT_CLEARED = "fault_cleared"
+    COMMAND_BLOCKED = "command_blocked"
+    MODE_CHANGED = "mode_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    tick: int
+    landing: int = -1
+    detail: str = ""

@@ -1,0 +1,397 @@
+"""The core and the shaft stepped together on virtual time, as fast as the CPU allows.
+
+Rules of this module:
+- One loop iteration is one control tick: scripted events, sense (Inputs), Controller.step, the independent safety
+  check on the true shaft state, trace, Shaft.update, passengers.
+- Idle ticks are skipped only when the result is provably the same as stepping them: the controller returned its
+  state unchanged with no events, the commands repeat, the shaft is static under them, nobody pressed a button, and
+  no timer (controller deadlines, the passengers' next move, the next scripted event, an obstruction ending, the end
+  of the run) falls inside the skipped span. tests/sim/test_lockstep.py checks a seeded day both ways.
+- Deterministic for a scenario and seed: no clock, no unseeded randomness.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import IO, Any
+
+from carctl.core.controller import Controller, ControllerState
+from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode
+from carctl.core.supervisor import FAULTS, RELEVEL_LIMIT_M_S
+from sim.metrics import distribution, passenger_metrics
+from sim.physics import DOOR_TRAVEL_UNITS, Shaft
+from sim.scenario import Scenario, ScriptedEvent
+from sim.traffic import Passenger, PassengerFlow, Presses, generate
+
+NEVER = 1 << 62
+# The independent safety check counts the car as moving above this true speed.
+MOVING_M_S = 0.001
+
+
+@dataclass(slots=True)
+class Violation:
+    t_s: float
+    kind: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"t_s": round(self.t_s, 3), "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One-tick inputs set by scripted events."""
+
+    mode_request: Mode | None = None
+    fault_reset: bool = False
+    door_open_button: bool = False
+    door_close_button: bool = False
+    accessible_button: bool = False
+
+    def any(self) -> bool:
+        return (self.mode_request is not None or self.fault_reset or self.door_open_button
+                or self.door_close_button or self.accessible_button)
+
+
+@dataclass
+class Recording:
+    """The inputs and commands of every stepped tick, for replay tests."""
+
+    inputs: list[Inputs] = field(default_factory=list)
+    commands: list[Commands] = field(default_factory=list)
+
+
+class Lockstep:
+    def __init__(self, scenario: Scenario, skip_idle: bool = True, trace: IO[str] | None = None,
+                 trace_every: int = 1, recording: Recording | None = None,
+                 extra_passengers: list[Passenger] | None = None) -> None:
+        self.scenario = scenario
+        config = scenario.controller
+        self.config = config
+        self.period_s = config.car.control_period_s
+        self.controller = Controller(config)
+        self.shaft = Shaft(config, scenario.physics)
+        passengers = generate(scenario.traffic, config.building.population, config.building.main_landing,
+                              self.period_s)
+        passengers.extend(extra_passengers or [])
+        self.flow = PassengerFlow(passengers, self.shaft, config.car.capacity_persons, config.car.transfer_s)
+        self.skip_idle = skip_idle
+        self.trace = trace
+        self.trace_every = max(1, trace_every)
+        self.recording = recording
+        self.script = list(scenario.events)
+        self.script.reverse()
+        self.comm_lost_since = -1
+        self.violations: list[Violation] = []
+        self.violation_count = 0
+        self._violating: set[str] = set()
+        self.fault_log: list[dict[str, Any]] = []
+        self.trips = 0
+        self.stepped_ticks = 0
+        self.tick = 0
+        self.state: ControllerState = self.controller.initial_state(self.shaft.encoder_m())
+        self.commands = Commands()
+        self._drive_snapshot = self._read_drive()
+        self._next_ident = len(passengers)
+
+    # -- scripted events -----------------------------------------------------------------------------------------
+
+    def _apply_script(self, tick: int, presses: Presses, pending: _Pending) -> None:
+        script = self.script
+        while script and round(script[-1].t_s / self.period_s) <= tick:
+            self._apply_event(script.pop(), tick, presses, pending)
+
+    def _apply_event(self, event: ScriptedEvent, tick: int, presses: Presses, pending: _Pending) -> None:
+        shaft = self.shaft
+        kind = event.type
+        if kind == "hall_call":
+            (presses.up if event.direction == "up" else presses.down).add(event.landing)
+        elif kind == "car_call":
+            presses.car.add(event.landing)
+        elif kind == "accessible_call":
+            presses.car.add(event.landing)
+            pending.accessible_button = True
+        elif kind == "passenger":
+            self.flow.add(Passenger(self._next_ident, tick, event.origin, event.destination,
+                                    self.scenario.traffic.passenger_mass_kg))
+            self._next_ident += 1
+        elif kind == "fault":
+            shaft.inject(event.kind)
+            if event.kind == "comm_loss":
+                self.comm_lost_since = tick
+        elif kind == "clear_fault":
+            shaft.clear(event.kind)
+            if event.kind == "comm_loss":
+                self.comm_lost_since = -1
+        elif kind == "seat_occupied":
+            shaft.seat_occupied = True
+        elif kind == "seat_free":
+            shaft.seat_occupied = False
+        elif kind == "obstruct":
+            shaft.obstructed_until_tick = tick + max(1, round(event.duration_s / self.period_s))
+        elif kind == "mode":
+            pending.mode_request = Mode(event.mode)
+        elif kind == "door_open_button":
+            pending.door_open_button = True
+        elif kind == "door_close_button":
+            pending.door_close_button = True
+        elif kind == "fault_reset":
+            pending.fault_reset = True
+        elif kind == "load":
+            shaft.extra_load_kg = event.load_kg
+            shaft.set_load(shaft.load_kg)
+
+    # -- sensing -------------------------------------------------------------------------------------------------
+
+    def _read_drive(self) -> tuple[bool, bool, int, bool, float, float, float, bool]:
+        shaft = self.shaft
+        return ("power_loss" not in shaft.injected, shaft.drive_running, shaft.drive_fault_code, shaft.brake_open,
+                shaft.reported_speed_m_s(), shaft.encoder_m(), round(shaft.total_load_kg()),
+                shaft.safety_chain_closed())
+
+    def _sense(self, tick: int, presses: Presses, pending: _Pending) -> Inputs:
+        shaft = self.shaft
+        if self.comm_lost_since >= 0:
+            drive_age = tick - self.comm_lost_since
+        else:
+            drive_age = 0
+            self._drive_snapshot = self._read_drive()
+        ready, running, fault_code, brake_open, speed, position, load, chain = self._drive_snapshot
+        units = shaft.door_units
+        return Inputs(
+            tick=tick,
+            period_s=self.period_s,
+            drive_age_ticks=drive_age,
+            drive_ready=ready,
+            drive_running=running,
+            drive_fault_code=fault_code,
+            brake_open=brake_open,
+            safety_chain_closed=chain,
+            speed_m_s=speed,
+            position_m=position,
+            load_kg=load,
+            door_open_limit=units == DOOR_TRAVEL_UNITS,
+            door_closed_limit=units == 0,
+            door_locked=shaft.door_locked(),
+            light_curtain_blocked=shaft.light_curtain_blocked(),
+            in_door_zone=shaft.in_door_zone(),
+            car_calls_pressed=frozenset(presses.car) if presses.car else EMPTY,
+            door_open_button=pending.door_open_button,
+            door_close_button=pending.door_close_button,
+            accessible_button=pending.accessible_button,
+            seat_occupied=shaft.seat_occupied,
+            hall_up_pressed=frozenset(presses.up) if presses.up else EMPTY,
+            hall_down_pressed=frozenset(presses.down) if presses.down else EMPTY,
+            fault_reset=pending.fault_reset,
+            mode_request=pending.mode_request,
+        )
+
+    # -- checks and records --------------------------------------------------------------------------------------
+
+    def _check_safety(self, tick: int) -> None:
+        """Independent of the controller: the shaft's truth against the rules the car must never break."""
+        shaft = self.shaft
+        speed = abs(shaft.speed_m_s)
+        config = self.config
+        found: set[str] = set()
+        if speed > MOVING_M_S and not shaft.door_locked() and (not shaft.in_door_zone()
+                                                               or speed >= RELEVEL_LIMIT_M_S):
+            found.add("moving_with_door_open")
+        if speed > config.car.overspeed_m_s:
+            found.add("overspeed")
+        landings = config.building.landings_m
+        if not landings[0] - config.building.overtravel_m <= shaft.position_m <= (
+                landings[-1] + config.building.overtravel_m):
+            found.add("left_shaft")
+        if found or self._violating:
+            for kind in found - self._violating:
+                self.violation_count += 1
+                if len(self.violations) < 100:
+                    self.violations.append(Violation(tick * self.period_s, kind,
+                                                      f"position {shaft.position_m:.3f} m speed {shaft.speed_m_s:.3f}"
+                                                      f" m/s door {shaft.door_state()}"))
+            self._violating = found
+
+    def _on_events(self, events: tuple[Event, ...]) -> None:
+        for event in events:
+            if event.kind is EventKind.RUN_STARTED:
+                self.trips += 1
+            elif event.kind is EventKind.FAULT_RAISED:
+                name, code, level = event.detail.split(":")
+                self.fault_log.append({"kind": name, "code": int(code), "level": int(level.removeprefix("level")),
+                                       "raised_t_s": round(event.tick * self.period_s, 3), "cleared_t_s": None})
+            elif event.kind is EventKind.FAULT_CLEARED:
+                for entry in reversed(self.fault_log):
+                    if entry["kind"] == event.detail and entry["cleared_t_s"] is None:
+                        entry["cleared_t_s"] = round(event.tick * self.period_s, 3)
+                        break
+
+    def _trace_record(self, tick: int) -> dict[str, Any]:
+        shaft = self.shaft
+        commands = self.commands
+        state = self.state
+        return {
+            "t_s": round(tick * self.period_s, 3),
+            "position_m": round(shaft.position_m, 4),
+            "speed_m_s": round(shaft.speed_m_s, 4),
+            "door": shaft.door_state(),
+            "door_open_fraction": round(shaft.door_open_fraction(), 4),
+            "drive_run": commands.run_up or commands.run_down,
+            "load_kg": round(shaft.total_load_kg(), 1),
+            "passengers": len(self.flow.in_car),
+            "mode": state.mode.value,
+            "faults": sorted(fault.value for fault in state.faults),
+            "phase": state.phase.value,
+            "direction": int(state.direction),
+            "speed_ref_m_s": round(commands.speed_ref_m_s, 4),
+        }
+
+    def _write_trace(self, first_tick: int, last_tick: int) -> None:
+        """Records for ticks first..last (inclusive) that fall on the trace grid; they are identical but for t_s."""
+        assert self.trace is not None
+        every = self.trace_every
+        start = first_tick + (-first_tick) % every
+        if start > last_tick:
+            return
+        record = self._trace_record(start)
+        for tick in range(start, last_tick + 1, every):
+            record["t_s"] = round(tick * self.period_s, 3)
+            self.trace.write(json.dumps(record) + "\n")
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+
+    def _finished(self, tick: int, end_tick: int, drain_end_tick: int) -> bool:
+        if tick < end_tick:
+            return False
+        if tick >= drain_end_tick:
+            return True
+        flow = self.flow
+        return (not flow.pending and not flow.waiting and not flow.in_car and flow.transfer is None
+                and not self.state.calls.any() and not self.script)
+
+    def run(self, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+        wall_start = time.perf_counter()
+        traffic = self.scenario.traffic
+        period = self.period_s
+        end_tick = round(traffic.duration_s / period)
+        drain_end_tick = end_tick + round(traffic.drain_s / period)
+        controller = self.controller
+        shaft = self.shaft
+        flow = self.flow
+        recording = self.recording
+        progress_every = max(1, end_tick // 100)
+        next_progress = progress_every
+        presses = Presses()
+        pending = _Pending()
+        previous_inputs: Inputs | None = None
+        repeating = False  # the last step changed nothing: same state, same commands, no events, no input
+        tick = 0
+        while not self._finished(tick, end_tick, drain_end_tick):
+            if self.script:
+                self._apply_script(tick, presses, pending)
+            inputs = self._sense(tick, presses, pending)
+            if (repeating and self.skip_idle and previous_inputs is not None and not presses.any()
+                    and not pending.any() and shaft.is_steady(self.commands)
+                    and inputs == replace(previous_inputs, tick=tick)):
+                horizon = self._horizon(tick, end_tick, drain_end_tick)
+                if horizon > tick + 1:
+                    # Every tick from here to the horizon would repeat the last step exactly: the controller's
+                    # state, inputs and timers are unchanged and only the door moves, by the same arithmetic.
+                    self._advance_steady(tick, horizon)
+                    tick = horizon
+                    flow.update(tick, self.commands, presses)
+                    continue
+            state = self.state
+            new_state, commands, events = controller.step(state, inputs)
+            self.stepped_ticks += 1
+            if recording is not None:
+                recording.inputs.append(inputs)
+                recording.commands.append(commands)
+            if events:
+                self._on_events(events)
+            had_input = presses.any() or pending.any()
+            repeating = new_state is state and not events and not had_input and commands == self.commands
+            previous_inputs = inputs
+            self.state = new_state
+            self.commands = commands
+            self._check_safety(tick)
+            if self.trace is not None:
+                self._write_trace(tick, tick)
+            shaft.update(commands)
+            if had_input:
+                presses = Presses()
+                pending = _Pending()
+            tick += 1
+            flow.update(tick, commands, presses)
+            if progress is not None and tick >= next_progress:
+                progress(min(1.0, tick / end_tick))
+                next_progress = tick + progress_every
+        self.tick = tick
+        return self.report(time.perf_counter() - wall_start)
+
+    def _horizon(self, tick: int, end_tick: int, drain_end_tick: int) -> int:
+        """The first tick at which anything may differ from repeating the last step."""
+        return min(self.controller.next_deadline_tick(self.state, after=tick - 1),
+                   self.shaft.next_input_change_tick(self.commands), self.flow.next_event_tick(),
+                   self._next_script_tick(), end_tick if tick < end_tick else NEVER, drain_end_tick)
+
+    def _advance_steady(self, tick: int, horizon: int) -> None:
+        shaft = self.shaft
+        commands = self.commands
+        if self.trace is None:
+            for _ in range(horizon - tick):
+                shaft.advance_steady(commands)
+            return
+        for skipped in range(tick, horizon):
+            self._write_trace(skipped, skipped)
+            shaft.advance_steady(commands)
+
+    def _next_script_tick(self) -> int:
+        if not self.script:
+            return NEVER
+        return round(self.script[-1].t_s / self.period_s)
+
+    # -- the report ----------------------------------------------------------------------------------------------
+
+    def report(self, wall_seconds: float) -> dict[str, Any]:
+        config = self.config
+        flow = self.flow
+        sim_seconds = self.tick * self.period_s
+        levelling_mm = [error * 1000.0 for error in flow.levelling_errors_m]
+        standby_j = self.scenario.physics.standby_power_w * sim_seconds
+        report: dict[str, Any] = {
+            "scenario": self.scenario.name,
+            "seed": self.scenario.traffic.seed,
+            "pattern": self.scenario.traffic.pattern,
+        }
+        report.update(passenger_metrics(flow.everyone + [p for p in flow.pending], self.period_s,
+                                        sum(config.building.population)))
+        report.update({
+            "trips": self.trips,
+            "door_cycles": flow.door_openings,
+            "levelling_error_mm": {"max": round(max(levelling_mm, default=0.0), 2),
+                                   "mean": round(sum(levelling_mm) / len(levelling_mm), 2) if levelling_mm else 0.0},
+            "safety_violations": self.violation_count,
+            "safety_violation_log": [violation.as_dict() for violation in self.violations],
+            "faults": self.fault_log,
+            "active_faults": sorted(fault.value for fault in self.state.faults),
+            "calls_pending_at_end": {"car": sorted(self.state.calls.car), "up": sorted(self.state.calls.up),
+                                     "down": sorted(self.state.calls.down)},
+            "energy_kwh": round((self.shaft.energy_j + standby_j) / 3.6e6, 3),
+            "running_s": round(self.shaft.moving_ticks * self.period_s, 2),
+            "sim_seconds": round(sim_seconds, 3),
+            "wall_seconds": round(wall_seconds, 3),
+            "stepped_ticks": self.stepped_ticks,
+            "skipped_ticks": self.tick - self.stepped_ticks,
+        })
+        return report
+
+
+def fault_levels() -> dict[str, int]:
+    return {fault.value: int(spec.level) for fault, spec in FAULTS.items()}
+
+
+__all__ = ["Lockstep", "Recording", "distribution"]

@@ -1,0 +1,284 @@
+"""The shaft: drive, brake, car and ropes, encoder, door operator and the car's sensors.
+
+Rules of this module:
+- One fixed step per control tick: update(commands) moves everything by period_s, like ArduPilot's
+  SIM_Aircraft::update. It reads only the commands a real drive and car-top board would receive.
+- The truth lives here (true position, true speed, door position). What the controller sees is what sensors()
+  reports: the encoder is quantised, the speed is in whole mm/s, injected faults distort them.
+- The door position is an integer count of units, so a door moving for n ticks is exactly n steps.
+- The drive behaves like an elevator inverter: it opens the brake only on a run command with the safety chain
+  closed, follows the speed reference with a first-order lag inside its own acceleration limit, ramps to a stop and
+  drops the brake when the run command goes, and drops the brake at once on a quick stop, a trip or a chain break.
+- is_steady() and next_input_change_tick() tell the lockstep loop when, and for how long, the sensors cannot
+  change under the same commands.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from carctl.core.config import ControllerConfig
+from carctl.core.signals import Commands
+
+GRAVITY_M_S2 = 9.81
+DOOR_TRAVEL_UNITS = 1_000_000
+
+# Drive fault codes the simulated drive reports in its FAULT_CODE register (docs/register-map.md).
+DRIVE_FAULT_CODES = {
+    "drive_fault": 0x21,  # overcurrent
+    "comm_loss": 0x31,  # watchdog stopped changing
+    "power_loss": 0x41,  # DC-bus undervoltage
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PhysicsConfig:
+    car_mass_kg: float = 550.0
+    # Counterweight balance: car plus 45 % of rated load, as usual for traction lifts.
+    balance_fraction: float = 0.45
+    drive_lag_s: float = 0.05
+    drive_max_accel_m_s2: float = 1.5
+    brake_open_s: float = 0.3
+    emergency_decel_m_s2: float = 2.5
+    encoder_resolution_m: float = 0.001
+    # Rope stretch: the car sinks this much per kilogram of load (a few centimetres at full load).
+    rope_stretch_m_per_kg: float = 0.00003
+    door_lock_s: float = 0.1
+    nudge_close_s: float = 8.0
+    drive_efficiency: float = 0.85
+    standby_power_w: float = 150.0
+
+
+class Shaft:
+    """Mutable simulation state; the lockstep loop owns one."""
+
+    def __init__(self, config: ControllerConfig, physics: PhysicsConfig | None = None,
+                 start_landing: int | None = None) -> None:
+        self.config = config
+        self.physics = physics or PhysicsConfig()
+        car = config.car
+        building = config.building
+        self.period_s = car.control_period_s
+        self.landings_m = building.landings_m
+        self.door_zone_m = building.door_zone_m
+        landing = car.home_landing if start_landing is None else start_landing
+        self.load_kg = 0.0
+        self.extra_load_kg = 0.0
+        self.sheave_m = self.landings_m[landing]
+        self.position_m = self.sheave_m
+        self.speed_m_s = 0.0
+        self.speed_ref_m_s = 0.0
+        self.brake_open = False
+        self.brake_ticks = 0
+        self.drive_running = False
+        ticks = lambda seconds: max(1, round(seconds / self.period_s))  # noqa: E731
+        self.brake_open_ticks = ticks(self.physics.brake_open_s)
+        self.lock_ticks = ticks(self.physics.door_lock_s)
+        self.door_units = 0
+        self.door_rate_open = -(-DOOR_TRAVEL_UNITS // ticks(car.door_open_s))
+        self.door_rate_close = -(-DOOR_TRAVEL_UNITS // ticks(car.door_close_s))
+        self.door_rate_slow = -(-DOOR_TRAVEL_UNITS // ticks(car.accessible_close_s))
+        self.door_rate_nudge = -(-DOOR_TRAVEL_UNITS // ticks(self.physics.nudge_close_s))
+        self.door_motion = 0  # +1 opening, -1 closing, 0 still
+        self.lock_count = self.lock_ticks  # ticks the door has been shut; locked at lock_ticks
+        self.alpha = 1.0 - math.exp(-self.period_s / self.physics.drive_lag_s)
+        self.max_dv = self.physics.drive_max_accel_m_s2 * self.period_s
+        self.emergency_dv = self.physics.emergency_decel_m_s2 * self.period_s
+        self.counterweight_kg = self.physics.car_mass_kg + self.physics.balance_fraction * car.rated_load_kg
+        # Sensor and fault state.
+        self.seat_occupied = False
+        self.transferring = False  # a passenger is crossing the threshold (the light curtain sees them)
+        self.obstructed_until_tick = -1
+        self.injected: set[str] = set()
+        self.frozen_position_m = 0.0
+        self.drive_fault_code = 0
+        self.tick = 0
+        self.energy_j = 0.0
+        self.moving_ticks = 0
+        self._zone = True
+        self._stretch()
+
+    # -- faults --------------------------------------------------------------------------------------------------
+
+    def inject(self, kind: str) -> None:
+        self.injected.add(kind)
+        if kind == "encoder_freeze":
+            self.frozen_position_m = self.encoder_m()
+        if kind in DRIVE_FAULT_CODES:
+            self.drive_fault_code = DRIVE_FAULT_CODES[kind]
+
+    def clear(self, kind: str) -> None:
+        self.injected.discard(kind)
+        if kind in DRIVE_FAULT_CODES and not any(k in self.injected for k in DRIVE_FAULT_CODES):
+            self.drive_fault_code = 0
+
+    # -- dynamics ------------------------------------------------------------------------------------------------
+
+    def _stretch(self) -> None:
+        total = self.load_kg + self.extra_load_kg
+        self.position_m = self.sheave_m - self.physics.rope_stretch_m_per_kg * total
+        self._zone = self._door_zone_at(self.position_m)
+
+    def set_load(self, load_kg: float) -> None:
+        self.load_kg = load_kg
+        self._stretch()
+
+    def safety_chain_closed(self) -> bool:
+        # Door contacts are bridged only inside the door zone (the relevelling safety circuit).
+        return self._zone or self.door_locked()
+
+    def update(self, commands: Commands) -> None:
+        """Advance one control period under ``commands``."""
+        self.tick += 1
+        self._update_drive(commands)
+        self._update_door(commands)
+
+    def _update_drive(self, commands: Commands) -> None:
+        speed = self.speed_m_s
+        run = (commands.run_up != commands.run_down) and not commands.quick_stop
+        trip = bool(self.drive_fault_code) or not self.safety_chain_closed() or commands.quick_stop
+        if trip or (commands.run_up and commands.run_down):
+            # The brake drops: the car stops hard.
+            self.brake_open = False
+            self.brake_ticks = 0
+            self.drive_running = False
+            if speed:
+                speed = max(0.0, speed - self.emergency_dv) if speed > 0 else min(0.0, speed + self.emergency_dv)
+        elif run:
+            self.drive_running = True
+            if not self.brake_open:
+                self.brake_ticks += 1
+                if self.brake_ticks >= self.brake_open_ticks:
+                    self.brake_open = True
+            if self.brake_open:
+                target = commands.speed_ref_m_s if commands.run_up else -commands.speed_ref_m_s
+                change = (target - speed) * self.alpha
+                if change > self.max_dv:
+                    change = self.max_dv
+                elif change < -self.max_dv:
+                    change = -self.max_dv
+                speed += change
+        elif self.brake_open or speed:
+            # Run removed: a controlled ramp to zero speed, then the brake closes.
+            if speed > 0:
+                speed = max(0.0, speed - self.max_dv)
+            elif speed < 0:
+                speed = min(0.0, speed + self.max_dv)
+            if speed == 0.0:
+                self.brake_open = False
+                self.brake_ticks = 0
+                self.drive_running = False
+        else:
+            self.drive_running = False
+        if speed:
+            self.moving_ticks += 1
+            old = self.speed_m_s
+            self.sheave_m += (old + speed) / 2 * self.period_s
+            self._stretch()
+            # Energy: the motor lifts the out-of-balance mass and accelerates the whole system; braking energy
+            # is dissipated in the braking resistor, not returned.
+            unbalance_kg = self.physics.car_mass_kg + self.load_kg + self.extra_load_kg - self.counterweight_kg
+            moving_kg = self.physics.car_mass_kg + self.load_kg + self.extra_load_kg + self.counterweight_kg
+            accel = (speed - old) / self.period_s
+            power_w = (unbalance_kg * GRAVITY_M_S2 + moving_kg * accel) * speed
+            if power_w > 0:
+                self.energy_j += power_w / self.physics.drive_efficiency * self.period_s
+        self.speed_m_s = speed
+
+    def _close_rate(self, commands: Commands) -> int:
+        if commands.door_nudge:
+            return self.door_rate_nudge
+        return self.door_rate_slow if commands.door_slow else self.door_rate_close
+
+    def _update_door(self, commands: Commands) -> None:
+        if "door_jam" in self.injected:
+            self.door_motion = 0
+            return
+        if commands.door_open and not commands.door_close:
+            # The door operator's own interlock: the car door opens only inside the door zone.
+            if self.door_units < DOOR_TRAVEL_UNITS and self.in_door_zone():
+                self.door_units = min(DOOR_TRAVEL_UNITS, self.door_units + self.door_rate_open)
+                self.door_motion = 1
+                self.lock_count = 0
+            else:
+                self.door_motion = 0
+        elif commands.door_close and not commands.door_open:
+            if self.door_units > 0:
+                self.door_units = max(0, self.door_units - self._close_rate(commands))
+                self.door_motion = -1
+            else:
+                self.door_motion = 0
+                if self.lock_count < self.lock_ticks:
+                    self.lock_count += 1
+        else:
+            self.door_motion = 0
+
+    # -- sensors -------------------------------------------------------------------------------------------------
+
+    def encoder_m(self) -> float:
+        if "encoder_freeze" in self.injected:
+            return self.frozen_position_m
+        resolution = self.physics.encoder_resolution_m
+        return math.floor(self.position_m / resolution + 0.5) * resolution
+
+    def reported_speed_m_s(self) -> float:
+        return round(self.speed_m_s * 1000.0) / 1000.0
+
+    def door_open_fraction(self) -> float:
+        return self.door_units / DOOR_TRAVEL_UNITS
+
+    def door_locked(self) -> bool:
+        return self.door_units == 0 and self.lock_count >= self.lock_ticks
+
+    def door_state(self) -> str:
+        if self.door_units == 0:
+            return "closed"
+        if self.door_units == DOOR_TRAVEL_UNITS:
+            return "open"
+        return "opening" if self.door_motion > 0 else "closing"
+
+    def _door_zone_at(self, position: float) -> bool:
+        landings = self.landings_m
+        index = bisect.bisect_left(landings, position)
+        near = [landings[i] for i in (index - 1, index) if 0 <= i < len(landings)]
+        return min(abs(position - height) for height in near) <= self.door_zone_m
+
+    def in_door_zone(self) -> bool:
+        """The door-zone sensor (vanes on the car, magnets at each landing)."""
+        return self._zone
+
+    def light_curtain_blocked(self) -> bool:
+        return self.transferring or self.tick < self.obstructed_until_tick or (
+            "light_curtain_blocked" in self.injected)
+
+    def total_load_kg(self) -> float:
+        return self.load_kg + self.extra_load_kg + (800.0 if "overload" in self.injected else 0.0)
+
+    def is_steady(self, commands: Commands) -> bool:
+        """The car stands with its brake closed and nobody crossing the threshold: under the same commands only
+        the door moves, predictably, until next_input_change_tick()."""
+        return not (self.speed_m_s or self.brake_open or self.drive_running or self.transferring
+                    or commands.run_up or commands.run_down or commands.quick_stop)
+
+    def next_input_change_tick(self, commands: Commands) -> int:
+        """For a steady shaft: the first tick at which a sensor reading differs from now (a door limit or the lock
+        is reached, an obstruction ends); a large number if none will."""
+        tick = self.tick
+        candidates = [self.obstructed_until_tick if self.obstructed_until_tick > tick else 1 << 62]
+        if "door_jam" not in self.injected:
+            if commands.door_open and not commands.door_close:
+                if self.door_units < DOOR_TRAVEL_UNITS and self._zone:
+                    candidates.append(tick + -(-(DOOR_TRAVEL_UNITS - self.door_units) // self.door_rate_open))
+            elif commands.door_close and not commands.door_open:
+                if self.door_units > 0:
+                    candidates.append(tick + -(-self.door_units // self._close_rate(commands)))
+                elif self.lock_count < self.lock_ticks:
+                    candidates.append(tick + self.lock_ticks - self.lock_count)
+        return min(candidates)
+
+    def advance_steady(self, commands: Commands) -> None:
+        """One tick of a steady shaft: only the door and the clock move (the same arithmetic as update())."""
+        self.tick += 1
+        self._update_door(commands)

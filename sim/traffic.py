@@ -1,0 +1,252 @@
+"""Passengers: seeded generation, their behaviour at the landings and in the car, and the traffic metrics.
+
+Rules of this module:
+- Generation is a Poisson process at ``rate_pct_per_5min`` of the building's population per 5 minutes, seeded, with
+  origins and destinations weighted by the population of each landing (CIBSE Guide D).
+- Passengers behave as people do: press the landing button if its lamp is dark, board only a car whose lantern
+  shows their direction (or none) and that has room, one at a time taking ``transfer_s`` each while the light
+  curtain sees them, press their car call, alight first at their landing. A passenger left behind presses again
+  once the doors have closed.
+- Metrics as the industry defines them (Peters Research Elevate; CIBSE Guide D 2020 §4.8.2): waiting time from the
+  landing call's registration (the passenger's arrival) until the doors of the car they board begin to open, zero if
+  the doors were already open; transit time from then until the doors begin to open at the destination.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from carctl.core.signals import Commands
+from sim.physics import DOOR_TRAVEL_UNITS, Shaft
+
+PATTERNS = ("residential", "up_peak", "down_peak", "interfloor", "none")
+# A passenger left behind presses the landing button again no sooner than this.
+REPRESS_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficConfig:
+    pattern: str = "residential"
+    rate_pct_per_5min: float = 6.0
+    duration_s: float = 3600.0
+    seed: int = 1
+    # The residential mix (percent of arrivals); the default is a weekday morning in a walk-up block, when most
+    # trips leave for work and school.
+    incoming_pct: float = 20.0
+    outgoing_pct: float = 70.0
+    interfloor_pct: float = 10.0
+    passenger_mass_kg: float = 75.0
+    # After duration_s no one new arrives; the simulation runs on up to this long to deliver those still travelling.
+    drain_s: float = 900.0
+
+
+@dataclass(slots=True)
+class Passenger:
+    ident: int
+    arrival_tick: int
+    origin: int
+    destination: int
+    mass_kg: float
+    boarded_tick: int = -1  # the doors began to open for the boarding at this tick
+    delivered_tick: int = -1  # the doors began to open at the destination at this tick
+    last_press_tick: int = -(1 << 40)
+
+    @property
+    def going_up(self) -> bool:
+        return self.destination > self.origin
+
+
+def _weighted_landing(rng: random.Random, weights: list[int], exclude: int = -1) -> int:
+    candidates = [(landing, weight) for landing, weight in enumerate(weights) if weight > 0 and landing != exclude]
+    if not candidates:
+        candidates = [(landing, 1) for landing in range(len(weights)) if landing != exclude]
+    total = sum(weight for _, weight in candidates)
+    pick = rng.random() * total
+    for landing, weight in candidates:
+        pick -= weight
+        if pick < 0:
+            return landing
+    return candidates[-1][0]
+
+
+def generate(traffic: TrafficConfig, population: tuple[int, ...], main_landing: int,
+             period_s: float) -> list[Passenger]:
+    """The seeded passenger list for the whole run, sorted by arrival."""
+    if traffic.pattern == "none" or traffic.rate_pct_per_5min <= 0:
+        return []
+    rng = random.Random(traffic.seed)
+    weights = list(population)
+    weights[main_landing] = 0
+    total_population = sum(weights)
+    if total_population == 0:
+        return []
+    rate_per_s = traffic.rate_pct_per_5min / 100.0 * total_population / 300.0
+    mix = (traffic.incoming_pct, traffic.outgoing_pct, traffic.interfloor_pct)
+    passengers: list[Passenger] = []
+    t_s = 0.0
+    while True:
+        t_s += rng.expovariate(rate_per_s)
+        if t_s >= traffic.duration_s:
+            break
+        kind = traffic.pattern
+        if kind == "residential":
+            kind = rng.choices(("up_peak", "down_peak", "interfloor"), weights=mix)[0]
+        if kind == "up_peak":
+            origin, destination = main_landing, _weighted_landing(rng, weights)
+        elif kind == "down_peak":
+            origin, destination = _weighted_landing(rng, weights), main_landing
+        else:
+            origin = _weighted_landing(rng, weights)
+            destination = _weighted_landing(rng, weights, exclude=origin)
+        mass = max(20.0, min(150.0, rng.gauss(traffic.passenger_mass_kg, 12.0)))
+        passengers.append(Passenger(len(passengers), round(t_s / period_s), origin, destination, mass))
+    return passengers
+
+
+@dataclass(slots=True)
+class Presses:
+    car: set[int] = field(default_factory=set)
+    up: set[int] = field(default_factory=set)
+    down: set[int] = field(default_factory=set)
+
+    def any(self) -> bool:
+        return bool(self.car or self.up or self.down)
+
+
+class PassengerFlow:
+    """The passengers in the building, stepped with the shaft. It presses buttons and loads the car."""
+
+    def __init__(self, passengers: list[Passenger], shaft: Shaft, capacity_persons: int, transfer_s: float) -> None:
+        self.pending = sorted(passengers, key=lambda p: (p.arrival_tick, p.ident))
+        self.pending.reverse()  # pop() from the end is the next arrival
+        self.shaft = shaft
+        self.capacity = capacity_persons
+        self.transfer_ticks = max(1, round(transfer_s / shaft.period_s))
+        self.repress_ticks = round(REPRESS_S / shaft.period_s)
+        self.waiting: dict[int, list[Passenger]] = {}
+        self.in_car: list[Passenger] = []
+        self.finished: list[Passenger] = []
+        self.everyone: list[Passenger] = []
+        self.transfer: tuple[Passenger, bool] | None = None  # (who, boarding)
+        self.transfer_end_tick = -1
+        self.door_open_start_tick: dict[int, int] = {}
+        self.door_was_closed = True
+        self.next_press_tick = 1 << 62
+        self.levelling_errors_m: list[float] = []
+        self.door_openings = 0
+
+    def add(self, passenger: Passenger) -> None:
+        """A scripted passenger (scenario event)."""
+        self.pending.append(passenger)
+        self.pending.sort(key=lambda p: (-p.arrival_tick, -p.ident))
+
+    def next_event_tick(self) -> int:
+        candidates = [self.next_press_tick]
+        if self.pending:
+            candidates.append(self.pending[-1].arrival_tick)
+        if self.transfer is not None:
+            candidates.append(self.transfer_end_tick)
+        return min(candidates)
+
+    def update(self, tick: int, commands: Commands, presses: Presses) -> None:
+        """Advance the passengers to ``tick`` given what the car shows; add the buttons they press."""
+        shaft = self.shaft
+        pending = self.pending
+        while pending and pending[-1].arrival_tick <= tick:
+            passenger = pending.pop()
+            self.everyone.append(passenger)
+            self.waiting.setdefault(passenger.origin, []).append(passenger)
+        door_units = shaft.door_units
+        landing = -1
+        if door_units:
+            landing = self._car_landing()
+            if self.door_was_closed:
+                self.door_open_start_tick[landing] = tick
+                self.door_openings += 1
+                self.levelling_errors_m.append(abs(shaft.position_m - shaft.landings_m[landing]))
+        self.door_was_closed = door_units == 0
+        if self.transfer is not None and tick >= self.transfer_end_tick:
+            self._finish_transfer(tick, landing, presses, commands)
+        if self.transfer is None and door_units == DOOR_TRAVEL_UNITS:
+            self._start_transfer(tick, landing, commands)
+        shaft.transferring = self.transfer is not None
+        if self.waiting or self.in_car:
+            self._press_buttons(tick, landing, commands, presses)
+        else:
+            self.next_press_tick = 1 << 62
+
+    def _car_landing(self) -> int:
+        position = self.shaft.position_m
+        landings = self.shaft.landings_m
+        return min(range(len(landings)), key=lambda index: abs(landings[index] - position))
+
+    def _start_transfer(self, tick: int, landing: int, commands: Commands) -> None:
+        for passenger in self.in_car:
+            if passenger.destination == landing:
+                self.transfer = (passenger, False)
+                self.transfer_end_tick = tick + self.transfer_ticks
+                return
+        queue = self.waiting.get(landing)
+        if not queue or len(self.in_car) >= self.capacity:
+            return
+        lantern = commands.direction
+        for passenger in queue:
+            if lantern == 0 or (lantern > 0) == passenger.going_up:
+                self.transfer = (passenger, True)
+                self.transfer_end_tick = tick + self.transfer_ticks
+                return
+
+    def _finish_transfer(self, tick: int, landing: int, presses: Presses, commands: Commands) -> None:
+        assert self.transfer is not None
+        passenger, boarding = self.transfer
+        self.transfer = None
+        opened = self.door_open_start_tick.get(landing, tick)
+        if boarding:
+            self.waiting[passenger.origin].remove(passenger)
+            if not self.waiting[passenger.origin]:
+                del self.waiting[passenger.origin]
+            passenger.boarded_tick = max(opened, passenger.arrival_tick)
+            self.in_car.append(passenger)
+            if passenger.destination not in commands.car_call_lamps:
+                presses.car.add(passenger.destination)
+                passenger.last_press_tick = tick
+        else:
+            self.in_car.remove(passenger)
+            passenger.delivered_tick = opened
+            self.finished.append(passenger)
+        self.shaft.set_load(sum(p.mass_kg for p in self.in_car))
+
+    def _press_buttons(self, tick: int, car_at: int, commands: Commands, presses: Presses) -> None:
+        """Anyone whose button is dark presses it, unless the open car here will take them anyway."""
+        soonest = 1 << 62
+        doors_open_here = self.shaft.door_units > 0
+        for landing, queue in self.waiting.items():
+            for going_up in (True, False):
+                lamps = commands.hall_up_lamps if going_up else commands.hall_down_lamps
+                if landing in lamps:
+                    continue
+                lantern = commands.direction
+                if doors_open_here and landing == car_at and (lantern == 0 or (lantern > 0) == going_up):
+                    continue
+                wanting = [p for p in queue if p.going_up == going_up]
+                if not wanting:
+                    continue
+                due = max(p.last_press_tick for p in wanting) + self.repress_ticks
+                if tick >= due or any(p.arrival_tick == tick for p in wanting):
+                    (presses.up if going_up else presses.down).add(landing)
+                    for passenger in wanting:
+                        passenger.last_press_tick = tick
+                    due = tick + self.repress_ticks
+                soonest = min(soonest, due)
+        for passenger in self.in_car:
+            if passenger.destination in commands.car_call_lamps or (doors_open_here and
+                                                                    passenger.destination == car_at):
+                continue
+            due = passenger.last_press_tick + self.repress_ticks
+            if tick >= due:
+                presses.car.add(passenger.destination)
+                passenger.last_press_tick = tick
+                due = tick + self.repress_ticks
+            soonest = min(soonest, due)
+        self.next_press_tick = soonest
