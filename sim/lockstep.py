@@ -90,6 +90,7 @@ class Lockstep:
         self._violating: set[str] = set()
         self.fault_log: list[dict[str, Any]] = []
         self.trips = 0
+        self.levelling_errors_m: list[float] = []
         self.stepped_ticks = 0
         self.tick = 0
         self.state: ControllerState = self.controller.initial_state(self.shaft.encoder_m())
@@ -147,6 +148,7 @@ class Lockstep:
     # -- sensing -------------------------------------------------------------------------------------------------
 
     def _read_drive(self) -> tuple[bool, bool, int, bool, float, float, float, bool]:
+        """The drive's status block as the controller last received it."""
         shaft = self.shaft
         return ("power_loss" not in shaft.injected, shaft.drive_running, shaft.drive_fault_code, shaft.brake_open,
                 shaft.reported_speed_m_s(), shaft.encoder_m(), round(shaft.total_load_kg()),
@@ -161,33 +163,15 @@ class Lockstep:
             self._drive_snapshot = self._read_drive()
         ready, running, fault_code, brake_open, speed, position, load, chain = self._drive_snapshot
         units = shaft.door_units
-        return Inputs(
-            tick=tick,
-            period_s=self.period_s,
-            drive_age_ticks=drive_age,
-            drive_ready=ready,
-            drive_running=running,
-            drive_fault_code=fault_code,
-            brake_open=brake_open,
-            safety_chain_closed=chain,
-            speed_m_s=speed,
-            position_m=position,
-            load_kg=load,
-            door_open_limit=units == DOOR_TRAVEL_UNITS,
-            door_closed_limit=units == 0,
-            door_locked=shaft.door_locked(),
-            light_curtain_blocked=shaft.light_curtain_blocked(),
-            in_door_zone=shaft.in_door_zone(),
-            car_calls_pressed=frozenset(presses.car) if presses.car else EMPTY,
-            door_open_button=pending.door_open_button,
-            door_close_button=pending.door_close_button,
-            accessible_button=pending.accessible_button,
-            seat_occupied=shaft.seat_occupied,
-            hall_up_pressed=frozenset(presses.up) if presses.up else EMPTY,
-            hall_down_pressed=frozenset(presses.down) if presses.down else EMPTY,
-            fault_reset=pending.fault_reset,
-            mode_request=pending.mode_request,
-        )
+        return Inputs(tick, self.period_s, drive_age, ready, running, fault_code, brake_open, chain, speed, position,
+                      load,
+                      0, units == DOOR_TRAVEL_UNITS, units == 0, shaft.door_locked(), shaft.light_curtain_blocked(),
+                      False, shaft.in_door_zone(),
+                      0, frozenset(presses.car) if presses.car else EMPTY, pending.door_open_button,
+                      pending.door_close_button, pending.accessible_button, shaft.seat_occupied,
+                      0, frozenset(presses.up) if presses.up else EMPTY,
+                      frozenset(presses.down) if presses.down else EMPTY,
+                      pending.fault_reset, pending.mode_request)
 
     # -- checks and records --------------------------------------------------------------------------------------
 
@@ -219,6 +203,9 @@ class Lockstep:
         for event in events:
             if event.kind is EventKind.RUN_STARTED:
                 self.trips += 1
+            elif event.kind is EventKind.ARRIVED:
+                shaft = self.shaft
+                self.levelling_errors_m.append(abs(shaft.position_m - shaft.landings_m[event.landing]))
             elif event.kind is EventKind.FAULT_RAISED:
                 name, code, level = event.detail.split(":")
                 self.fault_log.append({"kind": name, "code": int(code), "level": int(level.removeprefix("level")),
@@ -342,8 +329,7 @@ class Lockstep:
         shaft = self.shaft
         commands = self.commands
         if self.trace is None:
-            for _ in range(horizon - tick):
-                shaft.advance_steady(commands)
+            shaft.advance_steady(commands, horizon - tick)
             return
         for skipped in range(tick, horizon):
             self._write_trace(skipped, skipped)
@@ -360,7 +346,7 @@ class Lockstep:
         config = self.config
         flow = self.flow
         sim_seconds = self.tick * self.period_s
-        levelling_mm = [error * 1000.0 for error in flow.levelling_errors_m]
+        levelling_mm = [error * 1000.0 for error in self.levelling_errors_m]
         standby_j = self.scenario.physics.standby_power_w * sim_seconds
         report: dict[str, Any] = {
             "scenario": self.scenario.name,

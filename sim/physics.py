@@ -242,8 +242,10 @@ class Shaft:
     def _door_zone_at(self, position: float) -> bool:
         landings = self.landings_m
         index = bisect.bisect_left(landings, position)
-        near = [landings[i] for i in (index - 1, index) if 0 <= i < len(landings)]
-        return min(abs(position - height) for height in near) <= self.door_zone_m
+        zone = self.door_zone_m
+        if index < len(landings) and landings[index] - position <= zone:
+            return True
+        return index > 0 and position - landings[index - 1] <= zone
 
     def in_door_zone(self) -> bool:
         """The door-zone sensor (vanes on the car, magnets at each landing)."""
@@ -278,7 +280,11 @@ class Shaft:
                     candidates.append(tick + self.lock_ticks - self.lock_count)
         return min(candidates)
 
-    def advance_steady(self, commands: Commands) -> None:
-        """One tick of a steady shaft: only the door and the clock move (the same arithmetic as update())."""
-        self.tick += 1
-        self._update_door(commands)
+    def advance_steady(self, commands: Commands, ticks: int = 1) -> None:
+        """``ticks`` ticks of a steady shaft: only the door and the clock move, by the same arithmetic as update()."""
+        if self.next_input_change_tick(commands) >= 1 << 62 and self.door_motion == 0:
+            self.tick += ticks  # the door is at rest at its limit (or jammed): nothing moves at all
+            return
+        for _ in range(ticks):
+            self.tick += 1
+            self._update_door(commands)

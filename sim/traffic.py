@@ -133,7 +133,6 @@ class PassengerFlow:
         self.door_open_start_tick: dict[int, int] = {}
         self.door_was_closed = True
         self.next_press_tick = 1 << 62
-        self.levelling_errors_m: list[float] = []
         self.door_openings = 0
 
     def add(self, passenger: Passenger) -> None:
@@ -164,7 +163,6 @@ class PassengerFlow:
             if self.door_was_closed:
                 self.door_open_start_tick[landing] = tick
                 self.door_openings += 1
-                self.levelling_errors_m.append(abs(shaft.position_m - shaft.landings_m[landing]))
         self.door_was_closed = door_units == 0
         if self.transfer is not None and tick >= self.transfer_end_tick:
             self._finish_transfer(tick, landing, presses, commands)

@@ -122,7 +122,7 @@ class CarConfig:
     # Commissioning values of the speed loop: the drive's response time (the reference leads the plan by it) and
     # the position gain that pulls the car onto the planned position and, at the end, onto the landing.
     drive_lag_s: float = 0.05
-    position_gain_per_s: float = 2.0
+    position_gain_per_s: float = 4.0
 
     def __post_init__(self) -> None:
         for key in ("rated_speed_m_s", "acceleration_m_s2", "jerk_m_s3", "rated_load_kg", "door_open_s",

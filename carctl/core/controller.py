@@ -26,7 +26,8 @@ from carctl.core.config import ControllerConfig, Timing
 from carctl.core.door import DoorInputs, DoorPhase, DoorState, Stimulus
 from carctl.core.modes import RULES, ModeRules
 from carctl.core.signals import EMPTY, Commands, Direction, Event, EventKind, Inputs, Mode
-from carctl.core.supervisor import Fault, FaultLevel, detect, enforce, update_faults, worst_level
+from carctl.core.supervisor import (Fault, FaultLevel, SupervisorLimits, detect, enforce, update_faults,
+                                    worst_level)
 
 # The levelling phase at the end of a run gives up after this long past the plan and stops where it is.
 LEVELLING_TIMEOUT_S = 5.0
@@ -85,6 +86,7 @@ class Controller:
     def __init__(self, config: ControllerConfig) -> None:
         self.config = config
         self.timing = Timing.from_config(config.car)
+        self.supervisor_limits = SupervisorLimits.from_config(config)
         car = config.car
         self.landings_m = config.building.landings_m
         self.landing_count = len(self.landings_m)
@@ -129,10 +131,12 @@ class Controller:
             state = self._change_mode(state, inputs.mode_request, tick, events)
         rules = RULES[state.mode]
 
-        present = detect(inputs, self.config, state.phase is Phase.RELEVELLING)
+        present = detect(inputs, self.supervisor_limits, state.phase is Phase.RELEVELLING)
         if state.door.fault:
             present.add(Fault(state.door.fault))
-        faults = update_faults(state.faults, present, inputs.fault_reset, tick, events)
+        faults = state.faults
+        if present or faults:
+            faults = update_faults(faults, present, inputs.fault_reset, tick, events)
 
         calls = state.calls
         if inputs.car_calls_pressed or inputs.hall_up_pressed or inputs.hall_down_pressed:
@@ -149,7 +153,8 @@ class Controller:
         if phase is Phase.RUNNING and (calls is not before.calls or faults is not before.faults
                                        or state.mode is not before.mode):
             state = self.retarget(state, inputs)
-        if worst_level(faults) >= FaultLevel.STOP_NOW and phase is not Phase.STANDING and phase is not Phase.HALTED:
+        if (faults and worst_level(faults) >= FaultLevel.STOP_NOW and phase is not Phase.STANDING
+                and phase is not Phase.HALTED):
             state = replace(state, phase=Phase.HALTED, phase_tick=tick, run=None)
             phase = Phase.HALTED
         if phase is Phase.RUNNING:
@@ -419,34 +424,37 @@ class Controller:
     def _commands(self, state: ControllerState, inputs: Inputs, drive: tuple[Direction, float],
                   events: list[Event]) -> Commands:
         direction, speed = drive
-        running = state.phase is Phase.STARTING or state.phase is Phase.RUNNING or (
-            state.phase is Phase.RELEVELLING and state.run is not None)
-        door_open, door_close = door.door_commands(state.door)
+        phase = state.phase
+        running = phase is Phase.RUNNING or phase is Phase.STARTING or (
+            phase is Phase.RELEVELLING and state.run is not None)
+        door_state = state.door
+        door_open, door_close = door.door_commands(door_state)
         calls = state.calls
         arrived = -1
-        for event in events:
-            if event.kind is EventKind.ARRIVED:
-                arrived = event.landing
-        overload = Fault.OVERLOAD in state.faults
+        if events:
+            for event in events:
+                if event.kind is EventKind.ARRIVED:
+                    arrived = event.landing
+        overload = bool(state.faults) and Fault.OVERLOAD in state.faults
         return Commands(
-            run_up=running and direction is Direction.UP,
-            run_down=running and direction is Direction.DOWN,
-            speed_ref_m_s=speed if running else 0.0,
-            quick_stop=False,
-            fault_reset=inputs.fault_reset,
-            door_open=door_open,
-            door_close=door_close,
-            door_nudge=state.door.nudging,
-            door_slow=state.door.accessible,
-            buzzer=state.door.nudging or overload,
-            gong=arrived >= 0,
-            announce_landing=arrived,
-            car_call_lamps=calls.car,
-            hall_up_lamps=calls.up,
-            hall_down_lamps=calls.down,
-            position_landing=self.nearest_landing(inputs.position_m),
-            direction=state.direction,
-            overload_lamp=overload,
+            running and direction is Direction.UP,
+            running and direction is Direction.DOWN,
+            speed if running else 0.0,
+            False,
+            inputs.fault_reset,
+            door_open,
+            door_close,
+            door_state.nudging,
+            door_state.accessible,
+            door_state.nudging or overload,
+            arrived >= 0,
+            arrived,
+            calls.car,
+            calls.up,
+            calls.down,
+            bisect.bisect_left(self._midpoints, inputs.position_m),
+            state.direction,
+            overload,
         )
 
     def _change_mode(self, state: ControllerState, mode: Mode, tick: int, events: list[Event]) -> ControllerState:

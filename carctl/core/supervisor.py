@@ -20,6 +20,9 @@ from carctl.core.signals import MAX_AGE_TICKS, Commands, Event, EventKind, Input
 
 # Moving with the doors open is allowed only below this speed, for relevelling inside the door zone (EN 81-20).
 RELEVEL_LIMIT_M_S = 0.3
+_CAR_TOP_MAX_AGE = MAX_AGE_TICKS["car_top"]
+_CAR_PANEL_MAX_AGE = MAX_AGE_TICKS["car_panel"]
+_LANDING_MAX_AGE = MAX_AGE_TICKS["landing"]
 # Below this speed the car counts as standing (encoder noise, the last millimetres of a stop).
 STANDSTILL_M_S = 0.02
 
@@ -79,33 +82,49 @@ def worst_level(faults: frozenset[Fault]) -> int:
     return max((FAULTS[fault].level for fault in faults), default=0)
 
 
-def detect(inputs: Inputs, config: ControllerConfig, relevelling: bool) -> set[Fault]:
+@dataclass(frozen=True, slots=True)
+class SupervisorLimits:
+    """The supervisor's thresholds, worked out once from the configuration."""
+
+    overspeed_m_s: float
+    lowest_m: float
+    highest_m: float
+    overload_kg: float
+    drive_stale_ticks: int
+
+    @classmethod
+    def from_config(cls, config: ControllerConfig) -> SupervisorLimits:
+        landings = config.building.landings_m
+        overtravel = config.building.overtravel_m
+        return cls(config.car.overspeed_m_s, landings[0] - overtravel, landings[-1] + overtravel,
+                   config.car.overload_kg, config.car.drive_stale_ticks)
+
+
+def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool) -> set[Fault]:
     """The fault conditions present in this snapshot."""
     present: set[Fault] = set()
-    if inputs.car_top_age_ticks > MAX_AGE_TICKS["car_top"]:
+    if inputs.car_top_age_ticks > _CAR_TOP_MAX_AGE:
         present.add(Fault.CAR_TOP_STALE)
-    if inputs.car_panel_age_ticks > MAX_AGE_TICKS["car_panel"]:
+    if inputs.car_panel_age_ticks > _CAR_PANEL_MAX_AGE:
         present.add(Fault.CAR_PANEL_STALE)
-    if inputs.landing_age_ticks > MAX_AGE_TICKS["landing"]:
+    if inputs.landing_age_ticks > _LANDING_MAX_AGE:
         present.add(Fault.LANDING_STALE)
-    if inputs.drive_age_ticks > config.car.drive_stale_ticks:
+    if inputs.drive_age_ticks > limits.drive_stale_ticks:
         present.add(Fault.DRIVE_STALE)
         return present  # speed and position are not to be trusted
     if inputs.drive_fault_code:
         present.add(Fault.DRIVE_FAULT)
-    car = config.car
-    speed = abs(inputs.speed_m_s)
-    if speed >= car.overspeed_m_s:
+    speed = inputs.speed_m_s
+    if speed < 0:
+        speed = -speed
+    if speed >= limits.overspeed_m_s:
         present.add(Fault.OVERSPEED)
-    landings = config.building.landings_m
-    overtravel = config.building.overtravel_m
-    if not landings[0] - overtravel <= inputs.position_m <= landings[-1] + overtravel:
+    if not limits.lowest_m <= inputs.position_m <= limits.highest_m:
         present.add(Fault.SHAFT_LIMIT)
-    if inputs.load_kg > car.overload_kg:
+    if inputs.load_kg > limits.overload_kg:
         present.add(Fault.OVERLOAD)
-    moving = speed > STANDSTILL_M_S
     if not inputs.door_locked and Fault.CAR_TOP_STALE not in present:
-        if moving and (not inputs.in_door_zone or speed >= RELEVEL_LIMIT_M_S):
+        if speed > STANDSTILL_M_S and (not inputs.in_door_zone or speed >= RELEVEL_LIMIT_M_S):
             present.add(Fault.UNINTENDED_MOVEMENT)
         elif inputs.drive_running and not relevelling:
             present.add(Fault.DOOR_LOCK_LOST)

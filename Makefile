@@ -1,0 +1,32 @@
+# carctl: `make demo` runs the simulated car, `make test` runs every test. Each bootstraps .venv itself.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_FLAGS := --disable-pip-version-check --quiet --only-binary=:all: -c requirements/constraints.txt
+
+.PHONY: venv demo test bench hil clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
+	$(BIN)/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[sim,dev]'
+	@touch $(STAMP)
+
+demo: venv
+	@mkdir -p out
+	$(BIN)/carctl sim --json out/demo-report.json --plot out/demo.png
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python -m bench.lockstep_speed
+
+hil: venv
+	$(BIN)/python -m pytest -q -m hil hil_tests
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

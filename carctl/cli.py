@@ -1,0 +1,193 @@
+"""The ``carctl`` command.
+
+Exit codes: 0 success, 1 a run that finished with safety violations, 2 bad input (a malformed scenario, an impossible
+configuration, a bad option), with a message naming the key and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0 (got {text})")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="carctl", description="Car controller for small residential lifts.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sim = commands.add_parser("sim", help="run the controller against the simulated shaft on virtual time")
+    sim.add_argument("--scenario", type=Path, help="scenario file (TOML); default: the default building, one "
+                                                   "hour of morning residential traffic")
+    sim.add_argument("--duration", type=_positive_float, help="traffic duration in seconds (overrides the file)")
+    sim.add_argument("--seed", type=int, help="traffic seed (overrides the file)")
+    sim.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    sim.add_argument("--trace", type=Path, metavar="FILE", help="write a JSON Lines trace, one record per tick")
+    sim.add_argument("--trace-every", type=_positive_int, default=1, metavar="N", help="trace every Nth tick")
+    sim.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG: position, speed, doors, waiting times")
+    sim.add_argument("--no-skip", action="store_true", help="step every tick, even idle ones (same result, slower)")
+    sim.add_argument("--quiet", action="store_true", help="no progress line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "sim":
+        return run_sim(args)
+    return EXIT_BAD_INPUT
+
+
+def _fail(message: str) -> int:
+    print(f"carctl: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sim.lockstep import Lockstep
+    from sim.scenario import Scenario, ScenarioError, load
+
+    try:
+        scenario = load(args.scenario) if args.scenario else Scenario(name="default")
+    except ScenarioError as error:
+        return _fail(str(error))
+    traffic = scenario.traffic
+    if args.duration is not None:
+        traffic = dataclasses.replace(traffic, duration_s=args.duration)
+    if args.seed is not None:
+        traffic = dataclasses.replace(traffic, seed=args.seed)
+    scenario = dataclasses.replace(scenario, traffic=traffic)
+
+    trace_file = None
+    plot_trace: list[str] | None = None
+    try:
+        if args.trace:
+            trace_file = args.trace.open("w", encoding="utf-8")
+        elif args.plot:
+            plot_trace = []
+        sink: Any = trace_file if trace_file is not None else (_ListSink(plot_trace) if plot_trace is not None
+                                                                else None)
+        every = args.trace_every if trace_file is not None else max(args.trace_every, 5)
+        lockstep = Lockstep(scenario, skip_idle=not args.no_skip, trace=sink, trace_every=every)
+        progress = None if args.quiet else _Progress(traffic.duration_s)
+        report = lockstep.run(progress)
+        if progress is not None:
+            progress.done()
+    except OSError as error:
+        return _fail(f"{error.filename}: {error.strerror}")
+    finally:
+        if trace_file is not None:
+            trace_file.close()
+    if args.json:
+        try:
+            args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            return _fail(f"{args.json}: {error.strerror}")
+    print(summary_table(report))
+    if args.plot:
+        from sim.plot import plot_run
+
+        lines = plot_trace if plot_trace is not None else args.trace.read_text(encoding="utf-8").splitlines()
+        waits = [(p.boarded_tick - p.arrival_tick) * scenario.controller.car.control_period_s
+                 for p in lockstep.flow.everyone if p.boarded_tick >= 0]
+        plot_run([json.loads(line) for line in lines], waits, args.plot, scenario.name)
+        print(f"plot written to {args.plot}")
+    return EXIT_VIOLATIONS if report["safety_violations"] else EXIT_OK
+
+
+class _ListSink:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.append(text.rstrip("\n"))
+
+
+class _Progress:
+    """A progress line on stderr, rewritten in place on a terminal and printed every 10 % otherwise."""
+
+    def __init__(self, duration_s: float) -> None:
+        self.duration_s = duration_s
+        self.tty = sys.stderr.isatty()
+        self.last_decile = -1
+
+    def __call__(self, fraction: float) -> None:
+        if self.tty:
+            bar = "#" * int(fraction * 30)
+            print(f"\rsimulating {fraction * self.duration_s:8.0f} s of {self.duration_s:.0f} s [{bar:<30}]",
+                  end="", file=sys.stderr, flush=True)
+            return
+        decile = int(fraction * 10)
+        if decile > self.last_decile:
+            self.last_decile = decile
+            print(f"simulating: {decile * 10} %", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    def row(name: str, value: str) -> str:
+        return f"  {name:<34} {value}"
+
+    def dist(key: str) -> str:
+        d = report[key]
+        return f"mean {d['mean']:6.1f}   p95 {d['p95']:6.1f}   max {d['max']:6.1f}"
+
+    lines = [
+        f"carctl sim — {report['scenario']} (pattern {report['pattern']}, seed {report['seed']})",
+        row("simulated", f"{report['sim_seconds']:.0f} s in {report['wall_seconds']:.2f} s wall "
+                         f"({report['sim_seconds'] / max(report['wall_seconds'], 1e-9):,.0f}x real time)"),
+        row("passengers generated / served", f"{report['passengers_generated']} / {report['passengers_served']}"),
+        row("waiting time (s)", dist("wait_s")),
+        row("transit time (s)", dist("transit_s")),
+        row("time to destination (s)", dist("time_to_destination_s")),
+        row("worst 5-minute mean wait (s)", f"{report['worst_5min_mean_wait_s']:.1f}"),
+        row("handling capacity (5 min)", f"{report['handling_capacity_5min']} persons "
+                                         f"({report['handling_capacity_pct_5min']:.1f} % of population)"),
+        row("trips / door cycles", f"{report['trips']} / {report['door_cycles']}"),
+        row("levelling error (mm)", f"mean {report['levelling_error_mm']['mean']:.2f}   "
+                                    f"max {report['levelling_error_mm']['max']:.2f}"),
+        row("energy (kWh)", f"{report['energy_kwh']:.3f}"),
+        row("faults raised", str(len(report["faults"]))),
+        row("safety violations", str(report["safety_violations"])),
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
