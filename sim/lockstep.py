@@ -67,7 +67,7 @@ class Recording:
 class Lockstep:
     def __init__(self, scenario: Scenario, skip_idle: bool = True, trace: IO[str] | None = None,
                  trace_every: int = 1, recording: Recording | None = None,
-                 extra_passengers: list[Passenger] | None = None) -> None:
+                 extra_passengers: list[Passenger] | None = None, keep_events: bool = False) -> None:
         self.scenario = scenario
         config = scenario.controller
         self.config = config
@@ -97,6 +97,14 @@ class Lockstep:
         self.commands = Commands()
         self._drive_snapshot = self._read_drive()
         self._next_ident = len(passengers)
+        self.end_tick = round(scenario.traffic.duration_s / self.period_s)
+        self.drain_end_tick = self.end_tick + round(scenario.traffic.drain_s / self.period_s)
+        self.presses = Presses()
+        self.pending = _Pending()
+        self._previous_inputs: Inputs | None = None
+        # The last step changed nothing: same state, same commands, no events, no input.
+        self._repeating = False
+        self.event_log: list[Event] | None = [] if keep_events else None
 
     # -- scripted events -----------------------------------------------------------------------------------------
 
@@ -200,6 +208,8 @@ class Lockstep:
             self._violating = found
 
     def _on_events(self, events: tuple[Event, ...]) -> None:
+        if self.event_log is not None:
+            self.event_log.extend(events)
         for event in events:
             if event.kind is EventKind.RUN_STARTED:
                 self.trips += 1
@@ -250,46 +260,57 @@ class Lockstep:
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
-    def _finished(self, tick: int, end_tick: int, drain_end_tick: int) -> bool:
-        if tick < end_tick:
+    def finished(self) -> bool:
+        """The traffic is over and everyone has arrived, or the drain time ran out."""
+        tick = self.tick
+        if tick < self.end_tick:
             return False
-        if tick >= drain_end_tick:
+        if tick >= self.drain_end_tick:
             return True
         flow = self.flow
         return (not flow.pending and not flow.waiting and not flow.in_car and flow.transfer is None
                 and not self.state.calls.any() and not self.script)
 
     def run(self, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+        """Run the scenario to its end and return the report."""
         wall_start = time.perf_counter()
-        traffic = self.scenario.traffic
-        period = self.period_s
-        end_tick = round(traffic.duration_s / period)
-        drain_end_tick = end_tick + round(traffic.drain_s / period)
+        chunk = max(1, self.end_tick // 100)
+        while not self.finished():
+            self.advance(min(self.tick + chunk, self.drain_end_tick), until_finished=True)
+            if progress is not None:
+                progress(min(1.0, self.tick / self.end_tick))
+        return self.report(time.perf_counter() - wall_start)
+
+    def advance(self, until_tick: int, stop: Callable[[], bool] | None = None,
+                until_finished: bool = False) -> bool:
+        """Step until ``until_tick``; return True as soon as ``stop()`` holds after a tick (then the rest is not
+        run), False at until_tick."""
         controller = self.controller
         shaft = self.shaft
         flow = self.flow
         recording = self.recording
-        progress_every = max(1, end_tick // 100)
-        next_progress = progress_every
-        presses = Presses()
-        pending = _Pending()
-        previous_inputs: Inputs | None = None
-        repeating = False  # the last step changed nothing: same state, same commands, no events, no input
-        tick = 0
-        while not self._finished(tick, end_tick, drain_end_tick):
+        while self.tick < until_tick:
+            if until_finished and self.finished():
+                return False
+            tick = self.tick
+            presses = self.presses
+            pending = self.pending
             if self.script:
                 self._apply_script(tick, presses, pending)
             inputs = self._sense(tick, presses, pending)
-            if (repeating and self.skip_idle and previous_inputs is not None and not presses.any()
+            previous = self._previous_inputs
+            if (self._repeating and self.skip_idle and previous is not None and not presses.any()
                     and not pending.any() and shaft.is_steady(self.commands)
-                    and inputs == replace(previous_inputs, tick=tick)):
-                horizon = self._horizon(tick, end_tick, drain_end_tick)
+                    and inputs == replace(previous, tick=tick)):
+                horizon = min(self._horizon(tick), until_tick)
                 if horizon > tick + 1:
                     # Every tick from here to the horizon would repeat the last step exactly: the controller's
                     # state, inputs and timers are unchanged and only the door moves, by the same arithmetic.
                     self._advance_steady(tick, horizon)
-                    tick = horizon
-                    flow.update(tick, self.commands, presses)
+                    self.tick = horizon
+                    flow.update(horizon, self.commands, presses)
+                    if stop is not None and stop():
+                        return True
                     continue
             state = self.state
             new_state, commands, events = controller.step(state, inputs)
@@ -300,8 +321,8 @@ class Lockstep:
             if events:
                 self._on_events(events)
             had_input = presses.any() or pending.any()
-            repeating = new_state is state and not events and not had_input and commands == self.commands
-            previous_inputs = inputs
+            self._repeating = new_state is state and not events and not had_input and commands == self.commands
+            self._previous_inputs = inputs
             self.state = new_state
             self.commands = commands
             self._check_safety(tick)
@@ -309,21 +330,19 @@ class Lockstep:
                 self._write_trace(tick, tick)
             shaft.update(commands)
             if had_input:
-                presses = Presses()
-                pending = _Pending()
-            tick += 1
-            flow.update(tick, commands, presses)
-            if progress is not None and tick >= next_progress:
-                progress(min(1.0, tick / end_tick))
-                next_progress = tick + progress_every
-        self.tick = tick
-        return self.report(time.perf_counter() - wall_start)
+                self.presses = presses = Presses()
+                self.pending = _Pending()
+            self.tick = tick + 1
+            flow.update(tick + 1, commands, presses)
+            if stop is not None and stop():
+                return True
+        return False
 
-    def _horizon(self, tick: int, end_tick: int, drain_end_tick: int) -> int:
+    def _horizon(self, tick: int) -> int:
         """The first tick at which anything may differ from repeating the last step."""
         return min(self.controller.next_deadline_tick(self.state, after=tick - 1),
                    self.shaft.next_input_change_tick(self.commands), self.flow.next_event_tick(),
-                   self._next_script_tick(), end_tick if tick < end_tick else NEVER, drain_end_tick)
+                   self._next_script_tick(), self.end_tick if tick < self.end_tick else NEVER, self.drain_end_tick)
 
     def _advance_steady(self, tick: int, horizon: int) -> None:
         shaft = self.shaft

@@ -184,11 +184,11 @@ class Controller:
         current_door = state.door
         error_m = self.landings_m[at] - inputs.position_m
         overload = Fault.OVERLOAD in state.faults
-        if current_door.phase is DoorPhase.CLOSED and not current_door.fault:
+        if current_door.phase is DoorPhase.CLOSED and (not current_door.fault or tick >= current_door.retry_tick):
             recall = self._recall_landing(state, rules)
             lantern = dispatch.lantern_on_arrival(calls, at, state.direction, self.landing_count)
             want_open = (inputs.door_open_button or overload or (recall == at and rules.park_open)
-                         or dispatch.wants_doors_open(calls, at, lantern))
+                         or current_door.fault == "door_open_failed" or dispatch.wants_doors_open(calls, at, lantern))
             if want_open and inputs.in_door_zone and abs(error_m) <= self.config.car.relevel_threshold_m * 2:
                 return self._open_doors(replace(state, direction=lantern, park_tick=-1), inputs, events)
             if not inputs.door_locked or not inputs.door_closed_limit:
@@ -215,7 +215,7 @@ class Controller:
         if inputs.accessible_button and not current_door.accessible:
             new_door = replace(current_door, accessible=True)
         if (abs(error_m) > self.config.car.relevel_threshold_m and inputs.in_door_zone
-                and current_door.phase is not DoorPhase.CLOSED and not overload):
+                and current_door.phase is not DoorPhase.CLOSED):
             events.append(Event(EventKind.RELEVEL_STARTED, tick, at, f"{error_m * 1000:.1f} mm"))
             return replace(state, phase=Phase.RELEVELLING, phase_tick=tick, calls=calls, door=new_door,
                            run=Run(Direction.UP if error_m > 0 else Direction.DOWN, at)), (Direction.NONE, 0.0)
@@ -355,7 +355,10 @@ class Controller:
         at = state.landing
         accessible = at in state.calls.accessible
         calls = call_registry.serve(state.calls, inputs.tick, at, state.direction, events)
-        opened = DoorState(accessible=accessible) if state.door.phase is DoorPhase.CLOSED else state.door
+        current = state.door
+        opened = current
+        if current.phase is DoorPhase.CLOSED:
+            opened = DoorState(open_failures=current.open_failures, accessible=accessible, fault=current.fault)
         new_door = self._door_step(state, opened, inputs, False, events, open_request=True)
         return replace(state, calls=calls, door=new_door, park_tick=-1), (Direction.NONE, 0.0)
 

@@ -54,7 +54,9 @@ class DoorState:
     phase: DoorPhase = DoorPhase.CLOSED
     # OPENING/CLOSING: protection deadline; OPEN: end of dwell.
     deadline_tick: int = 0
-    failed_attempts: int = 0
+    # Protection timeouts so far, counted per direction and reset when that direction reaches its limit.
+    open_failures: int = 0
+    close_failures: int = 0
     # OPEN: the tick the current obstruction began, or -1.
     blocked_since_tick: int = -1
     nudging: bool = False
@@ -147,20 +149,23 @@ def _enter(door: DoorState, stimulus: Stimulus, tick: int, timing: Timing) -> Do
     phase = TRANSITIONS[(door.phase, stimulus)]
     if stimulus is Stimulus.OPEN_LIMIT:
         dwell = timing.accessible_dwell if door.accessible else timing.dwell
-        return DoorState(DoorPhase.OPEN, tick + dwell, 0, -1, False, door.accessible)
+        fault = "" if door.fault == "door_open_failed" else door.fault
+        return DoorState(DoorPhase.OPEN, tick + dwell, 0, door.close_failures, -1, False, door.accessible, fault)
     if stimulus is Stimulus.CLOSED_LIMIT:
-        return DoorState(DoorPhase.CLOSED)
-    if stimulus in (Stimulus.OPEN_TIMEOUT, Stimulus.CLOSE_TIMEOUT):
-        attempts = door.failed_attempts + 1
-        protection = timing.door_close_protection if phase is DoorPhase.CLOSING else timing.door_open_protection
-        if attempts >= timing.door_retries:
-            fault = "door_open_failed" if stimulus is Stimulus.OPEN_TIMEOUT else "door_close_failed"
-            return DoorState(phase, tick + timing.door_fault_retry + protection, 0, -1, False, door.accessible,
-                             fault, tick + timing.door_fault_retry)
-        return DoorState(phase, tick + protection, attempts, -1, False, door.accessible, door.fault)
-    if phase is DoorPhase.OPENING:
-        return DoorState(phase, tick + timing.door_open_protection, door.failed_attempts, -1, False,
-                         door.accessible, door.fault)
-    # CLOSING, by request or nudging.
-    return DoorState(phase, tick + timing.door_close_protection, door.failed_attempts, -1,
-                     stimulus is Stimulus.NUDGE, door.accessible, door.fault)
+        fault = "" if door.fault == "door_close_failed" else door.fault
+        return DoorState(DoorPhase.CLOSED, 0, door.open_failures, 0, fault=fault)
+    open_failures, close_failures, fault, retry_tick = door.open_failures, door.close_failures, door.fault, 0
+    if stimulus is Stimulus.OPEN_TIMEOUT:
+        open_failures += 1
+    elif stimulus is Stimulus.CLOSE_TIMEOUT:
+        close_failures += 1
+    protection = timing.door_open_protection if phase is DoorPhase.OPENING else timing.door_close_protection
+    deadline = tick + protection
+    if max(open_failures, close_failures) >= timing.door_retries:
+        # Out of retries: raise the fault, leave the door alone for a while, then try again from scratch.
+        fault = "door_open_failed" if open_failures >= timing.door_retries else "door_close_failed"
+        retry_tick = tick + timing.door_fault_retry
+        deadline = retry_tick + protection
+        open_failures = close_failures = 0
+    return DoorState(phase, deadline, open_failures, close_failures, -1, stimulus is Stimulus.NUDGE,
+                     door.accessible, fault, retry_tick)

@@ -1,0 +1,193 @@
+"""Procedures for scenario tests: press a button, wait for the doors, look at what the car did.
+
+Written so a test reads like a commissioning procedure (ArduPilot autotest style):
+
+    car = SimulatedCar()
+    car.press_car_call(5)
+    car.wait_doors("open", within_s=30)
+    assert car.landing == 5
+
+Every wait has a deadline in simulated seconds and fails with what the car was doing. Injected faults are checked
+in the shaft before a test relies on them (``car.shaft.injected``), so a test never asserts a reaction to a fault
+that did not happen.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from carctl.core.controller import Phase
+from carctl.core.signals import Direction, Event, EventKind, Mode
+from carctl.core.supervisor import Fault
+from sim.lockstep import Lockstep
+from sim.physics import Shaft
+from sim.scenario import from_dict
+from sim.traffic import Passenger
+
+
+class ProcedureFailed(AssertionError):
+    pass
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class SimulatedCar:
+    """One car in the lockstep simulator, with no generated traffic unless the scenario asks for it."""
+
+    def __init__(self, scenario: dict[str, Any] | None = None, skip_idle: bool = True) -> None:
+        base = {"traffic": {"pattern": "none", "duration_s": 24 * 3600.0, "drain_s": 0.0}}
+        self.sim = Lockstep(from_dict(_merge(base, scenario or {})), skip_idle=skip_idle, keep_events=True)
+        self._passenger_ident = 1_000_000
+        # Let the controller come out of power-up (HALTED) into service.
+        self.run_for(0.5)
+
+    # -- what the car is doing ----------------------------------------------------------------------------------
+
+    @property
+    def shaft(self) -> Shaft:
+        return self.sim.shaft
+
+    @property
+    def t_s(self) -> float:
+        return self.sim.tick * self.sim.period_s
+
+    @property
+    def landing(self) -> int:
+        """The landing nearest the car's true position."""
+        position = self.shaft.position_m
+        landings = self.shaft.landings_m
+        return min(range(len(landings)), key=lambda index: abs(landings[index] - position))
+
+    @property
+    def doors(self) -> str:
+        return self.shaft.door_state()
+
+    @property
+    def lantern(self) -> Direction:
+        return self.sim.commands.direction
+
+    @property
+    def phase(self) -> Phase:
+        return self.sim.state.phase
+
+    @property
+    def faults(self) -> frozenset[Fault]:
+        return self.sim.state.faults
+
+    @property
+    def events(self) -> list[Event]:
+        assert self.sim.event_log is not None
+        return self.sim.event_log
+
+    def events_of(self, kind: EventKind) -> list[Event]:
+        return [event for event in self.events if event.kind is kind]
+
+    def stops(self) -> list[int]:
+        """Landings where the car arrived and opened its doors, in order."""
+        return [event.landing for event in self.events_of(EventKind.ARRIVED)]
+
+    def lanterns_at_stops(self) -> list[tuple[int, str]]:
+        return [(event.landing, event.detail) for event in self.events_of(EventKind.ARRIVED)]
+
+    def describe(self) -> str:
+        shaft = self.shaft
+        return (f"t={self.t_s:.2f}s phase={self.phase.value} position={shaft.position_m:.3f}m "
+                f"speed={shaft.speed_m_s:.3f}m/s doors={self.doors} lantern={self.lantern.name} "
+                f"faults={sorted(f.value for f in self.faults)} calls={self.sim.state.calls}")
+
+    # -- buttons and the world ----------------------------------------------------------------------------------
+
+    def press_car_call(self, landing: int) -> None:
+        self.sim.presses.car.add(landing)
+
+    def press_hall_call(self, landing: int, direction: str) -> None:
+        (self.sim.presses.up if direction == "up" else self.sim.presses.down).add(landing)
+
+    def press_accessible_call(self, landing: int) -> None:
+        self.sim.presses.car.add(landing)
+        self.sim.pending.accessible_button = True
+
+    def press_door_open(self) -> None:
+        self.sim.pending.door_open_button = True
+
+    def press_door_close(self) -> None:
+        self.sim.pending.door_close_button = True
+
+    def reset_faults(self) -> None:
+        self.sim.pending.fault_reset = True
+
+    def switch_mode(self, mode: str) -> None:
+        self.sim.pending.mode_request = Mode(mode)
+
+    def occupy_seat(self) -> None:
+        self.shaft.seat_occupied = True
+
+    def free_seat(self) -> None:
+        self.shaft.seat_occupied = False
+
+    def obstruct_doors(self, duration_s: float) -> None:
+        self.shaft.obstructed_until_tick = self.sim.tick + max(1, round(duration_s / self.sim.period_s))
+
+    def set_extra_load(self, load_kg: float) -> None:
+        self.shaft.extra_load_kg = load_kg
+        self.shaft.set_load(self.shaft.load_kg)
+
+    def inject(self, kind: str) -> None:
+        self.shaft.inject(kind)
+        if kind == "comm_loss":
+            self.sim.comm_lost_since = self.sim.tick
+        if kind not in self.shaft.injected:
+            raise ProcedureFailed(f"the simulator did not take the fault {kind!r}")
+
+    def clear(self, kind: str) -> None:
+        self.shaft.clear(kind)
+        if kind == "comm_loss":
+            self.sim.comm_lost_since = -1
+
+    def add_passenger(self, origin: int, destination: int, mass_kg: float = 75.0) -> Passenger:
+        passenger = Passenger(self._passenger_ident, self.sim.tick, origin, destination, mass_kg)
+        self._passenger_ident += 1
+        self.sim.flow.add(passenger)
+        return passenger
+
+    # -- waiting ------------------------------------------------------------------------------------------------
+
+    def run_for(self, seconds: float) -> None:
+        self.sim.advance(self.sim.tick + round(seconds / self.sim.period_s))
+
+    def wait_until(self, condition: Callable[[], bool], within_s: float, what: str) -> float:
+        """Run until condition() holds; return the simulated seconds it took."""
+        start = self.sim.tick
+        if condition():
+            return 0.0
+        if not self.sim.advance(start + round(within_s / self.sim.period_s), stop=condition):
+            raise ProcedureFailed(f"{what}: not within {within_s} s ({self.describe()})")
+        return (self.sim.tick - start) * self.sim.period_s
+
+    def wait_doors(self, state: str, within_s: float, at: int | None = None) -> float:
+        def reached() -> bool:
+            return self.doors == state and (at is None or self.landing == at)
+
+        where = f" at landing {at}" if at is not None else ""
+        return self.wait_until(reached, within_s, f"doors {state}{where}")
+
+    def wait_idle(self, within_s: float) -> float:
+        """Until every call is served and the doors are closed with the car standing."""
+        return self.wait_until(lambda: not self.sim.state.calls.any() and self.doors == "closed"
+                               and self.phase is Phase.STANDING, within_s, "car idle")
+
+    def wait_phase(self, phase: Phase, within_s: float) -> float:
+        return self.wait_until(lambda: self.phase is phase, within_s, f"phase {phase.value}")
+
+    def wait_fault(self, fault: Fault, within_s: float) -> float:
+        return self.wait_until(lambda: fault in self.faults, within_s, f"fault {fault.value}")
