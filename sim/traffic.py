@@ -219,6 +219,7 @@ class PassengerFlow:
         """Anyone whose button is dark presses it, unless the open car here will take them anyway."""
         soonest = 1 << 62
         doors_open_here = self.shaft.door_units > 0
+        standing_at = self._car_landing() if self.shaft.speed_m_s == 0.0 else -1
         for landing, queue in self.waiting.items():
             for going_up in (True, False):
                 lamps = commands.hall_up_lamps if going_up else commands.hall_down_lamps
@@ -230,8 +231,11 @@ class PassengerFlow:
                 wanting = [p for p in queue if p.going_up == going_up]
                 if not wanting:
                     continue
+                newcomer = any(p.last_press_tick < 0 for p in wanting)
+                if not newcomer and landing == standing_at:
+                    continue  # left behind by a full car: press again once it has gone
                 due = max(p.last_press_tick for p in wanting) + self.repress_ticks
-                if tick >= due or any(p.arrival_tick == tick for p in wanting):
+                if tick >= due or newcomer:
                     (presses.up if going_up else presses.down).add(landing)
                     for passenger in wanting:
                         passenger.last_press_tick = tick

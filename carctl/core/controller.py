@@ -184,11 +184,14 @@ class Controller:
         current_door = state.door
         error_m = self.landings_m[at] - inputs.position_m
         overload = Fault.OVERLOAD in state.faults
+        # A full car does not stop for landing calls, and does not reopen for one at its own landing either.
+        full_load = inputs.load_kg >= self.config.car.full_load_kg
         if current_door.phase is DoorPhase.CLOSED and (not current_door.fault or tick >= current_door.retry_tick):
             recall = self._recall_landing(state, rules)
             lantern = dispatch.lantern_on_arrival(calls, at, state.direction, self.landing_count)
             want_open = (inputs.door_open_button or overload or (recall == at and rules.park_open)
-                         or current_door.fault == "door_open_failed" or dispatch.wants_doors_open(calls, at, lantern))
+                         or current_door.fault == "door_open_failed"
+                         or (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)))
             if want_open and inputs.in_door_zone and abs(error_m) <= self.config.car.relevel_threshold_m * 2:
                 return self._open_doors(replace(state, direction=lantern, park_tick=-1), inputs, events)
             if not inputs.door_locked or not inputs.door_closed_limit:
@@ -208,7 +211,7 @@ class Controller:
         # A door cycle is under way: the lantern is fixed; calls for this landing in its direction are served now.
         lantern = state.direction
         reopen = False
-        if dispatch.wants_doors_open(calls, at, lantern) and current_door.phase is not DoorPhase.CLOSED:
+        if (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)):
             calls = call_registry.serve(calls, tick, at, lantern, events)
             reopen = True
         new_door = current_door

@@ -1,0 +1,69 @@
+"""Skipping idle ticks must give exactly the result of stepping every tick."""
+
+import io
+
+import pytest
+
+from sim.lockstep import Lockstep
+from sim.scenario import Scenario, from_dict
+
+TIMING_KEYS = {"wall_seconds", "stepped_ticks", "skipped_ticks"}
+
+
+def comparable(report: dict) -> dict:
+    return {key: value for key, value in report.items() if key not in TIMING_KEYS}
+
+
+@pytest.mark.slow
+def test_skipping_idle_ticks_changes_nothing_over_a_seeded_day() -> None:
+    scenario = from_dict({"traffic": {"duration_s": 86400.0, "seed": 2026}})
+    skipped = Lockstep(scenario, skip_idle=True).run()
+    stepped = Lockstep(scenario, skip_idle=False).run()
+    assert skipped["skipped_ticks"] > 0.8 * (skipped["stepped_ticks"] + skipped["skipped_ticks"])
+    assert stepped["skipped_ticks"] == 0
+    assert skipped["passengers_served"] > 300
+    assert comparable(skipped) == comparable(stepped)
+
+
+def test_skipping_gives_the_same_trace_with_faults_and_obstructions() -> None:
+    scenario = from_dict({
+        "traffic": {"duration_s": 1800.0, "seed": 5, "rate_pct_per_5min": 12.0},
+        "events": [
+            {"t_s": 100.0, "type": "obstruct", "duration_s": 30.0},
+            {"t_s": 300.0, "type": "fault", "kind": "door_jam"},
+            {"t_s": 420.0, "type": "clear_fault", "kind": "door_jam"},
+            {"t_s": 700.0, "type": "accessible_call", "landing": 3},
+            {"t_s": 900.0, "type": "mode", "mode": "out_of_service"},
+            {"t_s": 1000.0, "type": "mode", "mode": "normal"},
+        ],
+    })
+    traces = []
+    reports = []
+    for skip in (True, False):
+        buffer = io.StringIO()
+        reports.append(comparable(Lockstep(scenario, skip_idle=skip, trace=buffer, trace_every=7).run()))
+        traces.append(buffer.getvalue())
+    assert reports[0] == reports[1]
+    assert traces[0] == traces[1]
+    assert traces[0].count("\n") > 1800.0 / 0.02 / 7 * 0.99
+
+
+def test_same_seed_same_result_and_different_seed_differs() -> None:
+    def run(seed: int) -> dict:
+        return comparable(Lockstep(from_dict({"traffic": {"duration_s": 1800.0, "seed": seed}})).run())
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_default_run_reports_every_contract_key() -> None:
+    report = Lockstep(Scenario()).run()
+    for key in ("passengers_generated", "passengers_served", "worst_5min_mean_wait_s", "trips", "door_cycles",
+                "safety_violations", "faults", "sim_seconds", "wall_seconds"):
+        assert key in report
+    for key in ("wait_s", "transit_s", "time_to_destination_s"):
+        assert set(report[key]) == {"mean", "p95", "max"}
+    assert set(report["levelling_error_mm"]) == {"max", "mean"}
+    assert report["safety_violations"] == 0
+    assert report["passengers_served"] == report["passengers_generated"] > 5
+    assert report["levelling_error_mm"]["max"] <= 5.0
