@@ -86,6 +86,10 @@ class Lockstep:
         self.script.reverse()
         self.comm_lost_since = -1
         self.violations: list[Violation] = []
+        building = config.building
+        self._overspeed_m_s = config.car.overspeed_m_s
+        self._lowest_m = building.landings_m[0] - building.overtravel_m
+        self._highest_m = building.landings_m[-1] + building.overtravel_m
         self.violation_count = 0
         self._violating: set[str] = set()
         self.fault_log: list[dict[str, Any]] = []
@@ -104,6 +108,7 @@ class Lockstep:
         self._previous_inputs: Inputs | None = None
         # The last step changed nothing: same state, same commands, no events, no input.
         self._repeating = False
+        self._commands_before = self.commands
         self.event_log: list[Event] | None = [] if keep_events else None
 
     # -- scripted events -----------------------------------------------------------------------------------------
@@ -187,16 +192,13 @@ class Lockstep:
         """Independent of the controller: the shaft's truth against the rules the car must never break."""
         shaft = self.shaft
         speed = abs(shaft.speed_m_s)
-        config = self.config
         found: set[str] = set()
         if speed > MOVING_M_S and not shaft.door_locked() and (not shaft.in_door_zone()
                                                                or speed >= RELEVEL_LIMIT_M_S):
             found.add("moving_with_door_open")
-        if speed > config.car.overspeed_m_s:
+        if speed > self._overspeed_m_s:
             found.add("overspeed")
-        landings = config.building.landings_m
-        if not landings[0] - config.building.overtravel_m <= shaft.position_m <= (
-                landings[-1] + config.building.overtravel_m):
+        if not self._lowest_m <= shaft.position_m <= self._highest_m:
             found.add("left_shaft")
         if found or self._violating:
             for kind in found - self._violating:
@@ -301,7 +303,7 @@ class Lockstep:
             previous = self._previous_inputs
             if (self._repeating and self.skip_idle and previous is not None and not presses.any()
                     and not pending.any() and shaft.is_steady(self.commands)
-                    and inputs == replace(previous, tick=tick)):
+                    and self.commands == self._commands_before and inputs == replace(previous, tick=tick)):
                 horizon = min(self._horizon(tick), until_tick)
                 if horizon > tick + 1:
                     # Every tick from here to the horizon would repeat the last step exactly: the controller's
@@ -321,7 +323,9 @@ class Lockstep:
             if events:
                 self._on_events(events)
             had_input = presses.any() or pending.any()
-            self._repeating = new_state is state and not events and not had_input and commands == self.commands
+            # Whether the commands repeat too is checked only when a skip is possible (it costs a comparison).
+            self._repeating = new_state is state and not events and not had_input
+            self._commands_before = self.commands
             self._previous_inputs = inputs
             self.state = new_state
             self.commands = commands

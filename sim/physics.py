@@ -19,7 +19,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-from carctl.core.config import ControllerConfig
+from carctl.core.config import ConfigError, ControllerConfig
 from carctl.core.signals import Commands
 
 GRAVITY_M_S2 = 9.81
@@ -49,6 +49,19 @@ class PhysicsConfig:
     nudge_close_s: float = 8.0
     drive_efficiency: float = 0.85
     standby_power_w: float = 150.0
+
+    def __post_init__(self) -> None:
+        for key in ("car_mass_kg", "drive_lag_s", "drive_max_accel_m_s2", "brake_open_s", "emergency_decel_m_s2",
+                    "encoder_resolution_m", "door_lock_s", "nudge_close_s"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"physics.{key}", f"must be a number greater than 0 (got {value!r})")
+        for key in ("rope_stretch_m_per_kg", "standby_power_w", "balance_fraction"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"physics.{key}", f"must be a number 0 or greater (got {value!r})")
+        if not 0 < self.drive_efficiency <= 1:
+            raise ConfigError("physics.drive_efficiency", f"must be in (0, 1] (got {self.drive_efficiency!r})")
 
 
 class Shaft:
@@ -86,6 +99,8 @@ class Shaft:
         self.alpha = 1.0 - math.exp(-self.period_s / self.physics.drive_lag_s)
         self.max_dv = self.physics.drive_max_accel_m_s2 * self.period_s
         self.emergency_dv = self.physics.emergency_decel_m_s2 * self.period_s
+        self.slip_dv = 0.2 * self.period_s  # a slipping brake lets the car accelerate at 0.2 m/s²
+        self.gripped = False
         self.counterweight_kg = self.physics.car_mass_kg + self.physics.balance_fraction * car.rated_load_kg
         # Sensor and fault state.
         self.seat_occupied = False
@@ -111,6 +126,8 @@ class Shaft:
 
     def clear(self, kind: str) -> None:
         self.injected.discard(kind)
+        if kind == "brake_slip":
+            self.gripped = False
         if kind in DRIVE_FAULT_CODES and not any(k in self.injected for k in DRIVE_FAULT_CODES):
             self.drive_fault_code = 0
 
@@ -139,7 +156,18 @@ class Shaft:
         speed = self.speed_m_s
         run = (commands.run_up != commands.run_down) and not commands.quick_stop
         trip = bool(self.drive_fault_code) or not self.safety_chain_closed() or commands.quick_stop
-        if trip or (commands.run_up and commands.run_down):
+        if "brake_slip" in self.injected and not self.brake_open and not (run and not trip):
+            # The brake no longer holds: the car creeps towards the heavier side until the unintended-movement
+            # protection grips it: a rope gripper that acts on the controller's quick stop once the car has left
+            # the door zone (EN 81-20 5.6.7: detect before leaving the unlocking zone, stop within 1.2 m).
+            if self.gripped or (commands.quick_stop and not self._zone):
+                self.gripped = True
+                speed = max(0.0, speed - self.emergency_dv) if speed > 0 else min(0.0, speed + self.emergency_dv)
+            else:
+                heavier_car = self.physics.car_mass_kg + self.load_kg + self.extra_load_kg > self.counterweight_kg
+                drift = -self.slip_dv if heavier_car else self.slip_dv
+                speed = max(-0.5, min(0.5, speed + drift))
+        elif trip or (commands.run_up and commands.run_down):
             # The brake drops: the car stops hard.
             self.brake_open = False
             self.brake_ticks = 0
@@ -262,7 +290,8 @@ class Shaft:
         """The car stands with its brake closed and nobody crossing the threshold: under the same commands only
         the door moves, predictably, until next_input_change_tick()."""
         return not (self.speed_m_s or self.brake_open or self.drive_running or self.transferring
-                    or commands.run_up or commands.run_down or commands.quick_stop)
+                    or commands.run_up or commands.run_down or commands.quick_stop
+                    or ("brake_slip" in self.injected and not self.gripped))
 
     def next_input_change_tick(self, commands: Commands) -> int:
         """For a steady shaft: the first tick at which a sensor reading differs from now (a door limit or the lock

@@ -25,7 +25,7 @@ EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "se
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
                "load")
 FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
-               "overload")
+               "overload", "brake_slip")
 
 
 class ScenarioError(ValueError):
@@ -125,6 +125,8 @@ def from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
     for key in ("rate_pct_per_5min", "incoming_pct", "outgoing_pct", "interfloor_pct", "drain_s"):
         if getattr(traffic, key) < 0:
             raise ScenarioError(f"traffic.{key}", "must be 0 or greater")
+    if traffic.passenger_mass_kg <= 0:
+        raise ScenarioError("traffic.passenger_mass_kg", "must be greater than 0")
     if traffic.duration_s <= 0:
         raise ScenarioError("traffic.duration_s", f"must be greater than 0 (got {traffic.duration_s})")
     if traffic.pattern == "residential" and traffic.incoming_pct + traffic.outgoing_pct + traffic.interfloor_pct <= 0:

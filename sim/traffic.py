@@ -134,6 +134,9 @@ class PassengerFlow:
         self.door_was_closed = True
         self.next_press_tick = 1 << 62
         self.door_openings = 0
+        # Counts arrivals, boardings and alightings: a change in who is where.
+        self.changes = 0
+        self._last_seen: tuple[object, ...] = ()
 
     def add(self, passenger: Passenger) -> None:
         """A scripted passenger (scenario event)."""
@@ -154,6 +157,7 @@ class PassengerFlow:
         pending = self.pending
         while pending and pending[-1].arrival_tick <= tick:
             passenger = pending.pop()
+            self.changes += 1
             self.everyone.append(passenger)
             self.waiting.setdefault(passenger.origin, []).append(passenger)
         door_units = shaft.door_units
@@ -170,7 +174,12 @@ class PassengerFlow:
             self._start_transfer(tick, landing, commands)
         shaft.transferring = self.transfer is not None
         if self.waiting or self.in_car:
-            self._press_buttons(tick, landing, commands, presses)
+            # Nobody presses anything new unless what they see changed or a re-press falls due.
+            seen = (commands.hall_up_lamps, commands.hall_down_lamps, commands.car_call_lamps, commands.direction,
+                    door_units, shaft.speed_m_s == 0.0, self.changes)
+            if tick >= self.next_press_tick or seen != self._last_seen:
+                self._last_seen = seen
+                self._press_buttons(tick, landing, commands, presses)
         else:
             self.next_press_tick = 1 << 62
 
@@ -199,6 +208,7 @@ class PassengerFlow:
         assert self.transfer is not None
         passenger, boarding = self.transfer
         self.transfer = None
+        self.changes += 1
         opened = self.door_open_start_tick.get(landing, tick)
         if boarding:
             self.waiting[passenger.origin].remove(passenger)

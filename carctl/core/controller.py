@@ -26,8 +26,8 @@ from carctl.core.config import ControllerConfig, Timing
 from carctl.core.door import DoorInputs, DoorPhase, DoorState, Stimulus
 from carctl.core.modes import RULES, ModeRules
 from carctl.core.signals import EMPTY, Commands, Direction, Event, EventKind, Inputs, Mode
-from carctl.core.supervisor import (Fault, FaultLevel, SupervisorLimits, detect, enforce, update_faults,
-                                    worst_level)
+from carctl.core.supervisor import (FAULTS, TRACKING_LIMIT_M, Fault, FaultLevel, SupervisorLimits, detect,
+                                    enforce, update_faults, worst_level)
 
 # The levelling phase at the end of a run gives up after this long past the plan and stops where it is.
 LEVELLING_TIMEOUT_S = 5.0
@@ -289,6 +289,10 @@ class Controller:
         t_s = (tick - run.start_tick) * inputs.period_s
         planned_m, planned_speed, planned_accel = run.profile.sample(t_s)
         travelled_m = (inputs.position_m - run.origin_m) * run.direction
+        if abs(planned_m - travelled_m) > TRACKING_LIMIT_M:
+            events.append(Event(EventKind.FAULT_RAISED, tick, -1, self._fault_detail(Fault.POSITION_TRACKING)))
+            return replace(state, faults=state.faults | {Fault.POSITION_TRACKING}, phase=Phase.HALTED,
+                           phase_tick=tick, run=None), (Direction.NONE, 0.0)
         if t_s < run.profile.duration_s:
             speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
                                                car.drive_lag_s, car.position_gain_per_s)
@@ -398,6 +402,10 @@ class Controller:
             if state.door.phase is DoorPhase.CLOSED and inputs.load_kg > self.config.car.anti_nuisance_load_kg:
                 return self._open_doors(state, inputs, events)  # let anyone inside out
             return state, (Direction.NONE, 0.0)
+        if state.door.phase is not DoorPhase.CLOSED:
+            # Stopped away from a landing with the doors open (after unintended movement): close them first.
+            new_door = self._door_step(state, state.door, inputs, False, events, close_now=True)
+            return (replace(state, door=new_door) if new_door is not state.door else state), (Direction.NONE, 0.0)
         if not inputs.door_locked or not rules.automatic_runs:
             return state, (Direction.NONE, 0.0)
         direction = Direction.UP if error_m > 0 else Direction.DOWN
@@ -407,12 +415,13 @@ class Controller:
     # -- doors and outputs ---------------------------------------------------------------------------------------
 
     def _door_step(self, state: ControllerState, current: DoorState, inputs: Inputs, reopen: bool,
-                   events: list[Event], open_request: bool = False, creeping: bool = False) -> DoorState:
+                   events: list[Event], open_request: bool = False, creeping: bool = False,
+                   close_now: bool = False) -> DoorState:
         rules = RULES[state.mode]
         parked_open = rules.park_open and state.landing == self._recall_landing(state, rules)
         seen = DoorInputs(
             open_request=open_request,
-            close_request=inputs.door_close_button,
+            close_request=inputs.door_close_button or close_now,
             reopen_request=reopen,
             hold_open=creeping or parked_open or Fault.OVERLOAD in state.faults,
             auto_close=rules.auto_close,
@@ -462,6 +471,11 @@ class Controller:
             state.direction,
             overload,
         )
+
+    @staticmethod
+    def _fault_detail(fault: Fault) -> str:
+        spec = FAULTS[fault]
+        return f"{fault.value}:{spec.code}:level{int(spec.level)}"
 
     def _change_mode(self, state: ControllerState, mode: Mode, tick: int, events: list[Event]) -> ControllerState:
         rules = RULES[mode]

@@ -23,6 +23,9 @@ RELEVEL_LIMIT_M_S = 0.3
 _CAR_TOP_MAX_AGE = MAX_AGE_TICKS["car_top"]
 _CAR_PANEL_MAX_AGE = MAX_AGE_TICKS["car_panel"]
 _LANDING_MAX_AGE = MAX_AGE_TICKS["landing"]
+# A run whose measured position strays this far from the plan has lost its position (a frozen or slipping encoder,
+# a drive that does not follow): stop at once.
+TRACKING_LIMIT_M = 0.25
 # Below this speed the car counts as standing (encoder noise, the last millimetres of a stop).
 STANDSTILL_M_S = 0.02
 
@@ -53,6 +56,7 @@ class Fault(enum.Enum):
     SHAFT_LIMIT = "shaft_limit"
     DOOR_LOCK_LOST = "door_lock_lost"
     UNINTENDED_MOVEMENT = "unintended_movement"
+    POSITION_TRACKING = "position_tracking"
     DOOR_OPEN_FAILED = "door_open_failed"
     DOOR_CLOSE_FAILED = "door_close_failed"
     OVERLOAD = "overload"
@@ -70,6 +74,8 @@ FAULTS: dict[Fault, FaultSpec] = {
     Fault.DOOR_LOCK_LOST: FaultSpec(33, FaultLevel.STOP_NOW, False, "door lock lost while running"),
     Fault.UNINTENDED_MOVEMENT: FaultSpec(34, FaultLevel.STOP_NOW, True,
                                          "car moving with the doors unlocked outside the relevelling rule"),
+    Fault.POSITION_TRACKING: FaultSpec(35, FaultLevel.STOP_NOW, True,
+                                       "measured position left the planned one (encoder frozen or slipping)"),
     Fault.DOOR_OPEN_FAILED: FaultSpec(41, FaultLevel.NO_NEW_TRIPS, False,
                                       "doors failed to open within the protection time, after the retries"),
     Fault.DOOR_CLOSE_FAILED: FaultSpec(42, FaultLevel.NO_NEW_TRIPS, False,
@@ -144,7 +150,7 @@ def update_faults(active: frozenset[Fault], present: set[Fault], reset: bool, ti
         return active
     for fault in sorted(updated - active, key=lambda f: f.value):
         spec = FAULTS[fault]
-        events.append(Event(EventKind.FAULT_RAISED, tick, -1, f"{fault.value}:{spec.code}:level{spec.level}"))
+        events.append(Event(EventKind.FAULT_RAISED, tick, -1, f"{fault.value}:{spec.code}:level{int(spec.level)}"))
     for fault in sorted(active - updated, key=lambda f: f.value):
         events.append(Event(EventKind.FAULT_CLEARED, tick, -1, fault.value))
     return updated

@@ -247,3 +247,81 @@ def test_communication_loss_stops_the_car() -> None:
     car.clear("comm_loss")
     car.wait_doors("open", within_s=60)
     assert car.sim.violation_count == 0
+
+
+def test_unintended_movement_latches_until_a_deliberate_reset() -> None:
+    car = SimulatedCar()
+    car.press_car_call(2)
+    car.wait_doors("open", within_s=30, at=2)
+    # The drive trips and the brake no longer holds: nothing can relevel the car, which creeps away with the
+    # doors open.
+    car.inject("drive_fault")
+    car.inject("brake_slip")
+    car.wait_until(lambda: abs(car.shaft.speed_m_s) > 0.0, within_s=1.0, what="the car creeps")
+    car.wait_fault(Fault.UNINTENDED_MOVEMENT, within_s=10.0)
+    assert not car.shaft.in_door_zone() or abs(car.shaft.speed_m_s) >= 0.3
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2.0, what="gripped")
+    assert car.sim.commands.quick_stop
+    car.clear("brake_slip")
+    car.clear("drive_fault")
+    car.run_for(30.0)
+    assert Fault.UNINTENDED_MOVEMENT in car.faults  # latched: the slip is gone but no one has reset it
+    car.press_car_call(4)
+    car.run_for(20.0)
+    assert car.shaft.speed_m_s == 0.0 and car.landing == 2
+    car.reset_faults()
+    car.run_for(0.1)
+    assert Fault.UNINTENDED_MOVEMENT not in car.faults
+    car.wait_doors("open", within_s=60, at=4)
+
+
+def test_frozen_encoder_during_a_run_stops_the_car() -> None:
+    car = SimulatedCar()
+    car.press_car_call(5)
+    car.wait_until(lambda: car.shaft.speed_m_s > 0.5, within_s=30, what="at speed")
+    car.inject("encoder_freeze")
+    car.wait_fault(Fault.POSITION_TRACKING, within_s=1.0)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2.0, what="stopped")
+    assert car.sim.violation_count == 0
+    car.run_for(10.0)
+    assert car.shaft.speed_m_s == 0.0 and Fault.POSITION_TRACKING in car.faults
+
+
+def test_independent_service_ignores_landing_calls_and_closes_only_on_the_button() -> None:
+    car = SimulatedCar()
+    car.switch_mode("independent")
+    car.run_for(0.1)
+    car.press_hall_call(3, "down")
+    car.press_car_call(2)
+    car.wait_doors("open", within_s=30, at=2)
+    car.run_for(30.0)
+    assert car.doors == "open"  # no automatic close in attendant service
+    assert not car.sim.commands.hall_down_lamps
+    car.press_car_call(4)
+    car.press_door_close()
+    car.wait_doors("open", within_s=30, at=4)
+    assert car.stops() == [2, 4]
+
+
+def test_out_of_service_finishes_the_ride_and_parks_closed() -> None:
+    car = SimulatedCar({"car": {"home_landing": 0, "park_delay_s": 5.0}})
+    car.press_car_call(4)
+    car.run_for(1.0)
+    car.switch_mode("out_of_service")
+    car.wait_doors("open", within_s=30, at=4)  # the passenger still gets home
+    car.press_hall_call(2, "up")
+    car.wait_until(lambda: car.landing == 0 and car.phase is Phase.STANDING and car.shaft.speed_m_s == 0.0,
+                   within_s=60, what="parked")
+    assert car.doors == "closed" and 2 not in car.stops()
+
+
+def test_fire_return_goes_non_stop_to_the_main_landing_and_parks_open() -> None:
+    car = SimulatedCar()
+    car.press_car_call(5)
+    car.wait_until(lambda: car.shaft.position_m > 4.0, within_s=30, what="on the way up")
+    car.press_car_call(4)
+    car.switch_mode("fire")
+    car.wait_doors("open", within_s=60, at=0)
+    assert 4 not in car.stops() and 5 not in car.stops()
+    car.run_for(60.0)
+    assert car.doors == "open" and car.landing == 0
