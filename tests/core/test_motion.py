@@ -1,21 +1,11 @@
 """The jerk-limited planner against Peters' ideal lift kinematics, worked out here independently."""
 
-import math
-
 import pytest
 
 from carctl.core.motion import Limits, plan, stopping_distance_m
+from tests.reference import peters_flight_time_s
 
 LIMITS = Limits(speed_m_s=1.0, acceleration_m_s2=0.6, jerk_m_s3=1.0)
-
-
-def peters_flight_time_s(d: float, v: float, a: float, j: float) -> float:
-    """Peters 1995, 'Ideal Lift Kinematics': time-optimal flight of distance d."""
-    if d >= (a * a * v + v * v * j) / (a * j):
-        return d / v + v / a + a / j
-    if d >= 2 * a ** 3 / j ** 2:
-        return a / j + math.sqrt(4 * d / a + (a / j) ** 2)
-    return (32 * d / j) ** (1 / 3)
 
 
 @pytest.mark.parametrize("distance_m", [0.02, 0.3, 0.5, 1.0, 2.27, 2.9, 5.8, 14.5, 40.0])

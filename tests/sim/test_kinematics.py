@@ -1,22 +1,12 @@
 """Independent checks of the simulated motion: Peters' flight time and the CIBSE Guide D round trip time."""
 
-import math
-
 import pytest
 
 from carctl.core.controller import Phase
 from sim.lockstep import Lockstep
 from sim.procedures import SimulatedCar
 from sim.scenario import from_dict
-
-
-def peters_flight_time_s(d: float, v: float, a: float, j: float) -> float:
-    """Peters 1995, 'Ideal Lift Kinematics'."""
-    if d >= (a * a * v + v * v * j) / (a * j):
-        return d / v + v / a + a / j
-    if d >= 2 * a ** 3 / j ** 2:
-        return a / j + math.sqrt(4 * d / a + (a / j) ** 2)
-    return (32 * d / j) ** (1 / 3)
+from tests.reference import cibse_round_trip_time_s, peters_flight_time_s
 
 
 @pytest.mark.parametrize(("limits", "floors"), [
@@ -36,17 +26,6 @@ def test_single_run_takes_the_time_optimal_time(limits: dict[str, float], floors
     assert flight_s == pytest.approx(ideal_s, rel=0.03)
     assert car.phase in (Phase.STOPPING, Phase.STANDING)
     assert abs(car.shaft.position_m - 2.9 * floors) <= 0.005  # levelled within ±5 mm
-
-
-def cibse_round_trip_time_s(persons: float, floors_above: int, interfloor_m: float, speed_m_s: float,
-                            performance_time_s: float, transfer_s: float) -> float:
-    """CIBSE Guide D up-peak round trip time: RTT = 2·H·tv + (S+1)·ts + 2·P·tp."""
-    n, p = floors_above, persons
-    stops = n * (1 - (1 - 1 / n) ** p)
-    highest = n - sum((i / n) ** p for i in range(1, n))
-    tv = interfloor_m / speed_m_s
-    ts = performance_time_s - tv
-    return 2 * highest * tv + (stops + 1) * ts + 2 * p * transfer_s
 
 
 @pytest.mark.slow
