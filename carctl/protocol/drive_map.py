@@ -1,0 +1,160 @@
+"""The drive's Modbus register map (DESIGN.md): addresses, bits, scaling. Sans-I/O, shared by firmware and simulator.
+
+Rules of this module:
+- Protocol addresses are 0-based, device id 1. The controller writes CONTROL..WATCHDOG with one write-multiple and
+  reads STATUS..TICK with one read, every cycle.
+- Speeds are whole mm/s on the wire (SPEED_REF unsigned, SPEED signed), position is signed 32-bit mm, high word
+  first; current is 0.1 A; load is kg.
+- decode_status() never raises on bad input: a short, long or out-of-range answer is a DecodeError the supervisor
+  sees as a stale drive, not an exception in the loop.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+DEVICE_ID = 1
+
+CONTROL = 0
+SPEED_REF = 1
+WATCHDOG = 2
+COMMAND_BLOCK_START = CONTROL
+COMMAND_BLOCK_COUNT = 3
+
+STATUS = 16
+SPEED = 17
+POSITION_HI = 18
+POSITION_LO = 19
+FAULT_CODE = 20
+CURRENT = 21
+LOAD = 22
+TICK = 23
+STATUS_BLOCK_START = STATUS
+STATUS_BLOCK_COUNT = 8
+
+# CONTROL bits
+RUN_UP = 1 << 0
+RUN_DOWN = 1 << 1
+FAULT_RESET = 1 << 2
+QUICK_STOP = 1 << 3
+
+# STATUS bits
+READY = 1 << 0
+RUNNING = 1 << 1
+FAULTED = 1 << 2
+BRAKE_OPEN = 1 << 3
+ZERO_SPEED = 1 << 4
+COMM_LOSS_TRIP = 1 << 5
+SAFETY_CHAIN_CLOSED = 1 << 6
+
+# The drive ramps to a stop and trips when WATCHDOG stops changing for this long.
+WATCHDOG_TIMEOUT_S = 0.5
+MAX_SPEED_REF_MM_S = 4000
+
+
+class DriveFaultCode(enum.IntEnum):
+    """FAULT_CODE values (docs/register-map.md)."""
+
+    NONE = 0
+    OVERCURRENT = 0x21
+    COMM_LOSS = 0x31
+    UNDERVOLTAGE = 0x41
+    ENCODER = 0x51
+    MOTOR_OVERTEMPERATURE = 0x61
+
+
+@dataclass(frozen=True, slots=True)
+class DriveCommand:
+    run_up: bool = False
+    run_down: bool = False
+    speed_ref_m_s: float = 0.0
+    fault_reset: bool = False
+    quick_stop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DriveStatus:
+    ready: bool
+    running: bool
+    faulted: bool
+    brake_open: bool
+    zero_speed: bool
+    comm_loss_trip: bool
+    safety_chain_closed: bool
+    speed_m_s: float
+    position_m: float
+    fault_code: int
+    current_a: float
+    load_kg: float
+    drive_tick: int
+
+
+class DecodeError(ValueError):
+    """A status block that cannot be trusted."""
+
+
+def encode_command(command: DriveCommand, watchdog: int) -> list[int]:
+    """Registers CONTROL, SPEED_REF, WATCHDOG for one write-multiple."""
+    control = (RUN_UP if command.run_up else 0) | (RUN_DOWN if command.run_down else 0) | (
+        FAULT_RESET if command.fault_reset else 0) | (QUICK_STOP if command.quick_stop else 0)
+    speed_mm_s = min(MAX_SPEED_REF_MM_S, max(0, round(command.speed_ref_m_s * 1000.0)))
+    return [control, speed_mm_s, watchdog & 0xFFFF]
+
+
+def decode_command(registers: list[int]) -> tuple[DriveCommand, int]:
+    """The drive's side: (command, watchdog) from registers CONTROL..WATCHDOG."""
+    if len(registers) != COMMAND_BLOCK_COUNT:
+        raise DecodeError(f"command block needs {COMMAND_BLOCK_COUNT} registers, got {len(registers)}")
+    control, speed, watchdog = registers
+    command = DriveCommand(bool(control & RUN_UP), bool(control & RUN_DOWN), speed / 1000.0,
+                           bool(control & FAULT_RESET), bool(control & QUICK_STOP))
+    return command, watchdog
+
+
+def _signed16(value: int) -> int:
+    return value - 0x10000 if value & 0x8000 else value
+
+
+def encode_status(status: DriveStatus) -> list[int]:
+    """The drive's side: registers STATUS..TICK."""
+    bits = ((READY if status.ready else 0) | (RUNNING if status.running else 0) | (FAULTED if status.faulted else 0)
+            | (BRAKE_OPEN if status.brake_open else 0) | (ZERO_SPEED if status.zero_speed else 0)
+            | (COMM_LOSS_TRIP if status.comm_loss_trip else 0)
+            | (SAFETY_CHAIN_CLOSED if status.safety_chain_closed else 0))
+    speed = max(-32768, min(32767, round(status.speed_m_s * 1000.0))) & 0xFFFF
+    position = round(status.position_m * 1000.0) & 0xFFFFFFFF
+    current = max(0, min(0xFFFF, round(status.current_a * 10.0)))
+    load = max(0, min(0xFFFF, round(status.load_kg)))
+    return [bits, speed, position >> 16, position & 0xFFFF, status.fault_code & 0xFFFF, current, load,
+            status.drive_tick & 0xFFFF]
+
+
+def decode_status(registers: list[int]) -> DriveStatus:
+    """Registers STATUS..TICK as read; DecodeError if the block is not what the map says."""
+    if len(registers) != STATUS_BLOCK_COUNT:
+        raise DecodeError(f"status block needs {STATUS_BLOCK_COUNT} registers, got {len(registers)}")
+    for value in registers:
+        if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+            raise DecodeError(f"register value out of range: {value!r}")
+    bits, speed, position_hi, position_lo, fault_code, current, load, tick = registers
+    if bits & ~0x7F:
+        raise DecodeError(f"unknown STATUS bits set: {bits:#06x}")
+    position = (position_hi << 16) | position_lo
+    if position & 0x80000000:
+        position -= 1 << 32
+    return DriveStatus(
+        ready=bool(bits & READY),
+        running=bool(bits & RUNNING),
+        faulted=bool(bits & FAULTED),
+        brake_open=bool(bits & BRAKE_OPEN),
+        zero_speed=bool(bits & ZERO_SPEED),
+        comm_loss_trip=bool(bits & COMM_LOSS_TRIP),
+        safety_chain_closed=bool(bits & SAFETY_CHAIN_CLOSED),
+        speed_m_s=_signed16(speed) / 1000.0,
+        position_m=position / 1000.0,
+        fault_code=fault_code,
+        current_a=current / 10.0,
+        load_kg=float(load),
+        drive_tick=tick,
+    )

@@ -1,0 +1,304 @@
+"""The panel bus (RS-485, 115200 8N1): frames, CRC, message types and board payloads. Sans-I/O.
+
+Frame: 0x7E, address, type, length, payload[length], crc_lo, crc_hi; CRC-16/MODBUS over address..payload.
+
+Rules of this module:
+- Bytes in, frames out (FrameDecoder.feed); frames in, bytes out (encode_frame). No port, no clock.
+- The decoder resynchronises on 0x7E, drops a frame with a bad CRC or an impossible length, and counts every byte
+  and frame it drops; it never raises on bus data.
+- Presses are latched on the board until the master acknowledges them: every STATUS carries the board's sequence
+  number and every POLL carries the sequence of the last STATUS the master received. A board clears the presses it
+  reported only when it sees that acknowledgement, so a corrupted reply loses no button press.
+- Payloads are fixed-length per board kind (docs/panelbus.md); a wrong length is a PayloadError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SYNC = 0x7E
+POLL = 0x01
+STATUS = 0x81
+CAR_TOP = 0x01
+CAR_PANEL = 0x02
+LANDING_BASE = 0x10
+MAX_PAYLOAD = 32
+HEADER_LENGTH = 4
+CRC_LENGTH = 2
+NO_LANDING = 0xFF
+
+
+def landing_address(landing: int) -> int:
+    return LANDING_BASE + landing
+
+
+def _table_entry(byte: int) -> int:
+    crc = byte
+    for _ in range(8):
+        crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+_CRC_TABLE = tuple(_table_entry(byte) for byte in range(256))
+
+
+def crc16_modbus(data: bytes) -> int:
+    """CRC-16/MODBUS (poly 0x8005 reflected, init 0xFFFF): the same CRC as Modbus RTU."""
+    crc = 0xFFFF
+    table = _CRC_TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    address: int
+    type: int
+    payload: bytes
+
+
+def encode_frame(address: int, message_type: int, payload: bytes) -> bytes:
+    if not 0 <= address <= 0xFF or not 0 <= message_type <= 0xFF:
+        raise ValueError("address and type are single bytes")
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload longer than {MAX_PAYLOAD} bytes")
+    body = bytes([address, message_type, len(payload)]) + payload
+    crc = crc16_modbus(body)
+    return bytes([SYNC]) + body + bytes([crc & 0xFF, crc >> 8])
+
+
+@dataclass(slots=True)
+class DecoderCounters:
+    frames: int = 0
+    bad_crc: int = 0
+    bad_length: int = 0
+    garbage_bytes: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.bad_crc + self.bad_length
+
+
+@dataclass(slots=True)
+class FrameDecoder:
+    """Streaming decoder: feed() any bytes, get the complete good frames."""
+
+    counters: DecoderCounters = field(default_factory=DecoderCounters)
+    _buffer: bytearray = field(default_factory=bytearray)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        buffer = self._buffer
+        buffer.extend(data)
+        frames: list[Frame] = []
+        counters = self.counters
+        while buffer:
+            start = buffer.find(SYNC)
+            if start < 0:
+                counters.garbage_bytes += len(buffer)
+                buffer.clear()
+                break
+            if start:
+                counters.garbage_bytes += start
+                del buffer[:start]
+            if len(buffer) < HEADER_LENGTH:
+                break
+            length = buffer[3]
+            if length > MAX_PAYLOAD:
+                counters.bad_length += 1
+                del buffer[:1]  # not a frame start after all: look for the next sync byte
+                continue
+            total = HEADER_LENGTH + length + CRC_LENGTH
+            if len(buffer) < total:
+                break
+            body = bytes(buffer[1:HEADER_LENGTH + length])
+            crc = buffer[total - 2] | (buffer[total - 1] << 8)
+            if crc != crc16_modbus(body):
+                counters.bad_crc += 1
+                del buffer[:1]
+                continue
+            frames.append(Frame(body[0], body[1], body[3:]))
+            counters.frames += 1
+            del buffer[:total]
+        if len(buffer) > 4 * (HEADER_LENGTH + MAX_PAYLOAD + CRC_LENGTH):
+            counters.garbage_bytes += len(buffer)
+            buffer.clear()
+        return frames
+
+    def reset(self) -> None:
+        """Forget a partial frame (the master does this before each poll)."""
+        if self._buffer:
+            self.counters.garbage_bytes += len(self._buffer)
+            self._buffer.clear()
+
+
+class PayloadError(ValueError):
+    pass
+
+
+def _bits(*flags: bool) -> int:
+    value = 0
+    for index, flag in enumerate(flags):
+        if flag:
+            value |= 1 << index
+    return value
+
+
+def _flag(value: int, index: int) -> bool:
+    return bool(value >> index & 1)
+
+
+def _landing_mask(landings: frozenset[int]) -> bytes:
+    mask = 0
+    for landing in landings:
+        if 0 <= landing < 16:
+            mask |= 1 << landing
+    return mask.to_bytes(2, "little")
+
+
+def _mask_landings(data: bytes) -> frozenset[int]:
+    mask = int.from_bytes(data, "little")
+    return frozenset(index for index in range(16) if mask >> index & 1)
+
+
+def _expect(payload: bytes, length: int, what: str) -> None:
+    if len(payload) != length:
+        raise PayloadError(f"{what} payload needs {length} bytes, got {len(payload)}")
+
+
+# -- car-top board (0x01) ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CarTopOutputs:
+    ack: int = 0
+    door_open: bool = False
+    door_close: bool = False
+    door_nudge: bool = False
+    door_slow: bool = False
+    car_light: bool = True
+
+    def to_payload(self) -> bytes:
+        return bytes([self.ack & 0xFF, _bits(self.door_open, self.door_close, self.door_nudge, self.door_slow,
+                                             self.car_light)])
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> CarTopOutputs:
+        _expect(payload, 2, "car-top POLL")
+        flags = payload[1]
+        return cls(payload[0], _flag(flags, 0), _flag(flags, 1), _flag(flags, 2), _flag(flags, 3), _flag(flags, 4))
+
+
+@dataclass(frozen=True, slots=True)
+class CarTopInputs:
+    sequence: int = 0
+    door_open_limit: bool = False
+    door_closed_limit: bool = True
+    door_locked: bool = True
+    light_curtain_blocked: bool = False
+    safety_edge: bool = False
+    in_door_zone: bool = True
+    inspection: bool = False
+
+    def to_payload(self) -> bytes:
+        return bytes([self.sequence & 0xFF, _bits(self.door_open_limit, self.door_closed_limit, self.door_locked,
+                                                  self.light_curtain_blocked, self.safety_edge, self.in_door_zone,
+                                                  self.inspection)])
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> CarTopInputs:
+        _expect(payload, 2, "car-top STATUS")
+        flags = payload[1]
+        return cls(payload[0], *(_flag(flags, i) for i in range(7)))
+
+
+# -- car operating panel (0x02) ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CarPanelOutputs:
+    ack: int = 0
+    call_lamps: frozenset[int] = frozenset()
+    position_landing: int = 0
+    arrow_up: bool = False
+    arrow_down: bool = False
+    gong: bool = False
+    buzzer: bool = False
+    overload_lamp: bool = False
+    announce_landing: int = NO_LANDING
+
+    def to_payload(self) -> bytes:
+        return (bytes([self.ack & 0xFF]) + _landing_mask(self.call_lamps)
+                + bytes([self.position_landing & 0xFF,
+                         _bits(self.arrow_up, self.arrow_down, self.gong, self.buzzer, self.overload_lamp),
+                         self.announce_landing & 0xFF]))
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> CarPanelOutputs:
+        _expect(payload, 6, "car panel POLL")
+        flags = payload[4]
+        return cls(payload[0], _mask_landings(payload[1:3]), payload[3], _flag(flags, 0), _flag(flags, 1),
+                   _flag(flags, 2), _flag(flags, 3), _flag(flags, 4), payload[5])
+
+
+@dataclass(frozen=True, slots=True)
+class CarPanelInputs:
+    sequence: int = 0
+    calls_pressed: frozenset[int] = frozenset()
+    door_open_button: bool = False
+    door_close_button: bool = False
+    alarm_button: bool = False
+    accessible_button: bool = False
+    seat_occupied: bool = False
+    independent_key: bool = False
+    fault_reset_key: bool = False
+
+    def to_payload(self) -> bytes:
+        return (bytes([self.sequence & 0xFF]) + _landing_mask(self.calls_pressed)
+                + bytes([_bits(self.door_open_button, self.door_close_button, self.alarm_button,
+                               self.accessible_button, self.seat_occupied, self.independent_key,
+                               self.fault_reset_key)]))
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> CarPanelInputs:
+        _expect(payload, 4, "car panel STATUS")
+        flags = payload[3]
+        return cls(payload[0], _mask_landings(payload[1:3]), *(_flag(flags, i) for i in range(7)))
+
+
+# -- landing boards (0x10 + n) -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class LandingOutputs:
+    ack: int = 0
+    up_lamp: bool = False
+    down_lamp: bool = False
+    arrow_up: bool = False
+    arrow_down: bool = False
+    gong: bool = False
+    position_landing: int = 0
+
+    def to_payload(self) -> bytes:
+        return bytes([self.ack & 0xFF, _bits(self.up_lamp, self.down_lamp, self.arrow_up, self.arrow_down,
+                                             self.gong), self.position_landing & 0xFF])
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> LandingOutputs:
+        _expect(payload, 3, "landing POLL")
+        flags = payload[1]
+        return cls(payload[0], *(_flag(flags, i) for i in range(5)), payload[2])
+
+
+@dataclass(frozen=True, slots=True)
+class LandingInputs:
+    sequence: int = 0
+    up_pressed: bool = False
+    down_pressed: bool = False
+    fire_switch: bool = False
+
+    def to_payload(self) -> bytes:
+        return bytes([self.sequence & 0xFF, _bits(self.up_pressed, self.down_pressed, self.fire_switch)])
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> LandingInputs:
+        _expect(payload, 2, "landing STATUS")
+        flags = payload[1]
+        return cls(payload[0], _flag(flags, 0), _flag(flags, 1), _flag(flags, 2))
