@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG: position, speed, doors, waiting times")
     sim.add_argument("--no-skip", action="store_true", help="step every tick, even idle ones (same result, slower)")
     sim.add_argument("--quiet", action="store_true", help="no progress line")
+
+    run = commands.add_parser("run", help="run the firmware's real-time control loop")
+    run.add_argument("--config", type=Path, required=True, help="firmware configuration (TOML)")
+    run.add_argument("--drive", metavar="ENDPOINT", help="tcp://HOST:PORT or rtu:/dev/PATH (overrides drive.endpoint)")
+    run.add_argument("--panel", metavar="PORT", help="panel bus serial port (overrides panel.port)")
+    run.add_argument("--run-seconds", type=_positive_float, help="stop after this long")
     return parser
 
 
@@ -66,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "sim":
         return run_sim(args)
+    if args.command == "run":
+        from carctl.runtime.main import run_firmware
+
+        return run_firmware(args.config, args.drive, args.panel, args.run_seconds)
     return EXIT_BAD_INPUT
 
 

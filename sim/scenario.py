@@ -9,14 +9,13 @@ Rules of this module:
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from carctl.core.config import BuildingConfig, CarConfig, ConfigError, ControllerConfig
+from carctl.tomlconfig import ConfigFileError, build_table
 from carctl.core.signals import Mode
 from sim.physics import PhysicsConfig
 from sim.traffic import PATTERNS, TrafficConfig
@@ -28,12 +27,8 @@ FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", 
                "overload", "brake_slip")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ConfigFileError):
     """A scenario that cannot be run. ``key`` names the offending key."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,45 +55,7 @@ class Scenario:
 
 
 def _build(cls: type, table: Any, section: str) -> Any:
-    if not isinstance(table, dict):
-        raise ScenarioError(section, f"must be a table (got {type(table).__name__})")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in known:
-            raise ScenarioError(f"{section}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
-        expected = known[key].type
-        if expected in ("float", float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, list):
-            value = tuple(value)
-        _check_type(value, expected, f"{section}.{key}")
-        values[key] = value
-    try:
-        return cls(**values)
-    except ConfigError as error:
-        raise ScenarioError(error.key, error.message) from None
-
-
-def _check_type(value: Any, expected: Any, key: str) -> None:
-    expected = str(expected)
-    if expected == "float":
-        ok = isinstance(value, float) and math.isfinite(value)
-    elif expected == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif expected == "bool":
-        ok = isinstance(value, bool)
-    elif expected == "str":
-        ok = isinstance(value, str)
-    elif expected.startswith("tuple[float"):
-        ok = isinstance(value, tuple) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    elif expected.startswith("tuple[int"):
-        ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    else:
-        ok = True
-    if not ok:
-        raise ScenarioError(key, f"must be {expected.replace('tuple', 'a list')} (got {value!r})")
+    return build_table(cls, table, section, ScenarioError)
 
 
 def from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:

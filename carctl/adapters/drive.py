@@ -1,0 +1,118 @@
+"""The drive over Modbus (TCP or RTU): the only pymodbus import in carctl.
+
+Rules of this module:
+- One read of the status block and one write of the command block per cycle, with short explicit timeouts and no
+  retries (pymodbus's defaults, 3 s and 3 retries, would stall the loop).
+- Nothing raises into the loop: a timeout, a Modbus exception, a short or malformed answer, a lost connection is a
+  LinkError the runtime turns into a stale drive input; the counters say how often each happened.
+- pymodbus is pinned to 3.11.x (device_id= and keyword count=, the API of 3.10+).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass
+
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.framer import FramerType
+
+from carctl.protocol import drive_map
+from carctl.protocol.drive_map import DecodeError, DriveCommand, DriveStatus
+
+
+class LinkErrorKind(enum.Enum):
+    TIMEOUT = "timeout"
+    EXCEPTION = "exception"  # the drive answered with a Modbus exception
+    MALFORMED = "malformed"  # an answer that does not fit the register map
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkError:
+    kind: LinkErrorKind
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    kind: str  # "tcp" or "rtu"
+    address: str  # host or device path
+    port: int = 502
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint:
+        """'tcp://host:port' or 'rtu:/dev/ttyUSB0'."""
+        if text.startswith("tcp://"):
+            host, _, port = text[len("tcp://"):].rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"drive endpoint {text!r}: expected tcp://HOST:PORT")
+            return cls("tcp", host, int(port))
+        if text.startswith("rtu:"):
+            path = text[len("rtu:"):]
+            if not path:
+                raise ValueError(f"drive endpoint {text!r}: expected rtu:/dev/PATH")
+            return cls("rtu", path)
+        raise ValueError(f"drive endpoint {text!r}: expected tcp://HOST:PORT or rtu:/dev/PATH")
+
+
+class DriveLink:
+    def __init__(self, endpoint: Endpoint, timeout_s: float, baud: int = 115200) -> None:
+        self.endpoint = endpoint
+        self.errors: Counter[str] = Counter()
+        self.exchanges = 0
+        if endpoint.kind == "tcp":
+            self.client: ModbusTcpClient | ModbusSerialClient = ModbusTcpClient(
+                endpoint.address, port=endpoint.port, timeout=timeout_s, retries=0, reconnect_delay=0.0)
+        else:
+            self.client = ModbusSerialClient(endpoint.address, framer=FramerType.RTU, baudrate=baud, bytesize=8,
+                                             parity="N", stopbits=1, timeout=timeout_s, retries=0,
+                                             reconnect_delay=0.0)
+
+    def connect(self) -> bool:
+        try:
+            return bool(self.client.connect())
+        except (ModbusException, OSError):
+            return False
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _error(self, kind: LinkErrorKind, detail: str) -> LinkError:
+        self.errors[kind.value] += 1
+        return LinkError(kind, detail)
+
+    def read_status(self) -> DriveStatus | LinkError:
+        self.exchanges += 1
+        if not self.client.connected and not self.connect():
+            return self._error(LinkErrorKind.DISCONNECTED, "not connected")
+        try:
+            response = self.client.read_holding_registers(drive_map.STATUS_BLOCK_START,
+                                                          count=drive_map.STATUS_BLOCK_COUNT,
+                                                          device_id=drive_map.DEVICE_ID)
+        except ModbusException as error:
+            return self._error(LinkErrorKind.TIMEOUT, str(error))
+        except (OSError, ValueError, IndexError, TypeError, AttributeError) as error:
+            return self._error(LinkErrorKind.MALFORMED, repr(error))
+        if response.isError():
+            return self._error(LinkErrorKind.EXCEPTION, str(response))
+        try:
+            return drive_map.decode_status(list(response.registers))
+        except DecodeError as error:
+            return self._error(LinkErrorKind.MALFORMED, str(error))
+
+    def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:
+        if not self.client.connected and not self.connect():
+            return self._error(LinkErrorKind.DISCONNECTED, "not connected")
+        try:
+            response = self.client.write_registers(drive_map.COMMAND_BLOCK_START,
+                                                   drive_map.encode_command(command, watchdog),
+                                                   device_id=drive_map.DEVICE_ID)
+        except ModbusException as error:
+            return self._error(LinkErrorKind.TIMEOUT, str(error))
+        except (OSError, ValueError, IndexError, TypeError, AttributeError) as error:
+            return self._error(LinkErrorKind.MALFORMED, repr(error))
+        if response.isError():
+            return self._error(LinkErrorKind.EXCEPTION, str(response))
+        return None

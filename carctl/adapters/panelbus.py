@@ -1,0 +1,80 @@
+"""The panel-bus master over pyserial: POLL a board, wait for its STATUS.
+
+Rules of this module:
+- The controller is the only master. Each poll sends one POLL frame and waits up to the response timeout (the
+  boards answer within 5 ms) for the STATUS from that board; anything else on the line is counted and dropped by
+  the codec.
+- Nothing raises into the loop: a silent board is None, a serial error closes the port and it is reopened on a
+  later poll.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+
+import serial
+
+from carctl.protocol import panelbus
+from carctl.protocol.panelbus import Frame, FrameDecoder
+
+
+class PanelBusMaster:
+    def __init__(self, port: str, baud: int = 115200, response_timeout_s: float = 0.005) -> None:
+        self.port_name = port
+        self.baud = baud
+        self.response_timeout_s = response_timeout_s
+        self.decoder = FrameDecoder()
+        self.serial: serial.Serial | None = None
+        self.timeouts = 0
+        self.serial_errors = 0
+        self.polls = 0
+
+    def open(self) -> bool:
+        try:
+            self.serial = serial.serial_for_url(self.port_name, baudrate=self.baud, bytesize=8, parity="N",
+                                                stopbits=1, timeout=0, write_timeout=0.05)
+            return True
+        except (serial.SerialException, OSError, ValueError):
+            self.serial = None
+            self.serial_errors += 1
+            return False
+
+    def close(self) -> None:
+        if self.serial is not None:
+            try:
+                self.serial.close()
+            except (serial.SerialException, OSError):
+                pass
+        self.serial = None
+
+    def poll(self, address: int, payload: bytes) -> Frame | None:
+        """One POLL to one board; its STATUS frame, or None if it did not answer in time."""
+        self.polls += 1
+        if self.serial is None and not self.open():
+            return None
+        port = self.serial
+        assert port is not None
+        try:
+            stale = port.read(port.in_waiting or 0)
+            if stale:
+                self.decoder.feed(stale)  # counted: a late answer or noise
+            self.decoder.reset()
+            port.write(panelbus.encode_frame(address, panelbus.POLL, payload))
+            deadline = time.monotonic() + self.response_timeout_s
+            fd = port.fileno()
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.timeouts += 1
+                    return None
+                ready, _, _ = select.select([fd], [], [], remaining)
+                if not ready:
+                    continue
+                for frame in self.decoder.feed(port.read(port.in_waiting or 1)):
+                    if frame.type == panelbus.STATUS and frame.address == address:
+                        return frame
+        except (serial.SerialException, OSError):
+            self.serial_errors += 1
+            self.close()
+            return None

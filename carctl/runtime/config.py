@@ -1,0 +1,127 @@
+"""The firmware's configuration file (TOML): the building and car (as in scenario files), the drive and panel-bus
+ports, the loop's timing and priority, and which parts the process table starts.
+
+Every problem is a FirmwareConfigError naming the key (`drive.endpoint`, `panel.port`); `carctl run` exits with
+code 2 and no traceback. docs/deployment.md lists every key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from carctl.adapters.drive import Endpoint
+from carctl.core.config import BuildingConfig, CarConfig, ConfigError, ControllerConfig
+from carctl.tomlconfig import ConfigFileError, build_table
+
+__all__ = ["FirmwareConfig", "FirmwareConfigError", "build_table", "from_dict", "load"]
+
+
+class FirmwareConfigError(ConfigFileError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DriveSection:
+    endpoint: str = "tcp://127.0.0.1:5020"
+    baud: int = 115200
+    timeout_s: float = 0.008
+    # A comm-loss trip is reset automatically after this many good status reads in a row; other drive faults need
+    # the maintenance reset.
+    comm_loss_reset_reads: int = 10
+
+    def __post_init__(self) -> None:
+        try:
+            Endpoint.parse(self.endpoint)
+        except ValueError as error:
+            raise ConfigError("drive.endpoint", str(error)) from None
+        if self.baud not in (9600, 19200, 38400, 57600, 115200, 230400):
+            raise ConfigError("drive.baud", f"must be a standard rate up to 230400 (got {self.baud})")
+        if not 0 < self.timeout_s < 0.1:
+            raise ConfigError("drive.timeout_s", f"must be in (0, 0.1) s (got {self.timeout_s})")
+        if self.comm_loss_reset_reads < 1:
+            raise ConfigError("drive.comm_loss_reset_reads", "must be 1 or more")
+
+
+@dataclass(frozen=True, slots=True)
+class PanelSection:
+    port: str = "/dev/ttyAMA0"
+    baud: int = 115200
+    response_timeout_s: float = 0.005
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            raise ConfigError("panel.port", "must name a serial port (a path or a pyserial URL)")
+        if self.baud not in (9600, 19200, 38400, 57600, 115200, 230400):
+            raise ConfigError("panel.baud", f"must be a standard rate up to 230400 (got {self.baud})")
+        if not 0 < self.response_timeout_s <= 0.02:
+            raise ConfigError("panel.response_timeout_s", f"must be in (0, 0.02] s (got {self.response_timeout_s})")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSection:
+    realtime_priority: int = 50  # SCHED_FIFO priority where allowed; 0 disables
+    cpu: int = -1  # CPU to pin the loop to; -1 leaves affinity alone
+    log: str = "-"  # structured log (JSON lines): '-' for stderr, or a file path
+    run_seconds: float = 0.0  # stop after this long (tests, benches); 0 runs until SIGTERM
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.realtime_priority <= 99:
+            raise ConfigError("runtime.realtime_priority", "must be 0..99")
+        if self.run_seconds < 0:
+            raise ConfigError("runtime.run_seconds", "must be 0 or more")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessesSection:
+    face: bool = False
+    platform: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareConfig:
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    drive: DriveSection = field(default_factory=DriveSection)
+    panel: PanelSection = field(default_factory=PanelSection)
+    runtime: RuntimeSection = field(default_factory=RuntimeSection)
+    processes: ProcessesSection = field(default_factory=ProcessesSection)
+
+
+def from_dict(data: dict[str, Any]) -> FirmwareConfig:
+    sections = {"building", "car", "drive", "panel", "runtime", "processes"}
+    for key in data:
+        if key not in sections:
+            raise FirmwareConfigError(key, f"unknown table (known: {', '.join(sorted(sections))})")
+    for key in ("drive", "panel"):
+        if key not in data:
+            raise FirmwareConfigError(key, "missing table: the firmware needs its drive and panel ports")
+    if "endpoint" not in data["drive"]:
+        raise FirmwareConfigError("drive.endpoint", "missing key: tcp://HOST:PORT or rtu:/dev/PATH")
+    if "port" not in data["panel"]:
+        raise FirmwareConfigError("panel.port", "missing key: the panel bus serial port")
+    building = build_table(BuildingConfig, data.get("building", {}), "building", FirmwareConfigError)
+    car = build_table(CarConfig, data.get("car", {}), "car", FirmwareConfigError)
+    try:
+        controller = ControllerConfig(building, car)
+    except ConfigError as error:
+        raise FirmwareConfigError(error.key, error.message) from None
+    return FirmwareConfig(
+        controller,
+        build_table(DriveSection, data["drive"], "drive", FirmwareConfigError),
+        build_table(PanelSection, data["panel"], "panel", FirmwareConfigError),
+        build_table(RuntimeSection, data.get("runtime", {}), "runtime", FirmwareConfigError),
+        build_table(ProcessesSection, data.get("processes", {}), "processes", FirmwareConfigError),
+    )
+
+
+def load(path: str | Path) -> FirmwareConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise FirmwareConfigError("", f"{path}: cannot read the configuration ({error.strerror})") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise FirmwareConfigError("", f"{path}: not a valid TOML file ({error})") from None
+    return from_dict(data)

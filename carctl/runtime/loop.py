@@ -1,0 +1,294 @@
+"""The firmware's real-time loop: read the drive, poll the panels, step the core, write the drive.
+
+Rules of this module:
+- One cycle per control period, kept by RateKeeper; the lag of every cycle is measured and published.
+- Every input carries its age in cycles since its last good reading. A timeout, a Modbus exception, a corrupted
+  frame simply does not refresh its input: the supervisor sees the age grow and reacts (signals.MAX_AGE_TICKS).
+- Panel polling: the car-top board and the car operating panel every cycle (doors and car buttons matter at once),
+  one landing board per cycle in turn (each landing is read every `landings` cycles, well inside its age limit).
+  Outputs computed in one cycle go out with the next cycle's polls.
+- A comm-loss trip of the drive is reset by the loop itself once the link has been healthy for
+  `drive.comm_loss_reset_reads` reads in a row; every other drive fault needs the deliberate reset.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from carctl.adapters.drive import DriveLink, LinkError
+from carctl.adapters.panelbus import PanelBusMaster
+from carctl.core.controller import Controller, ControllerState
+from carctl.core.signals import EMPTY, Commands, Direction, Event, Inputs, Mode
+from carctl.protocol import panelbus
+from carctl.protocol.drive_map import DriveCommand, DriveStatus
+from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, LandingInputs,
+                                      LandingOutputs, PayloadError)
+from carctl.runtime.config import FirmwareConfig
+from carctl.runtime.ratekeeper import RateKeeper
+
+NEVER_SEEN = 1 << 20  # the age of an input never received: stale from the start
+HEALTH_EVERY_S = 5.0
+
+
+class StructuredLog:
+    """JSON lines: one record per event, plus a health record every few seconds."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, kind: str, **fields: Any) -> None:
+        record = {"t": round(time.time(), 3), "kind": kind, **fields}
+        self.stream.write(json.dumps(record, default=str) + "\n")
+        self.stream.flush()
+
+
+@dataclass(slots=True)
+class BoardInputs:
+    """The freshest inputs of every board and their ages in cycles."""
+
+    landings: int
+    drive: DriveStatus | None = None
+    drive_age: int = NEVER_SEEN
+    car_top: CarTopInputs = field(default_factory=CarTopInputs)
+    car_top_age: int = NEVER_SEEN
+    car_panel: CarPanelInputs = field(default_factory=CarPanelInputs)
+    car_panel_age: int = NEVER_SEEN
+    landing: dict[int, LandingInputs] = field(default_factory=dict)
+    landing_age: dict[int, int] = field(default_factory=dict)
+    acks: dict[int, int] = field(default_factory=dict)
+
+    def age_all(self) -> None:
+        self.drive_age = min(NEVER_SEEN, self.drive_age + 1)
+        self.car_top_age = min(NEVER_SEEN, self.car_top_age + 1)
+        self.car_panel_age = min(NEVER_SEEN, self.car_panel_age + 1)
+        for landing in range(self.landings):
+            self.landing_age[landing] = min(NEVER_SEEN, self.landing_age.get(landing, NEVER_SEEN) + 1)
+
+
+class ControlLoop:
+    def __init__(self, config: FirmwareConfig, drive: DriveLink, panels: PanelBusMaster, log: StructuredLog) -> None:
+        self.config = config
+        self.controller = Controller(config.controller)
+        self.drive = drive
+        self.panels = panels
+        self.log = log
+        self.period_s = config.controller.car.control_period_s
+        self.landings = config.controller.building.landing_count
+        self.main_landing = config.controller.building.main_landing
+        self.state: ControllerState = self.controller.initial_state(0.0)
+        self.commands = Commands()
+        self.tick = 0
+        self.watchdog = 0
+        self.board = BoardInputs(self.landings)
+        self.landing_cursor = 0
+        self.good_drive_reads = 0
+        self.switches: dict[str, bool] = {"inspection": False, "fire": False, "independent": False}
+        self.payload_errors = 0
+        self.rate = RateKeeper(self.period_s)
+        self.cycle_s: list[float] = []
+
+    # -- one cycle -----------------------------------------------------------------------------------------------
+
+    def cycle(self) -> tuple[Commands, tuple[Event, ...]]:
+        started = time.perf_counter()
+        board = self.board
+        board.age_all()
+        reading = self.drive.read_status()
+        if isinstance(reading, DriveStatus):
+            board.drive = reading
+            board.drive_age = 0
+            self.good_drive_reads += 1
+        else:
+            self.good_drive_reads = 0
+        presses = self._poll_panels()
+        inputs = self._inputs(presses)
+        self.state, commands, events = self.controller.step(self.state, inputs)
+        self.commands = commands
+        self.watchdog = (self.watchdog + 1) & 0xFFFF
+        self.drive.write_command(self._drive_command(commands), self.watchdog)
+        self.tick += 1
+        for event in events:
+            self.log.write("event", tick=event.tick, event=event.kind.value, landing=event.landing,
+                           detail=event.detail)
+        self.cycle_s.append(time.perf_counter() - started)
+        return commands, events
+
+    def _drive_command(self, commands: Commands) -> DriveCommand:
+        status = self.board.drive
+        auto_reset = (status is not None and status.comm_loss_trip
+                      and self.good_drive_reads >= self.config.drive.comm_loss_reset_reads)
+        return DriveCommand(commands.run_up, commands.run_down, commands.speed_ref_m_s,
+                            commands.fault_reset or auto_reset, commands.quick_stop)
+
+    def _poll(self, address: int, payload: bytes) -> bytes | None:
+        frame = self.panels.poll(address, payload)
+        return None if frame is None else frame.payload
+
+    def _poll_panels(self) -> dict[str, Any]:
+        board = self.board
+        commands = self.commands
+        presses: dict[str, Any] = {"car": set(), "up": set(), "down": set(), "door_open": False,
+                                   "door_close": False, "accessible": False, "fault_reset": False}
+        answer = self._poll(panelbus.CAR_TOP, CarTopOutputs(
+            board.acks.get(panelbus.CAR_TOP, 0), commands.door_open, commands.door_close, commands.door_nudge,
+            commands.door_slow, commands.car_light).to_payload())
+        if answer is not None:
+            try:
+                board.car_top = CarTopInputs.from_payload(answer)
+                board.car_top_age = 0
+            except PayloadError:
+                self.payload_errors += 1
+        position = commands.position_landing
+        answer = self._poll(panelbus.CAR_PANEL, CarPanelOutputs(
+            board.acks.get(panelbus.CAR_PANEL, 0), commands.car_call_lamps, position,
+            commands.direction is Direction.UP, commands.direction is Direction.DOWN, commands.gong,
+            commands.buzzer, commands.overload_lamp,
+            commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING).to_payload())
+        if answer is not None:
+            try:
+                panel = CarPanelInputs.from_payload(answer)
+            except PayloadError:
+                self.payload_errors += 1
+            else:
+                if panel.sequence != board.acks.get(panelbus.CAR_PANEL):
+                    presses["car"] |= panel.calls_pressed
+                    presses["door_open"] = panel.door_open_button
+                    presses["door_close"] = panel.door_close_button
+                    presses["accessible"] = panel.accessible_button
+                    presses["fault_reset"] = panel.fault_reset_key
+                board.acks[panelbus.CAR_PANEL] = panel.sequence
+                board.car_panel = panel
+                board.car_panel_age = 0
+        landing = self.landing_cursor
+        self.landing_cursor = (landing + 1) % self.landings
+        address = panelbus.landing_address(landing)
+        answer = self._poll(address, LandingOutputs(
+            board.acks.get(address, 0), landing in commands.hall_up_lamps, landing in commands.hall_down_lamps,
+            commands.direction is Direction.UP, commands.direction is Direction.DOWN,
+            commands.gong and commands.announce_landing == landing, position).to_payload())
+        if answer is not None:
+            try:
+                hall = LandingInputs.from_payload(answer)
+            except PayloadError:
+                self.payload_errors += 1
+            else:
+                if hall.sequence != board.acks.get(address):
+                    if hall.up_pressed:
+                        presses["up"].add(landing)
+                    if hall.down_pressed:
+                        presses["down"].add(landing)
+                board.acks[address] = hall.sequence
+                board.landing[landing] = hall
+                board.landing_age[landing] = 0
+        return presses
+
+    def _mode_request(self) -> Mode | None:
+        """Key switches are levels; the core wants a request when one changes."""
+        board = self.board
+        fire_landing = board.landing.get(self.main_landing)
+        now = {"inspection": board.car_top.inspection, "fire": bool(fire_landing and fire_landing.fire_switch),
+               "independent": board.car_panel.independent_key}
+        changed = [name for name, on in now.items() if on != self.switches[name]]
+        self.switches = now
+        if not changed:
+            return None
+        for name, mode in (("inspection", Mode.INSPECTION), ("fire", Mode.FIRE), ("independent", Mode.INDEPENDENT)):
+            if now[name]:
+                return mode
+        return Mode.NORMAL
+
+    def _inputs(self, presses: dict[str, Any]) -> Inputs:
+        board = self.board
+        drive = board.drive
+        top = board.car_top
+        return Inputs(
+            tick=self.tick,
+            period_s=self.period_s,
+            drive_age_ticks=board.drive_age,
+            drive_ready=drive.ready if drive else False,
+            drive_running=drive.running if drive else False,
+            drive_fault_code=drive.fault_code if drive else 0,
+            brake_open=drive.brake_open if drive else False,
+            safety_chain_closed=drive.safety_chain_closed if drive else False,
+            speed_m_s=drive.speed_m_s if drive else 0.0,
+            position_m=drive.position_m if drive else 0.0,
+            load_kg=drive.load_kg if drive else 0.0,
+            car_top_age_ticks=board.car_top_age,
+            door_open_limit=top.door_open_limit,
+            door_closed_limit=top.door_closed_limit,
+            door_locked=top.door_locked,
+            light_curtain_blocked=top.light_curtain_blocked,
+            safety_edge=top.safety_edge,
+            in_door_zone=top.in_door_zone,
+            car_panel_age_ticks=board.car_panel_age,
+            car_calls_pressed=frozenset(presses["car"]) if presses["car"] else EMPTY,
+            door_open_button=presses["door_open"],
+            door_close_button=presses["door_close"],
+            accessible_button=presses["accessible"],
+            seat_occupied=board.car_panel.seat_occupied,
+            landing_age_ticks=max(board.landing_age.values(), default=NEVER_SEEN),
+            hall_up_pressed=frozenset(presses["up"]) if presses["up"] else EMPTY,
+            hall_down_pressed=frozenset(presses["down"]) if presses["down"] else EMPTY,
+            fault_reset=presses["fault_reset"],
+            mode_request=self._mode_request(),
+        )
+
+    # -- running -------------------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        cycles = sorted(self.cycle_s[-3000:]) or [0.0]
+        return {
+            "tick": self.tick,
+            "phase": self.state.phase.value,
+            "mode": self.state.mode.value,
+            "landing": self.state.landing,
+            "faults": sorted(fault.value for fault in self.state.faults),
+            "lag_p50_ms": round(self.rate.percentile_ms(0.5), 3),
+            "lag_p99_ms": round(self.rate.percentile_ms(0.99), 3),
+            "missed_cycles": self.rate.missed,
+            "cycle_p50_ms": round(cycles[len(cycles) // 2] * 1000, 3),
+            "cycle_p99_ms": round(cycles[int(0.99 * (len(cycles) - 1))] * 1000, 3),
+            "drive_exchanges": self.drive.exchanges,
+            "drive_errors": dict(self.drive.errors),
+            "panel_polls": self.panels.polls,
+            "panel_timeouts": self.panels.timeouts,
+            "panel_bad_crc": self.panels.decoder.counters.bad_crc,
+            "panel_bad_length": self.panels.decoder.counters.bad_length,
+            "panel_garbage_bytes": self.panels.decoder.counters.garbage_bytes,
+            "panel_payload_errors": self.payload_errors,
+        }
+
+    def run(self, run_seconds: float, stop: Any) -> None:
+        """Cycle until stop() is true (or run_seconds have passed, when positive)."""
+        self.drive.connect()
+        self.panels.open()
+        started = time.monotonic()
+        next_health = started + HEALTH_EVERY_S
+        self.rate = RateKeeper(self.period_s)
+        while not stop():
+            self.cycle()
+            now = time.monotonic()
+            if now >= next_health:
+                self.log.write("health", **self.health())
+                next_health = now + HEALTH_EVERY_S
+            if run_seconds and now - started >= run_seconds:
+                break
+            self.rate.keep()
+        # Leave the drive stopped; its watchdog would stop it anyway.
+        self.drive.write_command(DriveCommand(quick_stop=not self.state.phase.value == "standing"), self.watchdog)
+        self.log.write("health", **self.health())
+        self.drive.close()
+        self.panels.close()
+
+
+def open_log(target: str) -> StructuredLog:
+    if target == "-":
+        return StructuredLog(sys.stderr)
+    return StructuredLog(open(target, "a", encoding="utf-8"))  # noqa: SIM115 - lives as long as the process
+
+
+__all__ = ["ControlLoop", "StructuredLog", "open_log", "LinkError"]

@@ -1,0 +1,60 @@
+"""`carctl run`: load the configuration, take real-time priority, start the process table, run the loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import sys
+from pathlib import Path
+
+from carctl.adapters.drive import DriveLink, Endpoint
+from carctl.adapters.panelbus import PanelBusMaster
+from carctl.runtime import config as firmware_config
+from carctl.runtime.loop import ControlLoop, open_log
+from carctl.runtime.processes import ProcessTable
+from carctl.runtime.realtime import set_realtime
+
+EXIT_BAD_INPUT = 2
+
+
+def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_seconds: float | None) -> int:
+    try:
+        config = firmware_config.load(config_path)
+        if drive is not None:
+            config = dataclasses.replace(config, drive=firmware_config.build_table(
+                firmware_config.DriveSection, {**_fields(config.drive), "endpoint": drive}, "drive",
+                firmware_config.FirmwareConfigError))
+        if panel is not None:
+            config = dataclasses.replace(config, panel=dataclasses.replace(config.panel, port=panel))
+    except firmware_config.FirmwareConfigError as error:
+        key = "--drive" if drive is not None and error.key == "drive.endpoint" else error.key
+        print(f"carctl run: error: {key + ': ' if key else ''}{error.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    log = open_log(config.runtime.log)
+    realtime = set_realtime(config.runtime.realtime_priority, None if config.runtime.cpu < 0 else config.runtime.cpu)
+    log.write("start", fifo=realtime.fifo, priority=realtime.priority, cpus=list(realtime.cpus),
+              memory_locked=realtime.memory_locked, notes=list(realtime.notes), drive=config.drive.endpoint,
+              panel=config.panel.port, period_s=config.controller.car.control_period_s)
+    link = DriveLink(Endpoint.parse(config.drive.endpoint), config.drive.timeout_s, config.drive.baud)
+    master = PanelBusMaster(config.panel.port, config.panel.baud, config.panel.response_timeout_s)
+    loop = ControlLoop(config, link, master, log)
+    processes = ProcessTable(config, config_path, log)
+    processes.start()
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        loop.run(run_seconds or config.runtime.run_seconds, lambda: stopping)
+    finally:
+        processes.stop()
+    log.write("stop", tick=loop.tick)
+    return 0
+
+
+def _fields(section: object) -> dict[str, object]:
+    return {field.name: getattr(section, field.name) for field in dataclasses.fields(section)}  # type: ignore[arg-type]

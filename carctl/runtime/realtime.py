@@ -1,0 +1,62 @@
+"""Real-time priority and CPU affinity where the system allows them, and a clean no-op where it does not
+(a laptop, CI, a container without CAP_SYS_NICE)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeResult:
+    fifo: bool
+    priority: int
+    cpus: tuple[int, ...]
+    memory_locked: bool
+    notes: tuple[str, ...]
+
+
+def set_realtime(priority: int, cpu: int | None) -> RealtimeResult:
+    notes: list[str] = []
+    fifo = False
+    if priority > 0 and hasattr(os, "sched_setscheduler"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            fifo = True
+        except (PermissionError, OSError) as error:
+            notes.append(f"SCHED_FIFO not allowed ({error.strerror}); running at normal priority")
+    cpus: tuple[int, ...] = ()
+    if hasattr(os, "sched_getaffinity"):
+        available = os.sched_getaffinity(0)
+        if cpu is not None:
+            if cpu in available:
+                try:
+                    os.sched_setaffinity(0, {cpu})
+                except OSError as error:
+                    notes.append(f"CPU affinity not set ({error.strerror})")
+            else:
+                notes.append(f"CPU {cpu} not available; affinity left as it is")
+        cpus = tuple(sorted(os.sched_getaffinity(0)))
+    return RealtimeResult(fifo, priority if fifo else 0, cpus, _lock_memory(notes), tuple(notes))
+
+
+def _lock_memory(notes: list[str]) -> bool:
+    """mlockall(MCL_CURRENT | MCL_FUTURE): no page faults on the control path."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    libc = ctypes.CDLL(name, use_errno=True)
+    if libc.mlockall(1 | 2) != 0:
+        notes.append(f"mlockall not allowed (errno {ctypes.get_errno()})")
+        return False
+    return True
+
+
+def set_lower_priority(niceness: int) -> None:
+    """For workers that must never delay the control loop (the face worker)."""
+    try:
+        os.nice(niceness)
+    except OSError:
+        pass

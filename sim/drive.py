@@ -1,0 +1,100 @@
+"""The simulated inverter: the drive register map (carctl.protocol.drive_map) over the shaft physics.
+
+Rules of this module:
+- The register block is the pymodbus datastore itself: whatever a Modbus master writes, the drive acts on at its
+  next cycle, and whatever it reports is in the block for any master to read (mbpoll included).
+- Like a real elevator drive on communication loss: when WATCHDOG has not changed for 0.5 s, the drive ramps the
+  car to a controlled stop and then trips with FAULT_CODE COMM_LOSS and the comm-loss status bit; the trip is reset
+  by the fault-reset bit once the watchdog is changing again.
+"""
+
+from __future__ import annotations
+
+from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
+
+from carctl.core.signals import Commands
+from carctl.protocol import drive_map
+from carctl.protocol.drive_map import DriveFaultCode, DriveStatus
+from sim.physics import Shaft
+from sim.panels import PanelBoards
+
+REGISTER_COUNT = 32
+
+
+class SimulatedDrive:
+    def __init__(self, shaft: Shaft, boards: PanelBoards) -> None:
+        self.shaft = shaft
+        self.boards = boards
+        # pymodbus device contexts add 1 to protocol addresses: a block starting at 1 puts protocol address n at
+        # index n of self.block.values.
+        self.block = ModbusSequentialDataBlock(1, [0] * REGISTER_COUNT)
+        self.context = ModbusServerContext(devices={drive_map.DEVICE_ID: ModbusDeviceContext(hr=self.block)},
+                                           single=False)
+        self.watchdog = 0
+        self.watchdog_changed_s = 0.0
+        self.comm_loss_trip = False
+        self.armed = False
+        self.drive_tick = 0
+        self._publish()
+
+    @property
+    def registers(self) -> list[int]:
+        return self.block.values  # type: ignore[no-any-return]
+
+    def step(self, now_s: float) -> None:
+        """One drive cycle at monotonic time now_s: act on the command block, move the shaft, publish status."""
+        values = self.registers
+        command, watchdog = drive_map.decode_command(values[drive_map.CONTROL:drive_map.CONTROL + 3])
+        if watchdog != self.watchdog:
+            self.watchdog = watchdog
+            self.watchdog_changed_s = now_s
+            self.armed = True
+        # Like real drives, the watchdog is armed by the first write: a drive that never heard from a controller
+        # has nothing to lose.
+        silent = self.armed and now_s - self.watchdog_changed_s > drive_map.WATCHDOG_TIMEOUT_S
+        shaft = self.shaft
+        if silent and not self.comm_loss_trip:
+            # Controlled stop first (the run command is ignored), then the trip once the car stands.
+            if shaft.speed_m_s == 0.0 and not shaft.brake_open:
+                self.comm_loss_trip = True
+                shaft.drive_fault_code = DriveFaultCode.COMM_LOSS
+        elif self.comm_loss_trip and command.fault_reset and not silent:
+            self.comm_loss_trip = False
+            shaft.clear("comm_loss")
+            if shaft.drive_fault_code == DriveFaultCode.COMM_LOSS:
+                shaft.drive_fault_code = 0
+        obey = not silent and not self.comm_loss_trip
+        door = self.boards.car_top_outputs
+        shaft.update(Commands(
+            run_up=command.run_up and obey,
+            run_down=command.run_down and obey,
+            speed_ref_m_s=command.speed_ref_m_s if obey else 0.0,
+            quick_stop=command.quick_stop,
+            door_open=door.door_open,
+            door_close=door.door_close,
+            door_nudge=door.door_nudge,
+            door_slow=door.door_slow,
+        ))
+        self.drive_tick = (self.drive_tick + 1) & 0xFFFF
+        self._publish()
+
+    def _publish(self) -> None:
+        shaft = self.shaft
+        fault_code = shaft.drive_fault_code
+        status = DriveStatus(
+            ready="power_loss" not in shaft.injected and not fault_code,
+            running=shaft.drive_running,
+            faulted=bool(fault_code),
+            brake_open=shaft.brake_open,
+            zero_speed=shaft.speed_m_s == 0.0,
+            comm_loss_trip=self.comm_loss_trip,
+            safety_chain_closed=shaft.safety_chain_closed(),
+            speed_m_s=shaft.speed_m_s,
+            position_m=shaft.encoder_m(),
+            fault_code=fault_code,
+            current_a=min(6553.5, abs(shaft.speed_m_s) * 12.0 + (4.0 if shaft.brake_open else 0.0)),
+            load_kg=shaft.total_load_kg(),
+            drive_tick=self.drive_tick,
+        )
+        self.registers[drive_map.STATUS:drive_map.STATUS + drive_map.STATUS_BLOCK_COUNT] = (
+            drive_map.encode_status(status))

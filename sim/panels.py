@@ -1,0 +1,132 @@
+"""Simulated panel boards: the car-top board, the car operating panel and one board per landing, as slaves on the
+panel bus. Bytes in (the master's POLL frames), bytes out (their STATUS answers).
+
+Rules of this module:
+- A board answers only a good POLL addressed to it, at once; it takes its outputs (lamps, door commands) from the
+  POLL and reports its inputs in the STATUS.
+- Presses are latched until acknowledged (carctl/protocol/panelbus.py): a press reported in STATUS n is cleared only
+  when a POLL carries ack n.
+- The boards read the shaft (door limits, lock, light curtain, door zone, seat) through the same Shaft the drive
+  moves, so the controller sees one consistent car.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from carctl.protocol import panelbus
+from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, FrameDecoder,
+                                      LandingInputs, LandingOutputs, PayloadError)
+from sim.physics import DOOR_TRAVEL_UNITS, Shaft
+
+
+@dataclass(slots=True)
+class _Latch:
+    """Presses waiting for acknowledgement: what was reported under which sequence number."""
+
+    sequence: int = 0
+    pending: set[str] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
+
+    def acknowledge(self, ack: int) -> None:
+        if ack == self.sequence:
+            self.pending -= self.reported
+            self.reported = set()
+
+    def report(self) -> set[str]:
+        self.sequence = (self.sequence + 1) & 0xFF
+        self.reported = set(self.pending)
+        return self.reported
+
+
+class PanelBoards:
+    def __init__(self, shaft: Shaft, landing_count: int, main_landing: int) -> None:
+        self.shaft = shaft
+        self.landing_count = landing_count
+        self.main_landing = main_landing
+        self.decoder = FrameDecoder()
+        self.car_top_outputs = CarTopOutputs()
+        self.car_panel_outputs = CarPanelOutputs()
+        self.landing_outputs = {landing: LandingOutputs() for landing in range(landing_count)}
+        self._latches: dict[int, _Latch] = {}
+        self.car_top_sequence = 0
+        self.fire_switch = False
+        self.inspection = False
+        self.independent_key = False
+        self.polls_answered = 0
+        self.payload_errors = 0
+        # Boards that have gone silent (a cut cable): they do not answer.
+        self.silent: set[int] = set()
+
+    def _latch(self, address: int) -> _Latch:
+        return self._latches.setdefault(address, _Latch())
+
+    # -- what people do ------------------------------------------------------------------------------------------
+
+    def press_car_call(self, landing: int, accessible: bool = False) -> None:
+        latch = self._latch(panelbus.CAR_PANEL)
+        latch.pending.add(f"call:{landing}")
+        if accessible:
+            latch.pending.add("accessible")
+
+    def press_car_button(self, name: str) -> None:
+        """door_open, door_close, alarm, accessible, fault_reset."""
+        self._latch(panelbus.CAR_PANEL).pending.add(name)
+
+    def press_hall_call(self, landing: int, direction: str) -> None:
+        self._latch(panelbus.landing_address(landing)).pending.add(direction)
+
+    # -- the bus -------------------------------------------------------------------------------------------------
+
+    def on_bytes(self, data: bytes) -> bytes:
+        """Feed what the master sent; return what the boards answer."""
+        answers = bytearray()
+        for frame in self.decoder.feed(data):
+            if frame.type != panelbus.POLL or frame.address in self.silent:
+                continue
+            try:
+                answer = self._answer(frame.address, frame.payload)
+            except PayloadError:
+                self.payload_errors += 1
+                continue
+            if answer is not None:
+                self.polls_answered += 1
+                answers += panelbus.encode_frame(frame.address, panelbus.STATUS, answer)
+        return bytes(answers)
+
+    def _answer(self, address: int, payload: bytes) -> bytes | None:
+        shaft = self.shaft
+        if address == panelbus.CAR_TOP:
+            self.car_top_outputs = CarTopOutputs.from_payload(payload)
+            self.car_top_sequence = (self.car_top_sequence + 1) & 0xFF
+            return CarTopInputs(self.car_top_sequence, shaft.door_units == DOOR_TRAVEL_UNITS, shaft.door_units == 0,
+                                shaft.door_locked(), shaft.light_curtain_blocked(), False, shaft.in_door_zone(),
+                                self.inspection).to_payload()
+        if address == panelbus.CAR_PANEL:
+            self.car_panel_outputs = CarPanelOutputs.from_payload(payload)
+            latch = self._latch(address)
+            latch.acknowledge(self.car_panel_outputs.ack)
+            reported = latch.report()
+            calls = frozenset(int(name.split(":")[1]) for name in reported if name.startswith("call:"))
+            return CarPanelInputs(latch.sequence, calls, "door_open" in reported, "door_close" in reported,
+                                  "alarm" in reported, "accessible" in reported, shaft.seat_occupied,
+                                  self.independent_key, "fault_reset" in reported).to_payload()
+        landing = address - panelbus.LANDING_BASE
+        if 0 <= landing < self.landing_count:
+            outputs = LandingOutputs.from_payload(payload)
+            self.landing_outputs[landing] = outputs
+            latch = self._latch(address)
+            latch.acknowledge(outputs.ack)
+            reported = latch.report()
+            fire = self.fire_switch and landing == self.main_landing
+            return LandingInputs(latch.sequence, "up" in reported, "down" in reported, fire).to_payload()
+        return None
+
+    # -- what the car shows --------------------------------------------------------------------------------------
+
+    def lamps(self) -> dict[str, list[int]]:
+        return {
+            "car": sorted(self.car_panel_outputs.call_lamps),
+            "up": sorted(n for n, out in self.landing_outputs.items() if out.up_lamp),
+            "down": sorted(n for n, out in self.landing_outputs.items() if out.down_lamp),
+        }
