@@ -25,8 +25,9 @@ test: venv
 bench: venv
 	$(BIN)/python -m bench.lockstep_speed
 
+# make hil HIL_ARGS="--drive rtu:/dev/ttyUSB0 --panel /dev/ttyAMA0 --bench-control HOST:PORT" for a test bench.
 hil: venv
-	$(BIN)/python -m pytest -q -m hil hil_tests
+	$(BIN)/python -m pytest -q -m hil hil_tests $(HIL_ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

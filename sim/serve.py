@@ -125,10 +125,13 @@ class ShaftServer:
         self.started_s = 0.0
         self.late_ticks = 0
         self.panel_corrupt = 0
+        self.cut_until_s = 0.0
 
     # -- Modbus fault hook ---------------------------------------------------------------------------------------
 
     def _trace_tcp(self, sending: bool, data: bytes) -> bytes:
+        if time.monotonic() < self.cut_until_s:
+            return b""  # a cut cable: nothing in, nothing out
         return self.tcp_faults.apply(data, self.rng) if sending else data
 
     # -- panel bus -----------------------------------------------------------------------------------------------
@@ -219,6 +222,8 @@ class ShaftServer:
             faults = LineFaults(drop=int(request.get("drop", 0)), corrupt=int(request.get("corrupt", 0)))
             self.tcp_faults.drop, self.tcp_faults.corrupt = faults.drop, faults.corrupt
             self.relay.to_a_faults.drop, self.relay.to_a_faults.corrupt = faults.drop, faults.corrupt
+        elif command == "modbus_cut":
+            self.cut_until_s = time.monotonic() + float(request["duration_s"])
         elif command == "panel_garbage":
             self.write_panel_garbage(int(request["bytes"]))
         elif command == "panel_corrupt":

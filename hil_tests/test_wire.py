@@ -1,0 +1,118 @@
+"""The firmware against the shaft over real protocols, written as procedures."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hil_tests.wire import WireCar
+
+LANDING_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
+
+
+def test_landing_call_is_answered_and_doors_open_there(car: WireCar) -> None:
+    car.press_hall_call(3, "down")
+    state = car.wait_doors("open", within_s=30, at_m=LANDING_M[3])
+    assert state["lamps"]["down"] == []  # served, lamp out
+    assert state["indicator"]["landing"] == 3
+    assert "arrived" in [e["event"] for e in car.firmware_events()]
+
+
+def test_same_procedure_over_modbus_rtu(car_rtu: WireCar) -> None:
+    car_rtu.press_car_call(2)
+    car_rtu.wait_doors("open", within_s=30, at_m=LANDING_M[2])
+    health = car_rtu.firmware_health()
+    assert not health or health["drive_errors"].get("timeout", 0) < 5
+
+
+def test_light_curtain_reopens_closing_doors(car: WireCar) -> None:
+    car.press_car_call(1)
+    car.wait_doors("open", within_s=30, at_m=LANDING_M[1])
+    car.wait_until(lambda s: s["door"] == "closing" and s["door_open_fraction"] < 0.8, within_s=15,
+                   what="doors closing")
+    car.send(cmd="obstruct", duration_s=1.0)
+    car.wait_doors("open", within_s=5)
+    assert "doors_reopened" in [e["event"] for e in car.firmware_events()]
+
+
+def test_seat_switches_to_the_gentle_profile(car: WireCar) -> None:
+    def one_floor_ride_s(target: int) -> float:
+        car.press_car_call(target)
+        car.wait_until(lambda s: s["speed_m_s"] != 0.0, within_s=20, what="moving")
+        return car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=20, what="stopped")
+
+    normal = one_floor_ride_s(1)
+    car.wait_doors("closed", within_s=20)
+    car.send(cmd="seat", occupied=True)
+    gentle = one_floor_ride_s(2)
+    # Peters: 2.9 m takes 5.17 s at 0.6 m/s², 1.0 m/s³ and 6.50 s at the seat's 0.35 m/s², 0.5 m/s³.
+    assert normal == pytest.approx(5.17, abs=0.25)
+    assert gentle == pytest.approx(6.50, abs=0.25)
+
+
+def test_modbus_answers_lost_stop_the_car_within_half_a_second_and_it_resumes(car: WireCar) -> None:
+    car.press_car_call(5)
+    car.wait_until(lambda s: s["speed_m_s"] > 0.9, within_s=20, what="at rated speed")
+    car.send(cmd="modbus", drop=75)  # about 1.5 s of lost answers
+    stopped_in = car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=2.0, what="stopped")
+    assert stopped_in < 0.5
+    stopped_at = car.state()["position_m"]
+    time.sleep(0.5)
+    assert car.state()["position_m"] == stopped_at  # no move while the link is down
+    car.wait_until(lambda s: "drive_stale" in car.firmware_faults_raised(), within_s=3, what="fault in the log")
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[5])
+
+
+def test_cut_cable_trips_the_drive_on_its_watchdog_and_recovery_needs_the_link(car: WireCar) -> None:
+    car.press_car_call(4)
+    car.wait_until(lambda s: s["speed_m_s"] > 0.9, within_s=20, what="at rated speed")
+    car.send(cmd="modbus_cut", duration_s=3.0)
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=2.0, what="stopped by the drive's watchdog")
+    car.wait_until(lambda s: s["comm_loss_trip"], within_s=2.0, what="comm-loss trip")
+    assert car.state()["drive_fault_code"] == 0x31
+    car.wait_until(lambda s: not s["comm_loss_trip"], within_s=5.0, what="trip reset after the link returns")
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[4])
+
+
+def test_drive_fault_code_stops_the_car_until_it_clears(car: WireCar) -> None:
+    car.press_car_call(4)
+    car.wait_until(lambda s: s["position_m"] > 3.5, within_s=20, what="between landings")
+    car.send(cmd="inject", kind="drive_fault")
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=1.0, what="stopped")
+    car.wait_until(lambda s: "drive_fault" in car.firmware_faults_raised(), within_s=2, what="fault logged")
+    time.sleep(1.0)
+    assert car.state()["speed_m_s"] == 0.0
+    car.send(cmd="clear", kind="drive_fault")
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[4])
+
+
+def test_panel_bus_garbage_is_counted_and_dropped_while_the_car_serves(car: WireCar) -> None:
+    car.press_car_call(3)
+    for _ in range(10):
+        car.send(cmd="panel_garbage", bytes=300)
+        car.send(cmd="panel_corrupt", frames=3)
+        time.sleep(0.2)
+    car.wait_doors("open", within_s=30, at_m=LANDING_M[3])
+    car.press_hall_call(1, "up")
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[1])
+    car.wait_until(lambda s: car.firmware_health().get("tick", 0) > 0, within_s=10, what="a health record")
+    health = car.firmware_health()
+    assert health["panel_garbage_bytes"] + health["panel_bad_crc"] + health["panel_timeouts"] > 0
+
+
+def test_controller_killed_mid_trip_restarts_into_a_safe_known_state(car: WireCar) -> None:
+    car.press_car_call(5)
+    car.wait_until(lambda s: 4.0 < s["position_m"] < 10.0 and s["speed_m_s"] > 0.5, within_s=20,
+                   what="mid-trip")
+    car.kill_firmware()
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=3.0, what="the drive stops on its own")
+    stopped = car.state()
+    assert stopped["door"] == "closed"
+    car.restart_firmware()
+    # The new controller resets the comm-loss trip, levels at the nearest landing and lets anyone out.
+    nearest = min(LANDING_M, key=lambda height: abs(height - stopped["position_m"]))
+    car.wait_until(lambda s: abs(s["position_m"] - nearest) <= 0.005 and s["speed_m_s"] == 0.0, within_s=30,
+                   what="levelled at the nearest landing")
+    car.press_car_call(0)
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[0])

@@ -1,0 +1,128 @@
+"""Procedures over the wire: the shaft's true state through its control channel, the firmware's through its log."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sim.__main__ import request
+
+ROOT = Path(__file__).resolve().parent.parent
+POLL_S = 0.02
+
+
+def start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    with open(workdir / "sim.log", "w") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen([sys.executable, "-m", "sim", "serve"], cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=log, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"sim serve did not start: {(workdir / 'sim.log').read_text()}")
+    return process, json.loads(line)
+
+
+def start_firmware(workdir: Path, drive: str, panel: str) -> subprocess.Popen[str]:
+    with open(workdir / "firmware.log", "a") as log:
+        return subprocess.Popen([sys.executable, "-m", "carctl.cli", "run", "--config",
+                                 str(ROOT / "configs" / "sim.toml"), "--drive", drive, "--panel", panel], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=log, text=True)
+
+
+class ProcedureFailed(AssertionError):
+    pass
+
+
+class WireCar:
+    def __init__(self, control: str, workdir: Path, drive: str, panel: str) -> None:
+        self.control = control
+        self.workdir = workdir
+        self.drive = drive
+        self.panel = panel
+        self.firmware: subprocess.Popen[str] | None = None
+
+    # -- the shaft -----------------------------------------------------------------------------------------------
+
+    def send(self, **message: Any) -> dict[str, Any]:
+        reply = request(self.control, message)
+        if not reply.get("ok"):
+            raise ProcedureFailed(f"control channel refused {message}: {reply.get('error')}")
+        return reply["state"]  # type: ignore[no-any-return]
+
+    def state(self) -> dict[str, Any]:
+        return self.send(cmd="state")
+
+    def press_car_call(self, landing: int) -> None:
+        self.send(cmd="car_call", landing=landing)
+
+    def press_hall_call(self, landing: int, direction: str) -> None:
+        self.send(cmd="hall_call", landing=landing, direction=direction)
+
+    def wait_until(self, condition: Callable[[dict[str, Any]], bool], within_s: float, what: str) -> float:
+        """Poll the true state until condition(state) holds; return the seconds it took."""
+        started = time.monotonic()
+        deadline = started + within_s
+        state = self.state()
+        while not condition(state):
+            if time.monotonic() > deadline:
+                raise ProcedureFailed(f"{what}: not within {within_s} s; shaft: {json.dumps(state)}; "
+                                      f"firmware: {self.firmware_tail()}")
+            time.sleep(POLL_S)
+            state = self.state()
+        return time.monotonic() - started
+
+    def wait_doors(self, door: str, within_s: float, at_m: float | None = None) -> dict[str, Any]:
+        def reached(state: dict[str, Any]) -> bool:
+            return state["door"] == door and (at_m is None or abs(state["position_m"] - at_m) <= 0.005)
+
+        self.wait_until(reached, within_s, f"doors {door}" + (f" at {at_m} m" if at_m is not None else ""))
+        return self.state()
+
+    # -- the firmware --------------------------------------------------------------------------------------------
+
+    def firmware_records(self) -> list[dict[str, Any]]:
+        path = self.workdir / "firmware.log"
+        records = []
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records
+
+    def firmware_events(self, event: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.firmware_records() if r.get("kind") == "event" and (event is None
+                                                                                     or r["event"] == event)]
+
+    def firmware_faults_raised(self) -> list[str]:
+        return [r["detail"].split(":")[0] for r in self.firmware_events("fault_raised")]
+
+    def firmware_health(self) -> dict[str, Any]:
+        health = [r for r in self.firmware_records() if r.get("kind") == "health"]
+        return health[-1] if health else {}
+
+    def firmware_tail(self) -> str:
+        return " | ".join(json.dumps(r) for r in self.firmware_records()[-6:])
+
+    def kill_firmware(self) -> None:
+        assert self.firmware is not None
+        self.firmware.send_signal(signal.SIGKILL)
+        self.firmware.wait(timeout=5)
+
+    def restart_firmware(self) -> None:
+        self.firmware = start_firmware(self.workdir, self.drive, self.panel)
+
+    def stop_firmware(self) -> None:
+        if self.firmware is not None and self.firmware.poll() is None:
+            self.firmware.terminate()
+            try:
+                self.firmware.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.firmware.kill()
+                self.firmware.wait(timeout=5)
