@@ -24,6 +24,8 @@ test: venv
 
 bench: venv
 	$(BIN)/python -m bench.lockstep_speed
+	$(BIN)/python -m bench.loop_lag
+	$(BIN)/python -m bench.wire
 
 # make hil HIL_ARGS="--drive rtu:/dev/ttyUSB0 --panel /dev/ttyAMA0 --bench-control HOST:PORT" for a test bench.
 hil: venv

@@ -12,6 +12,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from carctl.protocol import panelbus
@@ -57,6 +58,10 @@ class PanelBoards:
         self.payload_errors = 0
         # Boards that have gone silent (a cut cable): they do not answer.
         self.silent: set[int] = set()
+        # Button press to lamp lit, measured at the landing board: when each pending press was made, and the
+        # latencies seen so far (seconds).
+        self.pressed_at_s: dict[tuple[int, str], float] = {}
+        self.press_to_lamp_s: list[float] = []
 
     def _latch(self, address: int) -> _Latch:
         return self._latches.setdefault(address, _Latch())
@@ -75,6 +80,7 @@ class PanelBoards:
 
     def press_hall_call(self, landing: int, direction: str) -> None:
         self._latch(panelbus.landing_address(landing)).pending.add(direction)
+        self.pressed_at_s[(landing, direction)] = time.monotonic()
 
     # -- the bus -------------------------------------------------------------------------------------------------
 
@@ -115,6 +121,10 @@ class PanelBoards:
         if 0 <= landing < self.landing_count:
             outputs = LandingOutputs.from_payload(payload)
             self.landing_outputs[landing] = outputs
+            for direction, lit in (("up", outputs.up_lamp), ("down", outputs.down_lamp)):
+                pressed = self.pressed_at_s.pop((landing, direction), None) if lit else None
+                if pressed is not None:
+                    self.press_to_lamp_s.append(time.monotonic() - pressed)
             latch = self._latch(address)
             latch.acknowledge(outputs.ack)
             reported = latch.report()

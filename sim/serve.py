@@ -233,6 +233,11 @@ class ShaftServer:
             (boards.silent.add if request.get("silent", True) else boards.silent.discard)(address)
         elif command == "fire_switch":
             boards.fire_switch = bool(request["on"])
+        elif command == "key":
+            name = request["name"]
+            if name not in ("independent", "inspection"):
+                raise ValueError("key must be independent or inspection")
+            setattr(boards, "independent_key" if name == "independent" else "inspection", bool(request["on"]))
         elif command != "state":
             raise ValueError(f"unknown command {command!r}")
         return {"state": self.state()}
@@ -262,6 +267,7 @@ class ShaftServer:
                           "bad_crc": self.boards.decoder.counters.bad_crc,
                           "garbage_bytes": self.boards.decoder.counters.garbage_bytes},
             "late_ticks": self.late_ticks,
+            "press_to_lamp_ms": [round(value * 1000, 2) for value in self.boards.press_to_lamp_s[-1000:]],
         }
 
     # -- run -----------------------------------------------------------------------------------------------------

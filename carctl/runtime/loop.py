@@ -5,8 +5,9 @@ Rules of this module:
 - Every input carries its age in cycles since its last good reading. A timeout, a Modbus exception, a corrupted
   frame simply does not refresh its input: the supervisor sees the age grow and reacts (signals.MAX_AGE_TICKS).
 - Panel polling: the car-top board and the car operating panel every cycle (doors and car buttons matter at once),
-  one landing board per cycle in turn (each landing is read every `landings` cycles, well inside its age limit).
-  Outputs computed in one cycle go out with the next cycle's polls.
+  `panel.landing_polls_per_cycle` landing boards per cycle in turn, plus one whose lamps have just changed, so a
+  landing call's lamp lights one cycle after the call registers. Outputs computed in one cycle go out with the
+  next cycle's polls.
 - A comm-loss trip of the drive is reset by the loop itself once the link has been healthy for
   `drive.comm_loss_reset_reads` reads in a row; every other drive fault needs the deliberate reset.
 """
@@ -88,6 +89,7 @@ class ControlLoop:
         self.good_drive_reads = 0
         self.switches: dict[str, bool] = {"inspection": False, "fire": False, "independent": False}
         self.payload_errors = 0
+        self.sent_landing_outputs: dict[int, LandingOutputs] = {}
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: list[float] = []
 
@@ -163,28 +165,55 @@ class ControlLoop:
                 board.acks[panelbus.CAR_PANEL] = panel.sequence
                 board.car_panel = panel
                 board.car_panel_age = 0
-        landing = self.landing_cursor
-        self.landing_cursor = (landing + 1) % self.landings
-        address = panelbus.landing_address(landing)
-        answer = self._poll(address, LandingOutputs(
-            board.acks.get(address, 0), landing in commands.hall_up_lamps, landing in commands.hall_down_lamps,
-            commands.direction is Direction.UP, commands.direction is Direction.DOWN,
-            commands.gong and commands.announce_landing == landing, position).to_payload())
-        if answer is not None:
-            try:
-                hall = LandingInputs.from_payload(answer)
-            except PayloadError:
-                self.payload_errors += 1
-            else:
-                if hall.sequence != board.acks.get(address):
-                    if hall.up_pressed:
-                        presses["up"].add(landing)
-                    if hall.down_pressed:
-                        presses["down"].add(landing)
-                board.acks[address] = hall.sequence
-                board.landing[landing] = hall
-                board.landing_age[landing] = 0
+        for landing in self._landings_to_poll(commands):
+            self._poll_landing(landing, commands, presses)
         return presses
+
+    def _landing_outputs(self, landing: int, commands: Commands) -> LandingOutputs:
+        return LandingOutputs(
+            self.board.acks.get(panelbus.landing_address(landing), 0), landing in commands.hall_up_lamps,
+            landing in commands.hall_down_lamps, commands.direction is Direction.UP,
+            commands.direction is Direction.DOWN, commands.gong and commands.announce_landing == landing,
+            commands.position_landing)
+
+    def _landings_to_poll(self, commands: Commands) -> list[int]:
+        """The next landings in turn, plus one whose lamps changed since it was last told (so a registered call
+        lights its lamp on the next cycle, not a whole round later)."""
+        chosen = []
+        for _ in range(min(self.landings, self.config.panel.landing_polls_per_cycle)):
+            chosen.append(self.landing_cursor)
+            self.landing_cursor = (self.landing_cursor + 1) % self.landings
+        for landing in range(self.landings):
+            if landing in chosen:
+                continue
+            sent = self.sent_landing_outputs.get(landing)
+            wanted = (landing in commands.hall_up_lamps, landing in commands.hall_down_lamps)
+            if sent is None or (sent.up_lamp, sent.down_lamp) != wanted:
+                chosen.append(landing)
+                break
+        return chosen
+
+    def _poll_landing(self, landing: int, commands: Commands, presses: dict[str, Any]) -> None:
+        board = self.board
+        address = panelbus.landing_address(landing)
+        outputs = self._landing_outputs(landing, commands)
+        answer = self._poll(address, outputs.to_payload())
+        if answer is None:
+            return
+        self.sent_landing_outputs[landing] = outputs
+        try:
+            hall = LandingInputs.from_payload(answer)
+        except PayloadError:
+            self.payload_errors += 1
+            return
+        if hall.sequence != board.acks.get(address):
+            if hall.up_pressed:
+                presses["up"].add(landing)
+            if hall.down_pressed:
+                presses["down"].add(landing)
+        board.acks[address] = hall.sequence
+        board.landing[landing] = hall
+        board.landing_age[landing] = 0
 
     def _mode_request(self) -> Mode | None:
         """Key switches are levels; the core wants a request when one changes."""
