@@ -24,12 +24,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-control", default=None, help="HOST:PORT of the test bench's control channel")
 
 
-@pytest.fixture(params=["simulated-tcp"])
+@pytest.fixture(params=["simulator", "hardware"])
 def car(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireCar]:
     yield from _car(request, tmp_path_factory, rtu=False)
 
 
-@pytest.fixture
+@pytest.fixture(params=["simulator", "hardware"])
 def car_rtu(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireCar]:
     yield from _car(request, tmp_path_factory, rtu=True)
 
@@ -38,8 +38,14 @@ def _car(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     drive = request.config.getoption("--drive")
     panel = request.config.getoption("--panel")
     bench = request.config.getoption("--bench-control")
+    hardware = bool(drive or panel)
+    if request.param == "hardware" and not hardware:
+        pytest.skip("no real hardware given: run with --drive rtu:/dev/ttyUSB0 --panel /dev/ttyAMA0 "
+                    "--bench-control HOST:PORT on a test bench")
+    if request.param == "simulator" and hardware:
+        pytest.skip("real hardware given: the simulated run is left out")
     workdir = tmp_path_factory.mktemp("hil")
-    if drive or panel:
+    if hardware:
         if not (drive and panel and bench):
             pytest.skip("real hardware needs --drive, --panel and --bench-control (the bench rig's control channel)")
         simulator = None

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -83,36 +85,35 @@ class DriveLink:
         self.errors[kind.value] += 1
         return LinkError(kind, detail)
 
-    def read_status(self) -> DriveStatus | LinkError:
-        self.exchanges += 1
+    def _transact(self, request: Callable[[], Any]) -> Any:
+        """One Modbus transaction: its response, or a counted LinkError."""
         if not self.client.connected and not self.connect():
             return self._error(LinkErrorKind.DISCONNECTED, "not connected")
         try:
-            response = self.client.read_holding_registers(drive_map.STATUS_BLOCK_START,
-                                                          count=drive_map.STATUS_BLOCK_COUNT,
-                                                          device_id=drive_map.DEVICE_ID)
+            response = request()
         except ModbusException as error:
             return self._error(LinkErrorKind.TIMEOUT, str(error))
-        except (OSError, ValueError, IndexError, TypeError, AttributeError) as error:
+        except Exception as error:  # noqa: BLE001 - pymodbus's decoders raise struct.error and more on garbage
+            # The stream may be out of step after garbage: drop the connection so the next cycle starts clean.
+            self.client.close()
             return self._error(LinkErrorKind.MALFORMED, repr(error))
         if response.isError():
             return self._error(LinkErrorKind.EXCEPTION, str(response))
+        return response
+
+    def read_status(self) -> DriveStatus | LinkError:
+        self.exchanges += 1
+        response = self._transact(lambda: self.client.read_holding_registers(
+            drive_map.STATUS_BLOCK_START, count=drive_map.STATUS_BLOCK_COUNT, device_id=drive_map.DEVICE_ID))
+        if isinstance(response, LinkError):
+            return response
         try:
             return drive_map.decode_status(list(response.registers))
         except DecodeError as error:
             return self._error(LinkErrorKind.MALFORMED, str(error))
 
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:
-        if not self.client.connected and not self.connect():
-            return self._error(LinkErrorKind.DISCONNECTED, "not connected")
-        try:
-            response = self.client.write_registers(drive_map.COMMAND_BLOCK_START,
-                                                   drive_map.encode_command(command, watchdog),
-                                                   device_id=drive_map.DEVICE_ID)
-        except ModbusException as error:
-            return self._error(LinkErrorKind.TIMEOUT, str(error))
-        except (OSError, ValueError, IndexError, TypeError, AttributeError) as error:
-            return self._error(LinkErrorKind.MALFORMED, repr(error))
-        if response.isError():
-            return self._error(LinkErrorKind.EXCEPTION, str(response))
-        return None
+        response = self._transact(lambda: self.client.write_registers(
+            drive_map.COMMAND_BLOCK_START, drive_map.encode_command(command, watchdog),
+            device_id=drive_map.DEVICE_ID))
+        return response if isinstance(response, LinkError) else None

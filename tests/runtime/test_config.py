@@ -1,0 +1,73 @@
+"""The firmware's configuration file: refused with the key named, and `carctl run` exits 2 without a traceback."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from carctl.runtime.config import FirmwareConfigError, from_dict, load
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+GOOD = {"drive": {"endpoint": "tcp://127.0.0.1:5020"}, "panel": {"port": "/dev/ttyAMA0"}}
+
+
+@pytest.mark.parametrize("path", ["configs/sim.toml", "configs/board.toml"])
+def test_shipped_configs_load(path: str) -> None:
+    config = load(ROOT / path)
+    assert config.controller.building.landing_count == 6
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    ({"panel": {"port": "/dev/x"}}, "drive"),
+    ({"drive": {}, "panel": {"port": "/dev/x"}}, "drive.endpoint"),
+    ({"drive": {"endpoint": "modbus://x"}, "panel": {"port": "/dev/x"}}, "drive.endpoint"),
+    ({"drive": {"endpoint": "tcp://host:99999"}, "panel": {"port": "/dev/x"}}, "drive.endpoint"),
+    ({"drive": {"endpoint": "rtu:"}, "panel": {"port": "/dev/x"}}, "drive.endpoint"),
+    ({**GOOD, "drive": {"endpoint": "tcp://h:1", "baud": 12345}}, "drive.baud"),
+    ({**GOOD, "drive": {"endpoint": "tcp://h:1", "timeout_s": 3.0}}, "drive.timeout_s"),
+    ({**GOOD, "drive": {"endpoint": "tcp://h:1", "timout_s": 0.01}}, "drive.timout_s"),
+    ({"drive": {"endpoint": "tcp://h:1"}}, "panel"),
+    ({"drive": {"endpoint": "tcp://h:1"}, "panel": {}}, "panel.port"),
+    ({**GOOD, "panel": {"port": "/dev/x", "response_timeout_s": 1.0}}, "panel.response_timeout_s"),
+    ({**GOOD, "runtime": {"realtime_priority": 120}}, "runtime.realtime_priority"),
+    ({**GOOD, "car": {"rated_speed_m_s": -1.0}}, "car.rated_speed_m_s"),
+    ({**GOOD, "modbus": {}}, "modbus"),
+])
+def test_bad_configuration_names_the_key(data: dict, key: str) -> None:
+    with pytest.raises(FirmwareConfigError) as error:
+        from_dict(data)
+    assert error.value.key == key
+
+
+def carctl_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "carctl.cli", "run", *args], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+
+
+def test_run_refuses_a_bad_file_with_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[drive]\nendpoint = "serial:/dev/ttyUSB0"\n[panel]\nport = "/dev/ttyAMA0"\n')
+    result = carctl_run("--config", str(config))
+    assert result.returncode == 2
+    assert "drive.endpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_refuses_a_bad_drive_flag_and_a_missing_file(tmp_path: Path) -> None:
+    result = carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--drive", "udp://x:1")
+    assert result.returncode == 2 and "--drive" in result.stderr and "Traceback" not in result.stderr
+    result = carctl_run("--config", str(tmp_path / "missing.toml"))
+    assert result.returncode == 2 and "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_with_no_hardware_keeps_running_and_says_why(tmp_path: Path) -> None:
+    """A wrong port is not a crash: the loop runs, its inputs stay stale, the supervisor holds the car."""
+    log = tmp_path / "log.jsonl"
+    config = tmp_path / "nohw.toml"
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "{tmp_path / "no-such-tty"}"\n'
+                      f'[runtime]\nrealtime_priority = 0\nlog = "{log}"\n')
+    result = carctl_run("--config", str(config), "--run-seconds", "1.5")
+    assert result.returncode == 0, result.stderr
+    text = log.read_text()
+    assert "drive_stale" in text and "car_top_stale" in text
+    assert '"disconnected"' in text
