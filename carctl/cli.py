@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--drive", metavar="ENDPOINT", help="tcp://HOST:PORT or rtu:/dev/PATH (overrides drive.endpoint)")
     run.add_argument("--panel", metavar="PORT", help="panel bus serial port (overrides panel.port)")
     run.add_argument("--run-seconds", type=_positive_float, help="stop after this long")
+
+    from carctl.face.cli import add_parser as add_face_parser
+
+    add_face_parser(commands, _Parser)
     return parser
 
 
@@ -76,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from carctl.runtime.main import run_firmware
 
         return run_firmware(args.config, args.drive, args.panel, args.run_seconds)
+    if args.command == "face":
+        from carctl.face.cli import run as run_face
+
+        return run_face(args)
     return EXIT_BAD_INPUT
 
 

@@ -1,0 +1,90 @@
+"""Detect, encode and match faces with face_recognition (dlib): the only place the face libraries are imported.
+
+Rules of this module:
+- Detection is HOG on a downscaled frame (320 px wide by default, upsample 1: about 27 ms on one core for a
+  640x480 frame, and faces down to ~28 px of the small frame), then the boxes are scaled back and the 128-d
+  encoding is taken on the full-resolution frame.
+- Matching is one vectorised distance computation against every template of the gallery; a resident's distance is
+  that of their closest template.
+- An unreadable image is an ImageError, never a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from carctl.face.gallery import Resident
+
+# A wrong person is worse than a missed one: see docs/face.md for the measurements behind this default.
+DEFAULT_TOLERANCE = 0.5
+
+
+class ImageError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FaceFound:
+    box: tuple[int, int, int, int]  # top, right, bottom, left in the full frame
+    encoding: np.ndarray
+
+
+def load_image(path: Path) -> np.ndarray:
+    """An RGB image array; ImageError if the file cannot be read as an image."""
+    import face_recognition
+
+    try:
+        return face_recognition.load_image_file(str(path))
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageError(f"{path}: not a readable image ({error})") from None
+
+
+class FaceEngine:
+    def __init__(self, detect_width_px: int = 320, upsample: int = 1) -> None:
+        import face_recognition
+
+        from carctl.face import models
+
+        models.verify()
+        self._fr = face_recognition
+        self.detect_width_px = detect_width_px
+        self.upsample = upsample
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        height, width = rgb.shape[:2]
+        scale = min(1.0, self.detect_width_px / width)
+        small = rgb
+        if scale < 1.0:
+            import cv2
+
+            small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        boxes = self._fr.face_locations(small, number_of_times_to_upsample=self.upsample, model="hog")
+        return [(round(top / scale), round(right / scale), round(bottom / scale), round(left / scale))
+                for top, right, bottom, left in boxes]
+
+    def faces(self, rgb: np.ndarray) -> list[FaceFound]:
+        boxes = self.detect(rgb)
+        encodings = self._fr.face_encodings(rgb, known_face_locations=boxes, model="small")
+        return [FaceFound(box, encoding) for box, encoding in zip(boxes, encodings)]
+
+
+class Matcher:
+    """Every template of a gallery in one matrix, searched with one matrix-vector product."""
+
+    def __init__(self, residents: list[Resident]) -> None:
+        rows = [(resident.resident_id, embedding) for resident in residents for embedding in resident.embeddings]
+        self.owners = np.array([owner for owner, _ in rows], dtype=object)
+        self.templates = np.array([embedding for _, embedding in rows], dtype=np.float32).reshape(-1, 128)
+        self.squared_norms = np.einsum("ij,ij->i", self.templates, self.templates)
+
+    def best(self, encoding: np.ndarray) -> tuple[str | None, float]:
+        """The nearest resident and the distance to their closest template ((None, inf) for an empty gallery)."""
+        if not len(self.templates):
+            return None, float("inf")
+        probe = np.asarray(encoding, dtype=np.float32)
+        squared = self.squared_norms - 2.0 * (self.templates @ probe) + float(probe @ probe)
+        index = int(np.argmin(squared))
+        return str(self.owners[index]), float(np.sqrt(max(0.0, float(squared[index]))))
