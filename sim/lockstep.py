@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from carctl.core.controller import Controller, ControllerState
-from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode
+from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import FAULTS, RELEVEL_LIMIT_M_S
 from sim.metrics import distribution, passenger_metrics
 from sim.physics import DOOR_TRAVEL_UNITS, Shaft
@@ -50,10 +50,11 @@ class _Pending:
     door_open_button: bool = False
     door_close_button: bool = False
     accessible_button: bool = False
+    recognitions: tuple[Recognition, ...] = ()
 
     def any(self) -> bool:
         return (self.mode_request is not None or self.fault_reset or self.door_open_button
-                or self.door_close_button or self.accessible_button)
+                or self.door_close_button or self.accessible_button or bool(self.recognitions))
 
 
 @dataclass
@@ -184,7 +185,7 @@ class Lockstep:
                       pending.door_close_button, pending.accessible_button, shaft.seat_occupied,
                       0, frozenset(presses.up) if presses.up else EMPTY,
                       frozenset(presses.down) if presses.down else EMPTY,
-                      pending.fault_reset, pending.mode_request)
+                      pending.recognitions, pending.fault_reset, pending.mode_request)
 
     # -- checks and records --------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from carctl.core.controller import Phase
-from carctl.core.signals import Direction, Event, EventKind, Mode
+from carctl.core.signals import Direction, Event, EventKind, Mode, Recognition
 from carctl.core.supervisor import Fault
 from sim.lockstep import Lockstep
 from sim.physics import Shaft
@@ -116,6 +116,11 @@ class SimulatedCar:
     def press_accessible_call(self, landing: int) -> None:
         self.sim.presses.car.add(landing)
         self.sim.pending.accessible_button = True
+
+    def recognise(self, resident: str, home_landing: int, allowed: tuple[int, ...] = (), source: str = "face") -> None:
+        """The face worker (or a card reader) reports a resident in the car."""
+        seen = Recognition(resident, home_landing, frozenset(allowed), source)
+        self.sim.pending.recognitions = (*self.sim.pending.recognitions, seen)
 
     def press_door_open(self) -> None:
         self.sim.pending.door_open_button = True

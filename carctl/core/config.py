@@ -119,6 +119,10 @@ class CarConfig:
     # More car calls than this with a nearly empty car are a prank: all car calls are cancelled.
     anti_nuisance_car_calls: int = 3
     anti_nuisance_load_kg: float = 20.0
+    # Floor permissions (switched on per community by the platform): a car-call button for a landing outside
+    # free_landings works only when someone recognised in the car (face or card) may go there.
+    permissions_enabled: bool = False
+    free_landings: tuple[int, ...] = (0,)
     # Commissioning values of the speed loop: the drive's response time (the reference leads the plan by it) and
     # the position gain that pulls the car onto the planned position and, at the end, onto the landing.
     drive_lag_s: float = 0.05

@@ -78,6 +78,8 @@ class ControllerState:
     run: Run | None = None
     faults: frozenset[Fault] = frozenset()
     park_tick: int = -1  # an idle car leaves for its parking landing at this tick; -1 while not idle
+    # Landings that someone recognised in the car (face or card) may go to; cleared when the car is empty again.
+    authorised: frozenset[int] = frozenset()
 
 
 class Controller:
@@ -87,6 +89,7 @@ class Controller:
         self.config = config
         self.timing = Timing.from_config(config.car)
         self.supervisor_limits = SupervisorLimits.from_config(config)
+        self._free_landings = frozenset(config.car.free_landings) | {config.building.main_landing}
         car = config.car
         self.landings_m = config.building.landings_m
         self.landing_count = len(self.landings_m)
@@ -139,8 +142,13 @@ class Controller:
             faults = update_faults(faults, present, inputs.fault_reset, tick, events)
 
         calls = state.calls
-        if inputs.car_calls_pressed or inputs.hall_up_pressed or inputs.hall_down_pressed:
-            calls = call_registry.register(calls, tick, self.landing_count, inputs.car_calls_pressed,
+        car_pressed = inputs.car_calls_pressed
+        if inputs.recognitions or state.authorised:
+            state, car_pressed = self._authorisations(state, inputs, rules, events)
+        if self.config.car.permissions_enabled and car_pressed:
+            car_pressed = self._permitted(car_pressed, state.authorised, tick, events)
+        if car_pressed or inputs.hall_up_pressed or inputs.hall_down_pressed:
+            calls = call_registry.register(calls, tick, self.landing_count, car_pressed,
                                            inputs.hall_up_pressed, inputs.hall_down_pressed, inputs.accessible_button,
                                            rules.car_calls, rules.landing_calls, events)
             car = self.config.car
@@ -471,6 +479,37 @@ class Controller:
             state.direction,
             overload,
         )
+
+    def _authorisations(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
+                        events: list[Event]) -> tuple[ControllerState, frozenset[int]]:
+        """Recognitions add to the ride's authorised landings and, with the car at a landing, call the resident's
+        home landing as if they had pressed its button. An empty car forgets who was in it."""
+        car_pressed = inputs.car_calls_pressed
+        authorised = state.authorised
+        if (authorised and not inputs.recognitions and state.phase is Phase.STANDING
+                and state.door.phase is DoorPhase.CLOSED and inputs.load_kg <= self.config.car.anti_nuisance_load_kg):
+            return replace(state, authorised=frozenset()), car_pressed
+        for seen in inputs.recognitions:
+            authorised = authorised | seen.allowed_landings | {seen.home_landing}
+            events.append(Event(EventKind.RECOGNISED, inputs.tick, seen.home_landing,
+                                f"{seen.source}:{seen.resident}"))
+            at_landing = state.phase is Phase.STANDING or state.phase is Phase.RELEVELLING
+            if at_landing and rules.car_calls and seen.home_landing != state.landing and (
+                    0 <= seen.home_landing < self.landing_count):
+                car_pressed = car_pressed | {seen.home_landing}
+        if authorised is not state.authorised:
+            state = replace(state, authorised=authorised)
+        return state, car_pressed
+
+    def _permitted(self, pressed: frozenset[int], authorised: frozenset[int], tick: int,
+                   events: list[Event]) -> frozenset[int]:
+        """With floor permissions on, a car call outside the free landings needs someone in the car who may go
+        there; a refused button stays dark."""
+        allowed = self._free_landings | authorised
+        refused = pressed - allowed
+        for landing in sorted(refused):
+            events.append(Event(EventKind.CALL_REFUSED, tick, landing, "car:not permitted"))
+        return pressed - refused if refused else pressed
 
     @staticmethod
     def _fault_detail(fault: Fault) -> str:

@@ -41,6 +41,16 @@ MAX_AGE_TICKS = {
 
 
 @dataclass(frozen=True, slots=True)
+class Recognition:
+    """A resident recognised in the car (or a card presented): where they live and where they may go."""
+
+    resident: str
+    home_landing: int
+    allowed_landings: frozenset[int]
+    source: str = "face"  # "face" or "card"
+
+
+@dataclass(frozen=True, slots=True)
 class Inputs:
     tick: int
     period_s: float = 0.02
@@ -73,6 +83,9 @@ class Inputs:
     landing_age_ticks: int = 0
     hall_up_pressed: frozenset[int] = EMPTY
     hall_down_pressed: frozenset[int] = EMPTY
+    # Authorisations seen at the car this tick: a resident recognised by the face worker, or a card presented to a
+    # card reader. They are requests like any button (never the only way to ride).
+    recognitions: tuple[Recognition, ...] = ()
     # Maintenance: a deliberate fault reset (key switch on the controller, or a signed platform command).
     fault_reset: bool = False
     # A mode switch (key switches, the fire-service switch, the platform); None keeps the mode.
@@ -123,6 +136,7 @@ class EventKind(enum.Enum):
     FAULT_CLEARED = "fault_cleared"
     COMMAND_BLOCKED = "command_blocked"
     MODE_CHANGED = "mode_changed"
+    RECOGNISED = "recognised"
 
 
 @dataclass(frozen=True, slots=True)
