@@ -52,6 +52,7 @@ class FaceEngine:
         self._fr = face_recognition
         self.detect_width_px = detect_width_px
         self.upsample = upsample
+        self._landmarks_verified = False
 
     def detect(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
         height, width = rgb.shape[:2]
@@ -64,6 +65,16 @@ class FaceEngine:
         boxes = self._fr.face_locations(small, number_of_times_to_upsample=self.upsample, model="hog")
         return [(round(top / scale), round(right / scale), round(bottom / scale), round(left / scale))
                 for top, right, bottom, left in boxes]
+
+    def landmarks(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> dict[str, list[tuple[int, int]]] | None:
+        """The 68-point landmarks of one face (for blink liveness); the model is checked on first use."""
+        if not self._landmarks_verified:
+            from carctl.face import models
+
+            models.verify(names=("shape_predictor_68_face_landmarks.dat",))
+            self._landmarks_verified = True
+        found = self._fr.face_landmarks(rgb, face_locations=[box], model="large")
+        return found[0] if found else None
 
     def faces(self, rgb: np.ndarray) -> list[FaceFound]:
         boxes = self.detect(rgb)

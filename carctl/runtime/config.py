@@ -80,6 +80,34 @@ class RuntimeSection:
 
 
 @dataclass(frozen=True, slots=True)
+class FaceSection:
+    """The face worker (docs/face.md); read only when processes.face is on."""
+
+    gallery_dir: str = "/var/lib/carctl/gallery"
+    key_file: str = "/etc/carctl/gallery.key"
+    community: str = "community"
+    source: str = "0"  # camera index, /dev/videoN, an rtsp:// or file URL, or a folder of images
+    tolerance: float = 0.5
+    liveness: str = "blink"  # blink, movement or off
+    detect_width_px: int = 320
+    upsample: int = 1
+    agreement_frames: int = 2
+    repeat_after_s: float = 60.0
+    max_fps: float = 8.0
+    event_port: int = 47300
+
+    def __post_init__(self) -> None:
+        if not 0.2 <= self.tolerance <= 0.7:
+            raise ConfigError("face.tolerance", f"must be in [0.2, 0.7] (got {self.tolerance})")
+        if self.liveness not in ("blink", "movement", "off"):
+            raise ConfigError("face.liveness", f"must be blink, movement or off (got {self.liveness!r})")
+        if not 1024 <= self.event_port <= 65535:
+            raise ConfigError("face.event_port", "must be 1024..65535")
+        if self.agreement_frames < 1 or self.max_fps <= 0 or self.detect_width_px < 80:
+            raise ConfigError("face.agreement_frames", "agreement_frames >= 1, max_fps > 0, detect_width_px >= 80")
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessesSection:
     face: bool = False
     platform: bool = False
@@ -92,10 +120,11 @@ class FirmwareConfig:
     panel: PanelSection = field(default_factory=PanelSection)
     runtime: RuntimeSection = field(default_factory=RuntimeSection)
     processes: ProcessesSection = field(default_factory=ProcessesSection)
+    face: FaceSection = field(default_factory=FaceSection)
 
 
 def from_dict(data: dict[str, Any]) -> FirmwareConfig:
-    sections = {"building", "car", "drive", "panel", "runtime", "processes"}
+    sections = {"building", "car", "drive", "panel", "runtime", "processes", "face"}
     for key in data:
         if key not in sections:
             raise FirmwareConfigError(key, f"unknown table (known: {', '.join(sorted(sections))})")
@@ -118,6 +147,7 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
         build_table(PanelSection, data["panel"], "panel", FirmwareConfigError),
         build_table(RuntimeSection, data.get("runtime", {}), "runtime", FirmwareConfigError),
         build_table(ProcessesSection, data.get("processes", {}), "processes", FirmwareConfigError),
+        build_table(FaceSection, data.get("face", {}), "face", FirmwareConfigError),
     )
 
 

@@ -30,6 +30,7 @@ from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInp
                                       LandingOutputs, PayloadError)
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.ratekeeper import RateKeeper
+from carctl.runtime.recognitions import RecognitionInbox
 
 NEVER_SEEN = 1 << 20  # the age of an input never received: stale from the start
 HEALTH_EVERY_S = 5.0
@@ -92,6 +93,13 @@ class ControlLoop:
         self.sent_landing_outputs: dict[int, LandingOutputs] = {}
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: list[float] = []
+        # Recognition events from the face worker, only when the community has the feature on.
+        self.inbox: RecognitionInbox | None = None
+        if config.processes.face:
+            try:
+                self.inbox = RecognitionInbox(config.face.event_port)
+            except OSError as error:
+                log.write("face", state="inbox unavailable", error=str(error))
 
     # -- one cycle -----------------------------------------------------------------------------------------------
 
@@ -262,6 +270,7 @@ class ControlLoop:
             landing_age_ticks=max(board.landing_age.values(), default=NEVER_SEEN),
             hall_up_pressed=frozenset(presses["up"]) if presses["up"] else EMPTY,
             hall_down_pressed=frozenset(presses["down"]) if presses["down"] else EMPTY,
+            recognitions=self.inbox.take() if self.inbox is not None else (),
             fault_reset=presses["fault_reset"],
             mode_request=self._mode_request(),
         )
@@ -289,6 +298,8 @@ class ControlLoop:
             "panel_bad_length": self.panels.decoder.counters.bad_length,
             "panel_garbage_bytes": self.panels.decoder.counters.garbage_bytes,
             "panel_payload_errors": self.payload_errors,
+            "recognitions": self.inbox.received if self.inbox is not None else None,
+            "recognitions_malformed": self.inbox.malformed if self.inbox is not None else None,
         }
 
     def run(self, run_seconds: float, stop: Any) -> None:
@@ -312,6 +323,8 @@ class ControlLoop:
         self.log.write("health", **self.health())
         self.drive.close()
         self.panels.close()
+        if self.inbox is not None:
+            self.inbox.close()
 
 
 def open_log(target: str) -> StructuredLog:

@@ -1,0 +1,168 @@
+"""The face worker: its own process, at lower priority than the control loop.
+
+    python -m carctl.face.worker --config /etc/carctl/board.toml
+
+It reads frames (a camera, an RTSP or file URL, or a folder of images), detects faces on a downscaled frame, encodes
+them, matches them against the community's gallery, checks liveness across frames, and sends the controller one
+recognition event per resident per ride as a JSON datagram on the loopback interface. It starts only when the
+community has the feature on (processes.face); if the models or the gallery cannot be trusted it exits with a clear
+message and the car runs on without it.
+
+Rules of this module:
+- Frames are processed and dropped at once; no image is ever written anywhere.
+- A resident must be matched in `agreement_frames` frames and pass the liveness check before an event is sent, and
+  is not reported again within `repeat_after_s` (one ride).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from carctl.face.engine import FaceEngine, ImageError, Matcher, load_image
+from carctl.face.gallery import Gallery, GalleryError, Resident, load_key
+from carctl.face.liveness import LivenessCheck, ear_from_landmarks
+from carctl.face.models import ModelError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+EXIT_UNTRUSTED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionEvent:
+    resident: str
+    home_landing: int
+    allowed_landings: tuple[int, ...]
+    distance: float
+    frame_ms: float
+
+    def to_json(self) -> bytes:
+        return json.dumps({"type": "recognition", "resident": self.resident, "home_landing": self.home_landing,
+                           "allowed_landings": list(self.allowed_landings), "distance": round(self.distance, 4),
+                           "frame_ms": round(self.frame_ms, 1)}).encode()
+
+
+def frames(source: str) -> Iterator[np.ndarray]:
+    """RGB frames from a folder of images, a camera index or device, or a file or stream URL."""
+    path = Path(source)
+    if path.is_dir():
+        for image in sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                yield load_image(image)
+            except ImageError as error:
+                print(f"face worker: skipping {error}", file=sys.stderr)
+        return
+    import cv2
+
+    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    try:
+        while capture.isOpened():
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
+@dataclass(slots=True)
+class _Candidate:
+    agreeing_frames: int = 0
+    liveness: LivenessCheck = field(default_factory=LivenessCheck)
+
+
+class Recogniser:
+    """Frames in, recognition events out; no I/O, so it is tested frame by frame."""
+
+    def __init__(self, engine: FaceEngine, residents: list[Resident], tolerance: float, liveness: str,
+                 agreement_frames: int = 2, repeat_after_s: float = 60.0) -> None:
+        self.engine = engine
+        self.residents = {r.resident_id: r for r in residents}
+        self.matcher = Matcher(residents)
+        self.tolerance = tolerance
+        self.liveness_mode = liveness
+        self.agreement_frames = agreement_frames
+        self.repeat_after_s = repeat_after_s
+        self.candidates: dict[str, _Candidate] = {}
+        self.reported_at: dict[str, float] = {}
+        self.frames = 0
+
+    def process(self, rgb: np.ndarray, now_s: float) -> list[RecognitionEvent]:
+        started = time.perf_counter()
+        self.frames += 1
+        seen_now = set()
+        events = []
+        for face in self.engine.faces(rgb):
+            resident_id, distance = self.matcher.best(face.encoding)
+            if resident_id is None or distance > self.tolerance:
+                continue
+            seen_now.add(resident_id)
+            candidate = self.candidates.setdefault(resident_id, _Candidate(liveness=LivenessCheck(
+                mode=self.liveness_mode)))
+            candidate.agreeing_frames += 1
+            ear = None
+            if self.liveness_mode == "blink":
+                landmarks = self.engine.landmarks(rgb, face.box)
+                ear = ear_from_landmarks(landmarks) if landmarks else None
+            alive = candidate.liveness.observe(face.box, ear)
+            recent = now_s - self.reported_at.get(resident_id, -1e9) < self.repeat_after_s
+            if candidate.agreeing_frames >= self.agreement_frames and alive and not recent:
+                resident = self.residents[resident_id]
+                self.reported_at[resident_id] = now_s
+                events.append(RecognitionEvent(resident_id, resident.home_landing, resident.allowed_landings,
+                                               distance, (time.perf_counter() - started) * 1000))
+        for resident_id in list(self.candidates):
+            if resident_id not in seen_now:
+                del self.candidates[resident_id]  # agreement and liveness must be shown in consecutive frames
+        return events
+
+
+def _load(settings: Any) -> Recogniser:
+    key = load_key(Path(settings.key_file))
+    gallery = Gallery(Path(settings.gallery_dir), settings.community, key)
+    engine = FaceEngine(settings.detect_width_px, settings.upsample)
+    return Recogniser(engine, list(gallery.residents.values()), settings.tolerance, settings.liveness,
+                      settings.agreement_frames, settings.repeat_after_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m carctl.face.worker")
+    parser.add_argument("--config", type=Path, required=True)
+    args = parser.parse_args(argv)
+    from carctl.runtime import config as firmware_config
+    from carctl.runtime.realtime import set_lower_priority
+
+    set_lower_priority(10)
+    try:
+        settings = firmware_config.load(args.config).face
+        recogniser = _load(settings)
+    except (firmware_config.FirmwareConfigError, GalleryError, ModelError) as error:
+        print(f"face worker: not starting: {error}", file=sys.stderr)
+        return EXIT_UNTRUSTED
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    period_s = 1.0 / settings.max_fps
+    try:
+        for frame in frames(settings.source):
+            started = time.monotonic()
+            for event in recogniser.process(frame, started):
+                sender.sendto(event.to_json(), ("127.0.0.1", settings.event_port))
+            del frame  # dropped at once; nothing is kept
+            rest = period_s - (time.monotonic() - started)
+            if rest > 0:
+                time.sleep(rest)
+    finally:
+        sender.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
