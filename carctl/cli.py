@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG: position, speed, doors, waiting times")
     sim.add_argument("--no-skip", action="store_true", help="step every tick, even idle ones (same result, slower)")
     sim.add_argument("--quiet", action="store_true", help="no progress line")
+    sim.add_argument("--face", action="store_true",
+                     help="simulate the face feature: the car camera shows boarding residents to the recogniser")
 
     run = commands.add_parser("run", help="run the firmware's real-time control loop")
     run.add_argument("--config", type=Path, required=True, help="firmware configuration (TOML)")
@@ -119,7 +121,12 @@ def run_sim(args: argparse.Namespace) -> int:
         sink: Any = trace_file if trace_file is not None else (_ListSink(plot_trace) if plot_trace is not None
                                                                 else None)
         every = args.trace_every if trace_file is not None else max(args.trace_every, 5)
-        lockstep = Lockstep(scenario, skip_idle=not args.no_skip, trace=sink, trace_every=every)
+        camera = None
+        if args.face:
+            from sim.camera import SimulatedCamera
+
+            camera = SimulatedCamera(scenario.controller.building.landing_count, scenario.traffic.seed)
+        lockstep = Lockstep(scenario, skip_idle=not args.no_skip, trace=sink, trace_every=every, camera=camera)
         progress = None if args.quiet else _Progress(traffic.duration_s)
         report = lockstep.run(progress)
         if progress is not None:
@@ -180,7 +187,7 @@ class _Progress:
 
 def summary_table(report: dict[str, Any]) -> str:
     def row(name: str, value: str) -> str:
-        return f"  {name:<34} {value}"
+        return f"  {name:<38} {value}"
 
     def dist(key: str) -> str:
         d = report[key]
@@ -204,6 +211,14 @@ def summary_table(report: dict[str, Any]) -> str:
         row("faults raised", str(len(report["faults"]))),
         row("safety violations", str(report["safety_violations"])),
     ]
+    face = report.get("face")
+    if face:
+        lines += [
+            row("face: rides started by a face", f"{face['rides_started_by_face']} of {face['residents_seen']} "
+                                                 f"enrolled residents seen"),
+            row("face: residents missed / wrong person", f"{face['residents_missed']} / {face['wrong_person']}"),
+            row("face: visitors accepted", f"{face['visitors_accepted']} of {face['visitors_seen']}"),
+        ]
     return "\n".join(lines)
 
 

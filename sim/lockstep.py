@@ -68,7 +68,8 @@ class Recording:
 class Lockstep:
     def __init__(self, scenario: Scenario, skip_idle: bool = True, trace: IO[str] | None = None,
                  trace_every: int = 1, recording: Recording | None = None,
-                 extra_passengers: list[Passenger] | None = None, keep_events: bool = False) -> None:
+                 extra_passengers: list[Passenger] | None = None, keep_events: bool = False,
+                 camera: Any = None) -> None:
         self.scenario = scenario
         config = scenario.controller
         self.config = config
@@ -79,6 +80,11 @@ class Lockstep:
                               self.period_s)
         passengers.extend(extra_passengers or [])
         self.flow = PassengerFlow(passengers, self.shaft, config.car.capacity_persons, config.car.transfer_s)
+        self.camera = camera
+        if camera is not None:
+            for passenger in passengers:
+                camera.assign(passenger)
+            self.flow.camera = camera
         self.skip_idle = skip_idle
         self.trace = trace
         self.trace_every = max(1, trace_every)
@@ -290,7 +296,6 @@ class Lockstep:
         run), False at until_tick."""
         controller = self.controller
         shaft = self.shaft
-        flow = self.flow
         recording = self.recording
         while self.tick < until_tick:
             if until_finished and self.finished():
@@ -311,7 +316,7 @@ class Lockstep:
                     # state, inputs and timers are unchanged and only the door moves, by the same arithmetic.
                     self._advance_steady(tick, horizon)
                     self.tick = horizon
-                    flow.update(horizon, self.commands, presses)
+                    self._update_flow(horizon, self.commands, presses)
                     if stop is not None and stop():
                         return True
                     continue
@@ -338,10 +343,18 @@ class Lockstep:
                 self.presses = presses = Presses()
                 self.pending = _Pending()
             self.tick = tick + 1
-            flow.update(tick + 1, commands, presses)
+            self._update_flow(tick + 1, commands, presses)
             if stop is not None and stop():
                 return True
         return False
+
+    def _update_flow(self, tick: int, commands: Commands, presses: Presses) -> None:
+        """Passengers move; what the car camera recognised as they boarded reaches the controller next tick."""
+        flow = self.flow
+        flow.update(tick, commands, presses)
+        if flow.recognitions:
+            self.pending.recognitions = tuple(flow.recognitions)
+            flow.recognitions.clear()
 
     def _horizon(self, tick: int) -> int:
         """The first tick at which anything may differ from repeating the last step."""
@@ -397,6 +410,8 @@ class Lockstep:
             "stepped_ticks": self.stepped_ticks,
             "skipped_ticks": self.tick - self.stepped_ticks,
         })
+        if self.camera is not None:
+            report["face"] = self.camera.stats.report()
         return report
 
 

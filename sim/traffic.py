@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
-from carctl.core.signals import Commands
+from carctl.core.signals import Commands, Recognition
 from sim.physics import DOOR_TRAVEL_UNITS, Shaft
 
 PATTERNS = ("residential", "up_peak", "down_peak", "interfloor", "none")
@@ -51,6 +52,7 @@ class Passenger:
     boarded_tick: int = -1  # the doors began to open for the boarding at this tick
     delivered_tick: int = -1  # the doors began to open at the destination at this tick
     last_press_tick: int = -(1 << 40)
+    identity: str | None = None  # who the car camera sees (sim/camera.py); None: nobody it could know
 
     @property
     def going_up(self) -> bool:
@@ -137,6 +139,9 @@ class PassengerFlow:
         # Counts arrivals, boardings and alightings: a change in who is where.
         self.changes = 0
         self._last_seen: tuple[object, ...] = ()
+        # The car camera (sim/camera.py), when the face feature is simulated, and what it recognised this tick.
+        self.camera: Any = None
+        self.recognitions: list[Recognition] = []
 
     def add(self, passenger: Passenger) -> None:
         """A scripted passenger (scenario event)."""
@@ -202,6 +207,10 @@ class PassengerFlow:
             if lantern == 0 or (lantern > 0) == passenger.going_up:
                 self.transfer = (passenger, True)
                 self.transfer_end_tick = tick + self.transfer_ticks
+                if self.camera is not None:
+                    seen = self.camera.on_board(passenger)
+                    if seen is not None:
+                        self.recognitions.append(seen)
                 return
 
     def _finish_transfer(self, tick: int, landing: int, presses: Presses, commands: Commands) -> None:
