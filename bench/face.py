@@ -12,67 +12,15 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import statistics
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-PHOTO = ROOT / "tests" / "data" / "faces" / "obama" / "obama_3.jpg"
+from carctl.face.bench import frame_640x480, summary
 
 
 def _one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-
-
-def frame_640x480() -> np.ndarray:
-    import cv2
-
-    from carctl.face.engine import load_image
-
-    image = load_image(PHOTO)
-    canvas = np.full((480, 640, 3), 100, dtype=np.uint8)
-    small = cv2.resize(image, (300, int(image.shape[0] * 300 / image.shape[1])))
-    canvas[60:60 + small.shape[0], 170:470] = small[:420]
-    return canvas
-
-
-def frame_to_event_ms(runs: int = 30) -> list[float]:
-    from carctl.face.engine import FaceEngine, Matcher
-    from carctl.face.gallery import Resident
-
-    engine = FaceEngine()
-    frame = frame_to_event = frame_640x480()
-    template = engine.faces(frame)[0].encoding
-    matcher = Matcher([Resident("r-1", 3, (3,), "C", "t", "t", (tuple(map(float, template)),))])
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        for face in engine.faces(frame_to_event):
-            matcher.best(face.encoding)
-            engine.landmarks(frame_to_event, face.box)  # blink liveness: the 68-point landmarks too
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-def gallery_search_ms(residents: int = 10_000, runs: int = 200) -> list[float]:
-    from carctl.face.engine import Matcher
-    from carctl.face.gallery import Resident
-
-    rng = np.random.default_rng(1)
-    people = [Resident(f"r-{i}", 1, (1,), "C", "t", "t",
-                       tuple(tuple(map(float, rng.normal(0, 0.1, 128))) for _ in range(2))) for i in range(residents)]
-    matcher = Matcher(people)
-    probe = rng.normal(0, 0.1, 128).astype(np.float32)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        matcher.best(probe)
-        times.append((time.perf_counter() - started) * 1000)
-    return times
 
 
 def _worker_flat_out(stop_at: float) -> None:
@@ -88,8 +36,7 @@ def _worker_flat_out(stop_at: float) -> None:
 
 def main() -> int:
     _one_core()
-    event = frame_to_event_ms()
-    search = gallery_search_ms()
+    measured = summary()
     seconds = float(os.environ.get("CARCTL_BENCH_LAG_S", "30"))
     stop_at = time.monotonic() + seconds + 20
     workers = [multiprocessing.Process(target=_worker_flat_out, args=(stop_at,)) for _ in range(os.cpu_count() or 2)]
@@ -106,13 +53,7 @@ def main() -> int:
         for worker in workers:
             worker.terminate()
             worker.join()
-    result = {
-        "benchmark": "face",
-        "frame_to_event_ms": {"median": round(statistics.median(event), 1),
-                              "p95": round(sorted(event)[int(0.95 * len(event))], 1)},
-        "gallery_10000_search_ms": {"median": round(statistics.median(search), 3), "max": round(max(search), 3)},
-        "loop_lag_with_face_worker": lag,
-    }
+    result = {"benchmark": "face", **measured, "loop_lag_with_face_worker": lag}
     ok = (result["frame_to_event_ms"]["median"] <= 150 and result["gallery_10000_search_ms"]["median"] <= 2
           and lag["lag_p99_ms"] < 1.0 and lag["missed_cycles"] == 0)  # type: ignore[operator,index]
     print(f"face: 640x480 frame to event median {result['frame_to_event_ms']['median']} ms (target <= 150); "

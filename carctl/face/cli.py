@@ -42,6 +42,7 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
     delete.add_argument("--resident", required=True)
     listing = actions.add_parser("list", help="enrolled residents (never their templates)")
     gallery_args(listing)
+    actions.add_parser("bench", help="time a 640x480 frame to an event, and a 10,000-resident search")
 
 
 def _fail(message: str) -> int:
@@ -74,6 +75,11 @@ def _run(args: argparse.Namespace) -> int:
     from carctl.face.gallery import Resident, check_id
 
     action = args.face_command
+    if action == "bench":
+        from carctl.face.bench import summary
+
+        print(json.dumps(summary()))
+        return 0
     if action == "enroll":
         check_id("resident", args.resident)
         if not args.consent.strip():
