@@ -9,18 +9,17 @@ every file against models/manifest.toml. Nothing is compiled. Quick when already
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import sysconfig
 import tarfile
 import tempfile
-import tomllib
 from pathlib import Path
+
+from carctl.face.models import read_manifest, sha256
 
 PACKAGE = "face_recognition_models"
 VERSION = "0.3.0"
-ROOT = Path(__file__).resolve().parent.parent
 INIT = '''"""face_recognition_models 0.3.0's model files, installed by carctl's tools/install_face_models.py."""
 import os
 
@@ -44,16 +43,8 @@ def cnn_face_detector_model_location():
 '''
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def main() -> int:
-    manifest = tomllib.loads((ROOT / "models" / "manifest.toml").read_text())["model"]
+    manifest = [{"name": spec.name, "sha256": spec.sha256} for spec in read_manifest()]
     target = Path(sysconfig.get_paths()["purelib"]) / PACKAGE
     models = target / "models"
     if all((models / m["name"]).exists() and sha256(models / m["name"]) == m["sha256"] for m in manifest):

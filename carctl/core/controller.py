@@ -454,10 +454,13 @@ class Controller:
         door_open, door_close = door.door_commands(door_state)
         calls = state.calls
         arrived = -1
+        announce = -1
         if events:
             for event in events:
                 if event.kind is EventKind.ARRIVED:
-                    arrived = event.landing
+                    arrived = announce = event.landing
+                elif event.kind is EventKind.RECOGNISED and announce < 0 and event.landing in state.calls.car:
+                    announce = event.landing  # "going to floor N" for a resident the car recognised
         overload = bool(state.faults) and Fault.OVERLOAD in state.faults
         return Commands(
             running and direction is Direction.UP,
@@ -471,7 +474,7 @@ class Controller:
             door_state.accessible,
             door_state.nudging or overload,
             arrived >= 0,
-            arrived,
+            announce,
             calls.car,
             calls.up,
             calls.down,

@@ -36,7 +36,7 @@ def models_directory() -> Path:
     return Path(face_recognition_models.face_recognition_model_location()).parent
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as source:
         for block in iter(lambda: source.read(1 << 20), b""):
@@ -53,5 +53,5 @@ def verify(directory: Path | None = None, manifest: Path = MANIFEST, names: tupl
         path = directory / spec.name
         if not path.exists():
             raise ModelError(f"model {spec.name} is missing from {directory}")
-        if _sha256(path) != spec.sha256:
+        if sha256(path) != spec.sha256:
             raise ModelError(f"model {path} does not match its sha256 in {manifest}: refusing to run")

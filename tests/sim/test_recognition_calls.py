@@ -14,7 +14,7 @@ def test_recognised_resident_is_taken_home_without_pressing_a_button() -> None:
     car.press_hall_call(0, "up")
     car.wait_doors("open", within_s=10, at=0)
     car.recognise("r-501", home_landing=5)
-    car.run_for(0.1)
+    car.wait_until(lambda: car.sim.commands.announce_landing == 5, within_s=0.1, what="home floor announced")
     assert car.sim.commands.car_call_lamps == {5}
     assert car.events_of(EventKind.RECOGNISED)[0].detail == "face:r-501"
     car.wait_doors("open", within_s=40, at=5)
