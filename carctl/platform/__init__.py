@@ -1,0 +1,1 @@
+"""The smart-community platform link over MQTT: never in the safety path."""

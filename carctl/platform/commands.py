@@ -1,0 +1,164 @@
+"""Platform commands: authenticated, signed, fresh, applied once. Sans-I/O: bytes and a clock reading in, a verdict out.
+
+Rules of this module:
+- A command is a JSON object: id, type, community, car, issued_at and expires_at (Unix seconds), params, and
+  signature: HMAC-SHA256, hex, under the community's key, over the canonical form of every other field (JSON with
+  sorted keys, no spaces, UTF-8).
+- Refused, with the reason, and nothing changes: too large, not JSON, a missing or mistyped field, unsigned, a bad
+  signature, another community or car, issued in the future, expired, living longer than MAX_LIFETIME_S, an id seen
+  before (a replay), an unknown type, or parameters that do not fit the type.
+- The replay memory keeps each id until its command expires, so it stays small and a captured command can never be
+  used again; the caller persists it (outbox.py) so a restart does not forget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_COMMAND_BYTES = 4 * 1024 * 1024  # resident.enroll carries a few photos
+MAX_LIFETIME_S = 600.0
+CLOCK_SKEW_S = 30.0
+MAX_PHOTOS = 5
+MODES = ("normal", "out_of_service", "independent")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    accepted: bool
+    command_id: str | None
+    reason: str
+    command: dict[str, Any] | None = None
+
+    def ack(self, result: dict[str, Any] | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"id": self.command_id, "accepted": self.accepted, "reason": self.reason}
+        if result is not None:
+            message["result"] = result
+        return message
+
+
+def canonical(command: dict[str, Any]) -> bytes:
+    body = {key: value for key, value in command.items() if key != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign(command: dict[str, Any], key: bytes) -> dict[str, Any]:
+    return {**command, "signature": hmac.new(key, canonical(command), hashlib.sha256).hexdigest()}
+
+
+def _landing(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 64
+
+
+def _landings(value: Any) -> bool:
+    return isinstance(value, list) and len(value) <= 64 and all(_landing(v) for v in value)
+
+
+def _text(value: Any, limit: int = 64) -> bool:
+    return isinstance(value, str) and 0 < len(value.strip()) <= limit
+
+
+def _photos(value: Any) -> bool:
+    return (isinstance(value, list) and 1 <= len(value) <= MAX_PHOTOS
+            and all(isinstance(p, str) and 0 < len(p) <= MAX_COMMAND_BYTES for p in value))
+
+
+# For each command type: its parameters and a check for each; optional ones are marked with a trailing '?'.
+SCHEMAS: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "face.enable": {},
+    "face.disable": {"wipe?": lambda v: isinstance(v, bool)},
+    "resident.enroll": {"resident": _text, "home_landing": _landing, "allowed_landings?": _landings,
+                        "consent": lambda v: _text(v, 128), "photos": _photos},
+    "resident.delete": {"resident": _text},
+    "permissions.set": {"enabled": lambda v: isinstance(v, bool), "free_landings?": _landings},
+    "car.mode": {"mode": lambda v: v in MODES},
+    "car.home_landing": {"landing": _landing},
+    "config.get": {},
+}
+
+
+def _check_params(kind: str, params: Any) -> str | None:
+    if not isinstance(params, dict):
+        return "params must be an object"
+    schema = SCHEMAS[kind]
+    known = {name.rstrip("?") for name in schema}
+    for name in params:
+        if name not in known:
+            return f"unknown parameter {name!r} for {kind}"
+    for name, check in schema.items():
+        key = name.rstrip("?")
+        if key not in params:
+            if not name.endswith("?"):
+                return f"missing parameter {key!r} for {kind}"
+            continue
+        if not check(params[key]):
+            return f"bad value for parameter {key!r} of {kind}"
+    return None
+
+
+class CommandGate:
+    """Verifies commands for one car of one community."""
+
+    def __init__(self, community: str, car: str, key: bytes, seen: dict[str, float] | None = None) -> None:
+        self.community = community
+        self.car = car
+        self.key = key
+        self.seen: dict[str, float] = dict(seen or {})  # command id -> its expiry, for replay refusal
+
+    def check(self, payload: bytes, now_s: float) -> Verdict:
+        if len(payload) > MAX_COMMAND_BYTES:
+            return Verdict(False, None, f"too large ({len(payload)} bytes, at most {MAX_COMMAND_BYTES})")
+        try:
+            command = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            return Verdict(False, None, "malformed: not JSON")
+        if not isinstance(command, dict):
+            return Verdict(False, None, "malformed: not a JSON object")
+        command_id = command.get("id")
+        if not _text(command_id, 128):
+            return Verdict(False, None, "malformed: missing or bad 'id'")
+        for field, check in (("type", lambda v: isinstance(v, str)), ("community", lambda v: isinstance(v, str)),
+                             ("car", lambda v: isinstance(v, str)), ("issued_at", _seconds), ("expires_at", _seconds)):
+            if field not in command or not check(command[field]):
+                return Verdict(False, command_id, f"malformed: missing or bad {field!r}")
+        signature = command.get("signature")
+        if not isinstance(signature, str) or not signature:
+            return Verdict(False, command_id, "unsigned")
+        expected = hmac.new(self.key, canonical(command), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature.lower(), expected):
+            return Verdict(False, command_id, "bad signature")
+        if command["community"] != self.community:
+            return Verdict(False, command_id, f"for community {command['community']!r}, not this car's")
+        if command["car"] not in (self.car, "*"):
+            return Verdict(False, command_id, f"for car {command['car']!r}, not this one")
+        issued, expires = float(command["issued_at"]), float(command["expires_at"])
+        if issued > now_s + CLOCK_SKEW_S:
+            return Verdict(False, command_id, "issued in the future (check the platform's clock)")
+        if expires <= now_s:
+            return Verdict(False, command_id, "expired")
+        if expires - issued > MAX_LIFETIME_S:
+            return Verdict(False, command_id, f"lives longer than {MAX_LIFETIME_S:.0f} s")
+        self._forget_expired(now_s)
+        if command_id in self.seen:
+            return Verdict(False, command_id, "replayed: this command id was already received")
+        if command["type"] not in SCHEMAS:
+            self.seen[command_id] = expires
+            return Verdict(False, command_id, f"unknown command type {command['type']!r}")
+        problem = _check_params(command["type"], command.get("params", {}))
+        self.seen[command_id] = expires
+        if problem:
+            return Verdict(False, command_id, problem)
+        return Verdict(True, command_id, "accepted", command)
+
+    def _forget_expired(self, now_s: float) -> None:
+        for command_id in [cid for cid, expiry in self.seen.items() if expiry <= now_s]:
+            del self.seen[command_id]
+
+
+def _seconds(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
