@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt models/manifest.toml tools/install_face_models.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
-	$(BIN)/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[sim,dev,face]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[sim,dev,face,platform]'
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps face_recognition==1.3.0
 	$(BIN)/python tools/install_face_models.py
 	@touch $(STAMP)

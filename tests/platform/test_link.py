@@ -1,0 +1,177 @@
+"""The platform link against a real Mosquitto: commands, acks, replays, retained state, the outbox, the ACL."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from carctl.platform.commands import sign
+from carctl.platform.link import BrokerSettings, PlatformLink
+from carctl.platform.outbox import Outbox
+from tests.platform.conftest import USERS, Broker
+
+KEY = b"xihan-community-key-0123456789ab"
+
+
+class Observer:
+    """An MQTT client for the test: the platform operator, or a car."""
+
+    def __init__(self, port: int, user: str, topics: list[str]) -> None:
+        self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"obs-{uuid.uuid4().hex[:8]}")
+        self.client.username_pw_set(user, USERS[user])
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
+        self.client.connect("127.0.0.1", port)
+        for topic in topics:
+            self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+        time.sleep(0.2)
+
+    def publish(self, topic: str, payload: bytes | str) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(timeout=5)
+
+    def take(self, within_s: float = 5.0) -> tuple[str, bytes, bool]:
+        return self.messages.get(timeout=within_s)
+
+    def take_all(self, settle_s: float = 0.5) -> list[tuple[str, bytes, bool]]:
+        time.sleep(settle_s)
+        found = []
+        while not self.messages.empty():
+            found.append(self.messages.get())
+        return found
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def command(kind: str = "car.mode", params: dict[str, Any] | None = None, **changes: Any) -> bytes:
+    now = time.time()
+    body = {"id": uuid.uuid4().hex, "type": kind, "community": "xihan", "car": "b7u2", "issued_at": now,
+            "expires_at": now + 60, "params": params if params is not None else {"mode": "out_of_service"}}
+    body.update(changes)
+    return json.dumps(sign(body, KEY)).encode()
+
+
+def link(port: int, outbox: Outbox, applied: list[dict[str, Any]]) -> PlatformLink:
+    def handler(cmd: dict[str, Any]) -> dict[str, Any]:
+        applied.append(cmd)
+        return {"applied": cmd["type"]}
+
+    car = PlatformLink(BrokerSettings("127.0.0.1", port, "xihan-b7u2", USERS["xihan-b7u2"]), "xihan", "b7u2", KEY,
+                       outbox, handler)
+    car.start()
+    assert car.connected.wait(10)
+    time.sleep(0.2)
+    return car
+
+
+def test_commands_are_applied_once_and_refusals_acknowledged(broker: Broker, tmp_path: Path) -> None:
+    applied: list[dict[str, Any]] = []
+    car = link(broker.port, Outbox(tmp_path / "o.db"), applied)
+    operator = Observer(broker.port, "platform", ["carctl/xihan/b7u2/ack", "carctl/xihan/b7u2/cmd"])
+    try:
+        good = command()
+        operator.publish("carctl/xihan/b7u2/cmd", good)
+        captured = None
+        acks = []
+        for _ in range(2):
+            topic, payload, _ = operator.take()
+            if topic.endswith("/cmd"):
+                captured = payload  # the operator saw the command go by: an attacker could too
+            else:
+                acks.append(json.loads(payload))
+        assert acks[0]["accepted"] and acks[0]["result"] == {"applied": "car.mode"}
+        assert captured == good
+        operator.publish("carctl/xihan/b7u2/cmd", captured)  # replay what was captured off the broker
+        bad = [json.dumps({"id": "x", "type": "car.mode"}).encode(), b"{not json", b"\x00" * 3000,
+               json.dumps({**json.loads(command()), "signature": "00" * 32}).encode(),
+               command(expires_at=time.time() - 1),
+               command(kind="car.home_landing", params={"landing": "five"})]
+        for payload in bad:
+            operator.publish("carctl/xihan/b7u2/cmd", payload)
+        refusals = [json.loads(p) for t, p, _ in operator.take_all(1.0) if t.endswith("/ack")]
+        reasons = [r["reason"] for r in refusals]
+        assert len(refusals) == 1 + len(bad) and not any(r["accepted"] for r in refusals)
+        assert reasons[0].startswith("replayed")
+        assert any(r.startswith("malformed") for r in reasons) and "bad signature" in reasons
+        assert "expired" in reasons and any("bad value" in r for r in reasons)
+        assert len(applied) == 1  # nothing else changed on the car
+    finally:
+        operator.close()
+        car.stop()
+
+
+def test_state_is_retained_for_late_subscribers(broker: Broker, tmp_path: Path) -> None:
+    car = link(broker.port, Outbox(tmp_path / "o.db"), [])
+    try:
+        car.publish_state({"landing": 3, "door": "closed", "mode": "normal"})
+        time.sleep(0.3)
+        late = Observer(broker.port, "platform", ["carctl/xihan/+/state"])
+        topic, payload, retained = late.take()
+        assert topic == "carctl/xihan/b7u2/state" and retained and json.loads(payload)["landing"] == 3
+        late.close()
+    finally:
+        car.stop()
+
+
+def test_outbox_survives_a_broker_outage_and_a_controller_restart(broker: Broker, tmp_path: Path) -> None:
+    applied: list[dict[str, Any]] = []
+    car = link(broker.port, Outbox(tmp_path / "o.db"), applied)
+    broker.stop()
+    time.sleep(0.5)
+    ids = [car.send_event({"kind": "fault_raised", "n": n}) for n in range(20)]
+    car.stop()  # the controller restarts while the broker is still down
+    restarted_outbox = Outbox(tmp_path / "o.db")
+    assert restarted_outbox.count() == 20
+    broker.start()
+    consumer = Observer(broker.port, "platform", ["carctl/xihan/b7u2/events"])
+    car = link(broker.port, restarted_outbox, applied)
+    try:
+        received = {json.loads(p)["id"] for _, p, _ in consumer.take_all(2.0)}
+        assert received == set(ids)
+        deadline = time.monotonic() + 5
+        while restarted_outbox.count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert restarted_outbox.count() == 0  # every event acknowledged by the broker has left the outbox
+    finally:
+        consumer.close()
+        car.stop()
+
+
+def test_a_car_cannot_read_another_cars_commands_or_publish_as_it(broker: Broker) -> None:
+    car3 = Observer(broker.port, "xihan-b7u3", ["carctl/xihan/b7u2/cmd", "carctl/xihan/b7u3/cmd"])
+    operator = Observer(broker.port, "platform", ["carctl/xihan/+/state"])
+    try:
+        operator.publish("carctl/xihan/b7u2/cmd", command())
+        operator.publish("carctl/xihan/b7u3/cmd", command(car="b7u3"))
+        seen = [topic for topic, _, _ in car3.take_all(1.0)]
+        assert seen == ["carctl/xihan/b7u3/cmd"]  # its own commands only
+        car3.publish("carctl/xihan/b7u2/state", json.dumps({"landing": 0, "forged": True}))
+        car3.publish("carctl/xihan/b7u3/state", json.dumps({"landing": 1}))
+        states = [topic for topic, _, _ in operator.take_all(1.0)]
+        assert states == ["carctl/xihan/b7u3/state"]
+    finally:
+        car3.close()
+        operator.close()
+
+
+def test_wrong_password_is_refused(broker: Broker, tmp_path: Path) -> None:
+    refused = PlatformLink(BrokerSettings("127.0.0.1", broker.port, "xihan-b7u2", "guess"), "xihan", "b7u2", KEY,
+                           Outbox(tmp_path / "o.db"), lambda c: None)
+    refused.start()
+    try:
+        assert not refused.connected.wait(2)
+    finally:
+        refused.stop()
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
