@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from carctl.face.cli import add_parser as add_face_parser
 
     add_face_parser(commands, _Parser)
+    from carctl.platform.console import add_parser as add_platform_parser
+
+    add_platform_parser(commands, _Parser)
     return parser
 
 
@@ -86,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from carctl.face.cli import run as run_face
 
         return run_face(args)
+    if args.command == "platform":
+        from carctl.platform.console import run as run_platform
+
+        return run_platform(args)
     return EXIT_BAD_INPUT
 
 

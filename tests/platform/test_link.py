@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from carctl.platform.commands import sign
@@ -172,6 +171,3 @@ def test_wrong_password_is_refused(broker: Broker, tmp_path: Path) -> None:
         assert not refused.connected.wait(2)
     finally:
         refused.stop()
-
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
