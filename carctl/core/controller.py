@@ -25,7 +25,7 @@ from carctl.core.calls import Calls
 from carctl.core.config import ControllerConfig, Timing
 from carctl.core.door import DoorInputs, DoorPhase, DoorState, Stimulus
 from carctl.core.modes import RULES, ModeRules
-from carctl.core.signals import EMPTY, Commands, Direction, Event, EventKind, Inputs, Mode
+from carctl.core.signals import Commands, Direction, Event, EventKind, Inputs, Mode
 from carctl.core.supervisor import (FAULTS, TRACKING_LIMIT_M, Fault, FaultLevel, SupervisorLimits, detect,
                                     enforce, update_faults, worst_level)
 
@@ -527,4 +527,4 @@ class Controller:
         return replace(state, mode=mode, calls=calls, park_tick=-1)
 
 
-__all__ = ["Controller", "ControllerState", "Phase", "Run", "EMPTY"]
+__all__ = ["Controller", "ControllerState", "Phase", "Run"]
