@@ -36,7 +36,7 @@ def start_firmware(workdir: Path, drive: str, panel: str) -> subprocess.Popen[st
 
 
 class ProcedureFailed(AssertionError):
-    pass
+    """A procedure step did not happen in time; the message says what the shaft and the firmware were doing."""
 
 
 class WireCar:
