@@ -1,0 +1,100 @@
+"""What the car reports to the platform: the state message, event messages, and the trapped-passenger alarm.
+
+Rules of this module:
+- Pure: controller state, inputs and loop health in, JSON-ready dicts out. No biometric data ever appears here: a
+  recognition is reported by resident id at most.
+- Every field belongs to one of the data categories of GB/T 24476 (elevator remote monitoring): running state,
+  statistics, faults and alarms; docs/platform.md maps each field to its category.
+- A trapped passenger is declared when the car has stood outside the door zone, or with its doors failing to open,
+  with load in it, for TRAPPED_AFTER_S (30 s, as the Hangzhou pilot flagged entrapments).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from carctl.core.controller import ControllerState, Phase
+from carctl.core.door import DoorPhase
+from carctl.core.signals import Event, EventKind, Inputs
+from carctl.core.supervisor import FAULTS
+
+TRAPPED_AFTER_S = 30.0
+OCCUPIED_KG = 20.0
+
+# Events the platform hears about, and their GB/T 24476 category.
+REPORTED_EVENTS = {
+    EventKind.FAULT_RAISED: "faults_and_alarms",
+    EventKind.FAULT_CLEARED: "faults_and_alarms",
+    EventKind.MODE_CHANGED: "running_state",
+    EventKind.RECOGNISED: "running_state",
+}
+
+
+def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, face_on: bool,
+                  loop_lag_p99_ms: float, time_s: float) -> dict[str, Any]:
+    """The retained state: where the car is and what it is doing (GB/T 24476 running state)."""
+    return {
+        "t": round(time_s, 3),
+        "landing": state.landing,
+        "position_m": round(inputs.position_m, 3),
+        "direction": int(state.direction),
+        "door": state.door.phase.value,
+        "mode": state.mode.value,
+        "phase": state.phase.value,
+        "load_pct": round(100.0 * inputs.load_kg / rated_load_kg, 1),
+        "faults": sorted(fault.value for fault in state.faults),
+        "face": face_on,
+        "loop_lag_p99_ms": round(loop_lag_p99_ms, 3),
+    }
+
+
+def event_message(event: Event, period_s: float, time_s: float) -> dict[str, Any] | None:
+    """The platform's view of a core event, or None for events it does not need."""
+    category = REPORTED_EVENTS.get(event.kind)
+    if category is None:
+        return None
+    message: dict[str, Any] = {"id": uuid.uuid4().hex, "t": round(time_s, 3), "category": category,
+                               "kind": event.kind.value, "tick": event.tick}
+    if event.kind is EventKind.FAULT_RAISED:
+        name, code, level = event.detail.split(":")
+        message.update(fault=name, code=int(code), level=int(level.removeprefix("level")),
+                       meaning=next(spec.meaning for f, spec in FAULTS.items() if f.value == name))
+    elif event.kind is EventKind.FAULT_CLEARED:
+        message.update(fault=event.detail)
+    elif event.kind is EventKind.MODE_CHANGED:
+        before, after = event.detail.split("->")
+        message.update(mode_from=before, mode_to=after)
+    else:
+        source, _, resident = event.detail.partition(":")
+        message.update(source=source, resident=resident, home_landing=event.landing)
+    return message
+
+
+@dataclass(slots=True)
+class TrappedDetector:
+    """Counts how long the car has held someone without letting them out; one alarm per entrapment."""
+
+    period_s: float
+    since_tick: int = -1
+    alarmed: bool = False
+
+    def update(self, state: ControllerState, inputs: Inputs) -> dict[str, Any] | None:
+        occupied = inputs.load_kg > OCCUPIED_KG
+        stuck_between = not inputs.in_door_zone and state.phase in (Phase.HALTED, Phase.STANDING)
+        doors_fail = bool(state.door.fault) and state.door.phase is not DoorPhase.OPEN
+        if not (occupied and (stuck_between or doors_fail)):
+            self.since_tick = -1
+            self.alarmed = False
+            return None
+        if self.since_tick < 0:
+            self.since_tick = inputs.tick
+        waited_s = (inputs.tick - self.since_tick) * self.period_s
+        if waited_s < TRAPPED_AFTER_S or self.alarmed:
+            return None
+        self.alarmed = True
+        return {"id": uuid.uuid4().hex, "category": "faults_and_alarms", "kind": "trapped_passenger",
+                "tick": inputs.tick, "waited_s": round(waited_s, 1), "position_m": round(inputs.position_m, 3),
+                "load_kg": round(inputs.load_kg), "cause": "outside the door zone" if stuck_between
+                else "doors fail to open", "faults": sorted(f.value for f in state.faults)}
