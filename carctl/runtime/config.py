@@ -108,6 +108,31 @@ class FaceSection:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformSection:
+    """The platform link (docs/platform.md); read only when processes.platform is on."""
+
+    broker_host: str = "127.0.0.1"
+    broker_port: int = 8883
+    username: str = ""
+    password_file: str = "/etc/carctl/mqtt.password"
+    tls_ca_file: str = ""
+    community: str = "community"
+    car: str = "car"
+    key_file: str = "/etc/carctl/community.key"
+    outbox_path: str = "/var/lib/carctl/outbox.db"
+    agent_port: int = 47310  # the link process listens here for the loop's state and events
+    loop_port: int = 47311  # the loop listens here for commands the link has accepted
+    state_every_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for key in ("broker_port", "agent_port", "loop_port"):
+            if not 1 <= getattr(self, key) <= 65535:
+                raise ConfigError(f"platform.{key}", "must be a port number 1..65535")
+        if not 0.5 <= self.state_every_s <= 60:
+            raise ConfigError("platform.state_every_s", "must be 0.5..60 s")
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessesSection:
     face: bool = False
     platform: bool = False
@@ -121,10 +146,11 @@ class FirmwareConfig:
     runtime: RuntimeSection = field(default_factory=RuntimeSection)
     processes: ProcessesSection = field(default_factory=ProcessesSection)
     face: FaceSection = field(default_factory=FaceSection)
+    platform: PlatformSection = field(default_factory=PlatformSection)
 
 
 def from_dict(data: dict[str, Any]) -> FirmwareConfig:
-    sections = {"building", "car", "drive", "panel", "runtime", "processes", "face"}
+    sections = {"building", "car", "drive", "panel", "runtime", "processes", "face", "platform"}
     for key in data:
         if key not in sections:
             raise FirmwareConfigError(key, f"unknown table (known: {', '.join(sorted(sections))})")
@@ -148,6 +174,7 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
         build_table(RuntimeSection, data.get("runtime", {}), "runtime", FirmwareConfigError),
         build_table(ProcessesSection, data.get("processes", {}), "processes", FirmwareConfigError),
         build_table(FaceSection, data.get("face", {}), "face", FirmwareConfigError),
+        build_table(PlatformSection, data.get("platform", {}), "platform", FirmwareConfigError),
     )
 
 

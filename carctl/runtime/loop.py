@@ -29,6 +29,7 @@ from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, LandingInputs,
                                       LandingOutputs, PayloadError)
 from carctl.runtime.config import FirmwareConfig
+from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.recognitions import RecognitionInbox
 
@@ -93,6 +94,14 @@ class ControlLoop:
         self.sent_landing_outputs: dict[int, LandingOutputs] = {}
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: list[float] = []
+        # The platform link's side channel, only when the car has one.
+        self.bridge: PlatformBridge | None = None
+        self.lag_p99_ms = 0.0
+        if config.processes.platform:
+            try:
+                self.bridge = PlatformBridge(config)
+            except OSError as error:
+                log.write("platform", state="bridge unavailable", error=str(error))
         # Recognition events from the face worker, only when the community has the feature on.
         self.inbox: RecognitionInbox | None = None
         if config.processes.face:
@@ -117,6 +126,8 @@ class ControlLoop:
         presses = self._poll_panels()
         inputs = self._inputs(presses)
         self.state, commands, events = self.controller.step(self.state, inputs)
+        if self.bridge is not None:
+            self.bridge.after_cycle(self.state, inputs, events, self.lag_p99_ms)
         self.commands = commands
         self.watchdog = (self.watchdog + 1) & 0xFFFF
         self.drive.write_command(self._drive_command(commands), self.watchdog)
@@ -232,7 +243,8 @@ class ControlLoop:
         changed = [name for name, on in now.items() if on != self.switches[name]]
         self.switches = now
         if not changed:
-            return None
+            # The platform may ask for a mode too (normal, out of service, independent); key switches come first.
+            return self.bridge.take_mode_request() if self.bridge is not None else None
         for name, mode in (("inspection", Mode.INSPECTION), ("fire", Mode.FIRE), ("independent", Mode.INDEPENDENT)):
             if now[name]:
                 return mode
@@ -313,6 +325,7 @@ class ControlLoop:
             self.cycle()
             now = time.monotonic()
             if now >= next_health:
+                self.lag_p99_ms = self.rate.percentile_ms(0.99)
                 self.log.write("health", **self.health())
                 next_health = now + HEALTH_EVERY_S
             if run_seconds and now - started >= run_seconds:
@@ -325,6 +338,8 @@ class ControlLoop:
         self.panels.close()
         if self.inbox is not None:
             self.inbox.close()
+        if self.bridge is not None:
+            self.bridge.close()
 
 
 def open_log(target: str) -> StructuredLog:

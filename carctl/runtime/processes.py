@@ -28,7 +28,7 @@ class ProcessSpec:
 
 
 # The optional parts, by the processes.<name> switch that enables them.
-OPTIONAL = (ProcessSpec("face", "carctl.face.worker"), ProcessSpec("platform", "carctl.platform.link"))
+OPTIONAL = (ProcessSpec("face", "carctl.face.worker"), ProcessSpec("platform", "carctl.platform.agent"))
 
 
 @dataclass(slots=True)

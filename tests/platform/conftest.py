@@ -47,24 +47,30 @@ class Broker:
             self.process = None
 
 
+def start_broker(directory: Path) -> Broker:
+    """A Mosquitto on a free loopback port with the deployment's password and ACL rules."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    passwd = directory / "passwd"
+    passwd.touch()
+    for user, password in USERS.items():
+        subprocess.run([str(PASSWD), "-b", str(passwd), user, password], check=True, capture_output=True)
+    (directory / "acl").write_text(acl("xihan", ["b7u2", "b7u3"], "platform"))
+    (directory / "mosquitto.conf").write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\nacl_file {directory / 'acl'}\n"
+        f"persistence false\n"
+        # Started as root, mosquitto would drop to the 'mosquitto' user, which cannot read the test's private files.
+        + ("user root\n" if os.geteuid() == 0 else ""))
+    running = Broker(port, directory)
+    running.start()
+    return running
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     if MOSQUITTO is None or PASSWD is None:
         pytest.skip("mosquitto is not installed (Debian package mosquitto; .ci/run installs it)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    passwd = tmp_path / "passwd"
-    passwd.touch()
-    for user, password in USERS.items():
-        subprocess.run([str(PASSWD), "-b", str(passwd), user, password], check=True, capture_output=True)
-    (tmp_path / "acl").write_text(acl("xihan", ["b7u2", "b7u3"], "platform"))
-    (tmp_path / "mosquitto.conf").write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\nacl_file {tmp_path / 'acl'}\n"
-        f"persistence false\n"
-        # Started as root, mosquitto would drop to the 'mosquitto' user, which cannot read the test's private files.
-        + ("user root\n" if os.geteuid() == 0 else ""))
-    running = Broker(port, tmp_path)
-    running.start()
+    running = start_broker(tmp_path)
     yield running
     running.stop()
