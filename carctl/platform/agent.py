@@ -3,7 +3,9 @@ table when processes.platform is on).
 
 It takes the control loop's state and events from a loopback port, publishes the state (retained) and sends the
 events through the durable outbox, and checks every command that arrives. An accepted `car.mode` is forwarded to the
-loop, which applies it like a key switch; `config.get` answers with the car's last state. Commands whose effect this
+loop, which applies it like a key switch; `car.home_landing` and `permissions.set` are written atomically to the
+overrides file and the loop reloads them; `config.get` answers with the car's last state and those settings.
+Commands whose effect this
 firmware does not yet carry out on the car are refused with that reason, never acknowledged as done.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from carctl.platform.link import BrokerSettings, PlatformLink
 from carctl.platform.outbox import Outbox
+from carctl.runtime import overrides
 
 EXIT_BAD_CONFIG = 3
 
@@ -43,7 +46,15 @@ class Agent:
             self.to_loop.sendto(json.dumps(message).encode(), ("127.0.0.1", self.settings.loop_port))
             return {"mode_requested": command["params"]["mode"]}
         if kind == "config.get":
-            return {"state": self.last_state}
+            return {"state": self.last_state, "settings": overrides.read(Path(self.settings.overrides_path))}
+        if kind in ("car.home_landing", "permissions.set"):
+            params = command["params"]
+            changes = ({"home_landing": params["landing"]} if kind == "car.home_landing" else
+                       {"permissions_enabled": params["enabled"],
+                        **({"free_landings": params["free_landings"]} if "free_landings" in params else {})})
+            settings = overrides.write(Path(self.settings.overrides_path), changes)
+            self.to_loop.sendto(json.dumps({"type": "reload"}).encode(), ("127.0.0.1", self.settings.loop_port))
+            return {"settings": settings}
         raise NotImplementedError(f"{kind} is not carried out by this firmware yet")
 
     def run(self) -> None:

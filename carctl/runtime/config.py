@@ -120,6 +120,8 @@ class PlatformSection:
     car: str = "car"
     key_file: str = "/etc/carctl/community.key"
     outbox_path: str = "/var/lib/carctl/outbox.db"
+    # Settings the platform changed (home landing, floor permissions), applied at start and on every change.
+    overrides_path: str = "/var/lib/carctl/overrides.json"
     agent_port: int = 47310  # the link process listens here for the loop's state and events
     loop_port: int = 47311  # the loop listens here for commands the link has accepted
     state_every_s: float = 5.0

@@ -18,16 +18,19 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from carctl.adapters.drive import DriveLink, LinkError
 from carctl.adapters.panelbus import PanelBusMaster
+from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
 from carctl.core.signals import EMPTY, Commands, Direction, Event, Inputs, Mode
 from carctl.protocol import panelbus
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, LandingInputs,
                                       LandingOutputs, PayloadError)
+from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
@@ -102,6 +105,7 @@ class ControlLoop:
                 self.bridge = PlatformBridge(config)
             except OSError as error:
                 log.write("platform", state="bridge unavailable", error=str(error))
+            self.reload_overrides()
         # Recognition events from the face worker, only when the community has the feature on.
         self.inbox: RecognitionInbox | None = None
         if config.processes.face:
@@ -242,9 +246,14 @@ class ControlLoop:
                "independent": board.car_panel.independent_key}
         changed = [name for name, on in now.items() if on != self.switches[name]]
         self.switches = now
+        platform_mode = None
+        if self.bridge is not None:
+            platform_mode, reload = self.bridge.take()
+            if reload:
+                self.reload_overrides()
         if not changed:
             # The platform may ask for a mode too (normal, out of service, independent); key switches come first.
-            return self.bridge.take_mode_request() if self.bridge is not None else None
+            return platform_mode
         for name, mode in (("inspection", Mode.INSPECTION), ("fire", Mode.FIRE), ("independent", Mode.INDEPENDENT)):
             if now[name]:
                 return mode
@@ -286,6 +295,21 @@ class ControlLoop:
             fault_reset=presses["fault_reset"],
             mode_request=self._mode_request(),
         )
+
+    def close_platform(self) -> None:
+        if self.bridge is not None:
+            self.bridge.close()
+            self.bridge = None
+
+    def reload_overrides(self) -> None:
+        """Apply the platform's settings (home landing, permissions) between two cycles, keeping the car's state."""
+        settings = overrides.read(Path(self.config.platform.overrides_path))
+        try:
+            self.controller = Controller(overrides.apply(self.config.controller, settings))
+        except ConfigError as error:
+            self.log.write("platform", state="settings refused", error=str(error))
+            return
+        self.log.write("platform", state="settings applied", settings=settings)
 
     # -- running -------------------------------------------------------------------------------------------------
 
@@ -338,8 +362,7 @@ class ControlLoop:
         self.panels.close()
         if self.inbox is not None:
             self.inbox.close()
-        if self.bridge is not None:
-            self.bridge.close()
+        self.close_platform()
 
 
 def open_log(target: str) -> StructuredLog:

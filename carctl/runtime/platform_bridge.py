@@ -45,8 +45,10 @@ class PlatformBridge:
         except OSError:
             self.dropped += 1
 
-    def take_mode_request(self) -> Mode | None:
+    def take(self) -> tuple[Mode | None, bool]:
+        """(a mode the platform asked for, whether its settings changed) since the last cycle."""
         request = None
+        reload = False
         for _ in range(8):
             try:
                 data = json.loads(self.inbox.recv(4096))
@@ -54,9 +56,13 @@ class PlatformBridge:
                 break
             except (OSError, ValueError):
                 continue
-            if isinstance(data, dict) and data.get("type") == "mode" and data.get("mode") in PLATFORM_MODES:
+            if not isinstance(data, dict):
+                continue
+            if data.get("type") == "mode" and data.get("mode") in PLATFORM_MODES:
                 request = PLATFORM_MODES[data["mode"]]
-        return request
+            elif data.get("type") == "reload":
+                reload = True
+        return request, reload
 
     def after_cycle(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float) -> None:
         now = time.time()

@@ -1,0 +1,67 @@
+"""Settings the platform changes on a running car, kept in a small JSON file beside the configuration.
+
+Rules of this module:
+- Only these keys: car.home_landing, car.permissions_enabled, car.free_landings. Anything else in the file is
+  ignored with a note; a malformed file is ignored as a whole (the configuration file's values stand), never a crash.
+- Writes are atomic (a temporary file, fsync, rename), so a crash mid-write keeps the previous settings, and they
+  survive a restart: the loop applies them at start and whenever the link process says they changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from carctl.core.config import ConfigError, ControllerConfig
+
+KEYS = {"home_landing": int, "permissions_enabled": bool, "free_landings": list}
+
+
+def read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: value for key, value in data.items() if key in KEYS and isinstance(value, KEYS[key])}
+
+
+def write(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into the file atomically; returns the settings now in force."""
+    settings = {**read(path), **{k: v for k, v in changes.items() if k in KEYS}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".overrides.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(settings, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return settings
+
+
+def apply(config: ControllerConfig, settings: dict[str, Any]) -> ControllerConfig:
+    """The configuration with the platform's settings; an impossible value (a landing that does not exist) leaves
+    the configuration as it was and raises ConfigError naming the key."""
+    car = config.car
+    changes: dict[str, Any] = {}
+    if "home_landing" in settings:
+        changes["home_landing"] = settings["home_landing"]
+    if "permissions_enabled" in settings:
+        changes["permissions_enabled"] = settings["permissions_enabled"]
+    if "free_landings" in settings:
+        free = tuple(settings["free_landings"])
+        if not all(isinstance(n, int) and 0 <= n < config.building.landing_count for n in free):
+            raise ConfigError("car.free_landings", f"landings must exist (0..{config.building.landing_count - 1})")
+        changes["free_landings"] = free
+    if not changes:
+        return config
+    return ControllerConfig(config.building, dataclasses.replace(car, **changes))

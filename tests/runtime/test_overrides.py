@@ -1,0 +1,84 @@
+"""Settings the platform changes on a running car: atomic, surviving a restart, applied between cycles."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from carctl.adapters.drive import DriveLink, Endpoint
+from carctl.adapters.panelbus import PanelBusMaster
+from carctl.core.config import ConfigError, ControllerConfig
+from carctl.platform.agent import Agent
+from carctl.runtime import overrides
+from carctl.runtime.config import from_dict
+from carctl.runtime.loop import ControlLoop, StructuredLog
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_write_merges_and_read_ignores_unknown_or_malformed(tmp_path: Path) -> None:
+    path = tmp_path / "overrides.json"
+    overrides.write(path, {"home_landing": 3})
+    assert overrides.write(path, {"permissions_enabled": True, "mode": "x"}) == {"home_landing": 3,
+                                                                                  "permissions_enabled": True}
+    assert not list(tmp_path.glob(".overrides.*"))
+    path.write_text("{broken")
+    assert overrides.read(path) == {}
+    path.write_text(json.dumps({"home_landing": "three", "free_landings": [0, 2]}))
+    assert overrides.read(path) == {"free_landings": [0, 2]}
+
+
+def test_apply_changes_the_car_or_refuses_naming_the_key() -> None:
+    config = overrides.apply(ControllerConfig(), {"home_landing": 4, "permissions_enabled": True,
+                                                  "free_landings": [0, 1]})
+    assert (config.car.home_landing, config.car.permissions_enabled, config.car.free_landings) == (4, True, (0, 1))
+    with pytest.raises(ConfigError) as error:
+        overrides.apply(ControllerConfig(), {"free_landings": [9]})
+    assert error.value.key == "car.free_landings"
+    with pytest.raises(ConfigError) as error:
+        overrides.apply(ControllerConfig(), {"home_landing": 9})
+    assert error.value.key == "car.home_landing"
+
+
+def test_platform_command_reaches_the_running_loop(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("secret")
+    (tmp_path / "key").write_bytes(b"k" * 32)
+    loop_port, agent_port = free_port(), free_port()
+    config = from_dict({
+        "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+        "processes": {"platform": True},
+        "platform": {"password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),
+                     "outbox_path": str(tmp_path / "outbox.db"), "overrides_path": str(tmp_path / "overrides.json"),
+                     "loop_port": loop_port, "agent_port": agent_port, "community": "xihan", "car": "b7u2"},
+    })
+    loop = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.01), PanelBusMaster("/dev/null"),
+                       StructuredLog(io.StringIO()))
+    agent = Agent(config.platform)
+    try:
+        assert loop.controller.config.car.home_landing == 0
+        result = agent.apply({"type": "car.home_landing", "params": {"landing": 3}})
+        assert result == {"settings": {"home_landing": 3}}
+        agent.apply({"type": "permissions.set", "params": {"enabled": True, "free_landings": [0, 2]}})
+        assert loop._mode_request() is None  # takes the reload notice between cycles
+        car = loop.controller.config.car
+        assert (car.home_landing, car.permissions_enabled, car.free_landings) == (3, True, (0, 2))
+        with pytest.raises(NotImplementedError):
+            agent.apply({"type": "face.enable", "params": {}})
+        # A restart reads the settings back.
+        loop.close_platform()
+        again = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.01),
+                            PanelBusMaster("/dev/null"), StructuredLog(io.StringIO()))
+        assert again.controller.config.car.home_landing == 3
+        again.close_platform()
+    finally:
+        agent.to_loop.close()
+        agent.from_loop.close()
+        agent.link.outbox.close()
