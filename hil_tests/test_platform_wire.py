@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from carctl.platform.console import build_command
-from hil_tests.wire import ROOT, WireCar, start_simulator
+from hil_tests.wire import ROOT, WireCar, start_firmware, start_simulator
 from tests.platform.conftest import MOSQUITTO, PASSWD, USERS, Broker, start_broker
 from tests.platform.test_link import Observer
 
@@ -55,13 +55,7 @@ loop_port = {free_port()}
 state_every_s = 1.0
 ''')
     car = WireCar(endpoints["control"], tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"])
-    import subprocess
-    import sys
-
-    with open(tmp_path / "firmware.log", "a") as log:
-        car.firmware = subprocess.Popen([sys.executable, "-m", "carctl.cli", "run", "--config", str(config),
-                                         "--drive", car.drive, "--panel", car.panel], cwd=ROOT,
-                                        stdout=subprocess.DEVNULL, stderr=log, text=True)
+    car.firmware = start_firmware(tmp_path, car.drive, car.panel, config)
     try:
         yield car, broker
     finally:

@@ -28,11 +28,11 @@ def start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any
     return process, json.loads(line)
 
 
-def start_firmware(workdir: Path, drive: str, panel: str) -> subprocess.Popen[str]:
+def start_firmware(workdir: Path, drive: str, panel: str,
+                   config: Path = ROOT / "configs" / "sim.toml") -> subprocess.Popen[str]:
     with open(workdir / "firmware.log", "a") as log:
-        return subprocess.Popen([sys.executable, "-m", "carctl.cli", "run", "--config",
-                                 str(ROOT / "configs" / "sim.toml"), "--drive", drive, "--panel", panel], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=log, text=True)
+        return subprocess.Popen([sys.executable, "-m", "carctl.cli", "run", "--config", str(config), "--drive",
+                                 drive, "--panel", panel], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)
 
 
 class ProcedureFailed(AssertionError):

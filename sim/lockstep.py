@@ -20,8 +20,8 @@ from typing import IO, Any
 
 from carctl.core.controller import Controller, ControllerState
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
-from carctl.core.supervisor import FAULTS, RELEVEL_LIMIT_M_S
-from sim.metrics import distribution, passenger_metrics
+from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
+from sim.metrics import passenger_metrics
 from sim.physics import DOOR_TRAVEL_UNITS, Shaft
 from sim.scenario import Scenario, ScriptedEvent
 from sim.traffic import Passenger, PassengerFlow, Presses, generate
@@ -226,8 +226,8 @@ class Lockstep:
                 shaft = self.shaft
                 self.levelling_errors_m.append(abs(shaft.position_m - shaft.landings_m[event.landing]))
             elif event.kind is EventKind.FAULT_RAISED:
-                name, code, level = event.detail.split(":")
-                self.fault_log.append({"kind": name, "code": int(code), "level": int(level.removeprefix("level")),
+                name, code, level = parse_fault_detail(event.detail)
+                self.fault_log.append({"kind": name, "code": code, "level": level,
                                        "raised_t_s": round(event.tick * self.period_s, 3), "cleared_t_s": None})
             elif event.kind is EventKind.FAULT_CLEARED:
                 for entry in reversed(self.fault_log):
@@ -415,8 +415,4 @@ class Lockstep:
         return report
 
 
-def fault_levels() -> dict[str, int]:
-    return {fault.value: int(spec.level) for fault, spec in FAULTS.items()}
-
-
-__all__ = ["Lockstep", "Recording", "distribution"]
+__all__ = ["Lockstep", "Recording"]

@@ -26,8 +26,8 @@ from carctl.core.config import ControllerConfig, Timing
 from carctl.core.door import DoorInputs, DoorPhase, DoorState, Stimulus
 from carctl.core.modes import RULES, ModeRules
 from carctl.core.signals import Commands, Direction, Event, EventKind, Inputs, Mode
-from carctl.core.supervisor import (FAULTS, TRACKING_LIMIT_M, Fault, FaultLevel, SupervisorLimits, detect,
-                                    enforce, update_faults, worst_level)
+from carctl.core.supervisor import (TRACKING_LIMIT_M, Fault, FaultLevel, SupervisorLimits, detect, enforce,
+                                    fault_detail, update_faults, worst_level)
 
 # The levelling phase at the end of a run gives up after this long past the plan and stops where it is.
 LEVELLING_TIMEOUT_S = 5.0
@@ -298,7 +298,7 @@ class Controller:
         planned_m, planned_speed, planned_accel = run.profile.sample(t_s)
         travelled_m = (inputs.position_m - run.origin_m) * run.direction
         if abs(planned_m - travelled_m) > TRACKING_LIMIT_M:
-            events.append(Event(EventKind.FAULT_RAISED, tick, -1, self._fault_detail(Fault.POSITION_TRACKING)))
+            events.append(Event(EventKind.FAULT_RAISED, tick, -1, fault_detail(Fault.POSITION_TRACKING)))
             return replace(state, faults=state.faults | {Fault.POSITION_TRACKING}, phase=Phase.HALTED,
                            phase_tick=tick, run=None), (Direction.NONE, 0.0)
         if t_s < run.profile.duration_s:
@@ -513,11 +513,6 @@ class Controller:
         for landing in sorted(refused):
             events.append(Event(EventKind.CALL_REFUSED, tick, landing, "car:not permitted"))
         return pressed - refused if refused else pressed
-
-    @staticmethod
-    def _fault_detail(fault: Fault) -> str:
-        spec = FAULTS[fault]
-        return f"{fault.value}:{spec.code}:level{int(spec.level)}"
 
     def _change_mode(self, state: ControllerState, mode: Mode, tick: int, events: list[Event]) -> ControllerState:
         rules = RULES[mode]

@@ -84,6 +84,18 @@ FAULTS: dict[Fault, FaultSpec] = {
 }
 
 
+def fault_detail(fault: Fault) -> str:
+    """The detail of a FAULT_RAISED event: 'name:code:levelN' (parse_fault_detail reads it back)."""
+    spec = FAULTS[fault]
+    return f"{fault.value}:{spec.code}:level{int(spec.level)}"
+
+
+def parse_fault_detail(detail: str) -> tuple[str, int, int]:
+    """(name, code, level) from a FAULT_RAISED event's detail."""
+    name, code, level = detail.split(":")
+    return name, int(code), int(level.removeprefix("level"))
+
+
 def worst_level(faults: frozenset[Fault]) -> int:
     return max((FAULTS[fault].level for fault in faults), default=0)
 
@@ -149,8 +161,7 @@ def update_faults(active: frozenset[Fault], present: set[Fault], reset: bool, ti
     if updated == active:
         return active
     for fault in sorted(updated - active, key=lambda f: f.value):
-        spec = FAULTS[fault]
-        events.append(Event(EventKind.FAULT_RAISED, tick, -1, f"{fault.value}:{spec.code}:level{int(spec.level)}"))
+        events.append(Event(EventKind.FAULT_RAISED, tick, -1, fault_detail(fault)))
     for fault in sorted(active - updated, key=lambda f: f.value):
         events.append(Event(EventKind.FAULT_CLEARED, tick, -1, fault.value))
     return updated

@@ -18,7 +18,7 @@ from typing import Any
 from carctl.core.controller import ControllerState, Phase
 from carctl.core.door import DoorPhase
 from carctl.core.signals import Event, EventKind, Inputs
-from carctl.core.supervisor import FAULTS
+from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
 
 TRAPPED_AFTER_S = 30.0
 OCCUPIED_KG = 20.0
@@ -58,9 +58,8 @@ def event_message(event: Event, period_s: float, time_s: float) -> dict[str, Any
     message: dict[str, Any] = {"id": uuid.uuid4().hex, "t": round(time_s, 3), "category": category,
                                "kind": event.kind.value, "tick": event.tick}
     if event.kind is EventKind.FAULT_RAISED:
-        name, code, level = event.detail.split(":")
-        message.update(fault=name, code=int(code), level=int(level.removeprefix("level")),
-                       meaning=next(spec.meaning for f, spec in FAULTS.items() if f.value == name))
+        name, code, level = parse_fault_detail(event.detail)
+        message.update(fault=name, code=code, level=level, meaning=FAULTS[Fault(name)].meaning)
     elif event.kind is EventKind.FAULT_CLEARED:
         message.update(fault=event.detail)
     elif event.kind is EventKind.MODE_CHANGED:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from carctl.adapters.drive import DriveLink, LinkError
+from carctl.adapters.drive import DriveLink
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
@@ -371,4 +371,4 @@ def open_log(target: str) -> StructuredLog:
     return StructuredLog(open(target, "a", encoding="utf-8"))  # noqa: SIM115 - lives as long as the process
 
 
-__all__ = ["ControlLoop", "StructuredLog", "open_log", "LinkError"]
+__all__ = ["ControlLoop", "StructuredLog", "open_log"]
