@@ -71,7 +71,7 @@ def _open(args: argparse.Namespace, create_key: bool) -> object:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from carctl.face.engine import DEFAULT_TOLERANCE, FaceEngine, Matcher, load_image
+    from carctl.face.engine import DEFAULT_TOLERANCE, FaceEngine, Matcher, load_image, single_face_encoding
     from carctl.face.gallery import Resident, check_id
 
     action = args.face_command
@@ -93,13 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         engine = FaceEngine(upsample=1)
         embeddings = []
         for path in args.images:
-            image = load_image(path)
-            faces = engine.faces(image)
-            if not faces:
-                return _fail(f"{path}: no face found; use a clear, frontal photo of the resident alone")
-            if len(faces) > 1:
-                return _fail(f"{path}: {len(faces)} faces found; enrol from photos of the resident alone")
-            embeddings.append(tuple(float(v) for v in faces[0].encoding))
+            embeddings.append(single_face_encoding(engine, load_image(path), str(path)))
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         gallery = _open(args, create_key=True)
         gallery.enroll(Resident(args.resident, args.home_landing, allowed, args.consent, now, now,  # type: ignore[attr-defined]

@@ -42,6 +42,29 @@ def load_image(path: Path) -> np.ndarray:
         raise ImageError(f"{path}: not a readable image ({error})") from None
 
 
+def decode_image(data: bytes, name: str = "photo") -> np.ndarray:
+    """An RGB image array from an encoded image held in memory (a photo delivered by the platform: it never touches
+    the disk); ImageError if it is not a readable image."""
+    import io
+
+    import face_recognition
+
+    try:
+        return face_recognition.load_image_file(io.BytesIO(data))
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageError(f"{name}: not a readable image ({error})") from None
+
+
+def single_face_encoding(engine: FaceEngine, rgb: np.ndarray, name: str) -> tuple[float, ...]:
+    """The one face of an enrolment photo; ImageError when it has none or several."""
+    faces = engine.faces(rgb)
+    if not faces:
+        raise ImageError(f"{name}: no face found; use a clear, frontal photo of the resident alone")
+    if len(faces) > 1:
+        raise ImageError(f"{name}: {len(faces)} faces found; enrol from photos of the resident alone")
+    return tuple(float(v) for v in faces[0].encoding)
+
+
 class FaceEngine:
     def __init__(self, detect_width_px: int = 320, upsample: int = 1) -> None:
         import face_recognition

@@ -10,6 +10,9 @@ message and the car runs on without it.
 
 Rules of this module:
 - Frames are processed and dropped at once; no image is ever written anywhere.
+- The gallery file is watched: when the platform enrols or deletes a resident (or wipes the gallery) the worker
+  reloads it before the next frame, so a deleted resident is never recognised again. A gallery that cannot be read
+  after a change stops recognition (an empty gallery) rather than keep stale templates.
 - A resident must be matched in `agreement_frames` frames and pass the liveness check before an event is sent, and
   is not reported again within `repeat_after_s` (one ride).
 """
@@ -96,6 +99,13 @@ class Recogniser:
         self.reported_at: dict[str, float] = {}
         self.frames = 0
 
+    def replace_residents(self, residents: list[Resident]) -> None:
+        self.residents = {r.resident_id: r for r in residents}
+        self.matcher = Matcher(residents)
+        self.candidates.clear()
+        for resident_id in [r for r in self.reported_at if r not in self.residents]:
+            del self.reported_at[resident_id]
+
     def process(self, rgb: np.ndarray, now_s: float) -> list[RecognitionEvent]:
         started = time.perf_counter()
         self.frames += 1
@@ -126,12 +136,53 @@ class Recogniser:
         return events
 
 
-def _load(settings: Any) -> Recogniser:
+def _read_gallery(settings: Any) -> list[Resident]:
     key = load_key(Path(settings.key_file))
-    gallery = Gallery(Path(settings.gallery_dir), settings.community, key)
+    return list(Gallery(Path(settings.gallery_dir), settings.community, key).residents.values())
+
+
+def _load(settings: Any) -> Recogniser:
+    residents = _read_gallery(settings)
     engine = FaceEngine(settings.detect_width_px, settings.upsample)
-    return Recogniser(engine, list(gallery.residents.values()), settings.tolerance, settings.liveness,
-                      settings.agreement_frames, settings.repeat_after_s)
+    return Recogniser(engine, residents, settings.tolerance, settings.liveness, settings.agreement_frames,
+                      settings.repeat_after_s)
+
+
+@dataclass(slots=True)
+class GalleryWatch:
+    """Notices when the gallery file changes (a write is a rename, so the inode changes too) or disappears."""
+
+    path: Path
+    seen: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        self.seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            status = self.path.stat()
+        except OSError:
+            return None
+        return (status.st_ino, status.st_mtime_ns, status.st_size)
+
+    def changed(self) -> bool:
+        stamp = self._stamp()
+        if stamp == self.seen:
+            return False
+        self.seen = stamp
+        return True
+
+
+def reload_if_changed(watch: GalleryWatch, recogniser: Recogniser, settings: Any) -> None:
+    if not watch.changed():
+        return
+    try:
+        residents = _read_gallery(settings) if watch.seen is not None else []
+    except GalleryError as error:
+        print(f"face worker: gallery changed but cannot be read ({error}); recognising nobody", file=sys.stderr)
+        residents = []
+    recogniser.replace_residents(residents)
+    print(f"face worker: gallery reloaded, {len(residents)} residents", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     set_lower_priority(10)
     try:
         settings = firmware_config.load(args.config).face
+        # Watched from before the first read, so a change made while the models load is not missed.
+        watch = GalleryWatch(Path(settings.gallery_dir) / f"{settings.community}.gallery")
         recogniser = _load(settings)
     except (firmware_config.FirmwareConfigError, GalleryError, ModelError) as error:
         print(f"face worker: not starting: {error}", file=sys.stderr)
@@ -153,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for frame in frames(settings.source):
             started = time.monotonic()
+            reload_if_changed(watch, recogniser, settings)
             for event in recogniser.process(frame, started):
                 sender.sendto(event.to_json(), ("127.0.0.1", settings.event_port))
             del frame  # dropped at once; nothing is kept

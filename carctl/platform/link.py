@@ -89,7 +89,10 @@ class PlatformLink:
 
     def send_event(self, event: dict[str, Any]) -> str:
         """Store the event durably, then send it if the broker is there; returns its id."""
-        event_id = self.outbox.add(self.topics["events"], event)
+        if event.get("kind") == "daily_statistics" and "id" in event:
+            event_id = self.outbox.add_statistics(self.topics["events"], event)
+        else:
+            event_id = self.outbox.add(self.topics["events"], event)
         if self.connected.is_set():
             self.flush()
         return event_id

@@ -7,6 +7,9 @@ Rules of this module:
 - An event leaves the outbox only when acknowledge() is called for it, i.e. after the broker's PUBACK (QoS 1); so
   with the broker down for minutes and the controller restarted in between, everything is sent once the broker is
   back, possibly twice but never lost.
+- Daily statistics carry the car's running totals (trips, door cycles, running hours since commissioning), kept in
+  the same database and updated in the same transaction as the event is stored, so a report sent twice by the loop
+  counts once.
 - The same database remembers the ids of accepted commands until they expire, so a restart does not open the door
   to a replay.
 """
@@ -26,11 +29,17 @@ CREATE TABLE IF NOT EXISTS events (
     topic TEXT NOT NULL,
     payload TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS totals (
+    name TEXT PRIMARY KEY,
+    value REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS seen_commands (
     id TEXT PRIMARY KEY,
     expires_at REAL NOT NULL
 );
 """
+
+TOTALLED = ("trips", "door_cycles", "running_h")
 
 
 class Outbox:
@@ -47,6 +56,28 @@ class Outbox:
         body = json.dumps({**event, "id": event_id}, separators=(",", ":"))
         self.db.execute("INSERT OR IGNORE INTO events (id, topic, payload) VALUES (?, ?, ?)", (event_id, topic, body))
         return event_id
+
+    def add_statistics(self, topic: str, event: dict[str, Any]) -> str:
+        """Store a daily statistics event with the running totals brought up to date by it."""
+        event_id = str(event["id"])
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.db.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is None:
+                totals = dict(self.db.execute("SELECT name, value FROM totals").fetchall())
+                for name in TOTALLED:
+                    totals[name] = float(totals.get(name, 0.0)) + float(event.get(name, 0))
+                    self.db.execute("INSERT OR REPLACE INTO totals (name, value) VALUES (?, ?)", (name, totals[name]))
+                body = {**event, **{f"total_{name}": round(totals[name], 3) for name in TOTALLED}}
+                self.db.execute("INSERT INTO events (id, topic, payload) VALUES (?, ?, ?)",
+                                (event_id, topic, json.dumps(body, separators=(",", ":"))))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return event_id
+
+    def totals(self) -> dict[str, float]:
+        return {str(name): float(value) for name, value in self.db.execute("SELECT name, value FROM totals")}
 
     def pending(self, limit: int = 100) -> list[tuple[str, str, str]]:
         """The oldest events not yet acknowledged: (id, topic, payload)."""

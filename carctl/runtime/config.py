@@ -125,8 +125,11 @@ class PlatformSection:
     agent_port: int = 47310  # the link process listens here for the loop's state and events
     loop_port: int = 47311  # the loop listens here for commands the link has accepted
     state_every_s: float = 5.0
+    utc_offset_h: float = 8.0  # the local day that daily statistics cover (China Standard Time)
 
     def __post_init__(self) -> None:
+        if not -12 <= self.utc_offset_h <= 14:
+            raise ConfigError("platform.utc_offset_h", "must be -12..14 hours")
         for key in ("broker_port", "agent_port", "loop_port"):
             if not 1 <= getattr(self, key) <= 65535:
                 raise ConfigError(f"platform.{key}", "must be a port number 1..65535")

@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import IO, Any
 
 from carctl.adapters.drive import DriveLink
@@ -97,6 +98,14 @@ class ControlLoop:
         self.sent_landing_outputs: dict[int, LandingOutputs] = {}
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: list[float] = []
+        # Recognition events from the face worker, only while the community has the feature on: the installer's
+        # processes.face, unless the platform has switched it since (overrides.py).
+        self.inbox: RecognitionInbox | None = None
+        self.face_enabled = False
+        # Told when the face feature is switched, to start or stop the worker (main.py wires the process table).
+        self.on_face_switch: Callable[[bool], None] | None = None
+        # Housekeeping outside the safety path, called about once a second between cycles (the process table).
+        self.on_second: Callable[[], None] | None = None
         # The platform link's side channel, only when the car has one.
         self.bridge: PlatformBridge | None = None
         self.lag_p99_ms = 0.0
@@ -106,13 +115,8 @@ class ControlLoop:
             except OSError as error:
                 log.write("platform", state="bridge unavailable", error=str(error))
             self.reload_overrides()
-        # Recognition events from the face worker, only when the community has the feature on.
-        self.inbox: RecognitionInbox | None = None
-        if config.processes.face:
-            try:
-                self.inbox = RecognitionInbox(config.face.event_port)
-            except OSError as error:
-                log.write("face", state="inbox unavailable", error=str(error))
+        else:
+            self.switch_face(config.processes.face)
 
     # -- one cycle -----------------------------------------------------------------------------------------------
 
@@ -301,9 +305,30 @@ class ControlLoop:
             self.bridge.close()
             self.bridge = None
 
+    def switch_face(self, enabled: bool) -> None:
+        """Open or close the recognition inbox and have the face worker started or stopped."""
+        if enabled == self.face_enabled:
+            return
+        self.face_enabled = enabled
+        if enabled:
+            try:
+                self.inbox = RecognitionInbox(self.config.face.event_port)
+            except OSError as error:
+                self.log.write("face", state="inbox unavailable", error=str(error))
+        elif self.inbox is not None:
+            self.inbox.close()
+            self.inbox = None
+        if self.bridge is not None:
+            self.bridge.face_on = enabled
+        if self.on_face_switch is not None:
+            self.on_face_switch(enabled)
+        self.log.write("face", state="on" if enabled else "off")
+
     def reload_overrides(self) -> None:
-        """Apply the platform's settings (home landing, permissions) between two cycles, keeping the car's state."""
+        """Apply the platform's settings (home landing, permissions, the face switch) between two cycles, keeping
+        the car's state."""
         settings = overrides.read(Path(self.config.platform.overrides_path))
+        self.switch_face(settings.get("face_enabled", self.config.processes.face))
         try:
             self.controller = Controller(overrides.apply(self.config.controller, settings))
         except ConfigError as error:
@@ -334,6 +359,8 @@ class ControlLoop:
             "panel_bad_length": self.panels.decoder.counters.bad_length,
             "panel_garbage_bytes": self.panels.decoder.counters.garbage_bytes,
             "panel_payload_errors": self.payload_errors,
+            "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
+            "platform_spool_dropped": self.bridge.spool_overflow if self.bridge is not None else None,
             "recognitions": self.inbox.received if self.inbox is not None else None,
             "recognitions_malformed": self.inbox.malformed if self.inbox is not None else None,
         }
@@ -344,10 +371,14 @@ class ControlLoop:
         self.panels.open()
         started = time.monotonic()
         next_health = started + HEALTH_EVERY_S
+        next_second = started + 1.0
         self.rate = RateKeeper(self.period_s)
         while not stop():
             self.cycle()
             now = time.monotonic()
+            if now >= next_second and self.on_second is not None:
+                self.on_second()
+                next_second = now + 1.0
             if now >= next_health:
                 self.lag_p99_ms = self.rate.percentile_ms(0.99)
                 self.log.write("health", **self.health())

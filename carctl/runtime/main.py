@@ -39,7 +39,13 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
     master = PanelBusMaster(config.panel.port, config.panel.baud, config.panel.response_timeout_s)
     loop = ControlLoop(config, link, master, log)
     processes = ProcessTable(config, config_path, log)
-    processes.start()
+    # The face worker runs while the feature is on, which the platform may switch; the platform link whenever
+    # configured. The loop has the process table supervised about once a second.
+    processes.set_enabled("face", loop.face_enabled)
+    processes.set_enabled("platform", config.processes.platform)
+    loop.on_face_switch = lambda enabled: processes.set_enabled("face", enabled)
+    loop.on_second = processes.supervise
+    processes.supervise()
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:

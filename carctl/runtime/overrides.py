@@ -1,7 +1,8 @@
 """Settings the platform changes on a running car, kept in a small JSON file beside the configuration.
 
 Rules of this module:
-- Only these keys: car.home_landing, car.permissions_enabled, car.free_landings. Anything else in the file is
+- Only these keys: car.home_landing, car.permissions_enabled, car.free_landings, and face_enabled (the community's
+  face feature on this car; it overrides processes.face, which is the installer's default). Anything else in the file is
   ignored with a note; a malformed file is ignored as a whole (the configuration file's values stand), never a crash.
 - Writes are atomic (a temporary file, fsync, rename), so a crash mid-write keeps the previous settings, and they
   survive a restart: the loop applies them at start and whenever the link process says they changed.
@@ -18,7 +19,7 @@ from typing import Any
 
 from carctl.core.config import ConfigError, ControllerConfig
 
-KEYS = {"home_landing": int, "permissions_enabled": bool, "free_landings": list}
+KEYS = {"home_landing": int, "permissions_enabled": bool, "free_landings": list, "face_enabled": bool}
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -1,23 +1,35 @@
 """The control loop's side of the platform link: state and events out, accepted commands in, over loopback
 datagrams to the link process. Nothing here waits: a missing link process means datagrams nobody reads.
 
-State goes out when it changes (landing, door, mode, phase, faults) and at least every `platform.state_every_s`;
-events as they happen (faults, mode changes, recognitions, trapped passengers). The only command the loop itself
-applies is a mode change; it arrives as a mode request, exactly like a key switch.
+Rules of this module:
+- State goes out when it changes (landing, door, mode, phase, faults) and at least every `platform.state_every_s`;
+  a lost state datagram is replaced by the next one.
+- Events (faults, mode changes, recognitions, trapped passengers, the day's statistics) are kept in a bounded spool
+  until the link process acknowledges that its outbox holds them, and sent again every RESEND_AFTER_S until then: a
+  link process that is restarting, or dead for a while, loses nothing. The outbox dedupes by event id, so a resend
+  never doubles an event. If the spool fills (SPOOL_LIMIT events, hours of faults), the oldest go first and are
+  counted.
+- The only command the loop itself applies is a mode change; it arrives as a mode request, exactly like a key
+  switch. A "reload" tells it the platform's settings file changed.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import time
+from collections import OrderedDict
 from typing import Any
 
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, Inputs, Mode
-from carctl.platform.telemetry import TrappedDetector, event_message, state_message
+from carctl.platform.telemetry import DailyStatistics, TrappedDetector, event_message, state_message
 from carctl.runtime.config import FirmwareConfig
 
+RESEND_AFTER_S = 1.0
+RESENDS_PER_CYCLE = 8  # a backlog drains over a few cycles, never in one burst
+SPOOL_LIMIT = 2000
 PLATFORM_MODES = {"normal": Mode.NORMAL, "out_of_service": Mode.OUT_OF_SERVICE, "independent": Mode.INDEPENDENT}
 
 
@@ -25,7 +37,7 @@ class PlatformBridge:
     def __init__(self, config: FirmwareConfig) -> None:
         settings = config.platform
         self.rated_load_kg = config.controller.car.rated_load_kg
-        self.face_on = config.processes.face
+        self.face_on = False  # the loop says when the face feature is on (ControlLoop.switch_face)
         self.period_s = config.controller.car.control_period_s
         self.every_s = settings.state_every_s
         self.agent = ("127.0.0.1", settings.agent_port)
@@ -38,6 +50,9 @@ class PlatformBridge:
         self.last_key: tuple[Any, ...] = ()
         self.last_sent_s = 0.0
         self.dropped = 0
+        self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)
+        self.spool_overflow = 0
+        self.statistics = DailyStatistics(self.period_s, settings.utc_offset_h)
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -45,11 +60,31 @@ class PlatformBridge:
         except OSError:
             self.dropped += 1
 
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Spool an event (it carries its unique id) and send it."""
+        if len(self.spool) >= SPOOL_LIMIT:
+            self.spool.popitem(last=False)
+            self.spool_overflow += 1
+        self.spool[event["id"]] = (time.monotonic(), event)
+        self._send({"type": "event", "event": event})
+
+    def _resend(self) -> None:
+        """Send again what the link has not confirmed. The spool stays ordered by when each event was last sent
+        (new and resent ones go to the back), so the due ones are at the front."""
+        now = time.monotonic()
+        for event_id in list(itertools.islice(self.spool, RESENDS_PER_CYCLE)):
+            sent_s, event = self.spool[event_id]
+            if now - sent_s < RESEND_AFTER_S:
+                break
+            self.spool[event_id] = (now, event)
+            self.spool.move_to_end(event_id)
+            self._send({"type": "event", "event": event})
+
     def take(self) -> tuple[Mode | None, bool]:
         """(a mode the platform asked for, whether its settings changed) since the last cycle."""
         request = None
         reload = False
-        for _ in range(8):
+        for _ in range(64):
             try:
                 data = json.loads(self.inbox.recv(4096))
             except (BlockingIOError, InterruptedError):
@@ -62,6 +97,8 @@ class PlatformBridge:
                 request = PLATFORM_MODES[data["mode"]]
             elif data.get("type") == "reload":
                 reload = True
+            elif data.get("type") == "event_stored" and isinstance(data.get("id"), str):
+                self.spool.pop(data["id"], None)
         return request, reload
 
     def after_cycle(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float) -> None:
@@ -69,10 +106,15 @@ class PlatformBridge:
         for event in events:
             message = event_message(event, self.period_s, now)
             if message is not None:
-                self._send({"type": "event", "event": message})
+                self.send_event(message)
         alarm = self.trapped.update(state, inputs)
         if alarm is not None:
-            self._send({"type": "event", "event": {**alarm, "t": round(now, 3)}})
+            self.send_event({**alarm, "t": round(now, 3)})
+        report = self.statistics.update(state, events, now)
+        if report is not None:
+            self.send_event(report)
+        if self.spool:
+            self._resend()
         key = (state.landing, state.door.phase, state.mode, state.phase, state.faults)
         if key != self.last_key or now - self.last_sent_s >= self.every_s:
             self.last_key = key

@@ -40,27 +40,44 @@ class _Child:
     backoff_s: float = 1.0
 
 
+STOP_GRACE_S = 3.0
+
+
 @dataclass(slots=True)
 class ProcessTable:
+    """Which optional parts should run, and keeping them so. Nothing here blocks: set_enabled and supervise are
+    called from the control loop (supervise about once a second), so a stopping child is sent SIGTERM and reaped by
+    a later supervise, killed if it has not gone within STOP_GRACE_S."""
+
     config: FirmwareConfig
     config_path: Path
     log: StructuredLog
-    children: list[_Child] = field(default_factory=list)
+    children: dict[str, _Child] = field(default_factory=dict)
+    stopping: list[tuple[float, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def start(self) -> None:
-        for spec in OPTIONAL:
-            if not getattr(self.config.processes, spec.name):
-                continue
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        spec = next(spec for spec in OPTIONAL if spec.name == name)
+        if enabled and name not in self.children:
             if importlib.util.find_spec(spec.module) is None:
-                self.log.write("process", name=spec.name, state="unavailable", module=spec.module)
-                continue
-            self.children.append(_Child(spec))
-        self.supervise()
+                self.log.write("process", name=name, state="unavailable", module=spec.module)
+                return
+            self.children[name] = _Child(spec)
+        elif not enabled and name in self.children:
+            child = self.children.pop(name)
+            if child.process is not None and child.process.poll() is None:
+                child.process.terminate()
+                self.stopping.append((time.monotonic() + STOP_GRACE_S, child.process))
+            self.log.write("process", name=name, state="stopping")
 
     def supervise(self) -> None:
-        """Start what is not running; cheap enough to call from the loop every few seconds."""
+        """Start what should run and is not running (after its backoff); reap what was stopped."""
         now = time.monotonic()
-        for child in self.children:
+        for deadline, process in list(self.stopping):
+            if process.poll() is not None:
+                self.stopping.remove((deadline, process))
+            elif now >= deadline:
+                process.kill()
+        for child in self.children.values():
             if child.process is not None and child.process.poll() is None:
                 continue
             if child.process is not None:
@@ -76,13 +93,15 @@ class ProcessTable:
                 self.log.write("process", name=child.spec.name, state="started", pid=child.process.pid)
 
     def stop(self) -> None:
-        for child in self.children:
-            if child.process is not None and child.process.poll() is None:
-                child.process.terminate()
-                try:
-                    child.process.wait(timeout=3)
-                except subprocess.TimeoutExpired:
-                    child.process.kill()
+        for name in list(self.children):
+            self.set_enabled(name, False)
+        for _, process in self.stopping:
+            try:
+                process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.stopping.clear()
 
 
 def _lower_priority() -> None:

@@ -55,13 +55,15 @@ def test_platform_command_reaches_the_running_loop(tmp_path: Path) -> None:
     config = from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
         "processes": {"platform": True},
+        "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "gallery.key"),
+                 "community": "xihan", "event_port": free_port()},
         "platform": {"password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),
                      "outbox_path": str(tmp_path / "outbox.db"), "overrides_path": str(tmp_path / "overrides.json"),
                      "loop_port": loop_port, "agent_port": agent_port, "community": "xihan", "car": "b7u2"},
     })
     loop = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.01), PanelBusMaster("/dev/null"),
                        StructuredLog(io.StringIO()))
-    agent = Agent(config.platform)
+    agent = Agent(config)
     try:
         assert loop.controller.config.car.home_landing == 0
         result = agent.apply({"type": "car.home_landing", "params": {"landing": 3}})
@@ -70,8 +72,16 @@ def test_platform_command_reaches_the_running_loop(tmp_path: Path) -> None:
         assert loop._mode_request() is None  # takes the reload notice between cycles
         car = loop.controller.config.car
         assert (car.home_landing, car.permissions_enabled, car.free_landings) == (3, True, (0, 2))
-        with pytest.raises(NotImplementedError):
-            agent.apply({"type": "face.enable", "params": {}})
+        assert not loop.face_enabled and loop.inbox is None
+        result = agent.apply({"type": "face.enable", "params": {}})
+        assert result["face"] is True and result["residents"] == 0
+        assert (tmp_path / "gallery.key").stat().st_mode & 0o077 == 0  # a fresh car gets its gallery key
+        loop._mode_request()
+        assert loop.face_enabled and loop.inbox is not None
+        agent.apply({"type": "face.disable", "params": {}})
+        loop._mode_request()
+        assert not loop.face_enabled and loop.inbox is None
+        assert (tmp_path / "gallery.key").exists()  # disabling wipes nothing unless asked
         # A restart reads the settings back.
         loop.close_platform()
         again = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.01),
@@ -79,6 +89,4 @@ def test_platform_command_reaches_the_running_loop(tmp_path: Path) -> None:
         assert again.controller.config.car.home_landing == 3
         again.close_platform()
     finally:
-        agent.to_loop.close()
-        agent.from_loop.close()
-        agent.link.outbox.close()
+        agent.close()

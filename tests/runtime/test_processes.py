@@ -1,30 +1,47 @@
-"""The process table: the face worker runs only when the community has the feature on."""
+"""The process table: the face worker runs only while the community has the feature on, the platform may switch it,
+and a part that dies is restarted with a backoff."""
 
 from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 from pathlib import Path
 
 from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
-from carctl.runtime.config import from_dict
+from carctl.runtime import overrides
+from carctl.runtime.config import FirmwareConfig, from_dict, load
 from carctl.runtime.loop import ControlLoop, StructuredLog
 from carctl.runtime.processes import ProcessTable
 
 BASE = {"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"}}
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_loop(config: FirmwareConfig, log: StructuredLog) -> ControlLoop:
+    return ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.01), PanelBusMaster("/dev/null"), log)
+
+
+def records(stream: io.StringIO, kind: str) -> list[dict[str, object]]:
+    return [r for r in (json.loads(line) for line in stream.getvalue().splitlines()) if r["kind"] == kind]
+
+
 def test_feature_off_means_no_worker_no_inbox_no_gallery(tmp_path: Path) -> None:
     config = from_dict({**BASE, "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "key"),
                                          "source": str(tmp_path / "camera")}})
     log = StructuredLog(io.StringIO())
+    loop = make_loop(config, log)
     table = ProcessTable(config, tmp_path / "board.toml", log)
-    table.start()
-    assert table.children == []
-    loop = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.01), PanelBusMaster("/dev/null"),
-                       log)
+    table.set_enabled("face", loop.face_enabled)
+    table.supervise()
+    assert table.children == {}
     assert loop.inbox is None
     assert not (tmp_path / "gallery").exists() and not (tmp_path / "key").exists()
 
@@ -34,20 +51,64 @@ def test_feature_on_starts_the_worker_at_lower_priority_and_restarts_it(tmp_path
     config_path.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                            f'[processes]\nface = true\n[face]\ngallery_dir = "{tmp_path}/g"\n'
                            f'key_file = "{tmp_path}/missing-key"\n')
-    from carctl.runtime.config import load
-
     stream = io.StringIO()
     table = ProcessTable(load(config_path), config_path, StructuredLog(stream))
-    table.start()
+    table.set_enabled("face", True)
+    table.supervise()
     try:
-        assert [child.spec.name for child in table.children] == ["face"]
-        process = table.children[0].process
+        process = table.children["face"].process
         assert process is not None
         assert process.wait(timeout=60) == 3  # no key: the worker refuses to start; the car is not affected
-        time.sleep(0.1)
         table.supervise()
-        records = [json.loads(line) for line in stream.getvalue().splitlines()]
-        assert [r["state"] for r in records] == ["started", "exited"]
-        assert table.children[0].backoff_s == 2.0  # it will be tried again later, not in a tight loop
+        assert [r["state"] for r in records(stream, "process")] == ["started", "exited"]
+        assert table.children["face"].backoff_s == 2.0  # it will be tried again later, not in a tight loop
+        assert table.children["face"].process is None
     finally:
         table.stop()
+
+
+def test_the_platform_switches_the_face_feature_and_the_worker_follows(tmp_path: Path) -> None:
+    """face_enabled in the overrides file beats processes.face; switching it opens or closes the loop's inbox and
+    starts or stops the worker without blocking the loop."""
+    settings = tmp_path / "overrides.json"
+    overrides.write(settings, {"face_enabled": True})
+    (tmp_path / "pw").write_text("x")
+    (tmp_path / "key").write_bytes(b"k" * 32)
+    config_path = tmp_path / "board.toml"
+    config_path.write_text(f'''[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"
+[processes]\nface = false\nplatform = true
+[face]\ngallery_dir = "{tmp_path}/g"\nkey_file = "{tmp_path}/gallery.key"\nevent_port = {free_port()}
+[platform]\nbroker_port = 1\npassword_file = "{tmp_path}/pw"\nkey_file = "{tmp_path}/key"
+outbox_path = "{tmp_path}/outbox.db"\noverrides_path = "{settings}"
+agent_port = {free_port()}\nloop_port = {free_port()}
+''')
+    config = load(config_path)
+    stream = io.StringIO()
+    log = StructuredLog(stream)
+    loop = make_loop(config, log)
+    table = ProcessTable(config, config_path, log)
+    try:
+        assert loop.face_enabled and loop.inbox is not None
+        table.set_enabled("face", loop.face_enabled)
+        # The platform agent never reaches a broker on port 1, so it runs until it is stopped.
+        table.set_enabled("platform", True)
+        loop.on_face_switch = lambda enabled: table.set_enabled("face", enabled)
+        table.supervise()
+        agent = table.children["platform"].process
+        assert agent is not None and agent.poll() is None
+        overrides.write(settings, {"face_enabled": False})
+        loop.reload_overrides()
+        assert not loop.face_enabled and loop.inbox is None
+        assert "face" not in table.children
+        table.set_enabled("platform", False)
+        started = time.monotonic()
+        while table.stopping and time.monotonic() - started < 10:
+            table.supervise()  # reaps without waiting
+            time.sleep(0.05)
+        assert table.stopping == [] and agent.poll() is not None
+        assert [r["state"] for r in records(stream, "face")] == ["on", "off"]
+    finally:
+        table.stop()
+        loop.close_platform()
+        if loop.inbox is not None:
+            loop.inbox.close()
