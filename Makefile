@@ -29,6 +29,7 @@ bench: venv
 	$(BIN)/python -m bench.loop_lag
 	$(BIN)/python -m bench.wire
 	$(BIN)/python -m bench.face
+	$(BIN)/python -m bench.platform
 
 # make hil HIL_ARGS="--drive rtu:/dev/ttyUSB0 --panel /dev/ttyAMA0 --bench-control HOST:PORT" for a test bench.
 hil: venv

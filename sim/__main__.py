@@ -7,6 +7,7 @@
     python -m sim ctl --control HOST:PORT inject comm_loss | clear comm_loss
     python -m sim ctl --control HOST:PORT modbus --drop 5 | --corrupt 5
     python -m sim ctl --control HOST:PORT panel-garbage 200
+    python -m sim fleet --cars 223 --duration 3600 [--speed 1] [--faults-per-car-h 2] [--json FILE]
 
 The control endpoint is printed by `serve`; `ctl` also reads it from $CARCTL_SIM_CONTROL.
 """
@@ -115,8 +116,39 @@ def main(argv: list[str] | None = None) -> int:
     ctl.add_argument("--drop", type=int, default=0, help="with 'modbus': drop the next N answers")
     ctl.add_argument("--corrupt", type=int, default=0, help="with 'modbus': corrupt the next N answers")
     ctl.add_argument("words", nargs="+", help="action and arguments")
+    fleet = commands.add_parser("fleet", help="a community's cars, each with its own platform link, on one broker")
+    fleet.add_argument("--cars", type=int, default=223)
+    fleet.add_argument("--duration", type=float, default=3600.0, help="simulated seconds")
+    fleet.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (1: real time)")
+    fleet.add_argument("--faults-per-car-h", type=float, default=2.0)
+    fleet.add_argument("--rate-pct-per-5min", type=float, default=8.0, help="residential traffic per car")
+    fleet.add_argument("--seed", type=int, default=1)
+    fleet.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
+    if args.command == "fleet":
+        return _fleet(args)
     return _serve(args) if args.command == "serve" else _ctl(args)
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from sim.fleet import run_fleet
+    from sim.mosquitto import BrokerUnavailable
+
+    if not 1 <= args.cars <= 5000 or args.duration <= 0 or args.speed <= 0 or args.faults_per_car_h < 0:
+        print("sim fleet: error: --cars 1..5000, --duration > 0, --speed > 0, --faults-per-car-h >= 0",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        report = run_fleet(args.cars, args.duration, args.speed, args.faults_per_car_h, args.seed,
+                           args.rate_pct_per_5min)
+    except BrokerUnavailable as error:
+        print(f"sim fleet: error: {error}", file=sys.stderr)
+        return 1
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0 if report["events_missing"] == 0 and report["connected"] == report["cars"] else 1
 
 
 if __name__ == "__main__":

@@ -9,10 +9,15 @@ Rules of this module:
 - Every command goes through CommandGate; its verdict is acknowledged on `ack`; an accepted command is handed to the
   car's handler once and its id remembered on disk, so a replay is refused even after a restart.
 - An event leaves the outbox only on the broker's PUBACK for it.
+- paho calls on_publish while holding its own message lock, so a callback must never wait for a lock that is held
+  around publish(), or the two threads deadlock under load. Here the callbacks only note what happened (a deque of
+  acknowledged message ids, a flag) and wake the link's own sender thread, which alone publishes events, maps
+  message ids to event ids and removes acknowledged events from the outbox.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import ssl
 import threading
@@ -54,8 +59,14 @@ class PlatformLink:
         self.clock = clock
         self.gate = CommandGate(community, car, key, outbox.seen_commands(clock()))
         self.acks_sent: list[dict[str, Any]] = []
-        self._inflight: dict[int, str] = {}  # MQTT message id -> outbox event id
-        self._lock = threading.Lock()
+        # Owned by the sender thread alone: MQTT message id -> outbox event id.
+        self._inflight: dict[int, str] = {}
+        # Written by paho's callbacks, read by the sender thread (deque appends and pops are atomic).
+        self._acknowledged: collections.deque[int] = collections.deque()
+        self._reconnected = False
+        self._wake = threading.Event()
+        self._stopping = False
+        self._sender = threading.Thread(target=self._send_loop, name=f"carctl-link-{car}", daemon=True)
         self.connected = threading.Event()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"carctl-{community}-{car}",
                              protocol=mqtt.MQTTv311, clean_session=False)
@@ -73,10 +84,16 @@ class PlatformLink:
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._sender.start()
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=10)
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._sender.is_alive():
+            self._sender.join(timeout=5)
+        self._settle_acknowledged()  # the sender has stopped: what the broker has acknowledged leaves the outbox
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -88,27 +105,48 @@ class PlatformLink:
             self.client.publish(self.topics["state"], json.dumps(state), qos=1, retain=True)
 
     def send_event(self, event: dict[str, Any]) -> str:
-        """Store the event durably, then send it if the broker is there; returns its id."""
+        """Store the event durably and have it sent when the broker is there; returns its id."""
         if event.get("kind") == "daily_statistics" and "id" in event:
             event_id = self.outbox.add_statistics(self.topics["events"], event)
         else:
             event_id = self.outbox.add(self.topics["events"], event)
-        if self.connected.is_set():
-            self.flush()
+        self._wake.set()
         return event_id
 
-    def flush(self) -> None:
-        """Send what the outbox holds and is not already in flight."""
-        with self._lock:
-            in_flight = set(self._inflight.values())
-            for event_id, topic, payload in self.outbox.pending(limit=500):
-                if event_id in in_flight:
-                    continue
-                info = self.client.publish(topic, payload, qos=1)
-                if info.rc == mqtt.MQTT_ERR_SUCCESS:
-                    self._inflight[info.mid] = event_id
-                else:
-                    break
+    # -- the sender thread ---------------------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        while not self._stopping:
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            if self._reconnected:
+                self._reconnected = False
+                self._inflight.clear()  # anything unacknowledged is sent again from the outbox
+            self._settle_acknowledged()
+            if self.connected.is_set():
+                self._publish_pending()
+
+    def _settle_acknowledged(self) -> None:
+        """Remove the events the broker has acknowledged. Ids of other messages (state, acks) are not events."""
+        while self._acknowledged:
+            event_id = self._inflight.pop(self._acknowledged.popleft(), None)
+            if event_id is not None:
+                self.outbox.acknowledge(event_id)
+
+    def _publish_pending(self) -> None:
+        """Send what the outbox holds and is not already in flight, oldest first."""
+        in_flight = set(self._inflight.values())
+        for event_id, topic, payload in self.outbox.pending(limit=500):
+            if event_id in in_flight:
+                continue
+            info = self.client.publish(topic, payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return  # the connection went; everything is sent again when it is back
+            # Recorded before this thread next settles acknowledgements, so a PUBACK that arrived already is
+            # still matched.
+            self._inflight[info.mid] = event_id
+        if self.outbox.count() > len(self._inflight):
+            self._wake.set()  # more than one batch was waiting
 
     # -- paho callbacks (its network thread) ---------------------------------------------------------------------
 
@@ -116,19 +154,16 @@ class PlatformLink:
         if reason.is_failure:
             return
         client.subscribe(self.topics["cmd"], qos=1)
+        self._reconnected = True
         self.connected.set()
-        with self._lock:
-            self._inflight.clear()  # anything unacknowledged is sent again from the outbox
-        self.flush()
+        self._wake.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self.connected.clear()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        with self._lock:
-            event_id = self._inflight.pop(mid, None)
-        if event_id is not None:
-            self.outbox.acknowledge(event_id)
+        self._acknowledged.append(mid)
+        self._wake.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         verdict = self.gate.check(message.payload, self.clock())

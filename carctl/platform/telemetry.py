@@ -75,6 +75,23 @@ def event_message(event: Event, period_s: float, time_s: float) -> dict[str, Any
 
 
 @dataclass(slots=True)
+class StateCadence:
+    """When the state goes out: when landing, door, mode, phase or faults change, and at least every every_s."""
+
+    every_s: float
+    last_key: tuple[Any, ...] = ()
+    last_sent_s: float = float("-inf")
+
+    def due(self, state: ControllerState, time_s: float) -> bool:
+        key = (state.landing, state.door.phase, state.mode, state.phase, state.faults)
+        if key == self.last_key and time_s - self.last_sent_s < self.every_s:
+            return False
+        self.last_key = key
+        self.last_sent_s = time_s
+        return True
+
+
+@dataclass(slots=True)
 class TrappedDetector:
     """Counts how long the car has held someone without letting them out; one alarm per entrapment."""
 
@@ -148,3 +165,38 @@ class DailyStatistics:
 
 COUNTED = {EventKind.RUN_STARTED: "trips", EventKind.DOORS_OPENING: "door_cycles",
            EventKind.FAULT_RAISED: "faults_raised"}
+
+
+@dataclass(slots=True)
+class Reporter:
+    """What the car tells the platform after each cycle: its events, the trapped-passenger alarm, the day's
+    statistics, and its state when due. Used by the loop's bridge and by each car of the fleet simulator."""
+
+    period_s: float
+    rated_load_kg: float
+    state_every_s: float
+    utc_offset_h: float = 8.0
+    face_on: bool = False
+    trapped: TrappedDetector = field(init=False)
+    statistics: DailyStatistics = field(init=False)
+    cadence: StateCadence = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.trapped = TrappedDetector(self.period_s)
+        self.statistics = DailyStatistics(self.period_s, self.utc_offset_h)
+        self.cadence = StateCadence(self.state_every_s)
+
+    def update(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float,
+               time_s: float) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """(event messages, the state message or None) for one cycle."""
+        out = [message for message in (event_message(e, self.period_s, time_s) for e in events) if message]
+        alarm = self.trapped.update(state, inputs)
+        if alarm is not None:
+            out.append({**alarm, "t": round(time_s, 3)})
+        report = self.statistics.update(state, events, time_s)
+        if report is not None:
+            out.append(report)
+        status = None
+        if self.cadence.due(state, time_s):
+            status = state_message(state, inputs, self.rated_load_kg, self.face_on, lag_p99_ms, time_s)
+        return out, status

@@ -319,7 +319,7 @@ class ControlLoop:
             self.inbox.close()
             self.inbox = None
         if self.bridge is not None:
-            self.bridge.face_on = enabled
+            self.bridge.reporter.face_on = enabled
         if self.on_face_switch is not None:
             self.on_face_switch(enabled)
         self.log.write("face", state="on" if enabled else "off")

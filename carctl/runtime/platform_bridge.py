@@ -24,7 +24,7 @@ from typing import Any
 
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, Inputs, Mode
-from carctl.platform.telemetry import DailyStatistics, TrappedDetector, event_message, state_message
+from carctl.platform.telemetry import Reporter
 from carctl.runtime.config import FirmwareConfig
 
 RESEND_AFTER_S = 1.0
@@ -36,23 +36,18 @@ PLATFORM_MODES = {"normal": Mode.NORMAL, "out_of_service": Mode.OUT_OF_SERVICE, 
 class PlatformBridge:
     def __init__(self, config: FirmwareConfig) -> None:
         settings = config.platform
-        self.rated_load_kg = config.controller.car.rated_load_kg
-        self.face_on = False  # the loop says when the face feature is on (ControlLoop.switch_face)
-        self.period_s = config.controller.car.control_period_s
-        self.every_s = settings.state_every_s
+        # The loop says when the face feature is on (ControlLoop.switch_face sets reporter.face_on).
+        self.reporter = Reporter(config.controller.car.control_period_s, config.controller.car.rated_load_kg,
+                                 settings.state_every_s, settings.utc_offset_h)
         self.agent = ("127.0.0.1", settings.agent_port)
         self.out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.out.setblocking(False)
         self.inbox = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.inbox.bind(("127.0.0.1", settings.loop_port))
         self.inbox.setblocking(False)
-        self.trapped = TrappedDetector(self.period_s)
-        self.last_key: tuple[Any, ...] = ()
-        self.last_sent_s = 0.0
         self.dropped = 0
         self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)
         self.spool_overflow = 0
-        self.statistics = DailyStatistics(self.period_s, settings.utc_offset_h)
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -102,25 +97,13 @@ class PlatformBridge:
         return request, reload
 
     def after_cycle(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float) -> None:
-        now = time.time()
-        for event in events:
-            message = event_message(event, self.period_s, now)
-            if message is not None:
-                self.send_event(message)
-        alarm = self.trapped.update(state, inputs)
-        if alarm is not None:
-            self.send_event({**alarm, "t": round(now, 3)})
-        report = self.statistics.update(state, events, now)
-        if report is not None:
-            self.send_event(report)
+        messages, status = self.reporter.update(state, inputs, events, lag_p99_ms, time.time())
+        for message in messages:
+            self.send_event(message)
         if self.spool:
             self._resend()
-        key = (state.landing, state.door.phase, state.mode, state.phase, state.faults)
-        if key != self.last_key or now - self.last_sent_s >= self.every_s:
-            self.last_key = key
-            self.last_sent_s = now
-            self._send({"type": "state", "state": state_message(state, inputs, self.rated_load_kg, self.face_on,
-                                                                lag_p99_ms, now)})
+        if status is not None:
+            self._send({"type": "state", "state": status})
 
     def close(self) -> None:
         self.out.close()

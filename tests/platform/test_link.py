@@ -171,3 +171,29 @@ def test_wrong_password_is_refused(broker: Broker, tmp_path: Path) -> None:
         assert not refused.connected.wait(2)
     finally:
         refused.stop()
+
+
+def test_a_burst_of_events_while_acknowledgements_arrive_does_not_stall_the_link(broker: Broker,
+                                                                                 tmp_path: Path) -> None:
+    """paho acknowledges on its own thread while the car keeps adding events: every one arrives and leaves the
+    outbox (a lock held around publish() once deadlocked against paho's on_publish here)."""
+    operator = Observer(broker.port, "platform", ["carctl/xihan/b7u2/events"])
+    outbox = Outbox(tmp_path / "o.db")
+    car = link(broker.port, outbox, [])
+    try:
+        sent = {car.send_event({"kind": "burst", "n": n}) for n in range(1000)}
+        received: set[str] = set()
+        deadline = time.monotonic() + 60
+        while received != sent and time.monotonic() < deadline:
+            try:
+                received.add(json.loads(operator.take(within_s=1.0)[1])["id"])
+            except queue.Empty:
+                pass
+        assert received == sent
+        while outbox.count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outbox.count() == 0
+    finally:
+        car.stop()
+        operator.close()
+        outbox.close()

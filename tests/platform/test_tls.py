@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def test_events_travel_over_tls_to_a_verified_broker(tls_broker: Broker, tmp_pat
         event_id = car.send_event({"kind": "fault_raised", "fault": "drive_fault"})
         topic, payload, _ = operator.take(within_s=10)
         assert json.loads(payload)["id"] == event_id
+        deadline = time.monotonic() + 10
+        while outbox.count() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the broker's PUBACK, after the subscriber has the event
     finally:
         car.stop()
         operator.close()
@@ -61,4 +65,5 @@ def test_a_broker_whose_certificate_does_not_verify_gets_nothing(tls_broker: Bro
         car.stop()
     assert outbox.count() == 1  # kept for when a trusted broker is reachable
     outbox.close()
+    del car
     gc.collect()  # the leaked socket is closed here, under this test's warning filter
