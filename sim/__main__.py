@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -138,9 +139,14 @@ def _fleet(args: argparse.Namespace) -> int:
         print("sim fleet: error: --cars 1..5000, --duration > 0, --speed > 0, --faults-per-car-h >= 0",
               file=sys.stderr)
         return EXIT_BAD_INPUT
+    # SIGTERM stops the fleet like Ctrl-C, so the broker and the shard processes are stopped on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         report = run_fleet(args.cars, args.duration, args.speed, args.faults_per_car_h, args.seed,
                            args.rate_pct_per_5min)
+    except KeyboardInterrupt:
+        print("sim fleet: stopped", file=sys.stderr)
+        return 1
     except BrokerUnavailable as error:
         print(f"sim fleet: error: {error}", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import multiprocessing.queues
+import os
 import queue
 import random
 import resource
@@ -250,6 +251,7 @@ def _run(port: int, names: list[str], directory: Path, duration_s: float, speed:
 def _shard(plan: ShardPlan, results: Any, go: Any) -> None:
     """One process's cars: build and connect them, report ready, run in step with wall time, drain, report."""
     _raise_file_limit(8 * len(plan.indices) + 256)
+    parent = os.getppid()
     fleet: list[FleetCar] = []
     try:
         for index in plan.indices:
@@ -267,13 +269,17 @@ def _shard(plan: ShardPlan, results: Any, go: Any) -> None:
         while not all(c.link.connected.is_set() for c in fleet) and time.monotonic() < deadline:
             time.sleep(0.05)
         results.put({"connected": sum(c.link.connected.is_set() for c in fleet)})
-        go.wait()
+        while not go.wait(timeout=1.0):
+            if os.getppid() != parent:
+                return
         started = time.monotonic()
         epoch_s = time.time()
         simulated_s = 0.0
         behind_s = 0.0
         step_ms: list[float] = []
         while simulated_s < plan.duration_s:
+            if os.getppid() != parent:
+                return  # the fleet's main process has gone: stop, do not run on as an orphan
             simulated_s = min(plan.duration_s, simulated_s + STEP_WALL_S * plan.speed)
             pause = started + simulated_s / plan.speed - time.monotonic()
             if pause > 0:
