@@ -10,6 +10,7 @@ shows the car's verdict; `watch` prints state and events as they arrive.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import queue
 import sys
@@ -37,8 +38,18 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
         sub.add_argument("--car", default="*" if not car_required else None, required=car_required,
                          help="car id; without it, every car of the community that reports its state")
 
-    for name in ("face-enable", "face-disable", "config-get"):
+    for name in ("face-enable", "config-get"):
         target(actions.add_parser(name))
+    disable = actions.add_parser("face-disable")
+    target(disable)
+    disable.add_argument("--wipe", action="store_true", help="also delete the gallery and its key on the car")
+    enroll = actions.add_parser("resident-enroll", help="enrol a resident from photos (sent in the signed command)")
+    target(enroll)
+    enroll.add_argument("resident")
+    enroll.add_argument("--home-landing", type=int, required=True)
+    enroll.add_argument("--allowed-landings", default="", help="comma-separated landing indices")
+    enroll.add_argument("--consent", required=True, help="reference of the resident's separate consent record")
+    enroll.add_argument("photos", type=Path, nargs="+", help="1-5 photos of the resident alone")
     mode = actions.add_parser("mode")
     target(mode, car_required=True)
     mode.add_argument("mode", choices=["normal", "out_of_service", "independent"])
@@ -111,10 +122,18 @@ def _params(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return "car.home_landing", {"landing": args.landing}
     if action == "resident-delete":
         return "resident.delete", {"resident": args.resident}
+    if action == "resident-enroll":
+        allowed = [int(n) for n in args.allowed_landings.split(",") if n.strip()]
+        photos = [base64.b64encode(path.read_bytes()).decode() for path in args.photos]
+        return "resident.enroll", {"resident": args.resident, "home_landing": args.home_landing,
+                                   "consent": args.consent, "photos": photos,
+                                   **({"allowed_landings": allowed} if allowed else {})}
+    if action == "face-disable":
+        return "face.disable", {"wipe": True} if args.wipe else {}
     if action == "permissions":
         free = [int(n) for n in args.free_landings.split(",") if n.strip()]
         return "permissions.set", {"enabled": args.state == "on", **({"free_landings": free} if free else {})}
-    return {"face-enable": "face.enable", "face-disable": "face.disable", "config-get": "config.get"}[action], {}
+    return {"face-enable": "face.enable", "config-get": "config.get"}[action], {}
 
 
 def _discover_cars(client: Any, messages: queue.Queue[tuple[str, bytes]], community: str) -> list[str]:
@@ -142,6 +161,9 @@ def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.
         kind, params = _params(args)
     except ValueError:
         print("carctl platform: error: landings must be whole numbers", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"carctl platform: error: cannot read photo {error.filename}: {error.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
     cars = [args.car] if args.car != "*" else _discover_cars(client, messages, args.community)
     if not cars:

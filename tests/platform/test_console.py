@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -71,3 +72,23 @@ def test_a_command_signed_with_the_wrong_key_is_refused_and_says_so(broker: Brok
 def test_an_offline_car_is_reported(broker: Broker, tmp_path: Path) -> None:
     result = console(broker.port, tmp_path, "--timeout", "1", "config-get", "--community", "xihan", "--car", "b7u9")
     assert result.returncode == 1 and "no answer" in result.stderr
+
+
+def test_resident_enroll_sends_the_photos_in_the_signed_command(broker: Broker, tmp_path: Path) -> None:
+    applied: list[dict[str, Any]] = []
+    link = car(broker.port, "b7u2", tmp_path, applied)
+    photo = ROOT / "tests" / "data" / "faces" / "biden" / "biden_1.jpg"
+    try:
+        missing = console(broker.port, tmp_path, "resident-enroll", "--community", "xihan", "--car", "b7u2", "r-9",
+                          "--home-landing", "3", "--consent", "C-9", str(tmp_path / "nope.jpg"))
+        assert missing.returncode == 2 and "cannot read photo" in missing.stderr
+        result = console(broker.port, tmp_path, "resident-enroll", "--community", "xihan", "--car", "b7u2", "r-9",
+                         "--home-landing", "3", "--allowed-landings", "0,3", "--consent", "C-9", str(photo))
+        assert result.returncode == 0, result.stderr
+        [command] = applied
+        assert command["type"] == "resident.enroll"
+        params = command["params"]
+        assert (params["resident"], params["home_landing"], params["allowed_landings"]) == ("r-9", 3, [0, 3])
+        assert base64.b64decode(params["photos"][0]) == photo.read_bytes()
+    finally:
+        link.stop()
