@@ -1,0 +1,158 @@
+/*
+ * carctl: the door and motion interlock and the collective dispatch, as a Promela model checked with spin.
+ *
+ * What it corresponds to in the Python core (docs/verification.md has the full correspondence):
+ *   door            carctl/core/door.py DoorPhase; door_step() below is door.TRANSITIONS line for line (a test
+ *                   parses the lines marked TRANSITION and compares them with the Python table)
+ *   drive_run, moving  the drive's run command and the car moving (controller phases STARTING/RUNNING)
+ *   interlock       supervisor.enforce(): no run unless the doors are closed and locked (relevelling with open
+ *                   doors inside the door zone below 0.3 m/s is outside this model: it never leaves the landing)
+ *   dispatch        dispatch.next_stop / departure_direction: serve calls ahead in the travel direction, reverse
+ *                   only when none is ahead, open the doors for a call at the landing
+ *   environment     passengers press buttons at any time; the doors may be obstructed or slow, but a door cycle
+ *                   ends: the light curtain is overridden by nudging after NUDGE_AFTER obstructions and the door
+ *                   reaches its limits after at most RETRIES protection timeouts per stop (the "no fault active"
+ *                   assumption of the liveness property: a door that never works raises a fault instead)
+ *   eager start     the logic may ask for a run as soon as the doors begin to close (as a controller that
+ *                   starts on the close command rather than on the lock would); only the interlock stops it, so
+ *                   the safety property checks the supervisor, not the care of the logic
+ *
+ * Properties: safe (the car never moves with a door that is not closed) and serve_top / serve_bottom (a call is
+ * eventually served, under weak fairness), checked by tests/core/test_formal_model.py on every `make test`.
+ */
+
+#define N 4            /* landings */
+#define NUDGE_AFTER 2  /* obstructions of one door cycle before the door nudges closed */
+#define RETRIES 1      /* protection timeouts of one door cycle before the door reaches its limit */
+
+mtype = { CLOSED, OPENING, OPEN, CLOSING };
+mtype = { OPEN_REQUEST, OPEN_LIMIT, OPEN_TIMEOUT, CLOSE_REQUEST, NUDGE, REOPEN, CLOSED_LIMIT, CLOSE_TIMEOUT };
+
+mtype door = CLOSED;
+byte pos = 0;          /* the landing the car is at, or last passed */
+bool drive_run = false;  /* the drive's run command, after the supervisor */
+bool moving = false;
+byte dir = 0;          /* 0 none, 1 up, 2 down */
+bool call[N];
+byte blocked = 0;      /* obstructions during this stop */
+byte timeouts = 0;     /* protection timeouts during this stop */
+
+inline door_step(stim) {
+    if
+    :: door == CLOSED && stim == OPEN_REQUEST -> door = OPENING        /* TRANSITION */
+    :: door == OPENING && stim == OPEN_LIMIT -> door = OPEN            /* TRANSITION */
+    :: door == OPENING && stim == OPEN_TIMEOUT -> door = CLOSING       /* TRANSITION */
+    :: door == OPEN && stim == CLOSE_REQUEST -> door = CLOSING         /* TRANSITION */
+    :: door == OPEN && stim == NUDGE -> door = CLOSING                 /* TRANSITION */
+    :: door == CLOSING && stim == REOPEN -> door = OPENING             /* TRANSITION */
+    :: door == CLOSING && stim == CLOSED_LIMIT -> door = CLOSED        /* TRANSITION */
+    :: door == CLOSING && stim == CLOSE_TIMEOUT -> door = OPENING      /* TRANSITION */
+    :: else -> skip
+    fi
+}
+
+/* Calls ahead of the car in direction d (1 up, 2 down), beyond its landing. */
+inline ahead(d, result) {
+    result = false;
+    i = 0;
+    do
+    :: i < N ->
+        if
+        :: call[i] && ((d == 1 && i > pos) || (d == 2 && i < pos)) -> result = true
+        :: else -> skip
+        fi;
+        i++
+    :: else -> break
+    od
+}
+
+/* The supervisor has the last word: a run is dropped unless the doors are closed and locked. */
+inline interlock() {
+    drive_run = (drive_run && (door == CLOSED))
+}
+
+active proctype passengers() {
+    byte j;
+    do
+    :: j = 0;
+       do
+       :: j < N - 1 -> j++
+       :: break
+       od;
+       /* A press at the landing where the car stands is the door-open button; the controller handles it below. */
+       atomic { !call[j] && !(j == pos && !moving) -> call[j] = true }
+    od
+}
+
+active proctype car() {
+    byte i;
+    bool up_ahead, down_ahead;
+    do
+    :: atomic {
+        if
+        :: moving ->
+            /* One landing further in the travel direction; stop where a call waits or at a terminal. */
+            if
+            :: dir == 1 -> pos++
+            :: dir == 2 -> pos--
+            fi;
+            if
+            :: call[pos] || pos == 0 || pos == N - 1 -> drive_run = false; moving = false
+            :: else -> skip
+            fi
+        :: !moving && door == CLOSED ->
+            if
+            :: call[pos] -> door_step(OPEN_REQUEST)
+            :: else ->
+                ahead(1, up_ahead);
+                ahead(2, down_ahead);
+                if
+                :: up_ahead || down_ahead -> blocked = 0; timeouts = 0   /* a new stop's door budget */
+                :: else -> skip
+                fi;
+                if
+                :: dir != 2 && up_ahead -> dir = 1; drive_run = true
+                :: dir != 1 && down_ahead -> dir = 2; drive_run = true
+                :: dir == 1 && !up_ahead && down_ahead -> dir = 2; drive_run = true
+                :: dir == 2 && !down_ahead && up_ahead -> dir = 1; drive_run = true
+                :: !up_ahead && !down_ahead -> dir = 0
+                fi
+            fi
+        :: !moving && door == OPENING ->
+            if
+            :: door_step(OPEN_LIMIT); call[pos] = false   /* the call is served as the doors open */
+            :: timeouts < RETRIES -> timeouts++; door_step(OPEN_TIMEOUT)
+            fi
+        :: !moving && door == OPEN ->
+            if
+            :: blocked < NUDGE_AFTER -> blocked++       /* the light curtain holds the doors */
+            :: blocked < NUDGE_AFTER -> door_step(CLOSE_REQUEST)
+            :: blocked >= NUDGE_AFTER -> door_step(NUDGE)
+            fi
+        :: !moving && door == CLOSING ->
+            /* Eager start towards a call ahead: refused by the interlock below unless the doors lock this step. */
+            ahead(dir, up_ahead);
+            if
+            :: dir != 0 && up_ahead -> drive_run = true
+            :: skip
+            fi;
+            if
+            :: door_step(CLOSED_LIMIT)
+            :: blocked < NUDGE_AFTER -> blocked++; door_step(REOPEN)
+            :: timeouts < RETRIES -> timeouts++; door_step(CLOSE_TIMEOUT)
+            fi
+        fi;
+        interlock();
+        if
+        :: drive_run && !moving -> moving = true
+        :: else -> skip
+        fi
+    }
+    od
+}
+
+/* The car never moves with a door that is not closed (and locked: the model's CLOSED is closed and locked). */
+ltl safe { [] (moving -> door == CLOSED) }
+/* With no fault active, every call is eventually served: checked for the terminal landings, the farthest apart. */
+ltl serve_top { [] (call[N - 1] -> <> (pos == N - 1 && door == OPEN)) }
+ltl serve_bottom { [] (call[0] -> <> (pos == 0 && door == OPEN)) }
