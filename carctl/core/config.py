@@ -127,6 +127,9 @@ class CarConfig:
     # the position gain that pulls the car onto the planned position and, at the end, onto the landing.
     drive_lag_s: float = 0.05
     position_gain_per_s: float = 4.0
+    # Energy saving: the car light and fan go off when the car has stood idle with its doors closed this long, and
+    # come on again with the first call or button (NICE3000new offers the same, 2 min by default); 0 keeps them on.
+    energy_saving_after_s: float = 120.0
 
     def __post_init__(self) -> None:
         for key in ("rated_speed_m_s", "acceleration_m_s2", "jerk_m_s3", "rated_load_kg", "door_open_s",
@@ -136,7 +139,7 @@ class CarConfig:
                     "door_fault_retry_s", "position_gain_per_s"):
             _positive(getattr(self, key), f"car.{key}")
         for key in ("dwell_s", "transfer_s", "park_delay_s", "accessible_dwell_s", "dwell_after_curtain_s",
-                    "nudge_after_s", "anti_nuisance_load_kg", "drive_lag_s"):
+                    "nudge_after_s", "anti_nuisance_load_kg", "drive_lag_s", "energy_saving_after_s"):
             _non_negative(getattr(self, key), f"car.{key}")
         for key in ("capacity_persons", "door_retries", "drive_stale_ticks", "anti_nuisance_car_calls"):
             value = getattr(self, key)
@@ -192,6 +195,7 @@ class Timing:
     park_delay: int
     start_timeout: int
     door_retries: int
+    energy_saving: int  # 0: never
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Timing:
@@ -212,4 +216,5 @@ class Timing:
             park_delay=ticks(car.park_delay_s),
             start_timeout=max(1, ticks(car.start_timeout_s)),
             door_retries=car.door_retries,
+            energy_saving=ticks(car.energy_saving_after_s),
         )

@@ -80,6 +80,9 @@ class ControllerState:
     park_tick: int = -1  # an idle car leaves for its parking landing at this tick; -1 while not idle
     # Landings that someone recognised in the car (face or card) may go to; cleared when the car is empty again.
     authorised: frozenset[int] = frozenset()
+    # Energy saving: the light and fan go off at dark_tick (-1 while the car is not idle) and dark is then True.
+    dark_tick: int = -1
+    dark: bool = False
 
 
 class Controller:
@@ -116,6 +119,8 @@ class Controller:
             candidates.append(state.door.blocked_since_tick + self.timing.nudge_after)
         if state.phase is Phase.STARTING:
             candidates.append(state.phase_tick + self.timing.start_timeout)
+        if not state.dark:
+            candidates.append(state.dark_tick)
         return min((tick for tick in candidates if tick > after), default=1 << 62)
 
     def _first_stoppable(self, position_m: float, direction: Direction) -> int:
@@ -178,6 +183,7 @@ class Controller:
         else:
             state, drive = self._halted(state, inputs, rules, events)
 
+        state = self._energy_saving(state, inputs, rules, events)
         commands = self._commands(state, inputs, drive, events)
         commands = enforce(commands, state.faults, inputs, state.phase is Phase.RELEVELLING, tick, events)
         return state, commands, tuple(events)
@@ -420,6 +426,28 @@ class Controller:
         state = replace(state, landing=at)
         return self._start(state, direction, at, False, tick, events)
 
+    def _energy_saving(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
+                       events: list[Event]) -> ControllerState:
+        """Light and fan off after the car has stood idle with its doors closed; on with the first call or button
+        (the call registers on the same tick, so the car is lit before its doors open)."""
+        idle = (rules.energy_saving and self.timing.energy_saving > 0 and state.phase is Phase.STANDING
+                and state.door.phase is DoorPhase.CLOSED and not state.calls.any() and not inputs.door_open_button
+                and not inputs.door_close_button and not inputs.recognitions)
+        tick = inputs.tick
+        if not idle:
+            if state.dark:
+                events.append(Event(EventKind.ENERGY_SAVING, tick, -1, "off"))
+                return replace(state, dark=False, dark_tick=-1)
+            return replace(state, dark_tick=-1) if state.dark_tick >= 0 else state
+        if state.dark:
+            return state
+        if state.dark_tick < 0:
+            return replace(state, dark_tick=tick + self.timing.energy_saving)
+        if tick >= state.dark_tick:
+            events.append(Event(EventKind.ENERGY_SAVING, tick, -1, "on"))
+            return replace(state, dark=True)
+        return state
+
     # -- doors and outputs ---------------------------------------------------------------------------------------
 
     def _door_step(self, state: ControllerState, current: DoorState, inputs: Inputs, reopen: bool,
@@ -481,6 +509,8 @@ class Controller:
             bisect.bisect_left(self._midpoints, inputs.position_m),
             state.direction,
             overload,
+            car_light=not state.dark,
+            car_fan=not state.dark,
         )
 
     def _authorisations(self, state: ControllerState, inputs: Inputs, rules: ModeRules,

@@ -23,12 +23,13 @@ class ModeRules:
     park_open: bool  # park with the doors open (fire return)
     park_at_home: bool  # an idle car returns to its home landing (False: to the recall landing, if any)
     recall_main_landing: bool  # go non-stop to the main landing
+    energy_saving: bool  # an idle car may turn its light and fan off (never in fire service or inspection)
 
 
 RULES: dict[Mode, ModeRules] = {
-    Mode.NORMAL: ModeRules(True, True, False, True, True, False, True, False),
-    Mode.INDEPENDENT: ModeRules(True, False, False, True, False, False, False, False),
-    Mode.OUT_OF_SERVICE: ModeRules(False, False, False, True, True, False, True, False),
-    Mode.FIRE: ModeRules(False, False, True, True, True, True, False, True),
-    Mode.INSPECTION: ModeRules(False, False, True, False, False, False, False, False),
+    Mode.NORMAL: ModeRules(True, True, False, True, True, False, True, False, True),
+    Mode.INDEPENDENT: ModeRules(True, False, False, True, False, False, False, False, True),
+    Mode.OUT_OF_SERVICE: ModeRules(False, False, False, True, True, False, True, False, True),
+    Mode.FIRE: ModeRules(False, False, True, True, True, True, False, True, False),
+    Mode.INSPECTION: ModeRules(False, False, True, False, False, False, False, False, False),
 }

@@ -116,6 +116,7 @@ class Commands:
     direction: Direction = Direction.NONE
     overload_lamp: bool = False
     car_light: bool = True
+    car_fan: bool = True
 
 
 class EventKind(enum.Enum):
@@ -137,6 +138,7 @@ class EventKind(enum.Enum):
     COMMAND_BLOCKED = "command_blocked"
     MODE_CHANGED = "mode_changed"
     RECOGNISED = "recognised"
+    ENERGY_SAVING = "energy_saving"  # detail "on" (light and fan off) or "off" (back on)
 
 
 @dataclass(frozen=True, slots=True)

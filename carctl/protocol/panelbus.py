@@ -176,16 +176,18 @@ class CarTopOutputs:
     door_nudge: bool = False
     door_slow: bool = False
     car_light: bool = True
+    car_fan: bool = True  # bit5, added compatibly: a board that predates it ignores the bit
 
     def to_payload(self) -> bytes:
         return bytes([self.ack & 0xFF, _bits(self.door_open, self.door_close, self.door_nudge, self.door_slow,
-                                             self.car_light)])
+                                             self.car_light, self.car_fan)])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CarTopOutputs:
         _expect(payload, 2, "car-top POLL")
         flags = payload[1]
-        return cls(payload[0], _flag(flags, 0), _flag(flags, 1), _flag(flags, 2), _flag(flags, 3), _flag(flags, 4))
+        return cls(payload[0], _flag(flags, 0), _flag(flags, 1), _flag(flags, 2), _flag(flags, 3), _flag(flags, 4),
+                   _flag(flags, 5))
 
 
 @dataclass(frozen=True, slots=True)

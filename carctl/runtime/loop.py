@@ -164,7 +164,7 @@ class ControlLoop:
                                    "door_close": False, "accessible": False, "fault_reset": False}
         answer = self._poll(panelbus.CAR_TOP, CarTopOutputs(
             board.acks.get(panelbus.CAR_TOP, 0), commands.door_open, commands.door_close, commands.door_nudge,
-            commands.door_slow, commands.car_light).to_payload())
+            commands.door_slow, commands.car_light, commands.car_fan).to_payload())
         if answer is not None:
             try:
                 board.car_top = CarTopInputs.from_payload(answer)

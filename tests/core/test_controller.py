@@ -13,7 +13,7 @@ CONTROLLER = Controller(ControllerConfig())
 
 
 def standing(**changes: object) -> ControllerState:
-    return replace(ControllerState(phase=Phase.STANDING, landing=0, park_tick=10_000), **changes)
+    return replace(ControllerState(phase=Phase.STANDING, landing=0, park_tick=10_000, dark_tick=20_000), **changes)
 
 
 def test_power_up_recovers_into_service_at_a_landing() -> None:
