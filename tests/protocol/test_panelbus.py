@@ -58,6 +58,7 @@ def test_sync_byte_inside_a_payload_is_fine() -> None:
 
 @pytest.mark.parametrize("message", [
     CarTopOutputs(ack=7, door_open=True, door_slow=True),
+    CarTopOutputs(ack=8, door_close=True, car_light=False, car_fan=False),
     CarTopInputs(sequence=9, door_open_limit=True, door_closed_limit=False, door_locked=False,
                  light_curtain_blocked=True, in_door_zone=True, inspection=True),
     CarPanelOutputs(ack=200, call_lamps=frozenset({0, 3, 6}), position_landing=4, arrow_down=True, gong=True,
@@ -68,6 +69,13 @@ def test_sync_byte_inside_a_payload_is_fine() -> None:
 ])
 def test_payloads_round_trip(message: object) -> None:
     assert type(message).from_payload(message.to_payload()) == message  # type: ignore[attr-defined]
+
+
+def test_the_fan_bit_is_bit5_and_an_older_board_still_reads_the_rest() -> None:
+    dark = CarTopOutputs(ack=1, door_close=True, car_light=False, car_fan=False).to_payload()
+    lit = CarTopOutputs(ack=1, door_close=True).to_payload()
+    assert lit[1] ^ dark[1] == 0b110000  # bit4 light, bit5 fan
+    assert dark[1] & 0b1111 == lit[1] & 0b1111 == 0b0010  # the door bits are where they always were
 
 
 def test_wrong_payload_length_is_a_payload_error() -> None:
