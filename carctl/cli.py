@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--panel", metavar="PORT", help="panel bus serial port (overrides panel.port)")
     run.add_argument("--run-seconds", type=_positive_float, help="stop after this long")
 
+    faults = commands.add_parser("faults", help="show the car's fault log (runtime.fault_log)")
+    faults.add_argument("--log", type=Path, default=Path("/var/lib/carctl/faults.json"))
+    faults.add_argument("--last", type=_positive_int, default=50, metavar="N", help="the last N records")
+    faults.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+
     from carctl.face.cli import add_parser as add_face_parser
 
     add_face_parser(commands, _Parser)
@@ -85,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from carctl.runtime.main import run_firmware
 
         return run_firmware(args.config, args.drive, args.panel, args.run_seconds)
+    if args.command == "faults":
+        return _show_faults(args.log, args.last, args.json)
     if args.command == "face":
         from carctl.face.cli import run as run_face
 
@@ -94,6 +101,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_platform(args)
     return EXIT_BAD_INPUT
+
+
+def _show_faults(path: Path, last: int, as_json: bool) -> int:
+    import datetime
+
+    from carctl.runtime.fault_log import read
+
+    try:
+        records = read(path)[-last:]
+    except FileNotFoundError:
+        return _fail(f"{path}: no fault log (has the firmware run with runtime.fault_log set?)")
+    except (OSError, ValueError) as error:
+        return _fail(str(error))
+    for record in records:
+        if as_json:
+            print(json.dumps(record))
+            continue
+        when = datetime.datetime.fromtimestamp(float(record.get("t", 0))).isoformat(sep=" ", timespec="seconds")
+        print(f"{when}  {record.get('event', '?'):7}  {record.get('code', '?'):>3}  {record.get('fault', '?'):22} "
+              f"level {record.get('level', '?')}  {record.get('mode', '?')}/{record.get('phase', '?')}  "
+              f"landing {record.get('landing', '?')}  {record.get('position_m', '?')} m  "
+              f"{record.get('speed_m_s', '?')} m/s  {record.get('load_kg', '?')} kg  doors {record.get('door', '?')}")
+    return 0
 
 
 def _fail(message: str) -> int:

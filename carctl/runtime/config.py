@@ -71,8 +71,12 @@ class RuntimeSection:
     cpu: int = -1  # CPU to pin the loop to; -1 leaves affinity alone
     log: str = "-"  # structured log (JSON lines): '-' for stderr, or a file path
     run_seconds: float = 0.0  # stop after this long (tests, benches); 0 runs until SIGTERM
+    fault_log: str = "/var/lib/carctl/faults.json"  # the on-disk fault log (fault_log.py); "" for none
+    fault_log_capacity: int = 500
 
     def __post_init__(self) -> None:
+        if not 10 <= self.fault_log_capacity <= 100_000:
+            raise ConfigError("runtime.fault_log_capacity", "must be 10..100000 records")
         if not 0 <= self.realtime_priority <= 99:
             raise ConfigError("runtime.realtime_priority", "must be 0..99")
         if self.run_seconds < 0:

@@ -33,6 +33,7 @@ from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInp
                                       LandingOutputs, PayloadError)
 from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
+from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.recognitions import RecognitionInbox
@@ -98,6 +99,16 @@ class ControlLoop:
         self.sent_landing_outputs: dict[int, LandingOutputs] = {}
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: list[float] = []
+        # The fault log on disk (written by its own thread); a log that could not be read was set aside.
+        self.fault_log: FaultLog | None = None
+        if config.runtime.fault_log:
+            try:
+                self.fault_log = FaultLog(Path(config.runtime.fault_log), config.runtime.fault_log_capacity)
+            except OSError as error:
+                log.write("fault_log", state="unavailable", error=str(error))
+            else:
+                if self.fault_log.set_aside is not None:
+                    log.write("fault_log", state="unreadable log set aside", path=str(self.fault_log.set_aside))
         # Recognition events from the face worker, only while the community has the feature on: the installer's
         # processes.face, unless the platform has switched it since (overrides.py).
         self.inbox: RecognitionInbox | None = None
@@ -136,6 +147,8 @@ class ControlLoop:
         self.state, commands, events = self.controller.step(self.state, inputs)
         if self.bridge is not None:
             self.bridge.after_cycle(self.state, inputs, events, self.lag_p99_ms)
+        if events and self.fault_log is not None:
+            self.fault_log.add(events, self.state, inputs)
         self.commands = commands
         self.watchdog = (self.watchdog + 1) & 0xFFFF
         self.drive.write_command(self._drive_command(commands), self.watchdog)
@@ -359,6 +372,7 @@ class ControlLoop:
             "panel_bad_length": self.panels.decoder.counters.bad_length,
             "panel_garbage_bytes": self.panels.decoder.counters.garbage_bytes,
             "panel_payload_errors": self.payload_errors,
+            "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
             "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
             "platform_spool_dropped": self.bridge.spool_overflow if self.bridge is not None else None,
             "recognitions": self.inbox.received if self.inbox is not None else None,
@@ -393,6 +407,8 @@ class ControlLoop:
         self.panels.close()
         if self.inbox is not None:
             self.inbox.close()
+        if self.fault_log is not None:
+            self.fault_log.close()
         self.close_platform()
 
 

@@ -1,0 +1,95 @@
+"""The fault log on disk: records of real faults from the simulated car, a ring that survives restarts, an
+unreadable file set aside rather than lost, and `carctl faults` to read it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from carctl.core.signals import EventKind
+from carctl.core.supervisor import Fault
+from carctl.runtime.fault_log import FaultLog, read
+from sim.procedures import SimulatedCar
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def faulted_car() -> SimulatedCar:
+    """A car that had a drive fault mid-run, then the maintenance reset."""
+    car = SimulatedCar()
+    car.press_car_call(4)
+    car.wait_until(lambda: car.shaft.position_m > 3.0, within_s=30, what="moving up")
+    car.inject("drive_fault")
+    car.wait_fault(Fault.DRIVE_FAULT, within_s=1.0)
+    car.clear("drive_fault")
+    car.reset_faults()
+    car.wait_until(lambda: Fault.DRIVE_FAULT not in car.faults, within_s=5, what="fault cleared")
+    return car
+
+
+def test_fault_records_say_what_the_car_was_doing_and_survive_a_restart(tmp_path: Path) -> None:
+    car = faulted_car()
+    path = tmp_path / "faults.json"
+    log = FaultLog(path)
+    inputs = car.sim._previous_inputs
+    assert inputs is not None
+    fault_events = tuple(e for e in car.events if e.kind in (EventKind.FAULT_RAISED, EventKind.FAULT_CLEARED))
+    assert [e.kind for e in fault_events] == [EventKind.FAULT_RAISED, EventKind.FAULT_CLEARED]
+    log.add(tuple(car.events), car.sim.state, inputs)  # other events are not fault records
+    log.close()
+    again = FaultLog(path)
+    try:
+        records = again.records()
+        assert [(r["event"], r["fault"], r["code"]) for r in records] == [("raised", "drive_fault", 21),
+                                                                          ("cleared", "drive_fault", 21)]
+        assert records[0]["level"] == 4 and records[0]["mode"] == "normal" and "drive" in records[0]["meaning"]
+        assert {"position_m", "speed_m_s", "load_kg", "door", "phase", "landing", "t", "tick"} <= set(records[0])
+    finally:
+        again.close()
+    assert not list(tmp_path.glob(".faults.json.*"))  # no temporary file left behind
+
+
+def test_the_ring_keeps_the_newest_records(tmp_path: Path) -> None:
+    car = faulted_car()
+    inputs = car.sim._previous_inputs
+    assert inputs is not None
+    raised = tuple(e for e in car.events if e.kind is EventKind.FAULT_RAISED)
+    log = FaultLog(tmp_path / "faults.json", capacity=10)
+    for _ in range(25):
+        log.add(raised, car.sim.state, inputs)
+    log.close()
+    assert len(read(tmp_path / "faults.json")) == 10
+
+
+def test_an_unreadable_log_is_set_aside_and_a_new_one_begun(tmp_path: Path) -> None:
+    path = tmp_path / "faults.json"
+    path.write_bytes(b'{"version": 1, "records": [{"event": "rais')  # cut off by a power failure before rename
+    log = FaultLog(path)
+    try:
+        assert log.records() == []
+        assert log.set_aside == tmp_path / "faults.json.unreadable-1"
+        assert log.set_aside.read_bytes().startswith(b'{"version": 1')
+    finally:
+        log.close()
+    assert read(path) == []
+
+
+def test_carctl_faults_shows_the_log(tmp_path: Path) -> None:
+    car = faulted_car()
+    inputs = car.sim._previous_inputs
+    assert inputs is not None
+    log = FaultLog(tmp_path / "faults.json")
+    log.add(tuple(car.events), car.sim.state, inputs)
+    log.close()
+    shown = subprocess.run([sys.executable, "-m", "carctl.cli", "faults", "--log", str(tmp_path / "faults.json")],
+                           capture_output=True, text=True, cwd=ROOT, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "raised" in shown.stdout and "drive_fault" in shown.stdout and " 21 " in shown.stdout
+    as_json = subprocess.run([sys.executable, "-m", "carctl.cli", "faults", "--log", str(tmp_path / "faults.json"),
+                              "--json", "--last", "1"], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert [json.loads(line)["event"] for line in as_json.stdout.splitlines()] == ["cleared"]
+    missing = subprocess.run([sys.executable, "-m", "carctl.cli", "faults", "--log", str(tmp_path / "none.json")],
+                             capture_output=True, text=True, cwd=ROOT, check=False)
+    assert missing.returncode == 2 and "no fault log" in missing.stderr
