@@ -130,6 +130,11 @@ class CarConfig:
     # Energy saving: the car light and fan go off when the car has stood idle with its doors closed this long, and
     # come on again with the first call or button (NICE3000new offers the same, 2 min by default); 0 keeps them on.
     energy_saving_after_s: float = 120.0
+    # A light curtain blocked this long (well past nudging) has probably failed: a display-level fault is raised.
+    light_curtain_fault_s: float = 60.0
+    # A landing button seen pressed without a break this long is stuck: its presses are ignored, and reported, until
+    # it has been seen released for a second.
+    stuck_button_s: float = 60.0
 
     def __post_init__(self) -> None:
         for key in ("rated_speed_m_s", "acceleration_m_s2", "jerk_m_s3", "rated_load_kg", "door_open_s",
@@ -141,6 +146,8 @@ class CarConfig:
         for key in ("dwell_s", "transfer_s", "park_delay_s", "accessible_dwell_s", "dwell_after_curtain_s",
                     "nudge_after_s", "anti_nuisance_load_kg", "drive_lag_s", "energy_saving_after_s"):
             _non_negative(getattr(self, key), f"car.{key}")
+        for key in ("light_curtain_fault_s", "stuck_button_s"):
+            _positive(getattr(self, key), f"car.{key}")
         for key in ("capacity_persons", "door_retries", "drive_stale_ticks", "anti_nuisance_car_calls"):
             value = getattr(self, key)
             _require(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"car.{key}",
@@ -196,6 +203,8 @@ class Timing:
     start_timeout: int
     door_retries: int
     energy_saving: int  # 0: never
+    curtain_fault: int
+    stuck_button: int
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Timing:
@@ -217,4 +226,6 @@ class Timing:
             start_timeout=max(1, ticks(car.start_timeout_s)),
             door_retries=car.door_retries,
             energy_saving=ticks(car.energy_saving_after_s),
+            curtain_fault=max(1, ticks(car.light_curtain_fault_s)),
+            stuck_button=max(1, ticks(car.stuck_button_s)),
         )

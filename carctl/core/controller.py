@@ -33,6 +33,8 @@ from carctl.core.supervisor import (TRACKING_LIMIT_M, Fault, FaultLevel, Supervi
 LEVELLING_TIMEOUT_S = 5.0
 # The car counts as stopped for ending a run below this speed.
 STOPPED_M_S = 0.01
+# A landing button not seen pressed for this long has been released (landing boards are read every ~60 ms).
+BUTTON_RELEASED_S = 1.0
 _DOOR_EVENTS = {
     Stimulus.OPEN_REQUEST: EventKind.DOORS_OPENING,
     Stimulus.OPEN_LIMIT: EventKind.DOORS_OPEN,
@@ -83,6 +85,10 @@ class ControllerState:
     # Energy saving: the light and fan go off at dark_tick (-1 while the car is not idle) and dark is then True.
     dark_tick: int = -1
     dark: bool = False
+    # Input watch: when the light curtain began to be blocked (-1: clear), and landing buttons seen pressed without
+    # a break, as (landing, direction, first tick, last tick) in order.
+    curtain_since_tick: int = -1
+    button_streaks: tuple[tuple[int, int, int, int], ...] = ()
 
 
 class Controller:
@@ -98,6 +104,7 @@ class Controller:
         self.landing_count = len(self.landings_m)
         self._midpoints = [(a + b) / 2 for a, b in zip(self.landings_m, self.landings_m[1:])]
         self.normal_limits = motion.Limits(car.rated_speed_m_s, car.acceleration_m_s2, car.jerk_m_s3)
+        self._button_released = max(1, round(BUTTON_RELEASED_S / config.car.control_period_s))
         self.seat_limits = motion.Limits(car.rated_speed_m_s, min(car.acceleration_m_s2, car.seat_acceleration_m_s2),
                                          min(car.jerk_m_s3, car.seat_jerk_m_s3))
 
@@ -121,6 +128,10 @@ class Controller:
             candidates.append(state.phase_tick + self.timing.start_timeout)
         if not state.dark:
             candidates.append(state.dark_tick)
+        if state.curtain_since_tick >= 0:
+            candidates.append(state.curtain_since_tick + self.timing.curtain_fault)
+        for _, _, first, last in state.button_streaks:
+            candidates += [last + self._button_released + 1, first + self.timing.stuck_button]
         return min((tick for tick in candidates if tick > after), default=1 << 62)
 
     def _first_stoppable(self, position_m: float, direction: Direction) -> int:
@@ -142,6 +153,10 @@ class Controller:
         present = detect(inputs, self.supervisor_limits, state.phase is Phase.RELEVELLING)
         if state.door.fault:
             present.add(Fault(state.door.fault))
+        hall_up, hall_down = inputs.hall_up_pressed, inputs.hall_down_pressed
+        if (inputs.light_curtain_blocked or state.curtain_since_tick >= 0 or hall_up or hall_down
+                or state.button_streaks):
+            state, hall_up, hall_down = self._watch_inputs(state, inputs, present, events)
         faults = state.faults
         if present or faults:
             faults = update_faults(faults, present, inputs.fault_reset, tick, events)
@@ -152,9 +167,9 @@ class Controller:
             state, car_pressed = self._authorisations(state, inputs, rules, events)
         if self.config.car.permissions_enabled and car_pressed:
             car_pressed = self._permitted(car_pressed, state.authorised, tick, events)
-        if car_pressed or inputs.hall_up_pressed or inputs.hall_down_pressed:
+        if car_pressed or hall_up or hall_down:
             calls = call_registry.register(calls, tick, self.landing_count, car_pressed,
-                                           inputs.hall_up_pressed, inputs.hall_down_pressed, inputs.accessible_button,
+                                           hall_up, hall_down, inputs.accessible_button,
                                            rules.car_calls, rules.landing_calls, events)
             car = self.config.car
             calls = call_registry.apply_anti_nuisance(calls, tick, inputs.load_kg, car.anti_nuisance_car_calls,
@@ -425,6 +440,43 @@ class Controller:
         direction = Direction.UP if error_m > 0 else Direction.DOWN
         state = replace(state, landing=at)
         return self._start(state, direction, at, False, tick, events)
+
+    def _watch_inputs(self, state: ControllerState, inputs: Inputs, present: set[Fault],
+                      events: list[Event]) -> tuple[ControllerState, frozenset[int], frozenset[int]]:
+        """A light curtain blocked too long, and stuck landing buttons (whose presses are then dropped)."""
+        tick = inputs.tick
+        curtain = state.curtain_since_tick
+        if not inputs.light_curtain_blocked:
+            curtain = -1
+        elif curtain < 0:
+            curtain = tick
+        elif tick - curtain >= self.timing.curtain_fault:
+            present.add(Fault.LIGHT_CURTAIN_BLOCKED)
+        streaks = {(landing, direction): (first, last) for landing, direction, first, last in state.button_streaks}
+        pressed = [(landing, 1) for landing in inputs.hall_up_pressed]
+        pressed += [(landing, -1) for landing in inputs.hall_down_pressed]
+        for key in pressed:
+            first, last = streaks.get(key, (tick, tick))
+            streaks[key] = (first if tick - last <= self._button_released else tick, tick)
+        stuck = set()
+        for key, (first, last) in list(streaks.items()):
+            if tick - last > self._button_released:
+                del streaks[key]  # released
+            elif tick - first >= self.timing.stuck_button:
+                stuck.add(key)
+                if first + self.timing.stuck_button == tick:
+                    events.append(Event(EventKind.CALL_REFUSED, tick, key[0],
+                                        f"{'up' if key[1] > 0 else 'down'}:button stuck"))
+        hall_up, hall_down = inputs.hall_up_pressed, inputs.hall_down_pressed
+        if stuck:
+            present.add(Fault.LANDING_BUTTON_STUCK)
+            hall_up = frozenset(landing for landing in hall_up if (landing, 1) not in stuck)
+            hall_down = frozenset(landing for landing in hall_down if (landing, -1) not in stuck)
+        ordered = tuple(sorted((landing, direction, first, last) for (landing, direction), (first, last)
+                               in streaks.items()))
+        if curtain != state.curtain_since_tick or ordered != state.button_streaks:
+            state = replace(state, curtain_since_tick=curtain, button_streaks=ordered)
+        return state, hall_up, hall_down
 
     def _energy_saving(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
                        events: list[Event]) -> ControllerState:

@@ -60,6 +60,8 @@ class Fault(enum.Enum):
     DOOR_OPEN_FAILED = "door_open_failed"
     DOOR_CLOSE_FAILED = "door_close_failed"
     OVERLOAD = "overload"
+    LIGHT_CURTAIN_BLOCKED = "light_curtain_blocked"
+    LANDING_BUTTON_STUCK = "landing_button_stuck"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -80,7 +82,11 @@ FAULTS: dict[Fault, FaultSpec] = {
                                       "doors failed to open within the protection time, after the retries"),
     Fault.DOOR_CLOSE_FAILED: FaultSpec(42, FaultLevel.NO_NEW_TRIPS, False,
                                        "doors failed to close within the protection time, after the retries"),
+    Fault.LIGHT_CURTAIN_BLOCKED: FaultSpec(43, FaultLevel.DISPLAY, False,
+                                           "light curtain blocked longer than its limit: failed or obstructed"),
     Fault.OVERLOAD: FaultSpec(51, FaultLevel.NO_NEW_TRIPS, False, "load above rated load plus 10 % (75 kg min)"),
+    Fault.LANDING_BUTTON_STUCK: FaultSpec(61, FaultLevel.DISPLAY, False,
+                                          "a landing button pressed without a break: its presses are ignored"),
 }
 
 

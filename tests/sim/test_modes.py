@@ -3,6 +3,7 @@ situation really arose in the simulated shaft, then asserts the reaction and the
 
 from carctl.core.controller import Phase
 from carctl.core.signals import EventKind
+from carctl.core.supervisor import Fault
 from sim.procedures import SimulatedCar
 
 
@@ -41,3 +42,45 @@ def test_no_energy_saving_in_inspection_or_when_switched_off() -> None:
     never = SimulatedCar({"car": {"energy_saving_after_s": 0.0}})
     never.run_for(3600.0)
     assert never.sim.commands.car_light and energy_events(never) == []
+
+
+def test_a_light_curtain_blocked_too_long_nudges_the_doors_then_raises_a_fault_and_the_car_serves_on() -> None:
+    car = SimulatedCar()
+    car.press_car_call(2)
+    car.wait_doors("open", within_s=30, at=2)
+    car.inject("light_curtain_blocked")
+    assert car.shaft.light_curtain_blocked()
+    blocked_s = car.t_s
+    car.wait_until(lambda: car.sim.commands.door_nudge, within_s=25, what="nudging")
+    car.wait_doors("closed", within_s=30)
+    car.wait_fault(Fault.LIGHT_CURTAIN_BLOCKED, within_s=60)
+    assert 59.9 <= car.t_s - blocked_s <= 60.1
+    # Display only: the car still answers calls (each close nudges, the curtain being ignored while nudging).
+    car.press_hall_call(5, "down")
+    car.wait_doors("open", within_s=60, at=5)
+    car.clear("light_curtain_blocked")
+    car.wait_until(lambda: Fault.LIGHT_CURTAIN_BLOCKED not in car.faults, within_s=1, what="fault cleared")
+
+
+def test_a_stuck_landing_button_is_ignored_after_a_minute_and_reported_until_released() -> None:
+    car = SimulatedCar({"car": {"park_delay_s": 600.0}})
+    period = car.sim.period_s
+    # The button at landing 3 sticks: the board reports it pressed on every read (every third cycle).
+    for step in range(round(75.0 / period)):
+        if step % 3 == 0:
+            car.press_hall_call(3, "up")
+        car.run_for(period)
+    assert Fault.LANDING_BUTTON_STUCK in car.faults
+    refused = [e for e in car.events_of(EventKind.CALL_REFUSED) if e.detail == "up:button stuck"]
+    assert [e.landing for e in refused] == [3]
+    # Served once, at the first press; since the fault, its presses register nothing.
+    assert car.landing == 3 and 3 not in car.sim.state.calls.up
+    car.run_for(0.5)
+    assert Fault.LANDING_BUTTON_STUCK in car.faults  # released less than a second ago
+    car.run_for(1.0)
+    assert Fault.LANDING_BUTTON_STUCK not in car.faults
+    # Repaired: it works again.
+    car.press_car_call(0)
+    car.wait_doors("open", within_s=30, at=0)
+    car.press_hall_call(3, "up")
+    car.wait_doors("open", within_s=30, at=3)
