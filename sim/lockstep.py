@@ -92,6 +92,7 @@ class Lockstep:
         self.script = list(scenario.events)
         self.script.reverse()
         self.comm_lost_since = -1
+        self.fire_detected: frozenset[int] = EMPTY  # landings whose fire detector is active
         self.violations: list[Violation] = []
         building = config.building
         self._overspeed_m_s = config.car.overspeed_m_s
@@ -161,6 +162,10 @@ class Lockstep:
             pending.door_close_button = True
         elif kind == "fault_reset":
             pending.fault_reset = True
+        elif kind == "fire_detected":
+            self.fire_detected = self.fire_detected | {event.landing}
+        elif kind == "fire_detector_reset":
+            self.fire_detected = self.fire_detected - {event.landing}
         elif kind == "load":
             shaft.extra_load_kg = event.load_kg
             shaft.set_load(shaft.load_kg)
@@ -191,7 +196,7 @@ class Lockstep:
                       pending.door_close_button, pending.accessible_button, shaft.seat_occupied,
                       0, frozenset(presses.up) if presses.up else EMPTY,
                       frozenset(presses.down) if presses.down else EMPTY,
-                      pending.recognitions, pending.fault_reset, pending.mode_request)
+                      pending.recognitions, pending.fault_reset, pending.mode_request, self.fire_detected)
 
     # -- checks and records --------------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ class PanelBoards:
         self._latches: dict[int, _Latch] = {}
         self.car_top_sequence = 0
         self.fire_switch = False
+        self.fire_detected: set[int] = set()  # landings whose fire detector is active
         self.inspection = False
         self.independent_key = False
         self.polls_answered = 0
@@ -129,7 +130,8 @@ class PanelBoards:
             latch.acknowledge(outputs.ack)
             reported = latch.report()
             fire = self.fire_switch and landing == self.main_landing
-            return LandingInputs(latch.sequence, "up" in reported, "down" in reported, fire).to_payload()
+            return LandingInputs(latch.sequence, "up" in reported, "down" in reported, fire,
+                                 landing in self.fire_detected).to_payload()
         return None
 
     # -- what the car shows --------------------------------------------------------------------------------------

@@ -134,6 +134,10 @@ class SimulatedCar:
     def switch_mode(self, mode: str) -> None:
         self.sim.pending.mode_request = Mode(mode)
 
+    def detect_fire(self, landing: int) -> None:
+        """The fire (smoke) detector at a landing goes active."""
+        self.sim.fire_detected = self.sim.fire_detected | {landing}
+
     def occupy_seat(self) -> None:
         self.shaft.seat_occupied = True
 

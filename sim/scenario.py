@@ -22,7 +22,7 @@ from sim.traffic import PATTERNS, TrafficConfig
 
 EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "seat_occupied", "seat_free",
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
-               "load")
+               "load", "fire_detected", "fire_detector_reset")
 FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
                "overload", "brake_slip")
 
@@ -113,7 +113,7 @@ def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
             raise ScenarioError(f"{where}.{key}",
                                 f"landing {value} does not exist (the building has landings 0..{landing_count - 1})")
 
-    if event.type in ("hall_call", "car_call", "accessible_call"):
+    if event.type in ("hall_call", "car_call", "accessible_call", "fire_detected", "fire_detector_reset"):
         landing_key("landing")
     if event.type == "hall_call":
         if event.direction not in ("up", "down"):

@@ -233,6 +233,9 @@ class ShaftServer:
             (boards.silent.add if request.get("silent", True) else boards.silent.discard)(address)
         elif command == "fire_switch":
             boards.fire_switch = bool(request["on"])
+        elif command == "fire_detector":
+            (boards.fire_detected.add if request.get("on", True) else boards.fire_detected.discard)(
+                int(request["landing"]))
         elif command == "key":
             name = request["name"]
             if name not in ("independent", "inspection"):

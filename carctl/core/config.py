@@ -47,6 +47,10 @@ class BuildingConfig:
     door_zone_m: float = 0.20
     # How far past a terminal landing the car may be before the final-limit fault trips.
     overtravel_m: float = 0.05
+    # Fire emergency return: the designated landing (-1: the main landing) and the alternate one used when the
+    # designated landing's fire detector is active (-1: the landing above the designated one, or below it at the top).
+    fire_landing: int = -1
+    fire_alternate_landing: int = -1
 
     def __post_init__(self) -> None:
         landings = self.landings_m
@@ -67,10 +71,27 @@ class BuildingConfig:
                      f"entries must be whole numbers 0 or greater (got {count!r})")
         _positive(self.door_zone_m, "building.door_zone_m")
         _positive(self.overtravel_m, "building.overtravel_m")
+        for key in ("fire_landing", "fire_alternate_landing"):
+            value = getattr(self, key)
+            _require(isinstance(value, int) and -1 <= value < len(landings), f"building.{key}",
+                     f"must be a landing index 0..{len(landings) - 1}, or -1 for the default (got {value!r})")
+        _require(self.designated_fire_landing != self.alternate_fire_landing, "building.fire_alternate_landing",
+                 "must differ from the designated fire landing")
 
     @property
     def landing_count(self) -> int:
         return len(self.landings_m)
+
+    @property
+    def designated_fire_landing(self) -> int:
+        return self.main_landing if self.fire_landing < 0 else self.fire_landing
+
+    @property
+    def alternate_fire_landing(self) -> int:
+        if self.fire_alternate_landing >= 0:
+            return self.fire_alternate_landing
+        designated = self.designated_fire_landing
+        return designated + 1 if designated + 1 < len(self.landings_m) else designated - 1
 
 
 @dataclass(frozen=True, slots=True)

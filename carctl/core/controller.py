@@ -89,6 +89,9 @@ class ControllerState:
     # a break, as (landing, direction, first tick, last tick) in order.
     curtain_since_tick: int = -1
     button_streaks: tuple[tuple[int, int, int, int], ...] = ()
+    # Fire return goes to the alternate landing: latched once the designated landing's detector was seen active,
+    # until fire service ends.
+    fire_alternate: bool = False
 
 
 class Controller:
@@ -149,6 +152,11 @@ class Controller:
         if inputs.mode_request is not None and inputs.mode_request is not state.mode:
             state = self._change_mode(state, inputs.mode_request, tick, events)
         rules = RULES[state.mode]
+        if (rules.recall_main_landing and not state.fire_alternate
+                and self.config.building.designated_fire_landing in inputs.fire_detected):
+            alternate = self.config.building.alternate_fire_landing
+            events.append(Event(EventKind.RECALL_CHANGED, tick, alternate, "designated landing on fire"))
+            state = replace(state, fire_alternate=True)
 
         present = detect(inputs, self.supervisor_limits, state.phase is Phase.RELEVELLING)
         if state.door.fault:
@@ -179,7 +187,8 @@ class Controller:
 
         phase = state.phase
         if phase is Phase.RUNNING and (calls is not before.calls or faults is not before.faults
-                                       or state.mode is not before.mode):
+                                       or state.mode is not before.mode
+                                       or state.fire_alternate != before.fire_alternate):
             state = self.retarget(state, inputs)
         if (faults and worst_level(faults) >= FaultLevel.STOP_NOW and phase is not Phase.STANDING
                 and phase is not Phase.HALTED):
@@ -270,7 +279,10 @@ class Controller:
         return state
 
     def _recall_landing(self, state: ControllerState, rules: ModeRules) -> int | None:
-        return self.config.building.main_landing if rules.recall_main_landing else None
+        if not rules.recall_main_landing:
+            return None
+        building = self.config.building
+        return building.alternate_fire_landing if state.fire_alternate else building.designated_fire_landing
 
     def _start(self, state: ControllerState, direction: Direction, target: int, parking: bool, tick: int,
                events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
@@ -601,7 +613,7 @@ class Controller:
         events.append(Event(EventKind.MODE_CHANGED, tick, -1, f"{state.mode.value}->{mode.value}"))
         calls = call_registry.withdraw(state.calls, tick, not rules.cancel_car_calls, rules.landing_calls,
                                        mode.value, events)
-        return replace(state, mode=mode, calls=calls, park_tick=-1)
+        return replace(state, mode=mode, calls=calls, park_tick=-1, fire_alternate=False)
 
 
 __all__ = ["Controller", "ControllerState", "Phase", "Run"]

@@ -22,7 +22,7 @@ class ModeRules:
     auto_close: bool  # the doors close by themselves after the dwell (else only on the door-close button)
     park_open: bool  # park with the doors open (fire return)
     park_at_home: bool  # an idle car returns to its home landing (False: to the recall landing, if any)
-    recall_main_landing: bool  # go non-stop to the main landing
+    recall_main_landing: bool  # go non-stop to the fire landing (the designated one, or the alternate)
     energy_saving: bool  # an idle car may turn its light and fan off (never in fire service or inspection)
 
 

@@ -90,6 +90,9 @@ class Inputs:
     fault_reset: bool = False
     # A mode switch (key switches, the fire-service switch, the platform); None keeps the mode.
     mode_request: Mode | None = None
+    # Landings whose fire (smoke) detector is active (landing boards); fire return avoids the designated landing
+    # when it is among them.
+    fire_detected: frozenset[int] = EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,7 @@ class EventKind(enum.Enum):
     COMMAND_BLOCKED = "command_blocked"
     MODE_CHANGED = "mode_changed"
     RECOGNISED = "recognised"
+    RECALL_CHANGED = "recall_changed"  # fire return: the designated landing is on fire, the alternate is used
     ENERGY_SAVING = "energy_saving"  # detail "on" (light and fan off) or "off" (back on)
 
 

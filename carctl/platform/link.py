@@ -96,6 +96,9 @@ class PlatformLink:
         self._settle_acknowledged()  # the sender has stopped: what the broker has acknowledged leaves the outbox
         self.client.disconnect()
         self.client.loop_stop()
+        # paho 2.2 leaves its wake-up socket pair (and a socket that never connected) open after loop_stop when the
+        # broker was never reached; close them so a link that is stopped and started again leaks nothing.
+        self.client._reset_sockets()
 
     # -- what the car sends --------------------------------------------------------------------------------------
 

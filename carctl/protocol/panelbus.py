@@ -295,12 +295,14 @@ class LandingInputs:
     up_pressed: bool = False
     down_pressed: bool = False
     fire_switch: bool = False
+    fire_detector: bool = False  # bit3, added compatibly: a board without a detector input leaves it 0
 
     def to_payload(self) -> bytes:
-        return bytes([self.sequence & 0xFF, _bits(self.up_pressed, self.down_pressed, self.fire_switch)])
+        return bytes([self.sequence & 0xFF, _bits(self.up_pressed, self.down_pressed, self.fire_switch,
+                                                  self.fire_detector)])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> LandingInputs:
         _expect(payload, 2, "landing STATUS")
         flags = payload[1]
-        return cls(payload[0], _flag(flags, 0), _flag(flags, 1), _flag(flags, 2))
+        return cls(payload[0], _flag(flags, 0), _flag(flags, 1), _flag(flags, 2), _flag(flags, 3))

@@ -311,6 +311,7 @@ class ControlLoop:
             recognitions=self.inbox.take() if self.inbox is not None else (),
             fault_reset=presses["fault_reset"],
             mode_request=self._mode_request(),
+            fire_detected=frozenset(landing for landing, hall in board.landing.items() if hall.fire_detector),
         )
 
     def close_platform(self) -> None:

@@ -66,6 +66,7 @@ def test_sync_byte_inside_a_payload_is_fine() -> None:
     CarPanelInputs(sequence=1, calls_pressed=frozenset({5}), door_close_button=True, seat_occupied=True),
     LandingOutputs(ack=3, up_lamp=True, arrow_up=True, position_landing=2),
     LandingInputs(sequence=255, down_pressed=True, fire_switch=True),
+    LandingInputs(sequence=4, up_pressed=True, fire_detector=True),
 ])
 def test_payloads_round_trip(message: object) -> None:
     assert type(message).from_payload(message.to_payload()) == message  # type: ignore[attr-defined]

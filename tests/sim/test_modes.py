@@ -84,3 +84,37 @@ def test_a_stuck_landing_button_is_ignored_after_a_minute_and_reported_until_rel
     car.wait_doors("open", within_s=30, at=0)
     car.press_hall_call(3, "up")
     car.wait_doors("open", within_s=30, at=3)
+
+
+def test_fire_return_uses_the_alternate_landing_when_the_designated_one_is_on_fire() -> None:
+    car = SimulatedCar({"building": {"fire_landing": 0, "fire_alternate_landing": 2}})
+    car.press_car_call(5)
+    car.wait_until(lambda: car.shaft.position_m > 6.0 and car.shaft.speed_m_s > 0.5, within_s=30,
+                   what="running up, away from the fire landings")
+    car.switch_mode("fire")
+    car.run_for(0.1)
+    assert car.sim.state.calls.car == frozenset()  # calls cancelled
+    car.detect_fire(0)
+    car.run_for(0.1)
+    assert [e.landing for e in car.events_of(EventKind.RECALL_CHANGED)] == [2]
+    # The car stops, reverses without opening its doors, and parks at the alternate landing with its doors open.
+    car.wait_doors("open", within_s=60, at=2)
+    assert car.stops() == [2]
+    car.run_for(120.0)
+    assert car.doors == "open" and car.landing == 2
+    # It stays out of normal service until the switch is reset; then it serves again from there.
+    car.press_hall_call(4, "down")
+    car.run_for(5.0)
+    assert car.sim.state.calls.down == frozenset()
+    car.switch_mode("normal")
+    car.press_hall_call(4, "down")
+    car.wait_doors("open", within_s=60, at=4)
+
+
+def test_a_fire_detector_seen_after_parking_moves_the_car_to_the_alternate() -> None:
+    car = SimulatedCar()
+    car.switch_mode("fire")
+    car.wait_doors("open", within_s=30, at=0)
+    car.detect_fire(0)
+    car.wait_doors("open", within_s=60, at=1)  # the default alternate: the landing above the main one
+    assert car.sim.state.mode.value == "fire"
