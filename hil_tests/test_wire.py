@@ -115,3 +115,26 @@ def test_controller_killed_mid_trip_restarts_into_a_safe_known_state(car: WireCa
                    what="levelled at the nearest landing")
     car.press_car_call(0)
     car.wait_doors("open", within_s=40, at_m=LANDING_M[0])
+
+
+def test_inspection_hold_to_run_over_the_wire(car: WireCar) -> None:
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0 and s["door"] == "closed", within_s=20, what="standing closed")
+    start_m = car.state()["position_m"]
+    car.send(cmd="key", name="inspection", on=True)
+    time.sleep(0.5)
+    car.send(cmd="inspection_run", direction="up")
+    fastest = 0.0
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        fastest = max(fastest, abs(car.state()["speed_m_s"]))
+        time.sleep(0.05)
+    car.send(cmd="inspection_run", direction=None)
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=3.0, what="stopped on release")
+    moved_m = car.state()["position_m"] - start_m
+    assert 0.5 < moved_m < 1.6 and 0.1 < fastest <= 0.3 + 1e-6
+    car.press_car_call(4)
+    time.sleep(2.0)
+    assert car.state()["speed_m_s"] == 0.0  # calls ignored in inspection
+    car.send(cmd="key", name="inspection", on=False)
+    car.press_car_call(4)
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[4])

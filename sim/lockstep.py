@@ -93,6 +93,7 @@ class Lockstep:
         self.script.reverse()
         self.comm_lost_since = -1
         self.fire_detected: frozenset[int] = EMPTY  # landings whose fire detector is active
+        self.inspection_buttons = (False, False)  # the car-top station's up and down buttons, held
         self.violations: list[Violation] = []
         building = config.building
         self._overspeed_m_s = config.car.overspeed_m_s
@@ -196,7 +197,8 @@ class Lockstep:
                       pending.door_close_button, pending.accessible_button, shaft.seat_occupied,
                       0, frozenset(presses.up) if presses.up else EMPTY,
                       frozenset(presses.down) if presses.down else EMPTY,
-                      pending.recognitions, pending.fault_reset, pending.mode_request, self.fire_detected)
+                      pending.recognitions, pending.fault_reset, pending.mode_request, self.fire_detected,
+                      *self.inspection_buttons)
 
     # -- checks and records --------------------------------------------------------------------------------------
 

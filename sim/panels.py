@@ -54,6 +54,8 @@ class PanelBoards:
         self.fire_switch = False
         self.fire_detected: set[int] = set()  # landings whose fire detector is active
         self.inspection = False
+        self.inspection_up = False  # the car-top station's hold-to-run buttons
+        self.inspection_down = False
         self.independent_key = False
         self.polls_answered = 0
         self.payload_errors = 0
@@ -108,7 +110,7 @@ class PanelBoards:
             self.car_top_sequence = (self.car_top_sequence + 1) & 0xFF
             return CarTopInputs(self.car_top_sequence, shaft.door_units == DOOR_TRAVEL_UNITS, shaft.door_units == 0,
                                 shaft.door_locked(), shaft.light_curtain_blocked(), False, shaft.in_door_zone(),
-                                self.inspection).to_payload()
+                                self.inspection, self.inspection_up, self.inspection_down).to_payload()
         if address == panelbus.CAR_PANEL:
             self.car_panel_outputs = CarPanelOutputs.from_payload(payload)
             latch = self._latch(address)

@@ -134,6 +134,10 @@ class SimulatedCar:
     def switch_mode(self, mode: str) -> None:
         self.sim.pending.mode_request = Mode(mode)
 
+    def hold_inspection(self, direction: str | None) -> None:
+        """Hold the car-top inspection station's "up" or "down" button; None releases both."""
+        self.sim.inspection_buttons = (direction == "up", direction == "down")
+
     def detect_fire(self, landing: int) -> None:
         """The fire (smoke) detector at a landing goes active."""
         self.sim.fire_detected = self.sim.fire_detected | {landing}

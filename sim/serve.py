@@ -233,6 +233,11 @@ class ShaftServer:
             (boards.silent.add if request.get("silent", True) else boards.silent.discard)(address)
         elif command == "fire_switch":
             boards.fire_switch = bool(request["on"])
+        elif command == "inspection_run":
+            held = request.get("direction")
+            if held not in ("up", "down", None):
+                raise ValueError("direction must be up, down or null (released)")
+            boards.inspection_up, boards.inspection_down = held == "up", held == "down"
         elif command == "fire_detector":
             (boards.fire_detected.add if request.get("on", True) else boards.fire_detected.discard)(
                 int(request["landing"]))

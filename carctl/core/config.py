@@ -156,6 +156,8 @@ class CarConfig:
     # A landing button seen pressed without a break this long is stuck: its presses are ignored, and reported, until
     # it has been seen released for a second.
     stuck_button_s: float = 60.0
+    # Inspection (car-top hold-to-run) speed; at most 0.3 m/s.
+    inspection_speed_m_s: float = 0.25
 
     def __post_init__(self) -> None:
         for key in ("rated_speed_m_s", "acceleration_m_s2", "jerk_m_s3", "rated_load_kg", "door_open_s",
@@ -177,6 +179,8 @@ class CarConfig:
                  f"must be in (0, 1] (got {self.full_load_fraction!r})")
         _require(self.control_period_s <= 0.1, "car.control_period_s",
                  f"must be at most 0.1 s for safe supervision (got {self.control_period_s!r})")
+        _require(0 < self.inspection_speed_m_s <= 0.3, "car.inspection_speed_m_s",
+                 f"must be in (0, 0.3] m/s (got {self.inspection_speed_m_s!r})")
         _require(self.relevel_speed_m_s < 0.3, "car.relevel_speed_m_s",
                  "must be below 0.3 m/s, the limit for moving with the doors open")
         _require(self.level_tolerance_m < self.relevel_threshold_m, "car.level_tolerance_m",

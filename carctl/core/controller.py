@@ -52,6 +52,7 @@ class Phase(enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
     STOPPING = "stopping"
+    INSPECTING = "inspecting"  # moving on the inspection station's hold-to-run buttons
     RELEVELLING = "relevelling"
     HALTED = "halted"
 
@@ -194,7 +195,14 @@ class Controller:
                 and phase is not Phase.HALTED):
             state = replace(state, phase=Phase.HALTED, phase_tick=tick, run=None)
             phase = Phase.HALTED
-        if phase is Phase.RUNNING:
+        if state.mode is Mode.INSPECTION and phase in (Phase.RUNNING, Phase.STARTING, Phase.RELEVELLING):
+            # The inspection switch ends any automatic run: the drive ramps down and the car waits for the buttons.
+            state = replace(state, phase=Phase.HALTED, phase_tick=tick, run=None)
+            phase = Phase.HALTED
+        if (state.mode is Mode.INSPECTION and phase in (Phase.STANDING, Phase.HALTED, Phase.INSPECTING)
+                and state.door.phase is DoorPhase.CLOSED):
+            state, drive = self._inspecting(state, inputs)
+        elif phase is Phase.RUNNING:
             state, drive = self._running(state, inputs, events)
         elif phase is Phase.STANDING:
             state, drive = self._standing(state, inputs, rules, events)
@@ -453,6 +461,38 @@ class Controller:
         state = replace(state, landing=at)
         return self._start(state, direction, at, False, tick, events)
 
+    def _inspecting(self, state: ControllerState,
+                    inputs: Inputs) -> tuple[ControllerState, tuple[Direction, float]]:
+        """Hold-to-run from the car-top station: at most the inspection speed, only while one button is held, with
+        the doors closed and locked, and never past a terminal landing; a reversal waits for the car to stop."""
+        car = self.config.car
+        up, down = inputs.inspection_up, inputs.inspection_down
+        direction = Direction.UP if up and not down else Direction.DOWN if down and not up else Direction.NONE
+        if direction is not Direction.NONE and (worst_level(state.faults) >= FaultLevel.STOP_NOW
+                                                or not inputs.door_locked or not inputs.door_closed_limit):
+            direction = Direction.NONE
+        remaining_m = 0.0
+        if direction is not Direction.NONE:
+            limit_m = self.landings_m[-1] if direction is Direction.UP else self.landings_m[0]
+            remaining_m = (limit_m - inputs.position_m) * direction
+            if remaining_m <= car.level_tolerance_m:
+                direction = Direction.NONE  # at the terminal landing: no further
+        moving = inputs.brake_open or inputs.drive_running
+        if direction is not Direction.NONE and state.phase is Phase.INSPECTING and direction is not state.direction \
+                and moving:
+            return state, (Direction.NONE, 0.0)  # reversing: stop first
+        if direction is Direction.NONE:
+            if state.phase is not Phase.INSPECTING or moving:
+                return state, (Direction.NONE, 0.0)
+            at = self.nearest_landing(inputs.position_m)
+            level = abs(self.landings_m[at] - inputs.position_m) <= car.relevel_threshold_m and inputs.in_door_zone
+            return replace(state, phase=Phase.STANDING if level else Phase.HALTED, phase_tick=inputs.tick,
+                           landing=at, direction=Direction.NONE), (Direction.NONE, 0.0)
+        if state.phase is not Phase.INSPECTING or state.direction is not direction:
+            state = replace(state, phase=Phase.INSPECTING, phase_tick=inputs.tick, direction=direction, run=None)
+        return state, (direction, motion.levelling_speed_m_s(remaining_m, car.inspection_speed_m_s,
+                                                             car.position_gain_per_s))
+
     def _watch_inputs(self, state: ControllerState, inputs: Inputs, present: set[Fault],
                       events: list[Event]) -> tuple[ControllerState, frozenset[int], frozenset[int]]:
         """A light curtain blocked too long, and stuck landing buttons (whose presses are then dropped)."""
@@ -540,7 +580,7 @@ class Controller:
                   events: list[Event]) -> Commands:
         direction, speed = drive
         phase = state.phase
-        running = phase is Phase.RUNNING or phase is Phase.STARTING or (
+        running = phase is Phase.RUNNING or phase is Phase.STARTING or phase is Phase.INSPECTING or (
             phase is Phase.RELEVELLING and state.run is not None)
         door_state = state.door
         door_open, door_close = door.door_commands(door_state)

@@ -93,6 +93,9 @@ class Inputs:
     # Landings whose fire (smoke) detector is active (landing boards); fire return avoids the designated landing
     # when it is among them.
     fire_detected: frozenset[int] = EMPTY
+    # The car-top inspection station's hold-to-run buttons (levels: the car moves only while one is held).
+    inspection_up: bool = False
+    inspection_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,17 +200,23 @@ class CarTopInputs:
     safety_edge: bool = False
     in_door_zone: bool = True
     inspection: bool = False
+    # The inspection station's hold-to-run buttons, in a third byte added later: a board that sends the original
+    # two bytes has none pressed.
+    inspection_up: bool = False
+    inspection_down: bool = False
 
     def to_payload(self) -> bytes:
         return bytes([self.sequence & 0xFF, _bits(self.door_open_limit, self.door_closed_limit, self.door_locked,
                                                   self.light_curtain_blocked, self.safety_edge, self.in_door_zone,
-                                                  self.inspection)])
+                                                  self.inspection), _bits(self.inspection_up, self.inspection_down)])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CarTopInputs:
-        _expect(payload, 2, "car-top STATUS")
+        if len(payload) != 2:
+            _expect(payload, 3, "car-top STATUS")
         flags = payload[1]
-        return cls(payload[0], *(_flag(flags, i) for i in range(7)))
+        extra = payload[2] if len(payload) == 3 else 0
+        return cls(payload[0], *(_flag(flags, i) for i in range(7)), _flag(extra, 0), _flag(extra, 1))
 
 
 # -- car operating panel (0x02) ----------------------------------------------------------------------------------

@@ -312,6 +312,10 @@ class ControlLoop:
             fault_reset=presses["fault_reset"],
             mode_request=self._mode_request(),
             fire_detected=frozenset(landing for landing, hall in board.landing.items() if hall.fire_detector),
+            # Held levels, trusted only while the car-top board answers (one lost answer is forgiven; a silent board
+            # stops the car anyway).
+            inspection_up=top.inspection_up and board.car_top_age <= 2,
+            inspection_down=top.inspection_down and board.car_top_age <= 2,
         )
 
     def close_platform(self) -> None:

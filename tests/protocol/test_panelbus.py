@@ -61,6 +61,7 @@ def test_sync_byte_inside_a_payload_is_fine() -> None:
     CarTopOutputs(ack=8, door_close=True, car_light=False, car_fan=False),
     CarTopInputs(sequence=9, door_open_limit=True, door_closed_limit=False, door_locked=False,
                  light_curtain_blocked=True, in_door_zone=True, inspection=True),
+    CarTopInputs(sequence=10, inspection=True, inspection_down=True),
     CarPanelOutputs(ack=200, call_lamps=frozenset({0, 3, 6}), position_landing=4, arrow_down=True, gong=True,
                     announce_landing=4),
     CarPanelInputs(sequence=1, calls_pressed=frozenset({5}), door_close_button=True, seat_occupied=True),
@@ -77,6 +78,14 @@ def test_the_fan_bit_is_bit5_and_an_older_board_still_reads_the_rest() -> None:
     lit = CarTopOutputs(ack=1, door_close=True).to_payload()
     assert lit[1] ^ dark[1] == 0b110000  # bit4 light, bit5 fan
     assert dark[1] & 0b1111 == lit[1] & 0b1111 == 0b0010  # the door bits are where they always were
+
+
+def test_a_car_top_status_of_two_bytes_from_an_older_board_means_no_inspection_button() -> None:
+    old = bytes([5, 0b1000110])  # closed, locked, inspection switch on
+    assert CarTopInputs.from_payload(old) == CarTopInputs(sequence=5, door_closed_limit=True, door_locked=True,
+                                                          in_door_zone=False, inspection=True)
+    with pytest.raises(PayloadError):
+        CarTopInputs.from_payload(bytes([5, 0, 0, 0]))
 
 
 def test_wrong_payload_length_is_a_payload_error() -> None:
@@ -127,4 +136,8 @@ def test_fuzz_payload_decoders_raise_only_payload_error(payload: bytes) -> None:
         except PayloadError as error:
             assert "needs" in str(error)
             continue
-        assert len(decoded.to_payload()) == len(payload)
+        encoded = decoded.to_payload()
+        if kind is CarTopInputs and len(payload) == 2:
+            assert len(encoded) == 3 and encoded[2] == 0  # an older board's STATUS: no inspection button held
+        else:
+            assert len(encoded) == len(payload)

@@ -118,3 +118,39 @@ def test_a_fire_detector_seen_after_parking_moves_the_car_to_the_alternate() -> 
     car.detect_fire(0)
     car.wait_doors("open", within_s=60, at=1)  # the default alternate: the landing above the main one
     assert car.sim.state.mode.value == "fire"
+
+
+def test_inspection_moves_only_while_a_button_is_held_slowly_and_never_past_a_terminal() -> None:
+    car = SimulatedCar()
+    car.press_car_call(2)
+    car.run_for(1.0)
+    car.switch_mode("inspection")
+    car.wait_until(lambda: car.phase is not Phase.RUNNING and car.shaft.speed_m_s == 0.0, within_s=10,
+                   what="the automatic run ended by the inspection switch")
+    assert car.sim.state.calls.car == frozenset()
+    car.press_car_call(4)
+    car.press_hall_call(3, "down")
+    car.run_for(5.0)
+    assert car.shaft.speed_m_s == 0.0 and not car.sim.state.calls.any()  # calls ignored, no automatic run
+    top_m = car.sim.controller.landings_m[-1]
+    fastest = 0.0
+    car.hold_inspection("up")
+    for _ in range(round(90.0 / car.sim.period_s)):  # held far longer than the trip to the top takes
+        car.run_for(car.sim.period_s)
+        fastest = max(fastest, abs(car.shaft.speed_m_s))
+        assert car.doors == "closed"
+    assert 0.2 < fastest <= 0.3 + 1e-9
+    assert top_m - 0.005 <= car.shaft.position_m <= top_m + 0.002  # stopped at the top landing, not past it
+    assert car.sim.report(0.0)["safety_violations"] == 0
+    car.hold_inspection("down")
+    car.run_for(10.0)
+    assert car.shaft.position_m < top_m - 2.0
+    car.hold_inspection(None)
+    released_m = car.shaft.position_m
+    car.run_for(3.0)
+    assert car.shaft.speed_m_s == 0.0 and abs(car.shaft.position_m - released_m) < 0.1  # stops on release
+    assert car.sim.state.mode.value == "inspection"
+    # Back to normal: the car, left between landings, goes to the nearest landing and serves again.
+    car.switch_mode("normal")
+    car.press_car_call(0)
+    car.wait_doors("open", within_s=60, at=0)
