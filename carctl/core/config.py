@@ -156,6 +156,8 @@ class CarConfig:
     # A landing button seen pressed without a break this long is stuck: its presses are ignored, and reported, until
     # it has been seen released for a second.
     stuck_button_s: float = 60.0
+    # Out of service, the car parks here at once (doors closed); -1: the home landing.
+    out_of_service_landing: int = -1
     # Inspection (car-top hold-to-run) speed; at most 0.3 m/s.
     inspection_speed_m_s: float = 0.25
 
@@ -210,6 +212,9 @@ class ControllerConfig:
         count = self.building.landing_count
         _require(0 <= self.car.home_landing < count, "car.home_landing",
                  f"must be a landing index 0..{count - 1} (got {self.car.home_landing})")
+        _require(-1 <= self.car.out_of_service_landing < count, "car.out_of_service_landing",
+                 f"must be a landing index 0..{count - 1}, or -1 for the home landing "
+                 f"(got {self.car.out_of_service_landing})")
 
 
 @dataclass(frozen=True, slots=True)

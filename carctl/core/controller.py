@@ -277,9 +277,12 @@ class Controller:
         """No calls: show no direction; after the park delay, return to the parking landing with doors closed."""
         if state.direction is not Direction.NONE:
             state = replace(state, direction=Direction.NONE)
+        out_of_service = state.mode is Mode.OUT_OF_SERVICE
         if state.park_tick < 0:
-            return replace(state, park_tick=tick + self.timing.park_delay)
-        home = self.config.car.home_landing
+            # Out of service the car parks at once; in service only after the park delay.
+            return replace(state, park_tick=tick + (0 if out_of_service else self.timing.park_delay))
+        car = self.config.car
+        home = car.out_of_service_landing if out_of_service and car.out_of_service_landing >= 0 else car.home_landing
         if tick >= state.park_tick and rules.park_at_home and state.landing != home:
             events.append(Event(EventKind.PARKING, tick, home))
             direction = Direction.UP if home > state.landing else Direction.DOWN
