@@ -157,6 +157,15 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"n": len(ordered), "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": round(ordered[-1], 2)}
 
 
+def _process_cpu_s(pid: int) -> float:
+    """User plus system CPU time of a process, from /proc (0 where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _raise_file_limit(needed: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < needed:
@@ -171,7 +180,14 @@ def run_fleet(cars: int, duration_s: float, speed: float = 1.0, faults_per_car_h
         users = {OPERATOR: "op-secret", **{f"{COMMUNITY}-{n}": _password(n) for n in names}}
         broker = start_broker(directory / "broker", users, COMMUNITY, names, OPERATOR)
         try:
-            return _run(broker.port, names, directory, duration_s, speed, faults_per_car_h, seed, rate_pct_per_5min)
+            assert broker.process is not None
+            cpu_before_s = _process_cpu_s(broker.process.pid)
+            report = _run(broker.port, names, directory, duration_s, speed, faults_per_car_h, seed,
+                          rate_pct_per_5min)
+            broker_cpu_s = _process_cpu_s(broker.process.pid) - cpu_before_s
+            report["broker_cpu_s"] = round(broker_cpu_s, 2)
+            report["broker_cpu_pct_of_a_core"] = round(100.0 * broker_cpu_s / max(report["wall_s"], 1e-9), 2)
+            return report
         finally:
             broker.stop()
 
