@@ -109,6 +109,10 @@ class Controller:
         self._midpoints = [(a + b) / 2 for a, b in zip(self.landings_m, self.landings_m[1:])]
         self.normal_limits = motion.Limits(car.rated_speed_m_s, car.acceleration_m_s2, car.jerk_m_s3)
         self._button_released = max(1, round(BUTTON_RELEASED_S / config.car.control_period_s))
+        # The longest a relevel may creep: half the door zone at relevelling speed (2 s by default), so a relevel
+        # that does not arrive is stopped well inside the zone.
+        self._relevel_timeout = max(1, round(0.5 * config.building.door_zone_m / car.relevel_speed_m_s
+                                             / car.control_period_s))
         self.seat_limits = motion.Limits(car.rated_speed_m_s, min(car.acceleration_m_s2, car.seat_acceleration_m_s2),
                                          min(car.jerk_m_s3, car.seat_jerk_m_s3))
 
@@ -430,6 +434,12 @@ class Controller:
         new_door = self._door_step(state, state.door, inputs, False, events, creeping=True)
         if new_door is not state.door:
             state = replace(state, door=new_door)
+        if run is not None and inputs.tick - state.phase_tick > self._relevel_timeout:
+            # A relevel covers millimetres; one still creeping after this long is not getting there (a frozen
+            # encoder would creep the car, doors open, out of the door zone): stop at once, latched.
+            events.append(Event(EventKind.FAULT_RAISED, inputs.tick, -1, fault_detail(Fault.POSITION_TRACKING)))
+            return replace(state, faults=state.faults | {Fault.POSITION_TRACKING}, phase=Phase.HALTED,
+                           phase_tick=inputs.tick, run=None), (Direction.NONE, 0.0)
         if run is not None and (abs(error_m) > car.level_tolerance_m or abs(inputs.speed_m_s) >= STOPPED_M_S):
             direction = Direction.UP if error_m > 0 else Direction.DOWN
             return state, (direction, motion.levelling_speed_m_s(error_m, car.relevel_speed_m_s,

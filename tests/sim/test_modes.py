@@ -169,3 +169,22 @@ def test_out_of_service_parks_at_once_at_its_configured_landing_with_doors_close
     assert not car.sim.state.calls.up and not car.sim.commands.hall_up_lamps  # landing calls off
     car.run_for(300.0)
     assert car.landing == 5 and car.doors == "closed"
+
+
+def test_an_encoder_that_freezes_during_a_relevel_stops_the_car_inside_the_door_zone() -> None:
+    """Found by the property test: with the encoder frozen the relevel never seemed to arrive, and the car crept,
+    doors open, to the edge of the door zone. A relevel now has a time limit."""
+    from sim.lockstep import Lockstep
+    from sim.scenario import from_dict
+
+    sim = Lockstep(from_dict({
+        "traffic": {"pattern": "none", "duration_s": 60.0, "drain_s": 0.0},
+        "events": [{"t_s": 0.0, "type": "hall_call", "landing": 0, "direction": "up"},
+                   {"t_s": 0.0, "type": "hall_call", "landing": 1, "direction": "up"},
+                   {"t_s": 15.0, "type": "fault", "kind": "encoder_freeze"}]}), keep_events=True)
+    report = sim.run()
+    assert "encoder_freeze" in sim.shaft.injected
+    assert report["safety_violations"] == 0, report["safety_violation_log"]
+    assert Fault.POSITION_TRACKING in sim.state.faults
+    landing_m = sim.controller.landings_m[1]
+    assert abs(sim.shaft.position_m - landing_m) < 0.15  # well inside the 0.20 m door zone

@@ -1,4 +1,4 @@
-"""Property tests over random calls, passengers, obstructions, seat and load changes.
+"""Property tests over random calls, passengers, obstructions, seat and load changes, mode switches and faults.
 
 Invariants checked on the simulator's true state, independently of the controller: the car never moves with a
 door not closed and locked outside the relevelling rule, never exceeds 115 % of rated speed, never leaves the
@@ -10,6 +10,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from carctl.core.modes import RULES
+from carctl.core.signals import EventKind, Mode
 from sim.lockstep import Lockstep
 from sim.scenario import from_dict
 
@@ -76,3 +78,52 @@ def test_safe_and_every_call_served(events: list[dict[str, Any]], stretch: float
     assert report["passengers_generated"] == sum(1 for event in events if event["type"] == "passenger")
     assert report["passengers_served"] == report["passengers_generated"]
     assert sim.tick < sim.drain_end_tick  # finished because everything was served, not because time ran out
+
+
+@st.composite
+def mode_pulse(draw: st.DrawFn) -> list[dict[str, Any]]:
+    start = draw(time_s)
+    mode = draw(st.sampled_from(["independent", "out_of_service", "fire", "inspection"]))
+    return [{"t_s": start, "type": "mode", "mode": mode},
+            {"t_s": round(start + draw(st.floats(2.0, 60.0)), 2), "type": "mode", "mode": "normal"}]
+
+
+@st.composite
+def fault_pulse(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A fault in the shaft, cleared after a while, then the maintenance reset (latched faults need it)."""
+    start = draw(time_s)
+    kind = draw(st.sampled_from(["drive_fault", "comm_loss", "door_jam", "light_curtain_blocked",
+                                 "encoder_freeze", "overload"]))
+    cleared = round(start + draw(st.floats(0.5, 40.0)), 2)
+    return [{"t_s": start, "type": "fault", "kind": kind}, {"t_s": cleared, "type": "clear_fault", "kind": kind},
+            {"t_s": cleared + 1.0, "type": "fault_reset"}]
+
+
+mixed_events = st.lists(st.one_of(single_events.map(lambda e: [e]), mode_pulse(), fault_pulse()), min_size=1,
+                        max_size=20).map(lambda groups: [event for group in groups for event in group])
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(events=mixed_events)
+def test_modes_and_faults_never_break_safety_or_the_modes_rules(events: list[dict[str, Any]]) -> None:
+    """Random calls with mode switches and injected faults: the shaft's truth is always safe; no call registers
+    and no automatic run starts in a mode that forbids it; once the modes are back to normal and the faults
+    cleared and reset, every call and passenger is served."""
+    scenario = from_dict({"traffic": {"pattern": "none", "duration_s": 250.0, "drain_s": 1500.0}, "events": events})
+    sim = Lockstep(scenario, keep_events=True)
+    report = sim.run()
+    assert report["safety_violations"] == 0, report["safety_violation_log"]
+    assert sim.event_log is not None
+    mode = Mode.NORMAL
+    for event in sim.event_log:
+        if event.kind is EventKind.MODE_CHANGED:
+            mode = Mode(event.detail.split("->")[1])
+        elif event.kind is EventKind.CALL_REGISTERED:
+            allowed = RULES[mode].car_calls if event.detail == "car" else RULES[mode].landing_calls
+            assert allowed, f"{event.detail} call at {event.landing} registered in {mode.value}"
+        elif event.kind is EventKind.RUN_STARTED:
+            assert RULES[mode].automatic_runs, f"an automatic run started in {mode.value}"
+    assert sim.state.mode is Mode.NORMAL and not sim.state.faults
+    assert report["calls_pending_at_end"] == {"car": [], "up": [], "down": []}
+    assert report["passengers_served"] == report["passengers_generated"]
+    assert sim.tick < sim.drain_end_tick
