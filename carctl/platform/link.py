@@ -5,7 +5,7 @@ with the reason when refused), `carctl/C/K/state` (retained), `carctl/C/K/events
 
 Rules of this module:
 - paho runs its network loop in its own thread; nothing here blocks the control loop, and a broker that is down only
-  means the outbox grows and the state waits. Reconnects back off from 1 s to 30 s.
+  means the outbox grows and the state waits. Reconnects back off from a random 1-5 s, doubling to 30 s.
 - Every command goes through CommandGate; its verdict is acknowledged on `ack`; an accepted command is handed to the
   car's handler once and its id remembered on disk, so a replay is refused even after a restart.
 - An event leaves the outbox only on the broker's PUBACK for it.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import json
+import random
 import ssl
 import threading
 import time
@@ -73,7 +74,9 @@ class PlatformLink:
         client.username_pw_set(broker.username, broker.password)
         if broker.tls_ca_file:
             client.tls_set(ca_certs=broker.tls_ca_file, cert_reqs=ssl.CERT_REQUIRED)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Each car starts its backoff at its own 1-5 s, so that after a broker restart a city's cars do not all
+        # reconnect (and handshake TLS) in the same second (docs/scaling.md).
+        client.reconnect_delay_set(min_delay=random.uniform(1.0, 5.0), max_delay=30)  # type: ignore[arg-type]
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
