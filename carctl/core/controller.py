@@ -219,7 +219,9 @@ class Controller:
         else:
             state, drive = self._halted(state, inputs, rules, events)
 
-        state = self._energy_saving(state, inputs, rules, events)
+        if state.dark_tick >= 0 or state.dark or (state.phase is Phase.STANDING
+                                                  and state.door.phase is DoorPhase.CLOSED):
+            state = self._energy_saving(state, inputs, rules, events)
         commands = self._commands(state, inputs, drive, events)
         commands = enforce(commands, state.faults, inputs, state.phase is Phase.RELEVELLING, tick, events)
         return state, commands, tuple(events)
@@ -626,8 +628,8 @@ class Controller:
             bisect.bisect_left(self._midpoints, inputs.position_m),
             state.direction,
             overload,
-            car_light=not state.dark,
-            car_fan=not state.dark,
+            not state.dark,  # car light
+            not state.dark,  # car fan
         )
 
     def _authorisations(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
