@@ -132,20 +132,25 @@ class DailyStatistics:
     since_s: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     running_ticks: int = 0
+    next_day_s: float = float("-inf")  # the next local midnight: the date is worked out only when it is passed
 
-    def _local_day(self, time_s: float) -> str:
+    def _local_day(self, time_s: float) -> tuple[str, float]:
+        """The local date at time_s, and the time of the next local midnight."""
         zone = datetime.timezone(datetime.timedelta(hours=self.utc_offset_h))
-        return datetime.datetime.fromtimestamp(time_s, zone).date().isoformat()
+        now = datetime.datetime.fromtimestamp(time_s, zone)
+        midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(), zone)
+        return now.date().isoformat(), midnight.timestamp()
 
     def update(self, state: ControllerState, events: tuple[Event, ...], time_s: float) -> dict[str, Any] | None:
         """Count one cycle; at the first cycle of a new day, the report of the day before."""
-        today = self._local_day(time_s)
         report = None
-        if not self.day:
-            self.day, self.since_s = today, time_s
-        elif today != self.day:
-            report = self.report(time_s)
-            self.day, self.since_s, self.counts, self.running_ticks = today, time_s, {}, 0
+        if time_s >= self.next_day_s:
+            today, self.next_day_s = self._local_day(time_s)
+            if not self.day:
+                self.day, self.since_s = today, time_s
+            elif today != self.day:
+                report = self.report(time_s)
+                self.day, self.since_s, self.counts, self.running_ticks = today, time_s, {}, 0
         for event in events:
             name = COUNTED.get(event.kind)
             if name is not None:
