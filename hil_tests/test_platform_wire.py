@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +21,11 @@ from carctl.platform.console import build_command
 from hil_tests.wire import ROOT, WireCar, start_firmware, start_simulator
 from tests.platform.conftest import MOSQUITTO, PASSWD, USERS, Broker, start_broker
 from tests.platform.test_link import Observer
+from tests.ports import free_udp_port
 
 KEY = b"xihan-community-key-0123456789ab"
 LANDING_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -53,8 +48,8 @@ community = "xihan"
 car = "b7u2"
 key_file = "{tmp_path / 'community.key'}"
 outbox_path = "{tmp_path / 'outbox.db'}"
-agent_port = {free_port()}
-loop_port = {free_port()}
+agent_port = {free_udp_port()}
+loop_port = {free_udp_port()}
 state_every_s = 1.0
 ''')
     car = WireCar(endpoints["control"], tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"])

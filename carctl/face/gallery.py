@@ -20,13 +20,14 @@ import re
 import secrets
 import stat
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from carctl.atomicfile import write_atomic
 
 MAGIC = b"CARCTLG1"
 NONCE_BYTES = 12
@@ -146,23 +147,7 @@ class Gallery:
         plain = json.dumps({"version": 1, "community": self.community, "residents": records}).encode()
         nonce = secrets.token_bytes(NONCE_BYTES)
         blob = MAGIC + nonce + self._aead.encrypt(nonce, plain, self._associated_data())
-        self.directory.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{self.community}.", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(blob)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        directory = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_atomic(self.path, blob, mode=0o600)
 
     # -- changes -------------------------------------------------------------------------------------------------
 

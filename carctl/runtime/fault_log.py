@@ -15,12 +15,12 @@ from __future__ import annotations
 import collections
 import json
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from carctl.atomicfile import write_atomic
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
@@ -106,18 +106,7 @@ class FaultLog:
     def _write(self) -> None:
         body = json.dumps({"version": VERSION, "records": self.records()}, separators=(",", ":"))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                                     suffix=".tmp")
-            try:
-                with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-                    out.write(body)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, body.encode())
         except OSError:
             self.write_errors += 1  # counted in the health record; the ring is still in memory
 

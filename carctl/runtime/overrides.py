@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from carctl.atomicfile import write_atomic
 from carctl.core.config import ConfigError, ControllerConfig
 
 KEYS = {"home_landing": int, "permissions_enabled": bool, "free_landings": list, "face_enabled": bool}
@@ -35,17 +34,7 @@ def read(path: Path) -> dict[str, Any]:
 def write(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
     """Merge ``changes`` into the file atomically; returns the settings now in force."""
     settings = {**read(path), **{k: v for k, v in changes.items() if k in KEYS}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".overrides.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            json.dump(settings, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(settings).encode())
     return settings
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,14 +20,10 @@ from carctl.runtime.config import from_dict
 from tests.face.conftest import FACES
 from tests.platform.conftest import USERS, Broker
 from tests.platform.test_link import KEY, Observer, command
+from tests.ports import free_udp_port
 
 CAR = "carctl/xihan/b7u2"
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -42,8 +37,8 @@ def agent(tmp_path: Path, broker: Broker) -> Iterator[Agent]:
                  "community": "xihan"},
         "platform": {"broker_port": broker.port, "username": "xihan-b7u2", "password_file": str(tmp_path / "pw"),
                      "key_file": str(tmp_path / "community.key"), "outbox_path": str(tmp_path / "outbox.db"),
-                     "overrides_path": str(tmp_path / "overrides.json"), "loop_port": free_port(),
-                     "agent_port": free_port(), "community": "xihan", "car": "b7u2"},
+                     "overrides_path": str(tmp_path / "overrides.json"), "loop_port": free_udp_port(),
+                     "agent_port": free_udp_port(), "community": "xihan", "car": "b7u2"},
     })
     running = Agent(config)
     runner = threading.Thread(target=running.run)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,7 @@ from carctl.platform.agent import Agent
 from carctl.runtime import overrides
 from carctl.runtime.config import from_dict
 from carctl.runtime.loop import ControlLoop, StructuredLog
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.ports import free_udp_port
 
 
 def test_write_merges_and_read_ignores_unknown_or_malformed(tmp_path: Path) -> None:
@@ -51,12 +45,12 @@ def test_apply_changes_the_car_or_refuses_naming_the_key() -> None:
 def test_platform_command_reaches_the_running_loop(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("secret")
     (tmp_path / "key").write_bytes(b"k" * 32)
-    loop_port, agent_port = free_port(), free_port()
+    loop_port, agent_port = free_udp_port(), free_udp_port()
     config = from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
         "processes": {"platform": True},
         "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "gallery.key"),
-                 "community": "xihan", "event_port": free_port()},
+                 "community": "xihan", "event_port": free_udp_port()},
         "platform": {"password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),
                      "outbox_path": str(tmp_path / "outbox.db"), "overrides_path": str(tmp_path / "overrides.json"),
                      "loop_port": loop_port, "agent_port": agent_port, "community": "xihan", "car": "b7u2"},

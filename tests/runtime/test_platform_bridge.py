@@ -4,7 +4,6 @@ so a link process that is down or restarting loses nothing, and a resend never d
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -17,12 +16,7 @@ from carctl.runtime import platform_bridge
 from carctl.runtime.config import FirmwareConfig, from_dict
 from carctl.runtime.platform_bridge import PlatformBridge
 from sim.procedures import SimulatedCar
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.ports import free_udp_port
 
 
 def car_config(tmp_path: Path) -> FirmwareConfig:
@@ -34,7 +28,7 @@ def car_config(tmp_path: Path) -> FirmwareConfig:
         # No broker on port 1: the agent keeps everything in its outbox.
         "platform": {"broker_port": 1, "password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),
                      "outbox_path": str(tmp_path / "outbox.db"), "overrides_path": str(tmp_path / "o.json"),
-                     "loop_port": free_port(), "agent_port": free_port(), "community": "xihan", "car": "b7u2"},
+                     "loop_port": free_udp_port(), "agent_port": free_udp_port(), "community": "xihan", "car": "b7u2"},
     })
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -15,14 +14,10 @@ from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig, from_dict, load
 from carctl.runtime.loop import ControlLoop, StructuredLog
 from carctl.runtime.processes import ProcessTable
+from tests.ports import free_udp_port
 
 BASE = {"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"}}
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_loop(config: FirmwareConfig, log: StructuredLog) -> ControlLoop:
@@ -77,10 +72,10 @@ def test_the_platform_switches_the_face_feature_and_the_worker_follows(tmp_path:
     config_path = tmp_path / "board.toml"
     config_path.write_text(f'''[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"
 [processes]\nface = false\nplatform = true
-[face]\ngallery_dir = "{tmp_path}/g"\nkey_file = "{tmp_path}/gallery.key"\nevent_port = {free_port()}
+[face]\ngallery_dir = "{tmp_path}/g"\nkey_file = "{tmp_path}/gallery.key"\nevent_port = {free_udp_port()}
 [platform]\nbroker_port = 1\npassword_file = "{tmp_path}/pw"\nkey_file = "{tmp_path}/key"
 outbox_path = "{tmp_path}/outbox.db"\noverrides_path = "{settings}"
-agent_port = {free_port()}\nloop_port = {free_port()}
+agent_port = {free_udp_port()}\nloop_port = {free_udp_port()}
 ''')
     config = load(config_path)
     stream = io.StringIO()
