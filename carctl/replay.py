@@ -12,7 +12,7 @@ from typing import Any
 from carctl.core.signals import Commands, Direction, Inputs, Mode
 
 _SETS = {"car_calls_pressed", "hall_up_pressed", "hall_down_pressed", "car_call_lamps", "hall_up_lamps",
-         "hall_down_lamps"}
+         "hall_down_lamps", "fire_detected"}
 
 
 def to_dict(record: Inputs | Commands) -> dict[str, Any]:

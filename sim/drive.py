@@ -82,7 +82,7 @@ class SimulatedDrive:
         shaft = self.shaft
         fault_code = shaft.drive_fault_code
         status = DriveStatus(
-            ready="power_loss" not in shaft.injected and not fault_code,
+            ready=shaft.drive_powered() and not fault_code,
             running=shaft.drive_running,
             faulted=bool(fault_code),
             brake_open=shaft.brake_open,
@@ -95,6 +95,9 @@ class SimulatedDrive:
             current_a=min(6553.5, abs(shaft.speed_m_s) * 12.0 + (4.0 if shaft.brake_open else 0.0)),
             load_kg=shaft.total_load_kg(),
             drive_tick=self.drive_tick,
+            on_battery=shaft.on_battery,
+            position_unreferenced=shaft.position_unreferenced,
+            below_reference_mark=shaft.below_mark,
         )
         self.registers[drive_map.STATUS:drive_map.STATUS + drive_map.STATUS_BLOCK_COUNT] = (
             drive_map.encode_status(status))

@@ -167,18 +167,26 @@ class Lockstep:
             self.fire_detected = self.fire_detected | {event.landing}
         elif kind == "fire_detector_reset":
             self.fire_detected = self.fire_detected - {event.landing}
+        elif kind == "controller_restart":
+            self.restart_controller()
         elif kind == "load":
             shaft.extra_load_kg = event.load_kg
             shaft.set_load(shaft.load_kg)
 
+    def restart_controller(self) -> None:
+        """The controller reboots (its state is lost); the shaft, the drive and its position count carry on."""
+        self.state = self.controller.initial_state(self.shaft.encoder_m())
+        self.commands = Commands()
+        self._repeating = False
+
     # -- sensing -------------------------------------------------------------------------------------------------
 
-    def _read_drive(self) -> tuple[bool, bool, int, bool, float, float, float, bool]:
+    def _read_drive(self) -> tuple[bool, bool, int, bool, float, float, float, bool, bool, bool, bool]:
         """The drive's status block as the controller last received it."""
         shaft = self.shaft
-        return ("power_loss" not in shaft.injected, shaft.drive_running, shaft.drive_fault_code, shaft.brake_open,
+        return (shaft.drive_powered(), shaft.drive_running, shaft.drive_fault_code, shaft.brake_open,
                 shaft.reported_speed_m_s(), shaft.encoder_m(), round(shaft.total_load_kg()),
-                shaft.safety_chain_closed())
+                shaft.safety_chain_closed(), shaft.on_battery, shaft.position_unreferenced, shaft.below_mark)
 
     def _sense(self, tick: int, presses: Presses, pending: _Pending) -> Inputs:
         shaft = self.shaft
@@ -187,7 +195,8 @@ class Lockstep:
         else:
             drive_age = 0
             self._drive_snapshot = self._read_drive()
-        ready, running, fault_code, brake_open, speed, position, load, chain = self._drive_snapshot
+        (ready, running, fault_code, brake_open, speed, position, load, chain, on_battery, unreferenced,
+         below_mark) = self._drive_snapshot
         units = shaft.door_units
         return Inputs(tick, self.period_s, drive_age, ready, running, fault_code, brake_open, chain, speed, position,
                       load,
@@ -198,7 +207,7 @@ class Lockstep:
                       0, frozenset(presses.up) if presses.up else EMPTY,
                       frozenset(presses.down) if presses.down else EMPTY,
                       pending.recognitions, pending.fault_reset, pending.mode_request, self.fire_detected,
-                      *self.inspection_buttons)
+                      *self.inspection_buttons, on_battery, unreferenced, below_mark)
 
     # -- checks and records --------------------------------------------------------------------------------------
 

@@ -11,6 +11,13 @@ Rules of this module:
   drops the brake when the run command goes, and drops the brake at once on a quick stop, a trip or a chain break.
 - is_steady() and next_input_change_tick() tell the lockstep loop when, and for how long, the sensors cannot
   change under the same commands.
+- Mains loss: the drive trips on undervoltage and the door operator stops. With a rescue device fitted, after
+  rescue_switch_s its battery feeds the drive and the door operator: the drive reports ON_BATTERY, runs at no more
+  than rescue_speed_limit_m_s, and trips on overcurrent if asked to lift more out-of-balance mass than
+  rescue_lift_limit_kg. Without one, the drive restarts when the mains return and its position count starts again
+  at zero, unreferenced.
+- The drive's position count is re-referenced, exactly (the drive latches it in hardware), whenever the car passes
+  the reference mark reference_mark_m above the bottom landing.
 """
 
 from __future__ import annotations
@@ -49,10 +56,19 @@ class PhysicsConfig:
     nudge_close_s: float = 8.0
     drive_efficiency: float = 0.85
     standby_power_w: float = 150.0
+    # The automatic rescue device (battery): fitted or not, how long after the mains fail it takes over, the drive's
+    # speed limit on it, and the most out-of-balance mass the battery-fed drive can lift before it trips.
+    rescue_device: bool = True
+    rescue_switch_s: float = 3.0
+    rescue_speed_limit_m_s: float = 0.3
+    rescue_lift_limit_kg: float = 100.0
+    # The reference mark the drive re-references its count at, this far above the bottom landing.
+    reference_mark_m: float = 0.5
 
     def __post_init__(self) -> None:
         for key in ("car_mass_kg", "drive_lag_s", "drive_max_accel_m_s2", "brake_open_s", "emergency_decel_m_s2",
-                    "encoder_resolution_m", "door_lock_s", "nudge_close_s"):
+                    "encoder_resolution_m", "door_lock_s", "nudge_close_s", "rescue_switch_s",
+                    "rescue_speed_limit_m_s", "rescue_lift_limit_kg", "reference_mark_m"):
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"physics.{key}", f"must be a number greater than 0 (got {value!r})")
@@ -101,6 +117,15 @@ class Shaft:
         self.emergency_dv = self.physics.emergency_decel_m_s2 * self.period_s
         self.slip_dv = 0.2 * self.period_s  # a slipping brake lets the car accelerate at 0.2 m/s²
         self.gripped = False
+        # Mains and the rescue device: the tick the mains failed (-1: on mains) and whether the battery feeds the drive.
+        self.power_lost_tick = -1
+        self.on_battery = False
+        self.rescue_switch_ticks = ticks(self.physics.rescue_switch_s)
+        # The drive's position count reads position_m - count_offset_m; unreferenced until the car passes the mark.
+        self.count_offset_m = 0.0
+        self.position_unreferenced = False
+        self.mark_m = self.landings_m[0] + self.physics.reference_mark_m
+        self.below_mark = False
         self.counterweight_kg = self.physics.car_mass_kg + self.physics.balance_fraction * car.rated_load_kg
         # Sensor and fault state.
         self.seat_occupied = False
@@ -118,18 +143,43 @@ class Shaft:
     # -- faults --------------------------------------------------------------------------------------------------
 
     def inject(self, kind: str) -> None:
+        if kind == "power_loss" and kind not in self.injected:
+            self.power_lost_tick = self.tick
         self.injected.add(kind)
         if kind == "encoder_freeze":
             self.frozen_position_m = self.encoder_m()
+        if kind == "position_lost":
+            self._lose_count()
         if kind in DRIVE_FAULT_CODES:
             self.drive_fault_code = DRIVE_FAULT_CODES[kind]
 
     def clear(self, kind: str) -> None:
+        if kind == "power_loss" and kind in self.injected:
+            if not self.on_battery:
+                self._lose_count()  # the drive was without power: it restarts with its count at zero
+            self.power_lost_tick = -1
+            self.on_battery = False
         self.injected.discard(kind)
         if kind == "brake_slip":
             self.gripped = False
         if kind in DRIVE_FAULT_CODES and not any(k in self.injected for k in DRIVE_FAULT_CODES):
             self.drive_fault_code = 0
+
+    def _lose_count(self) -> None:
+        self.count_offset_m = self.position_m
+        self.position_unreferenced = True
+
+    def drive_powered(self) -> bool:
+        return "power_loss" not in self.injected or self.on_battery
+
+    def _update_mains(self) -> None:
+        """The rescue device takes over rescue_switch_s after the mains fail: the drive has power again (its
+        undervoltage trip clears)."""
+        if (not self.on_battery and self.physics.rescue_device
+                and self.tick - self.power_lost_tick >= self.rescue_switch_ticks):
+            self.on_battery = True
+            if not any(k in self.injected for k in DRIVE_FAULT_CODES if k != "power_loss"):
+                self.drive_fault_code = 0
 
     # -- dynamics ------------------------------------------------------------------------------------------------
 
@@ -137,6 +187,12 @@ class Shaft:
         total = self.load_kg + self.extra_load_kg
         self.position_m = self.sheave_m - self.physics.rope_stretch_m_per_kg * total
         self._zone = self._door_zone_at(self.position_m)
+        below = self.position_m < self.mark_m
+        if below is not self.below_mark:
+            self.below_mark = below
+            if "reference_fault" not in self.injected:
+                self.count_offset_m = 0.0
+                self.position_unreferenced = False
 
     def set_load(self, load_kg: float) -> None:
         self.load_kg = load_kg
@@ -149,6 +205,8 @@ class Shaft:
     def update(self, commands: Commands) -> None:
         """Advance one control period under ``commands``."""
         self.tick += 1
+        if self.power_lost_tick >= 0:
+            self._update_mains()
         self._update_drive(commands)
         self._update_door(commands)
 
@@ -174,6 +232,12 @@ class Shaft:
             self.drive_running = False
             if speed:
                 speed = max(0.0, speed - self.emergency_dv) if speed > 0 else min(0.0, speed + self.emergency_dv)
+        elif run and self.on_battery and self._lifts_too_much(commands):
+            # The battery-fed drive cannot hold this much out-of-balance mass against gravity: overcurrent trip.
+            self.drive_fault_code = DRIVE_FAULT_CODES["drive_fault"]
+            self.brake_open = False
+            self.brake_ticks = 0
+            self.drive_running = False
         elif run:
             self.drive_running = True
             if not self.brake_open:
@@ -181,7 +245,10 @@ class Shaft:
                 if self.brake_ticks >= self.brake_open_ticks:
                     self.brake_open = True
             if self.brake_open:
-                target = commands.speed_ref_m_s if commands.run_up else -commands.speed_ref_m_s
+                reference = commands.speed_ref_m_s
+                if self.on_battery and reference > self.physics.rescue_speed_limit_m_s:
+                    reference = self.physics.rescue_speed_limit_m_s
+                target = reference if commands.run_up else -reference
                 change = (target - speed) * self.alpha
                 if change > self.max_dv:
                     change = self.max_dv
@@ -215,13 +282,18 @@ class Shaft:
                 self.energy_j += power_w / self.physics.drive_efficiency * self.period_s
         self.speed_m_s = speed
 
+    def _lifts_too_much(self, commands: Commands) -> bool:
+        car_heavier_kg = self.physics.car_mass_kg + self.load_kg + self.extra_load_kg - self.counterweight_kg
+        lifted_kg = car_heavier_kg if commands.run_up else -car_heavier_kg
+        return lifted_kg > self.physics.rescue_lift_limit_kg
+
     def _close_rate(self, commands: Commands) -> int:
         if commands.door_nudge:
             return self.door_rate_nudge
         return self.door_rate_slow if commands.door_slow else self.door_rate_close
 
     def _update_door(self, commands: Commands) -> None:
-        if "door_jam" in self.injected:
+        if "door_jam" in self.injected or (self.power_lost_tick >= 0 and not self.on_battery):
             self.door_motion = 0
             return
         if commands.door_open and not commands.door_close:
@@ -246,10 +318,11 @@ class Shaft:
     # -- sensors -------------------------------------------------------------------------------------------------
 
     def encoder_m(self) -> float:
+        """The drive's position count (what the POSITION registers carry)."""
         if "encoder_freeze" in self.injected:
             return self.frozen_position_m
         resolution = self.physics.encoder_resolution_m
-        return math.floor(self.position_m / resolution + 0.5) * resolution
+        return math.floor((self.position_m - self.count_offset_m) / resolution + 0.5) * resolution
 
     def reported_speed_m_s(self) -> float:
         return round(self.speed_m_s * 1000.0) / 1000.0
@@ -298,7 +371,10 @@ class Shaft:
         is reached, an obstruction ends); a large number if none will."""
         tick = self.tick
         candidates = [self.obstructed_until_tick if self.obstructed_until_tick > tick else 1 << 62]
-        if "door_jam" not in self.injected:
+        unpowered = self.power_lost_tick >= 0 and not self.on_battery
+        if unpowered and self.physics.rescue_device:
+            candidates.append(self.power_lost_tick + self.rescue_switch_ticks)
+        if "door_jam" not in self.injected and not unpowered:
             if commands.door_open and not commands.door_close:
                 if self.door_units < DOOR_TRAVEL_UNITS and self._zone:
                     candidates.append(tick + -(-(DOOR_TRAVEL_UNITS - self.door_units) // self.door_rate_open))
@@ -316,4 +392,6 @@ class Shaft:
             return
         for _ in range(ticks):
             self.tick += 1
+            if self.power_lost_tick >= 0:
+                self._update_mains()
             self._update_door(commands)

@@ -167,6 +167,10 @@ class SimulatedCar:
         if kind == "comm_loss":
             self.sim.comm_lost_since = -1
 
+    def restart_controller(self) -> None:
+        """The controller reboots; the shaft and the drive (with its position count) carry on."""
+        self.sim.restart_controller()
+
     def add_passenger(self, origin: int, destination: int, mass_kg: float = 75.0) -> Passenger:
         passenger = Passenger(self._passenger_ident, self.sim.tick, origin, destination, mass_kg)
         self._passenger_ident += 1

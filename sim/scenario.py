@@ -22,9 +22,11 @@ from sim.traffic import PATTERNS, TrafficConfig
 
 EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "seat_occupied", "seat_free",
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
-               "load", "fire_detected", "fire_detector_reset")
+               "load", "fire_detected", "fire_detector_reset", "controller_restart")
+# Rescue is entered only on the drive's on-battery signal (a power_loss fault), never requested.
+REQUESTABLE_MODES = tuple(mode.value for mode in Mode if mode is not Mode.RESCUE)
 FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
-               "overload", "brake_slip")
+               "overload", "brake_slip", "position_lost", "reference_fault")
 
 
 class ScenarioError(ConfigFileError):
@@ -128,9 +130,8 @@ def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
             raise ScenarioError(f"{where}.destination", "must differ from origin")
     if event.type in ("fault", "clear_fault") and event.kind not in FAULT_KINDS:
         raise ScenarioError(f"{where}.kind", f"must be one of {', '.join(FAULT_KINDS)} (got {event.kind!r})")
-    if event.type == "mode" and event.mode not in {mode.value for mode in Mode}:
-        raise ScenarioError(f"{where}.mode",
-                            f"must be one of {', '.join(m.value for m in Mode)} (got {event.mode!r})")
+    if event.type == "mode" and event.mode not in REQUESTABLE_MODES:
+        raise ScenarioError(f"{where}.mode", f"must be one of {', '.join(REQUESTABLE_MODES)} (got {event.mode!r})")
     if event.type == "obstruct" and event.duration_s <= 0:
         raise ScenarioError(f"{where}.duration_s", "must be greater than 0 for an obstruct event")
     return event

@@ -129,6 +129,7 @@ class PassengerFlow:
         self.waiting: dict[int, list[Passenger]] = {}
         self.in_car: list[Passenger] = []
         self.finished: list[Passenger] = []
+        self.evacuated: list[Passenger] = []  # left the car at a rescue landing, short of their own
         self.everyone: list[Passenger] = []
         self.transfer: tuple[Passenger, bool] | None = None  # (who, boarding)
         self.transfer_end_tick = -1
@@ -194,13 +195,14 @@ class PassengerFlow:
         return min(range(len(landings)), key=lambda index: abs(landings[index] - position))
 
     def _start_transfer(self, tick: int, landing: int, commands: Commands) -> None:
+        rescue = commands.rescue_notice  # "power failure, please leave the car": everyone leaves, nobody boards
         for passenger in self.in_car:
-            if passenger.destination == landing:
+            if passenger.destination == landing or rescue:
                 self.transfer = (passenger, False)
                 self.transfer_end_tick = tick + self.transfer_ticks
                 return
         queue = self.waiting.get(landing)
-        if not queue or len(self.in_car) >= self.capacity:
+        if not queue or len(self.in_car) >= self.capacity or rescue:
             return
         lantern = commands.direction
         for passenger in queue:
@@ -228,6 +230,9 @@ class PassengerFlow:
             if passenger.destination not in commands.car_call_lamps:
                 presses.car.add(passenger.destination)
                 passenger.last_press_tick = tick
+        elif passenger.destination != landing:
+            self.in_car.remove(passenger)  # released by a rescue short of their landing: they take the stairs
+            self.evacuated.append(passenger)
         else:
             self.in_car.remove(passenger)
             passenger.delivered_tick = opened

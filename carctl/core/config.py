@@ -160,6 +160,13 @@ class CarConfig:
     out_of_service_landing: int = -1
     # Inspection (car-top hold-to-run) speed; at most 0.3 m/s.
     inspection_speed_m_s: float = 0.25
+    # Automatic rescue on the rescue device's battery: the speed of the rescue run (at most 0.3 m/s) and the
+    # counterweight balance (the counterweight is the car plus this fraction of the rated load), which tells the
+    # direction the load makes easier.
+    rescue_speed_m_s: float = 0.2
+    balance_fraction: float = 0.45
+    # The correction run that re-references an untrusted position, towards the reference mark; at most 0.3 m/s.
+    correction_speed_m_s: float = 0.25
 
     def __post_init__(self) -> None:
         for key in ("rated_speed_m_s", "acceleration_m_s2", "jerk_m_s3", "rated_load_kg", "door_open_s",
@@ -183,6 +190,12 @@ class CarConfig:
                  f"must be at most 0.1 s for safe supervision (got {self.control_period_s!r})")
         _require(0 < self.inspection_speed_m_s <= 0.3, "car.inspection_speed_m_s",
                  f"must be in (0, 0.3] m/s (got {self.inspection_speed_m_s!r})")
+        for key in ("rescue_speed_m_s", "correction_speed_m_s"):
+            value = getattr(self, key)
+            _require(isinstance(value, (int, float)) and 0 < value <= 0.3, f"car.{key}",
+                     f"must be in (0, 0.3] m/s (got {value!r})")
+        _require(isinstance(self.balance_fraction, (int, float)) and 0 <= self.balance_fraction <= 1,
+                 "car.balance_fraction", f"must be in [0, 1] (got {self.balance_fraction!r})")
         _require(self.relevel_speed_m_s < 0.3, "car.relevel_speed_m_s",
                  "must be below 0.3 m/s, the limit for moving with the doors open")
         _require(self.level_tolerance_m < self.relevel_threshold_m, "car.level_tolerance_m",

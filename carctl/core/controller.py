@@ -11,6 +11,12 @@ Rules of this module:
   RUNNING (following the profile, then levelling) -> STOPPING (waiting for the brake to close) -> STANDING.
   RELEVELLING creeps back to the landing with the doors open; HALTED waits out a stop-at-once fault and then
   recovers to the nearest landing.
+- A position the controller cannot trust (the drive's count not referenced since its power-up, or, at power-up, a
+  door-zone sensor that disagrees with the count) is never used to move or to level: the car first makes a
+  CORRECTING run at low speed, doors closed, towards the reference mark near the bottom landing; the drive
+  re-references its count as the car passes the mark, and the car then recovers to the nearest landing.
+- Rescue (on the rescue device's battery): the car picks the landing the load makes easiest to reach, runs there at
+  rescue speed, parks with its doors open and holds the rescue notice until the mains return.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ LEVELLING_TIMEOUT_S = 5.0
 STOPPED_M_S = 0.01
 # A landing button not seen pressed for this long has been released (landing boards are read every ~60 ms).
 BUTTON_RELEASED_S = 1.0
+# Within this fraction of the rated load of balance either direction is as easy for the rescue device: the nearer
+# landing is taken.
+RESCUE_BALANCED_FRACTION = 0.05
+# At power-up the door-zone sensor must agree with the position by this much before either is believed.
+ZONE_CHECK_MARGIN_M = 0.02
 _DOOR_EVENTS = {
     Stimulus.OPEN_REQUEST: EventKind.DOORS_OPENING,
     Stimulus.OPEN_LIMIT: EventKind.DOORS_OPEN,
@@ -53,6 +64,7 @@ class Phase(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     INSPECTING = "inspecting"  # moving on the inspection station's hold-to-run buttons
+    CORRECTING = "correcting"  # the correction run towards the reference mark, at low speed
     RELEVELLING = "relevelling"
     HALTED = "halted"
 
@@ -93,6 +105,15 @@ class ControllerState:
     # Fire return goes to the alternate landing: latched once the designated landing's detector was seen active,
     # until fire service ends.
     fire_alternate: bool = False
+    # Rescue: the mode to return to when the mains return, the landing the rescue run goes to (-1: not chosen yet)
+    # and whether the passengers have been released there.
+    resume_mode: Mode = Mode.NORMAL
+    rescue_landing: int = -1
+    rescued: bool = False
+    # Why the position is not trusted ("" when it is): a correction run is due. position_checked: the power-up
+    # comparison of the count with the door-zone sensor has been made.
+    correction: str = ""
+    position_checked: bool = False
 
 
 class Controller:
@@ -115,6 +136,13 @@ class Controller:
                                              / car.control_period_s))
         self.seat_limits = motion.Limits(car.rated_speed_m_s, min(car.acceleration_m_s2, car.seat_acceleration_m_s2),
                                          min(car.jerk_m_s3, car.seat_jerk_m_s3))
+        self.rescue_limits = motion.Limits(car.rescue_speed_m_s, self.seat_limits.acceleration_m_s2,
+                                           self.seat_limits.jerk_m_s3)
+        # The longest a correction run may take to pass the reference mark: the whole shaft at correction speed,
+        # plus the brake and a margin. Longer, and the mark (or its switch) is not there.
+        shaft_m = self.landings_m[-1] - self.landings_m[0] + 2 * config.building.overtravel_m
+        self._correction_timeout = round((shaft_m / car.correction_speed_m_s + car.start_timeout_s + 5.0)
+                                         / car.control_period_s)
 
     # -- helpers -------------------------------------------------------------------------------------------------
 
@@ -155,7 +183,17 @@ class Controller:
         tick = inputs.tick
         before = state
         if inputs.mode_request is not None and inputs.mode_request is not state.mode:
-            state = self._change_mode(state, inputs.mode_request, tick, events)
+            if state.mode is Mode.RESCUE and inputs.mode_request is not Mode.INSPECTION:
+                state = replace(state, resume_mode=inputs.mode_request)  # taken up when the mains return
+            else:
+                state = self._change_mode(state, inputs.mode_request, tick, events)
+        if inputs.on_battery:
+            if state.mode is not Mode.RESCUE and state.mode is not Mode.INSPECTION:
+                state = self._change_mode(state, Mode.RESCUE, tick, events)
+        elif state.mode is Mode.RESCUE:
+            state = self._change_mode(state, state.resume_mode, tick, events)
+        if inputs.position_unreferenced and not state.correction:
+            state = replace(state, correction="unreferenced")
         rules = RULES[state.mode]
         if (rules.recall_main_landing and not state.fire_alternate
                 and self.config.building.designated_fire_landing in inputs.fire_detected):
@@ -163,7 +201,7 @@ class Controller:
             events.append(Event(EventKind.RECALL_CHANGED, tick, alternate, "designated landing on fire"))
             state = replace(state, fire_alternate=True)
 
-        present = detect(inputs, self.supervisor_limits, state.phase is Phase.RELEVELLING)
+        present = detect(inputs, self.supervisor_limits, state.phase is Phase.RELEVELLING, not state.correction)
         if state.door.fault:
             present.add(Fault(state.door.fault))
         hall_up, hall_down = inputs.hall_up_pressed, inputs.hall_down_pressed
@@ -199,7 +237,10 @@ class Controller:
                 and phase is not Phase.HALTED):
             state = replace(state, phase=Phase.HALTED, phase_tick=tick, run=None)
             phase = Phase.HALTED
-        if state.mode is Mode.INSPECTION and phase in (Phase.RUNNING, Phase.STARTING, Phase.RELEVELLING):
+        if state.mode is Mode.RESCUE:
+            state = self._rescue(state, inputs, events)
+        if state.mode is Mode.INSPECTION and phase in (Phase.RUNNING, Phase.STARTING, Phase.RELEVELLING,
+                                                       Phase.CORRECTING):
             # The inspection switch ends any automatic run: the drive ramps down and the car waits for the buttons.
             state = replace(state, phase=Phase.HALTED, phase_tick=tick, run=None)
             phase = Phase.HALTED
@@ -216,6 +257,8 @@ class Controller:
             state, drive = self._stopping(state, inputs, rules, events)
         elif phase is Phase.RELEVELLING:
             state, drive = self._relevelling(state, inputs, rules, events)
+        elif phase is Phase.CORRECTING:
+            state, drive = self._correcting(state, inputs, events)
         else:
             state, drive = self._halted(state, inputs, rules, events)
 
@@ -241,15 +284,26 @@ class Controller:
         if current_door.phase is DoorPhase.CLOSED and (not current_door.fault or tick >= current_door.retry_tick):
             recall = self._recall_landing(state, rules)
             lantern = dispatch.lantern_on_arrival(calls, at, state.direction, self.landing_count)
-            want_open = (inputs.door_open_button or overload or (recall == at and rules.park_open)
-                         or current_door.fault == "door_open_failed"
-                         or (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)))
-            if want_open and inputs.in_door_zone and abs(error_m) <= self.config.car.relevel_threshold_m * 2:
+            if state.correction:
+                # The count is not to be trusted: no landing is known to be level here. The doors open only on the
+                # door-open button inside the door zone (the sensor is), and calls wait for the correction run.
+                want_open = inputs.door_open_button
+                level = inputs.in_door_zone
+            else:
+                want_open = (inputs.door_open_button or overload or (recall == at and rules.park_open)
+                             or current_door.fault == "door_open_failed"
+                             or (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)))
+                level = inputs.in_door_zone and abs(error_m) <= self.config.car.relevel_threshold_m * 2
+            if want_open and level:
                 return self._open_doors(replace(state, direction=lantern, park_tick=-1), inputs, events)
             if not inputs.door_locked or not inputs.door_closed_limit:
                 return state, (Direction.NONE, 0.0)
             if worst_level(state.faults) >= FaultLevel.NO_NEW_TRIPS or not rules.automatic_runs:
                 return state, (Direction.NONE, 0.0)
+            if state.correction:
+                if state.mode is Mode.RESCUE:
+                    return state, (Direction.NONE, 0.0)  # no correction run on the battery
+                return self._start_correction(state, inputs, events)
             if recall is not None:
                 if recall != at:
                     direction = Direction.UP if recall > at else Direction.DOWN
@@ -263,14 +317,14 @@ class Controller:
         # A door cycle is under way: the lantern is fixed; calls for this landing in its direction are served now.
         lantern = state.direction
         reopen = False
-        if (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)):
+        if not state.correction and (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)):
             calls = call_registry.serve(calls, tick, at, lantern, events)
             reopen = True
         new_door = current_door
         if inputs.accessible_button and not current_door.accessible:
             new_door = replace(current_door, accessible=True)
         if (abs(error_m) > self.config.car.relevel_threshold_m and inputs.in_door_zone
-                and current_door.phase is not DoorPhase.CLOSED):
+                and current_door.phase is not DoorPhase.CLOSED and not state.correction):
             events.append(Event(EventKind.RELEVEL_STARTED, tick, at, f"{error_m * 1000:.1f} mm"))
             return replace(state, phase=Phase.RELEVELLING, phase_tick=tick, calls=calls, door=new_door,
                            run=Run(Direction.UP if error_m > 0 else Direction.DOWN, at)), (Direction.NONE, 0.0)
@@ -296,8 +350,9 @@ class Controller:
         return state
 
     def _recall_landing(self, state: ControllerState, rules: ModeRules) -> int | None:
+        """Where the mode sends the car non-stop: the fire landing, or the rescue landing once chosen."""
         if not rules.recall_main_landing:
-            return None
+            return state.rescue_landing if state.mode is Mode.RESCUE and state.rescue_landing >= 0 else None
         building = self.config.building
         return building.alternate_fire_landing if state.fire_alternate else building.designated_fire_landing
 
@@ -329,13 +384,15 @@ class Controller:
         if target < 0:
             return replace(state, phase=Phase.STOPPING, phase_tick=tick, run=None), (Direction.NONE, 0.0)
         distance = (self.landings_m[target] - inputs.position_m) * run.direction
-        profile = motion.plan(0.0, 0.0, max(0.0, distance), self._limits(inputs))
+        profile = motion.plan(0.0, 0.0, max(0.0, distance), self._limits(state, inputs))
         events.append(Event(EventKind.RUN_STARTED, tick, target, "up" if run.direction > 0 else "down"))
         run = Run(run.direction, target, inputs.position_m, tick, profile, run.parking)
         state = replace(state, phase=Phase.RUNNING, phase_tick=tick, run=run)
         return self._running(state, inputs, events)
 
-    def _limits(self, inputs: Inputs) -> motion.Limits:
+    def _limits(self, state: ControllerState, inputs: Inputs) -> motion.Limits:
+        if state.mode is Mode.RESCUE:
+            return self.rescue_limits
         return self.seat_limits if inputs.seat_occupied else self.normal_limits
 
     def _running(self, state: ControllerState, inputs: Inputs,
@@ -354,7 +411,8 @@ class Controller:
         if t_s < run.profile.duration_s:
             speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
                                                car.drive_lag_s, car.position_gain_per_s)
-            return state, (run.direction, min(max(speed, 0.0), car.rated_speed_m_s * 1.05))
+            top_m_s = self.rescue_limits.speed_m_s if state.mode is Mode.RESCUE else car.rated_speed_m_s
+            return state, (run.direction, min(max(speed, 0.0), top_m_s * 1.05))
         error_m = (self.landings_m[run.target] - inputs.position_m) * run.direction
         if abs(error_m) <= car.level_tolerance_m and abs(inputs.speed_m_s) < STOPPED_M_S or (
                 t_s > run.profile.duration_s + LEVELLING_TIMEOUT_S):
@@ -371,7 +429,7 @@ class Controller:
         if t_s >= run.profile.duration_s:
             return state
         planned_m, planned_speed, planned_accel = run.profile.sample(t_s)
-        limits = self._limits(inputs)
+        limits = self._limits(state, inputs)
         stop_m = run.origin_m + run.direction * (
             planned_m + motion.stopping_distance_m(planned_speed, planned_accel, limits))
         first = self._first_stoppable(stop_m, run.direction)
@@ -454,11 +512,18 @@ class Controller:
 
     def _halted(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
                 events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
-        """Wait out a stop-at-once fault; then, standing still, recover to the nearest landing."""
+        """Wait out a stop-at-once fault; then, standing still, recover to the nearest landing (in rescue, to the
+        rescue landing), unless the position is not to be trusted: then a correction run comes first."""
         if worst_level(state.faults) >= FaultLevel.STOP_NOW or inputs.brake_open or inputs.drive_running:
             return state, (Direction.NONE, 0.0)
         tick = inputs.tick
+        if not state.position_checked:
+            state = replace(state, position_checked=True, correction=state.correction or self._position_doubt(inputs))
+        if state.correction:
+            return self._halted_untrusted(state, inputs, rules, events)
         at = self.nearest_landing(inputs.position_m)
+        if state.mode is Mode.RESCUE and state.rescue_landing >= 0:
+            at = state.rescue_landing
         error_m = self.landings_m[at] - inputs.position_m
         if abs(error_m) <= self.config.car.relevel_threshold_m and inputs.in_door_zone:
             lantern = dispatch.lantern_on_arrival(state.calls, at, Direction.NONE, self.landing_count)
@@ -470,11 +535,103 @@ class Controller:
             # Stopped away from a landing with the doors open (after unintended movement): close them first.
             new_door = self._door_step(state, state.door, inputs, False, events, close_now=True)
             return (replace(state, door=new_door) if new_door is not state.door else state), (Direction.NONE, 0.0)
-        if not inputs.door_locked or not rules.automatic_runs:
+        if not inputs.door_locked or not rules.automatic_runs or (state.mode is Mode.RESCUE
+                                                                   and state.rescue_landing < 0):
             return state, (Direction.NONE, 0.0)
         direction = Direction.UP if error_m > 0 else Direction.DOWN
         state = replace(state, landing=at)
         return self._start(state, direction, at, False, tick, events)
+
+    # -- position correction -------------------------------------------------------------------------------------
+
+    def _position_doubt(self, inputs: Inputs) -> str:
+        """At power-up, standing still: why the count is not to be trusted, or "" if it is. The door-zone sensor
+        (vanes at each landing) must agree with what the count says about being in a zone."""
+        if inputs.position_unreferenced:
+            return "unreferenced"
+        off_m = abs(self.landings_m[self.nearest_landing(inputs.position_m)] - inputs.position_m)
+        zone_m = self.config.building.door_zone_m
+        if inputs.in_door_zone and off_m > zone_m + ZONE_CHECK_MARGIN_M:
+            return "zone_mismatch"
+        if not inputs.in_door_zone and off_m < zone_m - ZONE_CHECK_MARGIN_M:
+            return "zone_mismatch"
+        return ""
+
+    def _halted_untrusted(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
+                          events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        """Standing still with a position not to be trusted: finish a door cycle under way inside the door zone,
+        close the doors outside it, then make the correction run (not on the battery, not in inspection)."""
+        if state.door.phase is not DoorPhase.CLOSED:
+            if inputs.in_door_zone:
+                return replace(state, phase=Phase.STANDING, phase_tick=inputs.tick), (Direction.NONE, 0.0)
+            new_door = self._door_step(state, state.door, inputs, False, events, close_now=True)
+            return (replace(state, door=new_door) if new_door is not state.door else state), (Direction.NONE, 0.0)
+        if not inputs.door_locked or not rules.automatic_runs or state.mode is Mode.RESCUE:
+            return state, (Direction.NONE, 0.0)
+        return self._start_correction(state, inputs, events)
+
+    def _start_correction(self, state: ControllerState, inputs: Inputs,
+                          events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        """Towards the reference mark: down from above it, up from below it (the switch is made below it)."""
+        direction = Direction.UP if inputs.below_reference_mark else Direction.DOWN
+        events.append(Event(EventKind.CORRECTION_RUN, inputs.tick, -1, f"started:{state.correction}"))
+        state = replace(state, phase=Phase.CORRECTING, phase_tick=inputs.tick, direction=direction, run=None,
+                        park_tick=-1)
+        return state, (direction, self.config.car.correction_speed_m_s)
+
+    def _correcting(self, state: ControllerState, inputs: Inputs,
+                    events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        """Run at correction speed until the reference switch changes: the drive re-references its count at that
+        edge. Then stop; the HALTED recovery takes the car to the nearest landing on the corrected position."""
+        tick = inputs.tick
+        passed = inputs.below_reference_mark is (state.direction is Direction.DOWN)
+        if passed and not inputs.position_unreferenced:
+            events.append(Event(EventKind.CORRECTION_RUN, tick, -1, "done"))
+            return replace(state, phase=Phase.HALTED, phase_tick=tick, correction="",
+                           position_checked=True), (Direction.NONE, 0.0)
+        if passed or tick - state.phase_tick > self._correction_timeout:
+            # Past the mark with the drive still unreferenced, or no mark found in a whole shaft's travel.
+            events.append(Event(EventKind.FAULT_RAISED, tick, -1, fault_detail(Fault.REFERENCE_NOT_FOUND)))
+            return replace(state, faults=state.faults | {Fault.REFERENCE_NOT_FOUND}, phase=Phase.HALTED,
+                           phase_tick=tick), (Direction.NONE, 0.0)
+        if not inputs.door_locked or not inputs.door_closed_limit:
+            return replace(state, phase=Phase.HALTED, phase_tick=tick), (Direction.NONE, 0.0)
+        return state, (state.direction, self.config.car.correction_speed_m_s)
+
+    # -- rescue --------------------------------------------------------------------------------------------------
+
+    def _rescue(self, state: ControllerState, inputs: Inputs, events: list[Event]) -> ControllerState:
+        """Choose the rescue landing once the car stands still on the battery; report the release of the
+        passengers once the doors open there."""
+        if state.rescue_landing < 0:
+            if (state.correction or (state.phase is not Phase.HALTED and state.phase is not Phase.STANDING)
+                    or inputs.brake_open or inputs.drive_running or abs(inputs.speed_m_s) >= STOPPED_M_S
+                    or Fault.DRIVE_STALE in state.faults):
+                return state
+            return replace(state, rescue_landing=self._rescue_target(inputs))
+        if (not state.rescued and state.phase is Phase.STANDING and state.landing == state.rescue_landing
+                and state.door.phase is not DoorPhase.CLOSED):
+            events.append(Event(EventKind.RESCUED, inputs.tick, state.landing,
+                                f"{inputs.load_kg:.0f} kg"))
+            return replace(state, rescued=True)
+        return state
+
+    def _rescue_target(self, inputs: Inputs) -> int:
+        """The landing the car is level at; else the first landing in the direction the load makes easier (down
+        for a car heavier than its counterweight, up for a lighter one); near balance, the nearer landing."""
+        car = self.config.car
+        position = inputs.position_m
+        nearest = self.nearest_landing(position)
+        if inputs.in_door_zone and abs(self.landings_m[nearest] - position) <= car.relevel_threshold_m:
+            return nearest
+        balance_kg = car.balance_fraction * car.rated_load_kg
+        if abs(inputs.load_kg - balance_kg) <= RESCUE_BALANCED_FRACTION * car.rated_load_kg:
+            return nearest
+        lighter = Direction.DOWN if inputs.load_kg > balance_kg else Direction.UP
+        landing = self._first_stoppable(position + lighter * car.relevel_threshold_m, lighter)
+        if 0 <= landing < self.landing_count:
+            return landing
+        return nearest  # beyond the terminal landing in that direction: the only way is back
 
     def _inspecting(self, state: ControllerState,
                     inputs: Inputs) -> tuple[ControllerState, tuple[Direction, float]]:
@@ -595,8 +752,8 @@ class Controller:
                   events: list[Event]) -> Commands:
         direction, speed = drive
         phase = state.phase
-        running = phase is Phase.RUNNING or phase is Phase.STARTING or phase is Phase.INSPECTING or (
-            phase is Phase.RELEVELLING and state.run is not None)
+        running = (phase is Phase.RUNNING or phase is Phase.STARTING or phase is Phase.INSPECTING
+                   or phase is Phase.CORRECTING or (phase is Phase.RELEVELLING and state.run is not None))
         door_state = state.door
         door_open, door_close = door.door_commands(door_state)
         calls = state.calls
@@ -630,6 +787,7 @@ class Controller:
             overload,
             not state.dark,  # car light
             not state.dark,  # car fan
+            state.rescued,
         )
 
     def _authorisations(self, state: ControllerState, inputs: Inputs, rules: ModeRules,
@@ -668,7 +826,9 @@ class Controller:
         events.append(Event(EventKind.MODE_CHANGED, tick, -1, f"{state.mode.value}->{mode.value}"))
         calls = call_registry.withdraw(state.calls, tick, not rules.cancel_car_calls, rules.landing_calls,
                                        mode.value, events)
-        return replace(state, mode=mode, calls=calls, park_tick=-1, fire_alternate=False)
+        resume = state.mode if mode is Mode.RESCUE else state.resume_mode
+        return replace(state, mode=mode, calls=calls, park_tick=-1, fire_alternate=False, resume_mode=resume,
+                       rescue_landing=-1, rescued=False)
 
 
 __all__ = ["Controller", "ControllerState", "Phase", "Run"]

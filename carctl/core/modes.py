@@ -4,6 +4,10 @@ Rules of this module:
 - A mode changes only on a mode request (key switch, fire-service switch, platform command); the change withdraws
   the calls the new mode does not serve, with an event for each.
 - The rest of the core asks ModeRules, never the mode itself, so adding a mode is adding a row.
+- Rescue is the one mode no request selects: the controller enters it while the drive reports that it runs on the
+  rescue device's battery (never during inspection: a mechanic may be on the car top) and leaves it, back to the
+  mode it interrupted, when the mains return. A request that arrives meanwhile becomes the mode to return to;
+  only inspection takes over at once.
 """
 
 from __future__ import annotations
@@ -32,4 +36,6 @@ RULES: dict[Mode, ModeRules] = {
     Mode.OUT_OF_SERVICE: ModeRules(False, False, False, True, True, False, True, False, True),
     Mode.FIRE: ModeRules(False, False, True, True, True, True, False, True, False),
     Mode.INSPECTION: ModeRules(False, False, True, False, False, False, False, False, False),
+    # On the rescue device's battery: calls cancelled, one low-speed run to the rescue landing, doors parked open.
+    Mode.RESCUE: ModeRules(False, False, True, True, False, True, False, False, False),
 }

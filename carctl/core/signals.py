@@ -28,6 +28,9 @@ class Mode(enum.Enum):
     FIRE = "fire"
     INDEPENDENT = "independent"
     OUT_OF_SERVICE = "out_of_service"
+    # Entered and left only by the drive's on-battery signal (mains lost, the rescue device feeding the drive),
+    # never by a request: see modes.py.
+    RESCUE = "rescue"
 
 
 # The rate each input source is expected at, as the largest age in ticks before it is stale (at 20 ms per tick).
@@ -96,6 +99,12 @@ class Inputs:
     # The car-top inspection station's hold-to-run buttons (levels: the car moves only while one is held).
     inspection_up: bool = False
     inspection_down: bool = False
+    # Drive status bits added for rescue and position correction (docs/register-map.md): mains lost and the drive
+    # fed by the rescue device's battery; the drive's position count not referenced since its power-up; the
+    # reference switch near the bottom landing made (the car is below its mark).
+    on_battery: bool = False
+    position_unreferenced: bool = False
+    below_reference_mark: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +132,9 @@ class Commands:
     overload_lamp: bool = False
     car_light: bool = True
     car_fan: bool = True
+    # The car panel's spoken and shown notice after a rescue ("power failure: please leave the car"), held while
+    # the car stands released at its rescue landing.
+    rescue_notice: bool = False
 
 
 class EventKind(enum.Enum):
@@ -146,6 +158,8 @@ class EventKind(enum.Enum):
     RECOGNISED = "recognised"
     RECALL_CHANGED = "recall_changed"  # fire return: the designated landing is on fire, the alternate is used
     ENERGY_SAVING = "energy_saving"  # detail "on" (light and fan off) or "off" (back on)
+    RESCUED = "rescued"  # the rescue run ended at ``landing`` and the doors open; detail "up", "down" or "level"
+    CORRECTION_RUN = "correction_run"  # detail "started:<why>" or "done" (the position is referenced again)
 
 
 @dataclass(frozen=True, slots=True)

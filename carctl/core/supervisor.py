@@ -62,6 +62,7 @@ class Fault(enum.Enum):
     OVERLOAD = "overload"
     LIGHT_CURTAIN_BLOCKED = "light_curtain_blocked"
     LANDING_BUTTON_STUCK = "landing_button_stuck"
+    REFERENCE_NOT_FOUND = "reference_not_found"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -78,6 +79,8 @@ FAULTS: dict[Fault, FaultSpec] = {
                                          "car moving with the doors unlocked outside the relevelling rule"),
     Fault.POSITION_TRACKING: FaultSpec(35, FaultLevel.STOP_NOW, True,
                                        "measured position left the planned one (encoder frozen or slipping)"),
+    Fault.REFERENCE_NOT_FOUND: FaultSpec(36, FaultLevel.STOP_NOW, True,
+                                         "the correction run did not pass the reference mark: position unknown"),
     Fault.DOOR_OPEN_FAILED: FaultSpec(41, FaultLevel.NO_NEW_TRIPS, False,
                                       "doors failed to open within the protection time, after the retries"),
     Fault.DOOR_CLOSE_FAILED: FaultSpec(42, FaultLevel.NO_NEW_TRIPS, False,
@@ -124,8 +127,10 @@ class SupervisorLimits:
                    config.car.overload_kg, config.car.drive_stale_ticks)
 
 
-def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool) -> set[Fault]:
-    """The fault conditions present in this snapshot."""
+def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position_trusted: bool = True) -> set[Fault]:
+    """The fault conditions present in this snapshot. An untrusted position (before a correction run has
+    re-referenced it) is not held against the final limits: the shaft's own final-limit switches open the safety
+    chain there."""
     present: set[Fault] = set()
     if inputs.car_top_age_ticks > _CAR_TOP_MAX_AGE:
         present.add(Fault.CAR_TOP_STALE)
@@ -143,7 +148,7 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool) -> set[F
         speed = -speed
     if speed >= limits.overspeed_m_s:
         present.add(Fault.OVERSPEED)
-    if not limits.lowest_m <= inputs.position_m <= limits.highest_m:
+    if position_trusted and not limits.lowest_m <= inputs.position_m <= limits.highest_m:
         present.add(Fault.SHAFT_LIMIT)
     if inputs.load_kg > limits.overload_kg:
         present.add(Fault.OVERLOAD)

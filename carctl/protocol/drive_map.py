@@ -47,6 +47,11 @@ BRAKE_OPEN = 1 << 3
 ZERO_SPEED = 1 << 4
 COMM_LOSS_TRIP = 1 << 5
 SAFETY_CHAIN_CLOSED = 1 << 6
+# Added compatibly (a drive that predates them leaves them 0, which reads as "on mains, count referenced"):
+ON_BATTERY = 1 << 7  # mains lost; the rescue device's battery feeds the drive, at low speed only
+UNREFERENCED = 1 << 8  # the position count began at the drive's power-up and has not passed the reference mark
+BELOW_REFERENCE_MARK = 1 << 9  # the reference switch near the bottom landing is made (the car is below its mark)
+KNOWN_STATUS_BITS = (1 << 10) - 1
 
 # The drive ramps to a stop and trips when WATCHDOG stops changing for this long.
 WATCHDOG_TIMEOUT_S = 0.5
@@ -88,6 +93,9 @@ class DriveStatus:
     current_a: float
     load_kg: float
     drive_tick: int
+    on_battery: bool = False
+    position_unreferenced: bool = False
+    below_reference_mark: bool = False
 
 
 class DecodeError(ValueError):
@@ -121,7 +129,9 @@ def encode_status(status: DriveStatus) -> list[int]:
     bits = ((READY if status.ready else 0) | (RUNNING if status.running else 0) | (FAULTED if status.faulted else 0)
             | (BRAKE_OPEN if status.brake_open else 0) | (ZERO_SPEED if status.zero_speed else 0)
             | (COMM_LOSS_TRIP if status.comm_loss_trip else 0)
-            | (SAFETY_CHAIN_CLOSED if status.safety_chain_closed else 0))
+            | (SAFETY_CHAIN_CLOSED if status.safety_chain_closed else 0) | (ON_BATTERY if status.on_battery else 0)
+            | (UNREFERENCED if status.position_unreferenced else 0)
+            | (BELOW_REFERENCE_MARK if status.below_reference_mark else 0))
     speed = max(-32768, min(32767, round(status.speed_m_s * 1000.0))) & 0xFFFF
     position = round(status.position_m * 1000.0) & 0xFFFFFFFF
     current = max(0, min(0xFFFF, round(status.current_a * 10.0)))
@@ -138,7 +148,7 @@ def decode_status(registers: list[int]) -> DriveStatus:
         if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
             raise DecodeError(f"register value out of range: {value!r}")
     bits, speed, position_hi, position_lo, fault_code, current, load, tick = registers
-    if bits & ~0x7F:
+    if bits & ~KNOWN_STATUS_BITS:
         raise DecodeError(f"unknown STATUS bits set: {bits:#06x}")
     position = (position_hi << 16) | position_lo
     if position & 0x80000000:
@@ -157,4 +167,7 @@ def decode_status(registers: list[int]) -> DriveStatus:
         current_a=current / 10.0,
         load_kg=float(load),
         drive_tick=tick,
+        on_battery=bool(bits & ON_BATTERY),
+        position_unreferenced=bool(bits & UNREFERENCED),
+        below_reference_mark=bool(bits & BELOW_REFERENCE_MARK),
     )

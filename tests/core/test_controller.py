@@ -8,6 +8,7 @@ from carctl.core.controller import Controller, ControllerState, Phase
 from carctl.core.door import DoorPhase, DoorState
 from carctl.core.modes import RULES
 from carctl.core.signals import Direction, EventKind, Inputs, Mode
+from carctl.core.supervisor import Fault
 
 CONTROLLER = Controller(ControllerConfig())
 
@@ -113,3 +114,60 @@ def test_doors_closed_state_needs_no_open_command() -> None:
     state = standing(door=DoorState(DoorPhase.CLOSED))
     _, commands, _ = CONTROLLER.step(state, Inputs(tick=1))
     assert commands.door_close and not commands.door_open
+
+
+def test_a_correction_run_that_never_passes_the_mark_stops_with_a_latched_fault() -> None:
+    state = CONTROLLER.initial_state(3.0)
+    moving = Inputs(tick=0, position_unreferenced=True, position_m=3.0, brake_open=True, drive_running=True,
+                    speed_m_s=-0.25)
+    state, commands, events = CONTROLLER.step(state, Inputs(tick=0, position_unreferenced=True, position_m=3.0))
+    assert state.phase is Phase.CORRECTING and commands.run_down and commands.speed_ref_m_s == 0.25
+    assert [e.detail for e in events if e.kind is EventKind.CORRECTION_RUN] == ["started:unreferenced"]
+    # The count keeps reading 3.0 (unreferenced) and the switch never changes: the mark is not found.
+    limit = CONTROLLER._correction_timeout
+    state, commands, _ = CONTROLLER.step(state, replace(moving, tick=limit))
+    assert state.phase is Phase.CORRECTING and commands.run_down
+    state, commands, events = CONTROLLER.step(state, replace(moving, tick=limit + 1))
+    assert Fault.REFERENCE_NOT_FOUND in state.faults and not commands.run_down and commands.quick_stop
+    # Latched: standing still, it stays until a deliberate reset, then the correction is made again.
+    still = Inputs(tick=limit + 100, position_unreferenced=True, position_m=3.0)
+    state, commands, _ = CONTROLLER.step(state, still)
+    assert Fault.REFERENCE_NOT_FOUND in state.faults and state.phase is Phase.HALTED
+    state, _, _ = CONTROLLER.step(state, replace(still, tick=limit + 101, fault_reset=True))
+    state, commands, _ = CONTROLLER.step(state, replace(still, tick=limit + 102))
+    assert state.phase is Phase.CORRECTING and commands.run_down
+
+
+def test_the_correction_run_goes_up_from_below_the_mark_and_ignores_the_shaft_limit_on_an_unreferenced_count() -> None:
+    state = CONTROLLER.initial_state(0.0)
+    below = Inputs(tick=0, position_unreferenced=True, below_reference_mark=True, position_m=-7.0)
+    state, commands, _ = CONTROLLER.step(state, below)
+    assert state.phase is Phase.CORRECTING and commands.run_up and not state.faults
+
+
+def test_requests_on_the_battery_wait_for_the_mains_but_inspection_takes_over() -> None:
+    state = standing()
+    state, _, events = CONTROLLER.step(state, Inputs(tick=1, on_battery=True))
+    assert state.mode is Mode.RESCUE and [e.detail for e in events if e.kind is EventKind.MODE_CHANGED] == [
+        "normal->rescue"]
+    state, _, _ = CONTROLLER.step(state, Inputs(tick=2, on_battery=True, mode_request=Mode.OUT_OF_SERVICE))
+    assert state.mode is Mode.RESCUE and state.resume_mode is Mode.OUT_OF_SERVICE
+    state, _, events = CONTROLLER.step(state, Inputs(tick=3))
+    assert state.mode is Mode.OUT_OF_SERVICE
+    state, _, _ = CONTROLLER.step(state, Inputs(tick=4, on_battery=True))
+    assert state.mode is Mode.RESCUE
+    state, _, _ = CONTROLLER.step(state, Inputs(tick=5, on_battery=True, mode_request=Mode.INSPECTION))
+    assert state.mode is Mode.INSPECTION
+    state, _, _ = CONTROLLER.step(state, Inputs(tick=6, on_battery=True))
+    assert state.mode is Mode.INSPECTION  # a mechanic on the car top: no rescue run
+
+
+def test_rescue_direction_follows_the_load_against_the_counterweight() -> None:
+    between = 7.0  # between landings 2 (5.8 m) and 3 (8.7 m), outside the door zones
+    for load_kg, landing in ((0.0, 3), (75.0, 3), (283.5, 2), (450.0, 2), (630.0, 2)):
+        inputs = Inputs(tick=0, on_battery=True, position_m=between, in_door_zone=False, load_kg=load_kg)
+        assert CONTROLLER._rescue_target(inputs) == landing, load_kg
+    # Near balance either way is as easy: the nearer landing (5.8 m is nearer to 6.0 m).
+    assert CONTROLLER._rescue_target(Inputs(tick=0, position_m=6.0, in_door_zone=False, load_kg=283.5)) == 2
+    level = Inputs(tick=0, position_m=8.705, in_door_zone=True, load_kg=0.0)
+    assert CONTROLLER._rescue_target(level) == 3

@@ -33,7 +33,17 @@ def test_position_is_32_bit_high_word_first() -> None:
     assert (registers[2] << 16) | registers[3] == 100_000
 
 
-@pytest.mark.parametrize("registers", [[], [0] * 7, [0] * 9, [0x100] + [0] * 7, [0, -1, 0, 0, 0, 0, 0, 0],
+def test_rescue_and_reference_bits_round_trip_and_an_older_drive_reads_as_on_mains_and_referenced() -> None:
+    status = DriveStatus(True, True, False, True, False, False, True, 0.2, 3.5, 0, 4.0, 300.0, 7, on_battery=True,
+                         position_unreferenced=True, below_reference_mark=True)
+    registers = drive_map.encode_status(status)
+    assert registers[0] & 0x380 == drive_map.ON_BATTERY | drive_map.UNREFERENCED | drive_map.BELOW_REFERENCE_MARK
+    assert drive_map.decode_status(registers) == status
+    older = drive_map.decode_status([0x7F, 0, 0, 0, 0, 0, 0, 0])  # every bit an older drive knows
+    assert not (older.on_battery or older.position_unreferenced or older.below_reference_mark)
+
+
+@pytest.mark.parametrize("registers", [[], [0] * 7, [0] * 9, [0x400] + [0] * 7, [0x8000] + [0] * 7, [0, -1, 0, 0, 0, 0, 0, 0],
                                        [0, 70000, 0, 0, 0, 0, 0, 0]])
 def test_bad_status_blocks_are_decode_errors(registers: list[int]) -> None:
     with pytest.raises(DecodeError):

@@ -24,6 +24,11 @@ SCENARIO = {
         {"t_s": 345.0, "type": "load", "load_kg": 0.0},
         {"t_s": 400.0, "type": "mode", "mode": "independent"},
         {"t_s": 460.0, "type": "mode", "mode": "normal"},
+        {"t_s": 480.0, "type": "fault", "kind": "power_loss"},
+        {"t_s": 530.0, "type": "clear_fault", "kind": "power_loss"},
+        {"t_s": 540.0, "type": "fire_detected", "landing": 0},
+        {"t_s": 545.0, "type": "mode", "mode": "fire"},
+        {"t_s": 580.0, "type": "mode", "mode": "normal"},
     ],
 }
 
