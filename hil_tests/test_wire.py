@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,46 @@ def test_inspection_hold_to_run_over_the_wire(car: WireCar) -> None:
     car.send(cmd="key", name="inspection", on=False)
     car.press_car_call(4)
     car.wait_doors("open", within_s=40, at_m=LANDING_M[4])
+
+
+def test_rescue_on_the_battery_over_the_wire(car: WireCar) -> None:
+    car.send(cmd="load", load_kg=450.0)  # heavier than the counterweight: the rescue goes down
+    car.press_car_call(5)
+    car.wait_until(lambda s: 6.3 < s["position_m"] < 7.3 and s["speed_m_s"] > 0.5, within_s=30,
+                   what="between landings 2 and 3")
+    car.send(cmd="inject", kind="power_loss")
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=2.0, what="stopped by the trip")
+    assert car.state()["drive_fault_code"] == 0x41 and not car.state()["on_battery"]
+    car.wait_until(lambda s: s["on_battery"], within_s=5, what="the rescue device takes over")
+    fastest = 0.0
+
+    def released(state: dict[str, Any]) -> bool:
+        nonlocal fastest
+        fastest = max(fastest, abs(state["speed_m_s"]))
+        return state["door"] == "open" and state["indicator"]["rescue_notice"]
+
+    car.wait_until(released, within_s=30, what="doors open with the rescue notice")
+    assert abs(car.state()["position_m"] - LANDING_M[2]) <= 0.010 and fastest <= 0.21
+    assert [event["landing"] for event in car.firmware_events("rescued")] == [2]
+    car.send(cmd="clear", kind="power_loss")
+    car.send(cmd="load", load_kg=0.0)
+    car.wait_until(lambda s: not s["indicator"]["rescue_notice"], within_s=2, what="notice off")
+    car.press_car_call(1)
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[1])
+
+
+def test_a_drive_that_lost_its_count_gets_a_correction_run_over_the_wire(car: WireCar) -> None:
+    car.press_car_call(1)
+    car.wait_doors("open", within_s=30, at_m=LANDING_M[1])
+    car.wait_doors("closed", within_s=30)
+    car.kill_firmware()
+    car.send(cmd="inject", kind="position_lost")  # the drive restarted too: its count reads 0, unreferenced
+    assert car.state()["position_unreferenced"] and abs(car.state()["count_m"]) < 0.001
+    car.restart_firmware()
+    car.wait_until(lambda s: not s["position_unreferenced"], within_s=60, what="referenced at the mark")
+    car.wait_until(lambda s: abs(s["position_m"] - LANDING_M[0]) <= 0.010 and s["speed_m_s"] == 0.0, within_s=30,
+                   what="levelled at the bottom landing")
+    assert abs(car.state()["count_m"] - car.state()["position_m"]) <= 0.001
+    assert [event["detail"] for event in car.firmware_events("correction_run")] == ["started:unreferenced", "done"]
+    car.press_car_call(1)
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[1])

@@ -136,6 +136,9 @@ class Controller:
                                              / car.control_period_s))
         self.seat_limits = motion.Limits(car.rated_speed_m_s, min(car.acceleration_m_s2, car.seat_acceleration_m_s2),
                                          min(car.jerk_m_s3, car.seat_jerk_m_s3))
+        # A rescue lets the passengers out where the car stands if it is this close to level (the doors open at a
+        # landing within it in service too); nearer than a relevel would bother with on the battery.
+        self._rescue_level_m = 2 * car.relevel_threshold_m
         self.rescue_limits = motion.Limits(car.rescue_speed_m_s, self.seat_limits.acceleration_m_s2,
                                            self.seat_limits.jerk_m_s3)
         # The longest a correction run may take to pass the reference mark: the whole shaft at correction speed,
@@ -323,8 +326,11 @@ class Controller:
         new_door = current_door
         if inputs.accessible_button and not current_door.accessible:
             new_door = replace(current_door, accessible=True)
+        # No relevelling on an untrusted count, nor on the battery (the rope stretch as passengers leave is within
+        # the levelling accuracy, and the battery-fed drive may not be able to lift that side).
         if (abs(error_m) > self.config.car.relevel_threshold_m and inputs.in_door_zone
-                and current_door.phase is not DoorPhase.CLOSED and not state.correction):
+                and current_door.phase is not DoorPhase.CLOSED and not state.correction
+                and state.mode is not Mode.RESCUE):
             events.append(Event(EventKind.RELEVEL_STARTED, tick, at, f"{error_m * 1000:.1f} mm"))
             return replace(state, phase=Phase.RELEVELLING, phase_tick=tick, calls=calls, door=new_door,
                            run=Run(Direction.UP if error_m > 0 else Direction.DOWN, at)), (Direction.NONE, 0.0)
@@ -525,7 +531,8 @@ class Controller:
         if state.mode is Mode.RESCUE and state.rescue_landing >= 0:
             at = state.rescue_landing
         error_m = self.landings_m[at] - inputs.position_m
-        if abs(error_m) <= self.config.car.relevel_threshold_m and inputs.in_door_zone:
+        level_m = self._rescue_level_m if state.mode is Mode.RESCUE else self.config.car.relevel_threshold_m
+        if abs(error_m) <= level_m and inputs.in_door_zone:
             lantern = dispatch.lantern_on_arrival(state.calls, at, Direction.NONE, self.landing_count)
             state = replace(state, phase=Phase.STANDING, phase_tick=tick, landing=at, direction=lantern)
             if state.door.phase is DoorPhase.CLOSED and inputs.load_kg > self.config.car.anti_nuisance_load_kg:
@@ -617,18 +624,20 @@ class Controller:
         return state
 
     def _rescue_target(self, inputs: Inputs) -> int:
-        """The landing the car is level at; else the first landing in the direction the load makes easier (down
-        for a car heavier than its counterweight, up for a lighter one); near balance, the nearer landing."""
+        """The landing the car is level at (within the levelling accuracy); else the first landing in the direction
+        the load makes easier (down for a car heavier than its counterweight, up for a lighter one); near balance,
+        the nearer landing."""
         car = self.config.car
         position = inputs.position_m
         nearest = self.nearest_landing(position)
-        if inputs.in_door_zone and abs(self.landings_m[nearest] - position) <= car.relevel_threshold_m:
+        level_m = self._rescue_level_m
+        if inputs.in_door_zone and abs(self.landings_m[nearest] - position) <= level_m:
             return nearest
         balance_kg = car.balance_fraction * car.rated_load_kg
         if abs(inputs.load_kg - balance_kg) <= RESCUE_BALANCED_FRACTION * car.rated_load_kg:
             return nearest
         lighter = Direction.DOWN if inputs.load_kg > balance_kg else Direction.UP
-        landing = self._first_stoppable(position + lighter * car.relevel_threshold_m, lighter)
+        landing = self._first_stoppable(position + lighter * level_m, lighter)
         if 0 <= landing < self.landing_count:
             return landing
         return nearest  # beyond the terminal landing in that direction: the only way is back

@@ -32,6 +32,8 @@ REPORTED_EVENTS = {
     EventKind.FAULT_CLEARED: "faults_and_alarms",
     EventKind.MODE_CHANGED: "running_state",
     EventKind.RECOGNISED: "running_state",
+    EventKind.RESCUED: "faults_and_alarms",  # a power failure stranded the car; its passengers were let out
+    EventKind.CORRECTION_RUN: "running_state",
 }
 
 
@@ -68,6 +70,11 @@ def event_message(event: Event, period_s: float, time_s: float) -> dict[str, Any
     elif event.kind is EventKind.MODE_CHANGED:
         before, after = event.detail.split("->")
         message.update(mode_from=before, mode_to=after)
+    elif event.kind is EventKind.RESCUED:
+        message.update(landing=event.landing)
+    elif event.kind is EventKind.CORRECTION_RUN:
+        stage, _, reason = event.detail.partition(":")
+        message.update(stage=stage, reason=reason)
     else:
         source, _, resident = event.detail.partition(":")
         message.update(source=source, resident=resident, home_landing=event.landing)

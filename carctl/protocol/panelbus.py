@@ -232,11 +232,15 @@ class CarPanelOutputs:
     buzzer: bool = False
     overload_lamp: bool = False
     announce_landing: int = NO_LANDING
+    # bit5, added compatibly: the power-failure notice after a rescue ("please leave the car"), held as a level so a
+    # lost frame does not lose it; a panel that predates it ignores the bit.
+    rescue_notice: bool = False
 
     def to_payload(self) -> bytes:
         return (bytes([self.ack & 0xFF]) + _landing_mask(self.call_lamps)
                 + bytes([self.position_landing & 0xFF,
-                         _bits(self.arrow_up, self.arrow_down, self.gong, self.buzzer, self.overload_lamp),
+                         _bits(self.arrow_up, self.arrow_down, self.gong, self.buzzer, self.overload_lamp,
+                               self.rescue_notice),
                          self.announce_landing & 0xFF]))
 
     @classmethod
@@ -244,7 +248,7 @@ class CarPanelOutputs:
         _expect(payload, 6, "car panel POLL")
         flags = payload[4]
         return cls(payload[0], _mask_landings(payload[1:3]), payload[3], _flag(flags, 0), _flag(flags, 1),
-                   _flag(flags, 2), _flag(flags, 3), _flag(flags, 4), payload[5])
+                   _flag(flags, 2), _flag(flags, 3), _flag(flags, 4), payload[5], _flag(flags, 5))
 
 
 @dataclass(frozen=True, slots=True)

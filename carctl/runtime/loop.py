@@ -189,7 +189,8 @@ class ControlLoop:
             board.acks.get(panelbus.CAR_PANEL, 0), commands.car_call_lamps, position,
             commands.direction is Direction.UP, commands.direction is Direction.DOWN, commands.gong,
             commands.buzzer, commands.overload_lamp,
-            commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING).to_payload())
+            commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING,
+            commands.rescue_notice).to_payload())
         if answer is not None:
             try:
                 panel = CarPanelInputs.from_payload(answer)
@@ -316,6 +317,10 @@ class ControlLoop:
             # stops the car anyway).
             inspection_up=top.inspection_up and board.car_top_age <= 2,
             inspection_down=top.inspection_down and board.car_top_age <= 2,
+            on_battery=drive.on_battery if drive else False,
+            # Before the drive first answers it is stale (a stop-at-once fault): nothing moves on its position.
+            position_unreferenced=drive.position_unreferenced if drive else False,
+            below_reference_mark=drive.below_reference_mark if drive else False,
         )
 
     def close_platform(self) -> None:

@@ -48,6 +48,26 @@ def test_fault_and_mode_events_become_platform_events_with_categories() -> None:
     assert not any(m["kind"] == EventKind.DOORS_OPEN.value for m in messages)  # the platform does not need those
 
 
+def test_a_rescue_and_a_correction_run_reach_the_platform() -> None:
+    car = SimulatedCar()
+    car.press_car_call(4)
+    car.wait_until(lambda: 6.3 < car.shaft.position_m < 7.3, within_s=30, what="between landings")
+    car.inject("power_loss")
+    car.wait_doors("open", within_s=30)
+    car.clear("power_loss")
+    car.inject("position_lost")
+    car.wait_doors("closed", within_s=30)
+    car.wait_until(lambda: not car.shaft.position_unreferenced, within_s=60, what="referenced")
+    car.run_for(1.0)
+    messages = [m for m in (event_message(e, 0.02, 1.0) for e in car.events) if m is not None]
+    rescued = [m for m in messages if m["kind"] == "rescued"]
+    assert [(m["category"], m["landing"]) for m in rescued] == [("faults_and_alarms", 3)]
+    corrections = [(m["stage"], m["reason"]) for m in messages if m["kind"] == "correction_run"]
+    assert corrections == [("started", "unreferenced"), ("done", "")]
+    modes = [(m["mode_from"], m["mode_to"]) for m in messages if m["kind"] == "mode_changed"]
+    assert modes == [("normal", "rescue"), ("rescue", "normal")]
+
+
 def test_a_passenger_stuck_between_floors_raises_one_alarm_after_30_s() -> None:
     car = SimulatedCar()
     car.set_extra_load(80.0)
