@@ -35,6 +35,11 @@ def test_skipping_gives_the_same_trace_with_faults_and_obstructions() -> None:
             {"t_s": 700.0, "type": "accessible_call", "landing": 3},
             {"t_s": 900.0, "type": "mode", "mode": "out_of_service"},
             {"t_s": 1000.0, "type": "mode", "mode": "normal"},
+            # The rescue device takes over 3 s after the mains fail, whether or not the car is idle.
+            {"t_s": 1200.0, "type": "fault", "kind": "power_loss"},
+            {"t_s": 1290.0, "type": "clear_fault", "kind": "power_loss"},
+            {"t_s": 1400.0, "type": "fault", "kind": "position_lost"},
+            {"t_s": 1500.0, "type": "controller_restart"},
         ],
     })
     traces = []
@@ -46,6 +51,24 @@ def test_skipping_gives_the_same_trace_with_faults_and_obstructions() -> None:
     assert reports[0] == reports[1]
     assert traces[0] == traces[1]
     assert traces[0].count("\n") > 1800.0 / 0.02 / 7 * 0.99
+    assert '"mode": "rescue"' in traces[0] and '"phase": "correcting"' in traces[0]
+
+
+def test_skipping_an_idle_car_through_a_power_failure_gives_the_same_trace() -> None:
+    """The idle car's ticks are skipped up to the moment the rescue device takes over, not past it."""
+    scenario = from_dict({
+        "traffic": {"pattern": "none", "duration_s": 400.0, "drain_s": 0.0},
+        "events": [{"t_s": 100.0, "type": "fault", "kind": "power_loss"},
+                   {"t_s": 250.0, "type": "clear_fault", "kind": "power_loss"}],
+    })
+    traces = []
+    skipped = []
+    for skip in (True, False):
+        buffer = io.StringIO()
+        skipped.append(Lockstep(scenario, skip_idle=skip, trace=buffer).run()["skipped_ticks"])
+        traces.append(buffer.getvalue())
+    assert skipped[0] > 10_000 and skipped[1] == 0 and traces[0] == traces[1]
+    assert '"mode": "rescue"' in traces[0] and '"door": "open"' in traces[0]
 
 
 def test_same_seed_same_result_and_different_seed_differs() -> None:
