@@ -69,6 +69,6 @@ def test_a_standard_modbus_master_reads_the_status_block(simulator: dict[str, An
     assert result.returncode == 0, result.stdout + result.stderr
     values = {line.split(":")[0].strip(): line.split(":")[1].strip() for line in result.stdout.splitlines()
               if line.startswith("[")}
-    # Ready, zero speed and safety chain closed; parked at the bottom landing.
-    assert int(values["[16]"]) == 0b1010001
+    # Ready, zero speed and safety chain closed; parked at the bottom landing, so below the reference mark (bit9).
+    assert int(values["[16]"]) == 0b10_0101_0001
     assert values["[18]"] == "0" and values["[19]"] == "0"
