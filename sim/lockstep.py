@@ -27,6 +27,8 @@ from sim.scenario import Scenario, ScriptedEvent
 from sim.traffic import Passenger, PassengerFlow, Presses, generate
 
 NEVER = 1 << 62
+# Scenario faults that silence a panel board: its answers stop, so its data ages.
+BOARD_SILENCES = {"car_top_silent": "car_top", "car_panel_silent": "car_panel", "landing_silent": "landing"}
 # The independent safety check counts the car as moving above this true speed.
 MOVING_M_S = 0.001
 
@@ -92,11 +94,12 @@ class Lockstep:
         self.script = list(scenario.events)
         self.script.reverse()
         self.comm_lost_since = -1
+        self.silent_since: dict[str, int] = {}  # board -> the tick it went silent
         self.fire_detected: frozenset[int] = EMPTY  # landings whose fire detector is active
         self.inspection_buttons = (False, False)  # the car-top station's up and down buttons, held
         self.violations: list[Violation] = []
         building = config.building
-        self._overspeed_m_s = config.car.overspeed_m_s
+        self._overspeed_m_s = config.car.governor_trip_m_s
         self._lowest_m = building.landings_m[0] - building.overtravel_m
         self._highest_m = building.landings_m[-1] + building.overtravel_m
         self.violation_count = 0
@@ -142,13 +145,9 @@ class Lockstep:
                                     self.scenario.traffic.passenger_mass_kg))
             self._next_ident += 1
         elif kind == "fault":
-            shaft.inject(event.kind)
-            if event.kind == "comm_loss":
-                self.comm_lost_since = tick
+            self.inject(event.kind)
         elif kind == "clear_fault":
-            shaft.clear(event.kind)
-            if event.kind == "comm_loss":
-                self.comm_lost_since = -1
+            self.clear(event.kind)
         elif kind == "seat_occupied":
             shaft.seat_occupied = True
         elif kind == "seat_free":
@@ -172,6 +171,21 @@ class Lockstep:
         elif kind == "load":
             shaft.extra_load_kg = event.load_kg
             shaft.set_load(shaft.load_kg)
+
+    def inject(self, kind: str) -> None:
+        """A scenario fault: in the shaft, or (comm loss, a silent board) in what reaches the controller."""
+        self.shaft.inject(kind)
+        if kind == "comm_loss" and self.comm_lost_since < 0:
+            self.comm_lost_since = self.tick
+        if kind in BOARD_SILENCES:
+            self.silent_since.setdefault(BOARD_SILENCES[kind], self.tick)
+
+    def clear(self, kind: str) -> None:
+        self.shaft.clear(kind)
+        if kind == "comm_loss":
+            self.comm_lost_since = -1
+        if kind in BOARD_SILENCES:
+            self.silent_since.pop(BOARD_SILENCES[kind], None)
 
     def restart_controller(self) -> None:
         """The controller reboots (its state is lost); the shaft, the drive and its position count carry on."""
@@ -198,13 +212,25 @@ class Lockstep:
         (ready, running, fault_code, brake_open, speed, position, load, chain, on_battery, unreferenced,
          below_mark) = self._drive_snapshot
         units = shaft.door_units
+        top_age = panel_age = landing_age = 0
+        if self.silent_since:
+            silent = self.silent_since
+            top_age = tick - silent.get("car_top", tick)
+            panel_age = tick - silent.get("car_panel", tick)
+            landing_age = tick - silent.get("landing", tick)
+            # A silent board's presses are not heard.
+            if "car_panel" in silent:
+                presses.car.clear()
+            if "landing" in silent:
+                presses.up.clear()
+                presses.down.clear()
         return Inputs(tick, self.period_s, drive_age, ready, running, fault_code, brake_open, chain, speed, position,
                       load,
-                      0, units == DOOR_TRAVEL_UNITS, units == 0, shaft.door_locked(), shaft.light_curtain_blocked(),
-                      False, shaft.in_door_zone(),
-                      0, frozenset(presses.car) if presses.car else EMPTY, pending.door_open_button,
+                      top_age, units == DOOR_TRAVEL_UNITS, units == 0, shaft.door_locked(),
+                      shaft.light_curtain_blocked(), False, shaft.in_door_zone(),
+                      panel_age, frozenset(presses.car) if presses.car else EMPTY, pending.door_open_button,
                       pending.door_close_button, pending.accessible_button, shaft.seat_occupied,
-                      0, frozenset(presses.up) if presses.up else EMPTY,
+                      landing_age, frozenset(presses.up) if presses.up else EMPTY,
                       frozenset(presses.down) if presses.down else EMPTY,
                       pending.recognitions, pending.fault_reset, pending.mode_request, self.fire_detected,
                       *self.inspection_buttons, on_battery, unreferenced, below_mark)
@@ -325,7 +351,8 @@ class Lockstep:
             previous = self._previous_inputs
             if (self._repeating and self.skip_idle and previous is not None and not presses.any()
                     and not pending.any() and shaft.is_steady(self.commands)
-                    and self.commands == self._commands_before and inputs == replace(previous, tick=tick)):
+                    and self.commands == self._commands_before and inputs == replace(previous, tick=tick)
+                    and self.comm_lost_since < 0 and not self.silent_since):  # a silent source ages every tick
                 horizon = min(self._horizon(tick), until_tick)
                 if horizon > tick + 1:
                     # Every tick from here to the horizon would repeat the last step exactly: the controller's

@@ -132,6 +132,9 @@ class Shaft:
         self.transferring = False  # a passenger is crossing the threshold (the light curtain sees them)
         self.obstructed_until_tick = -1
         self.injected: set[str] = set()
+        # Injected contact failures, as flags: the sensors that read them are read many times a tick.
+        self.lock_forced_open = False  # a landing door's lock contact open (e.g. forced with the emergency key)
+        self.chain_broken = False  # a safety contact other than the doors' open (pit stop, governor switch)
         self.frozen_position_m = 0.0
         self.drive_fault_code = 0
         self.tick = 0
@@ -150,6 +153,8 @@ class Shaft:
             self.frozen_position_m = self.encoder_m()
         if kind == "position_lost":
             self._lose_count()
+        self.lock_forced_open = "door_lock_lost" in self.injected
+        self.chain_broken = "safety_chain_open" in self.injected
         if kind in DRIVE_FAULT_CODES:
             self.drive_fault_code = DRIVE_FAULT_CODES[kind]
 
@@ -160,6 +165,8 @@ class Shaft:
             self.power_lost_tick = -1
             self.on_battery = False
         self.injected.discard(kind)
+        self.lock_forced_open = "door_lock_lost" in self.injected
+        self.chain_broken = "safety_chain_open" in self.injected
         if kind == "brake_slip":
             self.gripped = False
         if kind in DRIVE_FAULT_CODES and not any(k in self.injected for k in DRIVE_FAULT_CODES):
@@ -200,7 +207,7 @@ class Shaft:
 
     def safety_chain_closed(self) -> bool:
         # Door contacts are bridged only inside the door zone (the relevelling safety circuit).
-        return self._zone or self.door_locked()
+        return not self.chain_broken and (self._zone or self.door_locked())
 
     def update(self, commands: Commands) -> None:
         """Advance one control period under ``commands``."""
@@ -249,6 +256,8 @@ class Shaft:
                 if self.on_battery and reference > self.physics.rescue_speed_limit_m_s:
                     reference = self.physics.rescue_speed_limit_m_s
                 target = reference if commands.run_up else -reference
+                if "drive_runaway" in self.injected:
+                    target = 10.0 if commands.run_up else -10.0  # the speed loop has failed: flat out
                 change = (target - speed) * self.alpha
                 if change > self.max_dv:
                     change = self.max_dv
@@ -331,7 +340,7 @@ class Shaft:
         return self.door_units / DOOR_TRAVEL_UNITS
 
     def door_locked(self) -> bool:
-        return self.door_units == 0 and self.lock_count >= self.lock_ticks
+        return self.door_units == 0 and self.lock_count >= self.lock_ticks and not self.lock_forced_open
 
     def door_state(self) -> str:
         if self.door_units == 0:
@@ -375,11 +384,17 @@ class Shaft:
         if unpowered and self.physics.rescue_device:
             candidates.append(self.power_lost_tick + self.rescue_switch_ticks)
         if "door_jam" not in self.injected and not unpowered:
+            # A door leaving a limit changes that limit's reading (and the lock's) at once; a moving one, when it
+            # reaches the other limit.
             if commands.door_open and not commands.door_close:
-                if self.door_units < DOOR_TRAVEL_UNITS and self._zone:
+                if self.door_units == 0 and self._zone:
+                    candidates.append(tick + 1)
+                elif self.door_units < DOOR_TRAVEL_UNITS and self._zone:
                     candidates.append(tick + -(-(DOOR_TRAVEL_UNITS - self.door_units) // self.door_rate_open))
             elif commands.door_close and not commands.door_open:
-                if self.door_units > 0:
+                if self.door_units == DOOR_TRAVEL_UNITS:
+                    candidates.append(tick + 1)
+                elif self.door_units > 0:
                     candidates.append(tick + -(-self.door_units // self._close_rate(commands)))
                 elif self.lock_count < self.lock_ticks:
                     candidates.append(tick + self.lock_ticks - self.lock_count)

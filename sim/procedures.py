@@ -156,16 +156,12 @@ class SimulatedCar:
         self.shaft.set_load(self.shaft.load_kg)
 
     def inject(self, kind: str) -> None:
-        self.shaft.inject(kind)
-        if kind == "comm_loss":
-            self.sim.comm_lost_since = self.sim.tick
+        self.sim.inject(kind)
         if kind not in self.shaft.injected:
             raise ProcedureFailed(f"the simulator did not take the fault {kind!r}")
 
     def clear(self, kind: str) -> None:
-        self.shaft.clear(kind)
-        if kind == "comm_loss":
-            self.sim.comm_lost_since = -1
+        self.sim.clear(kind)
 
     def restart_controller(self) -> None:
         """The controller reboots; the shaft and the drive (with its position count) carry on."""

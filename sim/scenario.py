@@ -26,7 +26,8 @@ EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "se
 # Rescue is entered only on the drive's on-battery signal (a power_loss fault), never requested.
 REQUESTABLE_MODES = tuple(mode.value for mode in Mode if mode is not Mode.RESCUE)
 FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
-               "overload", "brake_slip", "position_lost", "reference_fault")
+               "overload", "brake_slip", "position_lost", "reference_fault", "drive_runaway", "door_lock_lost",
+               "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent")
 
 
 class ScenarioError(ConfigFileError):

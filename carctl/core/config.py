@@ -212,7 +212,13 @@ class CarConfig:
 
     @property
     def overspeed_m_s(self) -> float:
-        """The governor trips at 115 % of rated speed; the supervisor stops the car there first."""
+        """The supervisor's electrical overspeed check, at 110 % of rated speed: a runaway drive is stopped before
+        the overspeed governor trips (governor_trip_m_s)."""
+        return 1.10 * self.rated_speed_m_s
+
+    @property
+    def governor_trip_m_s(self) -> float:
+        """The overspeed governor trips at 115 % of rated speed (EN 81-20): the car must never reach it."""
         return 1.15 * self.rated_speed_m_s
 
 

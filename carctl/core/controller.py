@@ -293,8 +293,9 @@ class Controller:
                 want_open = inputs.door_open_button
                 level = inputs.in_door_zone
             else:
+                # A door that failed to open is retried at once (its open_failures count), up to door_retries.
                 want_open = (inputs.door_open_button or overload or (recall == at and rules.park_open)
-                             or current_door.fault == "door_open_failed"
+                             or current_door.open_failures > 0 or current_door.fault == "door_open_failed"
                              or (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)))
                 level = inputs.in_door_zone and abs(error_m) <= self.config.car.relevel_threshold_m * 2
             if want_open and level:

@@ -71,8 +71,9 @@ FAULTS: dict[Fault, FaultSpec] = {
     Fault.CAR_PANEL_STALE: FaultSpec(13, FaultLevel.DISPLAY, False, "car operating panel silent"),
     Fault.LANDING_STALE: FaultSpec(14, FaultLevel.DISPLAY, False, "a landing board silent"),
     Fault.DRIVE_FAULT: FaultSpec(21, FaultLevel.STOP_NOW, False, "the drive reports a fault code"),
-    Fault.SAFETY_CHAIN_OPEN: FaultSpec(22, FaultLevel.STOP_NOW, False, "safety chain open while running"),
-    Fault.OVERSPEED: FaultSpec(31, FaultLevel.STOP_NOW, True, "speed at or above 115 % of rated"),
+    Fault.SAFETY_CHAIN_OPEN: FaultSpec(22, FaultLevel.STOP_NOW, False,
+                                       "safety chain open while running or with the doors locked"),
+    Fault.OVERSPEED: FaultSpec(31, FaultLevel.STOP_NOW, True, "speed at or above 110 % of rated (governor: 115 %)"),
     Fault.SHAFT_LIMIT: FaultSpec(32, FaultLevel.STOP_NOW, True, "car beyond a terminal landing's final limit"),
     Fault.DOOR_LOCK_LOST: FaultSpec(33, FaultLevel.STOP_NOW, False, "door lock lost while running"),
     Fault.UNINTENDED_MOVEMENT: FaultSpec(34, FaultLevel.STOP_NOW, True,
@@ -157,7 +158,10 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
             present.add(Fault.UNINTENDED_MOVEMENT)
         elif inputs.drive_running and not relevelling:
             present.add(Fault.DOOR_LOCK_LOST)
-    if inputs.drive_running and not inputs.safety_chain_closed:
+    # Open doors open the chain (outside the door zone) as a matter of course; with the doors locked, or while the
+    # drive runs, an open chain is a safety contact that has operated. The drive trips at once, so by the next
+    # status it may no longer be running: the locked doors are what still tell.
+    if not inputs.safety_chain_closed and (inputs.drive_running or inputs.door_locked):
         present.add(Fault.SAFETY_CHAIN_OPEN)
     return present
 

@@ -17,7 +17,7 @@ def test_healthy_standing_car_has_no_faults() -> None:
 @pytest.mark.parametrize(("inputs", "fault"), [
     (Inputs(tick=1, drive_age_ticks=4), Fault.DRIVE_STALE),
     (Inputs(tick=1, car_top_age_ticks=6), Fault.CAR_TOP_STALE),
-    (Inputs(tick=1, speed_m_s=1.15), Fault.OVERSPEED),
+    (Inputs(tick=1, speed_m_s=1.10), Fault.OVERSPEED),
     (Inputs(tick=1, speed_m_s=-1.2, door_locked=True), Fault.OVERSPEED),
     (Inputs(tick=1, position_m=14.56), Fault.SHAFT_LIMIT),
     (Inputs(tick=1, position_m=-0.06), Fault.SHAFT_LIMIT),
@@ -28,9 +28,16 @@ def test_healthy_standing_car_has_no_faults() -> None:
     (Inputs(tick=1, speed_m_s=0.35, door_locked=False, in_door_zone=True), Fault.UNINTENDED_MOVEMENT),
     (Inputs(tick=1, speed_m_s=0.0, door_locked=False, drive_running=True), Fault.DOOR_LOCK_LOST),
     (Inputs(tick=1, drive_running=True, safety_chain_closed=False), Fault.SAFETY_CHAIN_OPEN),
+    (Inputs(tick=1, drive_running=False, safety_chain_closed=False), Fault.SAFETY_CHAIN_OPEN),  # tripped already
 ])
 def test_each_condition_is_detected(inputs: Inputs, fault: Fault) -> None:
     assert fault in detect(inputs, LIMITS, False)
+
+
+def test_a_chain_opened_by_open_doors_is_not_a_fault() -> None:
+    opened = Inputs(tick=1, safety_chain_closed=False, door_locked=False, door_closed_limit=False,
+                    door_open_limit=True, in_door_zone=False)
+    assert Fault.SAFETY_CHAIN_OPEN not in detect(opened, LIMITS, False)
 
 
 def test_stale_drive_data_is_not_used() -> None:

@@ -1,0 +1,169 @@
+"""The fault kinds not covered by the service procedures (tests/sim/test_procedures.py), tests/sim/test_modes.py
+and tests/sim/test_rescue.py, each as a procedure: first check in the simulated shaft that the fault really
+happened, then assert the controller's reaction (docs/faults.md) and the recovery."""
+
+from carctl.core.controller import Phase
+from carctl.core.supervisor import Fault
+from sim.procedures import SimulatedCar
+
+LANDINGS_M = (0.0, 2.9, 5.8, 8.7, 11.6, 14.5)
+
+
+def fastest_until(car: SimulatedCar, condition_what: tuple, within_s: float) -> float:
+    """Run until condition() holds; return the highest true speed seen meanwhile."""
+    condition, what = condition_what
+    fastest = 0.0
+
+    def reached() -> bool:
+        nonlocal fastest
+        fastest = max(fastest, abs(car.shaft.speed_m_s))
+        return bool(condition())
+
+    car.wait_until(reached, within_s, what)
+    return fastest
+
+
+def test_a_runaway_drive_is_stopped_for_overspeed_before_the_governor_trips_and_stays_latched() -> None:
+    car = SimulatedCar()
+    car.press_car_call(5)
+    car.wait_until(lambda: car.shaft.speed_m_s > 0.5, within_s=20, what="accelerating")
+    car.inject("drive_runaway")
+    fastest = fastest_until(car, (lambda: Fault.OVERSPEED in car.faults, "overspeed"), within_s=3)
+    fastest = max(fastest, fastest_until(car, (lambda: car.shaft.speed_m_s == 0.0, "stopped"), within_s=3))
+    # It really ran away past rated speed, and was stopped before 115 %.
+    assert 1.10 <= fastest < 1.15
+    assert car.sim.report(0.0)["safety_violations"] == 0
+    # Latched: with the drive repaired the car still stands until the maintenance reset.
+    car.clear("drive_runaway")
+    car.run_for(60.0)
+    assert Fault.OVERSPEED in car.faults and car.shaft.speed_m_s == 0.0 and car.phase is Phase.HALTED
+    car.reset_faults()
+    car.wait_until(lambda: car.phase is Phase.STANDING and car.shaft.speed_m_s == 0.0, within_s=30,
+                   what="recovered to a landing")
+    assert abs(car.shaft.position_m - LANDINGS_M[car.landing]) <= 0.010 and not car.faults
+    car.press_car_call(0)
+    car.wait_doors("open", within_s=40, at=0)
+
+
+def test_a_runaway_in_inspection_at_the_top_trips_the_final_limit_latched() -> None:
+    car = SimulatedCar()
+    car.press_car_call(4)
+    car.wait_doors("open", within_s=30, at=4)
+    car.wait_doors("closed", within_s=30)
+    car.switch_mode("inspection")
+    car.run_for(0.5)
+    car.hold_inspection("up")
+    car.wait_until(lambda: car.shaft.position_m > LANDINGS_M[5] - 0.10, within_s=30, what="near the top")
+    car.inject("drive_runaway")
+    car.wait_fault(Fault.SHAFT_LIMIT, within_s=2)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped")
+    # The independent check saw the car really beyond the final limit, and the quick stop held it within 0.15 m.
+    assert [violation.kind for violation in car.sim.violations] == ["left_shaft"]
+    assert LANDINGS_M[5] + 0.05 < car.shaft.position_m < LANDINGS_M[5] + 0.15
+    car.hold_inspection(None)
+    car.clear("drive_runaway")
+    car.run_for(10.0)
+    assert Fault.SHAFT_LIMIT in car.faults
+    # The mechanic resets it and drives the car back below the top landing on the inspection buttons.
+    car.reset_faults()
+    car.run_for(0.1)
+    assert Fault.SHAFT_LIMIT in car.faults  # still beyond the limit: the reset waits for the condition to go
+    car.hold_inspection("down")
+    car.run_for(1.0)
+    assert car.shaft.speed_m_s == 0.0  # no movement while a stop-at-once fault stands
+    car.hold_inspection(None)
+
+
+def test_the_door_lock_lost_as_the_drive_starts_stops_it_before_the_car_moves() -> None:
+    car = SimulatedCar()
+    car.press_car_call(3)
+    car.wait_until(lambda: car.phase is Phase.STARTING and car.shaft.drive_running, within_s=20,
+                   what="the drive starting")
+    start_m = car.shaft.position_m
+    car.inject("door_lock_lost")
+    assert not car.shaft.door_locked()
+    car.wait_fault(Fault.DOOR_LOCK_LOST, within_s=0.1)
+    assert car.sim.commands.quick_stop and not (car.sim.commands.run_up or car.sim.commands.run_down)
+    car.run_for(1.0)
+    assert car.shaft.position_m == start_m and not car.shaft.brake_open and not car.shaft.drive_running
+    # Not latched: with the lock made again, the fault clears and the call is served.
+    car.clear("door_lock_lost")
+    car.wait_until(lambda: Fault.DOOR_LOCK_LOST not in car.faults, within_s=1, what="fault cleared")
+    car.wait_doors("open", within_s=30, at=3)
+    assert car.sim.report(0.0)["safety_violations"] == 0
+
+
+def test_a_safety_contact_opening_mid_run_stops_the_car_until_it_closes() -> None:
+    car = SimulatedCar()
+    car.press_car_call(5)
+    car.wait_until(lambda: 4.0 < car.shaft.position_m < 6.0, within_s=20, what="mid-run")
+    car.inject("safety_chain_open")
+    assert not car.shaft.safety_chain_closed()
+    car.wait_fault(Fault.SAFETY_CHAIN_OPEN, within_s=0.1)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped by the trip")
+    stopped_m = car.shaft.position_m
+    car.run_for(30.0)
+    assert car.shaft.position_m == stopped_m and car.phase is Phase.HALTED
+    car.clear("safety_chain_open")
+    car.wait_until(lambda: car.phase is Phase.STANDING and car.shaft.speed_m_s == 0.0, within_s=30,
+                   what="recovered to the nearest landing")
+    nearest = min(range(6), key=lambda n: abs(LANDINGS_M[n] - stopped_m))
+    assert car.landing == nearest and abs(car.shaft.position_m - LANDINGS_M[nearest]) <= 0.010
+    car.press_car_call(5)
+    car.wait_doors("open", within_s=40, at=5)
+    assert car.sim.report(0.0)["safety_violations"] == 0
+
+
+def test_doors_that_will_not_open_stop_new_trips_until_they_do() -> None:
+    car = SimulatedCar({"car": {"door_fault_retry_s": 30.0}})
+    car.inject("door_jam")  # closed and jammed
+    car.add_passenger(0, 3)
+    car.wait_until(lambda: car.phase is Phase.STANDING and car.landing == 0, within_s=5, what="standing")
+    car.press_hall_call(0, "up")
+    car.wait_fault(Fault.DOOR_OPEN_FAILED, within_s=60)
+    assert car.doors == "closed" and car.shaft.door_open_fraction() == 0.0
+    # No new trips: a call elsewhere is registered but the car stays.
+    car.press_hall_call(4, "down")
+    car.run_for(20.0)
+    assert car.landing == 0 and car.sim.trips == 0
+    car.clear("door_jam")
+    car.wait_doors("open", within_s=40, at=0)
+    car.wait_until(lambda: Fault.DOOR_OPEN_FAILED not in car.faults, within_s=1, what="fault cleared")
+    car.wait_until(lambda: car.sim.flow.finished, within_s=60, what="the passenger delivered")
+    car.wait_doors("open", within_s=60, at=4)
+
+
+def test_a_silent_car_top_board_stops_the_car_at_once_and_it_recovers_when_the_board_answers() -> None:
+    car = SimulatedCar()
+    car.press_car_call(5)
+    car.wait_until(lambda: 4.0 < car.shaft.position_m < 6.0, within_s=20, what="mid-run")
+    car.inject("car_top_silent")
+    car.wait_fault(Fault.CAR_TOP_STALE, within_s=0.2)
+    assert car.sim._previous_inputs is not None and car.sim._previous_inputs.car_top_age_ticks > 5
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped")
+    car.run_for(10.0)
+    assert car.phase is Phase.HALTED and not car.shaft.in_door_zone()
+    car.clear("car_top_silent")
+    car.wait_doors("open", within_s=40, at=5)  # the car call was kept
+    assert car.sim.report(0.0)["safety_violations"] == 0
+
+
+def test_a_silent_car_panel_or_landing_board_is_shown_and_the_car_serves_what_it_can_hear() -> None:
+    car = SimulatedCar()
+    car.inject("car_panel_silent")
+    car.wait_fault(Fault.CAR_PANEL_STALE, within_s=1)
+    car.press_car_call(3)  # not heard
+    car.press_hall_call(2, "up")
+    car.wait_doors("open", within_s=30, at=2)
+    car.run_for(20.0)
+    assert 3 not in car.sim.state.calls.car and car.landing == 2
+    car.clear("car_panel_silent")
+    car.inject("landing_silent")
+    car.wait_until(lambda: Fault.LANDING_STALE in car.faults and Fault.CAR_PANEL_STALE not in car.faults,
+                   within_s=2, what="landing stale only")
+    car.press_hall_call(4, "down")  # not heard
+    car.press_car_call(1)
+    car.wait_doors("open", within_s=30, at=1)
+    assert 4 not in car.sim.state.calls.down
+    car.clear("landing_silent")
+    car.wait_until(lambda: not car.faults, within_s=1, what="faults cleared")
