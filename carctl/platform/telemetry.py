@@ -55,8 +55,9 @@ def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, 
     }
 
 
-def event_message(event: Event, period_s: float, time_s: float) -> dict[str, Any] | None:
-    """The platform's view of a core event, or None for events it does not need."""
+def event_message(event: Event, period_s: float, time_s: float, drive_fault_code: int = 0) -> dict[str, Any] | None:
+    """The platform's view of a core event, or None for events it does not need. A drive fault carries the drive's
+    own fault code (docs/register-map.md), as the drive reported it in that cycle."""
     category = REPORTED_EVENTS.get(event.kind)
     if category is None:
         return None
@@ -65,6 +66,8 @@ def event_message(event: Event, period_s: float, time_s: float) -> dict[str, Any
     if event.kind is EventKind.FAULT_RAISED:
         name, code, level = parse_fault_detail(event.detail)
         message.update(fault=name, code=code, level=level, meaning=FAULTS[Fault(name)].meaning)
+        if name == Fault.DRIVE_FAULT.value:
+            message.update(drive_code=drive_fault_code)
     elif event.kind is EventKind.FAULT_CLEARED:
         message.update(fault=event.detail)
     elif event.kind is EventKind.MODE_CHANGED:
@@ -201,7 +204,8 @@ class Reporter:
     def update(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float,
                time_s: float) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """(event messages, the state message or None) for one cycle."""
-        out = [message for message in (event_message(e, self.period_s, time_s) for e in events) if message]
+        out = [message for message in (event_message(e, self.period_s, time_s, inputs.drive_fault_code)
+                                       for e in events) if message]
         alarm = self.trapped.update(state, inputs)
         if alarm is not None:
             out.append({**alarm, "t": round(time_s, 3)})

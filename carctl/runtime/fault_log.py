@@ -45,6 +45,8 @@ def record_of(event: Event, state: ControllerState, inputs: Inputs, time_s: floa
         name, code, level = parse_fault_detail(event.detail)
         what = {"event": "raised", "fault": name, "code": code, "level": level,
                 "meaning": FAULTS[Fault(name)].meaning}
+        if name == Fault.DRIVE_FAULT.value:
+            what["drive_code"] = inputs.drive_fault_code  # the drive's own code (docs/register-map.md)
     elif event.kind is EventKind.FAULT_CLEARED:
         spec = FAULTS[Fault(event.detail)]
         what = {"event": "cleared", "fault": event.detail, "code": spec.code, "level": int(spec.level)}

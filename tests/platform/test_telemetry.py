@@ -38,9 +38,11 @@ def test_fault_and_mode_events_become_platform_events_with_categories() -> None:
     car.wait_fault(Fault.DRIVE_FAULT, within_s=1.0)
     car.switch_mode("out_of_service")
     car.run_for(0.1)
-    messages = [m for m in (event_message(e, 0.02, 1.0) for e in car.events) if m is not None]
+    messages = [m for m in (event_message(e, 0.02, 1.0, car.shaft.drive_fault_code) for e in car.events)
+                if m is not None]
     raised = next(m for m in messages if m["kind"] == "fault_raised")
     assert raised["category"] == "faults_and_alarms" and raised["fault"] == "drive_fault" and raised["code"] == 21
+    assert raised["drive_code"] == 0x21  # the drive's own code: overcurrent
     assert raised["level"] == 4 and "drive" in raised["meaning"]
     mode = next(m for m in messages if m["kind"] == "mode_changed")
     assert (mode["mode_from"], mode["mode_to"], mode["category"]) == ("normal", "out_of_service", "running_state")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from carctl.core.signals import EventKind
 from carctl.core.supervisor import Fault
-from carctl.runtime.fault_log import FaultLog, read
+from carctl.runtime.fault_log import FaultLog, read, record_of
 from sim.procedures import SimulatedCar
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -93,3 +93,14 @@ def test_carctl_faults_shows_the_log(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "carctl.cli", "faults", "--log", str(tmp_path / "none.json")],
                              capture_output=True, text=True, cwd=ROOT, check=False)
     assert missing.returncode == 2 and "no fault log" in missing.stderr
+
+
+def test_a_drive_fault_record_carries_the_drives_own_code() -> None:
+    car = SimulatedCar()
+    car.inject("power_loss")
+    car.wait_fault(Fault.DRIVE_FAULT, within_s=0.2)
+    raised = next(e for e in car.events if e.kind is EventKind.FAULT_RAISED)
+    inputs = car.sim._previous_inputs
+    assert inputs is not None and inputs.drive_fault_code == 0x41
+    record = record_of(raised, car.sim.state, inputs, 0.0)
+    assert record is not None and record["fault"] == "drive_fault" and record["drive_code"] == 0x41
