@@ -148,9 +148,9 @@ class Shaft:
     def inject(self, kind: str) -> None:
         if kind == "power_loss" and kind not in self.injected:
             self.power_lost_tick = self.tick
+        if kind == "encoder_freeze" and kind not in self.injected:
+            self.frozen_position_m = self.encoder_m()  # read before the freeze takes effect
         self.injected.add(kind)
-        if kind == "encoder_freeze":
-            self.frozen_position_m = self.encoder_m()
         if kind == "position_lost":
             self._lose_count()
         self.lock_forced_open = "door_lock_lost" in self.injected

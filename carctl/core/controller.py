@@ -302,6 +302,10 @@ class Controller:
                 return self._open_doors(replace(state, direction=lantern, park_tick=-1), inputs, events)
             if not inputs.door_locked or not inputs.door_closed_limit:
                 return state, (Direction.NONE, 0.0)
+            if abs(error_m) > self.config.building.door_zone_m and not state.correction:
+                # Not where this landing is (the count jumped, or the car was moved): recover from HALTED to the
+                # nearest landing rather than dispatch from a landing the car is not at.
+                return replace(state, phase=Phase.HALTED, phase_tick=tick), (Direction.NONE, 0.0)
             if worst_level(state.faults) >= FaultLevel.NO_NEW_TRIPS or not rules.automatic_runs:
                 return state, (Direction.NONE, 0.0)
             if state.correction:

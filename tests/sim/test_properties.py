@@ -95,8 +95,11 @@ def mode_pulse(draw: st.DrawFn) -> list[dict[str, Any]]:
 def fault_pulse(draw: st.DrawFn) -> list[dict[str, Any]]:
     """A fault in the shaft, cleared after a while, then the maintenance reset (latched faults need it)."""
     start = draw(time_s)
+    # Not here: a runaway drive and a forced door lock, whose harm is the fault itself (the procedures in
+    # tests/sim/test_fault_procedures.py check that the supervisor stops them).
     kind = draw(st.sampled_from(["drive_fault", "comm_loss", "door_jam", "light_curtain_blocked",
-                                 "encoder_freeze", "overload", "power_loss", "position_lost"]))
+                                 "encoder_freeze", "overload", "power_loss", "position_lost", "reference_fault",
+                                 "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent"]))
     cleared = round(start + draw(st.floats(0.5, 40.0)), 2)
     return [{"t_s": start, "type": "fault", "kind": kind}, {"t_s": cleared, "type": "clear_fault", "kind": kind},
             {"t_s": cleared + 1.0, "type": "fault_reset"}]
