@@ -194,6 +194,12 @@ class SimulatedCar:
         where = f" at landing {at}" if at is not None else ""
         return self.wait_until(reached, within_s, f"doors {state}{where}")
 
+    def ride_to(self, landing: int, within_s: float = 60.0) -> None:
+        """Call the car to ``landing`` from inside and wait until its doors have opened there and closed again."""
+        self.press_car_call(landing)
+        self.wait_doors("open", within_s, at=landing)
+        self.wait_doors("closed", within_s)
+
     def wait_idle(self, within_s: float) -> float:
         """Until every call is served and the doors are closed with the car standing."""
         return self.wait_until(lambda: not self.sim.state.calls.any() and self.doors == "closed"

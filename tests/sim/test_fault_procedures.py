@@ -47,9 +47,7 @@ def test_a_runaway_drive_is_stopped_for_overspeed_before_the_governor_trips_and_
 
 def test_a_runaway_in_inspection_at_the_top_trips_the_final_limit_latched() -> None:
     car = SimulatedCar()
-    car.press_car_call(4)
-    car.wait_doors("open", within_s=30, at=4)
-    car.wait_doors("closed", within_s=30)
+    car.ride_to(4)
     car.switch_mode("inspection")
     car.run_for(0.5)
     car.hold_inspection("up")

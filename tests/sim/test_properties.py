@@ -148,9 +148,7 @@ def test_a_power_failure_anywhere_in_a_ride_ends_with_the_car_level_and_open_the
     car = SimulatedCar({"car": {"balance_fraction": balance}, "physics": {"balance_fraction": balance}})
     car.set_extra_load(load_kg)
     if downwards:
-        car.press_car_call(5)
-        car.wait_doors("open", within_s=60, at=5)
-        car.wait_doors("closed", within_s=60)
+        car.ride_to(5)
     car.press_car_call(0 if downwards else 5)
     car.run_for(cut_after_s)
     car.inject("power_loss")

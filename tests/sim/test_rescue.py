@@ -102,9 +102,7 @@ def test_the_simulated_rescue_device_cannot_lift_the_heavy_side() -> None:
 
 def test_a_car_standing_at_a_landing_when_the_mains_fail_opens_there_without_moving() -> None:
     car = SimulatedCar()
-    car.press_car_call(4)
-    car.wait_doors("open", within_s=60, at=4)
-    car.wait_doors("closed", within_s=60)
+    car.ride_to(4)
     car.wait_until(lambda: car.landing == 4 and car.phase is Phase.STANDING, within_s=30, what="standing at 4")
     car.inject("power_loss")
     car.run_for(0.1)
@@ -188,9 +186,7 @@ def test_a_controller_restart_with_the_count_lost_corrects_upwards_from_below_th
 
 def test_a_count_that_disagrees_with_the_door_zone_sensor_at_power_up_is_corrected() -> None:
     car = SimulatedCar()
-    car.press_car_call(3)
-    car.wait_doors("open", within_s=60, at=3)
-    car.wait_doors("closed", within_s=60)
+    car.ride_to(3)
     car.wait_until(lambda: car.phase is Phase.STANDING, within_s=10, what="standing at 3")
     # The count slipped by half a floor while the controller was down; the drive still claims it is referenced.
     car.shaft.count_offset_m = -1.45
@@ -206,9 +202,7 @@ def test_a_count_that_disagrees_with_the_door_zone_sensor_at_power_up_is_correct
 
 def test_a_correction_run_that_does_not_reference_stops_latched_until_a_mechanic_resets_it() -> None:
     car = SimulatedCar()
-    car.press_car_call(2)
-    car.wait_doors("open", within_s=60, at=2)
-    car.wait_doors("closed", within_s=60)
+    car.ride_to(2)
     car.inject("position_lost")
     car.inject("reference_fault")  # the drive will not re-reference at the mark
     car.restart_controller()
