@@ -256,8 +256,8 @@ class PassengerFlow:
                 if not wanting:
                     continue
                 newcomer = any(p.last_press_tick < 0 for p in wanting)
-                if not newcomer and landing == standing_at:
-                    continue  # left behind by a full car: press again once it has gone
+                if not newcomer and landing == standing_at and doors_open_here:
+                    continue  # left behind by a full car: press again once it has gone (or shut its doors)
                 due = max(p.last_press_tick for p in wanting) + self.repress_ticks
                 if tick >= due or newcomer:
                     (presses.up if going_up else presses.down).add(landing)

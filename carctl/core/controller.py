@@ -296,6 +296,7 @@ class Controller:
                 # A door that failed to open is retried at once (its open_failures count), up to door_retries.
                 want_open = (inputs.door_open_button or overload or (recall == at and rules.park_open)
                              or current_door.open_failures > 0 or current_door.fault == "door_open_failed"
+                             or self._letting_out(state, inputs)
                              or (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)))
                 level = inputs.in_door_zone and abs(error_m) <= self.config.car.relevel_threshold_m * 2
             if want_open and level:
@@ -479,7 +480,8 @@ class Controller:
             return state, (Direction.NONE, 0.0)
         lantern = dispatch.lantern_on_arrival(state.calls, at, travel, self.landing_count)
         parked_open = rules.park_open and at == self._recall_landing(state, rules)
-        if not (dispatch.wants_doors_open(state.calls, at, lantern) or parked_open):
+        if not (dispatch.wants_doors_open(state.calls, at, lantern) or parked_open
+                or self._letting_out(state, inputs)):
             return replace(state, direction=lantern), (Direction.NONE, 0.0)
         events.append(Event(EventKind.ARRIVED, tick, at, "up" if lantern > 0 else "down" if lantern < 0 else ""))
         return self._open_doors(replace(state, direction=lantern), inputs, events)
@@ -738,6 +740,12 @@ class Controller:
             return replace(state, dark=True)
         return state
 
+    def _letting_out(self, state: ControllerState, inputs: Inputs) -> bool:
+        """A stop-at-the-next-landing fault with someone in the car: the doors open there and stay open until the
+        car is empty."""
+        return (bool(state.faults) and worst_level(state.faults) >= FaultLevel.STOP_AT_NEXT_LANDING
+                and inputs.load_kg > self.config.car.anti_nuisance_load_kg)
+
     # -- doors and outputs ---------------------------------------------------------------------------------------
 
     def _door_step(self, state: ControllerState, current: DoorState, inputs: Inputs, reopen: bool,
@@ -749,7 +757,7 @@ class Controller:
             open_request=open_request,
             close_request=inputs.door_close_button or close_now,
             reopen_request=reopen,
-            hold_open=creeping or parked_open or Fault.OVERLOAD in state.faults,
+            hold_open=creeping or parked_open or Fault.OVERLOAD in state.faults or self._letting_out(state, inputs),
             auto_close=rules.auto_close,
             open_limit=inputs.door_open_limit,
             closed_locked=inputs.door_closed_limit and inputs.door_locked,

@@ -68,7 +68,10 @@ class Fault(enum.Enum):
 FAULTS: dict[Fault, FaultSpec] = {
     Fault.DRIVE_STALE: FaultSpec(11, FaultLevel.STOP_NOW, False, "drive status older than its declared rate"),
     Fault.CAR_TOP_STALE: FaultSpec(12, FaultLevel.STOP_NOW, False, "car-top board silent: door state unknown"),
-    Fault.CAR_PANEL_STALE: FaultSpec(13, FaultLevel.DISPLAY, False, "car operating panel silent"),
+    # Without the car panel the passengers have no alarm button, no door-open button and no car calls: the car
+    # lets them out at the next landing and takes no one until it answers again.
+    Fault.CAR_PANEL_STALE: FaultSpec(13, FaultLevel.STOP_AT_NEXT_LANDING, False,
+                                     "car operating panel silent: no alarm, door or call buttons in the car"),
     Fault.LANDING_STALE: FaultSpec(14, FaultLevel.DISPLAY, False, "a landing board silent"),
     Fault.DRIVE_FAULT: FaultSpec(21, FaultLevel.STOP_NOW, False, "the drive reports a fault code"),
     Fault.SAFETY_CHAIN_OPEN: FaultSpec(22, FaultLevel.STOP_NOW, False,

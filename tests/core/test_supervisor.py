@@ -74,7 +74,8 @@ def test_every_fault_has_a_level_and_code() -> None:
     assert set(FAULTS) == set(Fault)
     for fault in (Fault.OVERSPEED, Fault.SHAFT_LIMIT, Fault.UNINTENDED_MOVEMENT):
         assert FAULTS[fault].latched and FAULTS[fault].level is FaultLevel.STOP_NOW
-    assert worst_level(frozenset({Fault.OVERLOAD, Fault.CAR_PANEL_STALE})) == FaultLevel.NO_NEW_TRIPS
+    assert worst_level(frozenset({Fault.OVERLOAD, Fault.LANDING_STALE})) == FaultLevel.NO_NEW_TRIPS
+    assert worst_level(frozenset({Fault.OVERLOAD, Fault.CAR_PANEL_STALE})) == FaultLevel.STOP_AT_NEXT_LANDING
 
 
 def test_no_run_with_doors_unlocked() -> None:

@@ -146,22 +146,39 @@ def test_a_silent_car_top_board_stops_the_car_at_once_and_it_recovers_when_the_b
     assert car.sim.report(0.0)["safety_violations"] == 0
 
 
-def test_a_silent_car_panel_or_landing_board_is_shown_and_the_car_serves_what_it_can_hear() -> None:
-    car = SimulatedCar()
+def test_a_silent_car_panel_lets_the_passengers_out_at_the_next_landing_and_takes_no_one_until_it_answers() -> None:
+    """Level 3, stop at the next landing: without the car panel a passenger has no alarm, door or call button."""
+    car = SimulatedCar({"car": {"park_delay_s": 600.0}})
+    rider = car.add_passenger(0, 5)
+    car.wait_until(lambda: car.sim.flow.in_car, within_s=30, what="passenger aboard")
+    car.wait_until(lambda: 3.0 < car.shaft.position_m < 4.0, within_s=30, what="on the way up")
+    faulted_m = car.shaft.position_m
     car.inject("car_panel_silent")
     car.wait_fault(Fault.CAR_PANEL_STALE, within_s=1)
-    car.press_car_call(3)  # not heard
-    car.press_hall_call(2, "up")
-    car.wait_doors("open", within_s=30, at=2)
-    car.run_for(20.0)
-    assert 3 not in car.sim.state.calls.car and car.landing == 2
+    car.wait_doors("open", within_s=20)
+    assert 1 < car.landing < 5 and car.shaft.landings_m[car.landing] > faulted_m  # the next landing, not the 5th
+    stopped_at = car.landing
+    # Held open while someone is inside; no new trip for a landing call meanwhile.
+    car.press_hall_call(0, "up")
+    car.run_for(60.0)
+    assert car.doors == "open" and car.landing == stopped_at and car.sim.trips == 1 and rider in car.sim.flow.in_car
+    # The panel answers again: the passenger's call is heard, the car takes them home, then answers the landing.
     car.clear("car_panel_silent")
+    car.wait_until(lambda: Fault.CAR_PANEL_STALE not in car.faults, within_s=1, what="fault cleared")
+    car.wait_until(lambda: rider in car.sim.flow.finished, within_s=60, what="passenger delivered")
+    car.wait_doors("open", within_s=60, at=0)
+    assert car.sim.report(0.0)["safety_violations"] == 0
+
+
+def test_a_silent_landing_board_is_shown_and_the_car_serves_what_it_can_hear() -> None:
+    car = SimulatedCar()
     car.inject("landing_silent")
-    car.wait_until(lambda: Fault.LANDING_STALE in car.faults and Fault.CAR_PANEL_STALE not in car.faults,
-                   within_s=2, what="landing stale only")
+    car.wait_fault(Fault.LANDING_STALE, within_s=2)
     car.press_hall_call(4, "down")  # not heard
     car.press_car_call(1)
     car.wait_doors("open", within_s=30, at=1)
     assert 4 not in car.sim.state.calls.down
     car.clear("landing_silent")
     car.wait_until(lambda: not car.faults, within_s=1, what="faults cleared")
+    car.press_hall_call(4, "down")
+    car.wait_doors("open", within_s=30, at=4)
