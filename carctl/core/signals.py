@@ -158,7 +158,7 @@ class EventKind(enum.Enum):
     RECOGNISED = "recognised"
     RECALL_CHANGED = "recall_changed"  # fire return: the designated landing is on fire, the alternate is used
     ENERGY_SAVING = "energy_saving"  # detail "on" (light and fan off) or "off" (back on)
-    RESCUED = "rescued"  # the rescue run ended at ``landing`` and the doors open; detail "up", "down" or "level"
+    RESCUED = "rescued"  # the rescue let the passengers out at ``landing``; detail: the load then ("75 kg")
     CORRECTION_RUN = "correction_run"  # detail "started:<why>" or "done" (the position is referenced again)
 
 
