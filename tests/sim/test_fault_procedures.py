@@ -31,7 +31,7 @@ def test_a_runaway_drive_is_stopped_for_overspeed_before_the_governor_trips_and_
     fastest = fastest_until(car, (lambda: Fault.OVERSPEED in car.faults, "overspeed"), within_s=3)
     fastest = max(fastest, fastest_until(car, (lambda: car.shaft.speed_m_s == 0.0, "stopped"), within_s=3))
     # It really ran away past rated speed, and was stopped before 115 %.
-    assert 1.10 <= fastest < 1.15
+    assert fastest >= 1.10 and fastest < 1.15
     assert car.sim.report(0.0)["safety_violations"] == 0
     # Latched: with the drive repaired the car still stands until the maintenance reset.
     car.clear("drive_runaway")
@@ -156,7 +156,7 @@ def test_a_silent_car_panel_lets_the_passengers_out_at_the_next_landing_and_take
     car.inject("car_panel_silent")
     car.wait_fault(Fault.CAR_PANEL_STALE, within_s=1)
     car.wait_doors("open", within_s=20)
-    assert 1 < car.landing < 5 and car.shaft.landings_m[car.landing] > faulted_m  # the next landing, not the 5th
+    assert car.landing in (2, 3, 4) and car.shaft.landings_m[car.landing] > faulted_m  # the next one, not the 5th
     stopped_at = car.landing
     # Held open while someone is inside; no new trip for a landing call meanwhile.
     car.press_hall_call(0, "up")

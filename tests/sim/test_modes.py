@@ -156,21 +156,6 @@ def test_inspection_moves_only_while_a_button_is_held_slowly_and_never_past_a_te
     car.wait_doors("open", within_s=60, at=0)
 
 
-def test_out_of_service_parks_at_once_at_its_configured_landing_with_doors_closed() -> None:
-    car = SimulatedCar({"car": {"home_landing": 0, "out_of_service_landing": 5, "park_delay_s": 600.0}})
-    car.press_car_call(2)
-    car.run_for(1.0)
-    car.switch_mode("out_of_service")
-    car.wait_doors("open", within_s=30, at=2)  # the ride is finished first
-    car.press_hall_call(1, "up")
-    car.wait_until(lambda: car.landing == 5 and car.phase is Phase.STANDING and car.shaft.speed_m_s == 0.0,
-                   within_s=60, what="parked at landing 5")
-    assert car.doors == "closed" and car.stops() == [2]
-    assert not car.sim.state.calls.up and not car.sim.commands.hall_up_lamps  # landing calls off
-    car.run_for(300.0)
-    assert car.landing == 5 and car.doors == "closed"
-
-
 def test_an_encoder_that_freezes_during_a_relevel_stops_the_car_inside_the_door_zone() -> None:
     """Found by the property test: with the encoder frozen the relevel never seemed to arrive, and the car crept,
     doors open, to the edge of the door zone. A relevel now has a time limit."""

@@ -303,16 +303,18 @@ def test_independent_service_ignores_landing_calls_and_closes_only_on_the_button
     assert car.stops() == [2, 4]
 
 
-def test_out_of_service_finishes_the_ride_and_parks_closed() -> None:
-    car = SimulatedCar({"car": {"home_landing": 0, "park_delay_s": 5.0}})
-    car.press_car_call(4)
+@pytest.mark.parametrize(("configured", "parks_at"), [(-1, 0), (5, 5)])
+def test_out_of_service_finishes_the_ride_and_parks_closed_at_once(configured: int, parks_at: int) -> None:
+    """At the configured out-of-service landing (-1: the home landing), at once, not after the park delay."""
+    car = SimulatedCar({"car": {"home_landing": 0, "out_of_service_landing": configured, "park_delay_s": 600.0}})
+    car.press_car_call(4 if parks_at == 0 else 2)
     car.run_for(1.0)
     car.switch_mode("out_of_service")
-    car.wait_doors("open", within_s=30, at=4)  # the passenger still gets home
-    car.press_hall_call(2, "up")
-    car.wait_until(lambda: car.landing == 0 and car.phase is Phase.STANDING and car.shaft.speed_m_s == 0.0,
-                   within_s=60, what="parked")
-    assert car.doors == "closed" and 2 not in car.stops()
+    car.wait_doors("open", within_s=30, at=4 if parks_at == 0 else 2)  # the passenger still gets home
+    car.press_hall_call(1, "up")
+    car.wait_until(lambda: car.landing == parks_at and car.phase is Phase.STANDING and car.shaft.speed_m_s == 0.0,
+                   within_s=60, what=f"parked at landing {parks_at}")
+    assert car.doors == "closed" and 1 not in car.stops()
 
 
 def test_fire_return_goes_non_stop_to_the_main_landing_and_parks_open() -> None:
