@@ -153,8 +153,7 @@ class Shaft:
         self.injected.add(kind)
         if kind == "position_lost":
             self._lose_count()
-        self.lock_forced_open = "door_lock_lost" in self.injected
-        self.chain_broken = "safety_chain_open" in self.injected
+        self._refresh_contacts()
         if kind in DRIVE_FAULT_CODES:
             self.drive_fault_code = DRIVE_FAULT_CODES[kind]
 
@@ -165,12 +164,15 @@ class Shaft:
             self.power_lost_tick = -1
             self.on_battery = False
         self.injected.discard(kind)
-        self.lock_forced_open = "door_lock_lost" in self.injected
-        self.chain_broken = "safety_chain_open" in self.injected
+        self._refresh_contacts()
         if kind == "brake_slip":
             self.gripped = False
         if kind in DRIVE_FAULT_CODES and not any(k in self.injected for k in DRIVE_FAULT_CODES):
             self.drive_fault_code = 0
+
+    def _refresh_contacts(self) -> None:
+        self.lock_forced_open = "door_lock_lost" in self.injected
+        self.chain_broken = "safety_chain_open" in self.injected
 
     def _lose_count(self) -> None:
         self.count_offset_m = self.position_m

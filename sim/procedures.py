@@ -187,6 +187,18 @@ class SimulatedCar:
             raise ProcedureFailed(f"{what}: not within {within_s} s ({self.describe()})")
         return (self.sim.tick - start) * self.sim.period_s
 
+    def fastest_until(self, condition: Callable[[], bool], within_s: float, what: str) -> float:
+        """Run until condition() holds, as wait_until; return the highest true speed of the car on the way."""
+        fastest = abs(self.shaft.speed_m_s)
+
+        def watched() -> bool:
+            nonlocal fastest
+            fastest = max(fastest, abs(self.shaft.speed_m_s))
+            return condition()
+
+        self.wait_until(watched, within_s, what)
+        return fastest
+
     def wait_doors(self, state: str, within_s: float, at: int | None = None) -> float:
         def reached() -> bool:
             return self.doors == state and (at is None or self.landing == at)

@@ -547,14 +547,19 @@ class Controller:
             return state, (Direction.NONE, 0.0)
         if state.door.phase is not DoorPhase.CLOSED:
             # Stopped away from a landing with the doors open (after unintended movement): close them first.
-            new_door = self._door_step(state, state.door, inputs, False, events, close_now=True)
-            return (replace(state, door=new_door) if new_door is not state.door else state), (Direction.NONE, 0.0)
+            return self._close_doors_now(state, inputs, events)
         if not inputs.door_locked or not rules.automatic_runs or (state.mode is Mode.RESCUE
                                                                    and state.rescue_landing < 0):
             return state, (Direction.NONE, 0.0)
         direction = Direction.UP if error_m > 0 else Direction.DOWN
         state = replace(state, landing=at)
         return self._start(state, direction, at, False, tick, events)
+
+    def _close_doors_now(self, state: ControllerState, inputs: Inputs,
+                         events: list[Event]) -> tuple[ControllerState, tuple[Direction, float]]:
+        """Standing still away from a landing with the doors not closed: close them, without waiting for a dwell."""
+        new_door = self._door_step(state, state.door, inputs, False, events, close_now=True)
+        return (replace(state, door=new_door) if new_door is not state.door else state), (Direction.NONE, 0.0)
 
     # -- position correction -------------------------------------------------------------------------------------
 
@@ -578,8 +583,7 @@ class Controller:
         if state.door.phase is not DoorPhase.CLOSED:
             if inputs.in_door_zone:
                 return replace(state, phase=Phase.STANDING, phase_tick=inputs.tick), (Direction.NONE, 0.0)
-            new_door = self._door_step(state, state.door, inputs, False, events, close_now=True)
-            return (replace(state, door=new_door) if new_door is not state.door else state), (Direction.NONE, 0.0)
+            return self._close_doors_now(state, inputs, events)
         if not inputs.door_locked or not rules.automatic_runs or state.mode is Mode.RESCUE:
             return state, (Direction.NONE, 0.0)
         return self._start_correction(state, inputs, events)

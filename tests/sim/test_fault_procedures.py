@@ -9,27 +9,13 @@ from sim.procedures import SimulatedCar
 LANDINGS_M = (0.0, 2.9, 5.8, 8.7, 11.6, 14.5)
 
 
-def fastest_until(car: SimulatedCar, condition_what: tuple, within_s: float) -> float:
-    """Run until condition() holds; return the highest true speed seen meanwhile."""
-    condition, what = condition_what
-    fastest = 0.0
-
-    def reached() -> bool:
-        nonlocal fastest
-        fastest = max(fastest, abs(car.shaft.speed_m_s))
-        return bool(condition())
-
-    car.wait_until(reached, within_s, what)
-    return fastest
-
-
 def test_a_runaway_drive_is_stopped_for_overspeed_before_the_governor_trips_and_stays_latched() -> None:
     car = SimulatedCar()
     car.press_car_call(5)
     car.wait_until(lambda: car.shaft.speed_m_s > 0.5, within_s=20, what="accelerating")
     car.inject("drive_runaway")
-    fastest = fastest_until(car, (lambda: Fault.OVERSPEED in car.faults, "overspeed"), within_s=3)
-    fastest = max(fastest, fastest_until(car, (lambda: car.shaft.speed_m_s == 0.0, "stopped"), within_s=3))
+    fastest = car.fastest_until(lambda: Fault.OVERSPEED in car.faults, within_s=3, what="overspeed")
+    fastest = max(fastest, car.fastest_until(lambda: car.shaft.speed_m_s == 0.0, within_s=3, what="stopped"))
     # It really ran away past rated speed, and was stopped before 115 %.
     assert fastest >= 1.10 and fastest < 1.15
     assert car.sim.report(0.0)["safety_violations"] == 0

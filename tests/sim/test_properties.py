@@ -155,14 +155,8 @@ def test_a_power_failure_anywhere_in_a_ride_ends_with_the_car_level_and_open_the
     car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped by the trip")
     stranded_m = car.shaft.position_m
     stranded_in_zone = car.shaft.in_door_zone()
-    fastest = 0.0
-
-    def released() -> bool:
-        nonlocal fastest
-        fastest = max(fastest, abs(car.shaft.speed_m_s))
-        return car.doors == "open" and car.sim.commands.rescue_notice
-
-    car.wait_until(released, within_s=60, what="released at a landing")
+    fastest = car.fastest_until(lambda: car.doors == "open" and car.sim.commands.rescue_notice, within_s=60,
+                                what="released at a landing")
     landings = car.shaft.landings_m
     at_m = landings[car.landing]
     opened_in_place = car.sim.trips == (2 if downwards else 1)

@@ -24,19 +24,6 @@ def stop_between_landings_by_a_power_failure(car: SimulatedCar, low_m: float, hi
     assert not car.shaft.in_door_zone(), "the car must be stranded between landings for this procedure"
 
 
-def watch_speed(car: SimulatedCar, within_s: float, until: str) -> float:
-    """Run until the doors are ``until``; return the highest true speed seen on the way."""
-    fastest = 0.0
-
-    def reached() -> bool:
-        nonlocal fastest
-        fastest = max(fastest, abs(car.shaft.speed_m_s))
-        return car.doors == until
-
-    car.wait_until(reached, within_s, f"doors {until}")
-    return fastest
-
-
 def test_a_light_car_is_rescued_upwards_to_the_next_landing_and_waits_open_for_the_mains() -> None:
     car = SimulatedCar({"car": {"park_delay_s": 600.0}})
     car.add_passenger(0, 5, mass_kg=75.0)  # car + 75 kg is lighter than the counterweight (car + 283 kg)
@@ -46,7 +33,7 @@ def test_a_light_car_is_rescued_upwards_to_the_next_landing_and_waits_open_for_t
     # The rescue device takes over after 3 s; the car goes up (the easier way) at rescue speed and opens.
     car.wait_until(lambda: car.sim.state.mode is Mode.RESCUE, within_s=4, what="rescue mode")
     assert car.shaft.on_battery
-    fastest = watch_speed(car, within_s=30, until="open")
+    fastest = car.fastest_until(lambda: car.doors == "open", within_s=30, what="doors open")
     assert car.landing == 3 and car.shaft.position_m > stranded_m
     assert abs(car.shaft.position_m - LANDINGS_M[3]) <= 0.010
     assert fastest <= 0.2 * 1.05
@@ -79,7 +66,7 @@ def test_a_heavy_car_is_rescued_downwards() -> None:
     car.set_extra_load(450.0)  # car + 450 kg outweighs the counterweight by 167 kg
     stop_between_landings_by_a_power_failure(car, 6.3, 7.3)
     stranded_m = car.shaft.position_m
-    fastest = watch_speed(car, within_s=40, until="open")
+    fastest = car.fastest_until(lambda: car.doors == "open", within_s=40, what="doors open")
     assert car.landing == 2 and car.shaft.position_m < stranded_m
     assert abs(car.shaft.position_m - LANDINGS_M[2]) <= 0.010 and fastest <= 0.21
     assert [event.landing for event in car.events_of(EventKind.RESCUED)] == [2]
@@ -147,16 +134,11 @@ def test_without_a_rescue_device_the_car_waits_and_after_the_mains_return_makes_
     # The mains return: the drive restarts with its count at zero, unreferenced, although the car is at ~6.8 m.
     car.clear("power_loss")
     assert car.shaft.position_unreferenced and abs(car.shaft.encoder_m()) < 0.001
-    fastest = 0.0
-
     def corrected() -> bool:
-        nonlocal fastest
-        if car.phase is Phase.CORRECTING:
-            fastest = max(fastest, abs(car.shaft.speed_m_s))
-            assert car.shaft.door_locked()
+        assert car.phase is not Phase.CORRECTING or car.shaft.door_locked()
         return not car.shaft.position_unreferenced
 
-    car.wait_until(corrected, within_s=60, what="count referenced at the mark")
+    fastest = car.fastest_until(corrected, within_s=60, what="count referenced at the mark")
     car.run_for(car.sim.period_s)
     assert [event.detail for event in car.events_of(EventKind.CORRECTION_RUN)] == ["started:unreferenced", "done"]
     assert fastest <= 0.25 * 1.05 and car.shaft.position_m < stranded_m
