@@ -14,6 +14,7 @@ from typing import Any
 
 from carctl.adapters.drive import Endpoint
 from carctl.core.config import BuildingConfig, CarConfig, ConfigError, ControllerConfig
+from carctl.platform.naming import id_problem, is_loopback
 from carctl.tomlconfig import ConfigFileError, build_table
 
 __all__ = ["FirmwareConfig", "FirmwareConfigError", "build_table", "from_dict", "load"]
@@ -21,6 +22,10 @@ __all__ = ["FirmwareConfig", "FirmwareConfigError", "build_table", "from_dict", 
 
 class FirmwareConfigError(ConfigFileError):
     pass
+
+
+# Unix socket paths are limited to 107 bytes; the longest socket name in the directory is 20.
+SOCKET_DIR_MAX_BYTES = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +78,14 @@ class RuntimeSection:
     run_seconds: float = 0.0  # stop after this long (tests, benches); 0 runs until SIGTERM
     fault_log: str = "/var/lib/carctl/faults.json"  # the on-disk fault log (fault_log.py); "" for none
     fault_log_capacity: int = 500
+    # The directory of the side channels' Unix sockets (loop, platform link, face worker): created 0700 at start,
+    # and refused unless only the firmware's user can enter it (docs/security.md).
+    socket_dir: str = "/run/carctl"
 
     def __post_init__(self) -> None:
+        if not self.socket_dir.startswith("/") or len(self.socket_dir.encode()) > SOCKET_DIR_MAX_BYTES:
+            raise ConfigError("runtime.socket_dir", f"must be an absolute path of at most {SOCKET_DIR_MAX_BYTES} "
+                                                    f"bytes (a Unix socket's path is limited to 107)")
         if not 10 <= self.fault_log_capacity <= 100_000:
             raise ConfigError("runtime.fault_log_capacity", "must be 10..100000 records")
         if not 0 <= self.realtime_priority <= 99:
@@ -98,6 +109,11 @@ class FaceSection:
     agreement_frames: int = 2
     repeat_after_s: float = 60.0
     max_fps: float = 8.0
+    # Images (enrolment photos, a folder of frames) larger than this are refused from their header, before decoding:
+    # a 4,000 x 4,000 photo decodes to 48 MB, a decompression bomb to gigabytes.
+    max_image_pixels: int = 16_000_000
+    # No longer used: recognitions go to the loop over a Unix socket in runtime.socket_dir. Accepted so that older
+    # configuration files still load.
     event_port: int = 47300
 
     def __post_init__(self) -> None:
@@ -109,6 +125,8 @@ class FaceSection:
             raise ConfigError("face.event_port", "must be 1024..65535")
         if self.agreement_frames < 1 or self.max_fps <= 0 or self.detect_width_px < 80:
             raise ConfigError("face.agreement_frames", "agreement_frames >= 1, max_fps > 0, detect_width_px >= 80")
+        if not 10_000 <= self.max_image_pixels <= 100_000_000:
+            raise ConfigError("face.max_image_pixels", f"must be 10000..100000000 (got {self.max_image_pixels})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +138,22 @@ class PlatformSection:
     username: str = ""
     password_file: str = "/etc/carctl/mqtt.password"
     tls_ca_file: str = ""
+    # Without TLS the link sends its password in the clear; refused for a broker not on this machine unless this is
+    # set (a lab network).
+    allow_plaintext: bool = False
     community: str = "community"
     car: str = "car"
     key_file: str = "/etc/carctl/community.key"
+    # "community": key_file holds the community's key, shared by its cars. "car": key_file holds this car's own key,
+    # derived from the community's key and the car id (docs/platform.md), so it cannot sign for another car.
+    key_scheme: str = "community"
     outbox_path: str = "/var/lib/carctl/outbox.db"
     # Settings the platform changed (home landing, floor permissions), applied at start and on every change.
     overrides_path: str = "/var/lib/carctl/overrides.json"
-    agent_port: int = 47310  # the link process listens here for the loop's state and events
-    loop_port: int = 47311  # the loop listens here for commands the link has accepted
+    # No longer used: the loop and the link process talk over Unix sockets in runtime.socket_dir. Accepted so that
+    # older configuration files still load.
+    agent_port: int = 47310
+    loop_port: int = 47311
     state_every_s: float = 5.0
     utc_offset_h: float = 8.0  # the local day that daily statistics cover (China Standard Time)
 
@@ -139,6 +165,16 @@ class PlatformSection:
                 raise ConfigError(f"platform.{key}", "must be a port number 1..65535")
         if not 0.5 <= self.state_every_s <= 60:
             raise ConfigError("platform.state_every_s", "must be 0.5..60 s")
+        for key in ("community", "car"):
+            problem = id_problem(key, getattr(self, key))
+            if problem:
+                raise ConfigError(f"platform.{key}", problem)
+        if self.key_scheme not in ("community", "car"):
+            raise ConfigError("platform.key_scheme", f"must be community or car (got {self.key_scheme!r})")
+        if not self.tls_ca_file and not self.allow_plaintext and not is_loopback(self.broker_host):
+            raise ConfigError("platform.tls_ca_file", f"the broker {self.broker_host} is not on this machine: set "
+                                                      f"tls_ca_file so the password is not sent in the clear (or "
+                                                      f"allow_plaintext = true on a lab network)")
 
 
 @dataclass(frozen=True, slots=True)

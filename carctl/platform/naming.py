@@ -1,0 +1,38 @@
+"""Names that become MQTT topics and broker accounts: community and car ids, and the broker user of a car.
+
+Rules of this module:
+- An id is 1-64 characters of `a-z`, `0-9`, `_` and `-`: nothing that MQTT gives a meaning (`+`, `#`, `/`), no
+  space, no newline, no upper case (two ids that differ only in case would be one person's typo and two topics).
+- A car's broker user is `<community>-<car>`. Since `-` may appear in both ids, two different pairs can give the
+  same user (`a-b`/`c` and `a`/`b-c`); whoever generates accounts must refuse such a collision (broker.py does).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+
+
+def id_problem(kind: str, value: object) -> str | None:
+    """Why ``value`` cannot be a community or car id, or None if it can."""
+    if not isinstance(value, str):
+        return f"{kind} id must be text (got {type(value).__name__})"
+    if not ID_PATTERN.fullmatch(value):
+        return f"{kind} id {value!r} must be 1-64 characters of a-z, 0-9, '_' and '-'"
+    return None
+
+
+def broker_user(community: str, car: str) -> str:
+    return f"{community}-{car}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for a broker on this machine (where a password cannot be overheard on a network)."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
