@@ -21,7 +21,7 @@ from carctl.platform.console import build_command
 from hil_tests.wire import ROOT, WireCar, start_firmware, start_simulator
 from tests.platform.conftest import MOSQUITTO, PASSWD, USERS, Broker, start_broker
 from tests.platform.test_link import Observer
-from tests.ports import free_udp_port
+from carctl.platform.keys import write_key
 
 KEY = b"xihan-community-key-0123456789ab"
 LANDING_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
@@ -35,9 +35,10 @@ def connected_car(tmp_path: Path) -> Iterator[tuple[WireCar, Broker]]:
     broker = start_broker(tmp_path)
     simulator, endpoints = start_simulator(tmp_path)
     (tmp_path / "mqtt.password").write_text(USERS["xihan-b7u2"])
-    (tmp_path / "community.key").write_bytes(KEY)
+    write_key(tmp_path / "community.key", KEY)
     config = tmp_path / "car.toml"
-    base = (ROOT / "configs" / "sim.toml").read_text().replace("platform = false", "platform = true")
+    base = (ROOT / "configs" / "sim.toml").read_text().replace("platform = false", "platform = true").replace(
+        "[runtime]\n", f'[runtime]\nsocket_dir = "{tmp_path / "run"}"\n')
     config.write_text(base + f'''
 [platform]
 broker_host = "127.0.0.1"
@@ -48,8 +49,6 @@ community = "xihan"
 car = "b7u2"
 key_file = "{tmp_path / 'community.key'}"
 outbox_path = "{tmp_path / 'outbox.db'}"
-agent_port = {free_udp_port()}
-loop_port = {free_udp_port()}
 state_every_s = 1.0
 ''')
     car = WireCar(endpoints["control"], tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"])

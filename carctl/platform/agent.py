@@ -1,9 +1,11 @@
 """The platform link as its own process: `python -m carctl.platform.agent --config FILE` (started by the process
 table when processes.platform is on).
 
-It takes the control loop's state and events from a loopback port, publishes the state (retained), writes every event
-to the durable outbox and then tells the loop it is stored (the loop keeps it until then), and checks every command
-that arrives. Accepted commands:
+It takes the control loop's state and events from its socket in the firmware's private socket directory
+(carctl/runtime/sidechannel.py), publishes the state (retained), writes every event to the durable outbox and then
+tells the loop it is stored (the loop keeps it until then), and checks every command that arrives. What the loop's
+socket delivers is checked too (carctl/protocol/loopback.py): a malformed message, or daily statistics with
+impossible counts that would corrupt the running totals, is refused and counted, never stored. Accepted commands:
 - `car.mode` is forwarded to the loop, which applies it like a key switch;
 - `car.home_landing`, `permissions.set`, `face.enable` and `face.disable` are written atomically to the overrides
   file and the loop reloads them between two cycles (the face switch starts or stops the face worker);
@@ -16,22 +18,46 @@ Enrolments, deletions and the face switch are reported as events too, never with
 from __future__ import annotations
 
 import argparse
-import json
-import socket
+import select
 import sys
 import threading
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any
 
 from carctl.platform.face_admin import FaceAdmin, FaceCommandError
+from carctl.platform.keys import KeyFileError, load_key
 from carctl.platform.link import BrokerSettings, PlatformLink
 from carctl.platform.outbox import Outbox
+from carctl.protocol import loopback
+from carctl.protocol.loopback import EventReport, Refused, StateReport, parse_loop_message
 from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
+from carctl.runtime.sidechannel import AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, Inbox, Sender, prepare_socket_dir
 
 EXIT_BAD_CONFIG = 3
+HEALTH_EVERY_S = 60.0
+MAX_PASSWORD_BYTES = 1024
+
+
+class AgentStartError(Exception):
+    """The link process cannot start; the message names the file or key."""
+
+
+def read_password(path: Path) -> str:
+    try:
+        data = path.read_bytes()[:MAX_PASSWORD_BYTES + 1]
+    except OSError as error:
+        raise AgentStartError(f"password file {path}: {error.strerror}") from None
+    try:
+        password = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise AgentStartError(f"password file {path} is not UTF-8 text") from None
+    if not password or len(data) > MAX_PASSWORD_BYTES:
+        raise AgentStartError(f"password file {path} must hold one password of 1-{MAX_PASSWORD_BYTES} bytes")
+    return password
 
 
 class Agent:
@@ -42,27 +68,34 @@ class Agent:
         self.overrides_path = Path(settings.overrides_path)
         self.last_state: dict[str, Any] = {}
         self.stopping = threading.Event()
-        self.to_loop = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.from_loop = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.from_loop.bind(("127.0.0.1", settings.agent_port))
-        self.from_loop.settimeout(0.5)
+        self.handler_errors = 0
+        try:
+            key = load_key(Path(settings.key_file))
+        except KeyFileError as error:
+            raise AgentStartError(str(error)) from None
+        password = read_password(Path(settings.password_file))
+        socket_dir = prepare_socket_dir(Path(config.runtime.socket_dir))
         self.faces = FaceAdmin(Path(config.face.gallery_dir), Path(config.face.key_file), config.face.community,
-                               config.controller.building.landing_count)
-        broker = BrokerSettings(settings.broker_host, settings.broker_port, settings.username,
-                                Path(settings.password_file).read_text().strip(), settings.tls_ca_file)
-        self.link = PlatformLink(broker, settings.community, settings.car, Path(settings.key_file).read_bytes(),
-                                 Outbox(Path(settings.outbox_path)), self.apply)
+                               config.controller.building.landing_count)  # TODO-WIRE max_image_pixels
+        broker = BrokerSettings(settings.broker_host, settings.broker_port, settings.username, password,
+                                settings.tls_ca_file)
+        self.from_loop = Inbox(socket_dir, AGENT_FROM_LOOP)
+        self.to_loop = Sender(socket_dir, LOOP_FROM_PLATFORM)
+        self.link = PlatformLink(broker, settings.community, settings.car, key, Outbox(Path(settings.outbox_path)),
+                                 self.apply)
 
     # -- commands (in the link's network thread) -----------------------------------------------------------------
 
     def apply(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Carry out a command the gate accepted (its parameters fit its type)."""
         kind = command["type"]
-        params = command["params"]
+        params = command.get("params") or {}
         if kind == "car.mode":
-            self._tell_loop({"type": "mode", "mode": params["mode"]})
+            self._tell_loop(loopback.mode_request(params["mode"]))
             return {"mode_requested": params["mode"]}
         if kind == "config.get":
-            return {"state": self.last_state, "settings": overrides.read(self.overrides_path)}
+            return {"state": self.last_state, "settings": overrides.read(self.overrides_path),
+                    "link": self.health()}
         if kind == "car.home_landing":
             return {"settings": self._change_settings({"home_landing": params["landing"]})}
         if kind == "permissions.set":
@@ -101,7 +134,7 @@ class Agent:
 
     def _change_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         settings = overrides.write(self.overrides_path, changes)
-        self._tell_loop({"type": "reload"})
+        self._tell_loop(loopback.reload_settings())
         return settings
 
     def _event(self, category: str, kind: str, **fields: Any) -> None:
@@ -109,27 +142,42 @@ class Agent:
                               "kind": kind, **fields})
 
     def _tell_loop(self, message: dict[str, Any]) -> None:
-        self.to_loop.sendto(json.dumps(message).encode(), ("127.0.0.1", self.settings.loop_port))
+        self.to_loop.send(message)
 
     # -- the loop's state and events -----------------------------------------------------------------------------
 
     def run(self) -> None:
         self.link.start()
+        next_health_s = time.monotonic() + HEALTH_EVERY_S
         while not self.stopping.is_set():
-            try:
-                data = json.loads(self.from_loop.recv(65536))
-            except TimeoutError:
-                continue
-            except (OSError, ValueError):
-                continue
-            if not isinstance(data, dict):
-                continue
-            if data.get("type") == "state" and isinstance(data.get("state"), dict):
-                self.last_state = data["state"]
-                self.link.publish_state(self.last_state)
-            elif data.get("type") == "event" and isinstance(data.get("event"), dict) and "id" in data["event"]:
-                event_id = self.link.send_event(data["event"])
-                self._tell_loop({"type": "event_stored", "id": event_id})
+            ready, _, _ = select.select([self.from_loop.socket], [], [], 0.5)
+            if ready:
+                for value in self.from_loop.take():
+                    try:
+                        self.handle_loop_message(value)
+                    except Exception:  # noqa: BLE001 - counted and logged; the link process goes on
+                        self.handler_errors += 1
+                        print(f"platform agent: error handling a message from the loop (counted):\n"
+                              f"{traceback.format_exc()}", file=sys.stderr, flush=True)
+            if time.monotonic() >= next_health_s:
+                next_health_s = time.monotonic() + HEALTH_EVERY_S
+                if self.from_loop.refused_total() or self.handler_errors or any(self.link.health().values()):
+                    print(f"platform agent: health {self.health()}", file=sys.stderr, flush=True)
+
+    def handle_loop_message(self, value: Any) -> None:
+        message = parse_loop_message(value)
+        if isinstance(message, StateReport):
+            self.last_state = message.state
+            self.link.publish_state(self.last_state)
+        elif isinstance(message, EventReport):
+            event_id = self.link.send_event(message.event)
+            self._tell_loop(loopback.event_stored(event_id))
+        elif isinstance(message, Refused):
+            self.from_loop.refuse(message.reason)
+
+    def health(self) -> dict[str, Any]:
+        return {"from_loop": self.from_loop.received, "from_loop_refused": dict(self.from_loop.refused),
+                "handler_errors": self.handler_errors, **self.link.health()}
 
     def close(self) -> None:
         self.link.stop()
@@ -144,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from carctl.runtime import config as firmware_config
 
+    from carctl.runtime.sidechannel import SocketDirError
+
     try:
         agent = Agent(firmware_config.load(args.config))
-    except (firmware_config.FirmwareConfigError, OSError) as error:
+    except (firmware_config.FirmwareConfigError, AgentStartError, SocketDirError, OSError) as error:
         print(f"platform agent: not starting: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     try:

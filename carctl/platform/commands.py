@@ -7,6 +7,10 @@ Rules of this module:
 - Refused, with the reason, and nothing changes: too large, not JSON, a missing or mistyped field, unsigned, a bad
   signature, another community or car, issued in the future, expired, living longer than MAX_LIFETIME_S, an id seen
   before (a replay), an unknown type, or parameters that do not fit the type.
+- check() is total: the payload is parsed with limits (carctl/safejson.py: size, nesting depth, number length,
+  valid UTF-8 and Unicode) before anything else reads it, and any payload gives a verdict, never an exception.
+  A verdict without an id (even the id is unreadable) cannot be acknowledged: the link drops it and counts it.
+- A command without `params` has none: it is accepted as `{}` where its type takes no parameters.
 - The replay memory keeps each id until its command expires, so it stays small and a captured command can never be
   used again; the caller persists it (outbox.py) so a restart does not forget.
 """
@@ -17,15 +21,25 @@ import hashlib
 import hmac
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from carctl import safejson
 
 MAX_COMMAND_BYTES = 4 * 1024 * 1024  # resident.enroll carries a few photos
 MAX_LIFETIME_S = 600.0
 CLOCK_SKEW_S = 30.0
 MAX_PHOTOS = 5
 MODES = ("normal", "out_of_service", "independent")
+# A command is an object of parameters, at most a list inside: 3 levels deep. Times are Unix seconds, so 24
+# characters are plenty for any number a command carries; 1e10 s is the year 2286.
+MAX_DEPTH = 4
+MAX_NUMBER_CHARS = 24
+MAX_VALUES = 1000
+LATEST_TIME_S = 1e10
+SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,24 +125,36 @@ class CommandGate:
         self.seen: dict[str, float] = dict(seen or {})  # command id -> its expiry, for replay refusal
 
     def check(self, payload: bytes, now_s: float) -> Verdict:
+        """The verdict on one payload, whatever its bytes."""
+        try:
+            return self._check(payload, now_s)
+        except Exception as error:  # noqa: BLE001 - the last guard: a parser bug must never reach the link's thread
+            return Verdict(False, None, f"malformed: could not be checked ({type(error).__name__})")
+
+    def _check(self, payload: bytes, now_s: float) -> Verdict:
+        if not isinstance(payload, (bytes, bytearray)):
+            return Verdict(False, None, "malformed: not bytes")
         if len(payload) > MAX_COMMAND_BYTES:
             return Verdict(False, None, f"too large ({len(payload)} bytes, at most {MAX_COMMAND_BYTES})")
         try:
-            command = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
-            return Verdict(False, None, "malformed: not JSON")
+            command = safejson.loads(payload, max_bytes=MAX_COMMAND_BYTES, max_depth=MAX_DEPTH,
+                                     max_number_chars=MAX_NUMBER_CHARS, max_values=MAX_VALUES)
+        except safejson.JsonRefused as error:
+            return Verdict(False, None, f"malformed: {error}")
         if not isinstance(command, dict):
             return Verdict(False, None, "malformed: not a JSON object")
         command_id = command.get("id")
-        if not _text(command_id, 128):
+        if not _text(command_id, 128) or not command_id.isprintable():
             return Verdict(False, None, "malformed: missing or bad 'id'")
-        for field, check in (("type", lambda v: isinstance(v, str)), ("community", lambda v: isinstance(v, str)),
-                             ("car", lambda v: isinstance(v, str)), ("issued_at", _seconds), ("expires_at", _seconds)):
+        for field, check in (("type", lambda v: _text(v, 64)), ("community", lambda v: _text(v, 64)),
+                             ("car", lambda v: _text(v, 64)), ("issued_at", _seconds), ("expires_at", _seconds)):
             if field not in command or not check(command[field]):
                 return Verdict(False, command_id, f"malformed: missing or bad {field!r}")
         signature = command.get("signature")
-        if not isinstance(signature, str) or not signature:
+        if signature is None or signature == "":
             return Verdict(False, command_id, "unsigned")
+        if not isinstance(signature, str) or not SIGNATURE.fullmatch(signature):
+            return Verdict(False, command_id, "bad signature (not 64 hex digits)")
         expected = hmac.new(self.key, canonical(command), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(signature.lower(), expected):
             return Verdict(False, command_id, "bad signature")
@@ -149,11 +175,12 @@ class CommandGate:
         if command["type"] not in SCHEMAS:
             self.seen[command_id] = expires
             return Verdict(False, command_id, f"unknown command type {command['type']!r}")
-        problem = _check_params(command["type"], command.get("params", {}))
+        params = command.get("params", {})
+        problem = _check_params(command["type"], params)
         self.seen[command_id] = expires
         if problem:
             return Verdict(False, command_id, problem)
-        return Verdict(True, command_id, "accepted", command)
+        return Verdict(True, command_id, "accepted", {**command, "params": params})
 
     def _forget_expired(self, now_s: float) -> None:
         for command_id in [cid for cid, expiry in self.seen.items() if expiry <= now_s]:
@@ -161,4 +188,6 @@ class CommandGate:
 
 
 def _seconds(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    """Unix seconds: a finite number after 1970 and before 2286 (numbers are at most 24 characters: never huge)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0 < value < LATEST_TIME_S)

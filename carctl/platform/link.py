@@ -13,6 +13,12 @@ Rules of this module:
   around publish(), or the two threads deadlock under load. Here the callbacks only note what happened (a deque of
   acknowledged message ids, a flag) and wake the link's own sender thread, which alone publishes events, maps
   message ids to event ids and removes acknowledged events from the outbox.
+- No payload can kill a thread. The command gate is total; every paho callback is guarded as well, so a future bug
+  in a handler is counted and logged with its traceback, and paho goes on (a poison command redelivered by the
+  broker would otherwise kill the network thread again after every restart). A command whose id cannot be read is
+  dropped and counted, not acknowledged.
+- A watchdog in the sender thread notices a network thread that has ended anyway and starts it again; `connected`
+  is cleared meanwhile, so nobody believes a dead link is up.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ import collections
 import json
 import random
 import ssl
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +67,10 @@ class PlatformLink:
         self.handler = handler
         self.clock = clock
         self.gate = CommandGate(community, car, key, outbox.seen_commands(clock()))
-        self.acks_sent: list[dict[str, Any]] = []
+        self.acks_sent: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)  # the latest, for tests
+        self.commands_dropped = 0  # payloads without a readable id: nothing to acknowledge
+        self.callback_errors = 0
+        self.network_restarts = 0
         # Owned by the sender thread alone: MQTT message id -> outbox event id.
         self._inflight: dict[int, str] = {}
         # Written by paho's callbacks, read by the sender thread (deque appends and pops are atomic).
@@ -78,18 +89,27 @@ class PlatformLink:
         # reconnect (and handshake TLS) in the same second (docs/scaling.md).
         client.reconnect_delay_set(min_delay=random.uniform(1.0, 5.0), max_delay=30)  # type: ignore[arg-type]
         client.max_inflight_messages_set(100)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
+        client.on_connect = self._guarded(self._on_connect)
+        client.on_disconnect = self._guarded(self._on_disconnect)
+        client.on_message = self._guarded(self._on_message)
+        client.on_publish = self._guarded(self._on_publish)
+        # paho's own last guard as well: an exception from a callback is logged, not raised into its loop.
+        client.suppress_exceptions = True
         self.client = client
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._start_network()  # before the sender thread, whose watchdog would take a thread not yet started for dead
         self._sender.start()
+
+    def _start_network(self) -> None:
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=10)
         self.client.loop_start()
+
+    def network_alive(self) -> bool:
+        """paho clears its thread when loop_forever ends, whether by disconnect() or by an exception."""
+        return self.client._thread is not None  # noqa: SLF001 - paho has no public accessor
 
     def stop(self) -> None:
         self._stopping = True
@@ -125,12 +145,43 @@ class PlatformLink:
         while not self._stopping:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
-            if self._reconnected:
-                self._reconnected = False
-                self._inflight.clear()  # anything unacknowledged is sent again from the outbox
-            self._settle_acknowledged()
-            if self.connected.is_set():
-                self._publish_pending()
+            try:
+                self._watch_network()
+                if self._reconnected:
+                    self._reconnected = False
+                    self._inflight.clear()  # anything unacknowledged is sent again from the outbox
+                self._settle_acknowledged()
+                if self.connected.is_set():
+                    self._publish_pending()
+            except Exception:  # noqa: BLE001 - the sender thread must outlive any bug (an outbox error included)
+                self._count_error("sender")
+                time.sleep(1.0)
+
+    def _watch_network(self) -> None:
+        """Start paho's network thread again if it has ended while the link should run."""
+        if self._stopping or self.network_alive():
+            return
+        self.connected.clear()
+        self.network_restarts += 1
+        print(f"platform link: the network thread had stopped; restarting it ({self.network_restarts})",
+              file=sys.stderr, flush=True)
+        self.client._reset_sockets()  # noqa: SLF001 - the dead loop's socket and wake-up pair
+        self._start_network()
+
+    def _count_error(self, where: str) -> None:
+        self.callback_errors += 1
+        print(f"platform link: error in {where} (counted, the link goes on):\n{traceback.format_exc()}",
+              file=sys.stderr, flush=True)
+
+    def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """A paho callback that never raises into paho's network thread."""
+        def guarded(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception:  # noqa: BLE001 - counted and logged with its traceback
+                self._count_error(callback.__name__)
+
+        return guarded
 
     def _settle_acknowledged(self) -> None:
         """Remove the events the broker has acknowledged. Ids of other messages (state, acks) are not events."""
@@ -173,13 +224,20 @@ class PlatformLink:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         verdict = self.gate.check(message.payload, self.clock())
+        if verdict.command_id is None:
+            self.commands_dropped += 1  # not even its id is readable: there is no one to answer
+            return
         result = None
         if verdict.accepted and verdict.command is not None:
             self.outbox.remember_command(str(verdict.command_id), float(verdict.command["expires_at"]))
             try:
                 result = self.handler(verdict.command)
             except Exception as error:  # noqa: BLE001 - a failing handler is reported, never fatal to the link
-                verdict = Verdict(False, verdict.command_id, f"failed: {error}")
+                verdict = Verdict(False, verdict.command_id, f"failed: {str(error)[:200]}")
         ack = verdict.ack(result)
         self.acks_sent.append(ack)
         client.publish(self.topics["ack"], json.dumps(ack), qos=1)
+
+    def health(self) -> dict[str, int]:
+        return {"commands_dropped": self.commands_dropped, "callback_errors": self.callback_errors,
+                "network_restarts": self.network_restarts}

@@ -10,13 +10,22 @@ Rules of this module:
   next cycle's polls.
 - A comm-loss trip of the drive is reset by the loop itself once the link has been healthy for
   `drive.comm_loss_reset_reads` reads in a row; every other drive fault needs the deliberate reset.
+- The loop never exits mid-run. Each step outside the core (adapters, side channels, the platform bridge, the fault
+  log, the structured log) is guarded: an exception is counted by where it happened and logged with its traceback
+  (the first, then at most every LOG_ERROR_EVERY_S), and the cycle goes on without that step's result. An exception
+  inside the core is answered with a stop at once (quick stop, no run, doors held) for that cycle.
+- The side channels (platform link, face worker) are Unix sockets in `runtime.socket_dir` (sidechannel.py), checked
+  when the loop starts; what they deliver is parsed and range-checked (protocol/loopback.py) and what is refused is
+  counted in the health record, never handed to the core.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -26,7 +35,7 @@ from carctl.adapters.drive import DriveLink
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
-from carctl.core.signals import EMPTY, Commands, Direction, Event, Inputs, Mode
+from carctl.core.signals import EMPTY, Commands, Direction, Event, Inputs, Mode, Recognition
 from carctl.protocol import panelbus
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, LandingInputs,
@@ -37,21 +46,48 @@ from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.recognitions import RecognitionInbox
+from carctl.runtime.sidechannel import SocketDirError, prepare_socket_dir
 
 NEVER_SEEN = 1 << 20  # the age of an input never received: stale from the start
 HEALTH_EVERY_S = 5.0
+LOG_ERROR_EVERY_S = 10.0
+CYCLE_WINDOW = 3000  # cycle times kept for the health record's percentiles (a minute at 50 Hz)
+# The core's answer could not be had this cycle: stop at once and hold the doors as they are.
+SAFE_STOP = Commands(quick_stop=True)
 
 
 class StructuredLog:
-    """JSON lines: one record per event, plus a health record every few seconds."""
+    """JSON lines: one record per event, plus a health record every few seconds. A record that cannot be written
+    (a full disk, a closed stream) is counted, never raised into the loop."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
+        self.failed_writes = 0
 
     def write(self, kind: str, **fields: Any) -> None:
-        record = {"t": round(time.time(), 3), "kind": kind, **fields}
-        self.stream.write(json.dumps(record, default=str) + "\n")
-        self.stream.flush()
+        try:
+            record = {"t": round(time.time(), 3), "kind": kind, **fields}
+            self.stream.write(json.dumps(record, default=str) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError, TypeError):
+            self.failed_writes += 1
+
+
+class LoopErrors:
+    """Exceptions caught in the loop, counted by where they happened; each place's traceback is logged the first
+    time and then at most every LOG_ERROR_EVERY_S, so a bug that fires every cycle cannot flood the log."""
+
+    def __init__(self, log: StructuredLog) -> None:
+        self.log = log
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.logged_s: dict[str, float] = {}
+
+    def caught(self, where: str) -> None:
+        self.counts[where] += 1
+        now = time.monotonic()
+        if now - self.logged_s.get(where, -LOG_ERROR_EVERY_S) >= LOG_ERROR_EVERY_S:
+            self.logged_s[where] = now
+            self.log.write("loop_error", where=where, count=self.counts[where], traceback=traceback.format_exc())
 
 
 @dataclass(slots=True)
@@ -98,7 +134,13 @@ class ControlLoop:
         self.payload_errors = 0
         self.sent_landing_outputs: dict[int, LandingOutputs] = {}
         self.rate = RateKeeper(self.period_s)
-        self.cycle_s: list[float] = []
+        self.cycle_s: collections.deque[float] = collections.deque(maxlen=CYCLE_WINDOW)
+        self.errors = LoopErrors(log)
+        # The side channels' private directory, checked before any socket is made (SocketDirError if it is open to
+        # other users); only a car with a platform link or a face feature needs it.
+        self.socket_dir = Path(config.runtime.socket_dir)
+        if config.processes.platform or config.processes.face:
+            prepare_socket_dir(self.socket_dir)
         # The fault log on disk (written by its own thread); a log that could not be read was set aside.
         self.fault_log: FaultLog | None = None
         if config.runtime.fault_log:
@@ -122,7 +164,7 @@ class ControlLoop:
         self.lag_p99_ms = 0.0
         if config.processes.platform:
             try:
-                self.bridge = PlatformBridge(config)
+                self.bridge = PlatformBridge(config, self.socket_dir)
             except OSError as error:
                 log.write("platform", state="bridge unavailable", error=str(error))
             self.reload_overrides()
@@ -135,29 +177,57 @@ class ControlLoop:
         started = time.perf_counter()
         board = self.board
         board.age_all()
-        reading = self.drive.read_status()
+        try:
+            reading = self.drive.read_status()
+        except Exception:  # noqa: BLE001 - the adapter promises not to raise; if it does, the drive is not fresh
+            self.errors.caught("drive_read")
+            reading = None
         if isinstance(reading, DriveStatus):
             board.drive = reading
             board.drive_age = 0
             self.good_drive_reads += 1
         else:
             self.good_drive_reads = 0
-        presses = self._poll_panels()
-        inputs = self._inputs(presses)
-        self.state, commands, events = self.controller.step(self.state, inputs)
+        try:
+            presses = self._poll_panels()
+        except Exception:  # noqa: BLE001 - a board's answer this cycle is lost; its age grows
+            self.errors.caught("panel_bus")
+            presses = _no_presses()
+        inputs: Inputs | None = None
+        try:
+            inputs = self._inputs(presses)
+            self.state, commands, events = self.controller.step(self.state, inputs)
+        except Exception:  # noqa: BLE001 - DESIGN.md rule 7: the core failing is a stop at once
+            self.errors.caught("core" if inputs is not None else "inputs")
+            commands, events = SAFE_STOP, ()
+        if inputs is None:
+            return self._write_drive(commands, started), events
         if self.bridge is not None:
-            self.bridge.after_cycle(self.state, inputs, events, self.lag_p99_ms)
+            try:
+                self.bridge.after_cycle(self.state, inputs, events, self.lag_p99_ms)
+            except Exception:  # noqa: BLE001
+                self.errors.caught("platform_bridge")
         if events and self.fault_log is not None:
-            self.fault_log.add(events, self.state, inputs)
-        self.commands = commands
-        self.watchdog = (self.watchdog + 1) & 0xFFFF
-        self.drive.write_command(self._drive_command(commands), self.watchdog)
-        self.tick += 1
+            try:
+                self.fault_log.add(events, self.state, inputs)
+            except Exception:  # noqa: BLE001
+                self.errors.caught("fault_log")
         for event in events:
             self.log.write("event", tick=event.tick, event=event.kind.value, landing=event.landing,
                            detail=event.detail)
+        return self._write_drive(commands, started), events
+
+    def _write_drive(self, commands: Commands, started: float) -> Commands:
+        """The cycle's command to the drive (the watchdog advances with it), and the cycle's bookkeeping."""
+        self.commands = commands
+        self.watchdog = (self.watchdog + 1) & 0xFFFF
+        try:
+            self.drive.write_command(self._drive_command(commands), self.watchdog)
+        except Exception:  # noqa: BLE001 - the drive's watchdog stops the car if writes stop arriving
+            self.errors.caught("drive_write")
+        self.tick += 1
         self.cycle_s.append(time.perf_counter() - started)
-        return commands, events
+        return commands
 
     def _drive_command(self, commands: Commands) -> DriveCommand:
         status = self.board.drive
@@ -173,8 +243,7 @@ class ControlLoop:
     def _poll_panels(self) -> dict[str, Any]:
         board = self.board
         commands = self.commands
-        presses: dict[str, Any] = {"car": set(), "up": set(), "down": set(), "door_open": False,
-                                   "door_close": False, "accessible": False, "fault_reset": False}
+        presses = _no_presses()
         answer = self._poll(panelbus.CAR_TOP, CarTopOutputs(
             board.acks.get(panelbus.CAR_TOP, 0), commands.door_open, commands.door_close, commands.door_nudge,
             commands.door_slow, commands.car_light, commands.car_fan).to_payload())
@@ -266,9 +335,13 @@ class ControlLoop:
         self.switches = now
         platform_mode = None
         if self.bridge is not None:
-            platform_mode, reload = self.bridge.take()
-            if reload:
-                self.reload_overrides()
+            try:
+                platform_mode, reload = self.bridge.take()
+                if reload:
+                    self.reload_overrides()
+            except Exception:  # noqa: BLE001 - whatever the link process sent, the loop goes on
+                self.errors.caught("platform_messages")
+                platform_mode = None
         if not changed:
             # The platform may ask for a mode too (normal, out of service, independent); key switches come first.
             return platform_mode
@@ -309,7 +382,7 @@ class ControlLoop:
             landing_age_ticks=max(board.landing_age.values(), default=NEVER_SEEN),
             hall_up_pressed=frozenset(presses["up"]) if presses["up"] else EMPTY,
             hall_down_pressed=frozenset(presses["down"]) if presses["down"] else EMPTY,
-            recognitions=self.inbox.take() if self.inbox is not None else (),
+            recognitions=self._recognitions(),
             fault_reset=presses["fault_reset"],
             mode_request=self._mode_request(),
             fire_detected=frozenset(landing for landing, hall in board.landing.items() if hall.fire_detector),
@@ -323,6 +396,15 @@ class ControlLoop:
             below_reference_mark=drive.below_reference_mark if drive else False,
         )
 
+    def _recognitions(self) -> tuple[Recognition, ...]:
+        if self.inbox is None:
+            return ()
+        try:
+            return self.inbox.take()
+        except Exception:  # noqa: BLE001 - whatever the face worker sent, the loop goes on
+            self.errors.caught("recognitions")
+            return ()
+
     def close_platform(self) -> None:
         if self.bridge is not None:
             self.bridge.close()
@@ -335,8 +417,9 @@ class ControlLoop:
         self.face_enabled = enabled
         if enabled:
             try:
-                self.inbox = RecognitionInbox(self.config.face.event_port)
-            except OSError as error:
+                self.inbox = RecognitionInbox(prepare_socket_dir(self.socket_dir),
+                                              self.config.controller.building.landing_count)
+            except (OSError, SocketDirError) as error:
                 self.log.write("face", state="inbox unavailable", error=str(error))
         elif self.inbox is not None:
             self.inbox.close()
@@ -362,7 +445,7 @@ class ControlLoop:
     # -- running -------------------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        cycles = sorted(self.cycle_s[-3000:]) or [0.0]
+        cycles = sorted(self.cycle_s) or [0.0]
         return {
             "tick": self.tick,
             "phase": self.state.phase.value,
@@ -385,8 +468,11 @@ class ControlLoop:
             "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
             "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
             "platform_spool_dropped": self.bridge.spool_overflow if self.bridge is not None else None,
-            "recognitions": self.inbox.received if self.inbox is not None else None,
-            "recognitions_malformed": self.inbox.malformed if self.inbox is not None else None,
+            "recognitions": self.inbox.accepted if self.inbox is not None else None,
+            "recognitions_refused": dict(self.inbox.inbox.refused) if self.inbox is not None else None,
+            "platform_messages_refused": dict(self.bridge.inbox.refused) if self.bridge is not None else None,
+            "loop_errors": dict(self.errors.counts),
+            "log_write_failures": self.log.failed_writes,
         }
 
     def run(self, run_seconds: float, stop: Any) -> None:
@@ -398,15 +484,24 @@ class ControlLoop:
         next_second = started + 1.0
         self.rate = RateKeeper(self.period_s)
         while not stop():
-            self.cycle()
+            try:
+                self.cycle()
+            except Exception:  # noqa: BLE001 - the last guard: the loop never exits mid-run
+                self.errors.caught("cycle")
             now = time.monotonic()
             if now >= next_second and self.on_second is not None:
-                self.on_second()
                 next_second = now + 1.0
+                try:
+                    self.on_second()
+                except Exception:  # noqa: BLE001 - housekeeping (the process table) must not stop the car
+                    self.errors.caught("housekeeping")
             if now >= next_health:
-                self.lag_p99_ms = self.rate.percentile_ms(0.99)
-                self.log.write("health", **self.health())
                 next_health = now + HEALTH_EVERY_S
+                try:
+                    self.lag_p99_ms = self.rate.percentile_ms(0.99)
+                    self.log.write("health", **self.health())
+                except Exception:  # noqa: BLE001
+                    self.errors.caught("health")
             if run_seconds and now - started >= run_seconds:
                 break
             self.rate.keep()
@@ -420,6 +515,11 @@ class ControlLoop:
         if self.fault_log is not None:
             self.fault_log.close()
         self.close_platform()
+
+
+def _no_presses() -> dict[str, Any]:
+    return {"car": set(), "up": set(), "down": set(), "door_open": False, "door_close": False, "accessible": False,
+            "fault_reset": False}
 
 
 def open_log(target: str) -> StructuredLog:

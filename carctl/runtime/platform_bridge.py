@@ -1,5 +1,6 @@
-"""The control loop's side of the platform link: state and events out, accepted commands in, over loopback
-datagrams to the link process. Nothing here waits: a missing link process means datagrams nobody reads.
+"""The control loop's side of the platform link: state and events out, accepted commands in, over the side channel
+to the link process (Unix datagram sockets in the firmware's private directory, sidechannel.py). Nothing here waits:
+a missing link process means datagrams nobody reads.
 
 Rules of this module:
 - State goes out when it changes (landing, door, mode, phase, faults) and at least every `platform.state_every_s`;
@@ -11,49 +12,48 @@ Rules of this module:
   counted.
 - The only command the loop itself applies is a mode change; it arrives as a mode request, exactly like a key
   switch. A "reload" tells it the platform's settings file changed.
+- What arrives is checked by protocol/loopback.py: anything but those three messages, well formed, is refused and
+  counted by reason in the health record; it never reaches the core.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import socket
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, Inputs, Mode
 from carctl.platform.telemetry import Reporter
+from carctl.protocol.loopback import EventStored, ModeRequest, Refused, ReloadSettings, parse_platform_message
 from carctl.runtime.config import FirmwareConfig
+from carctl.runtime.sidechannel import AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, Inbox, Sender
 
 RESEND_AFTER_S = 1.0
 RESENDS_PER_CYCLE = 8  # a backlog drains over a few cycles, never in one burst
 SPOOL_LIMIT = 2000
-PLATFORM_MODES = {"normal": Mode.NORMAL, "out_of_service": Mode.OUT_OF_SERVICE, "independent": Mode.INDEPENDENT}
+MESSAGES_PER_CYCLE = 64
 
 
 class PlatformBridge:
-    def __init__(self, config: FirmwareConfig) -> None:
+    def __init__(self, config: FirmwareConfig, socket_dir: Path) -> None:
         settings = config.platform
         # The loop says when the face feature is on (ControlLoop.switch_face sets reporter.face_on).
         self.reporter = Reporter(config.controller.car.control_period_s, config.controller.car.rated_load_kg,
                                  settings.state_every_s, settings.utc_offset_h)
-        self.agent = ("127.0.0.1", settings.agent_port)
-        self.out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.out.setblocking(False)
-        self.inbox = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.inbox.bind(("127.0.0.1", settings.loop_port))
-        self.inbox.setblocking(False)
-        self.dropped = 0
+        self.inbox = Inbox(socket_dir, LOOP_FROM_PLATFORM, MESSAGES_PER_CYCLE)
+        self.out = Sender(socket_dir, AGENT_FROM_LOOP)
         self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)
         self.spool_overflow = 0
 
+    @property
+    def dropped(self) -> int:
+        return self.out.dropped
+
     def _send(self, message: dict[str, Any]) -> None:
-        try:
-            self.out.sendto(json.dumps(message).encode(), self.agent)
-        except OSError:
-            self.dropped += 1
+        self.out.send(message)
 
     def send_event(self, event: dict[str, Any]) -> None:
         """Spool an event (it carries its unique id) and send it."""
@@ -79,21 +79,16 @@ class PlatformBridge:
         """(a mode the platform asked for, whether its settings changed) since the last cycle."""
         request = None
         reload = False
-        for _ in range(64):
-            try:
-                data = json.loads(self.inbox.recv(4096))
-            except (BlockingIOError, InterruptedError):
-                break
-            except (OSError, ValueError):
-                continue
-            if not isinstance(data, dict):
-                continue
-            if data.get("type") == "mode" and data.get("mode") in PLATFORM_MODES:
-                request = PLATFORM_MODES[data["mode"]]
-            elif data.get("type") == "reload":
+        for value in self.inbox.take():
+            message = parse_platform_message(value)
+            if isinstance(message, ModeRequest):
+                request = message.mode
+            elif isinstance(message, ReloadSettings):
                 reload = True
-            elif data.get("type") == "event_stored" and isinstance(data.get("id"), str):
-                self.spool.pop(data["id"], None)
+            elif isinstance(message, EventStored):
+                self.spool.pop(message.event_id, None)
+            elif isinstance(message, Refused):
+                self.inbox.refuse(message.reason)
         return request, reload
 
     def after_cycle(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float) -> None:

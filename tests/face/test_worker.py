@@ -16,6 +16,7 @@ from carctl.face.gallery import Gallery, Resident, create_key, load_key
 from carctl.face.liveness import LivenessCheck, eye_aspect_ratio
 from carctl.face.worker import Recogniser
 from carctl.runtime.recognitions import RecognitionInbox
+from carctl.runtime.sidechannel import prepare_socket_dir
 from tests.face.conftest import FACES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -104,8 +105,8 @@ def test_worker_process_sends_the_event_to_the_loops_inbox(tmp_path: Path, encod
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                       f'[processes]\nface = true\n[face]\ngallery_dir = "{tmp_path / "gallery"}"\n'
                       f'key_file = "{tmp_path / "key"}"\ncommunity = "xihan"\nsource = "{camera}"\n'
-                      f'liveness = "movement"\nevent_port = 47391\nmax_fps = 50\n')
-    inbox = RecognitionInbox(47391)
+                      f'liveness = "movement"\nmax_fps = 50\n[runtime]\nsocket_dir = "{tmp_path / "run"}"\n')
+    inbox = RecognitionInbox(prepare_socket_dir(tmp_path / "run"), landing_count=6)
     try:
         result = subprocess.run([sys.executable, "-m", "carctl.face.worker", "--config", str(config)],
                                 capture_output=True, text=True, timeout=120, cwd=ROOT)
@@ -135,18 +136,18 @@ def test_worker_refuses_a_tampered_gallery(tmp_path: Path, encodings) -> None:  
     assert "tampered" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_inbox_drops_malformed_datagrams() -> None:
+def test_inbox_drops_malformed_datagrams(tmp_path: Path) -> None:
     import socket
 
-    inbox = RecognitionInbox(47392)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    inbox = RecognitionInbox(prepare_socket_dir(tmp_path / "run"), landing_count=6)
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         for datagram in (b"not json", b'{"type": "recognition"}', b'[1, 2]',
                          b'{"type": "recognition", "resident": "r", "home_landing": 3, "allowed_landings": [1]}'):
-            sender.sendto(datagram, ("127.0.0.1", 47392))
+            sender.sendto(datagram, str(inbox.inbox.path))
         time.sleep(0.05)
         seen = inbox.take()
     finally:
         sender.close()
         inbox.close()
-    assert [r.resident for r in seen] == ["r"] and inbox.malformed == 3
+    assert [r.resident for r in seen] == ["r"] and inbox.refused == 3

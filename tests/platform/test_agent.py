@@ -20,7 +20,7 @@ from carctl.runtime.config import from_dict
 from tests.face.conftest import FACES
 from tests.platform.conftest import USERS, Broker
 from tests.platform.test_link import KEY, Observer, command
-from tests.ports import free_udp_port
+from carctl.platform.keys import write_key
 
 CAR = "carctl/xihan/b7u2"
 
@@ -29,16 +29,15 @@ CAR = "carctl/xihan/b7u2"
 @pytest.fixture
 def agent(tmp_path: Path, broker: Broker) -> Iterator[Agent]:
     (tmp_path / "pw").write_text(USERS["xihan-b7u2"])
-    (tmp_path / "community.key").write_bytes(KEY)
+    write_key(tmp_path / "community.key", KEY)
     config = from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-        "processes": {"platform": True},
+        "processes": {"platform": True}, "runtime": {"socket_dir": str(tmp_path / "run")},
         "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "gallery.key"),
                  "community": "xihan"},
         "platform": {"broker_port": broker.port, "username": "xihan-b7u2", "password_file": str(tmp_path / "pw"),
                      "key_file": str(tmp_path / "community.key"), "outbox_path": str(tmp_path / "outbox.db"),
-                     "overrides_path": str(tmp_path / "overrides.json"), "loop_port": free_udp_port(),
-                     "agent_port": free_udp_port(), "community": "xihan", "car": "b7u2"},
+                     "overrides_path": str(tmp_path / "overrides.json"), "community": "xihan", "car": "b7u2"},
     })
     running = Agent(config)
     runner = threading.Thread(target=running.run)

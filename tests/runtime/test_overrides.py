@@ -12,10 +12,10 @@ from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.config import ConfigError, ControllerConfig
 from carctl.platform.agent import Agent
+from carctl.platform.keys import write_key
 from carctl.runtime import overrides
 from carctl.runtime.config import from_dict
 from carctl.runtime.loop import ControlLoop, StructuredLog
-from tests.ports import free_udp_port
 
 
 def test_write_merges_and_read_ignores_unknown_or_malformed(tmp_path: Path) -> None:
@@ -44,16 +44,15 @@ def test_apply_changes_the_car_or_refuses_naming_the_key() -> None:
 
 def test_platform_command_reaches_the_running_loop(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("secret")
-    (tmp_path / "key").write_bytes(b"k" * 32)
-    loop_port, agent_port = free_udp_port(), free_udp_port()
+    write_key(tmp_path / "key", b"k" * 32)
     config = from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-        "processes": {"platform": True},
+        "processes": {"platform": True}, "runtime": {"socket_dir": str(tmp_path / "run")},
         "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "gallery.key"),
-                 "community": "xihan", "event_port": free_udp_port()},
+                 "community": "xihan"},
         "platform": {"password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),
                      "outbox_path": str(tmp_path / "outbox.db"), "overrides_path": str(tmp_path / "overrides.json"),
-                     "loop_port": loop_port, "agent_port": agent_port, "community": "xihan", "car": "b7u2"},
+                     "community": "xihan", "car": "b7u2"},
     })
     loop = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.01), PanelBusMaster("/dev/null"),
                        StructuredLog(io.StringIO()))

@@ -11,24 +11,25 @@ from pathlib import Path
 from carctl.core.signals import Event, EventKind
 from carctl.core.supervisor import Fault, fault_detail
 from carctl.platform.agent import Agent
+from carctl.platform.keys import write_key
 from carctl.platform.outbox import Outbox
 from carctl.runtime import platform_bridge
 from carctl.runtime.config import FirmwareConfig, from_dict
 from carctl.runtime.platform_bridge import PlatformBridge
+from carctl.runtime.sidechannel import prepare_socket_dir
 from sim.procedures import SimulatedCar
-from tests.ports import free_udp_port
 
 
 def car_config(tmp_path: Path) -> FirmwareConfig:
     (tmp_path / "pw").write_text("secret")
-    (tmp_path / "key").write_bytes(b"k" * 32)
+    write_key(tmp_path / "key", b"k" * 32)
     return from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-        "processes": {"platform": True},
+        "processes": {"platform": True}, "runtime": {"socket_dir": str(tmp_path / "run")},
         # No broker on port 1: the agent keeps everything in its outbox.
         "platform": {"broker_port": 1, "password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),
                      "outbox_path": str(tmp_path / "outbox.db"), "overrides_path": str(tmp_path / "o.json"),
-                     "loop_port": free_udp_port(), "agent_port": free_udp_port(), "community": "xihan", "car": "b7u2"},
+                     "community": "xihan", "car": "b7u2"},
     })
 
 
@@ -41,7 +42,7 @@ def test_events_raised_while_the_link_process_is_down_reach_its_outbox_once(tmp_
     car = SimulatedCar()
     inputs = car.sim._previous_inputs
     assert inputs is not None
-    bridge = PlatformBridge(config)
+    bridge = PlatformBridge(config, prepare_socket_dir(tmp_path / "run"))
     try:
         for tick in range(3):  # three faults while nothing listens
             bridge.after_cycle(car.sim.state, inputs, (fault_event(tick),), 0.1)
@@ -76,7 +77,7 @@ def test_events_raised_while_the_link_process_is_down_reach_its_outbox_once(tmp_
 
 def test_the_spool_is_bounded_and_counts_what_it_had_to_drop(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(platform_bridge, "SPOOL_LIMIT", 5)
-    bridge = PlatformBridge(car_config(tmp_path))
+    bridge = PlatformBridge(car_config(tmp_path), prepare_socket_dir(tmp_path / "run"))
     try:
         for number in range(7):
             bridge.send_event({"id": f"e{number}", "kind": "x"})

@@ -14,7 +14,7 @@ from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig, from_dict, load
 from carctl.runtime.loop import ControlLoop, StructuredLog
 from carctl.runtime.processes import ProcessTable
-from tests.ports import free_udp_port
+from carctl.platform.keys import write_key
 
 BASE = {"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"}}
 
@@ -68,14 +68,14 @@ def test_the_platform_switches_the_face_feature_and_the_worker_follows(tmp_path:
     settings = tmp_path / "overrides.json"
     overrides.write(settings, {"face_enabled": True})
     (tmp_path / "pw").write_text("x")
-    (tmp_path / "key").write_bytes(b"k" * 32)
+    write_key(tmp_path / "key", b"k" * 32)
     config_path = tmp_path / "board.toml"
     config_path.write_text(f'''[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"
 [processes]\nface = false\nplatform = true
-[face]\ngallery_dir = "{tmp_path}/g"\nkey_file = "{tmp_path}/gallery.key"\nevent_port = {free_udp_port()}
+[runtime]\nsocket_dir = "{tmp_path}/run"
+[face]\ngallery_dir = "{tmp_path}/g"\nkey_file = "{tmp_path}/gallery.key"
 [platform]\nbroker_port = 1\npassword_file = "{tmp_path}/pw"\nkey_file = "{tmp_path}/key"
 outbox_path = "{tmp_path}/outbox.db"\noverrides_path = "{settings}"
-agent_port = {free_udp_port()}\nloop_port = {free_udp_port()}
 ''')
     config = load(config_path)
     stream = io.StringIO()

@@ -1,0 +1,191 @@
+"""The messages on the side channels between the firmware's processes, checked totally. Sans-I/O: a JSON value in
+(carctl/runtime/sidechannel.py parsed it with limits), a typed message or a refusal out.
+
+Rules of this module:
+- Each receiver has its own parser and accepts only its own message types:
+  the loop from the platform link: `mode` (a mode the platform may request), `reload` (its settings changed),
+  `event_stored` (the link's outbox has an event); the loop from the face worker: `recognition`;
+  the platform link from the loop: `state`, `event`.
+- Any other value of any type is a Refused with a short, fixed reason (the health record counts them by reason),
+  never an exception. Numbers from outside are range-checked: landings exist, counts are finite and bounded.
+- A recognition names a resident, their home landing and the landings they may reach; it can only narrow what a
+  button press allows (the core applies floor permissions), so the worst a forged one could do is bounded by the
+  landings that exist — and only the firmware's own user can send one at all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from carctl.core.signals import Mode, Recognition
+
+PLATFORM_MODES = {"normal": Mode.NORMAL, "out_of_service": Mode.OUT_OF_SERVICE, "independent": Mode.INDEPENDENT}
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+RESIDENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as carctl/face/gallery.py check_id
+EVENT_CATEGORIES = ("faults_and_alarms", "running_state", "statistics")
+MAX_EVENT_FIELDS = 32
+MAX_STATE_FIELDS = 32
+MAX_TEXT_CHARS = 256
+# Bounds of one day's statistics: a small residential lift makes a few hundred trips a day; these are far above
+# anything real and far below anything that would corrupt the running totals.
+MAX_DAILY_COUNT = 100_000
+MAX_DAILY_RUNNING_S = 2 * 86_400.0  # a day, with room for a clock step at midnight
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModeRequest:
+    mode: Mode
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadSettings:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EventStored:
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateReport:
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventReport:
+    event: dict[str, Any]
+
+
+def _type_of(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    kind = value.get("type")
+    return kind if isinstance(kind, str) else None
+
+
+def _landing(value: Any, landing_count: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < landing_count
+
+
+def _scalar(value: Any) -> bool:
+    """A JSON leaf a report may carry: text of bounded length, a finite number, a bool, or null."""
+    if isinstance(value, str):
+        return len(value) <= MAX_TEXT_CHARS
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (bool, int))
+
+
+def _flat(value: Any) -> bool:
+    """A scalar, or a short list of scalars (fault names, landings)."""
+    if isinstance(value, list):
+        return len(value) <= 64 and all(_scalar(item) for item in value)
+    return _scalar(value)
+
+
+# -- the loop, from the platform link --------------------------------------------------------------------------------
+
+def parse_platform_message(value: Any) -> ModeRequest | ReloadSettings | EventStored | Refused:
+    kind = _type_of(value)
+    if kind == "mode":
+        mode = value.get("mode")
+        if isinstance(mode, str) and mode in PLATFORM_MODES:
+            return ModeRequest(PLATFORM_MODES[mode])
+        return Refused("mode not one the platform may request")
+    if kind == "reload":
+        return ReloadSettings()
+    if kind == "event_stored":
+        event_id = value.get("id")
+        if isinstance(event_id, str) and EVENT_ID.fullmatch(event_id):
+            return EventStored(event_id)
+        return Refused("event_stored without a valid id")
+    return Refused("not a message for the loop from the platform link")
+
+
+def mode_request(mode: str) -> dict[str, Any]:
+    return {"type": "mode", "mode": mode}
+
+
+def reload_settings() -> dict[str, Any]:
+    return {"type": "reload"}
+
+
+def event_stored(event_id: str) -> dict[str, Any]:
+    return {"type": "event_stored", "id": event_id}
+
+
+# -- the loop, from the face worker ----------------------------------------------------------------------------------
+
+def parse_recognition(value: Any, landing_count: int) -> Recognition | Refused:
+    if _type_of(value) != "recognition":
+        return Refused("not a recognition")
+    resident = value.get("resident")
+    if not isinstance(resident, str) or not RESIDENT_ID.fullmatch(resident):
+        return Refused("recognition without a valid resident id")
+    home = value.get("home_landing")
+    if not _landing(home, landing_count):
+        return Refused("recognition with a home landing that does not exist")
+    allowed = value.get("allowed_landings")
+    if not isinstance(allowed, list) or len(allowed) > landing_count or not all(
+            _landing(landing, landing_count) for landing in allowed):
+        return Refused("recognition with allowed landings that do not exist")
+    return Recognition(resident, home, frozenset(allowed), "face")
+
+
+# -- the platform link, from the loop --------------------------------------------------------------------------------
+
+def parse_loop_message(value: Any) -> StateReport | EventReport | Refused:
+    kind = _type_of(value)
+    if kind == "state":
+        state = value.get("state")
+        if isinstance(state, dict) and len(state) <= MAX_STATE_FIELDS and all(_flat(v) for v in state.values()):
+            return StateReport(state)
+        return Refused("state that is not a flat object")
+    if kind == "event":
+        event = value.get("event")
+        problem = event_problem(event)
+        if problem is not None:
+            return Refused(problem)
+        return EventReport(event)
+    return Refused("not a message for the platform link from the loop")
+
+
+def event_problem(event: Any) -> str | None:
+    """Why an event from the loop cannot go to the outbox (None if it can). Daily statistics are checked field by
+    field, since they are added to the car's running totals."""
+    if not isinstance(event, dict) or len(event) > MAX_EVENT_FIELDS:
+        return "event that is not a small object"
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not EVENT_ID.fullmatch(event_id):
+        return "event without a valid id"
+    if event.get("category") not in EVENT_CATEGORIES or not isinstance(event.get("kind"), str):
+        return "event without a known category and a kind"
+    if not all(_flat(value) for value in event.values()):
+        return "event with a field that is not a bounded scalar"
+    if event.get("kind") == "daily_statistics":
+        return statistics_problem(event)
+    return None
+
+
+def statistics_problem(event: dict[str, Any]) -> str | None:
+    if not isinstance(event.get("day"), str) or not DAY.fullmatch(event["day"]):
+        return "daily statistics without a day"
+    for name in ("trips", "door_cycles", "faults_raised"):
+        value = event.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DAILY_COUNT:
+            return f"daily statistics with an impossible {name}"
+    for name, limit in (("running_s", MAX_DAILY_RUNNING_S), ("running_h", MAX_DAILY_RUNNING_S / 3600.0)):
+        value = event.get(name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= limit:
+            return f"daily statistics with an impossible {name}"
+    return None
