@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from carctl.atomicfile import write_atomic
+from carctl.atomicfile import remove_stale_temporaries, write_atomic
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
@@ -64,6 +64,7 @@ class FaultLog:
         self.ring: collections.deque[dict[str, Any]] = collections.deque(maxlen=capacity)
         self.set_aside: Path | None = None
         self.write_errors = 0
+        remove_stale_temporaries(path)  # left by a writer killed mid-write (a power cut)
         if path.exists():
             try:
                 self.ring.extend(read(path))

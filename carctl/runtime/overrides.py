@@ -15,13 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from carctl.atomicfile import write_atomic
+from carctl.atomicfile import remove_stale_temporaries, write_atomic
 from carctl.core.config import ConfigError, ControllerConfig
 
 KEYS = {"home_landing": int, "permissions_enabled": bool, "free_landings": list, "face_enabled": bool}
 
 
 def read(path: Path) -> dict[str, Any]:
+    remove_stale_temporaries(path)  # left by a writer killed mid-write; write() reads first, so it clears them too
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
