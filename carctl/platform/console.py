@@ -5,6 +5,11 @@ shows the car's verdict; `watch` prints state and events as they arrive.
         face-enable --community xihan [--car b7u2]
     carctl platform ... mode --community xihan --car b7u2 out_of_service
     carctl platform ... watch --community xihan
+    carctl platform car-key --community xihan --car b7u2 --key-file xihan.key --out b7u2.key
+
+A broker that is not on this machine is reached over TLS (`--tls-ca`), unless `--allow-plaintext` says otherwise.
+With `--per-car-keys` each car's command is signed with that car's own key, derived from the community key
+(carctl/platform/keys.py); `car-key` writes that key for a car's `platform.key_file`.
 """
 
 from __future__ import annotations
@@ -12,12 +17,17 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import queue
+import ssl
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from carctl.platform.keys import KeyFileError, car_key, load_key, write_key
+from carctl.platform.naming import id_problem, is_loopback
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_ANSWER = 1
@@ -28,8 +38,13 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
     platform = commands.add_parser("platform", help="the operator's console: signed commands to cars")
     platform.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT")
     platform.add_argument("--user", default="platform")
-    platform.add_argument("--password-file", type=Path, required=True)
+    platform.add_argument("--password-file", type=Path, help="the operator's broker password (not for car-key)")
     platform.add_argument("--key-file", type=Path, help="the community's command key (not needed for watch)")
+    platform.add_argument("--per-car-keys", action="store_true",
+                          help="sign each car's command with its own key, derived from the community key")
+    platform.add_argument("--tls-ca", type=Path, help="CA certificate: speak TLS and verify the broker with it")
+    platform.add_argument("--allow-plaintext", action="store_true",
+                          help="allow a broker that is not on this machine without TLS (a lab network)")
     platform.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the car's answer")
     actions = platform.add_subparsers(dest="platform_command", required=True, parser_class=parser_class)
 
@@ -63,6 +78,10 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
     target(permissions)
     permissions.add_argument("state", choices=["on", "off"])
     permissions.add_argument("--free-landings", default="", help="comma-separated landing indices")
+    derive = actions.add_parser("car-key", help="write a car's own command key, derived from the community key")
+    derive.add_argument("--community", required=True)
+    derive.add_argument("--car", required=True)
+    derive.add_argument("--out", type=Path, required=True, help="the new key file (mode 0600; never overwritten)")
     watch = actions.add_parser("watch", help="print state and events as they arrive")
     watch.add_argument("--community", required=True)
     watch.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
@@ -77,26 +96,91 @@ def build_command(kind: str, community: str, car: str, params: dict[str, Any], k
                  "expires_at": now + LIFETIME_S, "params": params}, key)
 
 
+class ConsoleInputError(Exception):
+    """A bad option or file; the message is the one sentence printed."""
+
+
+def _broker_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConsoleInputError(f"--broker {text!r}: expected HOST:PORT with a port 1..65535")
+    return host, int(port)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every option that can be checked before talking to the broker; ConsoleInputError naming it."""
+    for name in ("community", "car"):
+        value = getattr(args, name, None)
+        if value is not None and not (name == "car" and value == "*"):
+            problem = id_problem(name, value)
+            if problem:
+                raise ConsoleInputError(f"--{name}: {problem}")
+    if args.platform_command == "car-key":
+        return
+    if not math.isfinite(args.timeout) or not 0 < args.timeout <= 600:
+        raise ConsoleInputError(f"--timeout {args.timeout}: must be more than 0 and at most 600 s")
+    host, _ = _broker_address(args.broker)
+    if args.tls_ca is None and not args.allow_plaintext and not is_loopback(host):
+        raise ConsoleInputError(f"--broker {host} is not on this machine: give --tls-ca so the password is not sent "
+                                f"in the clear (or --allow-plaintext on a lab network)")
+    if args.password_file is None:
+        raise ConsoleInputError("--password-file is needed to reach the broker")
+
+
+def _read_password(path: Path) -> str:
+    try:
+        password = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConsoleInputError(f"password file {path} is not readable ({error})") from None
+    if not password:
+        raise ConsoleInputError(f"password file {path} is empty")
+    return password
+
+
 def _client(args: argparse.Namespace) -> Any:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    host, _, port = args.broker.rpartition(":")
+    host, port = _broker_address(args.broker)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"carctl-console-{uuid.uuid4().hex[:8]}")
-    client.username_pw_set(args.user, args.password_file.read_text().strip())
-    client.connect(host, int(port), keepalive=10)
+    client.username_pw_set(args.user, _read_password(args.password_file))
+    if args.tls_ca is not None:
+        try:
+            client.tls_set(ca_certs=str(args.tls_ca), cert_reqs=ssl.CERT_REQUIRED)
+        except (OSError, ssl.SSLError) as error:
+            raise ConsoleInputError(f"--tls-ca {args.tls_ca}: not a usable CA certificate ({error})") from None
+    client.connect(host, port, keepalive=10)
     return client
+
+
+def _write_car_key(args: argparse.Namespace) -> int:
+    if args.key_file is None:
+        raise ConsoleInputError("--key-file (the community key) is needed to derive a car's key")
+    key = car_key(load_key(args.key_file), args.community, args.car)
+    try:
+        write_key(args.out, key)
+    except FileExistsError:
+        raise ConsoleInputError(f"--out {args.out} already exists; not overwriting a key") from None
+    except OSError as error:
+        raise ConsoleInputError(f"--out {args.out}: {error.strerror}") from None
+    print(json.dumps({"car_key": str(args.out), "community": args.community, "car": args.car}))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        password_ok = args.password_file.is_file()
-    except OSError:
-        password_ok = False
-    if not password_ok:
-        print(f"carctl platform: error: password file {args.password_file} is not readable", file=sys.stderr)
+        _check_args(args)
+        if args.platform_command == "car-key":
+            return _write_car_key(args)
+        return _run_with_broker(args)
+    except (ConsoleInputError, KeyFileError) as error:
+        print(f"carctl platform: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _run_with_broker(args: argparse.Namespace) -> int:
     action = args.platform_command
+    key = load_key(args.key_file) if action != "watch" and args.key_file is not None else None
     try:
         client = _client(args)
     except (OSError, ValueError) as error:
@@ -108,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if action == "watch":
             return _watch(client, messages, args)
-        return _send(client, messages, args)
+        return _send(client, messages, args, key)
     finally:
         client.disconnect()
         client.loop_stop()
@@ -147,14 +231,15 @@ def _discover_cars(client: Any, messages: queue.Queue[tuple[str, bytes]], commun
         except queue.Empty:
             continue
         parts = topic.split("/")
-        if len(parts) == 4 and parts[3] == "state":
+        if len(parts) == 4 and parts[3] == "state" and id_problem("car", parts[2]) is None:
             cars.add(parts[2])
     client.unsubscribe(f"carctl/{community}/+/state")
     return sorted(cars)
 
 
-def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.Namespace) -> int:
-    if args.key_file is None:
+def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.Namespace,
+          key: bytes | None) -> int:
+    if key is None:
         print("carctl platform: error: --key-file is needed to sign commands", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
@@ -169,10 +254,13 @@ def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.
     if not cars:
         print(f"carctl platform: no car of {args.community} has reported its state; give --car", file=sys.stderr)
         return EXIT_NO_ANSWER
-    command = build_command(kind, args.community, args.car, params, args.key_file.read_bytes())
+    # One command for every car under the community key; with per-car keys, one per car, each signed for that car.
+    shared = build_command(kind, args.community, args.car, params, key)
+    sent = {car: build_command(kind, args.community, car, params, car_key(key, args.community, car))
+            if args.per_car_keys else shared for car in cars}
     client.subscribe(f"carctl/{args.community}/+/ack", qos=1)
     time.sleep(0.2)
-    for car in cars:
+    for car, command in sent.items():
         client.publish(f"carctl/{args.community}/{car}/cmd", json.dumps(command), qos=1).wait_for_publish(
             timeout=args.timeout)
     waiting = set(cars)
@@ -188,7 +276,7 @@ def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.
             ack = json.loads(payload)
         except ValueError:
             continue
-        if car in waiting and ack.get("id") == command["id"]:
+        if car in waiting and isinstance(ack, dict) and ack.get("id") == sent[car]["id"]:
             waiting.discard(car)
             refused |= not ack.get("accepted")
             print(json.dumps({"car": car, **ack}))

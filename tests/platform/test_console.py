@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import os
+
+from carctl.platform.keys import car_key, load_key
 from carctl.platform.link import BrokerSettings, PlatformLink
 from carctl.platform.outbox import Outbox
 from tests.platform.conftest import USERS, Broker
@@ -18,23 +21,25 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 KEY = b"xihan-community-key-0123456789ab"
 
 
-def car(port: int, name: str, tmp_path: Path, applied: list[dict[str, Any]]) -> PlatformLink:
+def car(port: int, name: str, tmp_path: Path, applied: list[dict[str, Any]], key: bytes = KEY) -> PlatformLink:
     def handler(command: dict[str, Any]) -> dict[str, Any]:
         applied.append(command)
         return {"ok": True}
 
     link = PlatformLink(BrokerSettings("127.0.0.1", port, f"xihan-{name}", USERS[f"xihan-{name}"]), "xihan", name,
-                        KEY, Outbox(tmp_path / f"{name}.db"), handler)
+                        key, Outbox(tmp_path / f"{name}.db"), handler)
     link.start()
     assert link.connected.wait(10)
     link.publish_state({"landing": 0})
     return link
 
 
-def console(port: int, tmp_path: Path, *args: str, key: bytes = KEY) -> subprocess.CompletedProcess[str]:
+def console(port: int, tmp_path: Path, *args: str, key: bytes = KEY, key_mode: int = 0o600,
+            broker_host: str = "127.0.0.1") -> subprocess.CompletedProcess[str]:
     (tmp_path / "pw").write_text(USERS["platform"])
     (tmp_path / "key").write_bytes(key)
-    return subprocess.run([sys.executable, "-m", "carctl.cli", "platform", "--broker", f"127.0.0.1:{port}",
+    os.chmod(tmp_path / "key", key_mode)
+    return subprocess.run([sys.executable, "-m", "carctl.cli", "platform", "--broker", f"{broker_host}:{port}",
                            "--password-file", str(tmp_path / "pw"), "--key-file", str(tmp_path / "key"), *args],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
 
@@ -92,3 +97,46 @@ def test_resident_enroll_sends_the_photos_in_the_signed_command(broker: Broker, 
         assert base64.b64decode(params["photos"][0]) == photo.read_bytes()
     finally:
         link.stop()
+
+
+def test_per_car_keys_sign_for_one_car_only(broker: Broker, tmp_path: Path) -> None:
+    """Each car holds only its own key (derived from the community key): the console signs per car, and a key taken
+    off one car cannot sign for another."""
+    derived = console(broker.port, tmp_path, "car-key", "--community", "xihan", "--car", "b7u2", "--out",
+                      str(tmp_path / "b7u2.key"))
+    assert derived.returncode == 0, derived.stderr
+    assert load_key(tmp_path / "b7u2.key") == car_key(KEY, "xihan", "b7u2") != KEY
+    again = console(broker.port, tmp_path, "car-key", "--community", "xihan", "--car", "b7u2", "--out",
+                    str(tmp_path / "b7u2.key"))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    applied: list[dict[str, Any]] = []
+    cars = [car(broker.port, name, tmp_path, applied, key=car_key(KEY, "xihan", name)) for name in ("b7u2", "b7u3")]
+    try:
+        time.sleep(0.3)
+        result = console(broker.port, tmp_path, "--per-car-keys", "face-enable", "--community", "xihan")
+        assert result.returncode == 0, result.stderr
+        assert sorted(json.loads(line)["car"] for line in result.stdout.splitlines()) == ["b7u2", "b7u3"]
+        assert [c["type"] for c in applied] == ["face.enable", "face.enable"]
+        # b7u2's key, stolen, signs a command for b7u3: refused.
+        stolen = console(broker.port, tmp_path, "mode", "--community", "xihan", "--car", "b7u3", "out_of_service",
+                         key=car_key(KEY, "xihan", "b7u2"))
+        assert stolen.returncode == 2 and json.loads(stolen.stdout)["reason"] == "bad signature"
+        assert len(applied) == 2
+    finally:
+        for link in cars:
+            link.stop()
+
+
+def test_bad_keys_brokers_and_ids_are_refused_with_one_sentence(tmp_path: Path) -> None:
+    short = console(1883, tmp_path, "config-get", "--community", "xihan", "--car", "b7u2", key=b"short")
+    assert short.returncode == 2 and "at least 32" in short.stderr and str(tmp_path / "key") in short.stderr
+    shared = console(1883, tmp_path, "config-get", "--community", "xihan", "--car", "b7u2", key_mode=0o644)
+    assert shared.returncode == 2 and "chmod 600" in shared.stderr
+    remote = console(8883, tmp_path, "config-get", "--community", "xihan", "--car", "b7u2",
+                     broker_host="broker.example.net")
+    assert remote.returncode == 2 and "--tls-ca" in remote.stderr
+    for community in ("xi/han", "xihan#", "Xihan", ""):
+        bad = console(1883, tmp_path, "config-get", "--community", community, "--car", "b7u2")
+        assert bad.returncode == 2 and "--community" in bad.stderr
+    for result in (short, shared, remote, bad):
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
