@@ -6,24 +6,26 @@ Rules of this module:
   encoding is taken on the full-resolution frame.
 - Matching is one vectorised distance computation against every template of the gallery; a resident's distance is
   that of their closest template.
-- An unreadable image is an ImageError, never a crash.
+- Images from outside are decoded by images.py (limits from the header, truncated images refused), never by
+  face_recognition.load_image_file. face_recognition switches Pillow's LOAD_TRUNCATED_IMAGES on for the whole
+  process when imported; it is imported here only, and switched off again at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 from carctl.face.gallery import Resident
+from carctl.face.images import DEFAULT_MAX_PIXELS, ImageError, decode_image, load_image
+
+__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_TOLERANCE", "FaceEngine", "FaceFound", "ImageError", "Matcher",
+           "decode_image", "load_image", "single_face_encoding"]
 
 # A wrong person is worse than a missed one: see docs/face.md for the measurements behind this default.
 DEFAULT_TOLERANCE = 0.5
-
-
-class ImageError(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,27 +34,14 @@ class FaceFound:
     encoding: np.ndarray
 
 
-def load_image(path: Path) -> np.ndarray:
-    """An RGB image array; ImageError if the file cannot be read as an image."""
+def _face_recognition() -> ModuleType:
+    """The face_recognition module, with the process-wide switch it flips on import put back: Pillow must refuse a
+    truncated image rather than fill the missing part with grey."""
     import face_recognition
+    from PIL import ImageFile
 
-    try:
-        return face_recognition.load_image_file(str(path))
-    except (OSError, ValueError, SyntaxError) as error:
-        raise ImageError(f"{path}: not a readable image ({error})") from None
-
-
-def decode_image(data: bytes, name: str = "photo") -> np.ndarray:
-    """An RGB image array from an encoded image held in memory (a photo delivered by the platform: it never touches
-    the disk); ImageError if it is not a readable image."""
-    import io
-
-    import face_recognition
-
-    try:
-        return face_recognition.load_image_file(io.BytesIO(data))
-    except (OSError, ValueError, SyntaxError) as error:
-        raise ImageError(f"{name}: not a readable image ({error})") from None
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return face_recognition
 
 
 def single_face_encoding(engine: FaceEngine, rgb: np.ndarray, name: str) -> tuple[float, ...]:
@@ -67,12 +56,10 @@ def single_face_encoding(engine: FaceEngine, rgb: np.ndarray, name: str) -> tupl
 
 class FaceEngine:
     def __init__(self, detect_width_px: int = 320, upsample: int = 1) -> None:
-        import face_recognition
-
         from carctl.face import models
 
         models.verify()
-        self._fr = face_recognition
+        self._fr = _face_recognition()
         self.detect_width_px = detect_width_px
         self.upsample = upsample
         self._landmarks_verified = False
@@ -84,7 +71,9 @@ class FaceEngine:
         if scale < 1.0:
             import cv2
 
-            small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+            # At least one pixel each way: a very long, thin image would otherwise scale to nothing.
+            small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                               interpolation=cv2.INTER_AREA)
         boxes = self._fr.face_locations(small, number_of_times_to_upsample=self.upsample, model="hog")
         return [(round(top / scale), round(right / scale), round(bottom / scale), round(left / scale))
                 for top, right, bottom, left in boxes]

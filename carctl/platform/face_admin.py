@@ -2,9 +2,10 @@
 community's gallery. The face worker notices a changed gallery file and reloads it (carctl/face/worker.py).
 
 Rules of this module:
-- Photos arrive base64-encoded inside the signed command. They are decoded in memory, turned into 128-d templates,
-  and dropped: no photo is ever written to disk or sent on. Every photo must show exactly one face; one bad photo
-  refuses the whole enrolment and nothing is written.
+- Photos arrive base64-encoded inside the signed command. They are decoded in memory (carctl/face/images.py: at
+  most `max_image_pixels`, read from the header before decoding; truncated images and decompression bombs refused),
+  turned into 128-d templates, and dropped: no photo is ever written to disk or sent on. Every photo must show
+  exactly one face; one bad photo refuses the whole enrolment and nothing is written.
 - The gallery is the same encrypted, atomically written file the CLI uses (carctl/face/gallery.py). Its key is
   created (mode 0600) on the first enrolment if the car has none yet.
 - Wiping deletes the gallery file and then its key, so no copy of the file made before can be decrypted afterwards.
@@ -27,11 +28,13 @@ class FaceCommandError(Exception):
 
 
 class FaceAdmin:
-    def __init__(self, gallery_dir: Path, key_file: Path, community: str, landing_count: int) -> None:
+    def __init__(self, gallery_dir: Path, key_file: Path, community: str, landing_count: int, *,
+                 max_image_pixels: int = 16_000_000) -> None:
         self.gallery_dir = gallery_dir
         self.key_file = key_file
         self.community = community
         self.landing_count = landing_count
+        self.max_image_pixels = max_image_pixels  # face.max_image_pixels
         self._engine: Any = None  # loaded on the first enrolment: dlib's models take a moment and ~100 MB
 
     def _gallery(self, create: bool) -> Gallery:
@@ -71,7 +74,7 @@ class FaceAdmin:
                     data = base64.b64decode(text, validate=True)
                 except (binascii.Error, ValueError):
                     raise FaceCommandError(f"{name}: not base64") from None
-                image = decode_image(data, name)
+                image = decode_image(data, name, self.max_image_pixels)
                 del data
                 embeddings.append(single_face_encoding(self._engine, image, name))
                 del image
