@@ -1,7 +1,9 @@
 """`carctl face enroll | identify | delete | list`: the resident gallery from the command line.
 
-Exit codes: 0 done, 2 bad input (an unreadable image, no face or several faces at enrolment, no consent, a tampered
-gallery or wrong key, an unknown resident); nothing is written unless the whole command succeeds.
+Exit codes: 0 done, 2 bad input (an unreadable, truncated or too large image, no face or several faces at enrolment,
+no consent, a tampered gallery or wrong key, an older copy of the gallery, an unknown resident, a key that could not
+be replaced after a deletion); nothing is written unless the whole command succeeds, except that a deletion whose
+key could not be replaced still removes the resident, and says so.
 """
 
 from __future__ import annotations
@@ -12,8 +14,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when used: `carctl --help` must not load numpy or the cryptography library
+    import numpy as np
+
+    from carctl.face.gallery import Gallery
 
 EXIT_BAD_INPUT = 2
+DEFAULT_MAX_PIXELS = 16_000_000  # carctl.face.images.DEFAULT_MAX_PIXELS, without importing numpy for --help
 
 
 def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]
@@ -25,6 +34,10 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
         sub.add_argument("--key-file", type=Path, required=True, help="the gallery key (mode 0600)")
         sub.add_argument("--community", required=True)
 
+    def image_args(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                         help="refuse an image with more pixels than this, from its header (default 16,000,000)")
+
     enroll = actions.add_parser("enroll", help="enrol a resident from one or more photos of them")
     gallery_args(enroll)
     enroll.add_argument("--resident", required=True)
@@ -32,8 +45,10 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
     enroll.add_argument("--allowed-landings", default="", help="comma-separated landing indices")
     enroll.add_argument("--consent", default="", help="reference of the resident's separate consent record")
     enroll.add_argument("images", type=Path, nargs="+")
+    image_args(enroll)
     identify = actions.add_parser("identify", help="who is in this photo")
     gallery_args(identify)
+    image_args(identify)
     identify.add_argument("image", type=Path)
     identify.add_argument("--json", action="store_true")
     identify.add_argument("--tolerance", type=float, default=None)
@@ -61,17 +76,21 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(error))
 
 
-def _open(args: argparse.Namespace, create_key: bool) -> object:
-    from carctl.face import gallery
+def _open(args: argparse.Namespace, change: bool) -> Gallery:
+    """The gallery opened by its owner for a change (a key is created for a first enrolment), or read-only."""
+    from carctl.face.gallery import Gallery
 
-    if create_key and not args.key_file.exists():
-        gallery.create_key(args.key_file)
+    if not change:
+        return Gallery.open_read_only(args.gallery, args.community, args.key_file)
+    creating = args.face_command == "enroll" and not args.key_file.exists()
+    gallery = Gallery.open(args.gallery, args.community, args.key_file, create=creating)
+    if creating:
         print(f"created key file {args.key_file} (mode 0600): keep it apart from the gallery", file=sys.stderr)
-    return gallery.Gallery(args.gallery, args.community, gallery.load_key(args.key_file))
+    return gallery
 
 
 def _run(args: argparse.Namespace) -> int:
-    from carctl.face.engine import DEFAULT_TOLERANCE, FaceEngine, Matcher, load_image, single_face_encoding
+    from carctl.face.engine import FaceEngine, load_image, single_face_encoding
     from carctl.face.gallery import Resident, check_id
 
     action = args.face_command
@@ -80,6 +99,8 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(summary()))
         return 0
+    if action in ("enroll", "identify") and args.max_pixels < 1:
+        return _fail("--max-pixels must be 1 or more")
     if action == "enroll":
         check_id("resident", args.resident)
         if not args.consent.strip():
@@ -90,30 +111,38 @@ def _run(args: argparse.Namespace) -> int:
             allowed = tuple(sorted({int(n) for n in args.allowed_landings.split(",") if n.strip()}))
         except ValueError:
             return _fail(f"--allowed-landings {args.allowed_landings!r}: comma-separated landing indices")
+        # Every photo is decoded (and a hostile one refused) before dlib's models are loaded.
+        images = [(str(path), load_image(path, args.max_pixels)) for path in args.images]
         engine = FaceEngine(upsample=1)
-        embeddings = []
-        for path in args.images:
-            embeddings.append(single_face_encoding(engine, load_image(path), str(path)))
+        embeddings = [single_face_encoding(engine, image, name) for name, image in images]
+        del images
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        gallery = _open(args, create_key=True)
-        gallery.enroll(Resident(args.resident, args.home_landing, allowed, args.consent, now, now,  # type: ignore[attr-defined]
-                                tuple(embeddings)))
+        gallery = _open(args, change=True)
+        gallery.enroll(Resident(args.resident, args.home_landing, allowed, args.consent, now, now, tuple(embeddings)))
         print(json.dumps({"enrolled": args.resident, "templates": len(embeddings), "community": args.community}))
         return 0
-    gallery = _open(args, create_key=False)
+    if action == "identify":
+        # A photo that must be refused is refused before the gallery is opened or dlib's models are loaded.
+        image = load_image(args.image, args.max_pixels)
+        return _identify(args, image, _open(args, change=False))
+    gallery = _open(args, change=action == "delete")
     if action == "list":
-        print(json.dumps([r.public() for r in gallery.residents.values()], indent=2))  # type: ignore[attr-defined]
+        print(json.dumps([r.public() for r in gallery.residents.values()], indent=2))
         return 0
     if action == "delete":
-        if not gallery.delete(args.resident):  # type: ignore[attr-defined]
+        if not gallery.delete(args.resident):
             return _fail(f"resident {args.resident!r} is not enrolled in {args.community}")
         print(json.dumps({"deleted": args.resident, "community": args.community}))
         return 0
-    # identify
+    raise AssertionError(f"unknown face command {action}")  # argparse allows only the commands above
+
+
+def _identify(args: argparse.Namespace, image: np.ndarray, gallery: Gallery) -> int:
+    from carctl.face.engine import DEFAULT_TOLERANCE, FaceEngine, Matcher
+
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
     engine = FaceEngine(upsample=1)
-    matcher = Matcher(list(gallery.residents.values()))  # type: ignore[attr-defined]
-    image = load_image(args.image)
+    matcher = Matcher(list(gallery.residents.values()))
     started = time.perf_counter()
     found = []
     for face in engine.faces(image):

@@ -10,9 +10,11 @@ message and the car runs on without it.
 
 Rules of this module:
 - Frames are processed and dropped at once; no image is ever written anywhere.
-- The gallery file is watched: when the platform enrols or deletes a resident (or wipes the gallery) the worker
-  reloads it before the next frame, so a deleted resident is never recognised again. A gallery that cannot be read
-  after a change stops recognition (an empty gallery) rather than keep stale templates.
+- The gallery file and its key file are watched: when the platform enrols or deletes a resident (a deletion also
+  replaces the key) or wipes the gallery, the worker reloads it before the next frame, so a deleted resident is
+  never recognised again. A gallery that cannot be read after a change stops recognition (an empty gallery) rather
+  than keep stale templates, until the next change of either file.
+- The worker only reads the gallery (Gallery.open_read_only): it never writes, nor finishes a key rotation.
 - A resident must be matched in `agreement_frames` frames and pass the liveness check before an event is sent, and
   is not reported again within `repeat_after_s` (one ride).
 """
@@ -31,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from carctl.face.engine import FaceEngine, ImageError, Matcher, load_image
-from carctl.face.gallery import Gallery, GalleryError, Resident, load_key
+from carctl.face.engine import FaceEngine, ImageError, Matcher
+from carctl.face.gallery import Gallery, GalleryError, Resident
+from carctl.face.images import DEFAULT_MAX_PIXELS, load_image
 from carctl.face.liveness import LivenessCheck, ear_from_landmarks
 from carctl.face.models import ModelError
 
@@ -54,13 +57,14 @@ class RecognitionEvent:
                            "frame_ms": round(self.frame_ms, 1)}).encode()
 
 
-def frames(source: str) -> Iterator[np.ndarray]:
-    """RGB frames from a folder of images, a camera index or device, or a file or stream URL."""
+def frames(source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[np.ndarray]:
+    """RGB frames from a folder of images (each refused above ``max_pixels``), a camera index or device, or a file
+    or stream URL."""
     path = Path(source)
     if path.is_dir():
         for image in sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             try:
-                yield load_image(image)
+                yield load_image(image, max_pixels)
             except ImageError as error:
                 print(f"face worker: skipping {error}", file=sys.stderr)
         return
@@ -137,8 +141,8 @@ class Recogniser:
 
 
 def _read_gallery(settings: Any) -> list[Resident]:
-    key = load_key(Path(settings.key_file))
-    return list(Gallery(Path(settings.gallery_dir), settings.community, key).residents.values())
+    gallery = Gallery.open_read_only(Path(settings.gallery_dir), settings.community, Path(settings.key_file))
+    return list(gallery.residents.values())
 
 
 def _load(settings: Any) -> Recogniser:
@@ -148,32 +152,51 @@ def _load(settings: Any) -> Recogniser:
                       settings.repeat_after_s)
 
 
+Stamp = tuple[int, int, int] | None
+
+
+def _stamp(path: Path) -> Stamp:
+    """What changes when a file is replaced (a write is a rename, so the inode changes too); None if absent."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_ino, status.st_mtime_ns, status.st_size)
+
+
 @dataclass(slots=True)
 class GalleryWatch:
-    """Notices when the gallery file changes (a write is a rename, so the inode changes too) or disappears."""
+    """Notices when the gallery file changes or disappears, and when its key file changes: a deletion writes the
+    gallery and then replaces the key, and a read made between the two may have failed, so the key's change must
+    bring another read."""
 
     path: Path
-    seen: tuple[int, int, int] | None = None
+    key_file: Path | None = None
+    seen: Stamp = None
+    seen_key: Stamp = None
 
     def __post_init__(self) -> None:
-        self.seen = self._stamp()
+        self.seen = _stamp(self.path)
+        self.seen_key = _stamp(self.key_file) if self.key_file is not None else None
 
-    def _stamp(self) -> tuple[int, int, int] | None:
-        try:
-            status = self.path.stat()
-        except OSError:
-            return None
-        return (status.st_ino, status.st_mtime_ns, status.st_size)
+    def watch_key_file(self, key_file: Path) -> None:
+        """Watch the key file too, from now on (a watch made without it learns it here; nothing counts as a
+        change)."""
+        if self.key_file != key_file:
+            self.key_file = key_file
+            self.seen_key = _stamp(key_file)
 
     def changed(self) -> bool:
-        stamp = self._stamp()
-        if stamp == self.seen:
+        stamp = _stamp(self.path)
+        key_stamp = _stamp(self.key_file) if self.key_file is not None else None
+        if stamp == self.seen and key_stamp == self.seen_key:
             return False
-        self.seen = stamp
+        self.seen, self.seen_key = stamp, key_stamp
         return True
 
 
 def reload_if_changed(watch: GalleryWatch, recogniser: Recogniser, settings: Any) -> None:
+    watch.watch_key_file(Path(settings.key_file))
     if not watch.changed():
         return
     try:

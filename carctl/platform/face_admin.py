@@ -6,9 +6,11 @@ Rules of this module:
   most `max_image_pixels`, read from the header before decoding; truncated images and decompression bombs refused),
   turned into 128-d templates, and dropped: no photo is ever written to disk or sent on. Every photo must show
   exactly one face; one bad photo refuses the whole enrolment and nothing is written.
-- The gallery is the same encrypted, atomically written file the CLI uses (carctl/face/gallery.py). Its key is
-  created (mode 0600) on the first enrolment if the car has none yet.
-- Wiping deletes the gallery file and then its key, so no copy of the file made before can be decrypted afterwards.
+- The gallery is the same encrypted, atomically written file the CLI uses (carctl/face/gallery.py), opened by its
+  owner: a deletion replaces the key, so copies of the gallery made before it no longer decrypt. Its key is created
+  (mode 0600) on the first enrolment if the car has none yet.
+- Wiping deletes the gallery file and then its key, any next key and the version floor (the keys overwritten
+  first), so no copy of the file made before can be decrypted afterwards.
 - What goes back to the platform is never biometric: the resident id, the landings, how many templates were made.
 """
 
@@ -20,7 +22,9 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from carctl.face.gallery import Gallery, GalleryError, Resident, check_id, create_key, load_key
+from carctl.atomicfile import remove_stale_temporaries
+from carctl.face import keys
+from carctl.face.gallery import Gallery, GalleryError, Resident, check_id
 
 
 class FaceCommandError(Exception):
@@ -38,10 +42,7 @@ class FaceAdmin:
         self._engine: Any = None  # loaded on the first enrolment: dlib's models take a moment and ~100 MB
 
     def _gallery(self, create: bool) -> Gallery:
-        if create and not self.key_file.exists():
-            self.key_file.parent.mkdir(parents=True, exist_ok=True)
-            create_key(self.key_file)
-        return Gallery(self.gallery_dir, self.community, load_key(self.key_file))
+        return Gallery.open(self.gallery_dir, self.community, self.key_file, create=create)
 
     def check_usable(self) -> int:
         """Before switching the feature on: the key and gallery open (a fresh car gets an empty gallery's key).
@@ -99,12 +100,18 @@ class FaceAdmin:
         return {"resident": resident_id}
 
     def wipe(self) -> dict[str, Any]:
-        """Delete the community's gallery and its key; returns how many residents it held (if it could be read)."""
+        """Delete the community's gallery and its key files; returns how many residents it held (if it could be
+        read)."""
         held: int | None = None
         try:
             held = len(self._gallery(create=False).residents)
         except (GalleryError, OSError):
             pass  # an unreadable gallery is wiped all the same
-        (self.gallery_dir / f"{self.community}.gallery").unlink(missing_ok=True)
-        self.key_file.unlink(missing_ok=True)
+        gallery = self.gallery_dir / f"{self.community}.gallery"
+        try:
+            gallery.unlink(missing_ok=True)
+            remove_stale_temporaries(gallery)
+            keys.remove_all(keys.KeyFiles(self.key_file))
+        except OSError as error:
+            raise FaceCommandError(f"the gallery could not be wiped: {error.strerror or error}") from None
         return {"wiped": True, "residents_removed": held}

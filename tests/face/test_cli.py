@@ -1,4 +1,4 @@
-"""`carctl face` as an operator runs it, on real photos."""
+"""`carctl face` as an operator runs it, on real photos and on hostile ones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from carctl.cli import main
 from tests.face.conftest import FACES
+from tests.face.hostile_images import CASES, truncated_face_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -32,7 +36,9 @@ def test_enrol_identify_list_delete(tmp_path: Path) -> None:
     listing = json.loads(face("list", *store).stdout)
     assert listing[0]["allowed_landings"] == [0, 2, 4] and listing[0]["consent_ref"] == "CONSENT-17"
     assert "embeddings" not in json.dumps(listing)
+    key_before = (tmp_path / "key").read_bytes()
     assert face("delete", *store, "--resident", "r-obama").returncode == 0
+    assert (tmp_path / "key").read_bytes() != key_before  # the deletion replaced the key
     after = json.loads(face("identify", *store, str(FACES / "obama" / "obama_6.jpg"), "--json").stdout)
     assert [f["resident"] for f in after["faces"]] == [None]
     assert face("delete", *store, "--resident", "r-obama").returncode == 2
@@ -69,3 +75,32 @@ def test_wrong_key_is_refused_cleanly(tmp_path: Path) -> None:
     (tmp_path / "other").chmod(0o600)
     result = face("list", *store, "--key-file", str(tmp_path / "other"))
     assert result.returncode == 2 and "wrong key" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_hostile_image_exits_2_in_one_sentence_and_enrols_nothing(
+        tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data, words = CASES[case]
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(data)
+    store = ["--gallery", str(tmp_path / "g"), "--key-file", str(tmp_path / "key"), "--community", "xihan"]
+    assert main(["face", "enroll", *store, "--resident", "r-1", "--home-landing", "2", "--consent", "C1",
+                 str(image)]) == 2
+    assert main(["face", "identify", *store, str(image)]) == 2
+    for refusal in capsys.readouterr().err.splitlines():
+        assert refusal.startswith(f"carctl face: error: {image}: ") and words in refusal
+    assert not (tmp_path / "g").exists()
+
+
+def test_max_pixels_is_the_operators(tmp_path: Path) -> None:
+    store = ["--gallery", str(tmp_path / "g"), "--key-file", str(tmp_path / "key"), "--community", "xihan"]
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(truncated_face_jpeg())
+    for image, extra, message in ((FACES / "biden" / "biden_1.jpg", ["--max-pixels", "10000"],
+                                   "more than the 10,000 allowed"),
+                                  (truncated, [], "truncated")):
+        result = face("enroll", *store, "--resident", "r-1", "--home-landing", "2", "--consent", "C1", *extra,
+                      str(image))
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "g").exists()
