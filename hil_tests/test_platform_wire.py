@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,8 +38,10 @@ def connected_car(tmp_path: Path) -> Iterator[tuple[WireCar, Broker]]:
     (tmp_path / "mqtt.password").write_text(USERS["xihan-b7u2"])
     write_key(tmp_path / "community.key", KEY)
     config = tmp_path / "car.toml"
+    # The face feature on, with no gallery key: the loop opens its recognition socket while the worker refuses to
+    # start (and is restarted with a backoff), so every side channel exists.
     base = (ROOT / "configs" / "sim.toml").read_text().replace("platform = false", "platform = true").replace(
-        "[runtime]\n", f'[runtime]\nsocket_dir = "{tmp_path / "run"}"\n')
+        "face = false", "face = true").replace("[runtime]\n", f'[runtime]\nsocket_dir = "{tmp_path / "run"}"\n')
     config.write_text(base + f'''
 [platform]
 broker_host = "127.0.0.1"
@@ -50,6 +53,11 @@ car = "b7u2"
 key_file = "{tmp_path / 'community.key'}"
 outbox_path = "{tmp_path / 'outbox.db'}"
 state_every_s = 1.0
+overrides_path = "{tmp_path / 'overrides.json'}"
+
+[face]
+key_file = "{tmp_path / 'no-gallery.key'}"
+gallery_dir = "{tmp_path / 'gallery'}"
 ''')
     car = WireCar(endpoints["control"], tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"])
     car.firmware = start_firmware(tmp_path, car.drive, car.panel, config)
@@ -148,3 +156,94 @@ def test_platform_takes_the_car_out_of_service_and_the_car_survives_the_broker_g
         assert raised["category"] == "faults_and_alarms"
     finally:
         late.close()
+
+
+def forge_as_another_user(path: Path, datagram: bytes) -> int:
+    """Send one datagram to a firmware socket as user nobody; the exit code says what happened (13: refused)."""
+    child = os.fork()
+    if child == 0:
+        code = 0
+        try:
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as intruder:
+                intruder.sendto(datagram, str(path))
+        except PermissionError:
+            code = 13
+        except BaseException:  # noqa: BLE001 - reported by the code
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def spray(path: Path, datagrams: list[bytes]) -> int:
+    """Send every datagram without waiting; how many the socket took."""
+    taken = 0
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.setblocking(False)
+        for datagram in datagrams:
+            try:
+                sender.sendto(datagram, str(path))
+                taken += 1
+            except OSError:
+                time.sleep(0.005)  # the queue is full or the datagram too large: nothing reaches the reader
+    return taken
+
+
+GARBAGE = [b'{"type":"mode","mode":[]}', b'{"type":"mode","mode":"fire"}', b"[" * 50_000, b"\xff\xfe",
+           b'{"type":"event_stored","id":{"x":1}}', b'{"type":"reload","n":1e400}', b"1" * 400, b"null",
+           b'{"type":"recognition","resident":"r","home_landing":99,"allowed_landings":[0,1,2,3,4,5,6,7]}',
+           b'{"type":"event","event":{"id":"x","category":"statistics","kind":"daily_statistics","trips":1e300}}',
+           b'{"type":"state","state":[1,2]}', b'{"type":"mode","mode":"\\ud800"}', b""]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="forging as another user needs root")
+def test_nothing_from_outside_stops_or_fools_the_running_car(connected_car: tuple[WireCar, Broker]) -> None:
+    car, broker = connected_car
+    run_dir = car.workdir / "run"
+    operator = Observer(broker.port, "platform", ["carctl/xihan/b7u2/state", "carctl/xihan/b7u2/ack"])
+    try:
+        messages(operator, 20, lambda t, m: t.endswith("/state") and m["mode"] == "normal")
+        deadline = time.monotonic() + 20
+        while not (run_dir / "agent.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sockets = sorted(run_dir.glob("*.sock"))
+        assert {p.name for p in sockets} >= {"agent.sock", "loop-platform.sock", "loop-face.sock"}
+        faults_before = len(car.firmware_faults_raised())  # the power-up's stale inputs among them
+        car.press_car_call(4)
+        car.wait_until(lambda s: abs(s["speed_m_s"]) > 0.5, within_s=20, what="the car running")
+        for path in sockets:
+            # Another user on the board cannot even reach the firmware's sockets...
+            assert forge_as_another_user(path, b'{"type":"mode","mode":"out_of_service"}') == 13
+            assert forge_as_another_user(path, b'{"type":"recognition","resident":"x","home_landing":5,'
+                                               b'"allowed_landings":[0,1,2,3,4,5]}') == 13
+            # ...and what the firmware's own user sends that is not well formed is refused and counted.
+            assert spray(path, GARBAGE * 3) > 0
+        bad_commands = [b"[" * 100_000, b'{"id": "\\ud800"}', json.dumps({"id": "c1", "signature": "é" * 64}).encode(),
+                        b'{"id":"c2","type":"car.mode","community":"xihan","car":"b7u2","issued_at":' + b"9" * 400
+                        + b',"expires_at":1,"params":{},"signature":"' + b"0" * 64 + b'"}',
+                        json.dumps(build_command("car.mode", "xihan", "b7u2", {"mode": "out_of_service"},
+                                                 b"not-the-community-key-0123456789")).encode()]
+        for payload in bad_commands:
+            operator.publish("carctl/xihan/b7u2/cmd", payload)
+        car.wait_doors("open", within_s=40, at_m=LANDING_M[4])
+        assert car.firmware is not None and car.firmware.poll() is None  # the loop never stopped
+        query = build_command("config.get", "xihan", "b7u2", {}, KEY)
+        operator.publish("carctl/xihan/b7u2/cmd", json.dumps(query))
+        answer = messages(operator, 15, lambda t, m: t.endswith("/ack") and m.get("id") == query["id"])
+        assert answer["accepted"] and answer["result"]["state"]["mode"] == "normal"
+        assert answer["result"]["link"]["from_loop_refused"]  # the garbage sent to the link process, counted
+        forged = messages(operator, 5, lambda t, m: t.endswith("/ack") and m.get("reason") == "bad signature")
+        assert not forged["accepted"]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            health = car.firmware_health()
+            if health.get("platform_messages_refused") and health.get("recognitions_refused"):
+                break
+            time.sleep(0.5)
+        assert sum(health["platform_messages_refused"].values()) > 0
+        assert sum(health["recognitions_refused"].values()) > 0
+        assert health["mode"] == "normal" and health["recognitions"] == 0 and health["loop_errors"] == {}
+        assert car.firmware_faults_raised()[faults_before:] == []  # not even a late cycle: nothing disturbed the run
+    finally:
+        operator.close()
