@@ -1,15 +1,23 @@
-"""TOML tables to validated dataclasses, with errors that name the key as it is spelt in the file.
+"""TOML files and tables to validated dataclasses, with errors that name the key as it is spelt in the file.
 
 Shared by scenario files (sim/scenario.py) and the firmware's configuration (carctl/runtime/config.py).
+
+Rules of this module:
+- Total: whatever the file holds (not UTF-8, not TOML, arrays nested 100,000 deep, a 5,000-digit number, a table
+  where a number goes), the only exception that leaves it is the caller's ConfigFileError, naming the key.
+- A dataclass that declares RANGES has every listed key checked against its range here too (check_ranges), so a
+  class that cannot know its own section's spelling (``events[2]``) is checked all the same.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
+from pathlib import Path
 from typing import Any
 
-from carctl.core.config import ConfigError
+from carctl.core.config import ConfigError, check_ranges, shown
 
 
 class ConfigFileError(ValueError):
@@ -21,6 +29,30 @@ class ConfigFileError(ValueError):
         self.message = message
 
 
+def read_toml(path: Path, what: str, max_bytes: int, error: type[ConfigFileError] = ConfigFileError) -> Any:
+    """The TOML document in ``path``; ``error`` for a file that cannot be read, is larger than ``max_bytes``, or is
+    not UTF-8 TOML. ``what`` says what the file is, for the message ("the scenario")."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)  # a bounded read: /dev/zero is refused, not read for ever
+    except OSError as failure:
+        raise error("", f"{path}: cannot read {what} ({failure.strerror or failure})") from None
+    if len(data) > max_bytes:
+        raise error("", f"{path}: too large for {what} (more than {max_bytes} bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error("", f"{path}: not a UTF-8 text file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as failure:
+        raise error("", f"{path}: not valid TOML ({failure})") from None
+    except RecursionError:
+        raise error("", f"{path}: not valid TOML (nested too deep)") from None
+    except ValueError as failure:  # a whole number of more than 4,300 digits
+        raise error("", f"{path}: not valid TOML ({str(failure)[:80]})") from None
+
+
 def build_table(cls: type, table: Any, section: str, error: type[ConfigFileError] = ConfigFileError) -> Any:
     """A dataclass from a TOML table; unknown keys, wrong types and impossible values raise ``error`` naming
     the key."""
@@ -30,18 +62,39 @@ def build_table(cls: type, table: Any, section: str, error: type[ConfigFileError
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
-            raise error(f"{section}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+            raise error(f"{section}.{key_spelling(key)}", f"unknown key (known: {', '.join(sorted(known))})")
         expected = known[key].type
         if expected in ("float", float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            value = _as_float(value)
         if isinstance(value, list):
             value = tuple(value)
         _check_type(value, expected, f"{section}.{key}", error)
         values[key] = value
+    for name, spec in known.items():
+        if name not in values and spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise error(f"{section}.{name}", "is required")
     try:
-        return cls(**values)
+        built = cls(**values)
+        if hasattr(cls, "RANGES"):
+            check_ranges(built, section)
     except ConfigError as invalid:
         raise error(invalid.key, invalid.message) from None
+    return built
+
+
+def key_spelling(key: Any) -> str:
+    """A key as the message names it: as written if it is short, printable text, else quoted and shortened."""
+    if isinstance(key, str) and key and key.isprintable() and len(key) <= 60:
+        return key
+    return shown(key)
+
+
+def _as_float(value: int) -> float:
+    """An integer where a number goes; one too large for a float becomes infinity, which the type check refuses."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _check_type(value: Any, expected: Any, key: str, error: type[ConfigFileError]) -> None:
@@ -62,6 +115,4 @@ def _check_type(value: Any, expected: Any, key: str, error: type[ConfigFileError
     else:
         ok = True
     if not ok:
-        raise error(key, f"must be {expected.replace('tuple', 'a list')} (got {value!r})")
-
-
+        raise error(key, f"must be {expected.replace('tuple', 'a list')} (got {shown(value)})")

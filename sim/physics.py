@@ -24,13 +24,23 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
-from carctl.core.config import ConfigError, ControllerConfig
+from carctl.core.config import ControllerConfig, Range, check_ranges, shown
 from carctl.core.signals import Commands
 
 GRAVITY_M_S2 = 9.81
 DOOR_TRAVEL_UNITS = 1_000_000
+
+# Every fault the simulator can inject, the one list: scenario files (sim/scenario.py), the control channel of
+# `sim serve` and the procedures all take their names from it, and Shaft.inject refuses any other. The shaft acts on
+# each; comm_loss and the three silent boards are also what the lockstep loop (and `sim serve`, on the panel bus)
+# withholds from the controller.
+FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
+               "overload", "brake_slip", "position_lost", "reference_fault", "drive_runaway", "door_lock_lost",
+               "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent")
 
 # Drive fault codes the simulated drive reports in its FAULT_CODE register (docs/register-map.md).
 DRIVE_FAULT_CODES = {
@@ -65,19 +75,36 @@ class PhysicsConfig:
     # The reference mark the drive re-references its count at, this far above the bottom landing.
     reference_mark_m: float = 0.5
 
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "car_mass_kg": Range(0.0, 10_000.0, "kg", above=True),
+        "balance_fraction": Range(0.0, 1.0),
+        "drive_lag_s": Range(0.0, 1.0, "s", above=True),
+        "drive_max_accel_m_s2": Range(0.0, 5.0, "m/s²", above=True),
+        "brake_open_s": Range(0.0, 5.0, "s", above=True),
+        # A brake stops a car at about 2.5 m/s²; safety gear at up to 1 g on average, more at its peak.
+        "emergency_decel_m_s2": Range(0.0, 20.0, "m/s²", above=True),
+        "encoder_resolution_m": Range(0.0, 0.01, "m", above=True),
+        "rope_stretch_m_per_kg": Range(0.0, 0.0005, "m/kg"),
+        "door_lock_s": Range(0.0, 5.0, "s", above=True),
+        "nudge_close_s": Range(0.0, 60.0, "s", above=True),
+        "drive_efficiency": Range(0.0, 1.0, above=True),
+        "standby_power_w": Range(0.0, 10_000.0, "W"),
+        "rescue_switch_s": Range(0.0, 60.0, "s", above=True),
+        "rescue_speed_limit_m_s": Range(0.0, 1.0, "m/s", above=True),
+        "rescue_lift_limit_kg": Range(0.0, 5000.0, "kg", above=True),
+        "reference_mark_m": Range(0.0, 300.0, "m", above=True),
+    }
+
     def __post_init__(self) -> None:
-        for key in ("car_mass_kg", "drive_lag_s", "drive_max_accel_m_s2", "brake_open_s", "emergency_decel_m_s2",
-                    "encoder_resolution_m", "door_lock_s", "nudge_close_s", "rescue_switch_s",
-                    "rescue_speed_limit_m_s", "rescue_lift_limit_kg", "reference_mark_m"):
-            value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"physics.{key}", f"must be a number greater than 0 (got {value!r})")
-        for key in ("rope_stretch_m_per_kg", "standby_power_w", "balance_fraction"):
-            value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ConfigError(f"physics.{key}", f"must be a number 0 or greater (got {value!r})")
-        if not 0 < self.drive_efficiency <= 1:
-            raise ConfigError("physics.drive_efficiency", f"must be in (0, 1] (got {self.drive_efficiency!r})")
+        check_ranges(self, "physics")
+
+
+class UnknownFault(ValueError):
+    """A fault kind the simulator does not have: refused, so that nobody believes a fault was injected that never
+    was."""
+
+    def __init__(self, kind: object) -> None:
+        super().__init__(f"unknown fault kind {shown(kind)} (known: {', '.join(FAULT_KINDS)})")
 
 
 class Shaft:
@@ -146,6 +173,9 @@ class Shaft:
     # -- faults --------------------------------------------------------------------------------------------------
 
     def inject(self, kind: str) -> None:
+        """Inject a fault of FAULT_KINDS; UnknownFault for any other kind (nothing changes)."""
+        if kind not in FAULT_KINDS:
+            raise UnknownFault(kind)
         if kind == "power_loss" and kind not in self.injected:
             self.power_lost_tick = self.tick
         if kind == "encoder_freeze" and kind not in self.injected:
@@ -158,6 +188,9 @@ class Shaft:
             self.drive_fault_code = DRIVE_FAULT_CODES[kind]
 
     def clear(self, kind: str) -> None:
+        """Clear a fault of FAULT_KINDS (injected or not); UnknownFault for any other kind."""
+        if kind not in FAULT_KINDS:
+            raise UnknownFault(kind)
         if kind == "power_loss" and kind in self.injected:
             if not self.on_battery:
                 self._lose_count()  # the drive was without power: it restarts with its count at zero

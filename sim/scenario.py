@@ -5,29 +5,36 @@ Rules of this module:
   renamed.
 - Every problem is a ScenarioError naming the key as it is spelt in the file (``car.rated_speed_m_s``,
   ``events[2].landing``). Unknown keys are refused too, so that a misspelt key is not silently ignored.
+- Total: from_dict() and load() raise nothing but ScenarioError, whatever the file holds. Every number has a
+  plausible range (the RANGES tables of the configuration classes, listed in docs/scenarios.md).
 """
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from carctl.core.config import BuildingConfig, CarConfig, ConfigError, ControllerConfig
-from carctl.tomlconfig import ConfigFileError, build_table
+from carctl.core.config import (DAY_S, MAX_LANDING_INDEX, YEAR_S, BuildingConfig, CarConfig, ConfigError,
+                                ControllerConfig, Range, shown)
 from carctl.core.signals import Mode
-from sim.physics import PhysicsConfig
-from sim.traffic import PATTERNS, TrafficConfig
+from carctl.tomlconfig import ConfigFileError, build_table, key_spelling, read_toml
+from sim.physics import FAULT_KINDS, PhysicsConfig
+from sim.traffic import PATTERNS, TrafficConfig, expected_passengers
 
 EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "seat_occupied", "seat_free",
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
                "load", "fire_detected", "fire_detector_reset", "controller_restart")
 # Rescue is entered only on the drive's on-battery signal (a power_loss fault), never requested.
 REQUESTABLE_MODES = tuple(mode.value for mode in Mode if mode is not Mode.RESCUE)
-FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
-               "overload", "brake_slip", "position_lost", "reference_fault", "drive_runaway", "door_lock_lost",
-               "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent")
+__all__ = ["EVENT_TYPES", "FAULT_KINDS", "REQUESTABLE_MODES", "Scenario", "ScenarioError", "ScriptedEvent",
+           "check_traffic_volume", "from_dict", "load"]
+# Generated scenarios can script a year of events; a file larger than this is not a scenario.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+# The passengers a run generates are all held in memory (about 200 bytes each). A car serves at most a few hundred
+# thousand a year; this is ten times that, and still fits a laptop.
+MAX_PASSENGERS = 2_000_000
 
 
 class ScenarioError(ConfigFileError):
@@ -47,6 +54,17 @@ class ScriptedEvent:
     duration_s: float = 0.0
     load_kg: float = 0.0
 
+    # Checked by build_table, which knows the event's spelling in the file (events[2]).
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "t_s": Range(0.0, YEAR_S, "s"),
+        "landing": Range(-1, MAX_LANDING_INDEX),
+        "origin": Range(-1, MAX_LANDING_INDEX),
+        "destination": Range(-1, MAX_LANDING_INDEX),
+        "duration_s": Range(0.0, DAY_S, "s"),
+        # Extra load in the car: up to well past any overload, to test the overload.
+        "load_kg": Range(0.0, 5000.0, "kg"),
+    }
+
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
@@ -62,16 +80,19 @@ def _build(cls: type, table: Any, section: str) -> Any:
 
 
 def from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError("", f"a scenario is a table of tables (got {type(data).__name__})")
     known_tables = {"building", "car", "physics", "traffic", "events"}
     for key in data:
         if key not in known_tables:
-            raise ScenarioError(key, f"unknown table (known: {', '.join(sorted(known_tables))})")
-    building_table = dict(data.get("building", {}))
-    if "landings_m" in building_table and "population" not in building_table and isinstance(
-            building_table["landings_m"], list):
+            raise ScenarioError(key_spelling(key), f"unknown table (known: {', '.join(sorted(known_tables))})")
+    building_table = data.get("building", {})
+    if isinstance(building_table, dict) and "landings_m" in building_table and "population" not in building_table \
+            and isinstance(building_table["landings_m"], list):
+        # The default population follows the landings given: 5 residents a landing, none at the main landing.
         count = len(building_table["landings_m"])
         main = building_table.get("main_landing", 0)
-        building_table["population"] = [0 if i == main else 5 for i in range(count)]
+        building_table = {**building_table, "population": [0 if i == main else 5 for i in range(count)]}
     building = _build(BuildingConfig, building_table, "building")
     car = _build(CarConfig, data.get("car", {}), "car")
     try:
@@ -81,16 +102,10 @@ def from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
     physics = _build(PhysicsConfig, data.get("physics", {}), "physics")
     traffic = _build(TrafficConfig, data.get("traffic", {}), "traffic")
     if traffic.pattern not in PATTERNS:
-        raise ScenarioError("traffic.pattern", f"must be one of {', '.join(PATTERNS)} (got {traffic.pattern!r})")
-    for key in ("rate_pct_per_5min", "incoming_pct", "outgoing_pct", "interfloor_pct", "drain_s"):
-        if getattr(traffic, key) < 0:
-            raise ScenarioError(f"traffic.{key}", "must be 0 or greater")
-    if traffic.passenger_mass_kg <= 0:
-        raise ScenarioError("traffic.passenger_mass_kg", "must be greater than 0")
-    if traffic.duration_s <= 0:
-        raise ScenarioError("traffic.duration_s", f"must be greater than 0 (got {traffic.duration_s})")
+        raise ScenarioError("traffic.pattern", f"must be one of {', '.join(PATTERNS)} (got {shown(traffic.pattern)})")
     if traffic.pattern == "residential" and traffic.incoming_pct + traffic.outgoing_pct + traffic.interfloor_pct <= 0:
         raise ScenarioError("traffic.incoming_pct", "the residential mix needs at least one positive share")
+    check_traffic_volume(building, traffic)
     raw_events = data.get("events", [])
     if not isinstance(raw_events, list):
         raise ScenarioError("events", "must be an array of tables ([[events]])")
@@ -98,15 +113,24 @@ def from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
     return Scenario(controller, physics, traffic, tuple(sorted(events, key=lambda e: e.t_s)), name)
 
 
+def check_traffic_volume(building: BuildingConfig, traffic: TrafficConfig) -> None:
+    """ScenarioError unless the traffic's expected passengers fit in a run (MAX_PASSENGERS): each of rate, population
+    and duration may be plausible while their product is not."""
+    expected = expected_passengers(traffic, building.population, building.main_landing)
+    if expected > MAX_PASSENGERS:
+        raise ScenarioError("traffic.rate_pct_per_5min",
+                            f"{traffic.rate_pct_per_5min:g} % of {sum(building.population)} residents per 5 min for "
+                            f"{traffic.duration_s:.0f} s is about {expected:,.0f} passengers, more than a run holds "
+                            f"({MAX_PASSENGERS:,}); shorten traffic.duration_s or lower the rate")
+
+
 def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
         raise ScenarioError(where, "must be a table")
     event = _build(ScriptedEvent, raw, where)
-    if event.t_s < 0:
-        raise ScenarioError(f"{where}.t_s", f"must be 0 or greater (got {event.t_s})")
     if event.type not in EVENT_TYPES:
-        raise ScenarioError(f"{where}.type", f"must be one of {', '.join(EVENT_TYPES)} (got {event.type!r})")
+        raise ScenarioError(f"{where}.type", f"must be one of {', '.join(EVENT_TYPES)} (got {shown(event.type)})")
 
     def landing_key(key: str) -> None:
         value = getattr(event, key)
@@ -120,7 +144,7 @@ def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
         landing_key("landing")
     if event.type == "hall_call":
         if event.direction not in ("up", "down"):
-            raise ScenarioError(f"{where}.direction", f"must be 'up' or 'down' (got {event.direction!r})")
+            raise ScenarioError(f"{where}.direction", f"must be 'up' or 'down' (got {shown(event.direction)})")
         if (event.direction == "up" and event.landing == landing_count - 1) or (
                 event.direction == "down" and event.landing == 0):
             raise ScenarioError(f"{where}.direction", f"landing {event.landing} has no {event.direction} button")
@@ -130,9 +154,9 @@ def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
         if event.origin == event.destination:
             raise ScenarioError(f"{where}.destination", "must differ from origin")
     if event.type in ("fault", "clear_fault") and event.kind not in FAULT_KINDS:
-        raise ScenarioError(f"{where}.kind", f"must be one of {', '.join(FAULT_KINDS)} (got {event.kind!r})")
+        raise ScenarioError(f"{where}.kind", f"must be one of {', '.join(FAULT_KINDS)} (got {shown(event.kind)})")
     if event.type == "mode" and event.mode not in REQUESTABLE_MODES:
-        raise ScenarioError(f"{where}.mode", f"must be one of {', '.join(REQUESTABLE_MODES)} (got {event.mode!r})")
+        raise ScenarioError(f"{where}.mode", f"must be one of {', '.join(REQUESTABLE_MODES)} (got {shown(event.mode)})")
     if event.type == "obstruct" and event.duration_s <= 0:
         raise ScenarioError(f"{where}.duration_s", "must be greater than 0 for an obstruct event")
     return event
@@ -140,14 +164,4 @@ def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
 
 def load(path: str | Path) -> Scenario:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ScenarioError("", f"{path}: cannot read the scenario ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise ScenarioError("", f"{path}: not a UTF-8 text file") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ScenarioError("", f"{path}: not valid TOML ({error})") from None
-    return from_dict(data, path.stem)
+    return from_dict(read_toml(path, "the scenario", MAX_FILE_BYTES, ScenarioError), path.stem)

@@ -15,9 +15,11 @@ Rules of this module:
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from carctl.core.config import DAY_S, YEAR_S, Range, check_ranges
 from carctl.core.signals import Commands, Recognition
 from sim.physics import DOOR_TRAVEL_UNITS, Shaft
 
@@ -40,6 +42,22 @@ class TrafficConfig:
     passenger_mass_kg: float = 75.0
     # After duration_s no one new arrives; the simulation runs on up to this long to deliver those still travelling.
     drain_s: float = 900.0
+
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "rate_pct_per_5min": Range(0.0, 100.0, "%"),
+        # At most a leap year of traffic, so that a car's year can be simulated.
+        "duration_s": Range(0.0, YEAR_S, "s", above=True),
+        "seed": Range(0, 2**63 - 1),
+        "incoming_pct": Range(0.0, 100.0, "%"),
+        "outgoing_pct": Range(0.0, 100.0, "%"),
+        "interfloor_pct": Range(0.0, 100.0, "%"),
+        # The mean of the passengers' masses, which are drawn between 20 and 150 kg.
+        "passenger_mass_kg": Range(20.0, 150.0, "kg"),
+        "drain_s": Range(0.0, DAY_S, "s"),
+    }
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "traffic")
 
 
 @dataclass(slots=True)
@@ -70,6 +88,14 @@ def _weighted_landing(rng: random.Random, weights: list[int], exclude: int = -1)
         if pick < 0:
             return landing
     return candidates[-1][0]
+
+
+def expected_passengers(traffic: TrafficConfig, population: tuple[int, ...], main_landing: int) -> float:
+    """The mean number of passengers generate() makes: the Poisson rate times the duration."""
+    if traffic.pattern == "none":
+        return 0.0
+    residents = sum(population) - population[main_landing]
+    return traffic.rate_pct_per_5min / 100.0 * residents / 300.0 * traffic.duration_s
 
 
 def generate(traffic: TrafficConfig, population: tuple[int, ...], main_landing: int,

@@ -3,14 +3,29 @@
 Rules of this module:
 - Everything is immutable and validated on construction; an impossible value raises ConfigError naming the key in
   the scenario-file spelling (``car.rated_speed_m_s``), so a person can find it in the file.
+- Every numeric key has a plausible range, declared once in its class's RANGES table and checked by check_ranges():
+  NaN, infinities and absurd magnitudes (``park_delay_s = 1e308``, ``door_retries = 2**63``) are refused, because
+  values like those overflow tick counts or stall a run long before they could mean anything in a lift.
 - Units are SI and sit in the names. Durations are seconds here; the core converts them to ticks once (Timing).
 - Defaults are those of the default building: six landings 2.9 m apart, one 1.0 m/s car for 8 persons (630 kg).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+DAY_S = 86_400.0
+# A simulated or scripted time may reach a leap year, so that "a car's year" can be run.
+YEAR_S = 366 * DAY_S
+# A building of at most 100 landings, 300 m tall: far beyond a walk-up block, still a building.
+MAX_LANDINGS = 100
+MAX_LANDING_INDEX = MAX_LANDINGS - 1
+MAX_HEIGHT_M = 300.0
 
 
 class ConfigError(ValueError):
@@ -22,19 +37,109 @@ class ConfigError(ValueError):
         self.message = message
 
 
+class _ShortRepr(reprlib.Repr):
+    """reprlib, but a whole number too long to print (Python refuses past 4,300 digits) is described instead."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:
+            return f"<a whole number of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxstring = 40
+_SHORT.maxother = 40
+_SHORT.maxlevel = 3
+
+
+def shown(value: object) -> str:
+    """A value as an error message quotes it: short, and safe for anything a file can hold (a 5,000-digit number, a
+    list nested a thousand deep, a megabyte of text) so that describing a bad value never fails itself."""
+    return _SHORT.repr(value)
+
+
+def _number(value: float) -> str:
+    """1e-05, 0.1, 4, 31622400: a bound as a person writes it."""
+    if isinstance(value, int):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(float(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The plausible values of one numeric key, in the key's unit: from ``low`` to ``high``. ``above`` and ``below``
+    exclude the end itself (a period must be greater than 0, not 0)."""
+
+    low: float
+    high: float
+    unit: str = ""
+    above: bool = False
+    below: bool = False
+
+    def holds(self, value: float) -> bool:
+        low_ok = value > self.low if self.above else value >= self.low
+        high_ok = value < self.high if self.below else value <= self.high
+        return low_ok and high_ok
+
+    @property
+    def interval(self) -> str:
+        """As the documentation spells it: ``(0, 20] s``."""
+        text = (f"{'(' if self.above else '['}{_number(self.low)}, {_number(self.high)}"
+                f"{')' if self.below else ']'}")
+        return f"{text} {self.unit}" if self.unit else text
+
+    def words(self) -> str:
+        """As an error message spells it: ``greater than 0 and at most 20 s``."""
+        low, high = _number(self.low), _number(self.high)
+        if not self.above and not self.below:
+            text = f"from {low} to {high}"
+        else:
+            text = (f"{'greater than' if self.above else 'at least'} {low} and "
+                    f"{'below' if self.below else 'at most'} {high}")
+        return f"{text} {self.unit}" if self.unit else text
+
+
+def _is_number(value: object, whole: bool) -> bool:
+    if isinstance(value, bool):
+        return False
+    if whole:
+        return isinstance(value, int)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int)  # exact, however large: the range check refuses it without converting it
+
+
+def check_number(value: object, span: Range, key: str, whole: bool, entry: str = "") -> None:
+    """ConfigError naming ``key`` unless ``value`` is a number (a whole one if ``whole``) inside ``span``."""
+    if not (_is_number(value, whole) and span.holds(value)):  # type: ignore[arg-type]
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(key, f"{entry}must be {kind} {span.words()} (got {shown(value)})")
+
+
+def check_ranges(config: Any, section: str) -> None:
+    """Every key of ``config`` listed in its class's RANGES is inside its range; a list (``landings_m``) entry by
+    entry. ``section`` is the table as spelt in the file: ``car``, ``events[2]``."""
+    kinds = {spec.name: str(spec.type) for spec in dataclasses.fields(config)}
+    ranges: Mapping[str, Range] = type(config).RANGES
+    for name, span in ranges.items():
+        kind = kinds[name]
+        value = getattr(config, name)
+        key = f"{section}.{name}"
+        if kind.startswith("tuple["):
+            whole = kind.startswith("tuple[int")
+            if not isinstance(value, tuple):
+                raise ConfigError(key, f"must be a list (got {shown(value)})")
+            for index, entry in enumerate(value):
+                check_number(entry, span, key, whole, entry=f"entry {index} ")
+        else:
+            check_number(value, span, key, whole=kind == "int")
+
+
 def _require(condition: bool, key: str, message: str) -> None:
     if not condition:
         raise ConfigError(key, message)
-
-
-def _positive(value: float, key: str) -> None:
-    _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key,
-             f"must be a number greater than 0 (got {value!r})")
-
-
-def _non_negative(value: float, key: str) -> None:
-    _require(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, key,
-             f"must be a number 0 or greater (got {value!r})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +157,22 @@ class BuildingConfig:
     fire_landing: int = -1
     fire_alternate_landing: int = -1
 
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "landings_m": Range(0.0, MAX_HEIGHT_M, "m"),
+        "main_landing": Range(0, MAX_LANDING_INDEX),
+        "population": Range(0, 1000, "residents"),
+        # EN 81-20 allows 0.20 m, and 0.35 m where car and landing doors are driven together.
+        "door_zone_m": Range(0.0, 0.35, "m", above=True),
+        "overtravel_m": Range(0.0, 2.0, "m", above=True),
+        "fire_landing": Range(-1, MAX_LANDING_INDEX),
+        "fire_alternate_landing": Range(-1, MAX_LANDING_INDEX),
+    }
+
     def __post_init__(self) -> None:
         landings = self.landings_m
-        _require(len(landings) >= 2, "building.landings_m", f"needs at least 2 landings (got {len(landings)})")
-        for index, height in enumerate(landings):
-            _require(isinstance(height, (int, float)) and math.isfinite(height), "building.landings_m",
-                     f"landing {index} height must be a number (got {height!r})")
+        _require(2 <= len(landings) <= MAX_LANDINGS, "building.landings_m",
+                 f"needs at least 2 landings and at most {MAX_LANDINGS} (got {len(landings)})")
+        check_ranges(self, "building")
         for index in range(1, len(landings)):
             _require(landings[index] > landings[index - 1] + 2 * self.door_zone_m, "building.landings_m",
                      f"must be increasing with landings more than two door zones apart "
@@ -66,14 +181,9 @@ class BuildingConfig:
                  f"must be a landing index 0..{len(landings) - 1} (got {self.main_landing})")
         _require(len(self.population) == len(landings), "building.population",
                  f"needs one entry per landing ({len(landings)}), got {len(self.population)}")
-        for count in self.population:
-            _require(isinstance(count, int) and count >= 0, "building.population",
-                     f"entries must be whole numbers 0 or greater (got {count!r})")
-        _positive(self.door_zone_m, "building.door_zone_m")
-        _positive(self.overtravel_m, "building.overtravel_m")
         for key in ("fire_landing", "fire_alternate_landing"):
             value = getattr(self, key)
-            _require(isinstance(value, int) and -1 <= value < len(landings), f"building.{key}",
+            _require(-1 <= value < len(landings), f"building.{key}",
                      f"must be a landing index 0..{len(landings) - 1}, or -1 for the default (got {value!r})")
         _require(self.designated_fire_landing != self.alternate_fire_landing, "building.fire_alternate_landing",
                  "must differ from the designated fire landing")
@@ -168,36 +278,56 @@ class CarConfig:
     # The correction run that re-references an untrusted position, towards the reference mark; at most 0.3 m/s.
     correction_speed_m_s: float = 0.25
 
+    # Plausible for small passenger lifts, with room on both sides; a range never admits a value the core cannot
+    # turn into ticks and metres. Speeds for moving with the doors open or on inspection stay below 0.3 m/s
+    # (EN 81-20 5.12.1.4 and 5.12.1.5).
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "rated_speed_m_s": Range(0.1, 4.0, "m/s"),
+        "acceleration_m_s2": Range(0.05, 2.0, "m/s²"),
+        "jerk_m_s3": Range(0.1, 5.0, "m/s³"),
+        "capacity_persons": Range(1, 50, "persons"),
+        "rated_load_kg": Range(100.0, 5000.0, "kg"),
+        "door_open_s": Range(0.0, 20.0, "s", above=True),
+        "door_close_s": Range(0.0, 20.0, "s", above=True),
+        "dwell_s": Range(0.0, 120.0, "s"),
+        "transfer_s": Range(0.0, 60.0, "s"),
+        "home_landing": Range(0, MAX_LANDING_INDEX),
+        # Supervision needs a tick of at most 0.1 s; below 5 ms no board or drive link keeps up.
+        "control_period_s": Range(0.005, 0.1, "s"),
+        "park_delay_s": Range(0.0, DAY_S, "s"),
+        "seat_acceleration_m_s2": Range(0.05, 2.0, "m/s²"),
+        "seat_jerk_m_s3": Range(0.1, 5.0, "m/s³"),
+        "accessible_dwell_s": Range(0.0, 120.0, "s"),
+        "accessible_close_s": Range(0.0, 30.0, "s", above=True),
+        "dwell_after_curtain_s": Range(0.0, 60.0, "s"),
+        "nudge_after_s": Range(0.0, 600.0, "s"),
+        "door_open_protection_s": Range(0.0, 120.0, "s", above=True),
+        "door_close_protection_s": Range(0.0, 120.0, "s", above=True),
+        "door_retries": Range(1, 10),
+        "door_fault_retry_s": Range(0.0, 3600.0, "s", above=True),
+        "full_load_fraction": Range(0.0, 1.0, above=True),
+        "relevel_threshold_m": Range(0.0, 0.1, "m", above=True),
+        "relevel_speed_m_s": Range(0.0, 0.3, "m/s", above=True, below=True),
+        "level_tolerance_m": Range(0.0, 0.05, "m", above=True),
+        "drive_stale_ticks": Range(1, 50, "ticks"),
+        "start_timeout_s": Range(0.0, 30.0, "s", above=True),
+        "anti_nuisance_car_calls": Range(1, MAX_LANDINGS),
+        "anti_nuisance_load_kg": Range(0.0, 500.0, "kg"),
+        "free_landings": Range(0, MAX_LANDING_INDEX),
+        "drive_lag_s": Range(0.0, 1.0, "s"),
+        "position_gain_per_s": Range(0.0, 50.0, "1/s", above=True),
+        "energy_saving_after_s": Range(0.0, DAY_S, "s"),
+        "light_curtain_fault_s": Range(0.0, 3600.0, "s", above=True),
+        "stuck_button_s": Range(0.0, 3600.0, "s", above=True),
+        "out_of_service_landing": Range(-1, MAX_LANDING_INDEX),
+        "inspection_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
+        "rescue_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
+        "balance_fraction": Range(0.0, 1.0),
+        "correction_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
+    }
+
     def __post_init__(self) -> None:
-        for key in ("rated_speed_m_s", "acceleration_m_s2", "jerk_m_s3", "rated_load_kg", "door_open_s",
-                    "door_close_s", "control_period_s", "seat_acceleration_m_s2", "seat_jerk_m_s3",
-                    "accessible_close_s", "door_open_protection_s", "door_close_protection_s",
-                    "relevel_speed_m_s", "level_tolerance_m", "relevel_threshold_m", "start_timeout_s",
-                    "door_fault_retry_s", "position_gain_per_s"):
-            _positive(getattr(self, key), f"car.{key}")
-        for key in ("dwell_s", "transfer_s", "park_delay_s", "accessible_dwell_s", "dwell_after_curtain_s",
-                    "nudge_after_s", "anti_nuisance_load_kg", "drive_lag_s", "energy_saving_after_s"):
-            _non_negative(getattr(self, key), f"car.{key}")
-        for key in ("light_curtain_fault_s", "stuck_button_s"):
-            _positive(getattr(self, key), f"car.{key}")
-        for key in ("capacity_persons", "door_retries", "drive_stale_ticks", "anti_nuisance_car_calls"):
-            value = getattr(self, key)
-            _require(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"car.{key}",
-                     f"must be a whole number greater than 0 (got {value!r})")
-        _require(0 < self.full_load_fraction <= 1.0, "car.full_load_fraction",
-                 f"must be in (0, 1] (got {self.full_load_fraction!r})")
-        _require(self.control_period_s <= 0.1, "car.control_period_s",
-                 f"must be at most 0.1 s for safe supervision (got {self.control_period_s!r})")
-        _require(0 < self.inspection_speed_m_s <= 0.3, "car.inspection_speed_m_s",
-                 f"must be in (0, 0.3] m/s (got {self.inspection_speed_m_s!r})")
-        for key in ("rescue_speed_m_s", "correction_speed_m_s"):
-            value = getattr(self, key)
-            _require(isinstance(value, (int, float)) and 0 < value <= 0.3, f"car.{key}",
-                     f"must be in (0, 0.3] m/s (got {value!r})")
-        _require(isinstance(self.balance_fraction, (int, float)) and 0 <= self.balance_fraction <= 1,
-                 "car.balance_fraction", f"must be in [0, 1] (got {self.balance_fraction!r})")
-        _require(self.relevel_speed_m_s < 0.3, "car.relevel_speed_m_s",
-                 "must be below 0.3 m/s, the limit for moving with the doors open")
+        check_ranges(self, "car")
         _require(self.level_tolerance_m < self.relevel_threshold_m, "car.level_tolerance_m",
                  "must be smaller than car.relevel_threshold_m")
 
@@ -234,6 +364,8 @@ class ControllerConfig:
         _require(-1 <= self.car.out_of_service_landing < count, "car.out_of_service_landing",
                  f"must be a landing index 0..{count - 1}, or -1 for the home landing "
                  f"(got {self.car.out_of_service_landing})")
+        _require(all(landing < count for landing in self.car.free_landings), "car.free_landings",
+                 f"landings must exist (0..{count - 1}) (got {shown(self.car.free_landings)})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,20 +2,21 @@
 ports, the loop's timing and priority, and which parts the process table starts.
 
 Every problem is a FirmwareConfigError naming the key (`drive.endpoint`, `panel.port`); `carctl run` exits with
-code 2 and no traceback. docs/deployment.md lists every key.
+code 2 and no traceback. Every number has a plausible range, declared in its section's RANGES table (checked by
+carctl.core.config.check_ranges); docs/deployment.md lists every key with its range.
 """
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from carctl.adapters.drive import Endpoint
-from carctl.core.config import BuildingConfig, CarConfig, ConfigError, ControllerConfig
+from carctl.core.config import YEAR_S, BuildingConfig, CarConfig, ConfigError, ControllerConfig, Range, check_ranges
 from carctl.platform.naming import id_problem, is_loopback
-from carctl.tomlconfig import ConfigFileError, build_table
+from carctl.tomlconfig import ConfigFileError, build_table, key_spelling, read_toml
 
 __all__ = ["FirmwareConfig", "FirmwareConfigError", "build_table", "from_dict", "load"]
 
@@ -26,6 +27,10 @@ class FirmwareConfigError(ConfigFileError):
 
 # Unix socket paths are limited to 107 bytes; the longest socket name in the directory is 20.
 SOCKET_DIR_MAX_BYTES = 80
+# A configuration file is a page or two of TOML.
+MAX_FILE_BYTES = 1024 * 1024
+BAUD = Range(9600, 230400, "baud")
+PORT = Range(1, 65535)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +42,21 @@ class DriveSection:
     # the maintenance reset.
     comm_loss_reset_reads: int = 10
 
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "baud": BAUD,
+        # Two transactions must fit in a control cycle of at most 0.1 s.
+        "timeout_s": Range(0.0, 0.1, "s", above=True, below=True),
+        "comm_loss_reset_reads": Range(1, 1000, "reads"),
+    }
+
     def __post_init__(self) -> None:
+        check_ranges(self, "drive")
         try:
             Endpoint.parse(self.endpoint)
         except ValueError as error:
             raise ConfigError("drive.endpoint", str(error)) from None
         if self.baud not in (9600, 19200, 38400, 57600, 115200, 230400):
             raise ConfigError("drive.baud", f"must be a standard rate up to 230400 (got {self.baud})")
-        if not 0 < self.timeout_s < 0.1:
-            raise ConfigError("drive.timeout_s", f"must be in (0, 0.1) s (got {self.timeout_s})")
-        if self.comm_loss_reset_reads < 1:
-            raise ConfigError("drive.comm_loss_reset_reads", "must be 1 or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +68,19 @@ class PanelSection:
     # block within 60 ms.
     landing_polls_per_cycle: int = 2
 
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "baud": BAUD,
+        # A board answers within 5 ms (DESIGN.md); waiting longer only delays the cycle.
+        "response_timeout_s": Range(0.0, 0.02, "s", above=True),
+        "landing_polls_per_cycle": Range(1, 8),
+    }
+
     def __post_init__(self) -> None:
-        if not 1 <= self.landing_polls_per_cycle <= 8:
-            raise ConfigError("panel.landing_polls_per_cycle", "must be 1..8")
+        check_ranges(self, "panel")
         if not self.port:
             raise ConfigError("panel.port", "must name a serial port (a path or a pyserial URL)")
         if self.baud not in (9600, 19200, 38400, 57600, 115200, 230400):
             raise ConfigError("panel.baud", f"must be a standard rate up to 230400 (got {self.baud})")
-        if not 0 < self.response_timeout_s <= 0.02:
-            raise ConfigError("panel.response_timeout_s", f"must be in (0, 0.02] s (got {self.response_timeout_s})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +95,18 @@ class RuntimeSection:
     # and refused unless only the firmware's user can enter it (docs/security.md).
     socket_dir: str = "/run/carctl"
 
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "realtime_priority": Range(0, 99),
+        "cpu": Range(-1, 255),
+        "run_seconds": Range(0.0, YEAR_S, "s"),
+        "fault_log_capacity": Range(10, 100_000, "records"),
+    }
+
     def __post_init__(self) -> None:
+        check_ranges(self, "runtime")
         if not self.socket_dir.startswith("/") or len(self.socket_dir.encode()) > SOCKET_DIR_MAX_BYTES:
             raise ConfigError("runtime.socket_dir", f"must be an absolute path of at most {SOCKET_DIR_MAX_BYTES} "
                                                     f"bytes (a Unix socket's path is limited to 107)")
-        if not 10 <= self.fault_log_capacity <= 100_000:
-            raise ConfigError("runtime.fault_log_capacity", "must be 10..100000 records")
-        if not 0 <= self.realtime_priority <= 99:
-            raise ConfigError("runtime.realtime_priority", "must be 0..99")
-        if self.run_seconds < 0:
-            raise ConfigError("runtime.run_seconds", "must be 0 or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +131,21 @@ class FaceSection:
     # configuration files still load.
     event_port: int = 47300
 
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "tolerance": Range(0.2, 0.7),
+        "detect_width_px": Range(80, 4096, "px"),
+        "upsample": Range(0, 3),
+        "agreement_frames": Range(1, 100, "frames"),
+        "repeat_after_s": Range(0.0, 3600.0, "s"),
+        "max_fps": Range(0.0, 60.0, "frames/s", above=True),
+        "max_image_pixels": Range(10_000, 100_000_000, "pixels"),
+        "event_port": Range(1024, 65535),
+    }
+
     def __post_init__(self) -> None:
-        if not 0.2 <= self.tolerance <= 0.7:
-            raise ConfigError("face.tolerance", f"must be in [0.2, 0.7] (got {self.tolerance})")
+        check_ranges(self, "face")
         if self.liveness not in ("blink", "movement", "off"):
             raise ConfigError("face.liveness", f"must be blink, movement or off (got {self.liveness!r})")
-        if not 1024 <= self.event_port <= 65535:
-            raise ConfigError("face.event_port", "must be 1024..65535")
-        if self.agreement_frames < 1 or self.max_fps <= 0 or self.detect_width_px < 80:
-            raise ConfigError("face.agreement_frames", "agreement_frames >= 1, max_fps > 0, detect_width_px >= 80")
         if not 10_000 <= self.max_image_pixels <= 100_000_000:
             raise ConfigError("face.max_image_pixels", f"must be 10000..100000000 (got {self.max_image_pixels})")
 
@@ -157,14 +178,16 @@ class PlatformSection:
     state_every_s: float = 5.0
     utc_offset_h: float = 8.0  # the local day that daily statistics cover (China Standard Time)
 
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "broker_port": PORT,
+        "agent_port": PORT,
+        "loop_port": PORT,
+        "state_every_s": Range(0.5, 60.0, "s"),
+        "utc_offset_h": Range(-12.0, 14.0, "h"),
+    }
+
     def __post_init__(self) -> None:
-        if not -12 <= self.utc_offset_h <= 14:
-            raise ConfigError("platform.utc_offset_h", "must be -12..14 hours")
-        for key in ("broker_port", "agent_port", "loop_port"):
-            if not 1 <= getattr(self, key) <= 65535:
-                raise ConfigError(f"platform.{key}", "must be a port number 1..65535")
-        if not 0.5 <= self.state_every_s <= 60:
-            raise ConfigError("platform.state_every_s", "must be 0.5..60 s")
+        check_ranges(self, "platform")
         for key in ("community", "car"):
             problem = id_problem(key, getattr(self, key))
             if problem:
@@ -195,13 +218,17 @@ class FirmwareConfig:
 
 
 def from_dict(data: dict[str, Any]) -> FirmwareConfig:
+    if not isinstance(data, dict):
+        raise FirmwareConfigError("", f"a configuration is a table of tables (got {type(data).__name__})")
     sections = {"building", "car", "drive", "panel", "runtime", "processes", "face", "platform"}
     for key in data:
         if key not in sections:
-            raise FirmwareConfigError(key, f"unknown table (known: {', '.join(sorted(sections))})")
+            raise FirmwareConfigError(key_spelling(key), f"unknown table (known: {', '.join(sorted(sections))})")
     for key in ("drive", "panel"):
         if key not in data:
             raise FirmwareConfigError(key, "missing table: the firmware needs its drive and panel ports")
+        if not isinstance(data[key], dict):
+            raise FirmwareConfigError(key, f"must be a table (got {type(data[key]).__name__})")
     if "endpoint" not in data["drive"]:
         raise FirmwareConfigError("drive.endpoint", "missing key: tcp://HOST:PORT or rtu:/dev/PATH")
     if "port" not in data["panel"]:
@@ -224,11 +251,4 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
 
 
 def load(path: str | Path) -> FirmwareConfig:
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise FirmwareConfigError("", f"{path}: cannot read the configuration ({error.strerror})") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise FirmwareConfigError("", f"{path}: not a valid TOML file ({error})") from None
-    return from_dict(data)
+    return from_dict(read_toml(Path(path), "the configuration", MAX_FILE_BYTES, FirmwareConfigError))
