@@ -10,20 +10,62 @@
     python -m sim fleet --cars 223 --duration 3600 [--speed 1] [--faults-per-car-h 2] [--json FILE]
 
 The control endpoint is printed by `serve`; `ctl` also reads it from $CARCTL_SIM_CONTROL.
+
+Exit codes: 0 done, 1 a fleet that lost events or cars, 2 bad input (a bad option, scenario or request, a simulator
+that cannot be reached at --control or answers nonsense), with one line on stderr and no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from carctl.core.config import YEAR_S, Range
+
 EXIT_BAD_INPUT = 2
+# The drive's and panel bus's standard rates, or 0: no byte time (instant).
+BAUDS = (0, 9600, 19200, 38400, 57600, 115200, 230400)
+# A state reply is a few kilobytes; anything past this is not the simulator talking.
+MAX_REPLY_BYTES = 1024 * 1024
+
+
+class ControlError(ValueError):
+    """A --control address that is malformed, or a simulator whose answer is not a JSON object."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One line, naming the option: the usage would bury it (`--help` has it).
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _in(span: Range, whole: bool = False) -> Callable[[str], float]:
+    """An option's type: a number (a whole one if ``whole``) inside ``span``; NaN and infinities are refused."""
+
+    def parse(text: str) -> float:
+        try:
+            value: float = int(text) if whole else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {'whole ' if whole else ''}number: {text[:40]!r}") from None
+        if not (math.isfinite(value) and span.holds(value)):
+            kind = "a whole number" if whole else "a number"
+            raise argparse.ArgumentTypeError(f"must be {kind} {span.words()} (got {text[:40]})")
+        return value
+
+    return parse
+
+
+PORT = _in(Range(0, 65535), whole=True)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -39,17 +81,72 @@ def _serve(args: argparse.Namespace) -> int:
                  control_port=args.control_port, baud=args.baud)
 
 
-def request(control: str, message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
+def _address(control: str) -> tuple[str, int]:
     host, _, port = control.rpartition(":")
-    with socket.create_connection((host, int(port)), timeout=timeout_s) as connection:
-        connection.sendall((json.dumps(message) + "\n").encode())
+    if not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 1 <= int(port) <= 65535:
+        raise ControlError(f"--control {control[:80]!r} is not HOST:PORT (the control endpoint `sim serve` prints)")
+    return host, int(port)
+
+
+def request(control: str, message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
+    """The simulator's answer to one request; OSError if it cannot be reached or does not answer within
+    ``timeout_s``, ControlError for a malformed address or an answer that is not a JSON object."""
+    from carctl import safejson
+
+    host, port = _address(control)
+    deadline = time.monotonic() + timeout_s
+    with socket.create_connection((host, port), timeout=timeout_s) as connection:
+        connection.sendall((json.dumps(message, allow_nan=False) + "\n").encode())
         reply = b""
-        while not reply.endswith(b"\n"):
+        while not reply.endswith(b"\n") and len(reply) <= MAX_REPLY_BYTES:
+            connection.settimeout(max(0.001, deadline - time.monotonic()))
             chunk = connection.recv(65536)
             if not chunk:
                 break
             reply += chunk
-    return json.loads(reply)  # type: ignore[no-any-return]
+    try:
+        answer = safejson.loads(reply, max_bytes=MAX_REPLY_BYTES, max_values=100_000)
+    except safejson.JsonRefused as refused:
+        raise ControlError(f"the answer from {control} is not the simulator's ({refused})") from None
+    if not isinstance(answer, dict):
+        raise ControlError(f"the answer from {control} is not the simulator's (not a JSON object)")
+    return answer
+
+
+def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str, Any] | None:
+    """The request for one `ctl` action, or None for an unknown action; ValueError or IndexError for bad
+    arguments. Ranges are the simulator's to check: it knows the building."""
+    simple = {"state": {"cmd": "state"}, "seat-on": {"cmd": "seat", "occupied": True},
+              "seat-off": {"cmd": "seat", "occupied": False}, "fire-on": {"cmd": "fire_switch", "on": True},
+              "fire-off": {"cmd": "fire_switch", "on": False}}
+    if action in simple:
+        return simple[action]
+    if action in ("car-call", "accessible-call"):
+        return {"cmd": action.replace("-", "_"), "landing": int(rest[0])}
+    if action == "hall-call":
+        return {"cmd": "hall_call", "landing": int(rest[0]), "direction": rest[1]}
+    if action == "button":
+        return {"cmd": "button", "name": rest[0]}
+    if action == "obstruct":
+        return {"cmd": "obstruct", "duration_s": _finite(rest[0])}
+    if action == "load":
+        return {"cmd": "load", "load_kg": _finite(rest[0])}
+    if action in ("inject", "clear"):
+        return {"cmd": action, "kind": rest[0]}
+    if action == "modbus":
+        return {"cmd": "modbus", "drop": args.drop, "corrupt": args.corrupt}
+    if action == "panel-garbage":
+        return {"cmd": "panel_garbage", "bytes": int(rest[0])}
+    if action == "panel-corrupt":
+        return {"cmd": "panel_corrupt", "frames": int(rest[0])}
+    return None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text}")
+    return value
 
 
 def _ctl(args: argparse.Namespace) -> int:
@@ -58,72 +155,62 @@ def _ctl(args: argparse.Namespace) -> int:
         print("sim ctl: error: give --control HOST:PORT (printed by `sim serve`) or set CARCTL_SIM_CONTROL",
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    words = args.words
-    action = words[0]
-    rest = words[1:]
-    simple = {"state": {}, "seat-on": {"cmd": "seat", "occupied": True}, "seat-off": {"cmd": "seat", "occupied": False},
-              "fire-on": {"cmd": "fire_switch", "on": True}, "fire-off": {"cmd": "fire_switch", "on": False}}
+    action, rest = args.words[0], args.words[1:]
     try:
-        if action in simple:
-            message = {"cmd": action, **simple[action]} if simple[action] else {"cmd": "state"}
-        elif action in ("car-call", "accessible-call"):
-            message = {"cmd": action.replace("-", "_"), "landing": int(rest[0])}
-        elif action == "hall-call":
-            message = {"cmd": "hall_call", "landing": int(rest[0]), "direction": rest[1]}
-        elif action == "button":
-            message = {"cmd": "button", "name": rest[0]}
-        elif action == "obstruct":
-            message = {"cmd": "obstruct", "duration_s": float(rest[0])}
-        elif action == "load":
-            message = {"cmd": "load", "load_kg": float(rest[0])}
-        elif action in ("inject", "clear"):
-            message = {"cmd": action, "kind": rest[0]}
-        elif action == "modbus":
-            message = {"cmd": "modbus", "drop": args.drop, "corrupt": args.corrupt}
-        elif action == "panel-garbage":
-            message = {"cmd": "panel_garbage", "bytes": int(rest[0])}
-        elif action == "panel-corrupt":
-            message = {"cmd": "panel_corrupt", "frames": int(rest[0])}
-        else:
-            print(f"sim ctl: error: unknown action {action!r}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-    except (IndexError, ValueError):
-        print(f"sim ctl: error: bad arguments for {action!r}", file=sys.stderr)
+        message = _message(action, rest, args)
+    except IndexError:
+        print(f"sim ctl: error: missing arguments for {action[:40]!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as error:
+        print(f"sim ctl: error: bad arguments for {action[:40]!r} ({str(error)[:80]})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if message is None:
+        print(f"sim ctl: error: unknown action {action[:40]!r}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         reply = request(control, message)
+    except ControlError as error:
+        print(f"sim ctl: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except OSError as error:
-        print(f"sim ctl: error: cannot reach the simulator at {control}: {error}", file=sys.stderr)
-        return 1
-    if not reply.get("ok"):
-        print(f"sim ctl: error: {reply.get('error')}", file=sys.stderr)
+        print(f"sim ctl: error: cannot reach the simulator at {control[:80]} ({error.strerror or error}); is "
+              f"`sim serve` running, and is --control the control endpoint it printed?", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not reply.get("ok") or not isinstance(reply.get("state"), dict):
+        print(f"sim ctl: error: {str(reply.get('error', 'the simulator answered without a state'))[:300]}",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     print(json.dumps(reply["state"], indent=2 if action == "state" else None))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m sim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     serve = commands.add_parser("serve", help="run the simulated shaft on real protocols")
     serve.add_argument("--scenario", type=Path)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--modbus-port", type=int, default=0)
-    serve.add_argument("--control-port", type=int, default=0)
-    serve.add_argument("--baud", type=int, default=115200, help="emulate the RTU line's byte time; 0: instant")
+    serve.add_argument("--modbus-port", type=PORT, default=0, help="0..65535; 0: any free port")
+    serve.add_argument("--control-port", type=PORT, default=0, help="0..65535; 0: any free port")
+    serve.add_argument("--baud", type=int, choices=BAUDS, default=115200,
+                       help="emulate the RTU line's byte time; 0: instant")
     ctl = commands.add_parser("ctl", help="press buttons, inject faults, read the shaft's true state")
     ctl.add_argument("--control", help="HOST:PORT of a running `sim serve`")
-    ctl.add_argument("--drop", type=int, default=0, help="with 'modbus': drop the next N answers")
-    ctl.add_argument("--corrupt", type=int, default=0, help="with 'modbus': corrupt the next N answers")
+    line_faults = _in(Range(0, 10_000), whole=True)
+    ctl.add_argument("--drop", type=line_faults, default=0, help="with 'modbus': drop the next N answers (0..10000)")
+    ctl.add_argument("--corrupt", type=line_faults, default=0,
+                     help="with 'modbus': corrupt the next N answers (0..10000)")
     ctl.add_argument("words", nargs="+", help="action and arguments")
     fleet = commands.add_parser("fleet", help="a community's cars, each with its own platform link, on one broker")
     fleet.add_argument("--cars", type=int, default=223)
-    fleet.add_argument("--duration", type=float, default=3600.0, help="simulated seconds")
-    fleet.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (1: real time)")
-    fleet.add_argument("--faults-per-car-h", type=float, default=2.0)
-    fleet.add_argument("--rate-pct-per-5min", type=float, default=8.0, help="residential traffic per car")
-    fleet.add_argument("--seed", type=int, default=1)
+    fleet.add_argument("--duration", type=_in(Range(0.0, YEAR_S, "s", above=True)), default=3600.0,
+                       help="simulated seconds")
+    fleet.add_argument("--speed", type=_in(Range(0.0, 10_000.0, above=True)), default=1.0,
+                       help="simulated seconds per wall second (1: real time)")
+    fleet.add_argument("--faults-per-car-h", type=_in(Range(0.0, 3600.0)), default=2.0)
+    fleet.add_argument("--rate-pct-per-5min", type=_in(Range(0.0, 100.0, "%")), default=8.0,
+                       help="residential traffic per car")
+    fleet.add_argument("--seed", type=_in(Range(0, 2**63 - 1), whole=True), default=1)
     fleet.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     if args.command == "fleet":
@@ -135,9 +222,11 @@ def _fleet(args: argparse.Namespace) -> int:
     from sim.fleet import run_fleet
     from sim.mosquitto import BrokerUnavailable
 
-    if not 1 <= args.cars <= 5000 or args.duration <= 0 or args.speed <= 0 or args.faults_per_car_h < 0:
-        print("sim fleet: error: --cars 1..5000, --duration > 0, --speed > 0, --faults-per-car-h >= 0",
-              file=sys.stderr)
+    if not 1 <= args.cars <= 5000:
+        print(f"sim fleet: error: --cars 1..5000 (got {args.cars})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json is not None and not args.json.parent.is_dir():
+        print(f"sim fleet: error: --json {args.json}: the folder {args.json.parent} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
     # SIGTERM stops the fleet like Ctrl-C, so the broker and the shard processes are stopped on the way out.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -153,7 +242,11 @@ def _fleet(args: argparse.Namespace) -> int:
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
-        args.json.write_text(text + "\n")
+        try:
+            args.json.write_text(text + "\n")
+        except OSError as error:
+            print(f"sim fleet: error: --json {args.json}: {error.strerror}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     return 0 if report["events_missing"] == 0 and report["connected"] == report["cars"] else 1
 
 

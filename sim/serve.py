@@ -11,6 +11,10 @@ Rules of this module:
   if it falls behind, so the simulated time stays real time.
 - The RTU line is two pseudo-terminals joined by a relay (as socat would), which can drop or corrupt frames on
   request, and can hold bytes back for the time they would take on the wire at the configured baud rate.
+- The control channel is a trust boundary like any other: each line is parsed with carctl.safejson and checked
+  against CONTROL_COMMANDS (keys, types, ranges) before anything acts on it. Whatever arrives, the answer is a JSON
+  line, `{"ok": false, "error": ...}` for a refusal; a fault kind the simulator does not have is refused with the list
+  of those it has (sim.physics.FAULT_KINDS), so nobody believes a fault was injected that never was.
 """
 
 from __future__ import annotations
@@ -32,10 +36,33 @@ from typing import Any
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
-from carctl.core.config import ControllerConfig
+from carctl import safejson
+from carctl.core.config import DAY_S, ControllerConfig, shown
+from carctl.protocol import panelbus
 from sim.drive import SimulatedDrive
 from sim.panels import PanelBoards
-from sim.physics import PhysicsConfig, Shaft
+from sim.physics import FAULT_KINDS, PhysicsConfig, Shaft, UnknownFault
+from sim.scenario import ScriptedEvent
+
+# One request is one line of JSON; no command needs more than a few hundred bytes.
+CONTROL_LINE_BYTES = 4096
+# The keys each command takes (besides "cmd"); any other key is refused, so that a misspelt one is not ignored.
+CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
+    "state": (), "car_call": ("landing",), "accessible_call": ("landing",), "hall_call": ("landing", "direction"),
+    "button": ("name",), "seat": ("occupied",), "obstruct": ("duration_s",), "load": ("load_kg",),
+    "inject": ("kind",), "clear": ("kind",), "modbus": ("drop", "corrupt"), "modbus_cut": ("duration_s",),
+    "panel_garbage": ("bytes",), "panel_corrupt": ("frames",), "panel_silent": ("address", "silent"),
+    "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
+    "key": ("name", "on"),
+}
+CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset")
+# Frames or answers a line fault may take: enough for any test, few enough to end.
+MAX_LINE_FAULTS = 10_000
+_REQUIRED = object()
+
+
+class Refused(ValueError):
+    """A control request that is not carried out; its message is the reply's error."""
 
 
 def open_pty() -> tuple[int, int, str]:
@@ -109,8 +136,14 @@ class PtyRelay:
 class ShaftServer:
     def __init__(self, config: ControllerConfig, physics: PhysicsConfig, host: str = "127.0.0.1",
                  modbus_port: int = 0, control_port: int = 0, baud: int = 115200, seed: int = 1) -> None:
+        """OSError for a host or port that cannot be listened on (checked here, before anything starts)."""
         self.config = config
         self.host = host
+        for port in (modbus_port, control_port):
+            if port:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind((host, port))
         self.modbus_port = modbus_port or free_port(host)
         self.control_port = control_port or free_port(host)
         self.baud = baud
@@ -175,80 +208,109 @@ class ShaftServer:
 
     async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while line := await reader.readline():
+            while True:
                 try:
-                    request = json.loads(line)
-                    reply = {"ok": True, **self.handle(request)}
-                except (ValueError, KeyError, TypeError) as error:
-                    reply = {"ok": False, "error": str(error)}
-                writer.write((json.dumps(reply) + "\n").encode())
+                    line = await reader.readline()
+                except ValueError:  # longer than the stream's limit: answered, then the connection is closed
+                    writer.write(_reply_line({"ok": False, "error": "request line too long"}))
+                    await writer.drain()
+                    break
+                if not line:
+                    break
+                writer.write(self.reply(line))
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One control command; see `python -m sim ctl --help`."""
-        command = request["cmd"]
+    def reply(self, line: bytes) -> bytes:
+        """The answer to one request line, as a JSON line; never raises."""
+        try:
+            request = safejson.loads(line, max_bytes=CONTROL_LINE_BYTES, max_depth=2, max_values=64)
+            answer = {"ok": True, **self.handle(request)}
+        except (safejson.JsonRefused, Refused) as refused:
+            answer = {"ok": False, "error": str(refused)}
+        return _reply_line(answer)
+
+    def handle(self, request: Any) -> dict[str, Any]:
+        """One control command (see `python -m sim ctl --help`); Refused, before anything changes, for a request
+        that is not a table, an unknown command or key, or a value of the wrong type or out of range."""
+        if not isinstance(request, dict):
+            raise Refused(f"a request is a JSON object (got {type(request).__name__})")
+        command = request.get("cmd")
+        if not isinstance(command, str) or command not in CONTROL_COMMANDS:
+            raise Refused(f"unknown command {shown(command)} (known: {', '.join(CONTROL_COMMANDS)})")
+        for key in request:
+            if key != "cmd" and key not in CONTROL_COMMANDS[command]:
+                raise Refused(f"{command} takes no key {shown(key)} (it takes: "
+                              f"{', '.join(CONTROL_COMMANDS[command]) or 'none'})")
+        self._act(command, request)
+        return {"state": self.state()}
+
+    def _act(self, command: str, request: dict[str, Any]) -> None:
         boards = self.boards
         shaft = self.shaft
-        count = self.config.building.landing_count
+        last_landing = self.config.building.landing_count - 1
         if command in ("car_call", "accessible_call"):
-            landing = int(request["landing"])
-            if not 0 <= landing < count:
-                raise ValueError(f"landing {landing} does not exist")
-            boards.press_car_call(landing, accessible=command == "accessible_call")
+            boards.press_car_call(_whole(request, "landing", 0, last_landing), accessible=command == "accessible_call")
         elif command == "hall_call":
-            landing = int(request["landing"])
-            direction = request["direction"]
-            if not 0 <= landing < count or direction not in ("up", "down"):
-                raise ValueError("hall_call needs an existing landing and direction up or down")
+            landing = _whole(request, "landing", 0, last_landing)
+            direction = _choice(request, "direction", ("up", "down"))
+            if (direction == "up" and landing == last_landing) or (direction == "down" and landing == 0):
+                raise Refused(f"landing {landing} has no {direction} button")
             boards.press_hall_call(landing, direction)
         elif command == "button":
-            boards.press_car_button(str(request["name"]))
+            boards.press_car_button(_choice(request, "name", CAR_BUTTONS))
         elif command == "seat":
-            shaft.seat_occupied = bool(request["occupied"])
+            shaft.seat_occupied = _flag(request, "occupied")
         elif command == "obstruct":
-            shaft.obstructed_until_tick = shaft.tick + max(1, round(float(request["duration_s"]) / self.period_s))
+            duration_s = _number(request, "duration_s", 0.0, DAY_S, above=True)
+            shaft.obstructed_until_tick = shaft.tick + max(1, round(duration_s / self.period_s))
         elif command == "load":
-            shaft.extra_load_kg = float(request["load_kg"])
+            load_span = ScriptedEvent.RANGES["load_kg"]
+            shaft.extra_load_kg = _number(request, "load_kg", load_span.low, load_span.high)
             shaft.set_load(shaft.load_kg)
-        elif command == "inject":
-            shaft.inject(str(request["kind"]))
-        elif command == "clear":
-            shaft.clear(str(request["kind"]))
+        elif command in ("inject", "clear"):
+            kind = _choice(request, "kind", FAULT_KINDS)
+            if command == "inject":
+                shaft.inject(kind)
+            else:
+                shaft.clear(kind)
+            self._silence_board(kind, silent=command == "inject")
         elif command == "modbus":
-            faults = LineFaults(drop=int(request.get("drop", 0)), corrupt=int(request.get("corrupt", 0)))
-            self.tcp_faults.drop, self.tcp_faults.corrupt = faults.drop, faults.corrupt
-            self.relay.to_a_faults.drop, self.relay.to_a_faults.corrupt = faults.drop, faults.corrupt
+            drop = _whole(request, "drop", 0, MAX_LINE_FAULTS, default=0)
+            corrupt = _whole(request, "corrupt", 0, MAX_LINE_FAULTS, default=0)
+            self.tcp_faults.drop, self.tcp_faults.corrupt = drop, corrupt
+            self.relay.to_a_faults.drop, self.relay.to_a_faults.corrupt = drop, corrupt
         elif command == "modbus_cut":
-            self.cut_until_s = time.monotonic() + float(request["duration_s"])
+            self.cut_until_s = time.monotonic() + _number(request, "duration_s", 0.0, 3600.0, above=True)
         elif command == "panel_garbage":
-            self.write_panel_garbage(int(request["bytes"]))
+            self.write_panel_garbage(_whole(request, "bytes", 1, 65536))
         elif command == "panel_corrupt":
-            self.panel_corrupt = int(request["frames"])
+            self.panel_corrupt = _whole(request, "frames", 0, MAX_LINE_FAULTS)
         elif command == "panel_silent":
-            address = int(request["address"])
-            (boards.silent.add if request.get("silent", True) else boards.silent.discard)(address)
+            address = _whole(request, "address", 0, 255)
+            (boards.silent.add if _flag(request, "silent", default=True) else boards.silent.discard)(address)
         elif command == "fire_switch":
-            boards.fire_switch = bool(request["on"])
+            boards.fire_switch = _flag(request, "on")
         elif command == "inspection_run":
-            held = request.get("direction")
-            if held not in ("up", "down", None):
-                raise ValueError("direction must be up, down or null (released)")
+            held = _choice(request, "direction", ("up", "down", None), default=None)
             boards.inspection_up, boards.inspection_down = held == "up", held == "down"
         elif command == "fire_detector":
-            (boards.fire_detected.add if request.get("on", True) else boards.fire_detected.discard)(
-                int(request["landing"]))
+            landing = _whole(request, "landing", 0, last_landing)
+            (boards.fire_detected.add if _flag(request, "on", default=True) else boards.fire_detected.discard)(landing)
         elif command == "key":
-            name = request["name"]
-            if name not in ("independent", "inspection"):
-                raise ValueError("key must be independent or inspection")
-            setattr(boards, "independent_key" if name == "independent" else "inspection", bool(request["on"]))
-        elif command != "state":
-            raise ValueError(f"unknown command {command!r}")
-        return {"state": self.state()}
+            name = _choice(request, "name", ("independent", "inspection"))
+            setattr(boards, "independent_key" if name == "independent" else "inspection", _flag(request, "on"))
+
+    def _silence_board(self, kind: str, silent: bool) -> None:
+        """A silent-board fault over the wire: the board stops answering on the panel bus, as a cut cable would."""
+        landings = range(self.config.building.landing_count)
+        addresses = {"car_top_silent": [panelbus.CAR_TOP], "car_panel_silent": [panelbus.CAR_PANEL],
+                     "landing_silent": [panelbus.landing_address(landing) for landing in landings]}.get(kind, [])
+        for address in addresses:
+            (self.boards.silent.add if silent else self.boards.silent.discard)(address)
 
     def state(self) -> dict[str, Any]:
         shaft = self.shaft
@@ -313,11 +375,60 @@ class ShaftServer:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _reply_line(answer: dict[str, Any]) -> bytes:
+    return (json.dumps(answer) + "\n").encode()
+
+
+def _value(request: dict[str, Any], key: str, default: Any) -> Any:
+    value = request.get(key, default)
+    if value is _REQUIRED:
+        raise Refused(f"{request['cmd']} needs {key}")
+    return value
+
+
+def _whole(request: dict[str, Any], key: str, low: int, high: int, default: Any = _REQUIRED) -> int:
+    value = _value(request, key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Refused(f"{key} must be a whole number from {low} to {high} (got {shown(value)})")
+    return value
+
+
+def _number(request: dict[str, Any], key: str, low: float, high: float, above: bool = False) -> float:
+    value = _value(request, key, _REQUIRED)
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not (low < value if above else low <= value) or not value <= high):
+        bound = f"greater than {low:g}" if above else f"at least {low:g}"
+        raise Refused(f"{key} must be a number {bound} and at most {high:g} (got {shown(value)})")
+    return float(value)
+
+
+def _flag(request: dict[str, Any], key: str, default: Any = _REQUIRED) -> bool:
+    value = _value(request, key, default)
+    if not isinstance(value, bool):
+        raise Refused(f"{key} must be true or false (got {shown(value)})")
+    return value
+
+
+def _choice(request: dict[str, Any], key: str, choices: tuple[Any, ...], default: Any = _REQUIRED) -> Any:
+    value = _value(request, key, default)
+    if not any(value == choice and type(value) is type(choice) for choice in choices):
+        if key == "kind":
+            raise Refused(str(UnknownFault(value)))
+        names = ", ".join("null" if choice is None else choice for choice in choices)
+        raise Refused(f"{key} must be one of {names} (got {shown(value)})")
+    return value
+
+
 def serve(config: ControllerConfig, physics: PhysicsConfig, **options: Any) -> int:
-    server = ShaftServer(config, physics, **options)
+    """Run until SIGINT or SIGTERM; 0, or 2 with one line on stderr if the host or a port cannot be listened on."""
     try:
+        server = ShaftServer(config, physics, **options)
         asyncio.run(server.run())
     except KeyboardInterrupt:
         pass
+    except OSError as error:
+        print(f"sim serve: error: cannot listen on {options.get('host', '127.0.0.1')} "
+              f"({error.strerror or error})", file=sys.stderr)
+        return 2
     sys.stdout.flush()
     return 0
