@@ -1,13 +1,15 @@
 """The ``carctl`` command.
 
 Exit codes: 0 success, 1 a run that finished with safety violations, 2 bad input (a malformed scenario, an impossible
-configuration, a bad option), with a message naming the key and no traceback.
+configuration, a bad option, a file that cannot be written, a fault log with malformed records), with one line naming
+the key or the option and no traceback. Files a run writes are checked before the run starts, not after it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +22,8 @@ EXIT_BAD_INPUT = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        # One line, naming the option: the usage would bury it (`--help` has it).
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
 
@@ -56,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     sim.add_argument("--trace", type=Path, metavar="FILE", help="write a JSON Lines trace, one record per tick")
     sim.add_argument("--trace-every", type=_positive_int, default=1, metavar="N", help="trace every Nth tick")
-    sim.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG: position, speed, doors, waiting times")
+    sim.add_argument("--plot", type=Path, metavar="FILE.png",
+                     help="write a PNG: position, speed, doors, waiting times")
     sim.add_argument("--no-skip", action="store_true", help="step every tick, even idle ones (same result, slower)")
     sim.add_argument("--quiet", action="store_true", help="no progress line")
     sim.add_argument("--face", action="store_true",
@@ -68,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--panel", metavar="PORT", help="panel bus serial port (overrides panel.port)")
     run.add_argument("--run-seconds", type=_positive_float, help="stop after this long")
 
-    faults = commands.add_parser("faults", help="show the car's fault log (runtime.fault_log)")
+    faults = commands.add_parser("faults", help="show the car's fault log (runtime.fault_log); malformed records are "
+                                                "left out, counted on stderr, and make the exit code 2")
     faults.add_argument("--log", type=Path, default=Path("/var/lib/carctl/faults.json"))
     faults.add_argument("--last", type=_positive_int, default=50, metavar="N", help="the last N records")
     faults.add_argument("--json", action="store_true", help="JSON lines instead of a table")
@@ -104,26 +108,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show_faults(path: Path, last: int, as_json: bool) -> int:
+    """Print the good records; a log with malformed records is still shown, then refused on stderr with exit 2."""
     import datetime
 
-    from carctl.runtime.fault_log import read
+    from carctl.runtime.fault_log import read_log
 
     try:
-        records = read(path)[-last:]
+        contents = read_log(path)
     except FileNotFoundError:
         return _fail(f"{path}: no fault log (has the firmware run with runtime.fault_log set?)")
     except (OSError, ValueError) as error:
         return _fail(str(error))
-    for record in records:
+    for record in contents.records[-last:]:
         if as_json:
             print(json.dumps(record))
             continue
-        when = datetime.datetime.fromtimestamp(float(record.get("t", 0))).isoformat(sep=" ", timespec="seconds")
-        print(f"{when}  {record.get('event', '?'):7}  {record.get('code', '?'):>3}  {record.get('fault', '?'):22} "
-              f"level {record.get('level', '?')}  {record.get('mode', '?')}/{record.get('phase', '?')}  "
-              f"landing {record.get('landing', '?')}  {record.get('position_m', '?')} m  "
-              f"{record.get('speed_m_s', '?')} m/s  {record.get('load_kg', '?')} kg  doors {record.get('door', '?')}")
-    return 0
+        # read_log() has checked every key printed here: its type, printable text, a time within 1970-2106.
+        when = datetime.datetime.fromtimestamp(float(record["t"])).isoformat(sep=" ", timespec="seconds")
+        print(f"{when}  {record['event']:7}  {record['code']:>3}  {record['fault']:22} "
+              f"level {record['level']}  {record['mode']}/{record['phase']}  "
+              f"landing {record['landing']}  {record['position_m']} m  "
+              f"{record['speed_m_s']} m/s  {record['load_kg']} kg  doors {record['door']}")
+    if contents.malformed:
+        return _fail(f"{path}: {contents.malformed} malformed record(s) not shown; the first: "
+                     f"{contents.first_problem}")
+    return EXIT_OK
 
 
 def _fail(message: str) -> int:
@@ -131,21 +140,50 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def _unwritable(path: Path | None, option: str) -> str | None:
+    """Why ``option``'s file cannot be written (checked before a run, not after it), or None if it can."""
+    if path is None:
+        return None
+    folder = path.parent
+    if path.is_dir():
+        return f"{option} {path}: is a folder, not a file"
+    if not folder.is_dir():
+        return f"{option} {path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"{option} {path}: not writable"
+    return None
+
+
 def run_sim(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from carctl.core.config import ConfigError
     from sim.lockstep import Lockstep
-    from sim.scenario import Scenario, ScenarioError, load
+    from sim.scenario import Scenario, ScenarioError, check_traffic_volume, load
 
     try:
         scenario = load(args.scenario) if args.scenario else Scenario(name="default")
     except ScenarioError as error:
         return _fail(str(error))
+    for path, option in ((args.json, "--json"), (args.trace, "--trace"), (args.plot, "--plot")):
+        problem = _unwritable(path, option)
+        if problem:
+            return _fail(problem)
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        return _fail(f"--plot {args.plot}: the plot is a PNG; name the file *.png")
     traffic = scenario.traffic
+    # The options go through the traffic table's own ranges (TrafficConfig.RANGES), as the file's values do.
+    for option, key, value in (("--duration", "duration_s", args.duration), ("--seed", "seed", args.seed)):
+        if value is not None:
+            try:
+                traffic = dataclasses.replace(traffic, **{key: value})
+            except ConfigError as error:
+                return _fail(f"{option}: {error.message}")
     if args.duration is not None:
-        traffic = dataclasses.replace(traffic, duration_s=args.duration)
-    if args.seed is not None:
-        traffic = dataclasses.replace(traffic, seed=args.seed)
+        try:
+            check_traffic_volume(scenario.controller.building, traffic)
+        except ScenarioError as error:
+            return _fail(f"--duration: {error.message}")
     scenario = dataclasses.replace(scenario, traffic=traffic)
 
     trace_file = None
@@ -177,15 +215,18 @@ def run_sim(args: argparse.Namespace) -> int:
         try:
             args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         except OSError as error:
-            return _fail(f"{args.json}: {error.strerror}")
+            return _fail(f"--json {args.json}: {error.strerror}")
     print(summary_table(report))
     if args.plot:
         from sim.plot import plot_run
 
-        lines = plot_trace if plot_trace is not None else args.trace.read_text(encoding="utf-8").splitlines()
         waits = [(p.boarded_tick - p.arrival_tick) * scenario.controller.car.control_period_s
                  for p in lockstep.flow.everyone if p.boarded_tick >= 0]
-        plot_run([json.loads(line) for line in lines], waits, args.plot, scenario.name)
+        try:
+            lines = plot_trace if plot_trace is not None else args.trace.read_text(encoding="utf-8").splitlines()
+            plot_run([json.loads(line) for line in lines], waits, args.plot, scenario.name)
+        except OSError as error:
+            return _fail(f"--plot {args.plot}: {error.strerror}")
         print(f"plot written to {args.plot}")
     return EXIT_VIOLATIONS if report["safety_violations"] else EXIT_OK
 

@@ -71,3 +71,92 @@ def test_bad_option_exits_2() -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     result = carctl("sim", "--duration", "abc")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+# -- every bad input: exit 2, one line naming the key or option, no traceback ------------------------------------
+
+def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
+    """The refusal a person should get: exit 2 (never 1, which means a safety violation), one line on stderr that
+    names the key or option, and no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(("content", "key"), [
+    ("[car]\npark_delay_s = 1e308\n", "car.park_delay_s"),
+    ("[car]\ncontrol_period_s = 1e-300\n", "car.control_period_s"),
+    ("[traffic]\nrate_pct_per_5min = 1e300\n", "traffic.rate_pct_per_5min"),
+    ("[car]\ndoor_retries = 9223372036854775808\n", "car.door_retries"),
+    ('[[events]]\nt_s = 1.0\ntype = "car_call"\nlanding = 1\n[[events]]\nt_s = 1e308\ntype = "car_call"\n'
+     "landing = 2\n", "events[1].t_s"),
+    ("[car]\nrated_speed_m_s = nan\n", "car.rated_speed_m_s"),
+    ("[physics]\ncar_mass_kg = inf\n", "physics.car_mass_kg"),
+    ("[traffic]\nseed = -1\n", "traffic.seed"),
+    ("[building]\nlandings_m = [0.0, 2.9, 1e308]\n", "building.landings_m"),
+    ("[car]\nrated_speed_m_s = " + "9" * 5000 + "\n", "not valid TOML"),
+    ("x = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML"),
+])
+def test_absurd_scenario_values_exit_2_naming_the_key(tmp_path: Path, content: str, key: str) -> None:
+    path = tmp_path / "absurd.toml"
+    path.write_text(content)
+    refused(carctl("sim", "--scenario", str(path), "--quiet"), key)
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--duration", "inf"), ("--duration", "nan"), ("--duration", "1e308"), ("--duration", "-5"),
+    ("--seed", "-1"), ("--seed", str(2**63)),
+])
+def test_absurd_options_exit_2_naming_the_option(option: str, value: str) -> None:
+    refused(carctl("sim", option, value, "--quiet"), option)
+
+
+@pytest.mark.parametrize("option", ["--json", "--trace", "--plot"])
+def test_an_output_into_a_missing_folder_is_refused_before_the_run(tmp_path: Path, option: str) -> None:
+    # A day's run would take seconds: refused before it starts, so no progress line is ever printed.
+    result = carctl("sim", "--duration", "86400", option, str(tmp_path / "no-such-folder" / "out.png"))
+    refused(result, option)
+    assert "simulating" not in result.stderr and "does not exist" in result.stderr
+
+
+def test_a_plot_that_is_not_a_png_is_refused_before_the_run(tmp_path: Path) -> None:
+    refused(carctl("sim", "--duration", "86400", "--plot", str(tmp_path / "plot.txt")), "--plot")
+
+
+def write_log(path: Path, records: list[object]) -> Path:
+    path.write_text(json.dumps({"version": 1, "records": records}))
+    return path
+
+
+GOOD_RECORD = {"t": 1712345678.5, "tick": 10, "event": "raised", "fault": "drive_fault", "code": 21, "level": 4,
+               "mode": "normal", "phase": "running", "landing": 2, "position_m": 5.1, "speed_m_s": 0.9,
+               "load_kg": 75.0, "door": "closed"}
+
+
+@pytest.mark.parametrize(("bad", "key"), [
+    ({"t": [1]}, "records[1].t"), ({"fault": 3}, "records[1].fault"), ({"code": "21"}, "records[1].code"),
+    ({"level": True}, "records[1].level"), ({"mode": "\x1b[2J"}, "records[1].mode"), ({"t": 1e300}, "records[1].t"),
+])
+def test_faults_shows_the_good_records_and_refuses_the_bad_ones(tmp_path: Path, bad: dict, key: str) -> None:
+    log = write_log(tmp_path / "faults.json", [GOOD_RECORD, {**GOOD_RECORD, **bad}, GOOD_RECORD])
+    result = carctl("faults", "--log", str(log))
+    refused(result, key)
+    assert "1 malformed record" in result.stderr
+    assert result.stdout.count("drive_fault") == 2  # the two good records are shown
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b"[" * 100_000, "nested"),
+    (b'{"version": 1, "records": 7}', "not a carctl fault log"),
+    (b"NaN", "not a number JSON allows"),
+])
+def test_faults_refuses_a_file_that_is_not_a_log(tmp_path: Path, content: bytes, problem: str) -> None:
+    path = tmp_path / "faults.json"
+    path.write_bytes(content)
+    refused(carctl("faults", "--log", str(path)), problem)
+
+
+def test_faults_refuses_a_folder_or_a_device() -> None:
+    refused(carctl("faults", "--log", "/dev/zero"), "not a regular file")

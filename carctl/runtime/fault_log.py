@@ -6,7 +6,10 @@ Rules of this module:
   ring to a temporary file, fsync, and renaming it over the old one. A crash or power cut mid-write leaves the
   previous log intact, and the loop never waits for the SD card.
 - A log file that cannot be read (truncated, corrupt) is moved aside as `<file>.unreadable-<n>` and a new log begun:
-  never a crash, and nothing is deleted.
+  never a crash, and nothing is deleted. A log with some malformed records (a value of the wrong type, text with
+  control characters) is moved aside too, and its good records carried into the new log.
+- Reading is total: the file is parsed with carctl.safejson within limits (size, depth, count), and every record is
+  checked against RECORD_FIELDS before anyone prints it. Anything else raises ValueError, or OSError from the disk.
 - Each record says what the car was doing: mode, phase, landing, position, speed, load, door phase.
 """
 
@@ -15,11 +18,14 @@ from __future__ import annotations
 import collections
 import json
 import os
+import stat
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from carctl import safejson
 from carctl.atomicfile import remove_stale_temporaries, write_atomic
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, EventKind, Inputs
@@ -28,15 +34,81 @@ from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
 VERSION = 1
 
 
+# The largest log runtime.fault_log_capacity allows (100,000 records of about 400 bytes), with room.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_VALUES = 2_000_000
+NUMBER = (int, float)
+# Every key record_of() writes, with the type of its value; "meaning" and "drive_code" are written for some faults.
+RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "t": NUMBER, "tick": int, "event": str, "fault": str, "code": int, "level": int, "mode": str, "phase": str,
+    "landing": int, "position_m": NUMBER, "speed_m_s": NUMBER, "load_kg": NUMBER, "door": str,
+}
+OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {"meaning": str, "drive_code": int}
+MAX_TEXT_CHARS = 200
+# Wall-clock seconds of a record: from 1970 to 2106 (what a 32-bit unsigned time can hold).
+MAX_T = 2.0**32
+
+
+@dataclass(frozen=True, slots=True)
+class LogContents:
+    """What a log file holds: its good records, oldest first, and how many were left out as malformed."""
+
+    records: list[dict[str, Any]]
+    malformed: int = 0
+    first_problem: str = ""  # "records[3].t: must be a number (got list)", or "" when every record is good
+
+
 def read(path: Path) -> list[dict[str, Any]]:
-    """The records of a log file, oldest first; ValueError if it is not a readable fault log."""
+    """The good records of a log file, oldest first; ValueError if it is not a readable fault log."""
+    return read_log(path).records
+
+
+def read_log(path: Path) -> LogContents:
+    """The records of a log file, and the malformed ones counted; ValueError if the file as a whole is not a
+    readable fault log (not a regular file, too large, not UTF-8 JSON, not a version-1 log), OSError from the disk
+    (FileNotFoundError for a missing file)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{path}: not a regular file")  # a FIFO or a device would be read for ever
+    with path.open("rb") as file:
+        raw = file.read(MAX_FILE_BYTES + 1)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not text ({error})") from None
+        data = safejson.loads(raw, max_bytes=MAX_FILE_BYTES, max_depth=4, max_values=MAX_VALUES)
+    except safejson.JsonRefused as refused:
+        raise ValueError(f"{path}: not a carctl fault log ({refused})") from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("records"), list):
         raise ValueError(f"{path}: not a carctl fault log")
-    return [record for record in data["records"] if isinstance(record, dict)]
+    good: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for index, record in enumerate(data["records"]):
+        problem = record_problem(record)
+        if problem is None:
+            good.append(record)
+        else:
+            problems.append(f"records[{index}]{problem}")
+    return LogContents(good, len(problems), problems[0] if problems else "")
+
+
+def record_problem(record: Any) -> str | None:
+    """What is wrong with one record, as ``.key: problem`` (or ``: problem``), or None if it can be shown. Keys a
+    later version may add are kept and not checked: nothing prints them but as JSON."""
+    if not isinstance(record, dict):
+        return f": must be a table (got {type(record).__name__})"
+    for key, kind in (*RECORD_FIELDS.items(), *OPTIONAL_FIELDS.items()):
+        if key not in record:
+            if key in RECORD_FIELDS:
+                return f".{key}: is missing"
+            continue
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            expected = "a number" if kind is NUMBER else "text" if kind is str else "a whole number"
+            return f".{key}: must be {expected} (got {type(value).__name__})"
+        if isinstance(value, str) and (len(value) > MAX_TEXT_CHARS or not value.isprintable()):
+            return f".{key}: must be printable text of at most {MAX_TEXT_CHARS} characters"
+    if record["event"] not in ("raised", "cleared"):
+        return ".event: must be raised or cleared"
+    if not 0 <= record["t"] <= MAX_T:
+        return f".t: must be seconds since 1970, 0 to {MAX_T:.0f}"
+    return None
 
 
 def record_of(event: Event, state: ControllerState, inputs: Inputs, time_s: float) -> dict[str, Any] | None:
@@ -65,12 +137,18 @@ class FaultLog:
         self.set_aside: Path | None = None
         self.write_errors = 0
         remove_stale_temporaries(path)  # left by a writer killed mid-write (a power cut)
+        self._dirty = threading.Event()
         if path.exists():
             try:
-                self.ring.extend(read(path))
+                contents = read_log(path)
             except (OSError, ValueError):
                 self.set_aside = self._move_aside()
-        self._dirty = threading.Event()
+            else:
+                self.ring.extend(contents.records)
+                if contents.malformed:
+                    # Kept whole for whoever looks into it; the good records go on in the new log at once.
+                    self.set_aside = self._move_aside()
+                    self._dirty.set()
         self._stopping = False
         self._lock = threading.Lock()  # guards the ring between the loop and the writer (never held on I/O)
         self._writer = threading.Thread(target=self._write_loop, name="carctl-fault-log", daemon=True)

@@ -1,4 +1,10 @@
-"""`carctl run`: load the configuration, take real-time priority, start the process table, run the loop."""
+"""`carctl run`: load the configuration, take real-time priority, start the process table, run the loop.
+
+Rules of this module:
+- Everything that can be refused is refused before the loop starts, with exit code 2 and one line naming the key or
+  the option (`--panel`, `--drive`, `--run-seconds`, `runtime.log`): the options go through the same section
+  checks and ranges as the file's keys.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 
 from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
+from carctl.core.config import ConfigError
 from carctl.runtime import config as firmware_config
 from carctl.runtime.loop import ControlLoop, open_log
 from carctl.runtime.processes import ProcessTable
@@ -18,6 +25,9 @@ EXIT_BAD_INPUT = 2
 
 
 def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_seconds: float | None) -> int:
+    # Each option overrides a key of the file; a refusal names the option the person typed.
+    overrides = {"drive.endpoint": ("--drive", drive), "panel.port": ("--panel", panel),
+                 "runtime.run_seconds": ("--run-seconds", run_seconds)}
     try:
         config = firmware_config.load(config_path)
         if drive is not None:
@@ -26,11 +36,19 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
                 firmware_config.FirmwareConfigError))
         if panel is not None:
             config = dataclasses.replace(config, panel=dataclasses.replace(config.panel, port=panel))
-    except firmware_config.FirmwareConfigError as error:
-        key = "--drive" if drive is not None and error.key == "drive.endpoint" else error.key
+        if run_seconds is not None:
+            config = dataclasses.replace(config, runtime=dataclasses.replace(config.runtime, run_seconds=run_seconds))
+    except (firmware_config.FirmwareConfigError, ConfigError) as error:
+        option, value = overrides.get(error.key, ("", None))
+        key = option if value is not None else error.key
         print(f"carctl run: error: {key + ': ' if key else ''}{error.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    log = open_log(config.runtime.log)
+    try:
+        log = open_log(config.runtime.log)
+    except OSError as error:
+        print(f"carctl run: error: runtime.log: cannot open {config.runtime.log} ({error.strerror or error})",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     realtime = set_realtime(config.runtime.realtime_priority, None if config.runtime.cpu < 0 else config.runtime.cpu)
     log.write("start", fifo=realtime.fifo, priority=realtime.priority, cpus=list(realtime.cpus),
               memory_locked=realtime.memory_locked, notes=list(realtime.notes), drive=config.drive.endpoint,
@@ -55,7 +73,7 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        loop.run(run_seconds or config.runtime.run_seconds, lambda: stopping)
+        loop.run(config.runtime.run_seconds, lambda: stopping)
     finally:
         processes.stop()
     log.write("stop", tick=loop.tick)

@@ -1,11 +1,13 @@
 """The firmware's configuration file: refused with the key named, and `carctl run` exits 2 without a traceback."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from carctl.runtime import config as firmware_config
 from carctl.runtime.config import FirmwareConfigError, from_dict, load
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -71,3 +73,56 @@ def test_run_with_no_hardware_keeps_running_and_says_why(tmp_path: Path) -> None
     text = log.read_text()
     assert "drive_stale" in text and "car_top_stale" in text
     assert '"disconnected"' in text
+
+
+def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (("--panel", ""), "--panel"),
+    (("--drive", "garbage"), "--drive"),
+    (("--drive", ""), "--drive"),
+    (("--run-seconds", "inf"), "--run-seconds"),
+    (("--run-seconds", "nan"), "--run-seconds"),
+    (("--run-seconds", "1e308"), "--run-seconds"),
+])
+def test_run_refuses_bad_options_with_exit_2(args: tuple[str, ...], named: str) -> None:
+    refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), *args), named)
+
+
+def test_run_refuses_a_log_in_a_missing_folder_before_starting(tmp_path: Path) -> None:
+    config = tmp_path / "log.toml"
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
+                      f'[runtime]\nrealtime_priority = 0\nlog = "{tmp_path / "no-such-folder" / "log.jsonl"}"\n')
+    refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.log")
+
+
+@pytest.mark.parametrize(("content", "named"), [
+    ("[drive]\nendpoint = 'tcp://h:1'\ntimeout_s = 1e308\n[panel]\nport = '/dev/x'\n", "drive.timeout_s"),
+    ("[drive]\nendpoint = 'tcp://h:1'\n[panel]\nport = '/dev/x'\n[runtime]\ncpu = 9223372036854775808\n",
+     "runtime.cpu"),
+    ("[drive]\nendpoint = 'tcp://h:1'\n[panel]\nport = '/dev/x'\n[face]\nmax_fps = nan\n", "face.max_fps"),
+    ("drive = 3\n[panel]\nport = '/dev/x'\n", "drive"),
+    ("x = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML"),
+])
+def test_run_refuses_absurd_numbers_and_shapes_in_the_file(tmp_path: Path, content: str, named: str) -> None:
+    config = tmp_path / "absurd.toml"
+    config.write_text(content)
+    refused(carctl_run("--config", str(config)), named)
+
+
+def test_deployment_doc_gives_every_key_with_its_range() -> None:
+    doc = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    for cls, section in ((firmware_config.DriveSection, "drive"), (firmware_config.PanelSection, "panel"),
+                         (firmware_config.RuntimeSection, "runtime"), (firmware_config.ProcessesSection, "processes"),
+                         (firmware_config.FaceSection, "face"), (firmware_config.PlatformSection, "platform")):
+        for spec in dataclasses.fields(cls):
+            rows = [line for line in doc.splitlines() if line.startswith("| ") and f"`{section}.{spec.name}`" in line]
+            assert rows, f"{section}.{spec.name} is missing from docs/deployment.md"
+            span = getattr(cls, "RANGES", {}).get(spec.name)
+            if span is not None:
+                assert f"| {span.interval} |" in rows[0], f"{section}.{spec.name}: range {span.interval} not shown"

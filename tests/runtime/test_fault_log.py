@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from carctl.core.signals import EventKind
 from carctl.core.supervisor import Fault
-from carctl.runtime.fault_log import FaultLog, read, record_of
+from carctl.runtime import fault_log
+from carctl.runtime.fault_log import FaultLog, read, read_log, record_of
 from sim.procedures import SimulatedCar
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -104,3 +107,42 @@ def test_a_drive_fault_record_carries_the_drives_own_code() -> None:
     assert inputs is not None and inputs.drive_fault_code == 0x41
     record = record_of(raised, car.sim.state, inputs, 0.0)
     assert record is not None and record["fault"] == "drive_fault" and record["drive_code"] == 0x41
+
+
+GOOD_RECORD = {"t": 1712345678.5, "tick": 10, "event": "raised", "fault": "drive_fault", "code": 21, "level": 4,
+               "mode": "normal", "phase": "running", "landing": 2, "position_m": 5.1, "speed_m_s": 0.9,
+               "load_kg": 75.0, "door": "closed"}
+
+
+def test_malformed_records_are_counted_and_the_first_named(tmp_path: Path) -> None:
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps({"version": 1, "records": [
+        GOOD_RECORD, {**GOOD_RECORD, "t": [1]}, "not a record", {**GOOD_RECORD, "later_key": [1, 2]},
+        {key: value for key, value in GOOD_RECORD.items() if key != "door"}]}))
+    contents = read_log(path)
+    assert len(contents.records) == 2  # a key a later version added does not make a record malformed
+    assert contents.malformed == 3 and contents.first_problem == "records[1].t: must be a number (got list)"
+    assert read(path) == contents.records
+
+
+def test_a_log_too_large_or_too_many_values_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps({"version": 1, "records": [GOOD_RECORD] * 20}))
+    monkeypatch.setattr(fault_log, "MAX_VALUES", 100)
+    with pytest.raises(ValueError, match="more than 100 values"):
+        read_log(path)
+    monkeypatch.setattr(fault_log, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(ValueError, match="too large"):
+        read_log(path)
+
+
+def test_a_log_with_malformed_records_is_set_aside_and_its_good_records_kept(tmp_path: Path) -> None:
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps({"version": 1, "records": [GOOD_RECORD, {**GOOD_RECORD, "fault": 3}]}))
+    log = FaultLog(path)
+    try:
+        assert log.records() == [GOOD_RECORD]
+        assert log.set_aside == tmp_path / "faults.json.unreadable-1"
+    finally:
+        log.close()
+    assert read_log(path).records == [GOOD_RECORD] and read_log(path).malformed == 0
