@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet --only-binary=:all: -c requirements/constraints.txt
 
-.PHONY: venv demo test bench hil clean
+.PHONY: venv demo test fuzz bench hil clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The fuzz tests (marker fuzz) with the "fuzz" hypothesis profile (conftest.py): many more examples than in
+# `make test`, so no per-test timeout.
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz --timeout=0
 
 bench: venv
 	$(BIN)/python -m bench.lockstep_speed
