@@ -33,7 +33,10 @@ _NEW_PRIVATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLL
 
 
 class GalleryError(Exception):
-    """The gallery cannot be used: unreadable, tampered, wrong key, an older copy, or a refused change."""
+    """The gallery cannot be used: unreadable, tampered, wrong key, an older copy, or a refused change.
+
+    Defined here, where the key files are read, so that gallery.py (which imports this module and re-exports it)
+    and this module raise the one error their callers catch."""
 
 
 @dataclass(frozen=True, slots=True)
