@@ -53,7 +53,7 @@ def test_ctl_refuses_bad_requests(simulator: dict[str, Any]) -> None:
     assert ctl(simulator, "teleport").returncode == 2
     unreachable = subprocess.run([sys.executable, "-m", "sim", "ctl", "--control", "127.0.0.1:1", "state"],
                                  capture_output=True, text=True, timeout=30, cwd=ROOT)
-    assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr
+    assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr  # a wrong --control is bad input
 
 
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll is not installed (Debian package mbpoll)")

@@ -4,7 +4,8 @@
 
 It reads frames (a camera, an RTSP or file URL, or a folder of images), detects faces on a downscaled frame, encodes
 them, matches them against the community's gallery, checks liveness across frames, and sends the controller one
-recognition event per resident per ride as a JSON datagram on the loopback interface. It starts only when the
+recognition event per resident per ride as a datagram on its socket in the firmware's private socket
+directory (carctl/runtime/sidechannel.py). It starts only when the
 community has the feature on (processes.face); if the models or the gallery cannot be trusted it exits with a clear
 message and the car runs on without it.
 
@@ -22,8 +23,6 @@ Rules of this module:
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -51,10 +50,11 @@ class RecognitionEvent:
     distance: float
     frame_ms: float
 
-    def to_json(self) -> bytes:
-        return json.dumps({"type": "recognition", "resident": self.resident, "home_landing": self.home_landing,
-                           "allowed_landings": list(self.allowed_landings), "distance": round(self.distance, 4),
-                           "frame_ms": round(self.frame_ms, 1)}).encode()
+    def to_message(self) -> dict[str, Any]:
+        """The datagram the loop reads (carctl/protocol/loopback.py)."""
+        return {"type": "recognition", "resident": self.resident, "home_landing": self.home_landing,
+                "allowed_landings": list(self.allowed_landings), "distance": round(self.distance, 4),
+                "frame_ms": round(self.frame_ms, 1)}
 
 
 def frames(source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[np.ndarray]:
@@ -214,24 +214,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from carctl.runtime import config as firmware_config
     from carctl.runtime.realtime import set_lower_priority
+    from carctl.runtime.sidechannel import LOOP_FROM_FACE, Sender, SocketDirError, prepare_socket_dir
 
     set_lower_priority(10)
     try:
-        settings = firmware_config.load(args.config).face
+        config = firmware_config.load(args.config)
+        settings = config.face
         # Watched from before the first read, so a change made while the models load is not missed.
-        watch = GalleryWatch(Path(settings.gallery_dir) / f"{settings.community}.gallery")
+        watch = GalleryWatch(Path(settings.gallery_dir) / f"{settings.community}.gallery",
+                             key_file=Path(settings.key_file))
         recogniser = _load(settings)
-    except (firmware_config.FirmwareConfigError, GalleryError, ModelError) as error:
+        # The loop hears recognitions only on its socket in the private directory (docs/security.md).
+        socket_dir = prepare_socket_dir(Path(config.runtime.socket_dir), create=False)
+    except (firmware_config.FirmwareConfigError, GalleryError, ModelError, SocketDirError) as error:
         print(f"face worker: not starting: {error}", file=sys.stderr)
         return EXIT_UNTRUSTED
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = Sender(socket_dir, LOOP_FROM_FACE)
     period_s = 1.0 / settings.max_fps
     try:
-        for frame in frames(settings.source):
+        for frame in frames(settings.source, settings.max_image_pixels):
             started = time.monotonic()
             reload_if_changed(watch, recogniser, settings)
             for event in recogniser.process(frame, started):
-                sender.sendto(event.to_json(), ("127.0.0.1", settings.event_port))
+                sender.send(event.to_message())
             del frame  # dropped at once; nothing is kept
             rest = period_s - (time.monotonic() - started)
             if rest > 0:

@@ -76,7 +76,8 @@ class Agent:
         password = read_password(Path(settings.password_file))
         socket_dir = prepare_socket_dir(Path(config.runtime.socket_dir))
         self.faces = FaceAdmin(Path(config.face.gallery_dir), Path(config.face.key_file), config.face.community,
-                               config.controller.building.landing_count)  # TODO-WIRE max_image_pixels
+                               config.controller.building.landing_count,
+                               max_image_pixels=config.face.max_image_pixels)
         broker = BrokerSettings(settings.broker_host, settings.broker_port, settings.username, password,
                                 settings.tls_ca_file)
         self.from_loop = Inbox(socket_dir, AGENT_FROM_LOOP)

@@ -164,10 +164,9 @@ class PlatformSection:
     allow_plaintext: bool = False
     community: str = "community"
     car: str = "car"
+    # The key this car verifies commands with: the community's key, or (recommended) this car's own key derived
+    # from it (`carctl platform car-key`), which cannot sign for any other car (docs/platform.md).
     key_file: str = "/etc/carctl/community.key"
-    # "community": key_file holds the community's key, shared by its cars. "car": key_file holds this car's own key,
-    # derived from the community's key and the car id (docs/platform.md), so it cannot sign for another car.
-    key_scheme: str = "community"
     outbox_path: str = "/var/lib/carctl/outbox.db"
     # Settings the platform changed (home landing, floor permissions), applied at start and on every change.
     overrides_path: str = "/var/lib/carctl/overrides.json"
@@ -192,8 +191,6 @@ class PlatformSection:
             problem = id_problem(key, getattr(self, key))
             if problem:
                 raise ConfigError(f"platform.{key}", problem)
-        if self.key_scheme not in ("community", "car"):
-            raise ConfigError("platform.key_scheme", f"must be community or car (got {self.key_scheme!r})")
         if not self.tls_ca_file and not self.allow_plaintext and not is_loopback(self.broker_host):
             raise ConfigError("platform.tls_ca_file", f"the broker {self.broker_host} is not on this machine: set "
                                                       f"tls_ca_file so the password is not sent in the clear (or "
