@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from carctl.adapters.drive import DriveLink, Endpoint
+from carctl.adapters.drive import DriveLink, Endpoint, LinkErrorKind
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.protocol import panelbus
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
@@ -46,7 +46,9 @@ def cycle_times_ms(drive_endpoint: str, panel: str) -> dict[str, float]:
         error = link.write_command(DriveCommand(), watchdog)
         frame = master.poll(panelbus.CAR_TOP, payload)
         times.append((time.perf_counter() - started) * 1000)
-        failures += int(not isinstance(status, DriveStatus) or error is not None or frame is None)
+        # The bench asks faster than the drive ticks: an answer whose TICK has not moved on is a good exchange.
+        answered = isinstance(status, DriveStatus) or status.kind is LinkErrorKind.STALE
+        failures += int(not answered or error is not None or frame is None)
         time.sleep(0.002)
     link.close()
     master.close()

@@ -6,6 +6,12 @@ Rules of this module:
 - Nothing raises into the loop: a timeout, a Modbus exception, a short or malformed answer, a lost connection is a
   LinkError the runtime turns into a stale drive input; the counters say how often each happened.
 - pymodbus is pinned to 3.11.x (device_id= and keyword count=, the API of 3.10+).
+- An answer is taken only for the request it answers: a reply with another function code (a late answer to the
+  other request of the cycle, or a confused peer) is malformed. Over RTU, bytes waiting before a request (a late
+  reply to an earlier one) are discarded and counted first.
+- A status block is fresh only if the drive's TICK moved on since the last one taken: the same TICK (a frozen block)
+  or one a little behind it (a late reply to an earlier read) is STALE and does not refresh the drive's age. A TICK
+  far behind is a drive that restarted its count, and is taken.
 """
 
 from __future__ import annotations
@@ -23,12 +29,18 @@ from pymodbus.framer import FramerType
 from carctl.protocol import drive_map
 from carctl.protocol.drive_map import DecodeError, DriveCommand, DriveStatus
 
+READ_HOLDING_REGISTERS = 3
+WRITE_MULTIPLE_REGISTERS = 16
+# A TICK this close behind the last one taken (or equal to it) is an old answer, not a new one.
+STALE_TICK_WINDOW = 256
+
 
 class LinkErrorKind(enum.Enum):
     TIMEOUT = "timeout"
     EXCEPTION = "exception"  # the drive answered with a Modbus exception
-    MALFORMED = "malformed"  # an answer that does not fit the register map
+    MALFORMED = "malformed"  # an answer that does not fit the register map or the request
     DISCONNECTED = "disconnected"
+    STALE = "stale"  # a well-formed status whose TICK has not advanced
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,8 @@ class DriveLink:
         self.endpoint = endpoint
         self.errors: Counter[str] = Counter()
         self.exchanges = 0
+        self.late_bytes = 0  # discarded before a request over RTU: answers that came after their timeout
+        self.last_tick: int | None = None
         if endpoint.kind == "tcp":
             self.client: ModbusTcpClient | ModbusSerialClient = ModbusTcpClient(
                 endpoint.address, port=endpoint.port, timeout=timeout_s, retries=0, reconnect_delay=0.0)
@@ -85,11 +99,18 @@ class DriveLink:
         self.errors[kind.value] += 1
         return LinkError(kind, detail)
 
-    def _transact(self, request: Callable[[], Any]) -> Any:
+    def _discard_late_bytes(self) -> None:
+        port = getattr(self.client, "socket", None) if self.endpoint.kind == "rtu" else None
+        waiting = getattr(port, "in_waiting", 0) if port is not None else 0
+        if waiting:
+            self.late_bytes += len(port.read(waiting))
+
+    def _transact(self, request: Callable[[], Any], function_code: int) -> Any:
         """One Modbus transaction: its response, or a counted LinkError."""
         if not self.client.connected and not self.connect():
             return self._error(LinkErrorKind.DISCONNECTED, "not connected")
         try:
+            self._discard_late_bytes()
             response = request()
         except ModbusException as error:
             return self._error(LinkErrorKind.TIMEOUT, str(error))
@@ -99,21 +120,34 @@ class DriveLink:
             return self._error(LinkErrorKind.MALFORMED, repr(error))
         if response.isError():
             return self._error(LinkErrorKind.EXCEPTION, str(response))
+        if getattr(response, "function_code", None) != function_code:
+            return self._error(LinkErrorKind.MALFORMED, f"an answer to function {response.function_code}, not "
+                                                        f"{function_code}")
         return response
 
     def read_status(self) -> DriveStatus | LinkError:
         self.exchanges += 1
         response = self._transact(lambda: self.client.read_holding_registers(
-            drive_map.STATUS_BLOCK_START, count=drive_map.STATUS_BLOCK_COUNT, device_id=drive_map.DEVICE_ID))
+            drive_map.STATUS_BLOCK_START, count=drive_map.STATUS_BLOCK_COUNT, device_id=drive_map.DEVICE_ID),
+            READ_HOLDING_REGISTERS)
         if isinstance(response, LinkError):
             return response
         try:
-            return drive_map.decode_status(list(response.registers))
+            status = drive_map.decode_status(list(response.registers))
         except DecodeError as error:
             return self._error(LinkErrorKind.MALFORMED, str(error))
+        if self.last_tick is not None and (self.last_tick - status.drive_tick) % 0x10000 < STALE_TICK_WINDOW:
+            return self._error(LinkErrorKind.STALE, f"TICK {status.drive_tick} has not advanced")
+        self.last_tick = status.drive_tick
+        return status
 
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:
         response = self._transact(lambda: self.client.write_registers(
             drive_map.COMMAND_BLOCK_START, drive_map.encode_command(command, watchdog),
-            device_id=drive_map.DEVICE_ID))
-        return response if isinstance(response, LinkError) else None
+            device_id=drive_map.DEVICE_ID), WRITE_MULTIPLE_REGISTERS)
+        if isinstance(response, LinkError):
+            return response
+        if (getattr(response, "address", None), getattr(response, "count", None)) != (
+                drive_map.COMMAND_BLOCK_START, drive_map.COMMAND_BLOCK_COUNT):
+            return self._error(LinkErrorKind.MALFORMED, "the write's echo names other registers")
+        return None

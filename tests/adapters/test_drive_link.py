@@ -131,3 +131,81 @@ def test_the_garbage_that_crashed_pymodbus_is_a_malformed_answer(fake: FakeDrive
         assert isinstance(result, LinkError) and result.kind is LinkErrorKind.MALFORMED
     finally:
         link.close()
+
+
+def status_pdu(tick: int) -> bytes:
+    return bytes([3, 16]) + struct.pack(">8H", 0x51, 0, 0, 2900, 0, 12, 80, tick)
+
+
+def test_an_answer_to_another_function_is_refused(fake: FakeDrive) -> None:
+    """A late reply to the cycle's other request, or a confused peer: never taken for this request's answer."""
+    link = DriveLink(Endpoint("tcp", "127.0.0.1", fake.port), timeout_s=0.2)
+    try:
+        fake.answer = lambda r: mbap(r, bytes([4]) + status_pdu(7)[1:])  # input registers, not holding
+        result = link.read_status()
+        assert isinstance(result, LinkError) and result.kind is LinkErrorKind.MALFORMED and "function 4" in result.detail
+        fake.answer = lambda r: mbap(r, status_pdu(8))  # a status block as the answer to the write
+        error = link.write_command(DriveCommand(), 1)
+        assert error is not None and error.kind is LinkErrorKind.MALFORMED
+        fake.answer = lambda r: mbap(r, bytes([16]) + struct.pack(">HH", 5, 3))  # the echo of another write
+        error = link.write_command(DriveCommand(), 2)
+        assert error is not None and "other registers" in error.detail
+        assert link.errors["malformed"] == 3
+    finally:
+        link.close()
+
+
+def test_a_status_whose_tick_has_not_advanced_is_stale(fake: FakeDrive) -> None:
+    ticks = iter([30000, 30001, 30001, 29999, 30002, 5, 6])
+    fake.answer = lambda r: mbap(r, status_pdu(next(ticks)))
+    link = DriveLink(Endpoint("tcp", "127.0.0.1", fake.port), timeout_s=0.2)
+    try:
+        kinds = []
+        for _ in range(7):
+            result = link.read_status()
+            kinds.append(result.drive_tick if isinstance(result, DriveStatus) else result.kind.value)
+        # Frozen (30001 again) and a little behind (29999, an older answer) are stale; 5 after 30002 is a drive that
+        # restarted its count.
+        assert kinds == [30000, 30001, "stale", "stale", 30002, 5, 6]
+    finally:
+        link.close()
+
+
+def test_over_rtu_a_late_reply_is_discarded_before_the_next_request() -> None:
+    """A pseudo-terminal stands in for the RS-485 line: a reply that arrives after its timeout is waiting in the
+    input when the next request goes out; it is discarded and counted, and the next answer is the right one."""
+    import os
+    import pty
+    import termios
+    import tty
+
+    from carctl.protocol.panelbus import crc16_modbus  # the same CRC-16/MODBUS, low byte first
+
+    master, slave = pty.openpty()
+    tty.setraw(slave, termios.TCSANOW)
+    path = os.ttyname(slave)
+    link = DriveLink(Endpoint("rtu", path), timeout_s=0.05)
+    try:
+        assert link.connect()
+        assert isinstance(link.read_status(), LinkError)  # nobody answers in time
+        assert len(os.read(master, 64)) == 8  # the drive's side took that request...
+        late = bytes([1]) + status_pdu(41)
+        os.write(master, late + crc16_modbus(late).to_bytes(2, "little"))  # ...then the late answer arrives
+
+        def answer_next_request() -> None:
+            request = b""
+            while len(request) < 8:
+                request += os.read(master, 64)
+            fresh = bytes([1]) + status_pdu(42)
+            os.write(master, fresh + crc16_modbus(fresh).to_bytes(2, "little"))
+
+        responder = threading.Thread(target=answer_next_request)
+        responder.start()
+        status = link.read_status()
+        responder.join(timeout=5)
+        assert isinstance(status, DriveStatus) and status.drive_tick == 42
+        assert link.late_bytes == len(late) + 2
+    finally:
+        link.close()
+        os.close(master)
+        os.close(slave)
