@@ -2,8 +2,8 @@
 
 Rules of this module:
 - Everything that can be refused is refused before the loop starts, with exit code 2 and one line naming the key or
-  the option (`--panel`, `--drive`, `--run-seconds`, `runtime.log`): the options go through the same section
-  checks and ranges as the file's keys.
+  the option (`--panel`, `--drive`, `--run-seconds`, `runtime.log`, `runtime.socket_dir`): the options go through
+  the same section checks and ranges as the file's keys.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from carctl.runtime import config as firmware_config
 from carctl.runtime.loop import ControlLoop, open_log
 from carctl.runtime.processes import ProcessTable
 from carctl.runtime.realtime import set_realtime
+from carctl.runtime.sidechannel import SocketDirError, prepare_socket_dir
 
 EXIT_BAD_INPUT = 2
 
@@ -43,6 +44,13 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         key = option if value is not None else error.key
         print(f"carctl run: error: {key + ': ' if key else ''}{error.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if config.processes.platform or config.processes.face:
+        # The side channels' directory: only the firmware's user may enter it (docs/security.md).
+        try:
+            prepare_socket_dir(Path(config.runtime.socket_dir))
+        except SocketDirError as error:
+            print(f"carctl run: error: runtime.socket_dir: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     try:
         log = open_log(config.runtime.log)
     except OSError as error:

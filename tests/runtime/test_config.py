@@ -1,6 +1,7 @@
 """The firmware's configuration file: refused with the key named, and `carctl run` exits 2 without a traceback."""
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,13 @@ def test_deployment_doc_gives_every_key_with_its_range() -> None:
             span = getattr(cls, "RANGES", {}).get(spec.name)
             if span is not None:
                 assert f"| {span.interval} |" in rows[0], f"{section}.{spec.name}: range {span.interval} not shown"
+
+
+def test_run_refuses_a_socket_directory_others_can_enter(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    os.chmod(tmp_path / "run", 0o755)
+    config = tmp_path / "open.toml"
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
+                      f'[processes]\nplatform = true\n'
+                      f'[runtime]\nrealtime_priority = 0\nsocket_dir = "{tmp_path / "run"}"\n')
+    refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.socket_dir")
