@@ -91,7 +91,8 @@ def test_wildcard_car_reaches_every_car_of_the_community() -> None:
     assert gate().check(payload(command(car="*")), NOW).accepted
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
                                                                                  max_size=6), max_leaves=20))

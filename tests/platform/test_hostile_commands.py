@@ -72,14 +72,16 @@ def test_a_signed_command_without_params_is_taken_as_none_where_its_type_takes_n
     assert not refused.accepted and "missing parameter 'mode'" in refused.reason
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(deadline=None)
 @given(st.binary(max_size=300) | st.text(max_size=200).map(lambda text: text.encode("utf-8", "surrogatepass")))
 def test_fuzz_any_bytes_get_a_verdict(payload: bytes) -> None:
     verdict = CommandGate("xihan", "b7u2", KEY).check(payload, NOW)
     assert not verdict.accepted
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
+@settings(deadline=None)
 @given(st.dictionaries(st.sampled_from(["id", "type", "community", "car", "issued_at", "expires_at", "params",
                                         "signature"]),
                        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=70)

@@ -50,7 +50,8 @@ def test_bad_status_blocks_are_decode_errors(registers: list[int]) -> None:
         drive_map.decode_status(registers)
 
 
-@settings(max_examples=500, deadline=None)
+@pytest.mark.fuzz
+@settings(deadline=None)
 @given(st.lists(st.integers(-100000, 100000), max_size=12))
 def test_fuzz_decode_status_raises_only_decode_error(registers: list[int]) -> None:
     try:

@@ -93,7 +93,8 @@ def test_wrong_payload_length_is_a_payload_error() -> None:
         CarPanelInputs.from_payload(b"\x00\x00")
 
 
-@settings(max_examples=500, deadline=None)
+@pytest.mark.fuzz
+@settings(deadline=None)
 @given(st.lists(st.one_of(st.binary(max_size=40),
                           st.builds(lambda a, p: encode_frame(a, STATUS, p), st.integers(0, 255),
                                     st.binary(max_size=32))), max_size=20),
@@ -111,7 +112,8 @@ def test_fuzz_decoder_never_raises_and_accounts_for_every_byte(chunks: list[byte
         assert encode_frame(frame.address, frame.type, frame.payload) in wire
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.binary(max_size=20).map(lambda b: b.replace(bytes([SYNC]), b"")),
                           st.integers(0, 255), st.binary(max_size=32)), max_size=12),
        st.integers(1, 9))
@@ -126,7 +128,8 @@ def test_fuzz_every_frame_between_garbage_is_found(pieces: list[tuple[bytes, int
     assert decoder.counters.garbage_bytes == sum(len(garbage) for garbage, _, _ in pieces)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(deadline=None)
 @given(st.binary(max_size=40))
 def test_fuzz_payload_decoders_raise_only_payload_error(payload: bytes) -> None:
     """Any bytes either decode, and then re-encode to the same bytes, or raise PayloadError."""

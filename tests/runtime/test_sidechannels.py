@@ -229,7 +229,8 @@ def test_every_message_the_car_really_sends_is_accepted_by_the_link_process() ->
     assert isinstance(loopback.parse_loop_message({"type": "state", "state": status}), StateReport)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
                     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(
                         st.sampled_from(["type", "mode", "id", "resident", "home_landing", "allowed_landings",
