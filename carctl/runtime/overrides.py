@@ -15,21 +15,33 @@ import json
 from pathlib import Path
 from typing import Any
 
+from carctl import safejson
 from carctl.atomicfile import remove_stale_temporaries, write_atomic
 from carctl.core.config import ConfigError, ControllerConfig
 
-KEYS = {"home_landing": int, "permissions_enabled": bool, "free_landings": list, "face_enabled": bool}
+MAX_FILE_BYTES = 65536  # four settings; anything larger is not this file
+
+
+def _landing(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1000
+
+
+CHECKS = {"home_landing": _landing, "permissions_enabled": lambda v: isinstance(v, bool),
+          "free_landings": lambda v: isinstance(v, list) and len(v) <= 1000 and all(_landing(n) for n in v),
+          "face_enabled": lambda v: isinstance(v, bool)}
+KEYS = tuple(CHECKS)
 
 
 def read(path: Path) -> dict[str, Any]:
     remove_stale_temporaries(path)  # left by a writer killed mid-write; write() reads first, so it clears them too
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(path, "rb") as handle:
+            data = safejson.loads(handle.read(MAX_FILE_BYTES + 1), max_bytes=MAX_FILE_BYTES, max_depth=3)
+    except (OSError, safejson.JsonRefused):
         return {}
     if not isinstance(data, dict):
         return {}
-    return {key: value for key, value in data.items() if key in KEYS and isinstance(value, KEYS[key])}
+    return {key: value for key, value in data.items() if key in CHECKS and CHECKS[key](value)}
 
 
 def write(path: Path, changes: dict[str, Any]) -> dict[str, Any]:

@@ -83,3 +83,15 @@ def test_platform_command_reaches_the_running_loop(tmp_path: Path) -> None:
         again.close_platform()
     finally:
         agent.close()
+
+
+@pytest.mark.parametrize("content", [
+    b'{"home_landing": true}', b'{"home_landing": -1}', b'{"free_landings": [0, "1"]}', b'{"free_landings": [true]}',
+    b'{"face_enabled": 1}', b'{"home_landing": 1e400}', b'{"home_landing": ' + b"9" * 400 + b"}",
+    b"[" * 10_000, b"\xff\xfe", b'{"home_landing": 2, "home_landing": 3}', b" " * 70_000 + b"{}",
+])
+def test_a_hostile_settings_file_changes_nothing(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "overrides.json"
+    path.write_bytes(content)
+    assert overrides.read(path) == {}
+    assert overrides.apply(ControllerConfig(), overrides.read(path)) == ControllerConfig()
