@@ -146,8 +146,6 @@ class FaceSection:
         check_ranges(self, "face")
         if self.liveness not in ("blink", "movement", "off"):
             raise ConfigError("face.liveness", f"must be blink, movement or off (got {self.liveness!r})")
-        if not 10_000 <= self.max_image_pixels <= 100_000_000:
-            raise ConfigError("face.max_image_pixels", f"must be 10000..100000000 (got {self.max_image_pixels})")
 
 
 @dataclass(frozen=True, slots=True)
