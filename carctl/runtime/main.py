@@ -20,7 +20,7 @@ from carctl.runtime import config as firmware_config
 from carctl.runtime.loop import ControlLoop, open_log
 from carctl.runtime.processes import ProcessTable
 from carctl.runtime.realtime import set_realtime
-from carctl.runtime.sidechannel import SocketDirError, prepare_socket_dir
+from carctl.runtime.sidechannel import FIRMWARE_LOCK, InUseError, SocketDirError, hold_lock, prepare_socket_dir
 
 EXIT_BAD_INPUT = 2
 
@@ -45,11 +45,17 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         print(f"carctl run: error: {key + ': ' if key else ''}{error.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if config.processes.platform or config.processes.face:
-        # The side channels' directory: only the firmware's user may enter it (docs/security.md).
+        # The side channels' directory: only the firmware's user may enter it (docs/security.md); and only one
+        # firmware may use it, so a second `carctl run` cannot take the running car's sockets over.
         try:
-            prepare_socket_dir(Path(config.runtime.socket_dir))
+            # The descriptor stays open, and the lock held, until the process exits.
+            hold_lock(prepare_socket_dir(Path(config.runtime.socket_dir)) / FIRMWARE_LOCK, "this runtime.socket_dir")
         except SocketDirError as error:
             print(f"carctl run: error: runtime.socket_dir: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except InUseError as error:
+            print(f"carctl run: error: runtime.socket_dir: {error}: another carctl run is running (on a car, "
+                  f"`systemctl stop carctl` first)", file=sys.stderr)
             return EXIT_BAD_INPUT
     try:
         log = open_log(config.runtime.log)

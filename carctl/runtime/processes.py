@@ -2,7 +2,9 @@
 
 The control loop runs in the main process, at real-time priority. Optional parts (the face worker, the platform
 link) run as child processes at lower priority, are restarted with a backoff when they die, and never hold up the
-loop: nothing in the safety path waits for them. A part whose module is not installed is logged and skipped.
+loop: nothing in the safety path waits for them. A part whose module is not installed is logged and skipped; a part
+that cannot be started (no memory, no processes left) is logged and tried again after its backoff. The backoff
+doubles from 1 s to 60 s with each exit, and starts again at 1 s after a run of a minute or more.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from carctl.runtime.loop import StructuredLog
 
 NICENESS = 10
 MAX_BACKOFF_S = 60.0
+# A part that ran this long before it exited starts again after the shortest backoff.
+STABLE_RUN_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class _Child:
     restarts: int = 0
     next_start_s: float = 0.0
     backoff_s: float = 1.0
+    started_s: float = 0.0
 
 
 STOP_GRACE_S = 3.0
@@ -83,14 +88,28 @@ class ProcessTable:
             if child.process is not None:
                 self.log.write("process", name=child.spec.name, state="exited", code=child.process.returncode)
                 child.process = None
+                if now - child.started_s >= STABLE_RUN_S:
+                    child.backoff_s = 1.0  # it had been running well: this is a new failure, not the same one
                 child.next_start_s = now + child.backoff_s
                 child.backoff_s = min(MAX_BACKOFF_S, child.backoff_s * 2)
             if now >= child.next_start_s:
-                child.process = subprocess.Popen(
-                    [sys.executable, "-m", child.spec.module, "--config", str(self.config_path)],
-                    preexec_fn=_lower_priority)
-                child.restarts += 1
-                self.log.write("process", name=child.spec.name, state="started", pid=child.process.pid)
+                self._start(child, now)
+
+    def _start(self, child: _Child, now: float) -> None:
+        try:
+            child.process = subprocess.Popen(
+                [sys.executable, "-m", child.spec.module, "--config", str(self.config_path)],
+                preexec_fn=_lower_priority)
+        except (OSError, subprocess.SubprocessError) as error:
+            # No memory, no processes left, an executable that cannot be run: try again after the backoff; the car
+            # does not need this part.
+            self.log.write("process", name=child.spec.name, state="not started", error=str(error))
+            child.next_start_s = now + child.backoff_s
+            child.backoff_s = min(MAX_BACKOFF_S, child.backoff_s * 2)
+            return
+        child.started_s = now
+        child.restarts += 1
+        self.log.write("process", name=child.spec.name, state="started", pid=child.process.pid)
 
     def stop(self) -> None:
         for name in list(self.children):

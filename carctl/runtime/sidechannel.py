@@ -11,11 +11,15 @@ Rules of this module:
   sender whose receiver is absent or full drops the datagram and counts it.
 - Received bytes are hostile until parsed: an oversized datagram, bad UTF-8 or JSON past the limits of
   carctl.safejson is refused and counted by reason, never raised.
+- A socket belongs to whoever holds its lock (`<name>.lock`, flock): a second receiver — a second `carctl run` with
+  the same directory, a link process started by hand — is refused instead of quietly taking the socket over from the
+  running one. The firmware as a whole holds `carctl-run.lock` the same way.
 """
 
 from __future__ import annotations
 
 import collections
+import fcntl
 import os
 import socket
 import stat
@@ -28,6 +32,7 @@ from carctl import safejson
 LOOP_FROM_PLATFORM = "loop-platform.sock"
 LOOP_FROM_FACE = "loop-face.sock"
 AGENT_FROM_LOOP = "agent.sock"
+FIRMWARE_LOCK = "carctl-run.lock"
 
 MAX_DATAGRAM_BYTES = 16384  # the largest message (a state or an event) is well under 2 KiB
 MAX_DEPTH = 6
@@ -36,6 +41,25 @@ RECEIVE_BUFFER_BYTES = 262144
 
 class SocketDirError(Exception):
     """The socket directory is missing, not a directory, or open to other users; the message names it."""
+
+
+class InUseError(OSError):
+    """Another process holds the lock of a socket (or of the firmware); the message names its pid."""
+
+
+def hold_lock(path: Path, what: str) -> int:
+    """An exclusive lock on ``path`` (created 0600), held until the returned descriptor is closed; InUseError naming
+    the holder's pid when another process has it. Not inherited by child processes."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 16, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(descriptor)
+        raise InUseError(f"{what} is in use by another process (pid {holder})") from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+    return descriptor
 
 
 def prepare_socket_dir(path: Path, create: bool = True) -> Path:
@@ -69,15 +93,17 @@ class Inbox:
         self.max_per_take = max_per_take
         self.received = 0
         self.refused: collections.Counter[str] = collections.Counter()
-        _remove_stale_socket(self.path)
+        self.lock = hold_lock(directory / f"{name}.lock", f"socket {self.path}")
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
+            _remove_stale_socket(self.path)
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
             self.socket.bind(str(self.path))
             os.chmod(self.path, 0o600)
             self.socket.setblocking(False)
         except OSError:
             self.socket.close()
+            os.close(self.lock)
             raise
 
     def refuse(self, reason: str) -> None:
@@ -116,6 +142,7 @@ class Inbox:
             self.path.unlink()
         except OSError:
             pass
+        os.close(self.lock)  # last: the socket is gone before another receiver may take the name
 
 
 class Sender:

@@ -107,3 +107,43 @@ outbox_path = "{tmp_path}/outbox.db"\noverrides_path = "{settings}"
         loop.close_platform()
         if loop.inbox is not None:
             loop.inbox.close()
+
+
+def test_a_part_that_cannot_be_started_is_logged_and_tried_again(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    config = from_dict({**BASE, "processes": {"face": True}})
+    stream = io.StringIO()
+    table = ProcessTable(config, tmp_path / "board.toml", StructuredLog(stream))
+
+    def no_fork(*args: object, **kwargs: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(subprocess, "Popen", no_fork)
+    table.set_enabled("face", True)
+    table.supervise()  # raised into the firmware's start before
+    assert [r["state"] for r in records(stream, "process")] == ["not started"]
+    assert table.children["face"].process is None and table.children["face"].backoff_s == 2.0
+
+
+def test_the_backoff_starts_again_after_a_stable_run(tmp_path: Path) -> None:
+    from carctl.runtime import processes
+
+    config = from_dict({**BASE, "processes": {"face": True}})
+    table = ProcessTable(config, tmp_path / "board.toml", StructuredLog(io.StringIO()))
+    table.set_enabled("face", True)
+    child = table.children["face"]
+    child.backoff_s = 32.0
+
+    class Exited:
+        returncode = 1
+
+        def poll(self) -> int:
+            return 1
+
+    child.process = Exited()  # type: ignore[assignment]
+    child.started_s = time.monotonic() - processes.STABLE_RUN_S - 1
+    child.next_start_s = float("inf")
+    table.supervise()
+    assert child.backoff_s == 2.0  # restarted after 1 s, not 32
+    table.children.clear()

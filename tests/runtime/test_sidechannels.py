@@ -399,3 +399,46 @@ def test_the_loop_refuses_to_start_on_an_open_socket_directory(tmp_path: Path) -
     os.chmod(tmp_path / "run", 0o777)
     with pytest.raises(SocketDirError, match="open to other users"):
         make_loop(firmware_config(tmp_path))
+
+
+def test_a_second_receiver_cannot_take_a_socket_over(tmp_path: Path) -> None:
+    """A second `carctl run` or a link process started by hand once unlinked the running one's socket: the car went
+    on, deaf to its platform, and nothing said so."""
+    from carctl.runtime.sidechannel import InUseError
+
+    directory = prepare_socket_dir(tmp_path / "run")
+    first = Inbox(directory, LOOP_FROM_PLATFORM)
+    try:
+        with pytest.raises(InUseError, match=f"pid {os.getpid()}"):
+            Inbox(directory, LOOP_FROM_PLATFORM)
+        assert send_raw(first.path, b'{"type":"reload"}')
+        assert first.take() == [{"type": "reload"}]  # still the first one's socket
+    finally:
+        first.close()
+    second = Inbox(directory, LOOP_FROM_PLATFORM)  # free again once the first has gone
+    second.close()
+
+
+def test_a_second_firmware_with_the_same_socket_directory_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "car.toml"
+    write_key(tmp_path / "key", b"k" * 32)
+    (tmp_path / "pw").write_text("x")
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
+                      f'[processes]\nplatform = true\n'
+                      f'[runtime]\nrealtime_priority = 0\nsocket_dir = "{tmp_path / "run"}"\nlog = "{tmp_path / "log"}"\n'
+                      f'[platform]\nbroker_port = 1\npassword_file = "{tmp_path / "pw"}"\nkey_file = "{tmp_path / "key"}"\n'
+                      f'outbox_path = "{tmp_path / "outbox.db"}"\noverrides_path = "{tmp_path / "o.json"}"\n')
+    command = [sys.executable, "-m", "carctl.cli", "run", "--config", str(config), "--run-seconds", "20"]
+    running = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "run" / LOOP_FROM_PLATFORM).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = subprocess.run(command[:-2] + ["--run-seconds", "1"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 2 and f"pid {running.pid}" in second.stderr
+        assert "Traceback" not in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        assert (tmp_path / "run" / LOOP_FROM_PLATFORM).exists() and running.poll() is None
+    finally:
+        running.terminate()
+        running.wait(timeout=30)
