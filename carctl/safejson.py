@@ -4,6 +4,9 @@ Rules of this module:
 - loads() returns a JSON value or raises JsonRefused with a sentence naming the problem; no other exception leaves
   it, whatever the bytes (bad UTF-8, a lone surrogate, `[` nested 100,000 deep, a 400-digit number, NaN).
 - Limits, all checked: the size in bytes, the nesting depth, the characters of one number, the number of values.
+  The number of values is bounded before parsing too, from the separators in the text (every value past the first
+  needs a `,` or a `:`), so `[1,1,1,…]` filling the size limit costs a count of bytes, not the building of a list
+  of millions.
   Numbers are finite (1e400 and NaN are refused); a key given twice is refused (two readers could take different
   ones); strings are valid Unicode (no lone surrogates, so anything parsed can be encoded again as UTF-8).
 - Used for every JSON that crosses into a process: platform commands, the side channels between the firmware's
@@ -43,14 +46,23 @@ def loads(data: bytes | str, *, max_bytes: int = 65536, max_depth: int = 16, max
     if len(data) > max_bytes:
         raise JsonRefused(f"too large ({len(data)} bytes, at most {max_bytes})")
     if isinstance(data, (bytes, bytearray, memoryview)):
-        try:
-            text = bytes(data).decode("utf-8")
-        except UnicodeDecodeError:
-            raise JsonRefused("not UTF-8 text") from None
+        data = bytes(data)
+        separators = data.count(b",") + data.count(b":")
     elif isinstance(data, str):
-        text = data
+        separators = data.count(",") + data.count(":")
     else:
         raise JsonRefused(f"not bytes or text ({type(data).__name__})")
+    # Separators inside strings count too, so this bound is loose (twice the limit) and never refuses what the
+    # exact count below would take for a text without them.
+    if separators > 2 * max_values:
+        raise JsonRefused(f"more than {max_values} values")
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise JsonRefused("not UTF-8 text") from None
+    else:
+        text = data
 
     def parse_int(digits: str) -> int:
         if len(digits) > max_number_chars:

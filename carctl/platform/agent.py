@@ -18,6 +18,7 @@ Enrolments, deletions and the face switch are reported as events too, never with
 from __future__ import annotations
 
 import argparse
+import os
 import select
 import sys
 import threading
@@ -35,7 +36,8 @@ from carctl.protocol import loopback
 from carctl.protocol.loopback import EventReport, Refused, StateReport, parse_loop_message
 from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
-from carctl.runtime.sidechannel import AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, Inbox, Sender, prepare_socket_dir
+from carctl.runtime.sidechannel import (AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, LOOP_PID_VARIABLE, Inbox, Sender,
+                                        only_process, prepare_socket_dir, same_user)
 
 EXIT_BAD_CONFIG = 3
 HEALTH_EVERY_S = 60.0
@@ -61,7 +63,7 @@ def read_password(path: Path) -> str:
 
 
 class Agent:
-    def __init__(self, config: FirmwareConfig) -> None:
+    def __init__(self, config: FirmwareConfig, loop_pid: int | None = None) -> None:
         settings = config.platform
         self.settings = settings
         self.face_default = config.processes.face
@@ -80,7 +82,10 @@ class Agent:
                                max_image_pixels=config.face.max_image_pixels)
         broker = BrokerSettings(settings.broker_host, settings.broker_port, settings.username, password,
                                 settings.tls_ca_file)
-        self.from_loop = Inbox(socket_dir, AGENT_FROM_LOOP)
+        # Only the loop that started this process may speak on its socket (sidechannel.py); run on its own (a test),
+        # any process of the firmware's user.
+        self.from_loop = Inbox(socket_dir, AGENT_FROM_LOOP,
+                               sender=same_user if loop_pid is None else only_process(lambda: loop_pid))
         self.to_loop = Sender(socket_dir, LOOP_FROM_PLATFORM)
         self.link = PlatformLink(broker, settings.community, settings.car, key, Outbox(Path(settings.outbox_path)),
                                  self.apply)
@@ -195,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from carctl.runtime.sidechannel import SocketDirError
 
+    loop_pid = os.environ.get(LOOP_PID_VARIABLE, "")
     try:
-        agent = Agent(firmware_config.load(args.config))
+        agent = Agent(firmware_config.load(args.config), int(loop_pid) if loop_pid.isdigit() else None)
     except (firmware_config.FirmwareConfigError, AgentStartError, SocketDirError, OSError) as error:
         print(f"platform agent: not starting: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG

@@ -46,7 +46,7 @@ from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.recognitions import RecognitionInbox
-from carctl.runtime.sidechannel import SocketDirError, prepare_socket_dir
+from carctl.runtime.sidechannel import SenderCheck, SocketDirError, only_process, prepare_socket_dir, same_user
 
 NEVER_SEEN = 1 << 20  # the age of an input never received: stale from the start
 HEALTH_EVERY_S = 5.0
@@ -114,7 +114,8 @@ class BoardInputs:
 
 
 class ControlLoop:
-    def __init__(self, config: FirmwareConfig, drive: DriveLink, panels: PanelBusMaster, log: StructuredLog) -> None:
+    def __init__(self, config: FirmwareConfig, drive: DriveLink, panels: PanelBusMaster, log: StructuredLog,
+                 child_pid: Callable[[str], int | None] | None = None) -> None:
         self.config = config
         self.controller = Controller(config.controller)
         self.drive = drive
@@ -136,6 +137,9 @@ class ControlLoop:
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: collections.deque[float] = collections.deque(maxlen=CYCLE_WINDOW)
         self.errors = LoopErrors(log)
+        # Who may speak on each side channel: the part of that name the process table started (main.py), or, with no
+        # process table (a test that runs the parts in one process), any process of the firmware's user.
+        self.child_pid = child_pid
         # The side channels' private directory, checked before any socket is made (SocketDirError if it is open to
         # other users); only a car with a platform link or a face feature needs it.
         self.socket_dir = Path(config.runtime.socket_dir)
@@ -164,7 +168,7 @@ class ControlLoop:
         self.lag_p99_ms = 0.0
         if config.processes.platform:
             try:
-                self.bridge = PlatformBridge(config, self.socket_dir)
+                self.bridge = PlatformBridge(config, self.socket_dir, self._sender("platform"))
             except OSError as error:
                 log.write("platform", state="bridge unavailable", error=str(error))
             self.reload_overrides()
@@ -396,6 +400,12 @@ class ControlLoop:
             below_reference_mark=drive.below_reference_mark if drive else False,
         )
 
+    def _sender(self, part: str) -> SenderCheck:
+        child_pid = self.child_pid
+        if child_pid is None:
+            return same_user
+        return only_process(lambda: child_pid(part))
+
     def _recognitions(self) -> tuple[Recognition, ...]:
         if self.inbox is None:
             return ()
@@ -418,7 +428,7 @@ class ControlLoop:
         if enabled:
             try:
                 self.inbox = RecognitionInbox(prepare_socket_dir(self.socket_dir),
-                                              self.config.controller.building.landing_count)
+                                              self.config.controller.building.landing_count, self._sender("face"))
             except (OSError, SocketDirError) as error:
                 self.log.write("face", state="inbox unavailable", error=str(error))
         elif self.inbox is not None:

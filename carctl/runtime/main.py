@@ -69,8 +69,8 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
               panel=config.panel.port, period_s=config.controller.car.control_period_s)
     link = DriveLink(Endpoint.parse(config.drive.endpoint), config.drive.timeout_s, config.drive.baud)
     master = PanelBusMaster(config.panel.port, config.panel.baud, config.panel.response_timeout_s)
-    loop = ControlLoop(config, link, master, log)
     processes = ProcessTable(config, config_path, log)
+    loop = ControlLoop(config, link, master, log, child_pid=processes.pid_of)
     # The face worker runs while the feature is on, which the platform may switch; the platform link whenever
     # configured. The loop has the process table supervised about once a second.
     processes.set_enabled("face", loop.face_enabled)

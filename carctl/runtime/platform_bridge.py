@@ -29,21 +29,25 @@ from carctl.core.signals import Event, Inputs, Mode
 from carctl.platform.telemetry import Reporter
 from carctl.protocol.loopback import EventStored, ModeRequest, Refused, ReloadSettings, parse_platform_message
 from carctl.runtime.config import FirmwareConfig
-from carctl.runtime.sidechannel import AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, Inbox, Sender
+from carctl.runtime.sidechannel import AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, Inbox, Sender, SenderCheck, same_user
 
 RESEND_AFTER_S = 1.0
 RESENDS_PER_CYCLE = 8  # a backlog drains over a few cycles, never in one burst
 SPOOL_LIMIT = 2000
-MESSAGES_PER_CYCLE = 64
+# What the link process sends the loop is small (a mode, a reload, an event's id) and rare: a few per cycle, each
+# under a kilobyte, so that no flood can take more than a few microseconds of a cycle.
+MESSAGES_PER_CYCLE = 8
+MESSAGE_BYTES = 1024
+MESSAGE_VALUES = 16
 
 
 class PlatformBridge:
-    def __init__(self, config: FirmwareConfig, socket_dir: Path) -> None:
+    def __init__(self, config: FirmwareConfig, socket_dir: Path, sender: SenderCheck = same_user) -> None:
         settings = config.platform
         # The loop says when the face feature is on (ControlLoop.switch_face sets reporter.face_on).
         self.reporter = Reporter(config.controller.car.control_period_s, config.controller.car.rated_load_kg,
                                  settings.state_every_s, settings.utc_offset_h)
-        self.inbox = Inbox(socket_dir, LOOP_FROM_PLATFORM, MESSAGES_PER_CYCLE)
+        self.inbox = Inbox(socket_dir, LOOP_FROM_PLATFORM, MESSAGES_PER_CYCLE, MESSAGE_BYTES, MESSAGE_VALUES, sender)
         self.out = Sender(socket_dir, AGENT_FROM_LOOP)
         self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)
         self.spool_overflow = 0

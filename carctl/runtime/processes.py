@@ -10,6 +10,7 @@ doubles from 1 s to 60 s with each exit, and starts again at 1 s after a run of 
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.loop import StructuredLog
+from carctl.runtime.sidechannel import LOOP_PID_VARIABLE
 
 NICENESS = 10
 MAX_BACKOFF_S = 60.0
@@ -97,9 +99,10 @@ class ProcessTable:
 
     def _start(self, child: _Child, now: float) -> None:
         try:
+            # The part takes its side channel's datagrams only from this process (sidechannel.py).
             child.process = subprocess.Popen(
                 [sys.executable, "-m", child.spec.module, "--config", str(self.config_path)],
-                preexec_fn=_lower_priority)
+                preexec_fn=_lower_priority, env={**os.environ, LOOP_PID_VARIABLE: str(os.getpid())})
         except (OSError, subprocess.SubprocessError) as error:
             # No memory, no processes left, an executable that cannot be run: try again after the backoff; the car
             # does not need this part.
@@ -110,6 +113,13 @@ class ProcessTable:
         child.started_s = now
         child.restarts += 1
         self.log.write("process", name=child.spec.name, state="started", pid=child.process.pid)
+
+    def pid_of(self, name: str) -> int | None:
+        """The pid of a part while it runs (the only process its side channel takes datagrams from), else None."""
+        child = self.children.get(name)
+        if child is None or child.process is None or child.process.poll() is not None:
+            return None
+        return child.process.pid
 
     def stop(self) -> None:
         for name in list(self.children):

@@ -1,7 +1,7 @@
 """Recognition events from the face worker, received without ever blocking the loop.
 
 The worker sends datagrams to the loop's socket in the firmware's private socket directory (sidechannel.py); each
-cycle the loop takes whatever has arrived. Anything but a well-formed recognition of an enrolled-looking resident
+cycle the loop takes what has arrived from the worker it started (a few per cycle at most). Anything but a well-formed recognition of an enrolled-looking resident
 with landings that exist is refused and counted by reason (protocol/loopback.py). If the worker is slow, hung or
 dead, nothing arrives and nothing else changes.
 """
@@ -12,15 +12,18 @@ from pathlib import Path
 
 from carctl.core.signals import Recognition
 from carctl.protocol.loopback import Refused, parse_recognition
-from carctl.runtime.sidechannel import LOOP_FROM_FACE, Inbox
+from carctl.runtime.sidechannel import LOOP_FROM_FACE, Inbox, SenderCheck, same_user
 
-MAX_PER_CYCLE = 16
+# A ride brings one recognition per resident: a few per cycle at most, each a few hundred bytes.
+MAX_PER_CYCLE = 4
+MAX_BYTES = 2048
+MAX_VALUES = 128  # a resident may be allowed every landing of a building of 100
 
 
 class RecognitionInbox:
-    def __init__(self, socket_dir: Path, landing_count: int) -> None:
+    def __init__(self, socket_dir: Path, landing_count: int, sender: SenderCheck = same_user) -> None:
         self.landing_count = landing_count
-        self.inbox = Inbox(socket_dir, LOOP_FROM_FACE, MAX_PER_CYCLE)
+        self.inbox = Inbox(socket_dir, LOOP_FROM_FACE, MAX_PER_CYCLE, MAX_BYTES, MAX_VALUES, sender)
         self.accepted = 0
 
     @property

@@ -5,10 +5,16 @@ Rules of this module:
   firmware's user may enter (mode 0700, owned by that user, not a symbolic link), checked by every process before it
   binds or sends. A process of another user cannot reach a socket inside it, so it can neither stop the loop nor
   forge a mode change, a recognition or an event (docs/security.md). Root is out of scope: it can do anything.
-- Each receiver binds its own socket and accepts only its own message types (a recognition on the platform's socket
-  is refused), so one compromised helper process cannot speak for another.
-- Nothing here waits: sockets are non-blocking; a receiver takes at most `max_per_take` datagrams per call, and a
-  sender whose receiver is absent or full drops the datagram and counts it.
+- Each receiver binds its own socket, accepts only its own message types (a recognition on the platform's socket is
+  refused) and, where it knows who its sender must be, only datagrams from that process: the kernel attaches the
+  sender's pid and uid to every datagram (SO_PASSCRED), which the sender cannot forge. The loop takes the platform
+  socket's datagrams only from the platform link process it started, and the face socket's only from its face worker;
+  the link process takes its socket's only from the loop that started it. So a process of the firmware's own user —
+  a compromised link process decoding hostile photos, say — cannot speak for the face worker or the loop.
+- Nothing here waits, and nothing here can be made slow: sockets are non-blocking; a receiver takes at most
+  `max_per_take` datagrams of at most `max_bytes` per call, parsed within `max_values` values (the loop's receivers
+  take a few small messages per cycle, so a flood costs the loop microseconds, not the cycle), and a sender whose
+  receiver is absent or full drops the datagram and counts it.
 - Received bytes are hostile until parsed: an oversized datagram, bad UTF-8 or JSON past the limits of
   carctl.safejson is refused and counted by reason, never raised.
 - A socket belongs to whoever holds its lock (`<name>.lock`, flock): a second receiver — a second `carctl run` with
@@ -23,6 +29,8 @@ import fcntl
 import os
 import socket
 import stat
+import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +41,29 @@ LOOP_FROM_PLATFORM = "loop-platform.sock"
 LOOP_FROM_FACE = "loop-face.sock"
 AGENT_FROM_LOOP = "agent.sock"
 FIRMWARE_LOCK = "carctl-run.lock"
+# The environment variable through which the process table tells a part the pid of the loop that started it.
+LOOP_PID_VARIABLE = "CARCTL_LOOP_PID"
 
 MAX_DATAGRAM_BYTES = 16384  # the largest message (a state or an event) is well under 2 KiB
 MAX_DEPTH = 6
 RECEIVE_BUFFER_BYTES = 262144
+_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+# Who may send to an inbox, from the pid and uid the kernel attached to the datagram.
+SenderCheck = Callable[[int, int], bool]
+
+
+def same_user(pid: int, uid: int) -> bool:
+    """Any process of the firmware's user (the directory's permission already says as much)."""
+    return uid == os.geteuid()
+
+
+def only_process(expected_pid: Callable[[], int | None]) -> SenderCheck:
+    """Only the process whose pid ``expected_pid()`` gives now (None: nobody, e.g. while it is being restarted)."""
+    def check(pid: int, uid: int) -> bool:
+        return uid == os.geteuid() and pid == expected_pid()
+
+    return check
 
 
 class SocketDirError(Exception):
@@ -88,9 +115,13 @@ def prepare_socket_dir(path: Path, create: bool = True) -> Path:
 class Inbox:
     """One receiver's socket: datagrams in, JSON values out; everything refused is counted by its reason."""
 
-    def __init__(self, directory: Path, name: str, max_per_take: int = 64) -> None:
+    def __init__(self, directory: Path, name: str, max_per_take: int = 64, max_bytes: int = MAX_DATAGRAM_BYTES,
+                 max_values: int = 2000, sender: SenderCheck = same_user) -> None:
         self.path = directory / name
         self.max_per_take = max_per_take
+        self.max_bytes = max_bytes
+        self.max_values = max_values
+        self.sender = sender
         self.received = 0
         self.refused: collections.Counter[str] = collections.Counter()
         self.lock = hold_lock(directory / f"{name}.lock", f"socket {self.path}")
@@ -98,6 +129,7 @@ class Inbox:
         try:
             _remove_stale_socket(self.path)
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             self.socket.bind(str(self.path))
             os.chmod(self.path, 0o600)
             self.socket.setblocking(False)
@@ -105,33 +137,44 @@ class Inbox:
             self.socket.close()
             os.close(self.lock)
             raise
+        self._ancillary_bytes = socket.CMSG_SPACE(_CREDENTIALS.size)
 
     def refuse(self, reason: str) -> None:
         """Count a message refused for ``reason`` (a short, fixed phrase: the counters stay few)."""
         self.refused[reason] += 1
 
     def take(self) -> list[Any]:
-        """The JSON values that arrived since the last call (at most max_per_take)."""
+        """The JSON values that arrived since the last call from an allowed sender (at most max_per_take)."""
         values = []
         for _ in range(self.max_per_take):
             try:
-                datagram = self.socket.recv(MAX_DATAGRAM_BYTES + 1)
+                datagram, ancillary, _, _ = self.socket.recvmsg(self.max_bytes + 1, self._ancillary_bytes)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 self.refuse("receive error")
                 break
-            if len(datagram) > MAX_DATAGRAM_BYTES:
+            if not self._sender_allowed(ancillary):
+                self.refuse("sender not allowed")
+                continue
+            if len(datagram) > self.max_bytes:
                 self.refuse("oversized")
                 continue
             try:
-                values.append(safejson.loads(datagram, max_bytes=MAX_DATAGRAM_BYTES, max_depth=MAX_DEPTH,
-                                             max_values=2000))
+                values.append(safejson.loads(datagram, max_bytes=self.max_bytes, max_depth=MAX_DEPTH,
+                                             max_values=self.max_values))
             except safejson.JsonRefused:
                 self.refuse("not acceptable JSON")
                 continue
             self.received += 1
         return values
+
+    def _sender_allowed(self, ancillary: list[tuple[int, int, bytes]]) -> bool:
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= _CREDENTIALS.size:
+                pid, uid, _ = _CREDENTIALS.unpack_from(data)
+                return self.sender(pid, uid)
+        return False  # the kernel always attaches them with SO_PASSCRED: without them, do not trust the datagram
 
     def refused_total(self) -> int:
         return sum(self.refused.values())

@@ -442,3 +442,77 @@ def test_a_second_firmware_with_the_same_socket_directory_is_refused(tmp_path: P
     finally:
         running.terminate()
         running.wait(timeout=30)
+
+
+def test_only_the_process_a_socket_belongs_to_may_speak_on_it(tmp_path: Path) -> None:
+    """Another process of the firmware's own user — the link process, compromised by a hostile photo — cannot speak
+    for the face worker: the kernel attaches the sender's pid, and the loop takes each socket's datagrams only from
+    the part it started."""
+    from carctl.runtime.sidechannel import only_process
+
+    directory = prepare_socket_dir(tmp_path / "run")
+    inbox = Inbox(directory, LOOP_FROM_FACE, sender=only_process(os.getpid))
+    try:
+        child = os.fork()
+        if child == 0:  # same user, another process
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as forger:
+                forger.sendto(b'{"type":"recognition","resident":"x","home_landing":5,"allowed_landings":[5]}',
+                              str(inbox.path))
+            os._exit(0)
+        os.waitpid(child, 0)
+        assert send_raw(inbox.path, b'{"type":"reload"}')  # from the process it belongs to
+        time.sleep(0.05)
+        assert inbox.take() == [{"type": "reload"}]
+        assert inbox.refused == {"sender not allowed": 1}
+    finally:
+        inbox.close()
+
+
+def test_the_loop_takes_recognitions_and_modes_only_from_the_parts_it_started(tmp_path: Path) -> None:
+    """The red team's forgery: with floor permissions on, a recognition sent by a process that is not the face worker
+    registered a call to a landing the button could not reach."""
+    config = firmware_config(tmp_path)
+    stream = io.StringIO()
+    started = {"platform": None, "face": None}  # neither part runs now: nobody may speak
+    loop = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.005), PanelBusMaster("/dev/null"),
+                       StructuredLog(stream), child_pid=started.get)
+    loop.switch_face(True)
+    try:
+        assert loop.bridge is not None and loop.inbox is not None
+        send_raw(loop.bridge.inbox.path, json.dumps(loopback.mode_request("out_of_service")).encode())
+        send_raw(loop.inbox.inbox.path, b'{"type":"recognition","resident":"x","home_landing":5,'
+                                        b'"allowed_landings":[0,1,2,3,4,5]}')
+        loop.cycle()
+        health = loop.health()
+        assert loop.state.mode is Mode.NORMAL and health["recognitions"] == 0
+        assert health["platform_messages_refused"] == {"sender not allowed": 1}
+        assert health["recognitions_refused"] == {"sender not allowed": 1}
+        started["platform"] = os.getpid()  # now the platform part is this process
+        send_raw(loop.bridge.inbox.path, json.dumps(loopback.mode_request("out_of_service")).encode())
+        loop.cycle()
+        assert loop.state.mode is Mode.OUT_OF_SERVICE
+    finally:
+        loop.switch_face(False)
+        loop.close_platform()
+
+
+def test_a_flood_of_the_largest_datagrams_costs_the_loop_little(tmp_path: Path) -> None:
+    """16 KiB of `[1,1,…]` per datagram once cost 3 ms each to parse, 64 per cycle: the loop fell to 5 Hz. The loop's
+    sockets now take a few small datagrams per cycle, and a large one is refused by its length, unparsed."""
+    from carctl.runtime import platform_bridge
+
+    loop, _ = make_loop(firmware_config(tmp_path))
+    try:
+        assert loop.bridge is not None
+        inbox = loop.bridge.inbox
+        for flood in (b"[" + b"1," * 5000 + b"1]", b"[" + b"1," * 400 + b"1]"):
+            for _ in range(5):
+                while send_raw(inbox.path, flood):
+                    pass  # fill the socket's queue
+                before = inbox.refused_total()
+                loop.bridge.take()
+                assert 0 < inbox.refused_total() - before <= platform_bridge.MESSAGES_PER_CYCLE
+        assert inbox.refused["oversized"] > 0 and inbox.refused["not acceptable JSON"] > 0
+        assert inbox.received == 0 and inbox.max_bytes <= 1024
+    finally:
+        loop.close_platform()
