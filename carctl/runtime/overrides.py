@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from carctl import safejson
+from carctl.filein import read_bounded
 from carctl.atomicfile import remove_stale_temporaries, write_atomic
 from carctl.core.config import ConfigError, ControllerConfig
 
@@ -35,8 +36,8 @@ KEYS = tuple(CHECKS)
 def read(path: Path) -> dict[str, Any]:
     remove_stale_temporaries(path)  # left by a writer killed mid-write; write() reads first, so it clears them too
     try:
-        with open(path, "rb") as handle:
-            data = safejson.loads(handle.read(MAX_FILE_BYTES + 1), max_bytes=MAX_FILE_BYTES, max_depth=3)
+        # Read between two cycles: a FIFO put in its place would block the loop, so only a regular file is read.
+        data = safejson.loads(read_bounded(path, MAX_FILE_BYTES), max_bytes=MAX_FILE_BYTES, max_depth=3)
     except (OSError, safejson.JsonRefused):
         return {}
     if not isinstance(data, dict):

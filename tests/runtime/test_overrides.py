@@ -95,3 +95,14 @@ def test_a_hostile_settings_file_changes_nothing(tmp_path: Path, content: bytes)
     path.write_bytes(content)
     assert overrides.read(path) == {}
     assert overrides.apply(ControllerConfig(), overrides.read(path)) == ControllerConfig()
+
+
+def test_a_fifo_in_place_of_the_settings_file_never_blocks(tmp_path: Path) -> None:
+    """A FIFO put where the settings file was once stopped the loop in open() until someone wrote to it."""
+    import os
+
+    path = tmp_path / "overrides.json"
+    os.mkfifo(path)
+    assert overrides.read(path) == {}  # returns at once
+    (tmp_path / "dir.json").mkdir()
+    assert overrides.read(tmp_path / "dir.json") == {}

@@ -516,3 +516,16 @@ def test_a_flood_of_the_largest_datagrams_costs_the_loop_little(tmp_path: Path) 
         assert inbox.received == 0 and inbox.max_bytes <= 1024
     finally:
         loop.close_platform()
+
+
+def test_a_flood_of_reloads_that_change_nothing_logs_nothing(tmp_path: Path) -> None:
+    loop, stream = make_loop(firmware_config(tmp_path))
+    try:
+        assert loop.bridge is not None
+        for _ in range(50):
+            send_raw(loop.bridge.inbox.path, b'{"type":"reload"}')
+            loop.cycle()
+        applied = [line for line in stream.getvalue().splitlines() if "settings applied" in line]
+        assert len(applied) == 1  # at start; the flood changed nothing
+    finally:
+        loop.close_platform()
