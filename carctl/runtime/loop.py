@@ -165,6 +165,7 @@ class ControlLoop:
         self.on_second: Callable[[], None] | None = None
         # The platform link's side channel, only when the car has one.
         self.bridge: PlatformBridge | None = None
+        self.applied_settings: dict[str, Any] | None = None
         self.lag_p99_ms = 0.0
         if config.processes.platform:
             try:
@@ -444,6 +445,9 @@ class ControlLoop:
         """Apply the platform's settings (home landing, permissions, the face switch) between two cycles, keeping
         the car's state."""
         settings = overrides.read(Path(self.config.platform.overrides_path))
+        if settings == self.applied_settings:
+            return  # a reload that changes nothing rebuilds nothing and logs nothing (a flood of them fills no disk)
+        self.applied_settings = settings
         self.switch_face(settings.get("face_enabled", self.config.processes.face))
         try:
             self.controller = Controller(overrides.apply(self.config.controller, settings))
