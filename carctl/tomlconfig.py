@@ -4,7 +4,9 @@ Shared by scenario files (sim/scenario.py) and the firmware's configuration (car
 
 Rules of this module:
 - Total: whatever the file holds (not UTF-8, not TOML, arrays nested 100,000 deep, a 5,000-digit number, a table
-  where a number goes), the only exception that leaves it is the caller's ConfigFileError, naming the key.
+  where a number goes, a NUL in a string), the only exception that leaves it is the caller's ConfigFileError, naming
+  the key. Whatever the path names (a FIFO, /dev/zero, a directory), the file is read only if it is a regular file
+  within the size limit (carctl/filein.py): nothing blocks.
 - A dataclass that declares RANGES has every listed key checked against its range here too (check_ranges), so a
   class that cannot know its own section's spelling (``events[2]``) is checked all the same.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from carctl.core.config import ConfigError, check_ranges, shown
+from carctl.filein import NotARegularFile, read_bounded
 
 
 class ConfigFileError(ValueError):
@@ -33,12 +36,12 @@ def read_toml(path: Path, what: str, max_bytes: int, error: type[ConfigFileError
     """The TOML document in ``path``; ``error`` for a file that cannot be read, is larger than ``max_bytes``, or is
     not UTF-8 TOML. ``what`` says what the file is, for the message ("the scenario")."""
     try:
-        with path.open("rb") as file:
-            data = file.read(max_bytes + 1)  # a bounded read: /dev/zero is refused, not read for ever
+        # Only a regular file, opened without blocking and read within bounds: a FIFO or /dev/zero is refused.
+        data = read_bounded(path, max_bytes)
+    except NotARegularFile as failure:
+        raise error("", f"cannot read {what}: {failure}") from None
     except OSError as failure:
         raise error("", f"{path}: cannot read {what} ({failure.strerror or failure})") from None
-    if len(data) > max_bytes:
-        raise error("", f"{path}: too large for {what} (more than {max_bytes} bytes)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -69,6 +72,10 @@ def build_table(cls: type, table: Any, section: str, error: type[ConfigFileError
         if isinstance(value, list):
             value = tuple(value)
         _check_type(value, expected, f"{section}.{key}", error)
+        if isinstance(value, str) and "\x00" in value:
+            # A path with a NUL cannot be opened (Python raises ValueError where OSError was expected), and no
+            # other text needs one.
+            raise error(f"{section}.{key}", "must not contain a NUL character (\\u0000)")
         values[key] = value
     for name, spec in known.items():
         if name not in values and spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:

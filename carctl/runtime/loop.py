@@ -537,8 +537,13 @@ def _no_presses() -> dict[str, Any]:
 
 
 def open_log(target: str) -> StructuredLog:
+    """The structured log: stderr for "-", else a file appended to. OSError if it cannot be opened, NotARegularFile
+    (one) for a FIFO, a device or a folder: writing to a FIFO would block the loop until someone reads it."""
+    from carctl.filein import check_output
+
     if target == "-":
         return StructuredLog(sys.stderr)
+    check_output(target)
     return StructuredLog(open(target, "a", encoding="utf-8"))  # noqa: SIM115 - lives as long as the process
 
 

@@ -137,3 +137,39 @@ def test_run_refuses_a_socket_directory_others_can_enter(tmp_path: Path) -> None
                       f'[processes]\nplatform = true\n'
                       f'[runtime]\nrealtime_priority = 0\nsocket_dir = "{tmp_path / "run"}"\n')
     refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.socket_dir")
+
+
+def test_run_refuses_a_fifo_or_a_device_as_its_configuration_at_once(tmp_path: Path) -> None:
+    # A FIFO would block the reader until someone wrote to it; /dev/zero never ends.
+    fifo = tmp_path / "board.toml"
+    os.mkfifo(fifo)
+    refused(carctl_run("--config", str(fifo)), f"{fifo} is not a regular file (a FIFO)")
+    refused(carctl_run("--config", "/dev/zero"), "/dev/zero is not a regular file (a device)")
+
+
+def test_a_configuration_too_large_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    large = tmp_path / "large.toml"
+    large.write_bytes(b"#" * (firmware_config.MAX_FILE_BYTES + 1))
+    with pytest.raises(FirmwareConfigError, match="larger than"):
+        load(large)
+
+
+@pytest.mark.parametrize("key", ["log", "socket_dir", "fault_log"])
+def test_a_nul_in_a_path_is_refused_naming_the_key(tmp_path: Path, key: str) -> None:
+    # open() would raise ValueError (embedded null byte) where the firmware expects OSError, and the fault log's
+    # writer thread would die of it.
+    config = tmp_path / "nul.toml"
+    config.write_text('[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
+                      f'[runtime]\nrealtime_priority = 0\n{key} = "{tmp_path}/a\\u0000b"\n')
+    refused(carctl_run("--config", str(config), "--run-seconds", "1"), f"runtime.{key}: must not contain a NUL")
+
+
+def test_run_refuses_a_log_that_is_a_fifo_before_starting(tmp_path: Path) -> None:
+    fifo = tmp_path / "log.jsonl"
+    os.mkfifo(fifo)
+    config = tmp_path / "log.toml"
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
+                      f'[runtime]\nrealtime_priority = 0\nlog = "{fifo}"\n')
+    result = carctl_run("--config", str(config), "--run-seconds", "1")
+    refused(result, "runtime.log")
+    assert "a FIFO" in result.stderr
