@@ -87,8 +87,11 @@ class Agent:
         self.from_loop = Inbox(socket_dir, AGENT_FROM_LOOP,
                                sender=same_user if loop_pid is None else only_process(lambda: loop_pid))
         self.to_loop = Sender(socket_dir, LOOP_FROM_PLATFORM)
-        self.link = PlatformLink(broker, settings.community, settings.car, key, Outbox(Path(settings.outbox_path)),
-                                 self.apply)
+        outbox = Outbox(Path(settings.outbox_path))
+        if outbox.set_aside is not None:
+            print(f"platform agent: the outbox was not a usable database; set aside as {outbox.set_aside}, a new one "
+                  f"begun (its running totals start again)", file=sys.stderr, flush=True)
+        self.link = PlatformLink(broker, settings.community, settings.car, key, outbox, self.apply)
 
     # -- commands (in the link's network thread) -----------------------------------------------------------------
 

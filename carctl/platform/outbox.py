@@ -8,8 +8,13 @@ Rules of this module:
   with the broker down for minutes and the controller restarted in between, everything is sent once the broker is
   back, possibly twice but never lost.
 - Daily statistics carry the car's running totals (trips, door cycles, running hours since commissioning), kept in
-  the same database and updated in the same transaction as the event is stored, so a report sent twice by the loop
-  counts once.
+  the same database and updated in the same transaction as the event is stored. A day counts once: the days counted
+  are remembered (the last MAX_DAYS_KEPT of them) with their report's id, so a report the loop sends again after the
+  broker has taken the first — its `event_stored` answer lost — adds nothing, and neither does a second report of
+  the same day.
+- The file is the link's own: created 0600 (its events carry resident ids), with secure_delete so that a sent event's
+  bytes do not linger in freed pages. One that is not a database, or not this one, is moved aside as
+  `<file>.unreadable-<n>` and a new one begun: a corrupt file must not silence the car's link for good.
 - The same database remembers the ids of accepted commands until they expire, so a restart does not open the door
   to a replay.
 """
@@ -17,6 +22,7 @@ Rules of this module:
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from pathlib import Path
@@ -37,18 +43,28 @@ CREATE TABLE IF NOT EXISTS seen_commands (
     id TEXT PRIMARY KEY,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS statistics_days (
+    day TEXT PRIMARY KEY,
+    id TEXT NOT NULL
+);
 """
+# Each table as the code reads it: a file whose tables lack these columns is not this outbox.
+CHECKS = ("SELECT seq, id, topic, payload FROM events LIMIT 0", "SELECT name, value FROM totals LIMIT 0",
+          "SELECT id, expires_at FROM seen_commands LIMIT 0", "SELECT day, id FROM statistics_days LIMIT 0")
 
 TOTALLED = ("trips", "door_cycles", "running_h")
+MAX_DAYS_KEPT = 1000
 
 
 class Outbox:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        self.set_aside: Path | None = None
+        try:
+            self.db = _open(path)
+        except (sqlite3.DatabaseError, OSError):
+            self.set_aside = _move_aside(path)
+            self.db = _open(path)
 
     def add(self, topic: str, event: dict[str, Any]) -> str:
         """Store an event; returns its id (the event's own 'id' if it has one)."""
@@ -58,16 +74,24 @@ class Outbox:
         return event_id
 
     def add_statistics(self, topic: str, event: dict[str, Any]) -> str:
-        """Store a daily statistics event with the running totals brought up to date by it."""
+        """Store a daily statistics event with the running totals brought up to date by it, once per day."""
         event_id = str(event["id"])
+        day = str(event.get("day", ""))
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            if self.db.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is None:
-                totals = dict(self.db.execute("SELECT name, value FROM totals").fetchall())
-                for name in TOTALLED:
-                    totals[name] = float(totals.get(name, 0.0)) + float(event.get(name, 0))
-                    self.db.execute("INSERT OR REPLACE INTO totals (name, value) VALUES (?, ?)", (name, totals[name]))
-                body = {**event, **{f"total_{name}": round(totals[name], 3) for name in TOTALLED}}
+            stored = self.db.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone()
+            counted = self.db.execute("SELECT id FROM statistics_days WHERE day = ?", (day,)).fetchone()
+            if stored is None and (counted is None or counted[0] != event_id):
+                totals = {name: float(value) for name, value in self.db.execute("SELECT name, value FROM totals")}
+                if counted is None:  # a day not counted yet
+                    for name in TOTALLED:
+                        totals[name] = totals.get(name, 0.0) + float(event.get(name, 0))
+                        self.db.execute("INSERT OR REPLACE INTO totals (name, value) VALUES (?, ?)",
+                                        (name, totals[name]))
+                    self.db.execute("INSERT INTO statistics_days (day, id) VALUES (?, ?)", (day, event_id))
+                    self.db.execute("DELETE FROM statistics_days WHERE day NOT IN (SELECT day FROM statistics_days "
+                                    "ORDER BY day DESC LIMIT ?)", (MAX_DAYS_KEPT,))
+                body = {**event, **{f"total_{name}": round(totals.get(name, 0.0), 3) for name in TOTALLED}}
                 self.db.execute("INSERT INTO events (id, topic, payload) VALUES (?, ?, ?)",
                                 (event_id, topic, json.dumps(body, separators=(",", ":"))))
             self.db.execute("COMMIT")
@@ -100,3 +124,40 @@ class Outbox:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """The outbox database, created 0600 (SQLite gives its WAL and shared-memory files the database's mode);
+    sqlite3.DatabaseError if the file is not a database or not this outbox."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA secure_delete=ON")
+        if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
+            raise sqlite3.DatabaseError("the database fails its integrity check")
+        db.executescript(SCHEMA)
+        for check in CHECKS:
+            db.execute(check)
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+def _move_aside(path: Path) -> Path:
+    """Keep an unusable file (and its WAL and shared memory) for inspection, out of the way of a new outbox."""
+    number = 1
+    while (aside := path.with_name(f"{path.name}.unreadable-{number}")).exists():
+        number += 1
+    os.replace(path, aside)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.replace(companion, aside.with_name(aside.name + suffix))
+    return aside

@@ -48,3 +48,54 @@ def test_seen_commands_outlive_a_restart_until_they_expire(tmp_path: Path) -> No
     box.remember_command("cmd-2", 2000.0)
     box.close()
     assert Outbox(tmp_path / "outbox.db").seen_commands(1500.0) == {"cmd-2": 2000.0}
+
+
+def day_report(event_id: str, day: str = "2026-12-01", trips: int = 100) -> dict[str, object]:
+    return {"id": event_id, "category": "statistics", "kind": "daily_statistics", "day": day, "trips": trips,
+            "door_cycles": 120, "faults_raised": 0, "running_s": 3600.0, "running_h": 1.0}
+
+
+def test_a_day_counts_once_even_after_its_report_has_left_the_outbox(tmp_path: Path) -> None:
+    """The loop resends a report until the link answers; with that answer lost after the broker took the report,
+    the resend once added the day to the totals again (a flood of junk on the loop's socket made it 38 times)."""
+    box = Outbox(tmp_path / "outbox.db")
+    box.add_statistics("t", day_report("r1"))
+    box.acknowledge("r1")  # the broker has it: it leaves the outbox
+    box.add_statistics("t", day_report("r1"))  # the loop sends it again
+    box.add_statistics("t", day_report("r2"))  # another report of the same day
+    assert box.totals() == {"trips": 100.0, "door_cycles": 120.0, "running_h": 1.0}
+    pending = [json.loads(payload) for _, _, payload in box.pending()]
+    assert [event["id"] for event in pending] == ["r2"] and pending[0]["total_trips"] == 100.0
+    box.add_statistics("t", day_report("r3", day="2026-12-02", trips=50))
+    assert box.totals()["trips"] == 150.0
+    box.close()
+
+
+def test_a_file_that_is_not_the_outbox_is_set_aside_and_a_new_one_begun(tmp_path: Path) -> None:
+    import os
+    import sqlite3
+
+    for name, make in (("zeros.db", lambda p: p.write_bytes(b"\0" * 8192)),
+                       ("random.db", lambda p: p.write_bytes(os.urandom(8192))),
+                       ("folder.db", lambda p: p.mkdir()),
+                       ("other.db", lambda p: sqlite3.connect(p).executescript(
+                           "CREATE TABLE events (x INTEGER); CREATE TABLE totals (y TEXT);"))):
+        path = tmp_path / name
+        make(path)
+        box = Outbox(path)
+        try:
+            assert box.set_aside == tmp_path / f"{name}.unreadable-1" and box.set_aside.exists()
+            box.add("t", {"id": "e1"})
+            assert box.count() == 1
+        finally:
+            box.close()
+
+
+def test_the_outbox_is_the_links_own(tmp_path: Path) -> None:
+    """Its events carry resident ids: no other user may read it, nor its WAL."""
+    box = Outbox(tmp_path / "outbox.db")
+    box.add("t", {"id": "e1", "resident": "r-501"})
+    for name in ("outbox.db", "outbox.db-wal", "outbox.db-shm"):
+        assert (tmp_path / name).stat().st_mode & 0o077 == 0, name
+    assert box.db.execute("PRAGMA secure_delete").fetchone() == (1,)
+    box.close()

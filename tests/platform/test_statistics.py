@@ -58,10 +58,11 @@ def test_a_day_of_trips_is_reported_once_at_local_midnight() -> None:
 def test_outbox_totals_count_a_report_once_even_if_it_is_sent_twice(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox.db")
     try:
-        day = {"id": "d1", "kind": "daily_statistics", "trips": 120, "door_cycles": 250, "running_h": 1.5}
+        day = {"id": "d1", "kind": "daily_statistics", "day": "2026-11-24", "trips": 120, "door_cycles": 250,
+               "running_h": 1.5}
         outbox.add_statistics("t", day)
         outbox.add_statistics("t", day)  # the loop resent it before it heard that it was stored
-        outbox.add_statistics("t", {**day, "id": "d2", "trips": 80, "running_h": 1.0})
+        outbox.add_statistics("t", {**day, "id": "d2", "day": "2026-11-25", "trips": 80, "running_h": 1.0})
         assert outbox.totals() == {"trips": 200.0, "door_cycles": 500.0, "running_h": 2.5}
         payloads = [p for _, _, p in outbox.pending()]
         assert len(payloads) == 2 and '"total_trips":200.0' in payloads[1]
