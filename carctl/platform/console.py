@@ -26,12 +26,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from carctl.filein import read_bounded
+from carctl.platform.commands import MAX_COMMAND_BYTES
 from carctl.platform.keys import KeyFileError, car_key, load_key, write_key
 from carctl.platform.naming import id_problem, is_loopback
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_ANSWER = 1
 LIFETIME_S = 60.0
+MAX_WATCH_S = 366 * 86400.0
+MAX_PASSWORD_BYTES = 1024
+MAX_LANDING = 99  # carctl.core.config.MAX_LANDING_INDEX: the car refuses a landing its building does not have
 
 
 def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]
@@ -82,6 +87,8 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
     derive.add_argument("--community", required=True)
     derive.add_argument("--car", required=True)
     derive.add_argument("--out", type=Path, required=True, help="the new key file (mode 0600; never overwritten)")
+    derive.add_argument("--key-file", dest="community_key_file", type=Path,
+                        help="the community's command key (or give --key-file before car-key)")
     watch = actions.add_parser("watch", help="print state and events as they arrive")
     watch.add_argument("--community", required=True)
     watch.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
@@ -117,6 +124,9 @@ def _check_args(args: argparse.Namespace) -> None:
                 raise ConsoleInputError(f"--{name}: {problem}")
     if args.platform_command == "car-key":
         return
+    seconds = getattr(args, "seconds", 0.0)
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_WATCH_S:
+        raise ConsoleInputError(f"--seconds {seconds}: must be 0 (until Ctrl-C) to {MAX_WATCH_S:.0f} s")
     if not math.isfinite(args.timeout) or not 0 < args.timeout <= 600:
         raise ConsoleInputError(f"--timeout {args.timeout}: must be more than 0 and at most 600 s")
     host, _ = _broker_address(args.broker)
@@ -129,7 +139,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _read_password(path: Path) -> str:
     try:
-        password = path.read_text(encoding="utf-8").strip()
+        password = read_bounded(path, MAX_PASSWORD_BYTES).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError) as error:
         raise ConsoleInputError(f"password file {path} is not readable ({error})") from None
     if not password:
@@ -137,7 +147,13 @@ def _read_password(path: Path) -> str:
     return password
 
 
-def _client(args: argparse.Namespace) -> Any:
+class NoBroker(Exception):
+    """The broker could not be reached in time (it may be down): exit 1, as for a car that does not answer."""
+
+
+def _client(args: argparse.Namespace, messages: queue.Queue[tuple[str, bytes]]) -> Any:
+    """A client connected to the broker, its network thread running; ConsoleInputError if the broker refuses the
+    login, NoBroker if it cannot be reached within --timeout."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -149,14 +165,36 @@ def _client(args: argparse.Namespace) -> Any:
             client.tls_set(ca_certs=str(args.tls_ca), cert_reqs=ssl.CERT_REQUIRED)
         except (OSError, ssl.SSLError) as error:
             raise ConsoleInputError(f"--tls-ca {args.tls_ca}: not a usable CA certificate ({error})") from None
-    client.connect(host, port, keepalive=10)
+    answered: queue.Queue[Any] = queue.Queue()
+    client.on_connect = lambda c, u, flags, reason, properties: answered.put(reason)
+    client.on_message = lambda c, u, m: messages.put((m.topic, m.payload))
+    try:
+        client.connect(host, port, keepalive=10)
+    except (OSError, ValueError) as error:
+        raise NoBroker(f"cannot reach the broker {args.broker}: {error}") from None
+    client.loop_start()
+    try:
+        reason = answered.get(timeout=args.timeout)
+    except queue.Empty:
+        _close(client)
+        raise NoBroker(f"the broker {args.broker} did not answer within {args.timeout} s") from None
+    if reason.is_failure:
+        _close(client)
+        raise ConsoleInputError(f"the broker refused the login of user {args.user!r} ({reason}): check --user and "
+                                f"--password-file")
     return client
 
 
+def _close(client: Any) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
 def _write_car_key(args: argparse.Namespace) -> int:
-    if args.key_file is None:
+    community_key_file = args.community_key_file or args.key_file
+    if community_key_file is None:
         raise ConsoleInputError("--key-file (the community key) is needed to derive a car's key")
-    key = car_key(load_key(args.key_file), args.community, args.car)
+    key = car_key(load_key(community_key_file), args.community, args.car)
     try:
         write_key(args.out, key)
     except FileExistsError:
@@ -180,42 +218,74 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_with_broker(args: argparse.Namespace) -> int:
     action = args.platform_command
-    key = load_key(args.key_file) if action != "watch" and args.key_file is not None else None
-    try:
-        client = _client(args)
-    except (OSError, ValueError) as error:
-        print(f"carctl platform: error: cannot reach the broker {args.broker}: {error}", file=sys.stderr)
-        return EXIT_NO_ANSWER
+    command: tuple[bytes, str, dict[str, Any]] | None = None
+    if action != "watch":
+        # Everything that can be refused is refused before the broker is reached.
+        if args.key_file is None:
+            raise ConsoleInputError("--key-file is needed to sign commands")
+        kind, params = _params(args)
+        command = (load_key(args.key_file), kind, params)
     messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
-    client.on_message = lambda c, u, m: messages.put((m.topic, m.payload))
-    client.loop_start()
     try:
-        if action == "watch":
+        client = _client(args, messages)
+    except NoBroker as error:
+        print(f"carctl platform: error: {error}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    try:
+        if command is None:
             return _watch(client, messages, args)
-        return _send(client, messages, args, key)
+        return _send(client, messages, args, *command)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        _close(client)
+
+
+def _landings(text: str, option: str) -> list[int]:
+    try:
+        landings = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConsoleInputError(f"{option} {text[:40]!r}: comma-separated landing numbers") from None
+    for landing in landings:
+        _check_landing(landing, option)
+    return landings
+
+
+def _check_landing(landing: int, option: str) -> int:
+    if not 0 <= landing <= MAX_LANDING:
+        raise ConsoleInputError(f"{option}: landing {str(landing)[:20]} does not exist in any building the car "
+                                f"takes (0..{MAX_LANDING})")
+    return landing
+
+
+def _photo(path: Path) -> str:
+    try:
+        return base64.b64encode(read_bounded(path, MAX_COMMAND_BYTES)).decode()
+    except OSError as error:
+        raise ConsoleInputError(f"cannot read photo {path}: {error.strerror or error}") from None
 
 
 def _params(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The command's type and parameters from the options; ConsoleInputError naming a bad one."""
     action = args.platform_command
     if action == "mode":
         return "car.mode", {"mode": args.mode}
     if action == "home-landing":
-        return "car.home_landing", {"landing": args.landing}
+        return "car.home_landing", {"landing": _check_landing(args.landing, "landing")}
     if action == "resident-delete":
         return "resident.delete", {"resident": args.resident}
     if action == "resident-enroll":
-        allowed = [int(n) for n in args.allowed_landings.split(",") if n.strip()]
-        photos = [base64.b64encode(path.read_bytes()).decode() for path in args.photos]
-        return "resident.enroll", {"resident": args.resident, "home_landing": args.home_landing,
-                                   "consent": args.consent, "photos": photos,
-                                   **({"allowed_landings": allowed} if allowed else {})}
+        allowed = _landings(args.allowed_landings, "--allowed-landings")
+        photos = [_photo(path) for path in args.photos]
+        params = {"resident": args.resident, "home_landing": _check_landing(args.home_landing, "--home-landing"),
+                  "consent": args.consent, "photos": photos, **({"allowed_landings": allowed} if allowed else {})}
+        size = sum(len(photo) for photo in photos)
+        if size > MAX_COMMAND_BYTES - 4096:
+            raise ConsoleInputError(f"the photos make a command of {size} bytes; a car takes at most "
+                                    f"{MAX_COMMAND_BYTES} (send smaller photos, or fewer)")
+        return "resident.enroll", params
     if action == "face-disable":
         return "face.disable", {"wipe": True} if args.wipe else {}
     if action == "permissions":
-        free = [int(n) for n in args.free_landings.split(",") if n.strip()]
+        free = _landings(args.free_landings, "--free-landings")
         return "permissions.set", {"enabled": args.state == "on", **({"free_landings": free} if free else {})}
     return {"face-enable": "face.enable", "config-get": "config.get"}[action], {}
 
@@ -237,19 +307,8 @@ def _discover_cars(client: Any, messages: queue.Queue[tuple[str, bytes]], commun
     return sorted(cars)
 
 
-def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.Namespace,
-          key: bytes | None) -> int:
-    if key is None:
-        print("carctl platform: error: --key-file is needed to sign commands", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        kind, params = _params(args)
-    except ValueError:
-        print("carctl platform: error: landings must be whole numbers", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as error:
-        print(f"carctl platform: error: cannot read photo {error.filename}: {error.strerror}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.Namespace, key: bytes, kind: str,
+          params: dict[str, Any]) -> int:
     cars = [args.car] if args.car != "*" else _discover_cars(client, messages, args.community)
     if not cars:
         print(f"carctl platform: no car of {args.community} has reported its state; give --car", file=sys.stderr)
@@ -261,8 +320,12 @@ def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.
     client.subscribe(f"carctl/{args.community}/+/ack", qos=1)
     time.sleep(0.2)
     for car, command in sent.items():
-        client.publish(f"carctl/{args.community}/{car}/cmd", json.dumps(command), qos=1).wait_for_publish(
-            timeout=args.timeout)
+        try:
+            client.publish(f"carctl/{args.community}/{car}/cmd", json.dumps(command), qos=1).wait_for_publish(
+                timeout=args.timeout)
+        except (RuntimeError, ValueError) as error:  # paho: the connection went while publishing
+            print(f"carctl platform: error: the broker connection was lost ({error})", file=sys.stderr)
+            return EXIT_NO_ANSWER
     waiting = set(cars)
     refused = False
     deadline = time.monotonic() + args.timeout
@@ -278,8 +341,10 @@ def _send(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse.
             continue
         if car in waiting and isinstance(ack, dict) and ack.get("id") == sent[car]["id"]:
             waiting.discard(car)
-            refused |= not ack.get("accepted")
             print(json.dumps({"car": car, **ack}))
+            if not ack.get("accepted"):
+                refused = True
+                print(f"carctl platform: car {car} refused: {str(ack.get('reason'))[:200]}", file=sys.stderr)
     for car in sorted(waiting):
         print(f"carctl platform: no answer from car {car} within {args.timeout} s (it may be offline)",
               file=sys.stderr)

@@ -28,8 +28,11 @@ class KeyFileError(Exception):
 
 def load_key(path: Path) -> bytes:
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # Non-blocking, so that a FIFO in the key's place is refused below instead of waiting for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
+        if os.path.islink(path):
+            raise KeyFileError(f"key file {path} is a symbolic link; a key must be a file of its own") from None
         raise KeyFileError(f"key file {path}: {error.strerror}") from None
     try:
         mode = os.fstat(descriptor).st_mode

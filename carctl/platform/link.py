@@ -42,6 +42,7 @@ from carctl.platform.commands import CommandGate, Verdict
 from carctl.platform.outbox import Outbox
 
 Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
+REFUSAL_LOG_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ class PlatformLink:
         self.commands_dropped = 0  # payloads without a readable id: nothing to acknowledge
         self.callback_errors = 0
         self.network_restarts = 0
+        self.logins_refused = 0
+        self._refusal_logged_s = float("-inf")
         # Owned by the sender thread alone: MQTT message id -> outbox event id.
         self._inflight: dict[int, str] = {}
         # Written by paho's callbacks, read by the sender thread (deque appends and pops are atomic).
@@ -209,6 +212,15 @@ class PlatformLink:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
+            # A refused login (a wrong password, an account missing from the broker) would otherwise be visible only
+            # on the broker: say it, once per minute at most, and count it.
+            self.logins_refused += 1
+            now = time.monotonic()
+            if now - self._refusal_logged_s >= REFUSAL_LOG_EVERY_S:
+                self._refusal_logged_s = now
+                print(f"platform link: the broker refused the login of {self.broker.username!r} ({reason}); check "
+                      f"platform.username and platform.password_file ({self.logins_refused} refusals so far)",
+                      file=sys.stderr, flush=True)
             return
         client.subscribe(self.topics["cmd"], qos=1)
         self._reconnected = True
@@ -240,4 +252,4 @@ class PlatformLink:
 
     def health(self) -> dict[str, int]:
         return {"commands_dropped": self.commands_dropped, "callback_errors": self.callback_errors,
-                "network_restarts": self.network_restarts}
+                "network_restarts": self.network_restarts, "logins_refused": self.logins_refused}

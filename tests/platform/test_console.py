@@ -67,6 +67,7 @@ def test_a_command_signed_with_the_wrong_key_is_refused_and_says_so(broker: Brok
                          key=b"not-the-community-key-0123456789")
         assert result.returncode == 2
         assert json.loads(result.stdout)["reason"] == "bad signature"
+        assert result.stderr.strip() == "carctl platform: car b7u2 refused: bad signature"
         assert applied == []
         good = console(broker.port, tmp_path, "mode", "--community", "xihan", "--car", "b7u2", "out_of_service")
         assert good.returncode == 0 and applied[0]["params"] == {"mode": "out_of_service"}
@@ -139,4 +140,44 @@ def test_bad_keys_brokers_and_ids_are_refused_with_one_sentence(tmp_path: Path) 
         bad = console(1883, tmp_path, "config-get", "--community", community, "--car", "b7u2")
         assert bad.returncode == 2 and "--community" in bad.stderr
     for result in (short, shared, remote, bad):
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_documented_car_key_command_works(broker: Broker, tmp_path: Path) -> None:
+    (tmp_path / "xihan.key").write_bytes(KEY)
+    os.chmod(tmp_path / "xihan.key", 0o600)
+    result = subprocess.run([sys.executable, "-m", "carctl.cli", "platform", "car-key", "--community", "xihan", "--car",
+                             "b7u2", "--key-file", str(tmp_path / "xihan.key"), "--out", str(tmp_path / "b7u2.key")],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert load_key(tmp_path / "b7u2.key") == car_key(KEY, "xihan", "b7u2")
+
+
+def test_a_refused_login_is_bad_input_in_one_sentence(broker: Broker, tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("not-the-password")
+    (tmp_path / "key").write_bytes(KEY)
+    os.chmod(tmp_path / "key", 0o600)
+    result = subprocess.run([sys.executable, "-m", "carctl.cli", "platform", "--broker", f"127.0.0.1:{broker.port}",
+                             "--password-file", str(tmp_path / "pw"), "--key-file", str(tmp_path / "key"),
+                             "mode", "--community", "xihan", "--car", "b7u2", "normal"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2 and "refused the login" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_arguments_are_refused_before_the_broker_is_reached(tmp_path: Path) -> None:
+    """Port 9 has no broker: each of these must be refused for what it is, not reported as an unreachable broker."""
+    os.mkfifo(tmp_path / "photo.jpg")
+    (tmp_path / "big.jpg").write_bytes(b"\xff" * (3 * 1024 * 1024))
+    cases = [(("home-landing", "--community", "xihan", "--car", "b7u2", "1" * 30), "does not exist"),
+             (("permissions", "--community", "xihan", "on", "--free-landings", "0,x"), "--free-landings"),
+             (("resident-enroll", "--community", "xihan", "--car", "b7u2", "r-1", "--home-landing", "2",
+               "--consent", "C", str(tmp_path / "photo.jpg")), "not a regular file"),
+             (("resident-enroll", "--community", "xihan", "--car", "b7u2", "r-1", "--home-landing", "2",
+               "--consent", "C", str(tmp_path / "big.jpg"), str(tmp_path / "big.jpg")), "at most"),
+             (("watch", "--community", "xihan", "--seconds", "-5"), "--seconds"),
+             (("watch", "--community", "xihan", "--seconds", "nan"), "--seconds")]
+    for args, reason in cases:
+        result = console(9, tmp_path, *args)
+        assert result.returncode == 2 and reason in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from carctl.platform.commands import sign
@@ -165,14 +166,17 @@ def test_a_car_cannot_read_another_cars_commands_or_publish_as_it(broker: Broker
         operator.close()
 
 
-def test_wrong_password_is_refused(broker: Broker, tmp_path: Path) -> None:
+def test_wrong_password_is_refused_and_the_car_says_so(broker: Broker, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     refused = PlatformLink(BrokerSettings("127.0.0.1", broker.port, "xihan-b7u2", "guess"), "xihan", "b7u2", KEY,
                            Outbox(tmp_path / "o.db"), lambda c: None)
     refused.start()
     try:
         assert not refused.connected.wait(2)
+        assert refused.logins_refused >= 1 and refused.health()["logins_refused"] >= 1
     finally:
         refused.stop()
+    assert "the broker refused the login of 'xihan-b7u2'" in capsys.readouterr().err
 
 
 def test_a_burst_of_events_while_acknowledgements_arrive_does_not_stall_the_link(broker: Broker,
