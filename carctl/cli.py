@@ -2,7 +2,10 @@
 
 Exit codes: 0 success, 1 a run that finished with safety violations, 2 bad input (a malformed scenario, an impossible
 configuration, a bad option, a file that cannot be written, a fault log with malformed records), with one line naming
-the key or the option and no traceback. Files a run writes are checked before the run starts, not after it.
+the key or the option and no traceback; 141 (as for any command stopped by SIGPIPE), quietly, when whoever reads the
+output stops reading (`carctl faults | head`). Files a run writes are checked before the run starts, not after it:
+a FIFO or a device is refused there, since writing to it would block or go nowhere. Text that cannot be encoded for
+the terminal (a file name that is not UTF-8) is printed with backslash escapes, never refused.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import Any
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
+EXIT_READER_GONE = 128 + signal.SIGPIPE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     faults = commands.add_parser("faults", help="show the car's fault log (runtime.fault_log); malformed records are "
                                                 "left out, counted on stderr, and make the exit code 2")
-    faults.add_argument("--log", type=Path, default=Path("/var/lib/carctl/faults.json"))
+    faults.add_argument("--log", type=Path, default=Path("/var/lib/carctl/faults.json"),
+                        help="the fault log (runtime.fault_log; default: %(default)s)")
     faults.add_argument("--last", type=_positive_int, default=50, metavar="N", help="the last N records")
     faults.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
@@ -87,6 +93,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tolerate_unencodable_output()
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a reader that has gone is caught, not at exit
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_READER_GONE
+    return code
+
+
+def tolerate_unencodable_output() -> None:
+    """Print what the terminal's encoding cannot hold (a file name that is not UTF-8, under
+    PYTHONIOENCODING=utf-8:strict) with backslash escapes instead of failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing will be printed to it anyway
+                pass
+
+
+def _discard_stdout() -> None:
+    """Whoever read stdout has gone: what is left in its buffer, flushed at exit, goes nowhere instead of raising
+    BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a file descriptor (a test's captured stdout)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "sim":
         return run_sim(args)
@@ -142,11 +182,17 @@ def _fail(message: str) -> int:
 
 def _unwritable(path: Path | None, option: str) -> str | None:
     """Why ``option``'s file cannot be written (checked before a run, not after it), or None if it can."""
+    from carctl.filein import NotARegularFile, check_output
+
     if path is None:
         return None
     folder = path.parent
     if path.is_dir():
         return f"{option} {path}: is a folder, not a file"
+    try:
+        check_output(path)  # a FIFO would block the run until someone read it; a device is not a report
+    except NotARegularFile as refusal:
+        return f"{option} {refusal}"
     if not folder.is_dir():
         return f"{option} {path}: the folder {folder} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
@@ -186,11 +232,11 @@ def run_sim(args: argparse.Namespace) -> int:
             return _fail(f"--duration: {error.message}")
     scenario = dataclasses.replace(scenario, traffic=traffic)
 
-    trace_file = None
+    trace_file: _TraceFile | None = None
     plot_trace: list[str] | None = None
     try:
         if args.trace:
-            trace_file = args.trace.open("w", encoding="utf-8")
+            trace_file = _TraceFile(args.trace)
         elif args.plot:
             plot_trace = []
         sink: Any = trace_file if trace_file is not None else (_ListSink(plot_trace) if plot_trace is not None
@@ -206,11 +252,13 @@ def run_sim(args: argparse.Namespace) -> int:
         report = lockstep.run(progress)
         if progress is not None:
             progress.done()
+        if trace_file is not None:
+            trace_file.close()  # the last lines are written here: a full disk shows now, not at exit
     except OSError as error:
-        return _fail(f"{error.filename}: {error.strerror}")
+        return _fail(str(error) if isinstance(error, _OutputError) else f"{error.filename}: {error.strerror}")
     finally:
         if trace_file is not None:
-            trace_file.close()
+            trace_file.abandon()  # closed already, unless the run stopped on an error
     if args.json:
         try:
             args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -229,6 +277,44 @@ def run_sim(args: argparse.Namespace) -> int:
             return _fail(f"--plot {args.plot}: {error.strerror}")
         print(f"plot written to {args.plot}")
     return EXIT_VIOLATIONS if report["safety_violations"] else EXIT_OK
+
+
+class _OutputError(OSError):
+    """A file the run writes could not be written; the message names the option and the file."""
+
+
+class _TraceFile:
+    """The --trace file; a write that fails (a full disk) is an _OutputError naming --trace and the file, where a
+    bare OSError from a write names no file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.file = path.open("w", encoding="utf-8")
+        except OSError as error:
+            raise self._error(error) from None
+
+    def _error(self, error: OSError) -> _OutputError:
+        return _OutputError(f"--trace {self.path}: {error.strerror or error}")
+
+    def write(self, text: str) -> None:
+        try:
+            self.file.write(text)
+        except OSError as error:
+            raise self._error(error) from None
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except OSError as error:
+            raise self._error(error) from None
+
+    def abandon(self) -> None:
+        """Close, if close() has not, after a failure that is reported already."""
+        try:
+            self.file.close()
+        except OSError:
+            pass
 
 
 class _ListSink:

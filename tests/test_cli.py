@@ -1,6 +1,7 @@
 """The carctl command, run as a person runs it."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,72 @@ def test_faults_refuses_a_file_that_is_not_a_log(tmp_path: Path, content: bytes,
 
 def test_faults_refuses_a_folder_or_a_device() -> None:
     refused(carctl("faults", "--log", "/dev/zero"), "not a regular file")
+
+
+# -- files named from outside: a FIFO or a device is refused at once, never waited on ------------------------------
+
+@pytest.mark.parametrize("option", ["--json", "--trace", "--plot"])
+def test_an_output_that_is_a_fifo_is_refused_before_the_run(tmp_path: Path, option: str) -> None:
+    fifo = tmp_path / "out.png"
+    os.mkfifo(fifo)
+    result = carctl("sim", "--duration", "86400", option, str(fifo))
+    refused(result, f"{option} {fifo} is not a regular file (a FIFO)")
+    assert "simulating" not in result.stderr
+
+
+def test_a_trace_to_a_device_is_refused_naming_it() -> None:
+    refused(carctl("sim", "--duration", "86400", "--trace", "/dev/full"), "--trace /dev/full")
+
+
+def test_a_trace_that_fills_the_disk_names_the_option_and_the_file(tmp_path: Path) -> None:
+    import resource
+
+    trace = tmp_path / "trace.jsonl"
+
+    def small_files() -> None:  # as a full disk: a write past 64 KiB fails (EFBIG instead of ENOSPC)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
+
+    result = subprocess.run([sys.executable, "-m", "carctl.cli", "sim", "--duration", "600", "--quiet", "--trace",
+                             str(trace)], capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    refused(result, f"--trace {trace}: File too large")
+
+
+def test_a_scenario_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "scenario.toml"
+    os.mkfifo(fifo)
+    refused(carctl("sim", "--scenario", str(fifo)), f"{fifo} is not a regular file (a FIFO)")
+    refused(carctl("sim", "--scenario", "/dev/zero"), "/dev/zero is not a regular file (a device)")
+
+
+@pytest.mark.parametrize(("content", "key"), [
+    ('[traffic]\npattern = "up\\u0000peak"\n', "traffic.pattern"),
+    ('[[events]]\nt_s = 1.0\ntype = "car_call\\u0000"\nlanding = 1\n', "events[0].type"),
+])
+def test_a_nul_in_a_scenario_string_is_refused_naming_the_key(tmp_path: Path, content: str, key: str) -> None:
+    path = tmp_path / "nul.toml"
+    path.write_text(content)
+    refused(carctl("sim", "--scenario", str(path)), f"{key}: must not contain a NUL")
+
+
+def test_a_file_name_the_terminal_cannot_encode_is_printed_escaped(tmp_path: Path) -> None:
+    plot = os.path.join(os.fsencode(tmp_path), b"\xff.png")
+    result = subprocess.run([sys.executable, "-m", "carctl.cli", "sim", "--duration", "300", "--quiet", "--plot",
+                             plot], capture_output=True, timeout=300,
+                            env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+    assert result.returncode == 0, result.stderr
+    assert b"plot written to " in result.stdout and b"\\udcff.png" in result.stdout
+    assert os.path.exists(plot)
+
+
+def test_faults_into_a_reader_that_stops_ends_quietly(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "faults.json", [GOOD_RECORD] * 2000)
+    command = f"{sys.executable} -m carctl.cli faults --log {log} --last 2000 | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.stdout.count("drive_fault") == 1
+    assert result.stderr == ""  # no BrokenPipeError, no traceback
+    assert result.returncode == 141  # as any command stopped by its reader
+
+
+def test_faults_help_shows_the_default_log() -> None:
+    result = carctl("faults", "--help")
+    assert result.returncode == 0 and "/var/lib/carctl/faults.json" in result.stdout

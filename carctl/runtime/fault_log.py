@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from carctl.atomicfile import remove_stale_temporaries, write_atomic
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
+from carctl.filein import NotARegularFile, read_bounded
 
 VERSION = 1
 
@@ -67,15 +67,15 @@ def read_log(path: Path) -> LogContents:
     """The records of a log file, and the malformed ones counted; ValueError if the file as a whole is not a
     readable fault log (not a regular file, too large, not UTF-8 JSON, not a version-1 log), OSError from the disk
     (FileNotFoundError for a missing file)."""
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise ValueError(f"{path}: not a regular file")  # a FIFO or a device would be read for ever
-    with path.open("rb") as file:
-        raw = file.read(MAX_FILE_BYTES + 1)
+    try:
+        raw = read_bounded(path, MAX_FILE_BYTES)  # a FIFO would block the reader, a device be read for ever
+    except NotARegularFile as refusal:
+        raise ValueError(str(refusal)) from None
     try:
         data = safejson.loads(raw, max_bytes=MAX_FILE_BYTES, max_depth=4, max_values=MAX_VALUES)
     except safejson.JsonRefused as refused:
         raise ValueError(f"{path}: not a carctl fault log ({refused})") from None
-    if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("records"), list):
+    if not isinstance(data, dict) or not _is_version(data.get("version")) or not isinstance(data.get("records"), list):
         raise ValueError(f"{path}: not a carctl fault log")
     good: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -86,6 +86,11 @@ def read_log(path: Path) -> LogContents:
         else:
             problems.append(f"records[{index}]{problem}")
     return LogContents(good, len(problems), problems[0] if problems else "")
+
+
+def _is_version(value: Any) -> bool:
+    """The log's version, VERSION, as a whole number: true and 1.0 equal 1 in Python, but are not a version."""
+    return isinstance(value, int) and not isinstance(value, bool) and value == VERSION
 
 
 def record_problem(record: Any) -> str | None:

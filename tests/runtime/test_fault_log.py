@@ -4,6 +4,7 @@ unreadable file set aside rather than lost, and `carctl faults` to read it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -132,7 +133,7 @@ def test_a_log_too_large_or_too_many_values_is_refused(tmp_path: Path, monkeypat
     with pytest.raises(ValueError, match="more than 100 values"):
         read_log(path)
     monkeypatch.setattr(fault_log, "MAX_FILE_BYTES", 1000)
-    with pytest.raises(ValueError, match="too large"):
+    with pytest.raises(ValueError, match="larger than 1000 bytes"):  # refused before it is read
         read_log(path)
 
 
@@ -146,3 +147,21 @@ def test_a_log_with_malformed_records_is_set_aside_and_its_good_records_kept(tmp
     finally:
         log.close()
     assert read_log(path).records == [GOOD_RECORD] and read_log(path).malformed == 0
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", None, 2])
+def test_a_log_whose_version_is_not_the_whole_number_1_is_refused(tmp_path: Path, version: object) -> None:
+    # True == 1 and 1.0 == 1 in Python; neither is what the firmware writes.
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps({"version": version, "records": []}))
+    with pytest.raises(ValueError, match="not a carctl fault log"):
+        read_log(path)
+
+
+def test_a_fifo_or_a_device_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "faults.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is not a regular file \\(a FIFO\\)"):
+        read_log(fifo)
+    with pytest.raises(ValueError, match="is not a regular file \\(a device\\)"):
+        read_log(Path("/dev/zero"))
