@@ -18,9 +18,11 @@ that cannot be reached at --control or answers nonsense), with one line on stder
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import math
 import os
+import re
 import signal
 import socket
 import sys
@@ -36,6 +38,17 @@ EXIT_BAD_INPUT = 2
 BAUDS = (0, 9600, 19200, 38400, 57600, 115200, 230400)
 # A state reply is a few kilobytes; anything past this is not the simulator talking.
 MAX_REPLY_BYTES = 1024 * 1024
+
+
+# The actions of `sim ctl`, with their arguments (for the refusal of an unknown one, and --help).
+ACTIONS: dict[str, str] = {
+    "state": "", "car-call": "LANDING", "accessible-call": "LANDING", "hall-call": "LANDING up|down",
+    "button": "door_open|door_close|alarm|accessible|fault_reset", "obstruct": "SECONDS", "load": "KG",
+    "seat-on": "", "seat-off": "", "fire-on": "", "fire-off": "", "inject": "KIND", "clear": "KIND",
+    "modbus": "(with --drop N, --corrupt N)", "panel-garbage": "BYTES", "panel-corrupt": "FRAMES",
+}
+# One label of a host name (RFC 1123; '_' too, which resolvers accept): what the IDNA codec takes without failing.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
 class ControlError(ValueError):
@@ -85,7 +98,22 @@ def _address(control: str) -> tuple[str, int]:
     host, _, port = control.rpartition(":")
     if not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 1 <= int(port) <= 65535:
         raise ControlError(f"--control {control[:80]!r} is not HOST:PORT (the control endpoint `sim serve` prints)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # [::1]:PORT
+    if not _is_host(host):
+        raise ControlError(f"--control {control[:80]!r}: {host[:80]!r} is not a host name or an IP address")
     return host, int(port)
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a host name whose every label the resolver takes (``a..b`` would raise UnicodeError)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
 
 
 def request(control: str, message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
@@ -165,7 +193,7 @@ def _ctl(args: argparse.Namespace) -> int:
         print(f"sim ctl: error: bad arguments for {action[:40]!r} ({str(error)[:80]})", file=sys.stderr)
         return EXIT_BAD_INPUT
     if message is None:
-        print(f"sim ctl: error: unknown action {action[:40]!r}", file=sys.stderr)
+        print(f"sim ctl: error: unknown action {action[:40]!r} (known: {', '.join(ACTIONS)})", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         reply = request(control, message)
@@ -185,6 +213,9 @@ def _ctl(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from carctl.cli import tolerate_unencodable_output
+
+    tolerate_unencodable_output()  # a path that is not UTF-8 is printed escaped, whatever PYTHONIOENCODING says
     parser = _Parser(prog="python -m sim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     serve = commands.add_parser("serve", help="run the simulated shaft on real protocols")
@@ -200,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     ctl.add_argument("--drop", type=line_faults, default=0, help="with 'modbus': drop the next N answers (0..10000)")
     ctl.add_argument("--corrupt", type=line_faults, default=0,
                      help="with 'modbus': corrupt the next N answers (0..10000)")
-    ctl.add_argument("words", nargs="+", help="action and arguments")
+    ctl.add_argument("words", nargs="+", metavar="ACTION", help="the action and its arguments: " + "; ".join(
+        f"{action} {arguments}".rstrip() for action, arguments in ACTIONS.items()))
     fleet = commands.add_parser("fleet", help="a community's cars, each with its own platform link, on one broker")
     fleet.add_argument("--cars", type=int, default=223)
     fleet.add_argument("--duration", type=_in(Range(0.0, YEAR_S, "s", above=True)), default=3600.0,

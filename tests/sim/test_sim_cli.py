@@ -3,7 +3,9 @@ the control channel of `sim serve` answers every request, and refuses a fault it
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -56,6 +58,56 @@ def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
 ])
 def test_bad_options_exit_2_in_one_line(args: tuple[str, ...], named: str) -> None:
     refused(python_sim(*args), named)
+
+
+@pytest.mark.parametrize("control", ["a..b:1", "exa mple:1", "x-:1", "x" * 64 + ".example:1", "b\u00fccher.de:1"])
+def test_ctl_refuses_a_control_host_that_is_not_a_host_name_or_an_ip(control: str) -> None:
+    refused(python_sim("ctl", "--control", control, "state"), "is not a host name or an IP address")
+
+
+@pytest.mark.parametrize("control", ["localhost:1", "127.0.0.1:1", "[::1]:1", "::1:1", "sim-1.lab.:1"])
+def test_ctl_takes_a_host_name_or_an_ip(control: str) -> None:
+    refused(python_sim("ctl", "--control", control, "state"), "cannot reach the simulator")
+
+
+def test_ctl_lists_the_actions_it_knows_when_given_another() -> None:
+    from sim.__main__ import ACTIONS
+
+    result = python_sim("ctl", "--control", "127.0.0.1:1", "nonsense")
+    refused(result, "unknown action 'nonsense' (known: state, car-call, ")
+    assert all(action in result.stderr for action in ACTIONS)
+
+
+def test_every_action_listed_is_one_ctl_sends() -> None:
+    from sim.__main__ import ACTIONS, _message
+    from sim.serve import CAR_BUTTONS, CONTROL_COMMANDS
+
+    arguments = {"hall-call": ["2", "up"], "button": ["door_open"], "inject": ["drive_fault"],
+                 "clear": ["drive_fault"]}
+    options = SimpleNamespace(drop=0, corrupt=0)
+    for action in ACTIONS:
+        message = _message(action, arguments.get(action, ["1"]), options)
+        assert message is not None and message["cmd"] in CONTROL_COMMANDS, action
+    assert _message("nonsense", [], options) is None
+    assert ACTIONS["button"] == "|".join(CAR_BUTTONS)
+
+
+def test_a_scenario_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "scenario.toml"
+    os.mkfifo(fifo)
+    refused(python_sim("serve", "--scenario", str(fifo), timeout_s=20), f"{fifo} is not a regular file (a FIFO)")
+
+
+def test_the_entry_point_prints_what_the_terminal_cannot_encode_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim.__main__ import main
+
+    for name in ("stdout", "stderr"):
+        monkeypatch.setattr(sys, name, io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict"))
+    assert main(["ctl", "--control", "no-port", "state"]) == 2
+    assert sys.stdout.errors == sys.stderr.errors == "backslashreplace"
+    print("\udcff.png")  # a file name that is not UTF-8, as Python holds it: no UnicodeEncodeError
+    sys.stdout.flush()
+    assert sys.stdout.buffer.getvalue() == b"\\udcff.png\n"  # type: ignore[attr-defined]
 
 
 def test_a_port_in_use_is_refused_before_anything_starts() -> None:
@@ -179,3 +231,14 @@ def test_every_fault_kind_is_one_the_shaft_takes_and_no_other() -> None:
     with pytest.raises(UnknownFault, match="known: drive_fault"):
         shaft.inject("no_such_fault")
     assert not shaft.injected
+
+
+def test_the_deployment_guide_runs_the_simulator_from_the_venv_and_lists_every_ctl_action() -> None:
+    from sim.__main__ import ACTIONS
+
+    doc = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    section = doc.split("## Running against the simulator", 1)[1].split("\n## ", 1)[0]
+    commands = section.split("```")[1].strip().splitlines()  # a fresh shell has no `python` with the packages
+    assert commands and all(line.startswith((".venv/bin/python -m sim ", ".venv/bin/carctl ")) for line in commands)
+    for action in ACTIONS:
+        assert f"`{action}" in section, f"sim ctl {action} is not in docs/deployment.md"
