@@ -230,3 +230,14 @@ def test_faults_into_a_reader_that_stops_ends_quietly(tmp_path: Path) -> None:
 def test_faults_help_shows_the_default_log() -> None:
     result = carctl("faults", "--help")
     assert result.returncode == 0 and "/var/lib/carctl/faults.json" in result.stdout
+
+
+def test_the_readme_names_every_file_make_demo_writes() -> None:
+    root = Path(__file__).parent.parent
+    makefile = (root / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    written = {word for word in recipe.split() if word.startswith("out/")}
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    demo = readme.split("make demo", 1)[1].split("make test", 1)[0]
+    assert written == {"out/demo-report.json", "out/demo.png"}
+    assert all(path in demo for path in written)
