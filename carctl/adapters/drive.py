@@ -17,6 +17,8 @@ Rules of this module:
 from __future__ import annotations
 
 import enum
+import ipaddress
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,10 @@ from pymodbus.framer import FramerType
 
 from carctl.protocol import drive_map
 from carctl.protocol.drive_map import DecodeError, DriveCommand, DriveStatus
+
+# pymodbus logs every failed exchange on its own (about 100 lines a second with the drive unplugged); this adapter
+# counts them by kind for the health record instead, so pymodbus may speak only of what would stop it altogether.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 READ_HOLDING_REGISTERS = 3
 WRITE_MULTIPLE_REGISTERS = 16
@@ -57,18 +63,27 @@ class Endpoint:
 
     @classmethod
     def parse(cls, text: str) -> Endpoint:
-        """'tcp://host:port' or 'rtu:/dev/ttyUSB0'."""
+        """'tcp://IP:port' or 'rtu:/dev/ttyUSB0'. The host is an IP address, not a name: a name would be looked up
+        on the control loop at every reconnection (seconds, with no DNS server in reach). The serial port is a path,
+        not a pyserial URL (`socket://…` would connect over the network from the loop)."""
+        shown = repr(text[:80])
         if text.startswith("tcp://"):
             host, _, port = text[len("tcp://"):].rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"drive endpoint {text!r}: expected tcp://HOST:PORT")
+            host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"drive endpoint {shown}: expected tcp://IP:PORT with the drive's IP address (not a "
+                                 f"name)") from None
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"drive endpoint {shown}: expected tcp://IP:PORT with a port 1..65535")
             return cls("tcp", host, int(port))
         if text.startswith("rtu:"):
             path = text[len("rtu:"):]
-            if not path:
-                raise ValueError(f"drive endpoint {text!r}: expected rtu:/dev/PATH")
+            if not path.startswith("/") or "\0" in path:
+                raise ValueError(f"drive endpoint {shown}: expected rtu:/dev/PATH (a serial device's path)")
             return cls("rtu", path)
-        raise ValueError(f"drive endpoint {text!r}: expected tcp://HOST:PORT or rtu:/dev/PATH")
+        raise ValueError(f"drive endpoint {shown}: expected tcp://IP:PORT or rtu:/dev/PATH")
 
 
 class DriveLink:
@@ -89,7 +104,7 @@ class DriveLink:
     def connect(self) -> bool:
         try:
             return bool(self.client.connect())
-        except (ModbusException, OSError):
+        except (ModbusException, OSError, ValueError):  # ValueError: a path pyserial cannot use
             return False
 
     def close(self) -> None:

@@ -77,8 +77,9 @@ class PanelSection:
 
     def __post_init__(self) -> None:
         check_ranges(self, "panel")
-        if not self.port:
-            raise ConfigError("panel.port", "must name a serial port (a path or a pyserial URL)")
+        if not self.port.startswith("/"):
+            # A path, not a pyserial URL: `socket://…` would connect over the network from the control loop.
+            raise ConfigError("panel.port", f"must be the serial port's path, e.g. /dev/ttyAMA0 (got {self.port!r:.80})")
         if self.baud not in (9600, 19200, 38400, 57600, 115200, 230400):
             raise ConfigError("panel.baud", f"must be a standard rate up to 230400 (got {self.baud})")
 

@@ -9,7 +9,9 @@ Rules of this module:
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -43,6 +45,11 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         option, value = overrides.get(error.key, ("", None))
         key = option if value is not None else error.key
         print(f"carctl run: error: {key + ': ' if key else ''}{error.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    port_problem = _not_a_serial_port(config.panel.port)
+    if port_problem:
+        print(f"carctl run: error: {'--panel' if panel is not None else 'panel.port'}: {port_problem}",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     if config.processes.platform or config.processes.face:
         # The side channels' directory: only the firmware's user may enter it (docs/security.md); and only one
@@ -92,6 +99,20 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         processes.stop()
     log.write("stop", tick=loop.tick)
     return 0
+
+
+def _not_a_serial_port(path: str) -> str | None:
+    """Why ``path`` cannot be the panel bus, or None. A port that is not there yet (a USB adapter not plugged in) is
+    allowed: the loop opens it again and again, and the boards' inputs go stale meanwhile."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"{path}: {error.strerror}"
+    if not stat.S_ISCHR(mode):
+        return f"{path} is not a serial port (a character device)"
+    return None
 
 
 def _fields(section: object) -> dict[str, object]:

@@ -27,11 +27,11 @@ def test_shipped_configs_load(path: str) -> None:
     ({"drive": {"endpoint": "modbus://x"}, "panel": {"port": "/dev/x"}}, "drive.endpoint"),
     ({"drive": {"endpoint": "tcp://host:99999"}, "panel": {"port": "/dev/x"}}, "drive.endpoint"),
     ({"drive": {"endpoint": "rtu:"}, "panel": {"port": "/dev/x"}}, "drive.endpoint"),
-    ({**GOOD, "drive": {"endpoint": "tcp://h:1", "baud": 12345}}, "drive.baud"),
-    ({**GOOD, "drive": {"endpoint": "tcp://h:1", "timeout_s": 3.0}}, "drive.timeout_s"),
-    ({**GOOD, "drive": {"endpoint": "tcp://h:1", "timout_s": 0.01}}, "drive.timout_s"),
-    ({"drive": {"endpoint": "tcp://h:1"}}, "panel"),
-    ({"drive": {"endpoint": "tcp://h:1"}, "panel": {}}, "panel.port"),
+    ({**GOOD, "drive": {"endpoint": "tcp://10.0.0.2:1", "baud": 12345}}, "drive.baud"),
+    ({**GOOD, "drive": {"endpoint": "tcp://10.0.0.2:1", "timeout_s": 3.0}}, "drive.timeout_s"),
+    ({**GOOD, "drive": {"endpoint": "tcp://10.0.0.2:1", "timout_s": 0.01}}, "drive.timout_s"),
+    ({"drive": {"endpoint": "tcp://10.0.0.2:1"}}, "panel"),
+    ({"drive": {"endpoint": "tcp://10.0.0.2:1"}, "panel": {}}, "panel.port"),
     ({**GOOD, "panel": {"port": "/dev/x", "response_timeout_s": 1.0}}, "panel.response_timeout_s"),
     ({**GOOD, "runtime": {"realtime_priority": 120}}, "runtime.realtime_priority"),
     ({**GOOD, "car": {"rated_speed_m_s": -1.0}}, "car.rated_speed_m_s"),
@@ -103,10 +103,10 @@ def test_run_refuses_a_log_in_a_missing_folder_before_starting(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("content", "named"), [
-    ("[drive]\nendpoint = 'tcp://h:1'\ntimeout_s = 1e308\n[panel]\nport = '/dev/x'\n", "drive.timeout_s"),
-    ("[drive]\nendpoint = 'tcp://h:1'\n[panel]\nport = '/dev/x'\n[runtime]\ncpu = 9223372036854775808\n",
+    ("[drive]\nendpoint = 'tcp://10.0.0.2:1'\ntimeout_s = 1e308\n[panel]\nport = '/dev/x'\n", "drive.timeout_s"),
+    ("[drive]\nendpoint = 'tcp://10.0.0.2:1'\n[panel]\nport = '/dev/x'\n[runtime]\ncpu = 9223372036854775808\n",
      "runtime.cpu"),
-    ("[drive]\nendpoint = 'tcp://h:1'\n[panel]\nport = '/dev/x'\n[face]\nmax_fps = nan\n", "face.max_fps"),
+    ("[drive]\nendpoint = 'tcp://10.0.0.2:1'\n[panel]\nport = '/dev/x'\n[face]\nmax_fps = nan\n", "face.max_fps"),
     ("drive = 3\n[panel]\nport = '/dev/x'\n", "drive"),
     ("x = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML"),
 ])
@@ -173,3 +173,19 @@ def test_run_refuses_a_log_that_is_a_fifo_before_starting(tmp_path: Path) -> Non
     result = carctl_run("--config", str(config), "--run-seconds", "1")
     refused(result, "runtime.log")
     assert "a FIFO" in result.stderr
+
+
+@pytest.mark.parametrize(("endpoint", "problem"), [
+    ("tcp://a..b:502", "IP address"), ("tcp://nonexistent.invalid:502", "IP address"),
+    ("rtu:socket://10.255.255.1:1", "serial device's path"), ("tcp://127.0.0.1:0", "port 1..65535"),
+])
+def test_the_drive_is_an_ip_address_or_a_device_path(endpoint: str, problem: str) -> None:
+    """A name would be looked up, and a pyserial URL connected to, from the control loop at every reconnection
+    (the red team measured 5 s of lag for one that did not resolve)."""
+    refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--drive", endpoint), "--drive")
+    assert problem in carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--drive", endpoint).stderr
+
+
+@pytest.mark.parametrize("port", ["socket://10.255.255.1:1", "ttyAMA0", "/tmp", "README.md"])
+def test_the_panel_bus_is_a_serial_device(port: str) -> None:
+    refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--panel", port), "--panel")
