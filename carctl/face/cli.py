@@ -2,8 +2,12 @@
 
 Exit codes: 0 done, 2 bad input (an unreadable, truncated or too large image, no face or several faces at enrolment,
 no consent, a tampered gallery or wrong key, an older copy of the gallery, an unknown resident, a key that could not
-be replaced after a deletion); nothing is written unless the whole command succeeds, except that a deletion whose
-key could not be replaced still removes the resident, and says so.
+be replaced after a deletion, an option out of its range); nothing is written unless the whole command succeeds,
+except that a deletion whose key could not be replaced still removes the resident, and says so.
+
+The options' ranges are the configuration's: --tolerance that of face.tolerance, --max-pixels that of
+face.max_image_pixels, landings 0..99 (carctl.core.config.MAX_LANDING_INDEX). The CLI does not know the building, so
+a landing it takes may still be one the building does not have: the car refuses a recognition for such a landing.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,6 +28,7 @@ if TYPE_CHECKING:  # imported when used: `carctl --help` must not load numpy or 
 
 EXIT_BAD_INPUT = 2
 DEFAULT_MAX_PIXELS = 16_000_000  # carctl.face.images.DEFAULT_MAX_PIXELS, without importing numpy for --help
+LANDINGS_HELP = "0..99; the car refuses a landing its building does not have"
 
 
 def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]
@@ -36,13 +42,15 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
 
     def image_args(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                         help="refuse an image with more pixels than this, from its header (default 16,000,000)")
+                         help="refuse an image with more pixels than this, from its header (default 16,000,000; "
+                              "10,000 to 100,000,000, as face.max_image_pixels)")
 
     enroll = actions.add_parser("enroll", help="enrol a resident from one or more photos of them")
     gallery_args(enroll)
     enroll.add_argument("--resident", required=True)
-    enroll.add_argument("--home-landing", type=int, required=True)
-    enroll.add_argument("--allowed-landings", default="", help="comma-separated landing indices")
+    enroll.add_argument("--home-landing", type=int, required=True, help=f"a landing index, {LANDINGS_HELP}")
+    enroll.add_argument("--allowed-landings", default="",
+                        help=f"comma-separated landing indices, {LANDINGS_HELP}")
     enroll.add_argument("--consent", default="", help="reference of the resident's separate consent record")
     enroll.add_argument("images", type=Path, nargs="+")
     image_args(enroll)
@@ -51,8 +59,12 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
     image_args(identify)
     identify.add_argument("image", type=Path)
     identify.add_argument("--json", action="store_true")
-    identify.add_argument("--tolerance", type=float, default=None)
-    delete = actions.add_parser("delete", help="remove every trace of a resident")
+    identify.add_argument("--tolerance", type=float, default=None,
+                          help="the largest distance that is a match (0.2 to 0.7, as face.tolerance; default 0.5)")
+    deleting = ("remove a resident from the gallery and replace the gallery key, so that copies of the gallery made "
+                "before no longer decrypt with the key on this car; backups taken with their key, logs and the "
+                "platform's copies are not reached (docs/privacy.md)")
+    delete = actions.add_parser("delete", help=deleting, description=deleting[0].upper() + deleting[1:] + ".")
     gallery_args(delete)
     delete.add_argument("--resident", required=True)
     listing = actions.add_parser("list", help="enrolled residents (never their templates)")
@@ -90,6 +102,7 @@ def _open(args: argparse.Namespace, change: bool) -> Gallery:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from carctl.core.config import MAX_LANDING_INDEX
     from carctl.face.engine import FaceEngine, load_image, single_face_encoding
     from carctl.face.gallery import Resident, check_id
 
@@ -99,18 +112,22 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(summary()))
         return 0
-    if action in ("enroll", "identify") and args.max_pixels < 1:
-        return _fail("--max-pixels must be 1 or more")
+    problem = _option_problem(args)
+    if problem is not None:
+        return _fail(problem)
     if action == "enroll":
         check_id("resident", args.resident)
         if not args.consent.strip():
             return _fail("enrolment refused: --consent must name the resident's separate consent record")
-        if args.home_landing < 0:
-            return _fail("--home-landing must be a landing index, 0 or more")
         try:
             allowed = tuple(sorted({int(n) for n in args.allowed_landings.split(",") if n.strip()}))
         except ValueError:
-            return _fail(f"--allowed-landings {args.allowed_landings!r}: comma-separated landing indices")
+            return _fail(f"--allowed-landings {args.allowed_landings[:80]!r}: comma-separated landing indices")
+        for landing in (args.home_landing, *allowed):
+            if not 0 <= landing <= MAX_LANDING_INDEX:
+                option = "--home-landing" if landing == args.home_landing else "--allowed-landings"
+                return _fail(f"{option}: landing {landing} is not a landing index 0..{MAX_LANDING_INDEX} (the car "
+                             f"refuses a landing its building does not have)")
         # Every photo is decoded (and a hostile one refused) before dlib's models are loaded.
         images = [(str(path), load_image(path, args.max_pixels)) for path in args.images]
         engine = FaceEngine(upsample=1)
@@ -135,6 +152,22 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps({"deleted": args.resident, "community": args.community}))
         return 0
     raise AssertionError(f"unknown face command {action}")  # argparse allows only the commands above
+
+
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """Why --max-pixels or --tolerance is refused (out of the range of the configuration key it stands for), or
+    None."""
+    from carctl.runtime.config import FaceSection
+
+    if args.face_command in ("enroll", "identify"):
+        span = FaceSection.RANGES["max_image_pixels"]
+        if not span.holds(args.max_pixels):
+            return f"--max-pixels must be {span.words()}, as face.max_image_pixels (got {args.max_pixels})"
+    if args.face_command == "identify" and args.tolerance is not None:
+        span = FaceSection.RANGES["tolerance"]
+        if not (math.isfinite(args.tolerance) and span.holds(args.tolerance)):
+            return f"--tolerance must be {span.words()}, as face.tolerance (got {args.tolerance})"
+    return None
 
 
 def _identify(args: argparse.Namespace, image: np.ndarray, gallery: Gallery) -> int:

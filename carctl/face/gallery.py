@@ -50,7 +50,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from carctl import safejson
 from carctl.atomicfile import remove_stale_temporaries, write_atomic
+from carctl.core.config import MAX_LANDING_INDEX
 from carctl.face import keys
+from carctl.filein import NotARegularFile, read_bounded
 from carctl.face.keys import KEY_BYTES, GalleryError, KeyFiles, create_key, load_key
 
 __all__ = ["EMBEDDING_DIMENSIONS", "KEY_BYTES", "Gallery", "GalleryError", "Resident", "check_id", "create_key",
@@ -64,6 +66,9 @@ TAG_BYTES = 16
 EMBEDDING_DIMENSIONS = 128
 # Far above a real gallery (10,000 residents with five templates each is about 40 MB) and below what would hurt.
 MAX_GALLERY_BYTES = 128 << 20
+# A landing in a record read back: what format 2 has always allowed, so that one old record does not make a whole
+# gallery unreadable. A new enrolment is held to the landings a building can have (MAX_LANDING_INDEX, 99); the car
+# itself refuses a recognition for a landing its building does not have (carctl/protocol/loopback.py).
 MAX_LANDING = 255
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _RECORD_KEYS = ("resident", "home_landing", "allowed_landings", "consent_ref", "consent_time", "enrolled_at",
@@ -214,12 +219,14 @@ def _opens_with(blob: bytes, community: str, key: bytes) -> bool:
 
 
 def _read_blob(path: Path) -> bytes | None:
-    """The gallery file's bytes, or None when there is no gallery yet."""
+    """The gallery file's bytes, or None when there is no gallery yet; GalleryError for a FIFO, a device or a file
+    larger than any gallery, which is never read (nor waited on)."""
     try:
-        with path.open("rb") as source:
-            return source.read(MAX_GALLERY_BYTES + 1)
+        return read_bounded(path, MAX_GALLERY_BYTES)
     except FileNotFoundError:
         return None
+    except NotARegularFile as refusal:
+        raise GalleryError(f"gallery {refusal}") from None
     except OSError as error:
         raise GalleryError(f"gallery {path}: {error.strerror}") from None
 
@@ -403,8 +410,9 @@ class Gallery:
             if len(embedding) != EMBEDDING_DIMENSIONS or not all(math.isfinite(v) for v in embedding):
                 raise GalleryError(f"enrolment refused: a template is not {EMBEDDING_DIMENSIONS} finite numbers")
         for landing in (resident.home_landing, *resident.allowed_landings):
-            if not 0 <= landing <= MAX_LANDING:
-                raise GalleryError(f"enrolment refused: landing {landing} is not a landing index 0..{MAX_LANDING}")
+            if isinstance(landing, bool) or not isinstance(landing, int) or not 0 <= landing <= MAX_LANDING_INDEX:
+                raise GalleryError(f"enrolment refused: landing {landing!r} is not a landing index "
+                                   f"0..{MAX_LANDING_INDEX} (the car refuses a landing its building does not have)")
         if resident.home_landing not in resident.allowed_landings:
             resident = replace(resident, allowed_landings=tuple(sorted({*resident.allowed_landings,
                                                                         resident.home_landing})))
@@ -415,9 +423,10 @@ class Gallery:
             self._record_floor(self.version)
 
     def delete(self, resident_id: str) -> bool:
-        """Remove every trace of a resident at once, and rotate the key so that no copy of the gallery made before
-        opens with the key on the car; False if not enrolled. GalleryError if the key could not be rotated (the
-        resident is removed all the same) or the gallery could not be written (nothing changed)."""
+        """Remove a resident from the gallery at once, and rotate the key so that no copy of the gallery made before
+        opens with the key on the car (what a deletion cannot reach: docs/privacy.md); False if not enrolled.
+        GalleryError if the key could not be rotated (the resident is removed all the same) or the gallery could not
+        be written (nothing changed)."""
         self._writable()
         if resident_id not in self.residents:
             return False

@@ -5,6 +5,8 @@ Rules of this module:
 - Only JPEG, PNG and BMP are opened (what cameras and phones send); no other Pillow plugin ever sees the bytes.
 - The size is read from the header before anything is decoded: more than `max_pixels` (default 16,000,000, i.e.
   4,000 x 4,000: 48 MB decoded; `face.max_image_pixels` on the car) or a side longer than MAX_SIDE_PX is refused.
+- A file is read only if it is a regular file no larger than the largest encoding of an image of `max_pixels`
+  (carctl/filein.py): a FIFO would block the reader, /dev/zero never end.
 - A truncated image is refused. face_recognition sets ImageFile.LOAD_TRUNCATED_IMAGES for the whole process when it
   is imported; a photo whose missing part is filled with grey is not the resident, so decode() sets it back.
 - Whatever Pillow raises on hostile bytes (a decompression bomb, a broken stream, a bad header) becomes an
@@ -21,9 +23,15 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from carctl.filein import NotARegularFile, read_bounded
+
 DEFAULT_MAX_PIXELS = 16_000_000
 # No photo of a person is this long on one side; a 1 x 16,000,000 "image" has the pixels allowed and no face.
 MAX_SIDE_PX = 20_000
+# The largest file an image within max_pixels can need: 8 bytes a pixel (an uncompressed 16-bit RGBA PNG), and room
+# for metadata (EXIF, ICC profiles, thumbnails). A real photo is a tenth of that.
+FILE_BYTES_PER_PIXEL = 8
+FILE_BYTES_SPARE = 16 << 20
 FORMATS = ("JPEG", "PNG", "BMP")
 _REASON_CHARS = 160
 
@@ -76,11 +84,18 @@ def decode_image(data: bytes, name: str = "photo", max_pixels: int = DEFAULT_MAX
     return _decode(io.BytesIO(data), name, max_pixels)
 
 
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest image file read for an image of at most ``max_pixels``."""
+    return FILE_BYTES_PER_PIXEL * max_pixels + FILE_BYTES_SPARE
+
+
 def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """An RGB image array from a file; ImageError if it cannot be read or is refused."""
+    """An RGB image array from a file; ImageError if it cannot be read or is refused (a FIFO, a device or a file
+    too large for any image of ``max_pixels`` too, before a byte is read)."""
     try:
-        source = Path(path).open("rb")
+        data = read_bounded(path, max_file_bytes(max_pixels))
+    except NotARegularFile as refusal:
+        raise ImageError(f"{path}: not a readable image ({refusal})") from None
     except OSError as error:
-        raise ImageError(f"{path}: not a readable image ({error.strerror})") from None
-    with source:
-        return _decode(source, str(path), max_pixels)
+        raise ImageError(f"{path}: not a readable image ({error.strerror or error})") from None
+    return _decode(io.BytesIO(data), str(path), max_pixels)

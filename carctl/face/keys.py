@@ -8,7 +8,11 @@ Rules of this module:
 - All three live in the key's directory, never in the gallery directory, so restoring the gallery directory from a
   backup brings back neither an old key nor an old floor.
 - A key file is created with O_EXCL and mode 0600, fsync'd, and its directory fsync'd; creating a key never
-  overwrites one. A key file that others may read, or that does not hold exactly 32 bytes, is refused.
+  overwrites one. A key file that is a symbolic link, not a regular file, readable by others, or that does not hold
+  exactly 32 bytes is refused, from its lstat() before a byte is read (so /dev/zero or a FIFO is never read).
+- No write follows a symbolic link: new files are made with O_EXCL and O_NOFOLLOW, the floor is replaced by a rename,
+  a key is overwritten only through O_NOFOLLOW and only if it is a regular file, and destroying a link removes the
+  link alone. A link where a key should be (to the community's command key, say) is never written through.
 - A key is destroyed by writing random bytes over it in place and fsync'ing before it is unlinked or renamed over:
   what the file system reuses holds noise, not the key. On an SD card wear-levelling may keep the old flash blocks,
   so this is best effort (docs/privacy.md).
@@ -18,6 +22,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -26,10 +31,13 @@ from pathlib import Path
 
 from carctl import safejson
 from carctl.atomicfile import fsync_directory, remove_stale_temporaries, write_atomic
+from carctl.filein import NotARegularFile, read_bounded
 
 KEY_BYTES = 32
 _FLOOR_MAX_BYTES = 4096
 _NEW_PRIVATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# Writing over a key in place: never through a link, never waiting on a FIFO.
+_EXISTING_FILE = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 class GalleryError(Exception):
@@ -86,13 +94,26 @@ def create_next_key(files: KeyFiles) -> bytes:
 
 
 def load_key(path: Path) -> bytes:
+    """The key in ``path``; GalleryError naming the file if it is missing, a symbolic link, not a regular file, open
+    to others or not 32 bytes. All of that is checked before a byte is read."""
     try:
-        mode = path.stat().st_mode
-        key = path.read_bytes()
+        status = os.lstat(path)
     except OSError as error:
         raise GalleryError(f"key file {path}: {error.strerror}") from None
+    mode = status.st_mode
+    if stat.S_ISLNK(mode):
+        raise GalleryError(f"key file {path} is a symbolic link; it must be a file of its own (mode 0600)")
+    if not stat.S_ISREG(mode):
+        raise GalleryError(f"key file {path} is not a regular file")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise GalleryError(f"key file {path} is readable by others (mode {stat.S_IMODE(mode):o}); it must be 0600")
+    if status.st_size != KEY_BYTES:
+        raise GalleryError(f"key file {path} does not hold a {KEY_BYTES}-byte key")
+    try:
+        # Without following a link, and only a regular file of at most 32 bytes: replaced since the lstat() or not.
+        key = read_bounded(path, KEY_BYTES, follow_symlinks=False)
+    except OSError as error:
+        raise GalleryError(f"key file {path}: {error.strerror or error}") from None
     if len(key) != KEY_BYTES:
         raise GalleryError(f"key file {path} does not hold a {KEY_BYTES}-byte key")
     return key
@@ -100,25 +121,45 @@ def load_key(path: Path) -> bytes:
 
 def overwrite_in_place(path: Path) -> None:
     """Write random bytes over the whole of ``path`` without truncating or moving it, and fsync (rotation step 4).
-    OSError if it cannot be done."""
-    with path.open("r+b") as target:
-        target.write(secrets.token_bytes(os.fstat(target.fileno()).st_size))
+    OSError if it cannot be done; NotARegularFile (one) if ``path`` is a symbolic link (whose target is someone
+    else's file: it is not written) or not a regular file."""
+    try:
+        descriptor = os.open(path, _EXISTING_FILE)
+    except OSError as error:
+        if error.errno == errno.ELOOP and os.path.islink(path):
+            raise NotARegularFile(f"{path} is a symbolic link; not writing through it") from None
+        raise
+    with os.fdopen(descriptor, "wb") as target:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotARegularFile(f"{path} is not a regular file; not writing to it")
+        os.set_blocking(descriptor, True)
+        target.write(secrets.token_bytes(status.st_size))
         target.flush()
-        os.fsync(target.fileno())
+        os.fsync(descriptor)
 
 
 def destroy(path: Path) -> None:
-    """Overwrite ``path`` in place, unlink it and fsync its directory; nothing to do if it is not there."""
+    """Overwrite ``path`` in place, unlink it and fsync its directory; nothing to do if it is not there. A symbolic
+    link, or anything else that is not a regular file, holds no key of ours: it is unlinked and not written to."""
     try:
-        overwrite_in_place(path)
+        status = os.lstat(path)
     except FileNotFoundError:
         return
+    if stat.S_ISREG(status.st_mode):
+        try:
+            overwrite_in_place(path)
+        except FileNotFoundError:
+            return
     path.unlink(missing_ok=True)
     fsync_directory(path.parent)
 
 
 def promote_next(files: KeyFiles) -> None:
-    """Rotation step 5: `<key_file>.next` becomes the key, in one rename that survives a power cut."""
+    """Rotation step 5: `<key_file>.next` becomes the key, in one rename that survives a power cut. NotARegularFile
+    if `.next` is a symbolic link or not a regular file (the key would become one)."""
+    if not stat.S_ISREG(os.lstat(files.next).st_mode):
+        raise NotARegularFile(f"{files.next} is not a regular file; not making it the key")
     os.replace(files.next, files.key)
     fsync_directory(files.key.parent)
 
@@ -126,11 +167,12 @@ def promote_next(files: KeyFiles) -> None:
 def read_floor(files: KeyFiles, community: str) -> int:
     """The lowest gallery version this car still accepts for ``community`` (0 when none is recorded yet)."""
     try:
-        data = safejson.loads(files.floor.read_bytes(), max_bytes=_FLOOR_MAX_BYTES, max_depth=2)
+        raw = read_bounded(files.floor, _FLOOR_MAX_BYTES, follow_symlinks=False)
+        data = safejson.loads(raw, max_bytes=_FLOOR_MAX_BYTES, max_depth=2)
     except FileNotFoundError:
         return 0
     except OSError as error:
-        raise GalleryError(f"version floor {files.floor}: {error.strerror}") from None
+        raise GalleryError(f"version floor {files.floor}: {error.strerror or error}") from None
     except safejson.JsonRefused as error:
         raise GalleryError(f"version floor {files.floor} is unreadable ({error})") from None
     version = data.get("version") if isinstance(data, dict) else None
@@ -145,7 +187,7 @@ def read_floor(files: KeyFiles, community: str) -> int:
 
 def record_floor(files: KeyFiles, community: str, version: int) -> None:
     """Rotation step 3, and after every write: ``version`` is the lowest this car accepts from now on. OSError if
-    it cannot be written."""
+    it cannot be written. A new file renamed over the floor: a link in its place is replaced, never written through."""
     body = safejson.dumps({"community": community, "version": version})
     write_atomic(files.floor, body, mode=0o600)
 

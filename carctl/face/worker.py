@@ -34,7 +34,7 @@ import numpy as np
 
 from carctl.face.engine import FaceEngine, ImageError, Matcher
 from carctl.face.gallery import Gallery, GalleryError, Resident
-from carctl.face.images import DEFAULT_MAX_PIXELS, load_image
+from carctl.face.images import DEFAULT_MAX_PIXELS, MAX_SIDE_PX, load_image
 from carctl.face.liveness import LivenessCheck, ear_from_landmarks
 from carctl.face.models import ModelError
 
@@ -59,7 +59,9 @@ class RecognitionEvent:
 
 def frames(source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[np.ndarray]:
     """RGB frames from a folder of images (each refused above ``max_pixels``), a camera index or device, or a file
-    or stream URL."""
+    or stream URL. A frame from a camera, a stream or a video larger than ``max_pixels`` (or with a side longer than
+    MAX_SIDE_PX) is dropped before it goes further, as a photo that size would be; such frames are counted, and said
+    once when the first comes and once with their number when the source ends, not once a frame."""
     path = Path(source)
     if path.is_dir():
         for image in sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
@@ -71,14 +73,24 @@ def frames(source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[np.nda
     import cv2
 
     capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    dropped = 0
     try:
         while capture.isOpened():
             ok, frame = capture.read()
             if not ok:
                 return
+            height, width = frame.shape[:2]
+            if width * height > max_pixels or width > MAX_SIDE_PX or height > MAX_SIDE_PX:
+                dropped += 1
+                if dropped == 1:
+                    print(f"face worker: {source}: a frame of {width} x {height} pixels is larger than "
+                          f"face.max_image_pixels ({max_pixels:,}) allows; dropping such frames", file=sys.stderr)
+                continue
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     finally:
         capture.release()
+        if dropped:
+            print(f"face worker: {source}: {dropped} frame(s) dropped as too large", file=sys.stderr)
 
 
 @dataclass(slots=True)
