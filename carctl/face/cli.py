@@ -157,12 +157,13 @@ def _run(args: argparse.Namespace) -> int:
 def _option_problem(args: argparse.Namespace) -> str | None:
     """Why --max-pixels or --tolerance is refused (out of the range of the configuration key it stands for), or
     None."""
-    from carctl.runtime.config import FaceSection
+    if args.face_command not in ("enroll", "identify"):
+        return None
+    from carctl.runtime.config import FaceSection  # a tenth of a second (pymodbus): only where an image is read
 
-    if args.face_command in ("enroll", "identify"):
-        span = FaceSection.RANGES["max_image_pixels"]
-        if not span.holds(args.max_pixels):
-            return f"--max-pixels must be {span.words()}, as face.max_image_pixels (got {args.max_pixels})"
+    span = FaceSection.RANGES["max_image_pixels"]
+    if not span.holds(args.max_pixels):
+        return f"--max-pixels must be {span.words()}, as face.max_image_pixels (got {args.max_pixels})"
     if args.face_command == "identify" and args.tolerance is not None:
         span = FaceSection.RANGES["tolerance"]
         if not (math.isfinite(args.tolerance) and span.holds(args.tolerance)):
