@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the firmware's real-time control loop")
     run.add_argument("--config", type=Path, required=True, help="firmware configuration (TOML)")
-    run.add_argument("--drive", metavar="ENDPOINT", help="tcp://HOST:PORT or rtu:/dev/PATH (overrides drive.endpoint)")
+    run.add_argument("--drive", metavar="ENDPOINT", help="tcp://IP:PORT or rtu:/dev/PATH (overrides drive.endpoint)")
     run.add_argument("--panel", metavar="PORT", help="panel bus serial port (overrides panel.port)")
     run.add_argument("--run-seconds", type=_positive_float, help="stop after this long")
 

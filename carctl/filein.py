@@ -17,7 +17,12 @@ from pathlib import Path
 
 
 class NotARegularFile(OSError):
-    """The path is a FIFO, a device, a directory or a symbolic link where a regular file was expected, or too large."""
+    """The path is a FIFO, a device, a directory or a symbolic link where a regular file was expected, or too large.
+    ``reason`` says which without the path, for callers that name the path themselves."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path} {reason}")
+        self.reason = reason
 
 
 def read_bounded(path: Path | str, max_bytes: int, follow_symlinks: bool = True) -> bytes:
@@ -27,14 +32,14 @@ def read_bounded(path: Path | str, max_bytes: int, follow_symlinks: bool = True)
         descriptor = os.open(path, flags)
     except OSError as error:
         if not follow_symlinks and os.path.islink(path):
-            raise NotARegularFile(f"{path} is a symbolic link, not a file of its own") from None
+            raise NotARegularFile(path, "is a symbolic link, not a file of its own") from None
         raise error
     try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
-            raise NotARegularFile(f"{path} is not a regular file ({_kind(status.st_mode)})")
+            raise NotARegularFile(path, f"is not a regular file ({_kind(status.st_mode)})")
         if status.st_size > max_bytes:
-            raise NotARegularFile(f"{path} is larger than {max_bytes} bytes")
+            raise NotARegularFile(path, f"is larger than {max_bytes} bytes")
         os.set_blocking(descriptor, True)
         chunks = []
         remaining = max_bytes + 1
@@ -48,7 +53,7 @@ def read_bounded(path: Path | str, max_bytes: int, follow_symlinks: bool = True)
     finally:
         os.close(descriptor)
     if len(data) > max_bytes:
-        raise NotARegularFile(f"{path} is larger than {max_bytes} bytes")
+        raise NotARegularFile(path, f"is larger than {max_bytes} bytes")
     return data
 
 
@@ -59,7 +64,7 @@ def check_output(path: Path | str) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISREG(status.st_mode):
-        raise NotARegularFile(f"{path} is not a regular file ({_kind(status.st_mode)})")
+        raise NotARegularFile(path, f"is not a regular file ({_kind(status.st_mode)})")
 
 
 def _kind(mode: int) -> str:

@@ -127,12 +127,12 @@ def overwrite_in_place(path: Path) -> None:
         descriptor = os.open(path, _EXISTING_FILE)
     except OSError as error:
         if error.errno == errno.ELOOP and os.path.islink(path):
-            raise NotARegularFile(f"{path} is a symbolic link; not writing through it") from None
+            raise NotARegularFile(path, "is a symbolic link; not writing through it") from None
         raise
     with os.fdopen(descriptor, "wb") as target:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
-            raise NotARegularFile(f"{path} is not a regular file; not writing to it")
+            raise NotARegularFile(path, "is not a regular file; not writing to it")
         os.set_blocking(descriptor, True)
         target.write(secrets.token_bytes(status.st_size))
         target.flush()
@@ -159,7 +159,7 @@ def promote_next(files: KeyFiles) -> None:
     """Rotation step 5: `<key_file>.next` becomes the key, in one rename that survives a power cut. NotARegularFile
     if `.next` is a symbolic link or not a regular file (the key would become one)."""
     if not stat.S_ISREG(os.lstat(files.next).st_mode):
-        raise NotARegularFile(f"{files.next} is not a regular file; not making it the key")
+        raise NotARegularFile(files.next, "is not a regular file; not making it the key")
     os.replace(files.next, files.key)
     fsync_directory(files.key.parent)
 

@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from carctl.filein import read_bounded
 from carctl.platform.face_admin import FaceAdmin, FaceCommandError
 from carctl.platform.keys import KeyFileError, load_key
 from carctl.platform.link import BrokerSettings, PlatformLink
@@ -50,14 +51,14 @@ class AgentStartError(Exception):
 
 def read_password(path: Path) -> str:
     try:
-        data = path.read_bytes()[:MAX_PASSWORD_BYTES + 1]
+        data = read_bounded(path, MAX_PASSWORD_BYTES)
     except OSError as error:
-        raise AgentStartError(f"password file {path}: {error.strerror}") from None
+        raise AgentStartError(f"password file {path}: {error.strerror or error}") from None
     try:
         password = data.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise AgentStartError(f"password file {path} is not UTF-8 text") from None
-    if not password or len(data) > MAX_PASSWORD_BYTES:
+    if not password:
         raise AgentStartError(f"password file {path} must hold one password of 1-{MAX_PASSWORD_BYTES} bytes")
     return password
 

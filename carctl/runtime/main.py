@@ -67,7 +67,8 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
     try:
         log = open_log(config.runtime.log)
     except OSError as error:
-        print(f"carctl run: error: runtime.log: cannot open {config.runtime.log} ({error.strerror or error})",
+        why = getattr(error, "reason", None) or f"cannot be opened ({error.strerror or error})"
+        print(f"carctl run: error: runtime.log: {config.runtime.log} {why}",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     realtime = set_realtime(config.runtime.realtime_priority, None if config.runtime.cpu < 0 else config.runtime.cpu)

@@ -529,3 +529,13 @@ def test_a_flood_of_reloads_that_change_nothing_logs_nothing(tmp_path: Path) -> 
         assert len(applied) == 1  # at start; the flood changed nothing
     finally:
         loop.close_platform()
+
+
+def test_the_link_process_refuses_a_password_file_that_is_a_fifo_or_endless(tmp_path: Path) -> None:
+    from carctl.platform.agent import AgentStartError
+
+    os.mkfifo(tmp_path / "fifo")
+    for password_file, reason in ((tmp_path / "fifo", "FIFO"), (Path("/dev/zero"), "device")):
+        config = firmware_config(tmp_path, password_file=str(password_file))
+        with pytest.raises(AgentStartError, match=reason):
+            Agent(config)
