@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.refusals import assert_refused
+
 TRACE_KEYS = {"t_s", "position_m", "speed_m_s", "door", "door_open_fraction", "drive_run", "load_kg", "passengers",
               "mode", "faults"}
 
@@ -76,14 +78,6 @@ def test_bad_option_exits_2() -> None:
 
 # -- every bad input: exit 2, one line naming the key or option, no traceback ------------------------------------
 
-def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
-    """The refusal a person should get: exit 2 (never 1, which means a safety violation), one line on stderr that
-    names the key or option, and no traceback."""
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], result.stderr
-
 
 @pytest.mark.parametrize(("content", "key"), [
     ("[car]\npark_delay_s = 1e308\n", "car.park_delay_s"),
@@ -102,7 +96,7 @@ def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
 def test_absurd_scenario_values_exit_2_naming_the_key(tmp_path: Path, content: str, key: str) -> None:
     path = tmp_path / "absurd.toml"
     path.write_text(content)
-    refused(carctl("sim", "--scenario", str(path), "--quiet"), key)
+    assert_refused(carctl("sim", "--scenario", str(path), "--quiet"), key)
 
 
 @pytest.mark.parametrize(("option", "value"), [
@@ -110,19 +104,19 @@ def test_absurd_scenario_values_exit_2_naming_the_key(tmp_path: Path, content: s
     ("--seed", "-1"), ("--seed", str(2**63)),
 ])
 def test_absurd_options_exit_2_naming_the_option(option: str, value: str) -> None:
-    refused(carctl("sim", option, value, "--quiet"), option)
+    assert_refused(carctl("sim", option, value, "--quiet"), option)
 
 
 @pytest.mark.parametrize("option", ["--json", "--trace", "--plot"])
 def test_an_output_into_a_missing_folder_is_refused_before_the_run(tmp_path: Path, option: str) -> None:
     # A day's run would take seconds: refused before it starts, so no progress line is ever printed.
     result = carctl("sim", "--duration", "86400", option, str(tmp_path / "no-such-folder" / "out.png"))
-    refused(result, option)
+    assert_refused(result, option)
     assert "simulating" not in result.stderr and "does not exist" in result.stderr
 
 
 def test_a_plot_that_is_not_a_png_is_refused_before_the_run(tmp_path: Path) -> None:
-    refused(carctl("sim", "--duration", "86400", "--plot", str(tmp_path / "plot.txt")), "--plot")
+    assert_refused(carctl("sim", "--duration", "86400", "--plot", str(tmp_path / "plot.txt")), "--plot")
 
 
 def write_log(path: Path, records: list[object]) -> Path:
@@ -142,7 +136,7 @@ GOOD_RECORD = {"t": 1712345678.5, "tick": 10, "event": "raised", "fault": "drive
 def test_faults_shows_the_good_records_and_refuses_the_bad_ones(tmp_path: Path, bad: dict, key: str) -> None:
     log = write_log(tmp_path / "faults.json", [GOOD_RECORD, {**GOOD_RECORD, **bad}, GOOD_RECORD])
     result = carctl("faults", "--log", str(log))
-    refused(result, key)
+    assert_refused(result, key)
     assert "1 malformed record" in result.stderr
     assert result.stdout.count("drive_fault") == 2  # the two good records are shown
 
@@ -156,11 +150,11 @@ def test_faults_shows_the_good_records_and_refuses_the_bad_ones(tmp_path: Path, 
 def test_faults_refuses_a_file_that_is_not_a_log(tmp_path: Path, content: bytes, problem: str) -> None:
     path = tmp_path / "faults.json"
     path.write_bytes(content)
-    refused(carctl("faults", "--log", str(path)), problem)
+    assert_refused(carctl("faults", "--log", str(path)), problem)
 
 
 def test_faults_refuses_a_folder_or_a_device() -> None:
-    refused(carctl("faults", "--log", "/dev/zero"), "not a regular file")
+    assert_refused(carctl("faults", "--log", "/dev/zero"), "not a regular file")
 
 
 # -- files named from outside: a FIFO or a device is refused at once, never waited on ------------------------------
@@ -170,12 +164,12 @@ def test_an_output_that_is_a_fifo_is_refused_before_the_run(tmp_path: Path, opti
     fifo = tmp_path / "out.png"
     os.mkfifo(fifo)
     result = carctl("sim", "--duration", "86400", option, str(fifo))
-    refused(result, f"{option} {fifo} is not a regular file (a FIFO)")
+    assert_refused(result, f"{option} {fifo} is not a regular file (a FIFO)")
     assert "simulating" not in result.stderr
 
 
 def test_a_trace_to_a_device_is_refused_naming_it() -> None:
-    refused(carctl("sim", "--duration", "86400", "--trace", "/dev/full"), "--trace /dev/full")
+    assert_refused(carctl("sim", "--duration", "86400", "--trace", "/dev/full"), "--trace /dev/full")
 
 
 def test_a_trace_that_fills_the_disk_names_the_option_and_the_file(tmp_path: Path) -> None:
@@ -188,14 +182,14 @@ def test_a_trace_that_fills_the_disk_names_the_option_and_the_file(tmp_path: Pat
 
     result = subprocess.run([sys.executable, "-m", "carctl.cli", "sim", "--duration", "600", "--quiet", "--trace",
                              str(trace)], capture_output=True, text=True, timeout=300, preexec_fn=small_files)
-    refused(result, f"--trace {trace}: File too large")
+    assert_refused(result, f"--trace {trace}: File too large")
 
 
 def test_a_scenario_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "scenario.toml"
     os.mkfifo(fifo)
-    refused(carctl("sim", "--scenario", str(fifo)), f"{fifo} is not a regular file (a FIFO)")
-    refused(carctl("sim", "--scenario", "/dev/zero"), "/dev/zero is not a regular file (a device)")
+    assert_refused(carctl("sim", "--scenario", str(fifo)), f"{fifo} is not a regular file (a FIFO)")
+    assert_refused(carctl("sim", "--scenario", "/dev/zero"), "/dev/zero is not a regular file (a device)")
 
 
 @pytest.mark.parametrize(("content", "key"), [
@@ -205,7 +199,7 @@ def test_a_scenario_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path: Path
 def test_a_nul_in_a_scenario_string_is_refused_naming_the_key(tmp_path: Path, content: str, key: str) -> None:
     path = tmp_path / "nul.toml"
     path.write_text(content)
-    refused(carctl("sim", "--scenario", str(path)), f"{key}: must not contain a NUL")
+    assert_refused(carctl("sim", "--scenario", str(path)), f"{key}: must not contain a NUL")
 
 
 def test_a_file_name_the_terminal_cannot_encode_is_printed_escaped(tmp_path: Path) -> None:

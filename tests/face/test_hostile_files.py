@@ -18,6 +18,7 @@ from carctl.face.images import ImageError, load_image
 from carctl.face.keys import KEY_BYTES, KeyFiles
 from carctl.face.worker import frames
 from tests.face.conftest import FACES
+from tests.refusals import assert_refused
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PHOTO = FACES / "biden" / "biden_1.jpg"
@@ -41,13 +42,6 @@ def face(*args: str) -> subprocess.CompletedProcess[str]:
     # A FIFO used to block the command for ever: 30 s is ample for a refusal that comes before any model loads.
     return subprocess.run([sys.executable, "-m", "carctl.cli", "face", *args], capture_output=True, text=True,
                           timeout=30, cwd=ROOT)
-
-
-def refused(result: subprocess.CompletedProcess[str], words: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and words in lines[0], result.stderr
 
 
 # -- the key -------------------------------------------------------------------------------------------------------
@@ -206,20 +200,20 @@ def test_carctl_face_refuses_a_fifo_at_once(tmp_path: Path, where: str) -> None:
     key_file = fifo if where == "key" else tmp_path / "key"
     image = fifo if where == "image" else PHOTO
     store = ["--gallery", str(tmp_path / "g"), "--key-file", str(key_file), "--community", "xihan"]
-    refused(face("identify", *store, str(image)), "not a regular file")
+    assert_refused(face("identify", *store, str(image)), "not a regular file")
     if where == "key":
-        refused(face("list", *store), "not a regular file")
+        assert_refused(face("list", *store), "not a regular file")
     else:
-        refused(face("enroll", *store, "--resident", "r-1", "--home-landing", "2", "--consent", "C1", str(PHOTO),
+        assert_refused(face("enroll", *store, "--resident", "r-1", "--home-landing", "2", "--consent", "C1", str(PHOTO),
                      str(image)), "not a regular file")
     assert not (tmp_path / "g").exists()
 
 
 def test_carctl_face_refuses_dev_zero_as_the_key_or_the_photo(tmp_path: Path) -> None:
     store = ["--gallery", str(tmp_path / "g"), "--community", "xihan"]
-    refused(face("list", *store, "--key-file", "/dev/zero"), "key file /dev/zero is not a regular file")
+    assert_refused(face("list", *store, "--key-file", "/dev/zero"), "key file /dev/zero is not a regular file")
     create_key(tmp_path / "key")
-    refused(face("identify", *store, "--key-file", str(tmp_path / "key"), "/dev/zero"), "not a regular file")
+    assert_refused(face("identify", *store, "--key-file", str(tmp_path / "key"), "/dev/zero"), "not a regular file")
 
 
 # -- options out of their range ------------------------------------------------------------------------------------
@@ -234,7 +228,7 @@ def test_identify_refuses_an_option_out_of_its_configuration_keys_range(tmp_path
                                                                         named: str) -> None:
     store = ["--gallery", str(tmp_path / "g"), "--key-file", str(tmp_path / "key"), "--community", "xihan"]
     result = face("identify", *store, str(PHOTO), *extra)
-    refused(result, named)
+    assert_refused(result, named)
     assert ("face.tolerance" if named == "--tolerance" else "face.max_image_pixels") in result.stderr
 
 
@@ -247,7 +241,7 @@ def test_identify_refuses_an_option_out_of_its_configuration_keys_range(tmp_path
 def test_enroll_refuses_a_landing_no_building_has(tmp_path: Path, extra: list[str], named: str) -> None:
     store = ["--gallery", str(tmp_path / "g"), "--key-file", str(tmp_path / "key"), "--community", "xihan"]
     result = face("enroll", *store, "--resident", "r-1", "--consent", "C1", *extra, str(PHOTO))
-    refused(result, named)
+    assert_refused(result, named)
     if "landing" in named:
         assert "0..99" in result.stderr and "its building does not have" in result.stderr
     assert not (tmp_path / "g").exists() and not (tmp_path / "key").exists()

@@ -10,6 +10,7 @@ import pytest
 
 from carctl.runtime import config as firmware_config
 from carctl.runtime.config import FirmwareConfigError, from_dict, load
+from tests.refusals import assert_refused
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GOOD = {"drive": {"endpoint": "tcp://127.0.0.1:5020"}, "panel": {"port": "/dev/ttyAMA0"}}
@@ -76,13 +77,6 @@ def test_run_with_no_hardware_keeps_running_and_says_why(tmp_path: Path) -> None
     assert '"disconnected"' in text
 
 
-def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], result.stderr
-
-
 @pytest.mark.parametrize(("args", "named"), [
     (("--panel", ""), "--panel"),
     (("--drive", "garbage"), "--drive"),
@@ -92,14 +86,14 @@ def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
     (("--run-seconds", "1e308"), "--run-seconds"),
 ])
 def test_run_refuses_bad_options_with_exit_2(args: tuple[str, ...], named: str) -> None:
-    refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), *args), named)
+    assert_refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), *args), named)
 
 
 def test_run_refuses_a_log_in_a_missing_folder_before_starting(tmp_path: Path) -> None:
     config = tmp_path / "log.toml"
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                       f'[runtime]\nrealtime_priority = 0\nlog = "{tmp_path / "no-such-folder" / "log.jsonl"}"\n')
-    refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.log")
+    assert_refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.log")
 
 
 @pytest.mark.parametrize(("content", "named"), [
@@ -113,7 +107,7 @@ def test_run_refuses_a_log_in_a_missing_folder_before_starting(tmp_path: Path) -
 def test_run_refuses_absurd_numbers_and_shapes_in_the_file(tmp_path: Path, content: str, named: str) -> None:
     config = tmp_path / "absurd.toml"
     config.write_text(content)
-    refused(carctl_run("--config", str(config)), named)
+    assert_refused(carctl_run("--config", str(config)), named)
 
 
 def test_deployment_doc_gives_every_key_with_its_range() -> None:
@@ -136,15 +130,15 @@ def test_run_refuses_a_socket_directory_others_can_enter(tmp_path: Path) -> None
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                       f'[processes]\nplatform = true\n'
                       f'[runtime]\nrealtime_priority = 0\nsocket_dir = "{tmp_path / "run"}"\n')
-    refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.socket_dir")
+    assert_refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.socket_dir")
 
 
 def test_run_refuses_a_fifo_or_a_device_as_its_configuration_at_once(tmp_path: Path) -> None:
     # A FIFO would block the reader until someone wrote to it; /dev/zero never ends.
     fifo = tmp_path / "board.toml"
     os.mkfifo(fifo)
-    refused(carctl_run("--config", str(fifo)), f"{fifo} is not a regular file (a FIFO)")
-    refused(carctl_run("--config", "/dev/zero"), "/dev/zero is not a regular file (a device)")
+    assert_refused(carctl_run("--config", str(fifo)), f"{fifo} is not a regular file (a FIFO)")
+    assert_refused(carctl_run("--config", "/dev/zero"), "/dev/zero is not a regular file (a device)")
 
 
 def test_a_configuration_too_large_is_refused_before_it_is_read(tmp_path: Path) -> None:
@@ -161,7 +155,7 @@ def test_a_nul_in_a_path_is_refused_naming_the_key(tmp_path: Path, key: str) -> 
     config = tmp_path / "nul.toml"
     config.write_text('[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                       f'[runtime]\nrealtime_priority = 0\n{key} = "{tmp_path}/a\\u0000b"\n')
-    refused(carctl_run("--config", str(config), "--run-seconds", "1"), f"runtime.{key}: must not contain a NUL")
+    assert_refused(carctl_run("--config", str(config), "--run-seconds", "1"), f"runtime.{key}: must not contain a NUL")
 
 
 def test_run_refuses_a_log_that_is_a_fifo_before_starting(tmp_path: Path) -> None:
@@ -171,7 +165,7 @@ def test_run_refuses_a_log_that_is_a_fifo_before_starting(tmp_path: Path) -> Non
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                       f'[runtime]\nrealtime_priority = 0\nlog = "{fifo}"\n')
     result = carctl_run("--config", str(config), "--run-seconds", "1")
-    refused(result, "runtime.log")
+    assert_refused(result, "runtime.log")
     assert "a FIFO" in result.stderr
 
 
@@ -182,10 +176,10 @@ def test_run_refuses_a_log_that_is_a_fifo_before_starting(tmp_path: Path) -> Non
 def test_the_drive_is_an_ip_address_or_a_device_path(endpoint: str, problem: str) -> None:
     """A name would be looked up, and a pyserial URL connected to, from the control loop at every reconnection
     (the red team measured 5 s of lag for one that did not resolve)."""
-    refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--drive", endpoint), "--drive")
+    assert_refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--drive", endpoint), "--drive")
     assert problem in carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--drive", endpoint).stderr
 
 
 @pytest.mark.parametrize("port", ["socket://10.255.255.1:1", "ttyAMA0", "/tmp", "README.md"])
 def test_the_panel_bus_is_a_serial_device(port: str) -> None:
-    refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--panel", port), "--panel")
+    assert_refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--panel", port), "--panel")

@@ -21,6 +21,7 @@ from carctl.core.config import ControllerConfig
 from carctl.protocol import panelbus
 from sim.physics import FAULT_KINDS, PhysicsConfig, Shaft, UnknownFault
 from sim.serve import LineFaults, ShaftServer
+from tests.refusals import assert_refused
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -28,13 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def python_sim(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, timeout=timeout_s,
                           cwd=ROOT)
-
-
-def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], result.stderr
 
 
 @pytest.mark.parametrize(("args", "named"), [
@@ -57,24 +51,24 @@ def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
     (("ctl", "--control", "127.0.0.1:1", "--drop", "1e9", "modbus"), "--drop"),
 ])
 def test_bad_options_exit_2_in_one_line(args: tuple[str, ...], named: str) -> None:
-    refused(python_sim(*args), named)
+    assert_refused(python_sim(*args), named)
 
 
 @pytest.mark.parametrize("control", ["a..b:1", "exa mple:1", "x-:1", "x" * 64 + ".example:1", "b\u00fccher.de:1"])
 def test_ctl_refuses_a_control_host_that_is_not_a_host_name_or_an_ip(control: str) -> None:
-    refused(python_sim("ctl", "--control", control, "state"), "is not a host name or an IP address")
+    assert_refused(python_sim("ctl", "--control", control, "state"), "is not a host name or an IP address")
 
 
 @pytest.mark.parametrize("control", ["localhost:1", "127.0.0.1:1", "[::1]:1", "::1:1", "sim-1.lab.:1"])
 def test_ctl_takes_a_host_name_or_an_ip(control: str) -> None:
-    refused(python_sim("ctl", "--control", control, "state"), "cannot reach the simulator")
+    assert_refused(python_sim("ctl", "--control", control, "state"), "cannot reach the simulator")
 
 
 def test_ctl_lists_the_actions_it_knows_when_given_another() -> None:
     from sim.__main__ import ACTIONS
 
     result = python_sim("ctl", "--control", "127.0.0.1:1", "nonsense")
-    refused(result, "unknown action 'nonsense' (known: state, car-call, ")
+    assert_refused(result, "unknown action 'nonsense' (known: state, car-call, ")
     assert all(action in result.stderr for action in ACTIONS)
 
 
@@ -95,7 +89,7 @@ def test_every_action_listed_is_one_ctl_sends() -> None:
 def test_a_scenario_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "scenario.toml"
     os.mkfifo(fifo)
-    refused(python_sim("serve", "--scenario", str(fifo), timeout_s=20), f"{fifo} is not a regular file (a FIFO)")
+    assert_refused(python_sim("serve", "--scenario", str(fifo), timeout_s=20), f"{fifo} is not a regular file (a FIFO)")
 
 
 def test_the_entry_point_prints_what_the_terminal_cannot_encode_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,7 +108,7 @@ def test_a_port_in_use_is_refused_before_anything_starts() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        refused(python_sim("serve", "--control-port", str(taken.getsockname()[1])), "cannot listen")
+        assert_refused(python_sim("serve", "--control-port", str(taken.getsockname()[1])), "cannot listen")
 
 
 @pytest.fixture
@@ -136,7 +130,7 @@ def nonsense_server() -> Iterator[str]:
 
 
 def test_ctl_refuses_an_answer_that_is_not_the_simulators(nonsense_server: str) -> None:
-    refused(python_sim("ctl", "--control", nonsense_server, "state"), "not the simulator's")
+    assert_refused(python_sim("ctl", "--control", nonsense_server, "state"), "not the simulator's")
 
 
 def test_ctl_inject_of_an_unknown_fault_is_refused_by_a_running_simulator() -> None:
@@ -145,7 +139,7 @@ def test_ctl_inject_of_an_unknown_fault_is_refused_by_a_running_simulator() -> N
         assert serve.stdout is not None
         control = json.loads(serve.stdout.readline())["control"]
         result = python_sim("ctl", "--control", control, "inject", "no_such_fault")
-        refused(result, "unknown fault kind 'no_such_fault'")
+        assert_refused(result, "unknown fault kind 'no_such_fault'")
         assert "drive_fault" in result.stderr  # the kinds it has are listed
         injected = python_sim("ctl", "--control", control, "inject", "drive_fault")
         assert injected.returncode == 0 and "drive_fault" in json.loads(injected.stdout)["injected"]
