@@ -33,6 +33,7 @@ bench: venv
 	$(BIN)/python -m bench.lockstep_speed
 	$(BIN)/python -m bench.loop_lag
 	$(BIN)/python -m bench.wire
+	$(BIN)/python -m bench.sidechannels
 	$(BIN)/python -m bench.face
 	$(BIN)/python -m bench.platform
 
