@@ -11,6 +11,7 @@ the terminal (a file name that is not UTF-8) is printed with backslash escapes, 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -100,7 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _discard_stdout()
         return EXIT_READER_GONE
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT):
+            raise
+        _discard_stdout()  # the output cannot be written (stdout on a full disk, /dev/full): say so in one line
+        print(f"carctl: error: the output cannot be written ({error.strerror})", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return code
+
 
 
 def tolerate_unencodable_output() -> None:

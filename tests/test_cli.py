@@ -235,3 +235,10 @@ def test_the_readme_names_every_file_make_demo_writes() -> None:
     demo = readme.split("make demo", 1)[1].split("make test", 1)[0]
     assert written == {"out/demo-report.json", "out/demo.png"}
     assert all(path in demo for path in written)
+
+
+def test_an_output_that_cannot_be_written_is_one_line_not_a_traceback() -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "carctl.cli", "sim", "--duration", "60", "--quiet"],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert_refused(result, "the output cannot be written")

@@ -32,13 +32,26 @@ class PanelBusMaster:
 
     def open(self) -> bool:
         try:
-            self.serial = serial.serial_for_url(self.port_name, baudrate=self.baud, bytesize=8, parity="N",
-                                                stopbits=1, timeout=0, write_timeout=0.05)
+            # Exclusive (flock): the controller is the bus's only master.
+            self.serial = serial.Serial(self.port_name, baudrate=self.baud, bytesize=8, parity="N", stopbits=1,
+                                        timeout=0, write_timeout=0.05, exclusive=True)
             return True
         except (serial.SerialException, OSError, ValueError):
             self.serial = None
             self.serial_errors += 1
             return False
+
+    @staticmethod
+    def port_free(port: str) -> bool:
+        """False when another process holds ``port`` exclusively (another master on the bus); True otherwise,
+        including for a port that is not there yet."""
+        try:
+            serial.Serial(port, exclusive=True, timeout=0).close()
+        except serial.SerialException as error:
+            return "lock" not in str(error).lower()
+        except (OSError, ValueError):
+            return True
+        return True
 
     def close(self) -> None:
         if self.serial is not None:

@@ -43,6 +43,8 @@ from carctl.runtime.sidechannel import (AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, LOO
 EXIT_BAD_CONFIG = 3
 HEALTH_EVERY_S = 60.0
 MAX_PASSWORD_BYTES = 1024
+MAX_CA_FILE_BYTES = 1024 * 1024
+TRACEBACK_EVERY_S = 60.0
 
 
 class AgentStartError(Exception):
@@ -72,6 +74,7 @@ class Agent:
         self.last_state: dict[str, Any] = {}
         self.stopping = threading.Event()
         self.handler_errors = 0
+        self._traceback_logged_s = float("-inf")
         try:
             key = load_key(Path(settings.key_file))
         except KeyFileError as error:
@@ -81,7 +84,13 @@ class Agent:
         self.faces = FaceAdmin(Path(config.face.gallery_dir), Path(config.face.key_file), config.face.community,
                                config.controller.building.landing_count,
                                max_image_pixels=config.face.max_image_pixels)
-        broker = BrokerSettings(settings.broker_host, settings.broker_port, settings.username, password,
+        if settings.tls_ca_file:
+            try:  # paho would open it blocking: a FIFO there would hang the link for good
+                read_bounded(settings.tls_ca_file, MAX_CA_FILE_BYTES)
+            except OSError as error:
+                raise AgentStartError(f"platform.tls_ca_file {settings.tls_ca_file}: "
+                                      f"{getattr(error, 'reason', None) or error.strerror or error}") from None
+        broker = BrokerSettings(settings.broker_host.strip("[]"), settings.broker_port, settings.username, password,
                                 settings.tls_ca_file)
         # Only the loop that started this process may speak on its socket (sidechannel.py); run on its own (a test),
         # any process of the firmware's user.
@@ -167,8 +176,12 @@ class Agent:
                         self.handle_loop_message(value)
                     except Exception:  # noqa: BLE001 - counted and logged; the link process goes on
                         self.handler_errors += 1
-                        print(f"platform agent: error handling a message from the loop (counted):\n"
-                              f"{traceback.format_exc()}", file=sys.stderr, flush=True)
+                        # The traceback once a minute at most: a fault that repeats on every event cannot flood
+                        # the journal.
+                        if time.monotonic() - self._traceback_logged_s >= TRACEBACK_EVERY_S:
+                            self._traceback_logged_s = time.monotonic()
+                            print(f"platform agent: error handling a message from the loop ({self.handler_errors} "
+                                  f"so far, counted):\n{traceback.format_exc()}", file=sys.stderr, flush=True)
             if time.monotonic() >= next_health_s:
                 next_health_s = time.monotonic() + HEALTH_EVERY_S
                 if self.from_loop.refused_total() or self.handler_errors or any(self.link.health().values()):

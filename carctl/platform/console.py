@@ -29,7 +29,7 @@ from typing import Any
 from carctl.filein import read_bounded
 from carctl.platform.commands import MAX_COMMAND_BYTES
 from carctl.platform.keys import KeyFileError, car_key, load_key, write_key
-from carctl.platform.naming import id_problem, is_loopback
+from carctl.platform.naming import host_problem, id_problem, is_loopback
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_ANSWER = 1
@@ -108,10 +108,14 @@ class ConsoleInputError(Exception):
 
 
 def _broker_address(text: str) -> tuple[str, int]:
+    """(host, port) of --broker; an IPv6 address is given in brackets (`[::1]:1883`)."""
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConsoleInputError(f"--broker {text!r}: expected HOST:PORT with a port 1..65535")
-    return host, int(port)
+        raise ConsoleInputError(f"--broker {text[:80]!r}: expected HOST:PORT with a port 1..65535")
+    problem = host_problem(host)
+    if problem:
+        raise ConsoleInputError(f"--broker: {problem}")
+    return (host[1:-1] if host.startswith("[") else host), int(port)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -162,6 +166,7 @@ def _client(args: argparse.Namespace, messages: queue.Queue[tuple[str, bytes]]) 
     client.username_pw_set(args.user, _read_password(args.password_file))
     if args.tls_ca is not None:
         try:
+            read_bounded(args.tls_ca, 1024 * 1024)  # paho opens it blocking: a FIFO there would hang the console
             client.tls_set(ca_certs=str(args.tls_ca), cert_reqs=ssl.CERT_REQUIRED)
         except (OSError, ssl.SSLError) as error:
             raise ConsoleInputError(f"--tls-ca {args.tls_ca}: not a usable CA certificate ({error})") from None
@@ -191,6 +196,8 @@ def _close(client: Any) -> None:
 
 
 def _write_car_key(args: argparse.Namespace) -> int:
+    if not str(args.out) or str(args.out) == "." or args.out.is_dir():
+        raise ConsoleInputError(f"--out {str(args.out)!r}: give the path of the new key file")
     community_key_file = args.community_key_file or args.key_file
     if community_key_file is None:
         raise ConsoleInputError("--key-file (the community key) is needed to derive a car's key")

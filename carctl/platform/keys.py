@@ -72,8 +72,12 @@ def car_key(community_key: bytes, community: str, car: str) -> bytes:
 
 def write_key(path: Path, key: bytes) -> None:
     """A new key file, mode 0600 from its creation; refuses to overwrite one."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(key)
-        out.flush()
-        os.fsync(out.fileno())
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(key)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        Path(path).unlink(missing_ok=True)  # a key cut short is not a key: and it would block the next try
+        raise

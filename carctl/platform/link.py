@@ -73,7 +73,7 @@ class PlatformLink:
         self.callback_errors = 0
         self.network_restarts = 0
         self.logins_refused = 0
-        self._refusal_logged_s = float("-inf")
+        self._logged_s: dict[str, float] = {}
         # Owned by the sender thread alone: MQTT message id -> outbox event id.
         self._inflight: dict[int, str] = {}
         # Written by paho's callbacks, read by the sender thread (deque appends and pops are atomic).
@@ -166,15 +166,25 @@ class PlatformLink:
             return
         self.connected.clear()
         self.network_restarts += 1
-        print(f"platform link: the network thread had stopped; restarting it ({self.network_restarts})",
-              file=sys.stderr, flush=True)
+        if self._may_log("network thread"):
+            print(f"platform link: the network thread had stopped; restarting it ({self.network_restarts} so far)",
+                  file=sys.stderr, flush=True)
         self.client._reset_sockets()  # noqa: SLF001 - the dead loop's socket and wake-up pair
         self._start_network()
 
     def _count_error(self, where: str) -> None:
         self.callback_errors += 1
-        print(f"platform link: error in {where} (counted, the link goes on):\n{traceback.format_exc()}",
-              file=sys.stderr, flush=True)
+        if self._may_log(where):
+            print(f"platform link: error in {where} ({self.callback_errors} so far, counted; the link goes on):\n"
+                  f"{traceback.format_exc()}", file=sys.stderr, flush=True)
+
+    def _may_log(self, what: str) -> bool:
+        """Once a minute per kind of trouble: a fault that repeats every second cannot flood the journal."""
+        now = time.monotonic()
+        if now - self._logged_s.get(what, float("-inf")) < REFUSAL_LOG_EVERY_S:
+            return False
+        self._logged_s[what] = now
+        return True
 
     def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
         """A paho callback that never raises into paho's network thread."""
@@ -215,9 +225,7 @@ class PlatformLink:
             # A refused login (a wrong password, an account missing from the broker) would otherwise be visible only
             # on the broker: say it, once per minute at most, and count it.
             self.logins_refused += 1
-            now = time.monotonic()
-            if now - self._refusal_logged_s >= REFUSAL_LOG_EVERY_S:
-                self._refusal_logged_s = now
+            if self._may_log("login"):
                 print(f"platform link: the broker refused the login of {self.broker.username!r} ({reason}); check "
                       f"platform.username and platform.password_file ({self.logins_refused} refusals so far)",
                       file=sys.stderr, flush=True)

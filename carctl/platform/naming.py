@@ -13,6 +13,7 @@ import ipaddress
 import re
 
 ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def id_problem(kind: str, value: object) -> str | None:
@@ -36,3 +37,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` cannot be a broker's address (an IP address, `[v6]` too, or a DNS name), or None if it can. A
+    name paho's resolver cannot even encode (`a..b`) killed its network thread at every reconnection."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+        return None
+    except ValueError:
+        pass
+    labels = host.split(".")
+    if not 0 < len(host) <= 253 or not all(HOST_LABEL.fullmatch(label) for label in labels):
+        return f"{host[:80]!r} is neither an IP address nor a host name"
+    return None

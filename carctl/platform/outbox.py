@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import uuid
 from pathlib import Path
 from typing import Any
@@ -129,11 +130,8 @@ class Outbox:
 def _open(path: Path) -> sqlite3.Connection:
     """The outbox database, created 0600 (SQLite gives its WAL and shared-memory files the database's mode);
     sqlite3.DatabaseError if the file is not a database or not this outbox."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(descriptor, 0o600)
-    finally:
-        os.close(descriptor)
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        _own_regular_file(name, create=name == path)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         db.execute("PRAGMA journal_mode=WAL")
@@ -144,10 +142,33 @@ def _open(path: Path) -> sqlite3.Connection:
         db.executescript(SCHEMA)
         for check in CHECKS:
             db.execute(check)
+        # Only this outbox's tables: a view in a table's place or a trigger would make every store fail, or run
+        # whatever query it holds on each event, and the file would still pass every check above.
+        extra = db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger')").fetchone()
+        if extra is not None:
+            raise sqlite3.DatabaseError(f"the database holds a {extra[0]} ({extra[1]!r:.40}) this outbox never made")
     except sqlite3.DatabaseError:
         db.close()
         raise
     return db
+
+
+def _own_regular_file(path: Path, create: bool) -> None:
+    """The database (or its WAL, its shared memory) as a regular file of mode 0600; a FIFO, a folder or a link in
+    its place is a DatabaseError (SQLite would block on a FIFO, or fail on every write)."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise sqlite3.DatabaseError(f"{path}: {error.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise sqlite3.DatabaseError(f"{path} is not a regular file")
+        os.fchmod(descriptor, 0o600)  # also a WAL left 0644 by an older version: it holds resident ids
+    finally:
+        os.close(descriptor)
 
 
 def _move_aside(path: Path) -> Path:
@@ -155,9 +176,10 @@ def _move_aside(path: Path) -> Path:
     number = 1
     while (aside := path.with_name(f"{path.name}.unreadable-{number}")).exists():
         number += 1
-    os.replace(path, aside)
+    if os.path.lexists(path):
+        os.replace(path, aside)
     for suffix in ("-wal", "-shm"):
         companion = path.with_name(path.name + suffix)
-        if companion.exists():
+        if os.path.lexists(companion):
             os.replace(companion, aside.with_name(aside.name + suffix))
     return aside

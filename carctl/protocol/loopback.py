@@ -15,6 +15,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ MAX_TEXT_CHARS = 256
 # anything real and far below anything that would corrupt the running totals.
 MAX_DAILY_COUNT = 100_000
 MAX_DAILY_RUNNING_S = 2 * 86_400.0  # a day, with room for a clock step at midnight
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9], not \d: \d also takes other scripts' digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +179,7 @@ def event_problem(event: Any) -> str | None:
 
 
 def statistics_problem(event: dict[str, Any]) -> str | None:
-    if not isinstance(event.get("day"), str) or not DAY.fullmatch(event["day"]):
+    if not isinstance(event.get("day"), str) or not DAY.fullmatch(event["day"]) or not _is_date(event["day"]):
         return "daily statistics without a day"
     for name in ("trips", "door_cycles", "faults_raised"):
         value = event.get(name)
@@ -189,3 +190,11 @@ def statistics_problem(event: dict[str, Any]) -> str | None:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= limit:
             return f"daily statistics with an impossible {name}"
     return None
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True

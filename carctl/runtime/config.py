@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from carctl.adapters.drive import Endpoint
 from carctl.core.config import YEAR_S, BuildingConfig, CarConfig, ConfigError, ControllerConfig, Range, check_ranges
-from carctl.platform.naming import id_problem, is_loopback
+from carctl.platform.naming import host_problem, id_problem, is_loopback
 from carctl.tomlconfig import ConfigFileError, build_table, key_spelling, read_toml
 
 __all__ = ["FirmwareConfig", "FirmwareConfigError", "build_table", "from_dict", "load"]
@@ -190,6 +190,9 @@ class PlatformSection:
             problem = id_problem(key, getattr(self, key))
             if problem:
                 raise ConfigError(f"platform.{key}", problem)
+        problem = host_problem(self.broker_host)
+        if problem:
+            raise ConfigError("platform.broker_host", problem)
         if not self.tls_ca_file and not self.allow_plaintext and not is_loopback(self.broker_host):
             raise ConfigError("platform.tls_ca_file", f"the broker {self.broker_host} is not on this machine: set "
                                                       f"tls_ca_file so the password is not sent in the clear (or "

@@ -37,6 +37,8 @@ VERSION = 1
 # The largest log runtime.fault_log_capacity allows (100,000 records of about 400 bytes), with room.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_VALUES = 2_000_000
+RECORD_BYTES = 1024  # a record is about 300 bytes of JSON
+RECORD_VALUES = 48  # and about 15 fields
 NUMBER = (int, float)
 # Every key record_of() writes, with the type of its value; "meaning" and "drive_code" are written for some faults.
 RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -63,16 +65,20 @@ def read(path: Path) -> list[dict[str, Any]]:
     return read_log(path).records
 
 
-def read_log(path: Path) -> LogContents:
+def read_log(path: Path, capacity: int | None = None) -> LogContents:
     """The records of a log file, and the malformed ones counted; ValueError if the file as a whole is not a
     readable fault log (not a regular file, too large, not UTF-8 JSON, not a version-1 log), OSError from the disk
     (FileNotFoundError for a missing file)."""
+    # The firmware reads a log of its own capacity (RECORD_BYTES and RECORD_VALUES per record, with room to spare),
+    # so a crafted file cannot delay its start or take its memory; `carctl faults` reads up to the largest capacity.
+    max_bytes = MAX_FILE_BYTES if capacity is None else min(MAX_FILE_BYTES, 4096 + capacity * RECORD_BYTES)
+    max_values = MAX_VALUES if capacity is None else min(MAX_VALUES, 64 + capacity * RECORD_VALUES)
     try:
-        raw = read_bounded(path, MAX_FILE_BYTES)  # a FIFO would block the reader, a device be read for ever
+        raw = read_bounded(path, max_bytes)  # a FIFO would block the reader, a device be read for ever
     except NotARegularFile as refusal:
         raise ValueError(str(refusal)) from None
     try:
-        data = safejson.loads(raw, max_bytes=MAX_FILE_BYTES, max_depth=4, max_values=MAX_VALUES)
+        data = safejson.loads(raw, max_bytes=max_bytes, max_depth=4, max_values=max_values)
     except safejson.JsonRefused as refused:
         raise ValueError(f"{path}: not a carctl fault log ({refused})") from None
     if not isinstance(data, dict) or not _is_version(data.get("version")) or not isinstance(data.get("records"), list):
@@ -145,7 +151,7 @@ class FaultLog:
         self._dirty = threading.Event()
         if path.exists():
             try:
-                contents = read_log(path)
+                contents = read_log(path, capacity)
             except (OSError, ValueError):
                 self.set_aside = self._move_aside()
             else:

@@ -167,11 +167,11 @@ class ControlLoop:
         self.bridge: PlatformBridge | None = None
         self.applied_settings: dict[str, Any] | None = None
         self.lag_p99_ms = 0.0
+        # Why a side channel the car should have is not open (its socket held by another process, say): in the health
+        # record, and tried again every second until it opens.
+        self.unavailable: dict[str, str] = {}
         if config.processes.platform:
-            try:
-                self.bridge = PlatformBridge(config, self.socket_dir, self._sender("platform"))
-            except OSError as error:
-                log.write("platform", state="bridge unavailable", error=str(error))
+            self._open_bridge()
             self.reload_overrides()
         else:
             self.switch_face(config.processes.face)
@@ -401,6 +401,40 @@ class ControlLoop:
             below_reference_mark=drive.below_reference_mark if drive else False,
         )
 
+    def _open_bridge(self) -> None:
+        try:
+            self.bridge = PlatformBridge(self.config, self.socket_dir, self._sender("platform"))
+        except OSError as error:
+            self._unavailable("platform", error)
+            return
+        self.bridge.reporter.face_on = self.face_enabled
+        self._available("platform")
+
+    def _open_inbox(self) -> None:
+        try:
+            self.inbox = RecognitionInbox(prepare_socket_dir(self.socket_dir),
+                                          self.config.controller.building.landing_count, self._sender("face"))
+        except (OSError, SocketDirError) as error:
+            self._unavailable("face", error)
+            return
+        self._available("face")
+
+    def _unavailable(self, part: str, error: Exception) -> None:
+        if part not in self.unavailable:
+            self.log.write(part, state="side channel unavailable", error=str(error))
+        self.unavailable[part] = str(error)
+
+    def _available(self, part: str) -> None:
+        if self.unavailable.pop(part, None) is not None:
+            self.log.write(part, state="side channel open")
+
+    def reopen_side_channels(self) -> None:
+        """About once a second: open again a side channel that could not be opened (it is needed and missing)."""
+        if self.config.processes.platform and self.bridge is None:
+            self._open_bridge()
+        if self.face_enabled and self.inbox is None:
+            self._open_inbox()
+
     def _sender(self, part: str) -> SenderCheck:
         child_pid = self.child_pid
         if child_pid is None:
@@ -427,14 +461,12 @@ class ControlLoop:
             return
         self.face_enabled = enabled
         if enabled:
-            try:
-                self.inbox = RecognitionInbox(prepare_socket_dir(self.socket_dir),
-                                              self.config.controller.building.landing_count, self._sender("face"))
-            except (OSError, SocketDirError) as error:
-                self.log.write("face", state="inbox unavailable", error=str(error))
-        elif self.inbox is not None:
-            self.inbox.close()
-            self.inbox = None
+            self._open_inbox()
+        else:
+            self.unavailable.pop("face", None)
+            if self.inbox is not None:
+                self.inbox.close()
+                self.inbox = None
         if self.bridge is not None:
             self.bridge.reporter.face_on = enabled
         if self.on_face_switch is not None:
@@ -485,6 +517,7 @@ class ControlLoop:
             "recognitions": self.inbox.accepted if self.inbox is not None else None,
             "recognitions_refused": dict(self.inbox.inbox.refused) if self.inbox is not None else None,
             "platform_messages_refused": dict(self.bridge.inbox.refused) if self.bridge is not None else None,
+            "side_channels_unavailable": dict(self.unavailable),
             "loop_errors": dict(self.errors.counts),
             "log_write_failures": self.log.failed_writes,
         }
@@ -503,10 +536,12 @@ class ControlLoop:
             except Exception:  # noqa: BLE001 - the last guard: the loop never exits mid-run
                 self.errors.caught("cycle")
             now = time.monotonic()
-            if now >= next_second and self.on_second is not None:
+            if now >= next_second:
                 next_second = now + 1.0
                 try:
-                    self.on_second()
+                    self.reopen_side_channels()
+                    if self.on_second is not None:
+                        self.on_second()
                 except Exception:  # noqa: BLE001 - housekeeping (the process table) must not stop the car
                     self.errors.caught("housekeeping")
             if now >= next_health:

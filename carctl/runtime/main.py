@@ -46,10 +46,20 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         key = option if value is not None else error.key
         print(f"carctl run: error: {key + ': ' if key else ''}{error.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    port_problem = _not_a_serial_port(config.panel.port)
-    if port_problem:
-        print(f"carctl run: error: {'--panel' if panel is not None else 'panel.port'}: {port_problem}",
-              file=sys.stderr)
+    ports = [("--panel" if panel is not None else "panel.port", config.panel.port)]
+    endpoint = Endpoint.parse(config.drive.endpoint)
+    if endpoint.kind == "rtu":
+        ports.append(("--drive" if drive is not None else "drive.endpoint", endpoint.address))
+    for option, port in ports:
+        port_problem = _not_a_serial_port(port)
+        if port_problem:
+            print(f"carctl run: error: {option}: {port_problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    # The panel bus has one master: a second firmware on the same port (a technician's `carctl run` while the service
+    # runs) would poll the boards and drive the car beside the first. The loop holds the port exclusively; refuse here.
+    if not PanelBusMaster.port_free(config.panel.port):
+        print(f"carctl run: error: {'--panel' if panel is not None else 'panel.port'}: {config.panel.port} is in use by "
+              f"another process (another carctl run? on a car, `systemctl stop carctl` first)", file=sys.stderr)
         return EXIT_BAD_INPUT
     if config.processes.platform or config.processes.face:
         # The side channels' directory: only the firmware's user may enter it (docs/security.md); and only one
@@ -63,6 +73,9 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         except InUseError as error:
             print(f"carctl run: error: runtime.socket_dir: {error}: another carctl run is running (on a car, "
                   f"`systemctl stop carctl` first)", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except OSError as error:
+            print(f"carctl run: error: runtime.socket_dir: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
     try:
         log = open_log(config.runtime.log)

@@ -34,7 +34,6 @@ KEYS = tuple(CHECKS)
 
 
 def read(path: Path) -> dict[str, Any]:
-    remove_stale_temporaries(path)  # left by a writer killed mid-write; write() reads first, so it clears them too
     try:
         # Read between two cycles: a FIFO put in its place would block the loop, so only a regular file is read.
         data = safejson.loads(read_bounded(path, MAX_FILE_BYTES), max_bytes=MAX_FILE_BYTES, max_depth=3)
@@ -46,7 +45,9 @@ def read(path: Path) -> dict[str, Any]:
 
 
 def write(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``changes`` into the file atomically; returns the settings now in force."""
+    """Merge ``changes`` into the file atomically; returns the settings now in force. The writer (the link process)
+    clears temporaries left by a writer killed mid-write; the loop, which only reads, never lists the directory."""
+    remove_stale_temporaries(path)
     settings = {**read(path), **{k: v for k, v in changes.items() if k in KEYS}}
     write_atomic(path, json.dumps(settings).encode())
     return settings

@@ -76,14 +76,25 @@ class InUseError(OSError):
 
 def hold_lock(path: Path, what: str) -> int:
     """An exclusive lock on ``path`` (created 0600), held until the returned descriptor is closed; InUseError naming
-    the holder's pid when another process has it. Not inherited by child processes."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    the holder's pid when another process has it, OSError when the lock file cannot be one (a folder, a FIFO, a
+    link). Not inherited by child processes."""
     try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise OSError(error.errno, f"lock file {path} cannot be used ({error.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"lock file {path} is not a regular file")
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(descriptor, 16, 0).decode("ascii", "replace").strip() or "unknown"
+        holder = os.pread(descriptor, 16, 0).decode("ascii", "replace").strip()
         os.close(descriptor)
-        raise InUseError(f"{what} is in use by another process (pid {holder})") from None
+        # Whatever the holder wrote, only digits are repeated (no terminal escapes through a message).
+        raise InUseError(f"{what} is in use by another process (pid {holder if holder.isdigit() else 'unknown'})") \
+            from None
+    except BaseException:
+        os.close(descriptor)
+        raise
     os.ftruncate(descriptor, 0)
     os.pwrite(descriptor, str(os.getpid()).encode(), 0)
     return descriptor

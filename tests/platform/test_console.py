@@ -176,6 +176,9 @@ def test_bad_arguments_are_refused_before_the_broker_is_reached(tmp_path: Path) 
              (("resident-enroll", "--community", "xihan", "--car", "b7u2", "r-1", "--home-landing", "2",
                "--consent", "C", str(tmp_path / "big.jpg"), str(tmp_path / "big.jpg")), "at most"),
              (("watch", "--community", "xihan", "--seconds", "-5"), "--seconds"),
-             (("watch", "--community", "xihan", "--seconds", "nan"), "--seconds")]
+             (("watch", "--community", "xihan", "--seconds", "nan"), "--seconds"),
+             (("--broker", "a..b:1883", "config-get", "--community", "xihan", "--car", "b7u2"), "--broker"),
+             (("--tls-ca", str(tmp_path / "photo.jpg"), "config-get", "--community", "xihan", "--car", "b7u2"),
+              "not a regular file")]
     for args, reason in cases:
         assert_refused(console(9, tmp_path, *args), reason)

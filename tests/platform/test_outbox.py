@@ -99,3 +99,47 @@ def test_the_outbox_is_the_links_own(tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_mode & 0o077 == 0, name
     assert box.db.execute("PRAGMA secure_delete").fetchone() == (1,)
     box.close()
+
+
+def test_an_outbox_with_a_view_or_a_trigger_or_a_fifo_for_its_log_is_set_aside(tmp_path: Path) -> None:
+    """Built to pass the column checks, such a file made every store fail for good (or ran the trigger's query on each
+    event): it is not this outbox."""
+    import os
+    import sqlite3
+
+    for name, schema in (("view.db", "CREATE TABLE t (seq, id, topic, payload); CREATE VIEW events AS SELECT * FROM t;"),
+                         ("trigger.db", "CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT, topic TEXT, payload "
+                                        "TEXT); CREATE TRIGGER no BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, "
+                                        "'no'); END;")):
+        path = tmp_path / name
+        sqlite3.connect(path).executescript(schema)
+        box = Outbox(path)
+        try:
+            assert box.set_aside is not None
+            box.add("t", {"id": "e1"})
+            assert box.count() == 1
+        finally:
+            box.close()
+    Outbox(tmp_path / "fifo.db").close()
+    (tmp_path / "fifo.db-wal").unlink(missing_ok=True)
+    os.mkfifo(tmp_path / "fifo.db-wal")
+    box = Outbox(tmp_path / "fifo.db")
+    try:
+        assert box.set_aside is not None
+    finally:
+        box.close()
+
+
+def test_a_log_left_open_to_others_by_an_older_version_is_closed_to_them(tmp_path: Path) -> None:
+    import os
+
+    Outbox(tmp_path / "outbox.db").close()
+    (tmp_path / "outbox.db-wal").write_bytes(b"")
+    for name in ("outbox.db", "outbox.db-wal"):
+        os.chmod(tmp_path / name, 0o644)
+    box = Outbox(tmp_path / "outbox.db")
+    try:
+        for name in ("outbox.db", "outbox.db-wal"):
+            assert (tmp_path / name).stat().st_mode & 0o077 == 0, name
+    finally:
+        box.close()

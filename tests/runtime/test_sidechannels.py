@@ -34,6 +34,7 @@ from carctl.runtime.loop import ControlLoop, StructuredLog
 from carctl.runtime.sidechannel import (AGENT_FROM_LOOP, LOOP_FROM_FACE, LOOP_FROM_PLATFORM, MAX_DATAGRAM_BYTES,
                                         Inbox, Sender, SocketDirError, prepare_socket_dir)
 from sim.procedures import SimulatedCar
+from tests.refusals import assert_refused
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -539,3 +540,124 @@ def test_the_link_process_refuses_a_password_file_that_is_a_fifo_or_endless(tmp_
         config = firmware_config(tmp_path, password_file=str(password_file))
         with pytest.raises(AgentStartError, match=reason):
             Agent(config)
+
+
+def test_the_loop_reading_its_settings_never_lists_their_folder(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forty thousand leftover temporaries beside the settings file once made each reload take 130 ms inside a
+    cycle: the loop halted the car between floors. Only the writer (the link process) clears them."""
+    from carctl.runtime import overrides
+
+    def listing(path: Path) -> None:
+        raise AssertionError("the loop listed the settings file's folder")
+
+    monkeypatch.setattr(overrides, "remove_stale_temporaries", listing)
+    loop, _ = make_loop(firmware_config(tmp_path))
+    try:
+        assert loop.bridge is not None
+        (tmp_path / "o.json").write_text('{"home_landing": 2}')
+        send_raw(loop.bridge.inbox.path, b'{"type":"reload"}')
+        loop.cycle()
+        assert loop.controller.config.car.home_landing == 2
+    finally:
+        loop.close_platform()
+
+
+def test_a_side_channel_whose_socket_is_held_is_reported_and_opened_once_free(tmp_path: Path) -> None:
+    from carctl.runtime.sidechannel import hold_lock
+
+    directory = prepare_socket_dir(tmp_path / "run")
+    held = hold_lock(directory / f"{LOOP_FROM_PLATFORM}.lock", "the platform socket")
+    try:
+        loop, stream = make_loop(firmware_config(tmp_path))
+        assert loop.bridge is None
+        assert f"pid {os.getpid()}" in loop.health()["side_channels_unavailable"]["platform"]
+        loop.reopen_side_channels()
+        assert loop.bridge is None  # still held
+    finally:
+        os.close(held)
+    try:
+        loop.reopen_side_channels()
+        assert loop.bridge is not None and loop.health()["side_channels_unavailable"] == {}
+        states = [json.loads(line).get("state") for line in stream.getvalue().splitlines()]
+        assert states.count("side channel unavailable") == 1 and "side channel open" in states
+    finally:
+        loop.close_platform()
+
+
+def test_a_lock_file_that_cannot_be_one_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    from carctl.runtime.sidechannel import InUseError, hold_lock
+
+    (tmp_path / "dir.lock").mkdir()
+    os.mkfifo(tmp_path / "fifo.lock")
+    (tmp_path / "link.lock").symlink_to(tmp_path / "elsewhere")
+    for name in ("dir.lock", "fifo.lock", "link.lock"):
+        with pytest.raises(OSError, match="lock file") as error:
+            hold_lock(tmp_path / name, "x")
+        assert not isinstance(error.value, InUseError)
+    # A holder that wrote a terminal escape instead of its pid: only digits are ever repeated.
+    first = hold_lock(tmp_path / "held.lock", "x")
+    try:
+        os.pwrite(first, b"1\x1b[31mX", 0)
+        with pytest.raises(InUseError) as error:
+            hold_lock(tmp_path / "held.lock", "x")
+        assert "\x1b" not in str(error.value) and "pid unknown" in str(error.value)
+    finally:
+        os.close(first)
+
+
+def test_the_link_process_refuses_a_ca_file_it_would_block_on(tmp_path: Path) -> None:
+    from carctl.platform.agent import AgentStartError
+
+    os.mkfifo(tmp_path / "ca.pem")
+    with pytest.raises(AgentStartError, match="tls_ca_file"):
+        Agent(firmware_config(tmp_path, tls_ca_file=str(tmp_path / "ca.pem")))
+
+
+def test_a_second_firmware_on_the_same_panel_bus_is_refused(tmp_path: Path) -> None:
+    """Without the platform link or the face feature no socket directory is taken, but the panel bus has one master:
+    a second `carctl run` on the same port would poll the boards and drive the car beside the first."""
+    import pty
+
+    master, slave = pty.openpty()
+    panel = os.ttyname(slave)
+    config = tmp_path / "car.toml"
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "{panel}"\n'
+                      f'[runtime]\nrealtime_priority = 0\nfault_log = ""\nlog = "{tmp_path / "log"}"\n')
+    command = [sys.executable, "-m", "carctl.cli", "run", "--config", str(config)]
+    running = subprocess.Popen(command + ["--run-seconds", "30"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while (not (tmp_path / "log").exists() or '"start"' not in (tmp_path / "log").read_text()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # its first cycles open the port
+        second = subprocess.run(command + ["--run-seconds", "1"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        assert_refused(second, "in use by another process")
+        assert running.poll() is None
+    finally:
+        running.terminate()
+        running.wait(timeout=30)
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.parametrize("day", ["٢٠٢٥-٠١-٠١", "2025-13-99", "2025-02-30", "2025-1-1"])
+def test_daily_statistics_of_a_day_that_is_not_a_date_are_refused(day: str) -> None:
+    event = {"id": "d1", "category": "statistics", "kind": "daily_statistics", "day": day, "trips": 1,
+             "door_cycles": 1, "faults_raised": 0, "running_s": 1.0, "running_h": 0.001}
+    assert isinstance(loopback.parse_loop_message({"type": "event", "event": event}), Refused)
+    assert isinstance(loopback.parse_loop_message({"type": "event", "event": {**event, "day": "2025-02-28"}}),
+                      EventReport)
+
+
+@pytest.mark.parametrize("host", ["a..b", "-broker", "broker_1", "x" * 300, "[not-an-ip]"])
+def test_a_broker_host_that_is_no_address_is_refused_naming_the_key(tmp_path: Path, host: str) -> None:
+    """paho's resolver could not encode `a..b`: its network thread died at every reconnection."""
+    from carctl.runtime.config import FirmwareConfigError
+
+    with pytest.raises(FirmwareConfigError) as error:
+        firmware_config(tmp_path, broker_host=host, allow_plaintext=True)
+    assert error.value.key == "platform.broker_host"
