@@ -165,3 +165,15 @@ def test_a_fifo_or_a_device_is_refused_without_waiting(tmp_path: Path) -> None:
         read_log(fifo)
     with pytest.raises(ValueError, match="is not a regular file \\(a device\\)"):
         read_log(Path("/dev/zero"))
+
+
+def test_the_firmware_reads_a_log_no_larger_than_its_capacity(tmp_path: Path) -> None:
+    """A crafted log of four million empty records once delayed the firmware's start by 5.6 s and 634 MB: the
+    firmware reads what its own capacity could have written, and sets anything larger aside."""
+    path = tmp_path / "faults.json"
+    path.write_text('{"version":1,"records":[' + ",".join(["{}"] * 100_000) + "]}")
+    log = FaultLog(path, capacity=10)
+    try:
+        assert log.set_aside is not None and log.records() == []
+    finally:
+        log.close()
