@@ -60,11 +60,12 @@ def test_writers_killed_mid_write_leave_one_whole_file_after_one_open(tmp_path: 
             assert found and int(found[1]) in killed, name
     assert cut_short >= 10 and left, "the kills did not land mid-write: this would test nothing"
 
-    overrides.read(target)  # the owner opens the file once
-
-    assert [p.name for p in tmp_path.iterdir()] == [target.name]
     contents = target.read_bytes()
     assert len(contents) == SIZE and len(set(contents)) == 1  # one version whole, never a mix
+
+    overrides.write(target, {"home_landing": 1})  # the file's writer (the link process) writes it once more
+
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def temporary(directory: Path, middle: str, age_s: float = 0.0) -> Path:
