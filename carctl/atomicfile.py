@@ -54,6 +54,21 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
+def write_new_private(path: Path, data: bytes) -> None:
+    """A new file at ``path`` holding ``data`` (a key), mode 0600 from its creation, never over an existing file or
+    through a link (FileExistsError, OSError); a file cut short is removed, and the new name survives a power cut."""
+    descriptor = os.open(path, _EXCLUSIVE_NEW, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)  # a key cut short is not a key, and it would block the next try
+        raise
+    fsync_directory(path.parent)
+
+
 def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` atomically (``mode``, e.g. 0o600, is set before the file appears; else 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carctl import safejson
-from carctl.atomicfile import fsync_directory, remove_stale_temporaries, write_atomic
+from carctl.atomicfile import fsync_directory, remove_stale_temporaries, write_atomic, write_new_private
 from carctl.filein import NotARegularFile, read_bounded
 
 KEY_BYTES = 32
 _FLOOR_MAX_BYTES = 4096
-_NEW_PRIVATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 # Writing over a key in place: never through a link, never waiting on a FIFO.
 _EXISTING_FILE = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
@@ -66,16 +65,7 @@ def _write_new_key(path: Path) -> bytes:
     """A new random key in a new file at ``path`` (mode 0600); OSError if it cannot be made (FileExistsError if
     a file is already there)."""
     key = secrets.token_bytes(KEY_BYTES)
-    descriptor = os.open(path, _NEW_PRIVATE_FILE, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(key)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)  # the new name survives a power cut
+    write_new_private(path, key)
     return key
 
 

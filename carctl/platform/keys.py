@@ -17,6 +17,8 @@ import os
 import stat
 from pathlib import Path
 
+from carctl.atomicfile import write_new_private
+
 MIN_KEY_BYTES = 32
 MAX_KEY_BYTES = 1024
 CAR_KEY_SALT = b"carctl car command key v1"
@@ -72,12 +74,4 @@ def car_key(community_key: bytes, community: str, car: str) -> bytes:
 
 def write_key(path: Path, key: bytes) -> None:
     """A new key file, mode 0600 from its creation; refuses to overwrite one."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(key)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        Path(path).unlink(missing_ok=True)  # a key cut short is not a key: and it would block the next try
-        raise
+    write_new_private(Path(path), key)
