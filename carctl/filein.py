@@ -16,13 +16,21 @@ import stat
 from pathlib import Path
 
 
-class NotARegularFile(OSError):
-    """The path is a FIFO, a device, a directory or a symbolic link where a regular file was expected, or too large.
-    ``reason`` says which without the path, for callers that name the path themselves."""
+class FileRefused(OSError):
+    """A file named from outside that is not used; ``reason`` says why without the path, for callers that name the
+    path themselves."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
         super().__init__(f"{path} {reason}")
         self.reason = reason
+
+
+class NotARegularFile(FileRefused):
+    """The path is a FIFO, a device, a directory or a symbolic link where a regular file was expected, or too large."""
+
+
+class OpenToOthers(FileRefused):
+    """A private file (a key) that group or others may read or write."""
 
 
 def read_bounded(path: Path | str, max_bytes: int, follow_symlinks: bool = True) -> bytes:
@@ -55,6 +63,22 @@ def read_bounded(path: Path | str, max_bytes: int, follow_symlinks: bool = True)
     if len(data) > max_bytes:
         raise NotARegularFile(path, f"is larger than {max_bytes} bytes")
     return data
+
+
+def private_file_size(path: Path | str) -> int:
+    """The size of a private file (a key), from its lstat() before a byte is read: a regular file of its own (not a
+    symbolic link, whose target would be someone else's file), mode 0600 or stricter. FileRefused saying which rule
+    it breaks, or the OSError of lstat() (FileNotFoundError for a missing file). Read it then with
+    read_bounded(..., follow_symlinks=False)."""
+    status = os.lstat(path)
+    mode = status.st_mode
+    if stat.S_ISLNK(mode):
+        raise NotARegularFile(path, "is a symbolic link; a key must be a file of its own")
+    if not stat.S_ISREG(mode):
+        raise NotARegularFile(path, f"is not a regular file ({_kind(mode)})")
+    if stat.S_IMODE(mode) & 0o077:
+        raise OpenToOthers(path, f"is readable by others (mode {stat.S_IMODE(mode):o}); chmod 600 it")
+    return status.st_size
 
 
 def check_output(path: Path | str) -> None:

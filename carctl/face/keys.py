@@ -31,7 +31,7 @@ from pathlib import Path
 
 from carctl import safejson
 from carctl.atomicfile import fsync_directory, remove_stale_temporaries, write_atomic, write_new_private
-from carctl.filein import NotARegularFile, read_bounded
+from carctl.filein import FileRefused, NotARegularFile, private_file_size, read_bounded
 
 KEY_BYTES = 32
 _FLOOR_MAX_BYTES = 4096
@@ -87,17 +87,12 @@ def load_key(path: Path) -> bytes:
     """The key in ``path``; GalleryError naming the file if it is missing, a symbolic link, not a regular file, open
     to others or not 32 bytes. All of that is checked before a byte is read."""
     try:
-        status = os.lstat(path)
+        size = private_file_size(path)
+    except FileRefused as refused:
+        raise GalleryError(f"key file {path} {refused.reason}") from None
     except OSError as error:
         raise GalleryError(f"key file {path}: {error.strerror}") from None
-    mode = status.st_mode
-    if stat.S_ISLNK(mode):
-        raise GalleryError(f"key file {path} is a symbolic link; it must be a file of its own (mode 0600)")
-    if not stat.S_ISREG(mode):
-        raise GalleryError(f"key file {path} is not a regular file")
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise GalleryError(f"key file {path} is readable by others (mode {stat.S_IMODE(mode):o}); it must be 0600")
-    if status.st_size != KEY_BYTES:
+    if size != KEY_BYTES:
         raise GalleryError(f"key file {path} does not hold a {KEY_BYTES}-byte key")
     try:
         # Without following a link, and only a regular file of at most 32 bytes: replaced since the lstat() or not.

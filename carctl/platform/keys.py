@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import stat
 from pathlib import Path
 
 from carctl.atomicfile import write_new_private
+from carctl.filein import FileRefused, private_file_size, read_bounded
 
 MIN_KEY_BYTES = 32
 MAX_KEY_BYTES = 1024
@@ -30,27 +29,17 @@ class KeyFileError(Exception):
 
 def load_key(path: Path) -> bytes:
     try:
-        # Non-blocking, so that a FIFO in the key's place is refused below instead of waiting for a writer.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        size = private_file_size(path)  # a link, not a regular file, open to others: refused before a byte is read
+        if size > MAX_KEY_BYTES:
+            raise KeyFileError(f"key file {path} is larger than {MAX_KEY_BYTES} bytes: not a key")
+        key = read_bounded(path, MAX_KEY_BYTES, follow_symlinks=False)
+    except FileRefused as refused:
+        raise KeyFileError(f"key file {path} {refused.reason}") from None
     except OSError as error:
-        if os.path.islink(path):
-            raise KeyFileError(f"key file {path} is a symbolic link; a key must be a file of its own") from None
-        raise KeyFileError(f"key file {path}: {error.strerror}") from None
-    try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            raise KeyFileError(f"key file {path} is not a regular file")
-        if stat.S_IMODE(mode) & 0o077:
-            raise KeyFileError(f"key file {path} is open to group or others (mode {stat.S_IMODE(mode):o}); "
-                               f"chmod 600 it")
-        key = os.read(descriptor, MAX_KEY_BYTES + 1)
-    finally:
-        os.close(descriptor)
+        raise KeyFileError(f"key file {path}: {error.strerror or error}") from None
     if len(key) < MIN_KEY_BYTES:
-        raise KeyFileError(f"key file {path} holds {len(key)} bytes; a command key needs at least "
-                           f"{MIN_KEY_BYTES} random bytes")
-    if len(key) > MAX_KEY_BYTES:
-        raise KeyFileError(f"key file {path} is larger than {MAX_KEY_BYTES} bytes: not a key")
+        raise KeyFileError(f"key file {path} holds {len(key)} bytes; a command key needs at least {MIN_KEY_BYTES} "
+                           f"random bytes")
     return key
 
 
