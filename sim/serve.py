@@ -37,7 +37,7 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from carctl import safejson
-from carctl.core.config import DAY_S, ControllerConfig, shown
+from carctl.core.config import DAY_S, ConfigError, ControllerConfig, Range, check_number, shown
 from carctl.protocol import panelbus
 from sim.drive import SimulatedDrive
 from sim.panels import PanelBoards
@@ -386,19 +386,23 @@ def _value(request: dict[str, Any], key: str, default: Any) -> Any:
     return value
 
 
+def _in_range(value: Any, span: Range, key: str, whole: bool) -> None:
+    """The configuration's own range check (carctl.core.config), its refusal a control request's."""
+    try:
+        check_number(value, span, key, whole)
+    except ConfigError as error:
+        raise Refused(f"{key} {error.message}") from None
+
+
 def _whole(request: dict[str, Any], key: str, low: int, high: int, default: Any = _REQUIRED) -> int:
     value = _value(request, key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Refused(f"{key} must be a whole number from {low} to {high} (got {shown(value)})")
-    return value
+    _in_range(value, Range(low, high), key, whole=True)
+    return int(value)
 
 
 def _number(request: dict[str, Any], key: str, low: float, high: float, above: bool = False) -> float:
     value = _value(request, key, _REQUIRED)
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not (low < value if above else low <= value) or not value <= high):
-        bound = f"greater than {low:g}" if above else f"at least {low:g}"
-        raise Refused(f"{key} must be a number {bound} and at most {high:g} (got {shown(value)})")
+    _in_range(value, Range(low, high, above=above), key, whole=False)
     return float(value)
 
 
