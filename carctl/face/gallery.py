@@ -37,7 +37,6 @@ import base64
 import binascii
 import json
 import math
-import re
 import secrets
 import struct
 from collections.abc import Sequence
@@ -51,6 +50,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from carctl import safejson
 from carctl.atomicfile import remove_stale_temporaries, write_atomic
 from carctl.core.config import MAX_LANDING_INDEX
+from carctl.protocol.loopback import RESIDENT_ID
 from carctl.face import keys
 from carctl.filein import NotARegularFile, read_bounded
 from carctl.face.keys import KEY_BYTES, GalleryError, KeyFiles, create_key, load_key
@@ -70,7 +70,7 @@ MAX_GALLERY_BYTES = 128 << 20
 # gallery unreadable. A new enrolment is held to the landings a building can have (MAX_LANDING_INDEX, 99); the car
 # itself refuses a recognition for a landing its building does not have (carctl/protocol/loopback.py).
 MAX_LANDING = 255
-_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_ID = RESIDENT_ID  # the same rule the loop applies to a recognition's resident
 _RECORD_KEYS = ("resident", "home_landing", "allowed_landings", "consent_ref", "consent_time", "enrolled_at",
                 "embeddings")
 

@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from carctl.core.config import MAX_LANDING_INDEX
 from carctl.filein import read_bounded
 from carctl.platform.commands import MAX_COMMAND_BYTES
 from carctl.platform.keys import KeyFileError, car_key, load_key, write_key
@@ -36,7 +37,6 @@ EXIT_NO_ANSWER = 1
 LIFETIME_S = 60.0
 MAX_WATCH_S = 366 * 86400.0
 MAX_PASSWORD_BYTES = 1024
-MAX_LANDING = 99  # carctl.core.config.MAX_LANDING_INDEX: the car refuses a landing its building does not have
 
 
 def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]
@@ -257,9 +257,9 @@ def _landings(text: str, option: str) -> list[int]:
 
 
 def _check_landing(landing: int, option: str) -> int:
-    if not 0 <= landing <= MAX_LANDING:
+    if not 0 <= landing <= MAX_LANDING_INDEX:
         raise ConsoleInputError(f"{option}: landing {str(landing)[:20]} does not exist in any building the car "
-                                f"takes (0..{MAX_LANDING})")
+                                f"takes (0..{MAX_LANDING_INDEX})")
     return landing
 
 

@@ -25,7 +25,7 @@ from carctl.core.signals import Mode, Recognition
 
 PLATFORM_MODES = {"normal": Mode.NORMAL, "out_of_service": Mode.OUT_OF_SERVICE, "independent": Mode.INDEPENDENT}
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-RESIDENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as carctl/face/gallery.py check_id
+RESIDENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a resident id, here and in the gallery (carctl/face/gallery.py)
 EVENT_CATEGORIES = ("faults_and_alarms", "running_state", "statistics")
 MAX_EVENT_FIELDS = 32
 MAX_STATE_FIELDS = 32

@@ -36,6 +36,7 @@ from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
 from carctl.core.signals import EMPTY, Commands, Direction, Event, Inputs, Mode, Recognition
+from carctl.filein import check_output
 from carctl.protocol import panelbus
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, LandingInputs,
@@ -574,8 +575,6 @@ def _no_presses() -> dict[str, Any]:
 def open_log(target: str) -> StructuredLog:
     """The structured log: stderr for "-", else a file appended to. OSError if it cannot be opened, NotARegularFile
     (one) for a FIFO, a device or a folder: writing to a FIFO would block the loop until someone reads it."""
-    from carctl.filein import check_output
-
     if target == "-":
         return StructuredLog(sys.stderr)
     check_output(target)
