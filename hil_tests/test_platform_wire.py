@@ -22,10 +22,12 @@ from carctl.platform.console import build_command
 from hil_tests.wire import ROOT, WireCar, start_firmware, start_simulator
 from tests.platform.conftest import MOSQUITTO, PASSWD, USERS, Broker, start_broker
 from tests.platform.test_link import Observer
+from tests.sidechannel_senders import REFUSED, send_from_another_process
 from carctl.platform.keys import write_key
 
 KEY = b"xihan-community-key-0123456789ab"
 LANDING_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
+NOBODY = 65534
 
 
 
@@ -158,24 +160,6 @@ def test_platform_takes_the_car_out_of_service_and_the_car_survives_the_broker_g
         late.close()
 
 
-def forge_as_another_user(path: Path, datagram: bytes) -> int:
-    """Send one datagram to a firmware socket as user nobody; the exit code says what happened (13: refused)."""
-    child = os.fork()
-    if child == 0:
-        code = 0
-        try:
-            os.setuid(65534)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as intruder:
-                intruder.sendto(datagram, str(path))
-        except PermissionError:
-            code = 13
-        except BaseException:  # noqa: BLE001 - reported by the code
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 def spray(path: Path, datagrams: list[bytes]) -> int:
     """Send every datagram without waiting; how many the socket took."""
     taken = 0
@@ -217,9 +201,9 @@ def test_nothing_from_outside_stops_or_fools_the_running_car(connected_car: tupl
         car.wait_until(lambda s: abs(s["speed_m_s"]) > 0.5, within_s=20, what="the car running")
         for path in sockets:
             # Another user on the board cannot even reach the firmware's sockets...
-            assert forge_as_another_user(path, b'{"type":"mode","mode":"out_of_service"}') == 13
-            assert forge_as_another_user(path, b'{"type":"recognition","resident":"x","home_landing":5,'
-                                               b'"allowed_landings":[0,1,2,3,4,5]}') == 13
+            assert send_from_another_process(path, b'{"type":"mode","mode":"out_of_service"}', NOBODY) == REFUSED
+            assert send_from_another_process(path, b'{"type":"recognition","resident":"x","home_landing":5,'
+                                                   b'"allowed_landings":[0,1,2,3,4,5]}', NOBODY) == REFUSED
             # ...and a process of the firmware's own user that is not the part the socket belongs to is refused too,
             # garbage or well-formed forgeries alike.
             assert spray(path, GARBAGE * 3 + FORGED) > 0

@@ -35,6 +35,7 @@ from carctl.runtime.sidechannel import (AGENT_FROM_LOOP, LOOP_FROM_FACE, LOOP_FR
                                         Inbox, Sender, SocketDirError, prepare_socket_dir)
 from sim.procedures import SimulatedCar
 from tests.refusals import assert_refused
+from tests.sidechannel_senders import REFUSED, send_from_another_process
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -125,20 +126,7 @@ def test_a_process_of_another_user_cannot_reach_the_loops_sockets(tmp_path: Path
     os.chmod(tmp_path, 0o755)  # the parent is open, as /run is: only the socket directory keeps others out
     inbox = Inbox(directory, LOOP_FROM_PLATFORM)
     try:
-        child = os.fork()
-        if child == 0:  # the other user: nobody
-            code = 0
-            try:
-                os.setuid(65534)
-                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as intruder:
-                    intruder.sendto(b'{"type":"mode","mode":"out_of_service"}', str(inbox.path))
-            except PermissionError:
-                code = 13
-            except BaseException:  # noqa: BLE001 - anything else is a test failure, reported by the code
-                code = 1
-            os._exit(code)
-        _, status = os.waitpid(child, 0)
-        assert os.waitstatus_to_exitcode(status) == 13
+        assert send_from_another_process(inbox.path, b'{"type":"mode","mode":"out_of_service"}', uid=65534) == REFUSED
         time.sleep(0.05)
         assert inbox.take() == [] and inbox.received == 0
         # The firmware's own user can.
@@ -454,17 +442,12 @@ def test_only_the_process_a_socket_belongs_to_may_speak_on_it(tmp_path: Path) ->
     directory = prepare_socket_dir(tmp_path / "run")
     inbox = Inbox(directory, LOOP_FROM_FACE, sender=only_process(os.getpid))
     try:
-        child = os.fork()
-        if child == 0:  # same user, another process
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as forger:
-                forger.sendto(b'{"type":"recognition","resident":"x","home_landing":5,"allowed_landings":[5]}',
-                              str(inbox.path))
-            os._exit(0)
-        os.waitpid(child, 0)
+        forged = b'{"type":"recognition","resident":"x","home_landing":5,"allowed_landings":[5]}'
+        assert send_from_another_process(inbox.path, forged) == 0  # same user, another process: delivered...
         assert send_raw(inbox.path, b'{"type":"reload"}')  # from the process it belongs to
         time.sleep(0.05)
         assert inbox.take() == [{"type": "reload"}]
-        assert inbox.refused == {"sender not allowed": 1}
+        assert inbox.refused == {"sender not allowed": 1}  # ...and refused
     finally:
         inbox.close()
 
