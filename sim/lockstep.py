@@ -224,16 +224,22 @@ class Lockstep:
             if "landing" in silent:
                 presses.up.clear()
                 presses.down.clear()
-        return Inputs(tick, self.period_s, drive_age, ready, running, fault_code, brake_open, chain, speed, position,
-                      load,
-                      top_age, units == DOOR_TRAVEL_UNITS, units == 0, shaft.door_locked(),
-                      shaft.light_curtain_blocked(), False, shaft.in_door_zone(),
-                      panel_age, frozenset(presses.car) if presses.car else EMPTY, pending.door_open_button,
-                      pending.door_close_button, pending.accessible_button, shaft.seat_occupied,
-                      landing_age, frozenset(presses.up) if presses.up else EMPTY,
-                      frozenset(presses.down) if presses.down else EMPTY,
-                      pending.recognitions, pending.fault_reset, pending.mode_request, self.fire_detected,
-                      *self.inspection_buttons, on_battery, unreferenced, below_mark)
+        return Inputs(
+            tick=tick, period_s=self.period_s, drive_age_ticks=drive_age, drive_ready=ready, drive_running=running,
+            drive_fault_code=fault_code, brake_open=brake_open, safety_chain_closed=chain, speed_m_s=speed,
+            position_m=position, load_kg=load,
+            car_top_age_ticks=top_age, door_open_limit=units == DOOR_TRAVEL_UNITS, door_closed_limit=units == 0,
+            door_locked=shaft.door_locked(), light_curtain_blocked=shaft.light_curtain_blocked(), safety_edge=False,
+            in_door_zone=shaft.in_door_zone(),
+            car_panel_age_ticks=panel_age, car_calls_pressed=frozenset(presses.car) if presses.car else EMPTY,
+            door_open_button=pending.door_open_button, door_close_button=pending.door_close_button,
+            accessible_button=pending.accessible_button, seat_occupied=shaft.seat_occupied,
+            landing_age_ticks=landing_age, hall_up_pressed=frozenset(presses.up) if presses.up else EMPTY,
+            hall_down_pressed=frozenset(presses.down) if presses.down else EMPTY,
+            recognitions=pending.recognitions, fault_reset=pending.fault_reset, mode_request=pending.mode_request,
+            fire_detected=self.fire_detected, inspection_up=self.inspection_buttons[0],
+            inspection_down=self.inspection_buttons[1], on_battery=on_battery, position_unreferenced=unreferenced,
+            below_reference_mark=below_mark)
 
     # -- checks and records --------------------------------------------------------------------------------------
 

@@ -242,8 +242,9 @@ class CarConfig:
     relevel_speed_m_s: float = 0.05
     # The run ends when the car is this close to the landing and nearly stopped.
     level_tolerance_m: float = 0.002
-    # Drive status older than this many ticks is stale: emergency stop.
-    drive_stale_ticks: int = 3
+    # Kept for scenario files that set it: a positive value replaces the drive's maximum age from the table of rates
+    # (core/rates.py: 0.06 s, 3 ticks at 20 ms). 0, the default, takes the table's.
+    drive_stale_ticks: int = 0
     # The drive needs this long to open the brake before it follows the speed reference (used for planning only;
     # the controller waits for the brake-open status bit).
     start_timeout_s: float = 2.0
@@ -309,7 +310,7 @@ class CarConfig:
         "relevel_threshold_m": Range(0.0, 0.1, "m", above=True),
         "relevel_speed_m_s": Range(0.0, 0.3, "m/s", above=True, below=True),
         "level_tolerance_m": Range(0.0, 0.05, "m", above=True),
-        "drive_stale_ticks": Range(1, 50, "ticks"),
+        "drive_stale_ticks": Range(0, 50, "ticks"),
         "start_timeout_s": Range(0.0, 30.0, "s", above=True),
         "anti_nuisance_car_calls": Range(1, MAX_LANDINGS),
         "anti_nuisance_load_kg": Range(0.0, 500.0, "kg"),

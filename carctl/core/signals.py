@@ -3,7 +3,8 @@
 Rules of this module:
 - Frozen dataclasses with SI units in the names; no behaviour.
 - Time is ``tick`` (a count) and ``period_s`` (fixed). The core reads no clock.
-- Every input source carries its age in ticks, so staleness is a supervisor input, never a silent reuse.
+- Every input source carries its age in ticks, so staleness is a supervisor input, never a silent reuse; how old
+  each may be is declared once, in rates.py.
 - Button presses arrive as the set of buttons pressed since the last snapshot (the boards latch a press until it is
   read), so a press is an event and a held button does not re-register a served call.
 """
@@ -32,15 +33,6 @@ class Mode(enum.Enum):
     # never by a request: see modes.py.
     RESCUE = "rescue"
 
-
-# The rate each input source is expected at, as the largest age in ticks before it is stale (at 20 ms per tick).
-# The supervisor turns a stale source into a fault; see supervisor.py for the reaction to each.
-MAX_AGE_TICKS = {
-    "drive": 3,
-    "car_top": 5,
-    "car_panel": 25,
-    "landing": 50,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +74,8 @@ class Inputs:
     door_close_button: bool = False
     accessible_button: bool = False
     seat_occupied: bool = False
+    # The alarm button, as a level (held, not latched like a call): the core times the hold and raises the alarm.
+    alarm_button: bool = False
     # Landing boards (the oldest of them).
     landing_age_ticks: int = 0
     hall_up_pressed: frozenset[int] = EMPTY

@@ -16,13 +16,11 @@ import enum
 from dataclasses import dataclass, replace
 
 from carctl.core.config import ControllerConfig
-from carctl.core.signals import MAX_AGE_TICKS, Commands, Event, EventKind, Inputs
+from carctl.core.rates import Freshness
+from carctl.core.signals import Commands, Event, EventKind, Inputs
 
 # Moving with the doors open is allowed only below this speed, for relevelling inside the door zone (EN 81-20).
 RELEVEL_LIMIT_M_S = 0.3
-_CAR_TOP_MAX_AGE = MAX_AGE_TICKS["car_top"]
-_CAR_PANEL_MAX_AGE = MAX_AGE_TICKS["car_panel"]
-_LANDING_MAX_AGE = MAX_AGE_TICKS["landing"]
 # A run whose measured position strays this far from the plan has lost its position (a frozen or slipping encoder,
 # a drive that does not follow): stop at once.
 TRACKING_LIMIT_M = 0.25
@@ -121,14 +119,14 @@ class SupervisorLimits:
     lowest_m: float
     highest_m: float
     overload_kg: float
-    drive_stale_ticks: int
+    freshness: Freshness
 
     @classmethod
     def from_config(cls, config: ControllerConfig) -> SupervisorLimits:
         landings = config.building.landings_m
         overtravel = config.building.overtravel_m
         return cls(config.car.overspeed_m_s, landings[0] - overtravel, landings[-1] + overtravel,
-                   config.car.overload_kg, config.car.drive_stale_ticks)
+                   config.car.overload_kg, Freshness.from_config(config.car))
 
 
 def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position_trusted: bool = True) -> set[Fault]:
@@ -136,13 +134,14 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
     re-referenced it) is not held against the final limits: the shaft's own final-limit switches open the safety
     chain there."""
     present: set[Fault] = set()
-    if inputs.car_top_age_ticks > _CAR_TOP_MAX_AGE:
+    fresh = limits.freshness
+    if inputs.car_top_age_ticks > fresh.car_top:
         present.add(Fault.CAR_TOP_STALE)
-    if inputs.car_panel_age_ticks > _CAR_PANEL_MAX_AGE:
+    if inputs.car_panel_age_ticks > fresh.car_panel:
         present.add(Fault.CAR_PANEL_STALE)
-    if inputs.landing_age_ticks > _LANDING_MAX_AGE:
+    if inputs.landing_age_ticks > fresh.landing:
         present.add(Fault.LANDING_STALE)
-    if inputs.drive_age_ticks > limits.drive_stale_ticks:
+    if inputs.drive_age_ticks > fresh.drive:
         present.add(Fault.DRIVE_STALE)
         return present  # speed and position are not to be trusted
     if inputs.drive_fault_code:
