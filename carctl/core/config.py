@@ -6,7 +6,7 @@ Rules of this module:
 - Every numeric key has a plausible range, declared once in its class's RANGES table and checked by check_ranges():
   NaN, infinities and absurd magnitudes (``park_delay_s = 1e308``, ``door_retries = 2**63``) are refused, because
   values like those overflow tick counts or stall a run long before they could mean anything in a lift.
-- Units are SI and sit in the names. Durations are seconds here; the core converts them to ticks once (Timing).
+- Units are SI and sit in the names. Durations are seconds here; the core converts them to ticks once (timing.py).
 - Defaults are those of the default building: six landings 2.9 m apart, one 1.0 m/s car for 8 persons (630 kg).
 """
 
@@ -18,6 +18,9 @@ import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+# Re-exported: Timing was defined here (timing.py needs this module only for type checking).
+from carctl.core.timing import Timing
 
 DAY_S = 86_400.0
 # A simulated or scripted time may reach a leap year, so that "a car's year" can be run.
@@ -368,46 +371,5 @@ class ControllerConfig:
         _require(all(landing < count for landing in self.car.free_landings), "car.free_landings",
                  f"landings must exist (0..{count - 1}) (got {shown(self.car.free_landings)})")
 
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """Durations converted once to whole control ticks, the core's only unit of time."""
-
-    period_s: float
-    dwell: int
-    accessible_dwell: int
-    dwell_after_curtain: int
-    nudge_after: int
-    door_open_protection: int
-    door_close_protection: int
-    door_fault_retry: int
-    park_delay: int
-    start_timeout: int
-    door_retries: int
-    energy_saving: int  # 0: never
-    curtain_fault: int
-    stuck_button: int
-
-    @classmethod
-    def from_config(cls, car: CarConfig) -> Timing:
-        period = car.control_period_s
-
-        def ticks(seconds: float) -> int:
-            return max(0, round(seconds / period))
-
-        return cls(
-            period_s=period,
-            dwell=ticks(car.dwell_s),
-            accessible_dwell=ticks(car.accessible_dwell_s),
-            dwell_after_curtain=ticks(car.dwell_after_curtain_s),
-            nudge_after=max(1, ticks(car.nudge_after_s)),
-            door_open_protection=max(1, ticks(car.door_open_protection_s)),
-            door_close_protection=max(1, ticks(car.door_close_protection_s)),
-            door_fault_retry=max(1, ticks(car.door_fault_retry_s)),
-            park_delay=ticks(car.park_delay_s),
-            start_timeout=max(1, ticks(car.start_timeout_s)),
-            door_retries=car.door_retries,
-            energy_saving=ticks(car.energy_saving_after_s),
-            curtain_fault=max(1, ticks(car.light_curtain_fault_s)),
-            stuck_button=max(1, ticks(car.stuck_button_s)),
-        )
+__all__ = ["DAY_S", "MAX_HEIGHT_M", "MAX_LANDINGS", "MAX_LANDING_INDEX", "YEAR_S", "BuildingConfig", "CarConfig",
+           "ConfigError", "ControllerConfig", "Range", "Timing", "check_number", "check_ranges", "shown"]

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, replace
 from carctl.core import calls as call_registry
 from carctl.core import dispatch, door, motion
 from carctl.core.calls import Calls
-from carctl.core.config import ControllerConfig, Timing
+from carctl.core.config import ControllerConfig
+from carctl.core.timing import Timing
 from carctl.core.door import DoorInputs, DoorPhase, DoorState, Stimulus
 from carctl.core.modes import RULES, ModeRules
 from carctl.core.signals import Commands, Direction, Event, EventKind, Inputs, Mode
@@ -205,8 +206,8 @@ class Controller:
             state = replace(state, fire_alternate=True)
 
         present = detect(inputs, self.supervisor_limits, state.phase is Phase.RELEVELLING, not state.correction)
-        if state.door.fault:
-            present.add(Fault(state.door.fault))
+        if state.door.fault is not None:
+            present.add(state.door.fault)
         hall_up, hall_down = inputs.hall_up_pressed, inputs.hall_down_pressed
         if (inputs.light_curtain_blocked or state.curtain_since_tick >= 0 or hall_up or hall_down
                 or state.button_streaks):
@@ -284,7 +285,7 @@ class Controller:
         overload = Fault.OVERLOAD in state.faults
         # A full car does not stop for landing calls, and does not reopen for one at its own landing either.
         full_load = inputs.load_kg >= self.config.car.full_load_kg
-        if current_door.phase is DoorPhase.CLOSED and (not current_door.fault or tick >= current_door.retry_tick):
+        if current_door.phase is DoorPhase.CLOSED and (current_door.fault is None or tick >= current_door.retry_tick):
             recall = self._recall_landing(state, rules)
             lantern = dispatch.lantern_on_arrival(calls, at, state.direction, self.landing_count)
             if state.correction:
@@ -295,7 +296,7 @@ class Controller:
             else:
                 # A door that failed to open is retried at once (its open_failures count), up to door_retries.
                 want_open = (inputs.door_open_button or overload or (recall == at and rules.park_open)
-                             or current_door.open_failures > 0 or current_door.fault == "door_open_failed"
+                             or current_door.open_failures > 0 or current_door.fault is Fault.DOOR_OPEN_FAILED
                              or self._letting_out(state, inputs)
                              or (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)))
                 level = inputs.in_door_zone and abs(error_m) <= self.config.car.relevel_threshold_m * 2
@@ -771,7 +772,8 @@ class Controller:
         )
         new_door, stimulus = door.update(current, inputs.tick, seen, self.timing)
         if stimulus is not None:
-            events.append(Event(_DOOR_EVENTS[stimulus], inputs.tick, -1, new_door.fault))
+            fault = new_door.fault
+            events.append(Event(_DOOR_EVENTS[stimulus], inputs.tick, -1, fault.value if fault is not None else ""))
         return new_door
 
     def _commands(self, state: ControllerState, inputs: Inputs, drive: tuple[Direction, float],

@@ -8,7 +8,8 @@ Rules of this module:
 - A reopen beats a close: the light curtain, the safety edge and the door-open button reopen a closing door at once
   (the curtain is ignored while nudging, the edge never is).
 - Protection: a door that does not reach its limit within the protection time is retried; after ``door_retries``
-  failures it raises a fault and waits ``door_fault_retry_s`` before trying again. The fault clears at the limit.
+  failures it reports a fault (DoorState.fault, a member of Fault that the supervisor raises) and waits
+  ``door_fault_retry_s`` before trying again. The fault clears at the limit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from carctl.core.config import Timing
+from carctl.core.faults import Fault
+from carctl.core.timing import Timing
 
 
 class DoorPhase(enum.Enum):
@@ -62,8 +64,8 @@ class DoorState:
     nudging: bool = False
     # The stop was flagged by the accessible-call button: longer dwell, slower close.
     accessible: bool = False
-    # Set when the retries ran out; the door is left alone until retry_tick.
-    fault: str = ""
+    # Set when the retries ran out (DOOR_OPEN_FAILED or DOOR_CLOSE_FAILED); the door is left alone until retry_tick.
+    fault: Fault | None = None
     retry_tick: int = 0
 
 
@@ -86,7 +88,7 @@ class DoorInputs:
 def door_commands(door: DoorState) -> tuple[bool, bool]:
     """(open, close) for the door operator: it drives towards the phase's end position and holds it there."""
     phase = door.phase
-    if door.fault and door.phase is not DoorPhase.CLOSING and door.phase is not DoorPhase.OPENING:
+    if door.fault is not None and phase is not DoorPhase.CLOSING and phase is not DoorPhase.OPENING:
         return False, False
     return phase is DoorPhase.OPENING or phase is DoorPhase.OPEN, phase is DoorPhase.CLOSING or (
         phase is DoorPhase.CLOSED)
@@ -122,7 +124,7 @@ def _stimulus(door: DoorState, tick: int, seen: DoorInputs) -> Stimulus | None:
 
 def update(door: DoorState, tick: int, seen: DoorInputs, timing: Timing) -> tuple[DoorState, Stimulus | None]:
     """One tick of the door machine: the new state and the stimulus that moved it (None if none did)."""
-    if door.fault and tick < door.retry_tick:
+    if door.fault is not None and tick < door.retry_tick:
         return door, None
     if door.phase is DoorPhase.OPEN:
         obstructed = seen.light_curtain or seen.safety_edge or seen.open_button
@@ -149,11 +151,12 @@ def _enter(door: DoorState, stimulus: Stimulus, tick: int, timing: Timing) -> Do
     phase = TRANSITIONS[(door.phase, stimulus)]
     if stimulus is Stimulus.OPEN_LIMIT:
         dwell = timing.accessible_dwell if door.accessible else timing.dwell
-        fault = "" if door.fault == "door_open_failed" else door.fault
-        return DoorState(DoorPhase.OPEN, tick + dwell, 0, door.close_failures, -1, False, door.accessible, fault)
+        fault = None if door.fault is Fault.DOOR_OPEN_FAILED else door.fault
+        return DoorState(phase=DoorPhase.OPEN, deadline_tick=tick + dwell, open_failures=0,
+                         close_failures=door.close_failures, accessible=door.accessible, fault=fault)
     if stimulus is Stimulus.CLOSED_LIMIT:
-        fault = "" if door.fault == "door_close_failed" else door.fault
-        return DoorState(DoorPhase.CLOSED, 0, door.open_failures, 0, fault=fault)
+        fault = None if door.fault is Fault.DOOR_CLOSE_FAILED else door.fault
+        return DoorState(phase=DoorPhase.CLOSED, open_failures=door.open_failures, close_failures=0, fault=fault)
     open_failures, close_failures, fault, retry_tick = door.open_failures, door.close_failures, door.fault, 0
     if stimulus is Stimulus.OPEN_TIMEOUT:
         open_failures += 1
@@ -163,9 +166,10 @@ def _enter(door: DoorState, stimulus: Stimulus, tick: int, timing: Timing) -> Do
     deadline = tick + protection
     if max(open_failures, close_failures) >= timing.door_retries:
         # Out of retries: raise the fault, leave the door alone for a while, then try again from scratch.
-        fault = "door_open_failed" if open_failures >= timing.door_retries else "door_close_failed"
+        fault = Fault.DOOR_OPEN_FAILED if open_failures >= timing.door_retries else Fault.DOOR_CLOSE_FAILED
         retry_tick = tick + timing.door_fault_retry
         deadline = retry_tick + protection
         open_failures = close_failures = 0
-    return DoorState(phase, deadline, open_failures, close_failures, -1, stimulus is Stimulus.NUDGE,
-                     door.accessible, fault, retry_tick)
+    return DoorState(phase=phase, deadline_tick=deadline, open_failures=open_failures, close_failures=close_failures,
+                     nudging=stimulus is Stimulus.NUDGE, accessible=door.accessible, fault=fault,
+                     retry_tick=retry_tick)

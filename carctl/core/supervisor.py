@@ -3,8 +3,10 @@
 Rules of this module:
 - detect() turns one Inputs snapshot into the set of fault conditions present; it trusts nothing that is stale.
 - Faults are typed and carry a level (display only, no new trips, stop at the next landing, stop at once) and a
-  latch rule. A latched fault (overspeed, shaft limit, unintended car movement) stays until a deliberate reset and
-  the condition is gone; the others clear with their condition.
+  latch rule (faults.py). A latched fault (overspeed, shaft limit, unintended car movement) stays until a deliberate
+  reset and the condition is gone; the others clear with their condition.
+- update_faults() raises and clears faults, with one event each: the conditions detect() finds, and the door
+  machine's and the input watch's.
 - enforce() overrides the logic's commands: no run unless the doors are closed and locked, except relevelling inside
   the door zone below 0.3 m/s; any stop-at-once fault drops the run and commands a quick stop.
 - Nothing here depends on the face module, the platform link or the network.
@@ -12,10 +14,10 @@ Rules of this module:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, replace
 
 from carctl.core.config import ControllerConfig
+from carctl.core.faults import FAULTS, Fault, FaultLevel, FaultSpec, fault_detail, parse_fault_detail, worst_level
 from carctl.core.rates import Freshness
 from carctl.core.signals import Commands, Event, EventKind, Inputs
 
@@ -26,89 +28,6 @@ RELEVEL_LIMIT_M_S = 0.3
 TRACKING_LIMIT_M = 0.25
 # Below this speed the car counts as standing (encoder noise, the last millimetres of a stop).
 STANDSTILL_M_S = 0.02
-
-
-class FaultLevel(enum.IntEnum):
-    DISPLAY = 1
-    NO_NEW_TRIPS = 2
-    STOP_AT_NEXT_LANDING = 3
-    STOP_NOW = 4
-
-
-@dataclass(frozen=True, slots=True)
-class FaultSpec:
-    code: int
-    level: FaultLevel
-    latched: bool
-    meaning: str
-
-
-class Fault(enum.Enum):
-    DRIVE_STALE = "drive_stale"
-    CAR_TOP_STALE = "car_top_stale"
-    CAR_PANEL_STALE = "car_panel_stale"
-    LANDING_STALE = "landing_stale"
-    DRIVE_FAULT = "drive_fault"
-    SAFETY_CHAIN_OPEN = "safety_chain_open"
-    OVERSPEED = "overspeed"
-    SHAFT_LIMIT = "shaft_limit"
-    DOOR_LOCK_LOST = "door_lock_lost"
-    UNINTENDED_MOVEMENT = "unintended_movement"
-    POSITION_TRACKING = "position_tracking"
-    DOOR_OPEN_FAILED = "door_open_failed"
-    DOOR_CLOSE_FAILED = "door_close_failed"
-    OVERLOAD = "overload"
-    LIGHT_CURTAIN_BLOCKED = "light_curtain_blocked"
-    LANDING_BUTTON_STUCK = "landing_button_stuck"
-    REFERENCE_NOT_FOUND = "reference_not_found"
-
-
-FAULTS: dict[Fault, FaultSpec] = {
-    Fault.DRIVE_STALE: FaultSpec(11, FaultLevel.STOP_NOW, False, "drive status older than its declared rate"),
-    Fault.CAR_TOP_STALE: FaultSpec(12, FaultLevel.STOP_NOW, False, "car-top board silent: door state unknown"),
-    # Without the car panel the passengers have no alarm button, no door-open button and no car calls: the car
-    # lets them out at the next landing and takes no one until it answers again.
-    Fault.CAR_PANEL_STALE: FaultSpec(13, FaultLevel.STOP_AT_NEXT_LANDING, False,
-                                     "car operating panel silent: no alarm, door or call buttons in the car"),
-    Fault.LANDING_STALE: FaultSpec(14, FaultLevel.DISPLAY, False, "a landing board silent"),
-    Fault.DRIVE_FAULT: FaultSpec(21, FaultLevel.STOP_NOW, False, "the drive reports a fault code"),
-    Fault.SAFETY_CHAIN_OPEN: FaultSpec(22, FaultLevel.STOP_NOW, False,
-                                       "safety chain open while running or with the doors locked"),
-    Fault.OVERSPEED: FaultSpec(31, FaultLevel.STOP_NOW, True, "speed at or above 110 % of rated (governor: 115 %)"),
-    Fault.SHAFT_LIMIT: FaultSpec(32, FaultLevel.STOP_NOW, True, "car beyond a terminal landing's final limit"),
-    Fault.DOOR_LOCK_LOST: FaultSpec(33, FaultLevel.STOP_NOW, False, "door lock lost while running"),
-    Fault.UNINTENDED_MOVEMENT: FaultSpec(34, FaultLevel.STOP_NOW, True,
-                                         "car moving with the doors unlocked outside the relevelling rule"),
-    Fault.POSITION_TRACKING: FaultSpec(35, FaultLevel.STOP_NOW, True,
-                                       "measured position left the planned one (encoder frozen or slipping)"),
-    Fault.REFERENCE_NOT_FOUND: FaultSpec(36, FaultLevel.STOP_NOW, True,
-                                         "the correction run did not pass the reference mark: position unknown"),
-    Fault.DOOR_OPEN_FAILED: FaultSpec(41, FaultLevel.NO_NEW_TRIPS, False,
-                                      "doors failed to open within the protection time, after the retries"),
-    Fault.DOOR_CLOSE_FAILED: FaultSpec(42, FaultLevel.NO_NEW_TRIPS, False,
-                                       "doors failed to close within the protection time, after the retries"),
-    Fault.LIGHT_CURTAIN_BLOCKED: FaultSpec(43, FaultLevel.DISPLAY, False,
-                                           "light curtain blocked longer than its limit: failed or obstructed"),
-    Fault.OVERLOAD: FaultSpec(51, FaultLevel.NO_NEW_TRIPS, False, "load above rated load plus 10 % (75 kg min)"),
-    Fault.LANDING_BUTTON_STUCK: FaultSpec(61, FaultLevel.DISPLAY, False,
-                                          "a landing button pressed without a break: its presses are ignored"),
-}
-
-
-def fault_detail(fault: Fault) -> str:
-    """The detail of a FAULT_RAISED event: 'name:code:levelN' (parse_fault_detail reads it back)."""
-    spec = FAULTS[fault]
-    return f"{fault.value}:{spec.code}:level{int(spec.level)}"
-
-
-def parse_fault_detail(detail: str) -> tuple[str, int, int]:
-    """(name, code, level) from a FAULT_RAISED event's detail."""
-    name, code, level = detail.split(":")
-    return name, int(code), int(level.removeprefix("level"))
-
-
-def worst_level(faults: frozenset[Fault]) -> int:
-    return max((FAULTS[fault].level for fault in faults), default=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,3 +124,8 @@ def enforce(commands: Commands, faults: frozenset[Fault], inputs: Inputs, releve
         return commands
     events.append(Event(EventKind.COMMAND_BLOCKED, tick, -1, "run with the doors not closed and locked"))
     return replace(commands, run_up=False, run_down=False, speed_ref_m_s=0.0, quick_stop=True)
+
+
+__all__ = ["FAULTS", "RELEVEL_LIMIT_M_S", "STANDSTILL_M_S", "TRACKING_LIMIT_M", "Fault", "FaultLevel", "FaultSpec",
+           "SupervisorLimits", "detect", "enforce", "fault_detail", "parse_fault_detail", "update_faults",
+           "worst_level"]

@@ -112,7 +112,7 @@ class TrappedDetector:
     def update(self, state: ControllerState, inputs: Inputs) -> dict[str, Any] | None:
         occupied = inputs.load_kg > OCCUPIED_KG
         stuck_between = not inputs.in_door_zone and state.phase in (Phase.HALTED, Phase.STANDING)
-        doors_fail = bool(state.door.fault) and state.door.phase is not DoorPhase.OPEN
+        doors_fail = state.door.fault is not None and state.door.phase is not DoorPhase.OPEN
         if not (occupied and (stuck_between or doors_fail)):
             self.since_tick = -1
             self.alarmed = False

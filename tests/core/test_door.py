@@ -6,6 +6,7 @@ import pytest
 
 from carctl.core.config import CarConfig, Timing
 from carctl.core.door import TRANSITIONS, DoorInputs, DoorPhase, DoorState, Stimulus, door_commands, update
+from carctl.core.faults import Fault
 
 TIMING = Timing.from_config(CarConfig())
 QUIET = DoorInputs(open_request=False, close_request=False, reopen_request=False, hold_open=False, auto_close=True,
@@ -105,21 +106,21 @@ def test_close_protection_retries_then_fault_then_retry_later() -> None:
     for attempt in range(1, TIMING.door_retries):
         state, fired = update(state, tick, QUIET, TIMING)
         assert fired is Stimulus.CLOSE_TIMEOUT and state.phase is DoorPhase.OPENING
-        assert state.close_failures == attempt and not state.fault
+        assert state.close_failures == attempt and state.fault is None
         state, fired = update(state, tick + 1, seen(open_limit=True), TIMING)  # reopened fully
         assert state.close_failures == attempt  # reaching the other limit does not forgive the failure
         state, fired = update(state, state.deadline_tick, QUIET, TIMING)  # dwell over: close again
         assert fired is Stimulus.CLOSE_REQUEST
         tick = state.deadline_tick
     state, fired = update(state, tick, QUIET, TIMING)
-    assert state.fault == "door_close_failed" and state.phase is DoorPhase.OPENING
+    assert state.fault is Fault.DOOR_CLOSE_FAILED and state.phase is DoorPhase.OPENING
     waiting, fired = update(state, tick + 1, seen(open_limit=True), TIMING)
     assert fired is None and waiting is state  # left alone until the retry time
     reopened, _ = update(state, state.retry_tick, seen(open_limit=True), TIMING)
-    assert reopened.fault == "door_close_failed"  # open is not the failing direction
+    assert reopened.fault is Fault.DOOR_CLOSE_FAILED  # open is not the failing direction
     closing, _ = update(reopened, reopened.deadline_tick, QUIET, TIMING)
     cleared, fired = update(closing, reopened.deadline_tick + 1, seen(closed_locked=True), TIMING)
-    assert fired is Stimulus.CLOSED_LIMIT and not cleared.fault
+    assert fired is Stimulus.CLOSED_LIMIT and cleared.fault is None
 
 
 def test_open_protection_counts_separately() -> None:

@@ -1,0 +1,60 @@
+"""Durations in whole control ticks, the core's only unit of time.
+
+Rules of this module:
+- Every duration the core waits out is converted here, once, from the configuration's seconds: round to the nearest
+  tick, and at least one tick where a zero would make a timer fire at once or never.
+- The core compares ticks with deadlines kept in its state; it never reads a clock and never divides by the period
+  on the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # config.py re-exports Timing, so it is not imported here at run time
+    from carctl.core.config import CarConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Durations converted once to whole control ticks, the core's only unit of time."""
+
+    period_s: float
+    dwell: int
+    accessible_dwell: int
+    dwell_after_curtain: int
+    nudge_after: int
+    door_open_protection: int
+    door_close_protection: int
+    door_fault_retry: int
+    park_delay: int
+    start_timeout: int
+    door_retries: int
+    energy_saving: int  # 0: never
+    curtain_fault: int
+    stuck_button: int
+
+    @classmethod
+    def from_config(cls, car: CarConfig) -> Timing:
+        period = car.control_period_s
+
+        def ticks(seconds: float) -> int:
+            return max(0, round(seconds / period))
+
+        return cls(
+            period_s=period,
+            dwell=ticks(car.dwell_s),
+            accessible_dwell=ticks(car.accessible_dwell_s),
+            dwell_after_curtain=ticks(car.dwell_after_curtain_s),
+            nudge_after=max(1, ticks(car.nudge_after_s)),
+            door_open_protection=max(1, ticks(car.door_open_protection_s)),
+            door_close_protection=max(1, ticks(car.door_close_protection_s)),
+            door_fault_retry=max(1, ticks(car.door_fault_retry_s)),
+            park_delay=ticks(car.park_delay_s),
+            start_timeout=max(1, ticks(car.start_timeout_s)),
+            door_retries=car.door_retries,
+            energy_saving=ticks(car.energy_saving_after_s),
+            curtain_fault=max(1, ticks(car.light_curtain_fault_s)),
+            stuck_button=max(1, ticks(car.stuck_button_s)),
+        )
