@@ -1,20 +1,26 @@
-"""Operating modes, as a table of what each mode lets the car do.
+"""Operating modes, as a table of what each mode lets the car do, and the changes between them.
 
 Rules of this module:
 - A mode changes only on a mode request (key switch, fire-service switch, platform command); the change withdraws
   the calls the new mode does not serve, with an event for each.
-- The rest of the core asks ModeRules, never the mode itself, so adding a mode is adding a row.
+- The rest of the core asks ModeRules, never the mode itself, so adding a mode is adding a row. Only the mode
+  changes below name modes.
 - Rescue is the one mode no request selects: the controller enters it while the drive reports that it runs on the
   rescue device's battery (never during inspection: a mechanic may be on the car top) and leaves it, back to the
   mode it interrupted, when the mains return. A request that arrives meanwhile becomes the mode to return to;
   only inspection takes over at once.
+- Where the mode sends the car non-stop (recall_landing): the fire landing (the alternate one once the designated
+  landing's detector has been seen active, for the rest of fire service), or the rescue landing once chosen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from carctl.core.signals import Mode
+from carctl.core import calls as call_registry
+from carctl.core.context import Context
+from carctl.core.signals import Event, EventKind, Inputs, Mode
+from carctl.core.state import ControllerState
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,18 +30,93 @@ class ModeRules:
     cancel_car_calls: bool  # entering the mode cancels registered car calls (else the current ride is finished)
     automatic_runs: bool  # the car moves by itself to serve calls or park
     auto_close: bool  # the doors close by themselves after the dwell (else only on the door-close button)
-    park_open: bool  # park with the doors open (fire return)
+    park_open: bool  # park with the doors open at the recall landing (fire return, rescue)
     park_at_home: bool  # an idle car returns to its home landing (False: to the recall landing, if any)
+    park_out_of_service: bool  # ... at once (no park delay), to car.out_of_service_landing if one is set
     recall_main_landing: bool  # go non-stop to the fire landing (the designated one, or the alternate)
     energy_saving: bool  # an idle car may turn its light and fan off (never in fire service or inspection)
+    hold_to_run: bool  # the car moves only while an inspection button is held; any automatic run ends (inspection.py)
+    rescue_run: bool  # on the battery: one run at rescue speed to the landing the load makes easiest (rescue.py)
+    # Relevel with the doors open. Not on the battery: the rope stretch as passengers leave is within the levelling
+    # accuracy, and the battery-fed drive may not be able to lift that side.
+    relevel: bool
+    correction_runs: bool  # an untrusted position is corrected by a run to the reference mark (correction.py)
 
 
 RULES: dict[Mode, ModeRules] = {
-    Mode.NORMAL: ModeRules(True, True, False, True, True, False, True, False, True),
-    Mode.INDEPENDENT: ModeRules(True, False, False, True, False, False, False, False, True),
-    Mode.OUT_OF_SERVICE: ModeRules(False, False, False, True, True, False, True, False, True),
-    Mode.FIRE: ModeRules(False, False, True, True, True, True, False, True, False),
-    Mode.INSPECTION: ModeRules(False, False, True, False, False, False, False, False, False),
-    # On the rescue device's battery: calls cancelled, one low-speed run to the rescue landing, doors parked open.
-    Mode.RESCUE: ModeRules(False, False, True, True, False, True, False, False, False),
+    Mode.NORMAL: ModeRules(
+        car_calls=True, landing_calls=True, cancel_car_calls=False, automatic_runs=True, auto_close=True,
+        park_open=False, park_at_home=True, park_out_of_service=False, recall_main_landing=False,
+        energy_saving=True, hold_to_run=False, rescue_run=False, relevel=True, correction_runs=True),
+    Mode.INDEPENDENT: ModeRules(
+        car_calls=True, landing_calls=False, cancel_car_calls=False, automatic_runs=True, auto_close=False,
+        park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
+        energy_saving=True, hold_to_run=False, rescue_run=False, relevel=True, correction_runs=True),
+    Mode.OUT_OF_SERVICE: ModeRules(
+        car_calls=False, landing_calls=False, cancel_car_calls=False, automatic_runs=True, auto_close=True,
+        park_open=False, park_at_home=True, park_out_of_service=True, recall_main_landing=False,
+        energy_saving=True, hold_to_run=False, rescue_run=False, relevel=True, correction_runs=True),
+    Mode.FIRE: ModeRules(
+        car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=True, auto_close=True,
+        park_open=True, park_at_home=False, park_out_of_service=False, recall_main_landing=True,
+        energy_saving=False, hold_to_run=False, rescue_run=False, relevel=True, correction_runs=True),
+    # No automatic run of any kind: the mechanic moves the car (a correction run waits for the mode to end).
+    Mode.INSPECTION: ModeRules(
+        car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=False, auto_close=False,
+        park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
+        energy_saving=False, hold_to_run=True, rescue_run=False, relevel=True, correction_runs=False),
+    # On the rescue device's battery: calls cancelled, one low-speed run to the rescue landing, doors parked open;
+    # no relevelling and no correction run on the battery.
+    Mode.RESCUE: ModeRules(
+        car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=True, auto_close=False,
+        park_open=True, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
+        energy_saving=False, hold_to_run=False, rescue_run=True, relevel=False, correction_runs=False),
 }
+
+
+def follow_requests(state: ControllerState, inputs: Inputs, events: list[Event]) -> ControllerState:
+    """The mode after this tick's request and the drive's on-battery signal."""
+    request = inputs.mode_request
+    if request is not None and request is not state.mode:
+        if state.mode is Mode.RESCUE and request is not Mode.INSPECTION:
+            state = replace(state, resume_mode=request)  # taken up when the mains return
+        else:
+            state = change_mode(state, request, inputs.tick, events)
+    if inputs.on_battery:
+        if state.mode is not Mode.RESCUE and state.mode is not Mode.INSPECTION:
+            state = change_mode(state, Mode.RESCUE, inputs.tick, events)
+    elif state.mode is Mode.RESCUE:
+        state = change_mode(state, state.resume_mode, inputs.tick, events)
+    return state
+
+
+def change_mode(state: ControllerState, mode: Mode, tick: int, events: list[Event]) -> ControllerState:
+    rules = RULES[mode]
+    events.append(Event(EventKind.MODE_CHANGED, tick, -1, f"{state.mode.value}->{mode.value}"))
+    calls = call_registry.withdraw(state.calls, tick, not rules.cancel_car_calls, rules.landing_calls,
+                                   mode.value, events)
+    resume = state.mode if mode is Mode.RESCUE else state.resume_mode
+    return replace(state, mode=mode, calls=calls, park_tick=-1, fire_alternate=False, resume_mode=resume,
+                   rescue_landing=-1, rescued=False)
+
+
+def watch_fire(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules,
+               events: list[Event]) -> ControllerState:
+    """Fire return avoids the designated landing once its detector has been seen active."""
+    if (rules.recall_main_landing and not state.fire_alternate
+            and ctx.building.designated_fire_landing in inputs.fire_detected):
+        alternate = ctx.building.alternate_fire_landing
+        events.append(Event(EventKind.RECALL_CHANGED, inputs.tick, alternate, "designated landing on fire"))
+        return replace(state, fire_alternate=True)
+    return state
+
+
+def recall_landing(ctx: Context, state: ControllerState, rules: ModeRules) -> int | None:
+    """Where the mode sends the car non-stop: the fire landing, or the rescue landing once chosen."""
+    if not rules.recall_main_landing:
+        return state.rescue_landing if rules.rescue_run and state.rescue_landing >= 0 else None
+    building = ctx.building
+    return building.alternate_fire_landing if state.fire_alternate else building.designated_fire_landing
+
+
+__all__ = ["RULES", "ModeRules", "change_mode", "follow_requests", "recall_landing", "watch_fire"]

@@ -5,8 +5,10 @@ Rules of this module:
 - Faults are typed and carry a level (display only, no new trips, stop at the next landing, stop at once) and a
   latch rule (faults.py). A latched fault (overspeed, shaft limit, unintended car movement) stays until a deliberate
   reset and the condition is gone; the others clear with their condition.
-- update_faults() raises and clears faults, with one event each: the conditions detect() finds, and the door
-  machine's and the input watch's.
+- update_faults() is the only place a fault is raised or cleared, with one event each. The conditions detect()
+  finds, the door machine's and the input watch's go in before the logic; a condition the logic itself finds (a
+  run that lost its position, a correction run that found no mark) goes in after it, so that its stop-at-once is
+  in the same tick's commands.
 - enforce() overrides the logic's commands: no run unless the doors are closed and locked, except relevelling inside
   the door zone below 0.3 m/s; any stop-at-once fault drops the run and commands a quick stop.
 - Nothing here depends on the face module, the platform link or the network.

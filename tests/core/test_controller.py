@@ -7,6 +7,7 @@ from carctl.core.config import ControllerConfig
 from carctl.core.controller import Controller, ControllerState, Phase
 from carctl.core.door import DoorPhase, DoorState
 from carctl.core.modes import RULES
+from carctl.core.rescue import rescue_target
 from carctl.core.signals import Direction, EventKind, Inputs, Mode
 from carctl.core.supervisor import Fault
 
@@ -124,7 +125,7 @@ def test_a_correction_run_that_never_passes_the_mark_stops_with_a_latched_fault(
     assert state.phase is Phase.CORRECTING and commands.run_down and commands.speed_ref_m_s == 0.25
     assert [e.detail for e in events if e.kind is EventKind.CORRECTION_RUN] == ["started:unreferenced"]
     # The count keeps reading 3.0 (unreferenced) and the switch never changes: the mark is not found.
-    limit = CONTROLLER._correction_timeout
+    limit = CONTROLLER.context.correction_timeout
     state, commands, _ = CONTROLLER.step(state, replace(moving, tick=limit))
     assert state.phase is Phase.CORRECTING and commands.run_down
     state, commands, events = CONTROLLER.step(state, replace(moving, tick=limit + 1))
@@ -166,8 +167,8 @@ def test_rescue_direction_follows_the_load_against_the_counterweight() -> None:
     between = 7.0  # between landings 2 (5.8 m) and 3 (8.7 m), outside the door zones
     for load_kg, landing in ((0.0, 3), (75.0, 3), (283.5, 2), (450.0, 2), (630.0, 2)):
         inputs = Inputs(tick=0, on_battery=True, position_m=between, in_door_zone=False, load_kg=load_kg)
-        assert CONTROLLER._rescue_target(inputs) == landing, load_kg
+        assert rescue_target(CONTROLLER.context, inputs) == landing, load_kg
     # Near balance either way is as easy: the nearer landing (5.8 m is nearer to 6.0 m).
-    assert CONTROLLER._rescue_target(Inputs(tick=0, position_m=6.0, in_door_zone=False, load_kg=283.5)) == 2
+    assert rescue_target(CONTROLLER.context, Inputs(tick=0, position_m=6.0, in_door_zone=False, load_kg=283.5)) == 2
     level = Inputs(tick=0, position_m=8.705, in_door_zone=True, load_kg=0.0)
-    assert CONTROLLER._rescue_target(level) == 3
+    assert rescue_target(CONTROLLER.context, level) == 3

@@ -1,0 +1,58 @@
+"""The controller's whole state between two ticks: one immutable record.
+
+Rules of this module:
+- Everything the controller remembers is a field here; nothing is kept anywhere else, so a state and the next
+  inputs give the next state, bit for bit.
+- Timers are deadline or start ticks (-1 when not running); a waiting car's state does not change, so it is
+  returned as the same object (the lockstep simulator relies on that to skip idle ticks).
+- Each behaviour module owns its fields (named in the comments); the others only read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from carctl.core.calls import Calls
+from carctl.core.door import DoorState
+from carctl.core.faults import Fault
+from carctl.core.phases import Phase, Run
+from carctl.core.signals import Direction, Mode
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerState:
+    mode: Mode = Mode.NORMAL
+    phase: Phase = Phase.HALTED
+    phase_tick: int = 0
+    landing: int = 0
+    direction: Direction = Direction.NONE  # travel direction; while the doors are open, the lantern
+    calls: Calls = field(default_factory=Calls)
+    door: DoorState = field(default_factory=DoorState)
+    run: Run | None = None
+    faults: frozenset[Fault] = frozenset()
+    park_tick: int = -1  # an idle car leaves for its parking landing at this tick; -1 while not idle
+    # access.py: landings that someone recognised in the car (face or card) may go to; cleared when the car is
+    # empty again.
+    authorised: frozenset[int] = frozenset()
+    # energy.py: the light and fan go off at dark_tick (-1 while the car is not idle) and dark is then True.
+    dark_tick: int = -1
+    dark: bool = False
+    # watch.py: when the light curtain began to be blocked (-1: clear), and landing buttons seen pressed without a
+    # break, as (landing, direction, first tick, last tick) in order.
+    curtain_since_tick: int = -1
+    button_streaks: tuple[tuple[int, int, int, int], ...] = ()
+    # modes.py: fire return goes to the alternate landing: latched once the designated landing's detector was seen
+    # active, until fire service ends.
+    fire_alternate: bool = False
+    # rescue.py: the mode to return to when the mains return, the landing the rescue run goes to (-1: not chosen
+    # yet) and whether the passengers have been released there.
+    resume_mode: Mode = Mode.NORMAL
+    rescue_landing: int = -1
+    rescued: bool = False
+    # correction.py: why the position is not trusted ("" when it is): a correction run is due. position_checked:
+    # the power-up comparison of the count with the door-zone sensor has been made.
+    correction: str = ""
+    position_checked: bool = False
+
+
+__all__ = ["ControllerState"]
