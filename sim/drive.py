@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 
-from carctl.core.signals import Commands
 from carctl.protocol import drive_map
 from carctl.protocol.drive_map import DriveFaultCode, DriveStatus
-from sim.physics import Shaft
+from sim.physics import Shaft, actuators
 from sim.panels import PanelBoards
 
 REGISTER_COUNT = 32
@@ -64,17 +63,9 @@ class SimulatedDrive:
             if shaft.drive_fault_code == DriveFaultCode.COMM_LOSS:
                 shaft.drive_fault_code = 0
         obey = not silent and not self.comm_loss_trip
-        door = self.boards.car_top_outputs
-        shaft.update(Commands(
-            run_up=command.run_up and obey,
-            run_down=command.run_down and obey,
-            speed_ref_m_s=command.speed_ref_m_s if obey else 0.0,
-            quick_stop=command.quick_stop,
-            door_open=door.door_open,
-            door_close=door.door_close,
-            door_nudge=door.door_nudge,
-            door_slow=door.door_slow,
-        ))
+        shaft.update(actuators(command, self.boards.car_top_outputs, obey))
+        if "drive_frozen" in shaft.injected:
+            return  # a drive whose status block has stopped changing: the same registers, the same TICK
         self.drive_tick = (self.drive_tick + 1) & 0xFFFF
         self._publish()
 
@@ -101,3 +92,4 @@ class SimulatedDrive:
         )
         self.registers[drive_map.STATUS:drive_map.STATUS + drive_map.STATUS_BLOCK_COUNT] = (
             drive_map.encode_status(status))
+

@@ -1,8 +1,10 @@
 """The core and the shaft stepped together on virtual time, as fast as the CPU allows.
 
 Rules of this module:
-- One loop iteration is one control tick: scripted events, sense (Inputs), Controller.step, the independent safety
-  check on the true shaft state, trace, Shaft.update, passengers.
+- One loop iteration is one control tick: scripted events, the boards' and the drive's readings of the shaft,
+  the firmware's own sense step (carctl/protocol/sense.py) to Inputs, Controller.step, the firmware's own output
+  step to the drive's command block and the car-top board's outputs, the independent safety check on the true
+  shaft state, trace, Shaft.update from those outputs (as the simulated drive on the wire does), passengers.
 - Idle ticks are skipped only when the result is provably the same as stepping them: the controller returned its
   state unchanged with no events, the commands repeat, the shaft is static under them, nobody pressed a button, and
   no timer (controller deadlines, the passengers' next move, the next scripted event, an obstruction ending, the end
@@ -19,10 +21,15 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from carctl.core.controller import Controller, ControllerState
+from carctl.core.rates import Freshness
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
+from carctl.protocol.drive_map import DriveStatus
+from carctl.protocol.panelbus import CarPanelInputs, LandingInputs
+from carctl.protocol.sense import BoardReadings, SwitchLevels, mode_request, output, sense, switch_levels
 from sim.metrics import passenger_metrics
-from sim.physics import DOOR_TRAVEL_UNITS, Shaft
+from sim.panels import car_top_reading
+from sim.physics import Shaft, actuators
 from sim.scenario import Scenario, ScriptedEvent
 from sim.traffic import Passenger, PassengerFlow, Presses, generate
 
@@ -93,7 +100,12 @@ class Lockstep:
         self.recording = recording
         self.script = list(scenario.events)
         self.script.reverse()
+        # The tick since which the drive's status has not reached the controller (comm loss: no answers; a frozen
+        # drive: answers whose TICK does not advance, which the drive link refuses as stale), or -1.
+        # The tick since which the drive's status has not reached the controller (comm loss: no answers; a frozen
+        # drive: answers whose TICK does not advance, which the drive link refuses as stale), or -1.
         self.comm_lost_since = -1
+        self.frozen_since = -1
         self.silent_since: dict[str, int] = {}  # board -> the tick it went silent
         self.fire_detected: frozenset[int] = EMPTY  # landings whose fire detector is active
         self.inspection_buttons = (False, False)  # the car-top station's up and down buttons, held
@@ -111,7 +123,11 @@ class Lockstep:
         self.tick = 0
         self.state: ControllerState = self.controller.initial_state(self.shaft.encoder_m())
         self.commands = Commands()
-        self._drive_snapshot = self._read_drive()
+        self.outputs = output(self.commands)
+        self.freshness = Freshness.from_config(config.car)
+        self.switches = SwitchLevels()
+        self.alarm_until_tick = -1  # the alarm button is held until this tick
+        self.readings = self._first_readings()
         self._next_ident = len(passengers)
         self.end_tick = round(scenario.traffic.duration_s / self.period_s)
         self.drain_end_tick = self.end_tick + round(scenario.traffic.drain_s / self.period_s)
@@ -154,6 +170,8 @@ class Lockstep:
             shaft.seat_occupied = False
         elif kind == "obstruct":
             shaft.obstructed_until_tick = tick + max(1, round(event.duration_s / self.period_s))
+        elif kind == "alarm":
+            self.alarm_until_tick = tick + max(1, round(event.duration_s / self.period_s))
         elif kind == "mode":
             pending.mode_request = Mode(event.mode)
         elif kind == "door_open_button":
@@ -177,6 +195,8 @@ class Lockstep:
         self.shaft.inject(kind)
         if kind == "comm_loss" and self.comm_lost_since < 0:
             self.comm_lost_since = self.tick
+        if kind == "drive_frozen" and self.frozen_since < 0:
+            self.frozen_since = self.tick
         if kind in BOARD_SILENCES:
             self.silent_since.setdefault(BOARD_SILENCES[kind], self.tick)
 
@@ -184,6 +204,8 @@ class Lockstep:
         self.shaft.clear(kind)
         if kind == "comm_loss":
             self.comm_lost_since = -1
+        if kind == "drive_frozen":
+            self.frozen_since = -1
         if kind in BOARD_SILENCES:
             self.silent_since.pop(BOARD_SILENCES[kind], None)
 
@@ -191,55 +213,86 @@ class Lockstep:
         """The controller reboots (its state is lost); the shaft, the drive and its position count carry on."""
         self.state = self.controller.initial_state(self.shaft.encoder_m())
         self.commands = Commands()
+        self.outputs = output(self.commands)
+        self.switches = SwitchLevels()
         self._repeating = False
 
     # -- sensing -------------------------------------------------------------------------------------------------
 
-    def _read_drive(self) -> tuple[bool, bool, int, bool, float, float, float, bool, bool, bool, bool]:
-        """The drive's status block as the controller last received it."""
+    def _drive_status(self) -> DriveStatus:
+        """The drive's status block as the controller receives it."""
         shaft = self.shaft
-        return (shaft.drive_powered(), shaft.drive_running, shaft.drive_fault_code, shaft.brake_open,
-                shaft.reported_speed_m_s(), shaft.encoder_m(), round(shaft.total_load_kg()),
-                shaft.safety_chain_closed(), shaft.on_battery, shaft.position_unreferenced, shaft.below_mark)
+        return DriveStatus(ready=shaft.drive_powered(), running=shaft.drive_running,
+                           faulted=bool(shaft.drive_fault_code), brake_open=shaft.brake_open, zero_speed=False,
+                           comm_loss_trip=False, current_a=0.0, drive_tick=0,
+                           safety_chain_closed=shaft.safety_chain_closed(), speed_m_s=shaft.reported_speed_m_s(),
+                           position_m=shaft.encoder_m(), fault_code=shaft.drive_fault_code,
+                           load_kg=round(shaft.total_load_kg()), on_battery=shaft.on_battery,
+                           position_unreferenced=shaft.position_unreferenced,
+                           below_reference_mark=shaft.below_mark)
 
-    def _sense(self, tick: int, presses: Presses, pending: _Pending) -> Inputs:
+    def _first_readings(self) -> BoardReadings:
+        """Every board and the drive answering from the start."""
+        readings = BoardReadings(self.config.building.landing_count)
+        readings.take_drive(self._drive_status())
+        readings.take_car_top(car_top_reading(self.shaft))
+        readings.take_car_panel(CarPanelInputs(seat_occupied=self.shaft.seat_occupied))
+        for landing in range(readings.landing_count):
+            readings.take_landing(landing, LandingInputs())
+        return readings
+
+    def _read_boards(self, tick: int, presses: Presses) -> None:
+        """This tick's readings of the shaft by the drive and the boards, as the panel-bus session and the drive link
+        would leave them: a withheld source keeps its last reading and ages."""
         shaft = self.shaft
+        readings = self.readings
+        withheld = self.comm_lost_since if self.frozen_since < 0 else self.frozen_since
         if self.comm_lost_since >= 0:
-            drive_age = tick - self.comm_lost_since
+            withheld = min(withheld, self.comm_lost_since)
+        if withheld >= 0:
+            readings.drive_age = tick - withheld
         else:
-            drive_age = 0
-            self._drive_snapshot = self._read_drive()
-        (ready, running, fault_code, brake_open, speed, position, load, chain, on_battery, unreferenced,
-         below_mark) = self._drive_snapshot
-        units = shaft.door_units
-        top_age = panel_age = landing_age = 0
+            readings.take_drive(self._drive_status())
+        up, down = self.inspection_buttons
+        readings.take_car_top(car_top_reading(shaft, inspection_up=up, inspection_down=down))
+        alarm = tick < self.alarm_until_tick
+        panel = readings.car_panel
+        if panel.seat_occupied != shaft.seat_occupied or panel.alarm_button != alarm:
+            readings.take_car_panel(CarPanelInputs(seat_occupied=shaft.seat_occupied, alarm_button=alarm))
+        else:
+            readings.car_panel_age = 0
+        fire = self.fire_detected
+        if fire != readings.fire_detected:
+            for landing in range(readings.landing_count):
+                readings.take_landing(landing, LandingInputs(fire_detector=landing in fire))
+        else:
+            readings.landing_age = [0] * readings.landing_count
         if self.silent_since:
             silent = self.silent_since
-            top_age = tick - silent.get("car_top", tick)
-            panel_age = tick - silent.get("car_panel", tick)
-            landing_age = tick - silent.get("landing", tick)
-            # A silent board's presses are not heard.
+            if "car_top" in silent:
+                readings.car_top_age = tick - silent["car_top"]
             if "car_panel" in silent:
-                presses.car.clear()
+                readings.car_panel_age = tick - silent["car_panel"]
+                presses.car.clear()  # a silent board's presses are not heard
+                presses.door_open = presses.door_close = presses.accessible = presses.fault_reset = False
             if "landing" in silent:
+                readings.landing_age = [tick - silent["landing"]] * readings.landing_count
                 presses.up.clear()
                 presses.down.clear()
-        return Inputs(
-            tick=tick, period_s=self.period_s, drive_age_ticks=drive_age, drive_ready=ready, drive_running=running,
-            drive_fault_code=fault_code, brake_open=brake_open, safety_chain_closed=chain, speed_m_s=speed,
-            position_m=position, load_kg=load,
-            car_top_age_ticks=top_age, door_open_limit=units == DOOR_TRAVEL_UNITS, door_closed_limit=units == 0,
-            door_locked=shaft.door_locked(), light_curtain_blocked=shaft.light_curtain_blocked(), safety_edge=False,
-            in_door_zone=shaft.in_door_zone(),
-            car_panel_age_ticks=panel_age, car_calls_pressed=frozenset(presses.car) if presses.car else EMPTY,
-            door_open_button=pending.door_open_button, door_close_button=pending.door_close_button,
-            accessible_button=pending.accessible_button, seat_occupied=shaft.seat_occupied,
-            landing_age_ticks=landing_age, hall_up_pressed=frozenset(presses.up) if presses.up else EMPTY,
-            hall_down_pressed=frozenset(presses.down) if presses.down else EMPTY,
-            recognitions=pending.recognitions, fault_reset=pending.fault_reset, mode_request=pending.mode_request,
-            fire_detected=self.fire_detected, inspection_up=self.inspection_buttons[0],
-            inspection_down=self.inspection_buttons[1], on_battery=on_battery, position_unreferenced=unreferenced,
-            below_reference_mark=below_mark)
+
+    def _sense(self, tick: int, presses: Presses, pending: _Pending) -> Inputs:
+        if pending.door_open_button or pending.door_close_button or pending.accessible_button or pending.fault_reset:
+            presses.door_open |= pending.door_open_button
+            presses.door_close |= pending.door_close_button
+            presses.accessible |= pending.accessible_button
+            presses.fault_reset |= pending.fault_reset
+        self._read_boards(tick, presses)
+        readings = self.readings
+        switches = switch_levels(readings, self.config.building.main_landing)
+        requested = mode_request(switches, self.switches, pending.mode_request)
+        self.switches = switches
+        return sense(readings, presses, self.freshness, tick, requested_mode=requested,
+                     recognitions=pending.recognitions)
 
     # -- checks and records --------------------------------------------------------------------------------------
 
@@ -358,7 +411,8 @@ class Lockstep:
             if (self._repeating and self.skip_idle and previous is not None and not presses.any()
                     and not pending.any() and shaft.is_steady(self.commands)
                     and self.commands == self._commands_before and inputs == replace(previous, tick=tick)
-                    and self.comm_lost_since < 0 and not self.silent_since):  # a silent source ages every tick
+                    and self.comm_lost_since < 0 and self.frozen_since < 0
+                    and not self.silent_since):  # a withheld source ages every tick
                 horizon = min(self._horizon(tick), until_tick)
                 if horizon > tick + 1:
                     # Every tick from here to the horizon would repeat the last step exactly: the controller's
@@ -387,7 +441,8 @@ class Lockstep:
             self._check_safety(tick)
             if self.trace is not None:
                 self._write_trace(tick, tick)
-            shaft.update(commands)
+            self.outputs = outputs = output(commands)
+            shaft.update(actuators(outputs.drive, outputs.car_top))
             if had_input:
                 self.presses = presses = Presses()
                 self.pending = _Pending()
@@ -409,7 +464,8 @@ class Lockstep:
         """The first tick at which anything may differ from repeating the last step."""
         return min(self.controller.next_deadline_tick(self.state, after=tick - 1),
                    self.shaft.next_input_change_tick(self.commands), self.flow.next_event_tick(),
-                   self._next_script_tick(), self.end_tick if tick < self.end_tick else NEVER, self.drain_end_tick)
+                   self._next_script_tick(), self.end_tick if tick < self.end_tick else NEVER, self.drain_end_tick,
+                   self.alarm_until_tick if self.alarm_until_tick > tick else NEVER)
 
     def _advance_steady(self, tick: int, horizon: int) -> None:
         shaft = self.shaft

@@ -4,8 +4,10 @@ panel bus. Bytes in (the master's POLL frames), bytes out (their STATUS answers)
 Rules of this module:
 - A board answers only a good POLL addressed to it, at once; it takes its outputs (lamps, door commands) from the
   POLL and reports its inputs in the STATUS.
-- Presses are latched until acknowledged (carctl/protocol/panelbus.py): a press reported in STATUS n is cleared only
-  when a POLL carries ack n.
+- Presses are latched until acknowledged, by the board's end of the firmware's own handshake
+  (carctl/protocol/panel_session.BoardLatch): a press reported in STATUS n is cleared only when a POLL carries ack n.
+- The alarm button is a level: reported while it is held, and a press shorter than a poll is latched like any
+  other so that it is not lost.
 - The boards read the shaft (door limits, lock, light curtain, door zone, seat) through the same Shaft the drive
   moves, so the controller sees one consistent car.
 """
@@ -13,31 +15,12 @@ Rules of this module:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from carctl.protocol import panelbus
+from carctl.protocol.panel_session import BoardLatch
 from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, FrameDecoder,
                                       LandingInputs, LandingOutputs, PayloadError)
 from sim.physics import DOOR_TRAVEL_UNITS, Shaft
-
-
-@dataclass(slots=True)
-class _Latch:
-    """Presses waiting for acknowledgement: what was reported under which sequence number."""
-
-    sequence: int = 0
-    pending: set[str] = field(default_factory=set)
-    reported: set[str] = field(default_factory=set)
-
-    def acknowledge(self, ack: int) -> None:
-        if ack == self.sequence:
-            self.pending -= self.reported
-            self.reported = set()
-
-    def report(self) -> set[str]:
-        self.sequence = (self.sequence + 1) & 0xFF
-        self.reported = set(self.pending)
-        return self.reported
 
 
 class PanelBoards:
@@ -49,7 +32,7 @@ class PanelBoards:
         self.car_top_outputs = CarTopOutputs()
         self.car_panel_outputs = CarPanelOutputs()
         self.landing_outputs = {landing: LandingOutputs() for landing in range(landing_count)}
-        self._latches: dict[int, _Latch] = {}
+        self._latches: dict[int, BoardLatch] = {}
         self.car_top_sequence = 0
         self.fire_switch = False
         self.fire_detected: set[int] = set()  # landings whose fire detector is active
@@ -57,6 +40,7 @@ class PanelBoards:
         self.inspection_up = False  # the car-top station's hold-to-run buttons
         self.inspection_down = False
         self.independent_key = False
+        self.alarm_held = False
         self.polls_answered = 0
         self.payload_errors = 0
         # Boards that have gone silent (a cut cable): they do not answer.
@@ -66,23 +50,29 @@ class PanelBoards:
         self.pressed_at_s: dict[tuple[int, str], float] = {}
         self.press_to_lamp_s: list[float] = []
 
-    def _latch(self, address: int) -> _Latch:
-        return self._latches.setdefault(address, _Latch())
+    def _latch(self, address: int) -> BoardLatch:
+        return self._latches.setdefault(address, BoardLatch())
 
     # -- what people do ------------------------------------------------------------------------------------------
 
     def press_car_call(self, landing: int, accessible: bool = False) -> None:
         latch = self._latch(panelbus.CAR_PANEL)
-        latch.pending.add(f"call:{landing}")
+        latch.press(f"call:{landing}")
         if accessible:
-            latch.pending.add("accessible")
+            latch.press("accessible")
 
     def press_car_button(self, name: str) -> None:
         """door_open, door_close, alarm, accessible, fault_reset."""
-        self._latch(panelbus.CAR_PANEL).pending.add(name)
+        self._latch(panelbus.CAR_PANEL).press(name)
+
+    def hold_alarm(self, held: bool) -> None:
+        """The alarm button held down (True) or let go (False)."""
+        self.alarm_held = held
+        if held:
+            self._latch(panelbus.CAR_PANEL).press("alarm")
 
     def press_hall_call(self, landing: int, direction: str) -> None:
-        self._latch(panelbus.landing_address(landing)).pending.add(direction)
+        self._latch(panelbus.landing_address(landing)).press(direction)
         self.pressed_at_s[(landing, direction)] = time.monotonic()
 
     # -- the bus -------------------------------------------------------------------------------------------------
@@ -93,33 +83,44 @@ class PanelBoards:
         for frame in self.decoder.feed(data):
             if frame.type != panelbus.POLL or frame.address in self.silent:
                 continue
-            try:
-                answer = self._answer(frame.address, frame.payload)
-            except PayloadError:
-                self.payload_errors += 1
-                continue
+            answer = self.answer(frame.address, frame.payload)
             if answer is not None:
-                self.polls_answered += 1
                 answers += panelbus.encode_frame(frame.address, panelbus.STATUS, answer)
         return bytes(answers)
+
+    def answer(self, address: int, payload: bytes) -> bytes | None:
+        """The STATUS payload the board at ``address`` answers a POLL payload with (None: no such board, a silent
+        board, or a POLL payload that does not decode)."""
+        if address in self.silent:
+            return None
+        try:
+            answer = self._answer(address, payload)
+        except PayloadError:
+            self.payload_errors += 1
+            return None
+        if answer is not None:
+            self.polls_answered += 1
+        return answer
 
     def _answer(self, address: int, payload: bytes) -> bytes | None:
         shaft = self.shaft
         if address == panelbus.CAR_TOP:
             self.car_top_outputs = CarTopOutputs.from_payload(payload)
             self.car_top_sequence = (self.car_top_sequence + 1) & 0xFF
-            return CarTopInputs(self.car_top_sequence, shaft.door_units == DOOR_TRAVEL_UNITS, shaft.door_units == 0,
-                                shaft.door_locked(), shaft.light_curtain_blocked(), False, shaft.in_door_zone(),
-                                self.inspection, self.inspection_up, self.inspection_down).to_payload()
+            return car_top_reading(shaft, self.car_top_sequence, self.inspection, self.inspection_up,
+                                   self.inspection_down).to_payload()
         if address == panelbus.CAR_PANEL:
             self.car_panel_outputs = CarPanelOutputs.from_payload(payload)
             latch = self._latch(address)
             latch.acknowledge(self.car_panel_outputs.ack)
             reported = latch.report()
             calls = frozenset(int(name.split(":")[1]) for name in reported if name.startswith("call:"))
-            return CarPanelInputs(latch.sequence, calls, "door_open" in reported, "door_close" in reported,
-                                  "alarm" in reported, "accessible" in reported, shaft.seat_occupied,
-                                  self.independent_key, "fault_reset" in reported).to_payload()
+            return CarPanelInputs(sequence=latch.sequence, calls_pressed=calls, door_open_button="door_open" in reported,
+                                  door_close_button="door_close" in reported,
+                                  alarm_button=self.alarm_held or "alarm" in reported,
+                                  accessible_button="accessible" in reported, seat_occupied=shaft.seat_occupied,
+                                  independent_key=self.independent_key,
+                                  fault_reset_key="fault_reset" in reported).to_payload()
         landing = address - panelbus.LANDING_BASE
         if 0 <= landing < self.landing_count:
             outputs = LandingOutputs.from_payload(payload)
@@ -132,8 +133,8 @@ class PanelBoards:
             latch.acknowledge(outputs.ack)
             reported = latch.report()
             fire = self.fire_switch and landing == self.main_landing
-            return LandingInputs(latch.sequence, "up" in reported, "down" in reported, fire,
-                                 landing in self.fire_detected).to_payload()
+            return LandingInputs(sequence=latch.sequence, up_pressed="up" in reported, down_pressed="down" in reported,
+                                 fire_switch=fire, fire_detector=landing in self.fire_detected).to_payload()
         return None
 
     # -- what the car shows --------------------------------------------------------------------------------------
@@ -144,3 +145,13 @@ class PanelBoards:
             "up": sorted(n for n, out in self.landing_outputs.items() if out.up_lamp),
             "down": sorted(n for n, out in self.landing_outputs.items() if out.down_lamp),
         }
+
+
+def car_top_reading(shaft: Shaft, sequence: int = 0, inspection: bool = False, inspection_up: bool = False,
+                    inspection_down: bool = False) -> CarTopInputs:
+    """What the car-top board reads from the shaft: on the wire (PanelBoards) and in lockstep alike."""
+    units = shaft.door_units
+    return CarTopInputs(sequence=sequence, door_open_limit=units == DOOR_TRAVEL_UNITS, door_closed_limit=units == 0,
+                        door_locked=shaft.door_locked(), light_curtain_blocked=shaft.light_curtain_blocked(),
+                        safety_edge=False, in_door_zone=shaft.in_door_zone(), inspection=inspection,
+                        inspection_up=inspection_up, inspection_down=inspection_down)

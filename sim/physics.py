@@ -30,17 +30,20 @@ from typing import ClassVar
 
 from carctl.core.config import ControllerConfig, Range, check_ranges, shown
 from carctl.core.signals import Commands
+from carctl.protocol.drive_map import DriveCommand
+from carctl.protocol.panelbus import CarTopOutputs
 
 GRAVITY_M_S2 = 9.81
 DOOR_TRAVEL_UNITS = 1_000_000
 
 # Every fault the simulator can inject, the one list: scenario files (sim/scenario.py), the control channel of
 # `sim serve` and the procedures all take their names from it, and Shaft.inject refuses any other. The shaft acts on
-# each; comm_loss and the three silent boards are also what the lockstep loop (and `sim serve`, on the panel bus)
-# withholds from the controller.
+# each; comm_loss, drive_frozen (the drive obeys, but its status block stops changing, TICK included) and the three
+# silent boards are also what the lockstep loop (and `sim serve`, on Modbus and the panel bus) withholds from the
+# controller.
 FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
                "overload", "brake_slip", "position_lost", "reference_fault", "drive_runaway", "door_lock_lost",
-               "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent")
+               "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent", "drive_frozen")
 
 # Drive fault codes the simulated drive reports in its FAULT_CODE register (docs/register-map.md).
 DRIVE_FAULT_CODES = {
@@ -445,3 +448,19 @@ class Shaft:
             if self.power_lost_tick >= 0:
                 self._update_mains()
             self._update_door(commands)
+
+
+def actuators(command: DriveCommand, door: CarTopOutputs, obey: bool = True) -> Commands:
+    """What moves the shaft: the drive's command block (obeyed unless the drive is tripped or its watchdog ran out)
+    and the car-top board's door-operator outputs. The simulated drive on the wire and the lockstep loop both move
+    the shaft through this, from what the firmware's output step produced."""
+    return Commands(
+        run_up=command.run_up and obey,
+        run_down=command.run_down and obey,
+        speed_ref_m_s=command.speed_ref_m_s if obey else 0.0,
+        quick_stop=command.quick_stop,
+        door_open=door.door_open,
+        door_close=door.door_close,
+        door_nudge=door.door_nudge,
+        door_slow=door.door_slow,
+    )

@@ -25,7 +25,7 @@ from sim.traffic import PATTERNS, TrafficConfig, expected_passengers
 
 EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "seat_occupied", "seat_free",
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
-               "load", "fire_detected", "fire_detector_reset", "controller_restart")
+               "load", "fire_detected", "fire_detector_reset", "controller_restart", "alarm")
 # Rescue is entered only on the drive's on-battery signal (a power_loss fault), never requested.
 REQUESTABLE_MODES = tuple(mode.value for mode in Mode if mode is not Mode.RESCUE)
 __all__ = ["EVENT_TYPES", "FAULT_KINDS", "REQUESTABLE_MODES", "Scenario", "ScenarioError", "ScriptedEvent",
@@ -157,8 +157,8 @@ def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
         raise ScenarioError(f"{where}.kind", f"must be one of {', '.join(FAULT_KINDS)} (got {shown(event.kind)})")
     if event.type == "mode" and event.mode not in REQUESTABLE_MODES:
         raise ScenarioError(f"{where}.mode", f"must be one of {', '.join(REQUESTABLE_MODES)} (got {shown(event.mode)})")
-    if event.type == "obstruct" and event.duration_s <= 0:
-        raise ScenarioError(f"{where}.duration_s", "must be greater than 0 for an obstruct event")
+    if event.type in ("obstruct", "alarm") and event.duration_s <= 0:
+        raise ScenarioError(f"{where}.duration_s", f"must be greater than 0 for an {event.type} event")
     return event
 
 

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from carctl.core.config import DAY_S, YEAR_S, Range, check_ranges
 from carctl.core.signals import Commands, Recognition
+from carctl.protocol.sense import Presses  # what the passengers press: the boards' presses, as the firmware senses them
 from sim.physics import DOOR_TRAVEL_UNITS, Shaft
 
 PATTERNS = ("residential", "up_peak", "down_peak", "interfloor", "none")
@@ -130,16 +131,6 @@ def generate(traffic: TrafficConfig, population: tuple[int, ...], main_landing: 
         mass = max(20.0, min(150.0, rng.gauss(traffic.passenger_mass_kg, 12.0)))
         passengers.append(Passenger(len(passengers), round(t_s / period_s), origin, destination, mass))
     return passengers
-
-
-@dataclass(slots=True)
-class Presses:
-    car: set[int] = field(default_factory=set)
-    up: set[int] = field(default_factory=set)
-    down: set[int] = field(default_factory=set)
-
-    def any(self) -> bool:
-        return bool(self.car or self.up or self.down)
 
 
 class PassengerFlow:

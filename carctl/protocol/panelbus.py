@@ -136,16 +136,29 @@ class PayloadError(ValueError):
     pass
 
 
-def _bits(*flags: bool) -> int:
+# Each flags byte's bits, by name, in bit order (bit 0 first): the wire format is these tables, never the order of
+# a dataclass's fields. Bits added later go at the end of their table; a board that predates them leaves them 0.
+CAR_TOP_POLL_BITS = ("door_open", "door_close", "door_nudge", "door_slow", "car_light", "car_fan")
+CAR_TOP_STATUS_BITS = ("door_open_limit", "door_closed_limit", "door_locked", "light_curtain_blocked", "safety_edge",
+                       "in_door_zone", "inspection")
+CAR_TOP_STATUS_EXTRA_BITS = ("inspection_up", "inspection_down")  # the third byte
+CAR_PANEL_POLL_BITS = ("arrow_up", "arrow_down", "gong", "buzzer", "overload_lamp", "rescue_notice")
+CAR_PANEL_STATUS_BITS = ("door_open_button", "door_close_button", "alarm_button", "accessible_button",
+                         "seat_occupied", "independent_key", "fault_reset_key")
+LANDING_POLL_BITS = ("up_lamp", "down_lamp", "arrow_up", "arrow_down", "gong")
+LANDING_STATUS_BITS = ("up_pressed", "down_pressed", "fire_switch", "fire_detector")
+
+
+def _pack(record: object, names: tuple[str, ...]) -> int:
     value = 0
-    for index, flag in enumerate(flags):
-        if flag:
+    for index, name in enumerate(names):
+        if getattr(record, name):
             value |= 1 << index
     return value
 
 
-def _flag(value: int, index: int) -> bool:
-    return bool(value >> index & 1)
+def _unpack(value: int, names: tuple[str, ...]) -> dict[str, bool]:
+    return {name: bool(value >> index & 1) for index, name in enumerate(names)}
 
 
 def _landing_mask(landings: frozenset[int]) -> bytes:
@@ -179,15 +192,12 @@ class CarTopOutputs:
     car_fan: bool = True  # bit5, added compatibly: a board that predates it ignores the bit
 
     def to_payload(self) -> bytes:
-        return bytes([self.ack & 0xFF, _bits(self.door_open, self.door_close, self.door_nudge, self.door_slow,
-                                             self.car_light, self.car_fan)])
+        return bytes([self.ack & 0xFF, _pack(self, CAR_TOP_POLL_BITS)])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CarTopOutputs:
         _expect(payload, 2, "car-top POLL")
-        flags = payload[1]
-        return cls(payload[0], _flag(flags, 0), _flag(flags, 1), _flag(flags, 2), _flag(flags, 3), _flag(flags, 4),
-                   _flag(flags, 5))
+        return cls(ack=payload[0], **_unpack(payload[1], CAR_TOP_POLL_BITS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,17 +216,15 @@ class CarTopInputs:
     inspection_down: bool = False
 
     def to_payload(self) -> bytes:
-        return bytes([self.sequence & 0xFF, _bits(self.door_open_limit, self.door_closed_limit, self.door_locked,
-                                                  self.light_curtain_blocked, self.safety_edge, self.in_door_zone,
-                                                  self.inspection), _bits(self.inspection_up, self.inspection_down)])
+        return bytes([self.sequence & 0xFF, _pack(self, CAR_TOP_STATUS_BITS), _pack(self, CAR_TOP_STATUS_EXTRA_BITS)])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CarTopInputs:
         if len(payload) != 2:
             _expect(payload, 3, "car-top STATUS")
-        flags = payload[1]
         extra = payload[2] if len(payload) == 3 else 0
-        return cls(payload[0], *(_flag(flags, i) for i in range(7)), _flag(extra, 0), _flag(extra, 1))
+        return cls(sequence=payload[0], **_unpack(payload[1], CAR_TOP_STATUS_BITS),
+                   **_unpack(extra, CAR_TOP_STATUS_EXTRA_BITS))
 
 
 # -- car operating panel (0x02) ----------------------------------------------------------------------------------
@@ -238,17 +246,13 @@ class CarPanelOutputs:
 
     def to_payload(self) -> bytes:
         return (bytes([self.ack & 0xFF]) + _landing_mask(self.call_lamps)
-                + bytes([self.position_landing & 0xFF,
-                         _bits(self.arrow_up, self.arrow_down, self.gong, self.buzzer, self.overload_lamp,
-                               self.rescue_notice),
-                         self.announce_landing & 0xFF]))
+                + bytes([self.position_landing & 0xFF, _pack(self, CAR_PANEL_POLL_BITS), self.announce_landing & 0xFF]))
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CarPanelOutputs:
         _expect(payload, 6, "car panel POLL")
-        flags = payload[4]
-        return cls(payload[0], _mask_landings(payload[1:3]), payload[3], _flag(flags, 0), _flag(flags, 1),
-                   _flag(flags, 2), _flag(flags, 3), _flag(flags, 4), payload[5], _flag(flags, 5))
+        return cls(ack=payload[0], call_lamps=_mask_landings(payload[1:3]), position_landing=payload[3],
+                   announce_landing=payload[5], **_unpack(payload[4], CAR_PANEL_POLL_BITS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,15 +269,13 @@ class CarPanelInputs:
 
     def to_payload(self) -> bytes:
         return (bytes([self.sequence & 0xFF]) + _landing_mask(self.calls_pressed)
-                + bytes([_bits(self.door_open_button, self.door_close_button, self.alarm_button,
-                               self.accessible_button, self.seat_occupied, self.independent_key,
-                               self.fault_reset_key)]))
+                + bytes([_pack(self, CAR_PANEL_STATUS_BITS)]))
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CarPanelInputs:
         _expect(payload, 4, "car panel STATUS")
-        flags = payload[3]
-        return cls(payload[0], _mask_landings(payload[1:3]), *(_flag(flags, i) for i in range(7)))
+        return cls(sequence=payload[0], calls_pressed=_mask_landings(payload[1:3]),
+                   **_unpack(payload[3], CAR_PANEL_STATUS_BITS))
 
 
 # -- landing boards (0x10 + n) -----------------------------------------------------------------------------------
@@ -289,14 +291,12 @@ class LandingOutputs:
     position_landing: int = 0
 
     def to_payload(self) -> bytes:
-        return bytes([self.ack & 0xFF, _bits(self.up_lamp, self.down_lamp, self.arrow_up, self.arrow_down,
-                                             self.gong), self.position_landing & 0xFF])
+        return bytes([self.ack & 0xFF, _pack(self, LANDING_POLL_BITS), self.position_landing & 0xFF])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> LandingOutputs:
         _expect(payload, 3, "landing POLL")
-        flags = payload[1]
-        return cls(payload[0], *(_flag(flags, i) for i in range(5)), payload[2])
+        return cls(ack=payload[0], position_landing=payload[2], **_unpack(payload[1], LANDING_POLL_BITS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,11 +308,9 @@ class LandingInputs:
     fire_detector: bool = False  # bit3, added compatibly: a board without a detector input leaves it 0
 
     def to_payload(self) -> bytes:
-        return bytes([self.sequence & 0xFF, _bits(self.up_pressed, self.down_pressed, self.fire_switch,
-                                                  self.fire_detector)])
+        return bytes([self.sequence & 0xFF, _pack(self, LANDING_STATUS_BITS)])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> LandingInputs:
         _expect(payload, 2, "landing STATUS")
-        flags = payload[1]
-        return cls(payload[0], _flag(flags, 0), _flag(flags, 1), _flag(flags, 2), _flag(flags, 3))
+        return cls(sequence=payload[0], **_unpack(payload[1], LANDING_STATUS_BITS))

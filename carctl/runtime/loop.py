@@ -1,13 +1,14 @@
-"""The firmware's real-time loop: read the drive, poll the panels, step the core, write the drive.
+"""The firmware's real-time loop: read the drive, poll the panels, sense, step the core, output, write the drive.
 
 Rules of this module:
 - One cycle per control period, kept by RateKeeper; the lag of every cycle is measured and published.
+- The road from the boards' bytes to the core and back is shared with the lockstep simulator: the panel bus's
+  handshake and schedule are protocol/panel_session.py, the translation to Inputs and from Commands is
+  protocol/sense.py; this module only moves bytes through the adapters (interfaces.py) and keeps time.
 - Every input carries its age in cycles since its last good reading. A timeout, a Modbus exception, a corrupted
-  frame simply does not refresh its input: the supervisor sees the age grow and reacts (signals.MAX_AGE_TICKS).
-- Panel polling: the car-top board and the car operating panel every cycle (doors and car buttons matter at once),
-  `panel.landing_polls_per_cycle` landing boards per cycle in turn, plus one whose lamps have just changed, so a
-  landing call's lamp lights one cycle after the call registers. Outputs computed in one cycle go out with the
-  next cycle's polls.
+  frame, a drive status whose TICK did not advance simply does not refresh its input: the supervisor sees the age
+  grow and reacts (core/rates.py declares how old each may be).
+- Outputs computed in one cycle go out with the next cycle's polls.
 - A comm-loss trip of the drive is reset by the loop itself once the link has been healthy for
   `drive.comm_loss_reset_reads` reads in a row; every other drive fault needs the deliberate reset.
 - The loop never exits mid-run. Each step outside the core (adapters, side channels, the platform bridge, the fault
@@ -31,25 +32,23 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import IO, Any
 
-from carctl.adapters.drive import DriveLink
-from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
-from carctl.core.signals import EMPTY, Commands, Direction, Event, Inputs, Mode, Recognition
+from carctl.core.rates import Freshness
+from carctl.core.signals import Commands, Event, Inputs, Mode, Recognition
 from carctl.filein import check_output
-from carctl.protocol import panelbus
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
-from carctl.protocol.panelbus import (CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, LandingInputs,
-                                      LandingOutputs, PayloadError)
+from carctl.protocol.panel_session import MasterSession
+from carctl.protocol.sense import Presses, SwitchLevels, mode_request, output, sense, switch_levels
 from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.fault_log import FaultLog
+from carctl.runtime.interfaces import DrivePort, PanelPort
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.recognitions import RecognitionInbox
 from carctl.runtime.sidechannel import SenderCheck, SocketDirError, only_process, prepare_socket_dir, same_user
 
-NEVER_SEEN = 1 << 20  # the age of an input never received: stale from the start
 HEALTH_EVERY_S = 5.0
 LOG_ERROR_EVERY_S = 10.0
 CYCLE_WINDOW = 3000  # cycle times kept for the health record's percentiles (a minute at 50 Hz)
@@ -91,31 +90,8 @@ class LoopErrors:
             self.log.write("loop_error", where=where, count=self.counts[where], traceback=traceback.format_exc())
 
 
-@dataclass(slots=True)
-class BoardInputs:
-    """The freshest inputs of every board and their ages in cycles."""
-
-    landings: int
-    drive: DriveStatus | None = None
-    drive_age: int = NEVER_SEEN
-    car_top: CarTopInputs = field(default_factory=CarTopInputs)
-    car_top_age: int = NEVER_SEEN
-    car_panel: CarPanelInputs = field(default_factory=CarPanelInputs)
-    car_panel_age: int = NEVER_SEEN
-    landing: dict[int, LandingInputs] = field(default_factory=dict)
-    landing_age: dict[int, int] = field(default_factory=dict)
-    acks: dict[int, int] = field(default_factory=dict)
-
-    def age_all(self) -> None:
-        self.drive_age = min(NEVER_SEEN, self.drive_age + 1)
-        self.car_top_age = min(NEVER_SEEN, self.car_top_age + 1)
-        self.car_panel_age = min(NEVER_SEEN, self.car_panel_age + 1)
-        for landing in range(self.landings):
-            self.landing_age[landing] = min(NEVER_SEEN, self.landing_age.get(landing, NEVER_SEEN) + 1)
-
-
 class ControlLoop:
-    def __init__(self, config: FirmwareConfig, drive: DriveLink, panels: PanelBusMaster, log: StructuredLog,
+    def __init__(self, config: FirmwareConfig, drive: DrivePort, panels: PanelPort, log: StructuredLog,
                  child_pid: Callable[[str], int | None] | None = None) -> None:
         self.config = config
         self.controller = Controller(config.controller)
@@ -125,16 +101,15 @@ class ControlLoop:
         self.period_s = config.controller.car.control_period_s
         self.landings = config.controller.building.landing_count
         self.main_landing = config.controller.building.main_landing
+        self.freshness = Freshness.from_config(config.controller.car)
         self.state: ControllerState = self.controller.initial_state(0.0)
         self.commands = Commands()
+        self.outputs = output(self.commands)
         self.tick = 0
         self.watchdog = 0
-        self.board = BoardInputs(self.landings)
-        self.landing_cursor = 0
+        self.session = MasterSession(self.landings, config.panel.landing_polls_per_cycle)
         self.good_drive_reads = 0
-        self.switches: dict[str, bool] = {"inspection": False, "fire": False, "independent": False}
-        self.payload_errors = 0
-        self.sent_landing_outputs: dict[int, LandingOutputs] = {}
+        self.switches = SwitchLevels()
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: collections.deque[float] = collections.deque(maxlen=CYCLE_WINDOW)
         self.errors = LoopErrors(log)
@@ -181,27 +156,28 @@ class ControlLoop:
 
     def cycle(self) -> tuple[Commands, tuple[Event, ...]]:
         started = time.perf_counter()
-        board = self.board
-        board.age_all()
+        readings = self.session.readings
+        readings.age_all()
         try:
             reading = self.drive.read_status()
         except Exception:  # noqa: BLE001 - the adapter promises not to raise; if it does, the drive is not fresh
             self.errors.caught("drive_read")
             reading = None
         if isinstance(reading, DriveStatus):
-            board.drive = reading
-            board.drive_age = 0
+            readings.take_drive(reading)
             self.good_drive_reads += 1
         else:
             self.good_drive_reads = 0
+        presses = Presses()
         try:
-            presses = self._poll_panels()
+            self._poll_panels(presses)
         except Exception:  # noqa: BLE001 - a board's answer this cycle is lost; its age grows
             self.errors.caught("panel_bus")
-            presses = _no_presses()
+            presses = Presses()
         inputs: Inputs | None = None
         try:
-            inputs = self._inputs(presses)
+            inputs = sense(readings, presses, self.freshness, self.tick, requested_mode=self._mode_request(),
+                           recognitions=self._recognitions())
             self.state, commands, events = self.controller.step(self.state, inputs)
         except Exception:  # noqa: BLE001 - DESIGN.md rule 7: the core failing is a stop at once
             self.errors.caught("core" if inputs is not None else "inputs")
@@ -224,121 +200,34 @@ class ControlLoop:
         return self._write_drive(commands, started), events
 
     def _write_drive(self, commands: Commands, started: float) -> Commands:
-        """The cycle's command to the drive (the watchdog advances with it), and the cycle's bookkeeping."""
+        """The cycle's command to the drive (the watchdog advances with it), and the cycle's bookkeeping. The
+        boards' outputs go out with the next cycle's polls."""
+        status = self.session.readings.drive
+        # A comm-loss trip is the loop's own to reset, once the link has been healthy for a while; every other
+        # drive fault needs the deliberate reset.
+        auto_reset = (status is not None and status.comm_loss_trip
+                      and self.good_drive_reads >= self.config.drive.comm_loss_reset_reads)
         self.commands = commands
+        self.outputs = outputs = output(commands, drive_fault_reset=auto_reset)
         self.watchdog = (self.watchdog + 1) & 0xFFFF
         try:
-            self.drive.write_command(self._drive_command(commands), self.watchdog)
+            self.drive.write_command(outputs.drive, self.watchdog)
         except Exception:  # noqa: BLE001 - the drive's watchdog stops the car if writes stop arriving
             self.errors.caught("drive_write")
         self.tick += 1
         self.cycle_s.append(time.perf_counter() - started)
         return commands
 
-    def _drive_command(self, commands: Commands) -> DriveCommand:
-        status = self.board.drive
-        auto_reset = (status is not None and status.comm_loss_trip
-                      and self.good_drive_reads >= self.config.drive.comm_loss_reset_reads)
-        return DriveCommand(commands.run_up, commands.run_down, commands.speed_ref_m_s,
-                            commands.fault_reset or auto_reset, commands.quick_stop)
-
-    def _poll(self, address: int, payload: bytes) -> bytes | None:
-        frame = self.panels.poll(address, payload)
-        return None if frame is None else frame.payload
-
-    def _poll_panels(self) -> dict[str, Any]:
-        board = self.board
-        commands = self.commands
-        presses = _no_presses()
-        answer = self._poll(panelbus.CAR_TOP, CarTopOutputs(
-            board.acks.get(panelbus.CAR_TOP, 0), commands.door_open, commands.door_close, commands.door_nudge,
-            commands.door_slow, commands.car_light, commands.car_fan).to_payload())
-        if answer is not None:
-            try:
-                board.car_top = CarTopInputs.from_payload(answer)
-                board.car_top_age = 0
-            except PayloadError:
-                self.payload_errors += 1
-        position = commands.position_landing
-        answer = self._poll(panelbus.CAR_PANEL, CarPanelOutputs(
-            board.acks.get(panelbus.CAR_PANEL, 0), commands.car_call_lamps, position,
-            commands.direction is Direction.UP, commands.direction is Direction.DOWN, commands.gong,
-            commands.buzzer, commands.overload_lamp,
-            commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING,
-            commands.rescue_notice).to_payload())
-        if answer is not None:
-            try:
-                panel = CarPanelInputs.from_payload(answer)
-            except PayloadError:
-                self.payload_errors += 1
-            else:
-                if panel.sequence != board.acks.get(panelbus.CAR_PANEL):
-                    presses["car"] |= panel.calls_pressed
-                    presses["door_open"] = panel.door_open_button
-                    presses["door_close"] = panel.door_close_button
-                    presses["accessible"] = panel.accessible_button
-                    presses["fault_reset"] = panel.fault_reset_key
-                board.acks[panelbus.CAR_PANEL] = panel.sequence
-                board.car_panel = panel
-                board.car_panel_age = 0
-        for landing in self._landings_to_poll(commands):
-            self._poll_landing(landing, commands, presses)
-        return presses
-
-    def _landing_outputs(self, landing: int, commands: Commands) -> LandingOutputs:
-        return LandingOutputs(
-            self.board.acks.get(panelbus.landing_address(landing), 0), landing in commands.hall_up_lamps,
-            landing in commands.hall_down_lamps, commands.direction is Direction.UP,
-            commands.direction is Direction.DOWN, commands.gong and commands.announce_landing == landing,
-            commands.position_landing)
-
-    def _landings_to_poll(self, commands: Commands) -> list[int]:
-        """The next landings in turn, plus one whose lamps changed since it was last told (so a registered call
-        lights its lamp on the next cycle, not a whole round later)."""
-        chosen = []
-        for _ in range(min(self.landings, self.config.panel.landing_polls_per_cycle)):
-            chosen.append(self.landing_cursor)
-            self.landing_cursor = (self.landing_cursor + 1) % self.landings
-        for landing in range(self.landings):
-            if landing in chosen:
-                continue
-            sent = self.sent_landing_outputs.get(landing)
-            wanted = (landing in commands.hall_up_lamps, landing in commands.hall_down_lamps)
-            if sent is None or (sent.up_lamp, sent.down_lamp) != wanted:
-                chosen.append(landing)
-                break
-        return chosen
-
-    def _poll_landing(self, landing: int, commands: Commands, presses: dict[str, Any]) -> None:
-        board = self.board
-        address = panelbus.landing_address(landing)
-        outputs = self._landing_outputs(landing, commands)
-        answer = self._poll(address, outputs.to_payload())
-        if answer is None:
-            return
-        self.sent_landing_outputs[landing] = outputs
-        try:
-            hall = LandingInputs.from_payload(answer)
-        except PayloadError:
-            self.payload_errors += 1
-            return
-        if hall.sequence != board.acks.get(address):
-            if hall.up_pressed:
-                presses["up"].add(landing)
-            if hall.down_pressed:
-                presses["down"].add(landing)
-        board.acks[address] = hall.sequence
-        board.landing[landing] = hall
-        board.landing_age[landing] = 0
+    def _poll_panels(self, presses: Presses) -> None:
+        session = self.session
+        for poll in session.polls(self.outputs):
+            frame = self.panels.poll(poll.address, poll.payload)
+            session.take_answer(poll, None if frame is None else frame.payload, presses)
 
     def _mode_request(self) -> Mode | None:
-        """Key switches are levels; the core wants a request when one changes."""
-        board = self.board
-        fire_landing = board.landing.get(self.main_landing)
-        now = {"inspection": board.car_top.inspection, "fire": bool(fire_landing and fire_landing.fire_switch),
-               "independent": board.car_panel.independent_key}
-        changed = [name for name, on in now.items() if on != self.switches[name]]
-        self.switches = now
+        """A key switch that changed makes the request; else the platform's, if it asked (sense.mode_request)."""
+        now = switch_levels(self.session.readings, self.main_landing)
+        before, self.switches = self.switches, now
         platform_mode = None
         if self.bridge is not None:
             try:
@@ -348,59 +237,7 @@ class ControlLoop:
             except Exception:  # noqa: BLE001 - whatever the link process sent, the loop goes on
                 self.errors.caught("platform_messages")
                 platform_mode = None
-        if not changed:
-            # The platform may ask for a mode too (normal, out of service, independent); key switches come first.
-            return platform_mode
-        for name, mode in (("inspection", Mode.INSPECTION), ("fire", Mode.FIRE), ("independent", Mode.INDEPENDENT)):
-            if now[name]:
-                return mode
-        return Mode.NORMAL
-
-    def _inputs(self, presses: dict[str, Any]) -> Inputs:
-        board = self.board
-        drive = board.drive
-        top = board.car_top
-        return Inputs(
-            tick=self.tick,
-            period_s=self.period_s,
-            drive_age_ticks=board.drive_age,
-            drive_ready=drive.ready if drive else False,
-            drive_running=drive.running if drive else False,
-            drive_fault_code=drive.fault_code if drive else 0,
-            brake_open=drive.brake_open if drive else False,
-            safety_chain_closed=drive.safety_chain_closed if drive else False,
-            speed_m_s=drive.speed_m_s if drive else 0.0,
-            position_m=drive.position_m if drive else 0.0,
-            load_kg=drive.load_kg if drive else 0.0,
-            car_top_age_ticks=board.car_top_age,
-            door_open_limit=top.door_open_limit,
-            door_closed_limit=top.door_closed_limit,
-            door_locked=top.door_locked,
-            light_curtain_blocked=top.light_curtain_blocked,
-            safety_edge=top.safety_edge,
-            in_door_zone=top.in_door_zone,
-            car_panel_age_ticks=board.car_panel_age,
-            car_calls_pressed=frozenset(presses["car"]) if presses["car"] else EMPTY,
-            door_open_button=presses["door_open"],
-            door_close_button=presses["door_close"],
-            accessible_button=presses["accessible"],
-            seat_occupied=board.car_panel.seat_occupied,
-            landing_age_ticks=max(board.landing_age.values(), default=NEVER_SEEN),
-            hall_up_pressed=frozenset(presses["up"]) if presses["up"] else EMPTY,
-            hall_down_pressed=frozenset(presses["down"]) if presses["down"] else EMPTY,
-            recognitions=self._recognitions(),
-            fault_reset=presses["fault_reset"],
-            mode_request=self._mode_request(),
-            fire_detected=frozenset(landing for landing, hall in board.landing.items() if hall.fire_detector),
-            # Held levels, trusted only while the car-top board answers (one lost answer is forgiven; a silent board
-            # stops the car anyway).
-            inspection_up=top.inspection_up and board.car_top_age <= 2,
-            inspection_down=top.inspection_down and board.car_top_age <= 2,
-            on_battery=drive.on_battery if drive else False,
-            # Before the drive first answers it is stale (a stop-at-once fault): nothing moves on its position.
-            position_unreferenced=drive.position_unreferenced if drive else False,
-            below_reference_mark=drive.below_reference_mark if drive else False,
-        )
+        return mode_request(now, before, platform_mode)
 
     def _open_bridge(self) -> None:
         try:
@@ -511,7 +348,7 @@ class ControlLoop:
             "panel_bad_crc": self.panels.decoder.counters.bad_crc,
             "panel_bad_length": self.panels.decoder.counters.bad_length,
             "panel_garbage_bytes": self.panels.decoder.counters.garbage_bytes,
-            "panel_payload_errors": self.payload_errors,
+            "panel_payload_errors": self.session.payload_errors,
             "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
             "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
             "platform_spool_dropped": self.bridge.spool_overflow if self.bridge is not None else None,
@@ -565,11 +402,6 @@ class ControlLoop:
         if self.fault_log is not None:
             self.fault_log.close()
         self.close_platform()
-
-
-def _no_presses() -> dict[str, Any]:
-    return {"car": set(), "up": set(), "down": set(), "door_open": False, "door_close": False, "accessible": False,
-            "fault_reset": False}
 
 
 def open_log(target: str) -> StructuredLog:

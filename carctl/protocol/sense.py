@@ -1,0 +1,234 @@
+"""The two pure steps on either side of the core: sense (board readings and drive status in, Inputs out) and
+output (Commands in, the drive's command block and the boards' outputs out). Sans-I/O.
+
+Rules of this module:
+- The firmware's real-time loop and the lockstep simulator both call these, every cycle: a simulator test runs the
+  car's own translation between the boards and the core.
+- BoardReadings holds the freshest decoded reading of every source and its age in cycles; a source that did not
+  answer this cycle keeps its last reading and grows older. How old each may be is core/rates.py's business (the
+  supervisor's), except the inspection station's held buttons, which count as released once their reading is older
+  than rates' hold_to_run.
+- Presses are what the boards reported pressed since the last cycle (the boards latch them until acknowledged:
+  panel_session.py); key switches are levels, and the core wants a mode request only when one changes. The
+  switches take priority over a mode the platform asks for, in the order inspection, fire service, independent.
+- Before the drive has ever answered, its status reads as not ready, not running, brake closed and chain open; its
+  age is NEVER_SEEN, so the supervisor stops the car and nothing moves on that position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from carctl.core.rates import Freshness
+from carctl.core.signals import EMPTY, Commands, Direction, Inputs, Mode, Recognition
+from carctl.protocol import panelbus
+from carctl.protocol.drive_map import DriveCommand, DriveStatus
+from carctl.protocol.panelbus import CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, LandingInputs, \
+    LandingOutputs
+
+NEVER_SEEN = 1 << 20  # the age of an input never received: stale from the start
+
+
+@dataclass(slots=True)
+class Presses:
+    """What the boards reported pressed since the last cycle."""
+
+    car: set[int] = field(default_factory=set)
+    up: set[int] = field(default_factory=set)
+    down: set[int] = field(default_factory=set)
+    door_open: bool = False
+    door_close: bool = False
+    accessible: bool = False
+    fault_reset: bool = False
+
+    def any(self) -> bool:
+        return bool(self.car or self.up or self.down or self.door_open or self.door_close or self.accessible
+                    or self.fault_reset)
+
+
+@dataclass(slots=True)
+class BoardReadings:
+    """The freshest reading of the drive and of every board, with its age in cycles."""
+
+    landing_count: int
+    drive: DriveStatus | None = None
+    drive_age: int = NEVER_SEEN
+    car_top: CarTopInputs = field(default_factory=CarTopInputs)
+    car_top_age: int = NEVER_SEEN
+    car_panel: CarPanelInputs = field(default_factory=CarPanelInputs)
+    car_panel_age: int = NEVER_SEEN
+    landing: dict[int, LandingInputs] = field(default_factory=dict)
+    landing_age: list[int] = field(default_factory=list)
+    # Landings whose fire detector was active in their last reading (kept as readings arrive, not searched for).
+    fire_detected: frozenset[int] = EMPTY
+
+    def __post_init__(self) -> None:
+        if not self.landing_age:
+            self.landing_age = [NEVER_SEEN] * self.landing_count
+
+    def age_all(self) -> None:
+        """One cycle passed: every reading is a cycle older until a fresh one replaces it."""
+        self.drive_age = min(NEVER_SEEN, self.drive_age + 1)
+        self.car_top_age = min(NEVER_SEEN, self.car_top_age + 1)
+        self.car_panel_age = min(NEVER_SEEN, self.car_panel_age + 1)
+        ages = self.landing_age
+        for landing, age in enumerate(ages):
+            if age < NEVER_SEEN:
+                ages[landing] = age + 1
+
+    def take_drive(self, status: DriveStatus) -> None:
+        self.drive = status
+        self.drive_age = 0
+
+    def take_car_top(self, reading: CarTopInputs) -> None:
+        self.car_top = reading
+        self.car_top_age = 0
+
+    def take_car_panel(self, reading: CarPanelInputs) -> None:
+        self.car_panel = reading
+        self.car_panel_age = 0
+
+    def take_landing(self, landing: int, reading: LandingInputs) -> None:
+        before = self.landing.get(landing)
+        self.landing[landing] = reading
+        self.landing_age[landing] = 0
+        if before is None or before.fire_detector != reading.fire_detector:
+            if reading.fire_detector:
+                self.fire_detected = self.fire_detected | {landing}
+            elif landing in self.fire_detected:
+                self.fire_detected = self.fire_detected - {landing}
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchLevels:
+    """The key switches as last seen: a mode request is made when one of them changes."""
+
+    inspection: bool = False
+    fire: bool = False
+    independent: bool = False
+
+
+# In priority order: a switch that is on selects its mode over the ones after it.
+_SWITCH_MODES = (("inspection", Mode.INSPECTION), ("fire", Mode.FIRE), ("independent", Mode.INDEPENDENT))
+
+
+def switch_levels(readings: BoardReadings, main_landing: int) -> SwitchLevels:
+    fire_board = readings.landing.get(main_landing)
+    return SwitchLevels(inspection=readings.car_top.inspection,
+                        fire=fire_board is not None and fire_board.fire_switch,
+                        independent=readings.car_panel.independent_key)
+
+
+def mode_request(now: SwitchLevels, before: SwitchLevels, platform_mode: Mode | None) -> Mode | None:
+    """A key switch that changed makes the request (the highest-priority switch that is on, or normal when all are
+    off); otherwise the platform's request, if any."""
+    if now == before:
+        return platform_mode
+    for name, mode in _SWITCH_MODES:
+        if getattr(now, name):
+            return mode
+    return Mode.NORMAL
+
+
+def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int, *,
+          requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = ()) -> Inputs:
+    """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
+    already resolved against the key switches: mode_request())."""
+    drive = readings.drive
+    top = readings.car_top
+    panel = readings.car_panel
+    top_fresh = readings.car_top_age <= fresh.hold_to_run
+    if drive is None:
+        drive_ready = drive_running = brake_open = chain_closed = False
+        fault_code = 0
+        speed_m_s = position_m = load_kg = 0.0
+        on_battery = unreferenced = below_mark = False
+    else:
+        drive_ready, drive_running, brake_open = drive.ready, drive.running, drive.brake_open
+        chain_closed, fault_code = drive.safety_chain_closed, drive.fault_code
+        speed_m_s, position_m, load_kg = drive.speed_m_s, drive.position_m, drive.load_kg
+        on_battery, unreferenced = drive.on_battery, drive.position_unreferenced
+        below_mark = drive.below_reference_mark
+    return Inputs(
+        tick=tick,
+        period_s=fresh.period_s,
+        drive_age_ticks=readings.drive_age,
+        drive_ready=drive_ready,
+        drive_running=drive_running,
+        drive_fault_code=fault_code,
+        brake_open=brake_open,
+        safety_chain_closed=chain_closed,
+        speed_m_s=speed_m_s,
+        position_m=position_m,
+        load_kg=load_kg,
+        car_top_age_ticks=readings.car_top_age,
+        door_open_limit=top.door_open_limit,
+        door_closed_limit=top.door_closed_limit,
+        door_locked=top.door_locked,
+        light_curtain_blocked=top.light_curtain_blocked,
+        safety_edge=top.safety_edge,
+        in_door_zone=top.in_door_zone,
+        car_panel_age_ticks=readings.car_panel_age,
+        car_calls_pressed=frozenset(presses.car) if presses.car else EMPTY,
+        door_open_button=presses.door_open,
+        door_close_button=presses.door_close,
+        accessible_button=presses.accessible,
+        seat_occupied=panel.seat_occupied,
+        # A level: trusted only while the car panel's reading is fresh (a silent panel is its own fault).
+        alarm_button=panel.alarm_button and readings.car_panel_age <= fresh.car_panel,
+        landing_age_ticks=max(readings.landing_age, default=NEVER_SEEN),
+        hall_up_pressed=frozenset(presses.up) if presses.up else EMPTY,
+        hall_down_pressed=frozenset(presses.down) if presses.down else EMPTY,
+        recognitions=recognitions,
+        fault_reset=presses.fault_reset,
+        mode_request=requested_mode,
+        fire_detected=readings.fire_detected,
+        inspection_up=top.inspection_up and top_fresh,
+        inspection_down=top.inspection_down and top_fresh,
+        on_battery=on_battery,
+        position_unreferenced=unreferenced,
+        below_reference_mark=below_mark,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """One cycle's commands as the drive and the car's boards take them (acknowledgements are the session's)."""
+
+    drive: DriveCommand
+    car_top: CarTopOutputs
+    car_panel: CarPanelOutputs
+    commands: Commands  # for the landing boards' outputs, made only for the boards polled (landing_outputs)
+
+
+def output(commands: Commands, drive_fault_reset: bool = False) -> Outputs:
+    """The drive's command block and the car's boards' outputs. ``drive_fault_reset``: the loop's own reset of a
+    comm-loss trip, in addition to a deliberate reset."""
+    direction = commands.direction
+    return Outputs(
+        drive=DriveCommand(run_up=commands.run_up, run_down=commands.run_down,
+                           speed_ref_m_s=commands.speed_ref_m_s,
+                           fault_reset=commands.fault_reset or drive_fault_reset, quick_stop=commands.quick_stop),
+        car_top=CarTopOutputs(door_open=commands.door_open, door_close=commands.door_close,
+                              door_nudge=commands.door_nudge, door_slow=commands.door_slow,
+                              car_light=commands.car_light, car_fan=commands.car_fan),
+        car_panel=CarPanelOutputs(
+            call_lamps=commands.car_call_lamps, position_landing=commands.position_landing,
+            arrow_up=direction is Direction.UP, arrow_down=direction is Direction.DOWN, gong=commands.gong,
+            buzzer=commands.buzzer, overload_lamp=commands.overload_lamp,
+            announce_landing=commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING,
+            rescue_notice=commands.rescue_notice),
+        commands=commands,
+    )
+
+
+def landing_outputs(commands: Commands, landing: int) -> LandingOutputs:
+    direction = commands.direction
+    return LandingOutputs(up_lamp=landing in commands.hall_up_lamps, down_lamp=landing in commands.hall_down_lamps,
+                          arrow_up=direction is Direction.UP, arrow_down=direction is Direction.DOWN,
+                          gong=commands.gong and commands.announce_landing == landing,
+                          position_landing=commands.position_landing)
+
+
+__all__ = ["NEVER_SEEN", "BoardReadings", "Outputs", "Presses", "SwitchLevels", "landing_outputs", "mode_request",
+           "output", "sense", "switch_levels"]

@@ -1,0 +1,111 @@
+"""The panel bus's handshake and schedule with no port: the firmware's master session against the simulator's boards
+(which use the board end of the same handshake), frame by frame, with answers lost, repeated and corrupted."""
+
+from dataclasses import fields
+
+import pytest
+
+from carctl.core.signals import Commands
+from carctl.protocol import panelbus
+from carctl.protocol.panel_session import BoardLatch, MasterSession, Poll
+from carctl.protocol.panelbus import (CAR_PANEL_POLL_BITS, CAR_PANEL_STATUS_BITS, CAR_TOP_POLL_BITS,
+                                      CAR_TOP_STATUS_BITS, CAR_TOP_STATUS_EXTRA_BITS, LANDING_POLL_BITS,
+                                      LANDING_STATUS_BITS, CarPanelInputs, CarPanelOutputs, CarTopInputs,
+                                      CarTopOutputs, LandingInputs, LandingOutputs)
+from carctl.protocol.sense import Presses, output
+from sim.panels import PanelBoards
+from sim.physics import PhysicsConfig, Shaft
+from sim.scenario import from_dict
+
+LANDINGS = 6
+
+
+def boards() -> PanelBoards:
+    config = from_dict({}).controller
+    return PanelBoards(Shaft(config, PhysicsConfig()), LANDINGS, 0)
+
+
+def exchange(session: MasterSession, sim: PanelBoards, commands: Commands, lose: set[int] = frozenset(),
+             repeat: set[int] = frozenset()) -> Presses:
+    """One cycle on a perfect bus, except the addresses whose answer is lost (the board answered, the master did
+    not hear it) or heard twice."""
+    presses = Presses()
+    for poll in session.polls(output(commands)):
+        answer = sim.on_bytes(panelbus.encode_frame(poll.address, panelbus.POLL, poll.payload))
+        frames = panelbus.FrameDecoder().feed(answer)
+        payload = frames[0].payload if frames else None
+        if poll.address in lose:
+            payload = None
+        session.take_answer(poll, payload, presses)
+        if poll.address in repeat and payload is not None:
+            session.take_answer(poll, payload, presses)
+    return presses
+
+
+def test_a_press_is_taken_once_even_when_its_answer_is_lost_or_repeated() -> None:
+    session, sim = MasterSession(LANDINGS, 2), boards()
+    sim.press_car_call(4)
+    assert exchange(session, sim, Commands(), lose={panelbus.CAR_PANEL}).car == set()  # the board keeps it
+    assert exchange(session, sim, Commands(), repeat={panelbus.CAR_PANEL}).car == {4}  # taken once, not twice
+    assert exchange(session, sim, Commands()).car == set()  # acknowledged: the board has cleared it
+
+
+def test_landing_boards_in_turn_and_one_whose_lamp_changed_at_once() -> None:
+    session, sim = MasterSession(LANDINGS, 2), boards()
+    polled = [[poll.landing for poll in session.polls(output(Commands())) if poll.landing >= 0] for _ in range(3)]
+    assert polled[0][:2] == [0, 1] and polled[1][:2] == [2, 3] and polled[2][:2] == [4, 5]
+    for _ in range(3):
+        exchange(session, sim, Commands())  # every board told: no lamps
+    lit = Commands(hall_down_lamps=frozenset({5}))
+    landings = [poll.landing for poll in session.polls(output(lit)) if poll.landing >= 0]
+    assert 5 in landings  # not a round later
+    exchange(session, sim, lit)
+    assert sim.lamps()["down"] == [5]
+
+
+def test_a_hall_press_reaches_the_master_and_is_cleared_after_its_acknowledgement() -> None:
+    session, sim = MasterSession(LANDINGS, LANDINGS), boards()
+    sim.press_hall_call(3, "up")
+    assert exchange(session, sim, Commands()).up == {3}
+    assert exchange(session, sim, Commands()).up == set()
+
+
+def test_an_answer_that_does_not_decode_is_counted_and_the_reading_ages() -> None:
+    session = MasterSession(LANDINGS, 2)
+    session.readings.age_all()
+    session.take_answer(Poll(panelbus.CAR_TOP, b""), b"\x01", Presses())
+    session.take_answer(Poll(panelbus.landing_address(2), b"", 2), b"\x01\x02\x03\x04", Presses())
+    assert session.payload_errors == 2
+    assert session.readings.car_top_age > 0 and session.readings.landing_age[2] > 0
+
+
+def test_the_board_latch_keeps_a_press_until_its_status_is_acknowledged() -> None:
+    latch = BoardLatch()
+    latch.press("up")
+    first = latch.report()
+    latch.acknowledge((latch.sequence - 1) & 0xFF)  # an old acknowledgement
+    assert latch.report() == first == {"up"}
+    latch.acknowledge(latch.sequence)
+    assert latch.report() == set()
+
+
+@pytest.mark.parametrize(("record", "names", "byte_index"), [
+    (CarTopOutputs, CAR_TOP_POLL_BITS, 1),
+    (CarTopInputs, CAR_TOP_STATUS_BITS, 1),
+    (CarTopInputs, CAR_TOP_STATUS_EXTRA_BITS, 2),
+    (CarPanelOutputs, CAR_PANEL_POLL_BITS, 4),
+    (CarPanelInputs, CAR_PANEL_STATUS_BITS, 3),
+    (LandingOutputs, LANDING_POLL_BITS, 1),
+    (LandingInputs, LANDING_STATUS_BITS, 1),
+])
+def test_each_flag_has_its_documented_bit_whatever_the_order_of_the_fields(record: type, names: tuple[str, ...],
+                                                                           byte_index: int) -> None:
+    """The wire format is the bit tables of panelbus.py: each named flag alone sets exactly its bit."""
+    flags = {spec.name for spec in fields(record) if spec.type in ("bool", bool)}
+    assert set(names) <= flags
+    for bit, name in enumerate(names):
+        values = {flag: False for flag in flags}
+        values[name] = True
+        payload = record(**values).to_payload()
+        assert payload[byte_index] == 1 << bit, name
+        assert getattr(record.from_payload(payload), name) is True

@@ -1,0 +1,97 @@
+"""The sense and output steps the firmware's loop and the lockstep simulator share."""
+
+from carctl.core.rates import SOURCES, Freshness, max_age_ticks
+from carctl.core.signals import Commands, Direction, Mode
+from carctl.protocol.drive_map import DriveStatus
+from carctl.protocol.panelbus import NO_LANDING, CarPanelInputs, CarTopInputs, LandingInputs
+from carctl.protocol.sense import (NEVER_SEEN, BoardReadings, Presses, SwitchLevels, landing_outputs, mode_request,
+                                   output, sense, switch_levels)
+
+FRESH = Freshness.for_period(0.02)
+
+
+def status(**changes: object) -> DriveStatus:
+    values = dict(ready=True, running=False, faulted=False, brake_open=False, zero_speed=True, comm_loss_trip=False,
+                  safety_chain_closed=True, speed_m_s=0.0, position_m=5.8, fault_code=0, current_a=0.0,
+                  load_kg=75.0, drive_tick=1)
+    values.update(changes)
+    return DriveStatus(**values)  # type: ignore[arg-type]
+
+
+def test_before_the_drive_answers_nothing_reads_as_moving_or_safe() -> None:
+    inputs = sense(BoardReadings(6), Presses(), FRESH, 0)
+    assert inputs.drive_age_ticks == NEVER_SEEN and inputs.car_top_age_ticks == NEVER_SEEN
+    assert not inputs.drive_ready and not inputs.safety_chain_closed and not inputs.brake_open
+    assert inputs.landing_age_ticks == NEVER_SEEN
+
+
+def test_readings_and_presses_become_inputs() -> None:
+    readings = BoardReadings(6)
+    readings.take_drive(status(speed_m_s=-0.5, brake_open=True, running=True))
+    readings.take_car_top(CarTopInputs(door_closed_limit=True, door_locked=True, in_door_zone=False))
+    readings.take_car_panel(CarPanelInputs(seat_occupied=True, alarm_button=True))
+    readings.take_landing(2, LandingInputs(fire_detector=True))
+    presses = Presses(car={3}, up={1}, door_open=True)
+    inputs = sense(readings, presses, FRESH, 7, requested_mode=Mode.INDEPENDENT)
+    assert (inputs.tick, inputs.speed_m_s, inputs.position_m, inputs.load_kg) == (7, -0.5, 5.8, 75.0)
+    assert inputs.brake_open and inputs.drive_running and not inputs.in_door_zone
+    assert inputs.seat_occupied and inputs.alarm_button and inputs.fire_detected == {2}
+    assert inputs.car_calls_pressed == {3} and inputs.hall_up_pressed == {1} and inputs.door_open_button
+    assert inputs.mode_request is Mode.INDEPENDENT and inputs.period_s == FRESH.period_s
+
+
+def test_held_inspection_buttons_count_only_while_the_car_top_reading_is_fresh() -> None:
+    readings = BoardReadings(6)
+    readings.take_car_top(CarTopInputs(inspection=True, inspection_up=True))
+    assert sense(readings, Presses(), FRESH, 0).inspection_up
+    for _ in range(FRESH.hold_to_run):
+        readings.age_all()
+    assert sense(readings, Presses(), FRESH, 0).inspection_up
+    readings.age_all()
+    assert not sense(readings, Presses(), FRESH, 0).inspection_up
+
+
+def test_a_fire_detector_that_resets_leaves_the_set() -> None:
+    readings = BoardReadings(6)
+    readings.take_landing(4, LandingInputs(fire_detector=True))
+    readings.take_landing(4, LandingInputs())
+    assert readings.fire_detected == frozenset()
+
+
+def test_key_switches_request_a_mode_when_they_change_and_come_before_the_platform() -> None:
+    off = SwitchLevels()
+    assert mode_request(off, off, Mode.OUT_OF_SERVICE) is Mode.OUT_OF_SERVICE
+    both = SwitchLevels(inspection=True, independent=True)
+    assert mode_request(both, off, Mode.OUT_OF_SERVICE) is Mode.INSPECTION
+    assert mode_request(SwitchLevels(independent=True), both, None) is Mode.INDEPENDENT
+    assert mode_request(off, SwitchLevels(fire=True), None) is Mode.NORMAL
+    readings = BoardReadings(6)
+    readings.take_landing(0, LandingInputs(fire_switch=True))
+    readings.take_landing(3, LandingInputs(fire_switch=True))  # only the main landing has the fire-service switch
+    assert switch_levels(readings, main_landing=0) == SwitchLevels(fire=True)
+    assert switch_levels(readings, main_landing=1) == off
+
+
+def test_output_gives_the_drive_block_and_the_boards_outputs() -> None:
+    commands = Commands(run_down=True, speed_ref_m_s=1.0, door_close=True, car_call_lamps=frozenset({0}),
+                        hall_up_lamps=frozenset({2}), direction=Direction.DOWN, position_landing=3, gong=True,
+                        announce_landing=2)
+    outputs = output(commands, drive_fault_reset=True)
+    assert outputs.drive.run_down and outputs.drive.speed_ref_m_s == 1.0 and outputs.drive.fault_reset
+    assert outputs.car_top.door_close and not outputs.car_top.door_open
+    assert outputs.car_panel.call_lamps == {0} and outputs.car_panel.arrow_down
+    assert outputs.car_panel.announce_landing == 2
+    assert output(Commands()).car_panel.announce_landing == NO_LANDING
+    assert landing_outputs(commands, 2).up_lamp and landing_outputs(commands, 2).gong
+    assert not landing_outputs(commands, 1).gong
+
+
+def test_the_table_of_rates_gives_the_same_ticks_at_20_ms_and_more_at_a_shorter_period() -> None:
+    assert (FRESH.drive, FRESH.car_top, FRESH.car_panel, FRESH.landing, FRESH.hold_to_run) == (3, 5, 25, 50, 2)
+    fast = Freshness.for_period(0.005)
+    assert fast.drive == 12 and fast.landing == 200
+    slow = Freshness.for_period(0.1)
+    assert slow.drive == 2 and slow.car_top == 2  # never fewer than a source's min_ticks
+    assert Freshness.for_period(0.02, drive_override_ticks=7).drive == 7
+    for source in SOURCES:
+        assert max_age_ticks(source, 0.02) * 0.02 >= source.max_age_s - 1e-9
