@@ -7,8 +7,9 @@ Rules of this module:
   what lets the lockstep simulator skip idle ticks without changing the result (next_deadline_tick()).
 - Order within a tick: the mode (modes.py), fault detection and the input watch (supervisor.py, watch.py), the
   supervisor raising and clearing faults, access and call registration (access.py, calls.py), the phase logic (one
-  handler per phase, HANDLERS; inspection.py where the mode is hold-to-run), the faults the logic found, energy
-  saving, the commands (outputs.py), then the supervisor's last word on them (enforce).
+  handler per phase, HANDLERS; inspection.py where the mode is hold-to-run), the faults the logic found, the
+  entrapment watch (on the state after the logic), energy saving, the commands (outputs.py), then the supervisor's
+  last word on them (enforce).
 - This module only composes. Each behaviour lives in its own module: the phase table in phases.py, standing and
   relevelling in landing.py, runs in travel.py, HALTED in recovery.py, the correction run in correction.py, rescue
   in rescue.py, the doors in doorway.py (the door machine itself in door.py).
@@ -96,6 +97,8 @@ class Controller:
         found = detect(inputs, ctx.supervisor_limits, state.phase is Phase.RELEVELLING, not state.correction)
         if state.door.fault is not None:
             found.add(state.door.fault)
+        if inputs.alarm_button != state.alarm_pressed:
+            state = watch.alarm_button(state, inputs, events)
         hall_up, hall_down = inputs.hall_up_pressed, inputs.hall_down_pressed
         if watch.watching(state, inputs):
             state, hall_up, hall_down = watch.watch_inputs(ctx, state, inputs, found, events)
@@ -141,6 +144,8 @@ class Controller:
             # mark): raised now, so that its stop-at-once is in this tick's commands.
             state = replace(state, faults=update_faults(state.faults, found, inputs.fault_reset, tick, events))
 
+        if inputs.load_kg > watch.OCCUPIED_KG or state.trapped_since_tick >= 0:
+            state = watch.watch_entrapment(ctx, state, inputs, events)
         if energy.concerned(state):
             state = energy.energy_saving(ctx, state, inputs, rules, events)
         commands = outputs.commands(ctx, state, inputs, drive, events)

@@ -74,7 +74,8 @@ class Inputs:
     door_close_button: bool = False
     accessible_button: bool = False
     seat_occupied: bool = False
-    # The alarm button, as a level (held, not latched like a call): the core times the hold and raises the alarm.
+    # The alarm button, as a level (held, not latched like a call): the core reports each press and release
+    # (EventKind.ALARM_BUTTON); the EN 81-28 alarm itself (timing the hold, the call out) is yet to come.
     alarm_button: bool = False
     # Landing boards (the oldest of them).
     landing_age_ticks: int = 0
@@ -154,6 +155,11 @@ class EventKind(enum.Enum):
     ENERGY_SAVING = "energy_saving"  # detail "on" (light and fan off) or "off" (back on)
     RESCUED = "rescued"  # the rescue let the passengers out at ``landing``; detail: the load then ("75 kg")
     CORRECTION_RUN = "correction_run"  # detail "started:<why>" or "done" (the position is referenced again)
+    # Someone held in the car without being let out for TRAPPED_AFTER_S (watch.py): once per entrapment, detail
+    # "<cause>:<seconds waited>"; and when it ends (they are out, or the car moves on), detail "<seconds waited>".
+    TRAPPED_PASSENGER = "trapped_passenger"
+    TRAPPED_PASSENGER_ENDED = "trapped_passenger_ended"
+    ALARM_BUTTON = "alarm_button"  # the car panel's alarm button: detail "pressed" or "released"
 
 
 @dataclass(frozen=True, slots=True)

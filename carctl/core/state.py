@@ -41,6 +41,11 @@ class ControllerState:
     # break, as (landing, direction, first tick, last tick) in order.
     curtain_since_tick: int = -1
     button_streaks: tuple[tuple[int, int, int, int], ...] = ()
+    # ... and since when someone has been held in the car without being let out (-1: no one), whether the
+    # trapped-passenger event has been given for it, and the alarm button as last seen.
+    trapped_since_tick: int = -1
+    trapped: bool = False
+    alarm_pressed: bool = False
     # modes.py: fire return goes to the alternate landing: latched once the designated landing's detector was seen
     # active, until fire service ends.
     fire_alternate: bool = False

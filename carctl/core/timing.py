@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # config.py re-exports Timing, so it is not imported here at run time
     from carctl.core.config import CarConfig
 
+# A car that has held someone this long without letting them out has trapped them (watch.py): a Hangzhou pilot
+# flagged entrapments about 30 s after the fault.
+TRAPPED_AFTER_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Timing:
@@ -34,6 +37,7 @@ class Timing:
     energy_saving: int  # 0: never
     curtain_fault: int
     stuck_button: int
+    trapped_after: int
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Timing:
@@ -57,4 +61,5 @@ class Timing:
             energy_saving=ticks(car.energy_saving_after_s),
             curtain_fault=max(1, ticks(car.light_curtain_fault_s)),
             stuck_button=max(1, ticks(car.stuck_button_s)),
+            trapped_after=max(1, ticks(TRAPPED_AFTER_S)),
         )

@@ -7,8 +7,9 @@ Rules of this module:
   statistics, faults and alarms; docs/platform.md maps each field to its category.
 - Daily statistics (trips, door cycles, running time, faults raised) are counted from the controller's events and
   phase and reported once per local day, at its first cycle after midnight (UTC+8 unless configured otherwise).
-- A trapped passenger is declared when the car has stood outside the door zone, or with its doors failing to open,
-  with load in it, for TRAPPED_AFTER_S (30 s, as the Hangzhou pilot flagged entrapments).
+- A trapped passenger is declared by the core (carctl/core/watch.py: the car has stood outside the door zone, or
+  with its doors failing to open, with load in it, for TRAPPED_AFTER_S, 30 s, as the Hangzhou pilot flagged
+  entrapments); this module turns the core's TRAPPED_PASSENGER event into the platform's alarm message.
 """
 
 from __future__ import annotations
@@ -19,12 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carctl.core.controller import ControllerState, Phase
-from carctl.core.door import DoorPhase
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
-
-TRAPPED_AFTER_S = 30.0
-OCCUPIED_KG = 20.0
+from carctl.core.watch import parse_trapped_detail
 
 # Events the platform hears about, and their GB/T 24476 category.
 REPORTED_EVENTS = {
@@ -101,32 +99,14 @@ class StateCadence:
         return True
 
 
-@dataclass(slots=True)
-class TrappedDetector:
-    """Counts how long the car has held someone without letting them out; one alarm per entrapment."""
-
-    period_s: float
-    since_tick: int = -1
-    alarmed: bool = False
-
-    def update(self, state: ControllerState, inputs: Inputs) -> dict[str, Any] | None:
-        occupied = inputs.load_kg > OCCUPIED_KG
-        stuck_between = not inputs.in_door_zone and state.phase in (Phase.HALTED, Phase.STANDING)
-        doors_fail = state.door.fault is not None and state.door.phase is not DoorPhase.OPEN
-        if not (occupied and (stuck_between or doors_fail)):
-            self.since_tick = -1
-            self.alarmed = False
-            return None
-        if self.since_tick < 0:
-            self.since_tick = inputs.tick
-        waited_s = (inputs.tick - self.since_tick) * self.period_s
-        if waited_s < TRAPPED_AFTER_S or self.alarmed:
-            return None
-        self.alarmed = True
-        return {"id": uuid.uuid4().hex, "category": "faults_and_alarms", "kind": "trapped_passenger",
-                "tick": inputs.tick, "waited_s": round(waited_s, 1), "position_m": round(inputs.position_m, 3),
-                "load_kg": round(inputs.load_kg), "cause": "outside the door zone" if stuck_between
-                else "doors fail to open", "faults": sorted(f.value for f in state.faults)}
+def trapped_message(event: Event, state: ControllerState, inputs: Inputs, time_s: float) -> dict[str, Any]:
+    """The platform's trapped-passenger alarm for the core's TRAPPED_PASSENGER event: how long they have waited, why,
+    where the car is, its load and its faults."""
+    cause, waited_s = parse_trapped_detail(event.detail)
+    return {"id": uuid.uuid4().hex, "category": "faults_and_alarms", "kind": "trapped_passenger",
+            "tick": event.tick, "waited_s": round(waited_s, 1), "position_m": round(inputs.position_m, 3),
+            "load_kg": round(inputs.load_kg), "cause": cause, "faults": sorted(fault.value for fault in state.faults),
+            "t": round(time_s, 3)}
 
 
 MOVING_PHASES = frozenset({Phase.STARTING, Phase.RUNNING, Phase.STOPPING, Phase.RELEVELLING})
@@ -184,7 +164,7 @@ COUNTED = {EventKind.RUN_STARTED: "trips", EventKind.DOORS_OPENING: "door_cycles
 
 @dataclass(slots=True)
 class Reporter:
-    """What the car tells the platform after each cycle: its events, the trapped-passenger alarm, the day's
+    """What the car tells the platform after each cycle: its events (with the trapped-passenger alarm), the day's
     statistics, and its state when due. Used by the loop's bridge and by each car of the fleet simulator."""
 
     period_s: float
@@ -192,12 +172,10 @@ class Reporter:
     state_every_s: float
     utc_offset_h: float = 8.0
     face_on: bool = False
-    trapped: TrappedDetector = field(init=False)
     statistics: DailyStatistics = field(init=False)
     cadence: StateCadence = field(init=False)
 
     def __post_init__(self) -> None:
-        self.trapped = TrappedDetector(self.period_s)
         self.statistics = DailyStatistics(self.period_s, self.utc_offset_h)
         self.cadence = StateCadence(self.state_every_s)
 
@@ -206,9 +184,8 @@ class Reporter:
         """(event messages, the state message or None) for one cycle."""
         out = [message for message in (event_message(e, self.period_s, time_s, inputs.drive_fault_code)
                                        for e in events) if message]
-        alarm = self.trapped.update(state, inputs)
-        if alarm is not None:
-            out.append({**alarm, "t": round(time_s, 3)})
+        out += [trapped_message(event, state, inputs, time_s) for event in events
+                if event.kind is EventKind.TRAPPED_PASSENGER]
         report = self.statistics.update(state, events, time_s)
         if report is not None:
             out.append(report)

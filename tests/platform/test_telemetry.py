@@ -1,4 +1,5 @@
-"""State and event messages for the platform, and the trapped-passenger alarm, from a simulated car."""
+"""State and event messages for the platform, and the trapped-passenger alarm (the core's event), from a simulated
+car."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from dataclasses import replace
 
 from carctl.core.signals import EventKind, Inputs
 from carctl.core.supervisor import Fault
-from carctl.platform.telemetry import TRAPPED_AFTER_S, TrappedDetector, event_message, state_message
+from carctl.core.watch import TRAPPED_AFTER_S
+from carctl.platform.telemetry import Reporter, event_message, state_message
 from sim.procedures import SimulatedCar
 
 
@@ -72,22 +74,33 @@ def test_a_rescue_and_a_correction_run_reach_the_platform() -> None:
 
 def test_a_passenger_stuck_between_floors_raises_one_alarm_after_30_s() -> None:
     car = SimulatedCar()
+    reporter = Reporter(car.sim.period_s, 630.0, state_every_s=5.0)
     car.set_extra_load(80.0)
     car.press_car_call(5)
     car.wait_until(lambda: 6.5 < car.shaft.position_m < 7.5, within_s=30, what="between landings")
     car.inject("drive_fault")  # and it does not clear
-    detector = TrappedDetector(car.sim.period_s)
+    stuck_s = car.t_s
     alarms = []
+    seen = len(car.events)
     for _ in range(int((TRAPPED_AFTER_S + 5) / 0.5)):
         car.run_for(0.5)
-        alarm = detector.update(car.sim.state, now_inputs(car))
-        if alarm:
-            alarms.append((car.t_s, alarm))
-    assert len(alarms) == 1
-    assert alarms[0][1]["cause"] == "outside the door zone" and alarms[0][1]["waited_s"] >= TRAPPED_AFTER_S
+        events = tuple(car.events[seen:])
+        seen = len(car.events)
+        messages, _ = reporter.update(car.sim.state, now_inputs(car), events, 0.0, car.t_s)
+        alarms += [(car.t_s, m) for m in messages if m["kind"] == "trapped_passenger"]
+    assert len(alarms) == 1 and len(car.events_of(EventKind.TRAPPED_PASSENGER)) == 1
+    t_s, alarm = alarms[0]
+    assert set(alarm) == {"id", "category", "kind", "tick", "waited_s", "position_m", "load_kg", "cause", "faults",
+                          "t"}
+    assert alarm["cause"] == "outside the door zone" and TRAPPED_AFTER_S <= alarm["waited_s"] < TRAPPED_AFTER_S + 1
+    assert alarm["category"] == "faults_and_alarms" and alarm["faults"] == ["drive_fault"]
+    assert 6.5 < alarm["position_m"] < 7.5 and alarm["load_kg"] >= 80
+    assert stuck_s + TRAPPED_AFTER_S <= alarm["tick"] * car.sim.period_s <= stuck_s + TRAPPED_AFTER_S + 1
     car.clear("drive_fault")
     car.wait_doors("open", within_s=60)
-    assert detector.update(car.sim.state, now_inputs(car)) is None and not detector.alarmed
+    ended = car.events_of(EventKind.TRAPPED_PASSENGER_ENDED)
+    assert len(ended) == 1 and float(ended[0].detail) > TRAPPED_AFTER_S
+    assert car.sim.state.trapped_since_tick < 0 and not car.sim.state.trapped
 
 
 def test_an_empty_car_stuck_is_not_an_entrapment() -> None:
@@ -95,7 +108,6 @@ def test_an_empty_car_stuck_is_not_an_entrapment() -> None:
     car.press_car_call(5)
     car.wait_until(lambda: 6.5 < car.shaft.position_m < 7.5, within_s=30, what="between landings")
     car.inject("drive_fault")
-    detector = TrappedDetector(car.sim.period_s)
-    for _ in range(80):
-        car.run_for(0.5)
-        assert detector.update(car.sim.state, now_inputs(car)) is None
+    car.run_for(40.0)
+    assert car.faults == {Fault.DRIVE_FAULT} and not car.shaft.in_door_zone()
+    assert not car.events_of(EventKind.TRAPPED_PASSENGER) and car.sim.state.trapped_since_tick < 0
