@@ -17,7 +17,7 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from carctl.core import access, correction, energy, inspection, landing, outputs, recovery, rescue, travel, watch
@@ -25,10 +25,11 @@ from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
 from carctl.core.context import Context
 from carctl.core.faults import Fault, FaultLevel, worst_level
+from carctl.core.faults import latched as latched_among
 from carctl.core.modes import RULES, ModeRules, follow_requests, watch_fire
 from carctl.core.phases import Cue, DriveRequest, Phase, Run, enter
 from carctl.core.signals import Commands, Event, Inputs
-from carctl.core.state import ControllerState
+from carctl.core.state import ControllerState, latched_faults
 from carctl.core.supervisor import detect, enforce, update_faults
 
 # A phase handler: the state after this tick's logic, and what it asks of the drive. It adds to ``found`` any fault
@@ -60,9 +61,17 @@ class Controller:
         self.landings_m = self.context.landings_m
         self.landing_count = self.context.landing_count
 
-    def initial_state(self, position_m: float = 0.0) -> ControllerState:
-        """After power-up the car is HALTED until the inputs show it safe; then it recovers to the nearest landing."""
-        return ControllerState(landing=self.context.nearest_landing(position_m))
+    def initial_state(self, position_m: float = 0.0,
+                      latched: Iterable[Fault] | None = frozenset()) -> ControllerState:
+        """After power-up the car is HALTED until the inputs show it safe; then it recovers to the nearest landing.
+
+        ``latched``: the latched faults restored from the record the runtime keeps (latched_faults() of the state
+        before the restart). The first step raises them, one FAULT_RAISED event each, so they hold the car from its
+        first commands; like any latched fault they stay until a deliberate reset with their condition gone. Only
+        faults that latch are taken. None means the record could not be read: a latched fault may be hidden, so
+        LATCH_RECORD_UNREADABLE (stop at once, latched) stands in for it, never "no faults"."""
+        restored = frozenset({Fault.LATCH_RECORD_UNREADABLE}) if latched is None else latched_among(latched)
+        return ControllerState(landing=self.context.nearest_landing(position_m), restored=restored)
 
     def nearest_landing(self, position_m: float) -> int:
         return self.context.nearest_landing(position_m)
@@ -97,6 +106,9 @@ class Controller:
         found = detect(inputs, ctx.supervisor_limits, state.phase is Phase.RELEVELLING, not state.correction)
         if state.door.fault is not None:
             found.add(state.door.fault)
+        if state.restored:
+            found |= state.restored  # the latched faults restored at start, raised on the first step
+            state = replace(state, restored=frozenset())
         if inputs.alarm_button != state.alarm_pressed:
             state = watch.alarm_button(state, inputs, events)
         hall_up, hall_down = inputs.hall_up_pressed, inputs.hall_down_pressed
@@ -153,4 +165,4 @@ class Controller:
         return state, commands, tuple(events)
 
 
-__all__ = ["HANDLERS", "Controller", "ControllerState", "Handler", "Phase", "Run"]
+__all__ = ["HANDLERS", "Controller", "ControllerState", "Handler", "Phase", "Run", "latched_faults"]

@@ -49,6 +49,7 @@ class Fault(enum.Enum):
     LIGHT_CURTAIN_BLOCKED = "light_curtain_blocked"
     LANDING_BUTTON_STUCK = "landing_button_stuck"
     REFERENCE_NOT_FOUND = "reference_not_found"
+    LATCH_RECORD_UNREADABLE = "latch_record_unreadable"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -71,6 +72,11 @@ FAULTS: dict[Fault, FaultSpec] = {
                                        "measured position left the planned one (encoder frozen or slipping)"),
     Fault.REFERENCE_NOT_FOUND: FaultSpec(36, FaultLevel.STOP_NOW, True,
                                          "the correction run did not pass the reference mark: position unknown"),
+    # At start the runtime could not read the record of latched faults, so one of 31..36 may be standing unseen:
+    # the car stays stopped, saying why, until a competent person has looked and reset it.
+    Fault.LATCH_RECORD_UNREADABLE: FaultSpec(37, FaultLevel.STOP_NOW, True,
+                                             "the record of latched faults could not be read: a latched fault may "
+                                             "be hidden"),
     Fault.DOOR_OPEN_FAILED: FaultSpec(41, FaultLevel.NO_NEW_TRIPS, False,
                                       "doors failed to open within the protection time, after the retries"),
     Fault.DOOR_CLOSE_FAILED: FaultSpec(42, FaultLevel.NO_NEW_TRIPS, False,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from carctl.core.calls import Calls
 from carctl.core.door import DoorState
-from carctl.core.faults import Fault
+from carctl.core.faults import Fault, latched
 from carctl.core.phases import Phase, Run
 from carctl.core.signals import Direction, Mode
 
@@ -58,6 +58,15 @@ class ControllerState:
     # the power-up comparison of the count with the door-zone sensor has been made.
     correction: str = ""
     position_checked: bool = False
+    # controller.py: latched faults restored at start from the record kept on disk (Controller.initial_state); the
+    # first step raises them through the supervisor like any fault, so they are active in its commands.
+    restored: frozenset[Fault] = frozenset()
 
 
-__all__ = ["ControllerState"]
+def latched_faults(state: ControllerState) -> frozenset[Fault]:
+    """The latched faults of ``state``, restored ones not yet raised included: what the runtime must keep on disk so
+    that a restart does not clear them."""
+    return latched(state.faults) | state.restored
+
+
+__all__ = ["ControllerState", "latched_faults"]
