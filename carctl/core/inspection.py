@@ -11,8 +11,6 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from carctl.core import motion
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
