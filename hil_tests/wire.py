@@ -28,8 +28,17 @@ def start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any
     return process, json.loads(line)
 
 
-def start_firmware(workdir: Path, drive: str, panel: str,
-                   config: Path = ROOT / "configs" / "sim.toml") -> subprocess.Popen[str]:
+def firmware_config(workdir: Path) -> Path:
+    """configs/sim.toml with a record of latched faults in ``workdir``, as a car in service keeps one."""
+    text = (ROOT / "configs" / "sim.toml").read_text()
+    text = text.replace('latch_file = ""', f'latch_file = "{workdir / "latched.json"}"')
+    path = workdir / "firmware.toml"
+    path.write_text(text)
+    return path
+
+
+def start_firmware(workdir: Path, drive: str, panel: str, config: Path | None = None) -> subprocess.Popen[str]:
+    config = config if config is not None else firmware_config(workdir)
     with open(workdir / "firmware.log", "a") as log:
         return subprocess.Popen([sys.executable, "-m", "carctl.cli", "run", "--config", str(config), "--drive",
                                  drive, "--panel", panel], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)

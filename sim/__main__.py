@@ -44,7 +44,8 @@ MAX_REPLY_BYTES = 1024 * 1024
 ACTIONS: dict[str, str] = {
     "state": "", "car-call": "LANDING", "accessible-call": "LANDING", "hall-call": "LANDING up|down",
     "button": "door_open|door_close|alarm|accessible|fault_reset", "obstruct": "SECONDS", "load": "KG",
-    "seat-on": "", "seat-off": "", "fire-on": "", "fire-off": "", "inject": "KIND", "clear": "KIND",
+    "seat-on": "", "seat-off": "", "fire-on": "", "fire-off": "", "alarm-hold": "", "alarm-release": "",
+    "inject": "KIND", "clear": "KIND",
     "modbus": "(with --drop N, --corrupt N)", "panel-garbage": "BYTES", "panel-corrupt": "FRAMES",
 }
 # One label of a host name (RFC 1123; '_' too, which resolvers accept): what the IDNA codec takes without failing.
@@ -146,7 +147,8 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
     arguments. Ranges are the simulator's to check: it knows the building."""
     simple = {"state": {"cmd": "state"}, "seat-on": {"cmd": "seat", "occupied": True},
               "seat-off": {"cmd": "seat", "occupied": False}, "fire-on": {"cmd": "fire_switch", "on": True},
-              "fire-off": {"cmd": "fire_switch", "on": False}}
+              "fire-off": {"cmd": "fire_switch", "on": False}, "alarm-hold": {"cmd": "alarm", "held": True},
+              "alarm-release": {"cmd": "alarm", "held": False}}
     if action in simple:
         return simple[action]
     if action in ("car-call", "accessible-call"):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from carctl.core.controller import Controller, ControllerState
+from carctl.core.state import latched_faults
 from carctl.core.rates import Freshness
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
@@ -210,8 +211,9 @@ class Lockstep:
             self.silent_since.pop(BOARD_SILENCES[kind], None)
 
     def restart_controller(self) -> None:
-        """The controller reboots (its state is lost); the shaft, the drive and its position count carry on."""
-        self.state = self.controller.initial_state(self.shaft.encoder_m())
+        """The controller reboots (its state is lost but for the latched faults, which the firmware keeps on disk);
+        the shaft, the drive and its position count carry on."""
+        self.state = self.controller.initial_state(self.shaft.encoder_m(), latched=latched_faults(self.state))
         self.commands = Commands()
         self.outputs = output(self.commands)
         self.switches = SwitchLevels()

@@ -148,6 +148,10 @@ class SimulatedCar:
     def free_seat(self) -> None:
         self.shaft.seat_occupied = False
 
+    def hold_alarm(self, duration_s: float) -> None:
+        """The car panel's alarm button held down for ``duration_s``."""
+        self.sim.alarm_until_tick = self.sim.tick + max(1, round(duration_s / self.sim.period_s))
+
     def obstruct_doors(self, duration_s: float) -> None:
         self.shaft.obstructed_until_tick = self.sim.tick + max(1, round(duration_s / self.sim.period_s))
 

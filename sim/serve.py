@@ -53,7 +53,7 @@ CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "inject": ("kind",), "clear": ("kind",), "modbus": ("drop", "corrupt"), "modbus_cut": ("duration_s",),
     "panel_garbage": ("bytes",), "panel_corrupt": ("frames",), "panel_silent": ("address", "silent"),
     "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
-    "key": ("name", "on"),
+    "key": ("name", "on"), "alarm": ("held",),
 }
 CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset")
 # Frames or answers a line fault may take: enough for any test, few enough to end.
@@ -262,6 +262,8 @@ class ShaftServer:
             boards.press_hall_call(landing, direction)
         elif command == "button":
             boards.press_car_button(_choice(request, "name", CAR_BUTTONS))
+        elif command == "alarm":
+            boards.hold_alarm(_flag(request, "held"))
         elif command == "seat":
             shaft.seat_occupied = _flag(request, "occupied")
         elif command == "obstruct":

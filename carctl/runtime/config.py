@@ -92,6 +92,9 @@ class RuntimeSection:
     run_seconds: float = 0.0  # stop after this long (tests, benches); 0 runs until SIGTERM
     fault_log: str = "/var/lib/carctl/faults.json"  # the on-disk fault log (fault_log.py); "" for none
     fault_log_capacity: int = 500
+    # The latched faults (overspeed, a final limit, unintended movement...), kept across a restart or a power cycle
+    # until the maintenance reset (latches.py); "" keeps none, for the simulator only: a car in service needs it.
+    latch_file: str = "/var/lib/carctl/latched.json"
     # The directory of the side channels' Unix sockets (loop, platform link, face worker): created 0700 at start,
     # and refused unless only the firmware's user can enter it (docs/security.md).
     socket_dir: str = "/run/carctl"

@@ -34,7 +34,9 @@ from typing import IO, Any
 
 from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
+from carctl.core.faults import Fault
 from carctl.core.rates import Freshness
+from carctl.core.state import latched_faults
 from carctl.core.signals import Commands, Event, Inputs, Mode, Recognition
 from carctl.filein import check_output
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
@@ -44,6 +46,7 @@ from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.interfaces import DrivePort, PanelPort
+from carctl.runtime.latches import LatchRecord
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.recognitions import RecognitionInbox
@@ -102,7 +105,22 @@ class ControlLoop:
         self.landings = config.controller.building.landing_count
         self.main_landing = config.controller.building.main_landing
         self.freshness = Freshness.from_config(config.controller.car)
-        self.state: ControllerState = self.controller.initial_state(0.0)
+        # The latched faults of the last run are in force before the first drive command (DESIGN.md rule 6).
+        self.latches: LatchRecord | None = None
+        restored: frozenset[Fault] | None = frozenset()
+        if config.runtime.latch_file:
+            self.latches = LatchRecord(Path(config.runtime.latch_file))
+            restored = self.latches.restore()
+            if restored is None:
+                log.write("latches", state="record unreadable: held until the maintenance reset",
+                          problem=self.latches.problem)
+            elif restored:
+                log.write("latches", state="restored", faults=sorted(fault.value for fault in restored))
+            if not self.latches.path.parent.is_dir():
+                log.write("latches", state="folder missing: latched faults will not survive a restart",
+                          path=str(self.latches.path))
+        self.state: ControllerState = self.controller.initial_state(0.0, latched=restored)
+        self._faults_kept: frozenset[Fault] | None = None  # the fault set last handed to the latch record
         self.commands = Commands()
         self.outputs = output(self.commands)
         self.tick = 0
@@ -194,6 +212,12 @@ class ControlLoop:
                 self.fault_log.add(events, self.state, inputs)
             except Exception:  # noqa: BLE001
                 self.errors.caught("fault_log")
+        if self.latches is not None and self.state.faults is not self._faults_kept:
+            try:
+                self._faults_kept = self.state.faults
+                self.latches.keep(latched_faults(self.state))
+            except Exception:  # noqa: BLE001
+                self.errors.caught("latches")
         for event in events:
             self.log.write("event", tick=event.tick, event=event.kind.value, landing=event.landing,
                            detail=event.detail)
@@ -350,6 +374,7 @@ class ControlLoop:
             "panel_garbage_bytes": self.panels.decoder.counters.garbage_bytes,
             "panel_payload_errors": self.session.payload_errors,
             "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
+            "latch_write_errors": self.latches.write_errors if self.latches is not None else None,
             "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
             "platform_spool_dropped": self.bridge.spool_overflow if self.bridge is not None else None,
             "recognitions": self.inbox.accepted if self.inbox is not None else None,
@@ -401,6 +426,8 @@ class ControlLoop:
             self.inbox.close()
         if self.fault_log is not None:
             self.fault_log.close()
+        if self.latches is not None:
+            self.latches.close()
         self.close_platform()
 
 

@@ -33,6 +33,7 @@ class FakeDrive:
         self.silent = False
         self.frozen = False
         self.raises = False
+        self.speed_m_s = 0.0
         self.commands: list[DriveCommand] = []
 
     def connect(self) -> bool:
@@ -53,7 +54,7 @@ class FakeDrive:
             return LinkError(LinkErrorKind.STALE, "TICK has not advanced")
         self.tick = (self.tick + 1) & 0xFFFF
         return DriveStatus(ready=True, running=False, faulted=False, brake_open=False, zero_speed=True,
-                           comm_loss_trip=False, safety_chain_closed=True, speed_m_s=0.0, position_m=0.0,
+                           comm_loss_trip=False, safety_chain_closed=True, speed_m_s=self.speed_m_s, position_m=0.0,
                            fault_code=0, current_a=0.0, load_kg=0.0, drive_tick=self.tick)
 
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:
@@ -89,8 +90,9 @@ class FakePanels:
         return Frame(address, panelbus.STATUS, answer)
 
 
-def make_loop(tmp_path: Path, log_to: Any = None) -> tuple[ControlLoop, FakeDrive, FakePanels]:
-    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"}, "runtime": {"fault_log": "", "socket_dir": str(tmp_path)}})
+def make_loop(tmp_path: Path, log_to: Any = None, latch_file: str = "") -> tuple[ControlLoop, FakeDrive, FakePanels]:
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "runtime": {"fault_log": "", "socket_dir": str(tmp_path), "latch_file": latch_file}})
     controller = config.controller
     boards = PanelBoards(Shaft(controller, PhysicsConfig()), controller.building.landing_count, 0)
     drive, panels = FakeDrive(), FakePanels(boards)
@@ -144,6 +146,31 @@ def test_an_adapter_that_raises_is_counted_and_the_loop_goes_on(tmp_path: Path) 
         loop.cycle()
     assert loop.errors.counts["drive_read"] == 10 and loop.tick == 10
     assert drive.commands[-1].quick_stop  # stale from the start: stopped
+
+
+def test_a_latched_fault_is_in_force_from_the_first_cycle_after_a_restart(tmp_path: Path) -> None:
+    latch_file = tmp_path / "latched.json"
+    loop, drive, _ = make_loop(tmp_path, latch_file=str(latch_file))
+    for _ in range(20):
+        loop.cycle()
+    drive.speed_m_s = 1.2  # above 110 % of rated speed: overspeed, latched
+    loop.cycle()
+    drive.speed_m_s = 0.0
+    for _ in range(20):
+        loop.cycle()
+    assert "overspeed" in {fault.value for fault in loop.state.faults}
+    loop.latches.close()  # type: ignore[union-attr]
+    assert "overspeed" in latch_file.read_text()
+    again, drive, _ = make_loop(tmp_path, latch_file=str(latch_file))
+    commands, events = again.cycle()
+    assert "overspeed" in {fault.value for fault in again.state.faults} and commands.quick_stop
+    assert drive.commands[0].quick_stop and not (drive.commands[0].run_up or drive.commands[0].run_down)
+    latch_file.write_text("{not json")
+    held, drive, _ = make_loop(tmp_path, latch_file=str(latch_file))
+    for _ in range(30):
+        held.cycle()
+    assert {fault.value for fault in held.state.faults} == {"latch_record_unreadable"}
+    assert all(command.quick_stop for command in drive.commands)
 
 
 def test_the_loop_does_not_grow_over_200000_cycles(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ and tests/sim/test_rescue.py, each as a procedure: first check in the simulated 
 happened, then assert the controller's reaction (docs/faults.md) and the recovery."""
 
 from carctl.core.controller import Phase
+from carctl.core.signals import EventKind
 from carctl.core.supervisor import Fault
 from sim.procedures import SimulatedCar
 
@@ -168,3 +169,26 @@ def test_a_silent_landing_board_is_shown_and_the_car_serves_what_it_can_hear() -
     car.wait_until(lambda: not car.faults, within_s=1, what="faults cleared")
     car.press_hall_call(4, "down")
     car.wait_doors("open", within_s=30, at=4)
+
+
+def test_a_latched_fault_survives_a_controller_restart_until_the_maintenance_reset() -> None:
+    """EN 81-20 5.6.7: only a competent person resets an overspeed; a controller restart (the firmware keeps its
+    latches on disk) brings the latch back before the first drive command."""
+    car = SimulatedCar()
+    car.press_car_call(5)
+    car.wait_until(lambda: car.shaft.speed_m_s > 0.5, within_s=20, what="accelerating")
+    car.inject("drive_runaway")
+    car.wait_fault(Fault.OVERSPEED, within_s=3)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=3, what="stopped")
+    car.clear("drive_runaway")
+    stopped_m = car.shaft.position_m
+    car.restart_controller()
+    car.run_for(0.02)  # one tick: the restored latch is raised by the first step, before its commands
+    assert Fault.OVERSPEED in car.faults
+    assert [event.detail for event in car.events_of(EventKind.FAULT_RAISED)][-1].startswith("overspeed")
+    car.run_for(30.0)
+    assert Fault.OVERSPEED in car.faults and car.shaft.position_m == stopped_m
+    car.reset_faults()
+    car.wait_until(lambda: car.phase is Phase.STANDING and car.shaft.speed_m_s == 0.0, within_s=30,
+                   what="recovered to a landing")
+    assert not car.faults and car.sim.violation_count == 0

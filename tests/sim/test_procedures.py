@@ -249,6 +249,22 @@ def test_communication_loss_stops_the_car() -> None:
     assert car.sim.violation_count == 0
 
 
+def test_a_drive_whose_status_freezes_is_as_stale_as_a_silent_one() -> None:
+    """The drive still answers, but its status block (its TICK with it) stops changing: the drive link refuses each
+    answer as stale, so the controller stops the car exactly as on a lost link."""
+    car = SimulatedCar()
+    car.press_car_call(4)
+    car.wait_until(lambda: car.shaft.speed_m_s > 0.9, within_s=30, what="at speed")
+    car.inject("drive_frozen")
+    car.wait_fault(Fault.DRIVE_STALE, within_s=0.1)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=1.0, what="stopped")
+    car.run_for(2.0)
+    assert car.shaft.speed_m_s == 0.0 and Fault.DRIVE_STALE in car.faults
+    car.clear("drive_frozen")
+    car.wait_doors("open", within_s=60)
+    assert car.sim.violation_count == 0
+
+
 def test_unintended_movement_latches_until_a_deliberate_reset() -> None:
     car = SimulatedCar()
     car.press_car_call(2)

@@ -1,0 +1,95 @@
+"""The record of latched faults on disk: what it restores, what it refuses, and what a cut-short write leaves."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from carctl.atomicfile import TEMPORARY_SUFFIX, temporary_prefix
+from carctl.core.faults import Fault
+from carctl.runtime.latches import LatchRecord
+
+
+def wait_for(condition, within_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.01)
+
+
+def test_a_first_start_has_no_latches_and_writes_the_record_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "latched.json"
+    record = LatchRecord(path)
+    assert record.restore() == frozenset()
+    record.keep(frozenset())
+    wait_for(path.exists)
+    assert json.loads(path.read_text()) == {"version": 1, "latched": []}
+    record.close()
+
+
+def test_latches_written_on_change_come_back_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "latched.json"
+    record = LatchRecord(path)
+    record.restore()
+    record.keep(frozenset({Fault.OVERSPEED, Fault.UNINTENDED_MOVEMENT}))
+    record.close()  # as the process ends; a kill is the wire test's
+    again = LatchRecord(path)
+    assert again.restore() == {Fault.OVERSPEED, Fault.UNINTENDED_MOVEMENT}
+    again.keep(frozenset({Fault.OVERSPEED, Fault.UNINTENDED_MOVEMENT}))  # unchanged: nothing is written
+    again.keep(frozenset())
+    again.close()
+    assert LatchRecord(path).restore() == frozenset()
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"{", b"\xff\xfe", b"[]", b'{"version": 1}', b'{"version": 2, "latched": []}',
+    b'{"version": true, "latched": []}', b'{"version": 1, "latched": "overspeed"}',
+    b'{"version": 1, "latched": ["overspeed", "made_up"]}', b'{"version": 1, "latched": [1]}',
+    b'{"version": 1, "latched": [], "extra": 0}', b'{"version": 1, "latched": [], "latched": ["overspeed"]}',
+    b"[" * 10_000, b"x" * 100_000,
+])
+def test_a_record_that_cannot_be_trusted_is_unknown_never_empty(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "latched.json"
+    path.write_bytes(content)
+    record = LatchRecord(path)
+    assert record.restore() is None
+    assert record.problem.startswith(str(path))
+
+
+def test_a_link_or_a_folder_in_place_of_the_record_is_unknown(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps({"version": 1, "latched": []}))
+    link = tmp_path / "latched.json"
+    link.symlink_to(target)
+    assert LatchRecord(link).restore() is None
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    assert LatchRecord(folder).restore() is None
+
+
+def test_a_write_cut_short_leaves_the_previous_record_and_its_temporary_is_cleared(tmp_path: Path) -> None:
+    path = tmp_path / "latched.json"
+    path.write_text(json.dumps({"version": 1, "latched": ["shaft_limit"]}))
+    # A writer killed between writing its temporary and renaming it (its pid no longer exists).
+    orphan = tmp_path / f"{temporary_prefix(path)}{2**22 + 12345}.0123456789abcdef{TEMPORARY_SUFFIX}"
+    orphan.write_text('{"version": 1, "latched": []}')
+    record = LatchRecord(path)
+    assert record.restore() == {Fault.SHAFT_LIMIT}
+    assert not orphan.exists()
+
+
+def test_a_record_that_cannot_be_written_is_counted_and_tried_again(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("a file where the state folder should be")  # not writable even by root
+    record = LatchRecord(state / "latched.json")
+    assert record.restore() is None  # and at start it could not be read either
+    record.keep(frozenset({Fault.OVERSPEED}))
+    wait_for(lambda: record.write_errors >= 1)
+    state.unlink()
+    state.mkdir()
+    wait_for(lambda: (state / "latched.json").exists(), within_s=5)  # the writer tries again each second
+    record.close()
+    assert LatchRecord(state / "latched.json").restore() == {Fault.OVERSPEED}
