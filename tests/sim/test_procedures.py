@@ -343,3 +343,14 @@ def test_fire_return_goes_non_stop_to_the_main_landing_and_parks_open() -> None:
     assert 4 not in car.stops() and 5 not in car.stops()
     car.run_for(60.0)
     assert car.doors == "open" and car.landing == 0
+
+
+def test_the_alarm_button_reaches_the_core_through_the_firmware_road() -> None:
+    """Held on the car panel, read by sense as a level, reported by the core on each edge."""
+    car = SimulatedCar()
+    car.run_for(2.0)
+    car.hold_alarm(1.5)
+    car.run_for(3.0)
+    assert [event.detail for event in car.events_of(EventKind.ALARM_BUTTON)] == ["pressed", "released"]
+    pressed, released = car.events_of(EventKind.ALARM_BUTTON)
+    assert (released.tick - pressed.tick) * car.sim.period_s == pytest.approx(1.5, abs=0.03)

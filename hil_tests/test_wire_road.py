@@ -1,4 +1,5 @@
-"""Over the wire: a latched fault outlives the firmware, and a drive whose status block freezes is a stale drive."""
+"""Over the wire, the road the car really runs: a latched fault outlives the firmware, a drive whose status block
+freezes is a stale drive, the alarm button held on the car panel reaches the core."""
 
 from __future__ import annotations
 
@@ -44,3 +45,12 @@ def test_a_drive_whose_status_freezes_is_stale_the_car_stops_and_resumes_when_it
     car.wait_until(lambda s: "drive_stale" in car.firmware_faults_raised(), within_s=3, what="drive_stale logged")
     car.send(cmd="clear", kind="drive_frozen")
     car.wait_doors("open", within_s=60, at_m=LANDING_M[4])
+
+
+def test_the_alarm_button_held_on_the_car_panel_reaches_the_core(car: WireCar) -> None:
+    car.send(cmd="alarm", held=True)
+    car.wait_until(lambda s: any(e["detail"] == "pressed" for e in car.firmware_events("alarm_button")),
+                   within_s=3, what="alarm pressed in the firmware's log")
+    car.send(cmd="alarm", held=False)
+    car.wait_until(lambda s: any(e["detail"] == "released" for e in car.firmware_events("alarm_button")),
+                   within_s=3, what="alarm released in the firmware's log")
