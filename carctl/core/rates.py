@@ -8,7 +8,9 @@ Rules of this module:
   ``min_ticks`` (so one lost answer is forgiven however short the period).
 - An input older than its maximum age is stale. For the safety sources (drive, car top, car panel, landings) that
   is a fault with the reaction the supervisor gives it; the hold-to-run buttons are simply not held; the face
-  worker and the platform link are not in the safety path, and what they send is used in the cycle it arrives.
+  worker and the platform link are not in the safety path: what they send is used in the cycle it arrives, and a
+  message that waited in the socket longer than its maximum age is refused (the side channels stamp each message
+  with the sender's monotonic clock, which is the same clock in every process of the board).
 - The drive's freshness is its TICK register advancing (adapters/drive.py): a status block that stops changing is
   as stale as a silent drive.
 """
@@ -40,10 +42,18 @@ SOURCES: tuple[Source, ...] = (
            "the inspection station's buttons count as released (a held level needs a fresh reading)"),
     Source("car_panel", 0.02, 0.50, 2, "car_panel_stale: let the passengers out at the next landing"),
     Source("landing", 0.06, 1.00, 2, "landing_stale: shown; that landing's calls are not heard"),
-    Source("face_worker", 0.2, 1.00, 1, "not in the safety path: a recognition is used in the cycle it arrives"),
-    Source("platform_link", 1.0, 10.0, 1, "not in the safety path: a mode request is used in the cycle it arrives"),
+    # Not in the safety path. Their messages are used in the cycle they arrive, unless they waited longer than this
+    # (the loop stalled, a burst queued): a resident recognised seconds ago may have left the car, and a mode asked
+    # for seconds ago may have been overtaken by a key switch. (The platform's commands carry their own expiry.)
+    Source("face_worker", 0.2, 1.0, 1, "a recognition that waited longer is refused (counted), not acted on"),
+    Source("platform_link", 1.0, 2.0, 1, "a mode request that waited longer is refused (counted), not acted on"),
 )
 SOURCE_NAMES = tuple(source.name for source in SOURCES)
+
+
+def max_age_s(name: str) -> float:
+    """The maximum age of a source by name (KeyError for a name not in SOURCES)."""
+    return next(source.max_age_s for source in SOURCES if source.name == name)
 
 
 def max_age_ticks(source: Source, period_s: float) -> int:
@@ -75,4 +85,4 @@ class Freshness:
         return cls.for_period(car.control_period_s, car.drive_stale_ticks)
 
 
-__all__ = ["SOURCES", "SOURCE_NAMES", "Freshness", "Source", "max_age_ticks"]
+__all__ = ["SOURCES", "SOURCE_NAMES", "Freshness", "Source", "max_age_s", "max_age_ticks"]

@@ -6,6 +6,8 @@ Rules of this module:
   the loop from the platform link: `mode` (a mode the platform may request), `reload` (its settings changed),
   `event_stored` (the link's outbox has an event); the loop from the face worker: `recognition`;
   the platform link from the loop: `state`, `event`.
+- A recognition or a mode request that waited in the socket longer than its source's maximum age (core/rates.py)
+  is refused too (age_problem): the runtime asks, with its clock.
 - Any other value of any type is a Refused with a short, fixed reason (the health record counts them by reason),
   never an exception. Numbers from outside are range-checked: landings exist, counts are finite and bounded.
 - A recognition names a resident, their home landing and the landings they may reach; it can only narrow what a
@@ -35,6 +37,28 @@ MAX_TEXT_CHARS = 256
 MAX_DAILY_COUNT = 100_000
 MAX_DAILY_RUNNING_S = 2 * 86_400.0  # a day, with room for a clock step at midnight
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9], not \d: \d also takes other scripts' digits
+
+
+# Every message carries the sender's CLOCK_MONOTONIC reading (sidechannel.Sender adds it): one clock for every
+# process of the board, so a receiver can tell how long a message waited. A little slack for the clock read before
+# the send and the receiver's read after it.
+SENT_KEY = "sent_s"
+CLOCK_SLACK_S = 0.05
+
+
+def age_problem(value: Any, now_s: float, max_age_s: float) -> str | None:
+    """Why a message is too old (or claims to be from the future) to act on; None when it is fresh, or carries no
+    stamp (a sender that predates it)."""
+    sent = value.get(SENT_KEY) if isinstance(value, dict) else None
+    if sent is None:
+        return None
+    if not isinstance(sent, (int, float)) or isinstance(sent, bool) or not math.isfinite(sent):
+        return "sent_s that is not a finite number"
+    if sent > now_s + CLOCK_SLACK_S:
+        return "sent_s in the future"
+    if now_s - sent > max_age_s:
+        return "waited longer than its maximum age"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

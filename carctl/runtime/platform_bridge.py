@@ -27,7 +27,9 @@ from typing import Any
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, Inputs, Mode
 from carctl.platform.telemetry import Reporter
-from carctl.protocol.loopback import EventStored, ModeRequest, Refused, ReloadSettings, parse_platform_message
+from carctl.core.rates import max_age_s
+from carctl.protocol.loopback import (EventStored, ModeRequest, Refused, ReloadSettings, age_problem,
+                                      parse_platform_message)
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.sidechannel import AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, Inbox, Sender, SenderCheck, same_user
 
@@ -39,6 +41,7 @@ SPOOL_LIMIT = 2000
 MESSAGES_PER_CYCLE = 8
 MESSAGE_BYTES = 1024
 MESSAGE_VALUES = 16
+MODE_MAX_AGE_S = max_age_s("platform_link")
 
 
 class PlatformBridge:
@@ -83,9 +86,16 @@ class PlatformBridge:
         """(a mode the platform asked for, whether its settings changed) since the last cycle."""
         request = None
         reload = False
+        now_s = time.monotonic()
         for value in self.inbox.take():
             message = parse_platform_message(value)
             if isinstance(message, ModeRequest):
+                # A mode asked for long ago may have been overtaken (a key switch, another request): not acted on.
+                # Settings reloads and acknowledgements are never too old.
+                stale = age_problem(value, now_s, MODE_MAX_AGE_S)
+                if stale is not None:
+                    self.inbox.refuse(stale)
+                    continue
                 request = message.mode
             elif isinstance(message, ReloadSettings):
                 reload = True

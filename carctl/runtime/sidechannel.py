@@ -30,11 +30,13 @@ import os
 import socket
 import stat
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from carctl import safejson
+from carctl.protocol.loopback import SENT_KEY
 
 # One socket per receiver; the name says who reads it and from whom.
 LOOP_FROM_PLATFORM = "loop-platform.sock"
@@ -209,9 +211,10 @@ class Sender:
         self.socket.setblocking(False)
 
     def send(self, message: dict[str, Any]) -> bool:
-        """True when the datagram was handed to the receiver's socket."""
+        """True when the datagram was handed to the receiver's socket. The message goes stamped with this process's
+        monotonic clock (protocol/loopback.py SENT_KEY), so the receiver can tell how long it waited."""
         try:
-            data = safejson.dumps(message)
+            data = safejson.dumps({**message, SENT_KEY: round(time.monotonic(), 4)})
         except (TypeError, ValueError):
             self.dropped += 1
             return False

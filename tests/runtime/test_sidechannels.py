@@ -31,6 +31,7 @@ from carctl.protocol.loopback import EventReport, ModeRequest, Refused, StateRep
 from carctl.runtime import loop as loop_module
 from carctl.runtime.config import FirmwareConfig, from_dict
 from carctl.runtime.loop import ControlLoop, StructuredLog
+from carctl.runtime.recognitions import RecognitionInbox
 from carctl.runtime.sidechannel import (AGENT_FROM_LOOP, LOOP_FROM_FACE, LOOP_FROM_PLATFORM, MAX_DATAGRAM_BYTES,
                                         Inbox, Sender, SocketDirError, prepare_socket_dir)
 from sim.procedures import SimulatedCar
@@ -351,7 +352,9 @@ def test_the_link_process_refuses_garbage_from_its_socket_and_keeps_the_real_eve
         while not stored and time.monotonic() < deadline:
             stored = [value for value in loop_side.take() if value.get("type") == "event_stored"]
             time.sleep(0.02)
-        assert stored == [{"type": "event_stored", "id": "e1"}]
+        assert [{key: value for key, value in message.items() if key != "sent_s"} for message in stored] == [
+            {"type": "event_stored", "id": "e1"}]
+        assert 0 <= time.monotonic() - stored[0]["sent_s"] < 5  # stamped with the sender's monotonic clock
         assert agent.from_loop.refused_total() >= len(GARBAGE) - 2 and agent.handler_errors == 0
         assert runner.is_alive()
     finally:
@@ -644,3 +647,26 @@ def test_a_broker_host_that_is_no_address_is_refused_naming_the_key(tmp_path: Pa
     with pytest.raises(FirmwareConfigError) as error:
         firmware_config(tmp_path, broker_host=host, allow_plaintext=True)
     assert error.value.key == "platform.broker_host"
+
+
+@pytest.mark.parametrize(("sent", "reason"), [
+    (-10.0, "waited longer than its maximum age"), (+10.0, "sent_s in the future"),
+    ("soon", "sent_s that is not a finite number"), (True, "sent_s that is not a finite number"),
+])
+def test_a_recognition_that_waited_too_long_or_claims_to_come_from_the_future_is_refused(
+        tmp_path: Path, sent: Any, reason: str) -> None:
+    inbox = RecognitionInbox(prepare_socket_dir(tmp_path / "run"), 6)
+    try:
+        message = {"type": "recognition", "resident": "r1", "home_landing": 3, "allowed_landings": [3]}
+        stamp = time.monotonic() + sent if isinstance(sent, float) else sent
+        deliver(inbox.inbox.path, json.dumps({**message, "sent_s": stamp}).encode())
+        deliver(inbox.inbox.path, json.dumps({**message, "sent_s": time.monotonic()}).encode())
+        deadline = time.monotonic() + 5
+        taken: tuple[Any, ...] = ()
+        while not taken and time.monotonic() < deadline:
+            taken = inbox.take()
+            time.sleep(0.01)
+        assert [seen.resident for seen in taken] == ["r1"]
+        assert inbox.inbox.refused == {reason: 1}
+    finally:
+        inbox.close()
