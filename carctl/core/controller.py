@@ -24,6 +24,7 @@ from carctl.core import access, correction, energy, inspection, landing, outputs
 from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
 from carctl.core.context import Context
+from carctl.core.door import DoorPhase
 from carctl.core.faults import Fault, FaultLevel, worst_level
 from carctl.core.faults import latched as latched_among
 from carctl.core.modes import RULES, ModeRules, follow_requests, watch_fire
@@ -95,10 +96,12 @@ class Controller:
         events: list[Event] = []
         tick = inputs.tick
         before = state
-        state = follow_requests(state, inputs, events)
+        rules = RULES[state.mode]
+        if inputs.mode_request is not None or inputs.on_battery or rules.rescue_run:
+            state = follow_requests(state, inputs, events)  # rescue ends when the battery signal does
+            rules = RULES[state.mode]
         if inputs.position_unreferenced and not state.correction:
             state = replace(state, correction="unreferenced")
-        rules = RULES[state.mode]
         if rules.recall_main_landing:
             state = watch_fire(ctx, state, inputs, rules, events)
 
@@ -112,7 +115,8 @@ class Controller:
         if inputs.alarm_button != state.alarm_pressed:
             state = watch.alarm_button(state, inputs, events)
         hall_up, hall_down = inputs.hall_up_pressed, inputs.hall_down_pressed
-        if watch.watching(state, inputs):
+        if (inputs.light_curtain_blocked or state.curtain_since_tick >= 0 or hall_up or hall_down
+                or state.button_streaks):  # anything for the input watch to look at
             state, hall_up, hall_down = watch.watch_inputs(ctx, state, inputs, found, events)
         faults = state.faults
         if found or faults:
@@ -156,9 +160,11 @@ class Controller:
             # mark): raised now, so that its stop-at-once is in this tick's commands.
             state = replace(state, faults=update_faults(state.faults, found, inputs.fault_reset, tick, events))
 
-        if inputs.load_kg > watch.OCCUPIED_KG or state.trapped_since_tick >= 0:
+        if state.trapped_since_tick >= 0 or (inputs.load_kg > watch.OCCUPIED_KG and (
+                not inputs.in_door_zone or state.door.fault is not None)):  # someone may be held in the car
             state = watch.watch_entrapment(ctx, state, inputs, events)
-        if energy.concerned(state):
+        if state.dark_tick >= 0 or state.dark or (state.phase is Phase.STANDING
+                                                  and state.door.phase is DoorPhase.CLOSED):
             state = energy.energy_saving(ctx, state, inputs, rules, events)
         commands = outputs.commands(ctx, state, inputs, drive, events)
         commands = enforce(commands, state.faults, inputs, state.phase is Phase.RELEVELLING, tick, events)

@@ -21,13 +21,6 @@ from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 
 
-def concerned(state: ControllerState) -> bool:
-    """Whether energy saving has anything to decide (a cheap test for the hot path): a timer or the light off, or
-    a car that may be idle."""
-    return (state.dark_tick >= 0 or state.dark
-            or (state.phase is Phase.STANDING and state.door.phase is DoorPhase.CLOSED))
-
-
 def energy_saving(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules,
                   events: list[Event]) -> ControllerState:
     idle = (rules.energy_saving and ctx.timing.energy_saving > 0 and state.phase is Phase.STANDING
@@ -54,4 +47,4 @@ def deadlines(state: ControllerState) -> list[int]:
     return [] if state.dark else [state.dark_tick]
 
 
-__all__ = ["concerned", "deadlines", "energy_saving"]
+__all__ = ["deadlines", "energy_saving"]

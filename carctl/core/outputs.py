@@ -8,7 +8,7 @@ Rules of this module:
 - Lamps show the registered calls; the buzzer sounds while nudging and on overload; light and fan follow energy
   saving; the rescue notice is held once a rescue has released the passengers.
 - Commands are built on every stepped tick by make_commands(), whose parameters are the fields in their order: it
-  sets the frozen record's slots directly, at a third of the dataclass constructor's cost. tests/core/test_outputs.py
+  sets the frozen record's slots directly, at half the dataclass constructor's cost. tests/core/test_outputs.py
   checks its parameters against the fields and its result against Commands(...) built with keywords.
 """
 
@@ -25,8 +25,8 @@ from carctl.core.signals import Commands, Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 
 _NEW = object.__new__
-# Each field's slot setter, in the fields' order (a frozen dataclass refuses setattr; its slots do not).
-_SET_FIELDS = tuple(getattr(Commands, spec.name).__set__ for spec in dataclasses.fields(Commands))
+# Each field's slot setter, by name (a frozen dataclass refuses setattr; its slots' own setters do not).
+_SET_FIELD = {spec.name: getattr(Commands, spec.name).__set__ for spec in dataclasses.fields(Commands)}
 
 
 def make_commands(run_up: bool, run_down: bool, speed_ref_m_s: float, quick_stop: bool, fault_reset: bool,
@@ -34,14 +34,31 @@ def make_commands(run_up: bool, run_down: bool, speed_ref_m_s: float, quick_stop
                   announce_landing: int, car_call_lamps: frozenset[int], hall_up_lamps: frozenset[int],
                   hall_down_lamps: frozenset[int], position_landing: int, direction: Direction,
                   overload_lamp: bool, car_light: bool, car_fan: bool, rescue_notice: bool) -> Commands:
-    """Commands(run_up=run_up, ...) for every field, at a third of the cost: on the hot path, call it with its
+    """Commands(run_up=run_up, ...) for every field, at half the cost: on the hot path, call it with its
     arguments in order (matching 21 keywords costs more than building the record)."""
     made: Commands = _NEW(Commands)
-    values = (run_up, run_down, speed_ref_m_s, quick_stop, fault_reset, door_open, door_close, door_nudge,
-              door_slow, buzzer, gong, announce_landing, car_call_lamps, hall_up_lamps, hall_down_lamps,
-              position_landing, direction, overload_lamp, car_light, car_fan, rescue_notice)
-    for set_field, value in zip(_SET_FIELDS, values):
-        set_field(made, value)
+    set_field = _SET_FIELD
+    set_field["run_up"](made, run_up)
+    set_field["run_down"](made, run_down)
+    set_field["speed_ref_m_s"](made, speed_ref_m_s)
+    set_field["quick_stop"](made, quick_stop)
+    set_field["fault_reset"](made, fault_reset)
+    set_field["door_open"](made, door_open)
+    set_field["door_close"](made, door_close)
+    set_field["door_nudge"](made, door_nudge)
+    set_field["door_slow"](made, door_slow)
+    set_field["buzzer"](made, buzzer)
+    set_field["gong"](made, gong)
+    set_field["announce_landing"](made, announce_landing)
+    set_field["car_call_lamps"](made, car_call_lamps)
+    set_field["hall_up_lamps"](made, hall_up_lamps)
+    set_field["hall_down_lamps"](made, hall_down_lamps)
+    set_field["position_landing"](made, position_landing)
+    set_field["direction"](made, direction)
+    set_field["overload_lamp"](made, overload_lamp)
+    set_field["car_light"](made, car_light)
+    set_field["car_fan"](made, car_fan)
+    set_field["rescue_notice"](made, rescue_notice)
     return made
 
 

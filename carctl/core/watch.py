@@ -32,12 +32,6 @@ OUTSIDE_THE_DOOR_ZONE = "outside the door zone"
 DOORS_FAIL_TO_OPEN = "doors fail to open"
 
 
-def watching(state: ControllerState, inputs: Inputs) -> bool:
-    """Whether watch_inputs has anything to look at this tick (a cheap test for the hot path)."""
-    return bool(inputs.light_curtain_blocked or state.curtain_since_tick >= 0 or inputs.hall_up_pressed
-                or inputs.hall_down_pressed or state.button_streaks)
-
-
 def watch_inputs(ctx: Context, state: ControllerState, inputs: Inputs,
                  found: set[Fault], events: list[Event]) -> tuple[ControllerState, frozenset[int], frozenset[int]]:
     """A light curtain blocked too long, and stuck landing buttons. Returns the state and the landing presses
@@ -144,4 +138,4 @@ def deadlines(ctx: Context, state: ControllerState) -> list[int]:
 
 __all__ = ["DOORS_FAIL_TO_OPEN", "OCCUPIED_KG", "OUTSIDE_THE_DOOR_ZONE", "TRAPPED_AFTER_S", "alarm_button",
            "deadlines", "entrapment_cause", "parse_trapped_detail", "trapped_detail", "watch_entrapment",
-           "watch_inputs", "watching"]
+           "watch_inputs"]
