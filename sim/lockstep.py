@@ -27,7 +27,8 @@ from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode,
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
 from carctl.protocol.drive_map import DriveStatus
 from carctl.protocol.panelbus import CarPanelInputs, LandingInputs
-from carctl.protocol.sense import BoardReadings, SwitchLevels, mode_request, output, sense, switch_levels
+from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs, drive_command, mode_request, sense,
+                                   switch_levels)
 from sim.metrics import passenger_metrics
 from sim.panels import car_top_reading
 from sim.physics import Shaft, actuators
@@ -124,7 +125,6 @@ class Lockstep:
         self.tick = 0
         self.state: ControllerState = self.controller.initial_state(self.shaft.encoder_m())
         self.commands = Commands()
-        self.outputs = output(self.commands)
         self.freshness = Freshness.from_config(config.car)
         self.switches = SwitchLevels()
         self.alarm_until_tick = -1  # the alarm button is held until this tick
@@ -215,7 +215,6 @@ class Lockstep:
         the shaft, the drive and its position count carry on."""
         self.state = self.controller.initial_state(self.shaft.encoder_m(), latched=latched_faults(self.state))
         self.commands = Commands()
-        self.outputs = output(self.commands)
         self.switches = SwitchLevels()
         self._repeating = False
 
@@ -443,8 +442,8 @@ class Lockstep:
             self._check_safety(tick)
             if self.trace is not None:
                 self._write_trace(tick, tick)
-            self.outputs = outputs = output(commands)
-            shaft.update(actuators(outputs.drive, outputs.car_top))
+            # What the drive and the car-top board get (the car panel's and landings' outputs move nothing).
+            shaft.update(actuators(drive_command(commands), car_top_outputs(commands)))
             if had_input:
                 self.presses = presses = Presses()
                 self.pending = _Pending()

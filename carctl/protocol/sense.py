@@ -204,22 +204,28 @@ class Outputs:
 def output(commands: Commands, drive_fault_reset: bool = False) -> Outputs:
     """The drive's command block and the car's boards' outputs. ``drive_fault_reset``: the loop's own reset of a
     comm-loss trip, in addition to a deliberate reset."""
+    return Outputs(drive=drive_command(commands, drive_fault_reset), car_top=car_top_outputs(commands),
+                   car_panel=car_panel_outputs(commands), commands=commands)
+
+
+def drive_command(commands: Commands, drive_fault_reset: bool = False) -> DriveCommand:
+    return DriveCommand(run_up=commands.run_up, run_down=commands.run_down, speed_ref_m_s=commands.speed_ref_m_s,
+                        fault_reset=commands.fault_reset or drive_fault_reset, quick_stop=commands.quick_stop)
+
+
+def car_top_outputs(commands: Commands) -> CarTopOutputs:
+    return CarTopOutputs(door_open=commands.door_open, door_close=commands.door_close, door_nudge=commands.door_nudge,
+                         door_slow=commands.door_slow, car_light=commands.car_light, car_fan=commands.car_fan)
+
+
+def car_panel_outputs(commands: Commands) -> CarPanelOutputs:
     direction = commands.direction
-    return Outputs(
-        drive=DriveCommand(run_up=commands.run_up, run_down=commands.run_down,
-                           speed_ref_m_s=commands.speed_ref_m_s,
-                           fault_reset=commands.fault_reset or drive_fault_reset, quick_stop=commands.quick_stop),
-        car_top=CarTopOutputs(door_open=commands.door_open, door_close=commands.door_close,
-                              door_nudge=commands.door_nudge, door_slow=commands.door_slow,
-                              car_light=commands.car_light, car_fan=commands.car_fan),
-        car_panel=CarPanelOutputs(
-            call_lamps=commands.car_call_lamps, position_landing=commands.position_landing,
-            arrow_up=direction is Direction.UP, arrow_down=direction is Direction.DOWN, gong=commands.gong,
-            buzzer=commands.buzzer, overload_lamp=commands.overload_lamp,
-            announce_landing=commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING,
-            rescue_notice=commands.rescue_notice),
-        commands=commands,
-    )
+    return CarPanelOutputs(
+        call_lamps=commands.car_call_lamps, position_landing=commands.position_landing,
+        arrow_up=direction is Direction.UP, arrow_down=direction is Direction.DOWN, gong=commands.gong,
+        buzzer=commands.buzzer, overload_lamp=commands.overload_lamp,
+        announce_landing=commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING,
+        rescue_notice=commands.rescue_notice)
 
 
 def landing_outputs(commands: Commands, landing: int) -> LandingOutputs:
@@ -230,5 +236,5 @@ def landing_outputs(commands: Commands, landing: int) -> LandingOutputs:
                           position_landing=commands.position_landing)
 
 
-__all__ = ["NEVER_SEEN", "BoardReadings", "Outputs", "Presses", "SwitchLevels", "landing_outputs", "mode_request",
-           "output", "sense", "switch_levels"]
+__all__ = ["NEVER_SEEN", "BoardReadings", "Outputs", "Presses", "SwitchLevels", "car_panel_outputs", "car_top_outputs",
+           "drive_command", "landing_outputs", "mode_request", "output", "sense", "switch_levels"]
