@@ -32,6 +32,10 @@ REPORTED_EVENTS = {
     EventKind.RECOGNISED: "running_state",
     EventKind.RESCUED: "faults_and_alarms",  # a power failure stranded the car; its passengers were let out
     EventKind.CORRECTION_RUN: "running_state",
+    # Someone pressed the alarm button in the car (the EN 81-28 alarm and its voice call are the modem's), and the
+    # end of an entrapment the platform was told of.
+    EventKind.ALARM_BUTTON: "faults_and_alarms",
+    EventKind.TRAPPED_PASSENGER_ENDED: "faults_and_alarms",
 }
 
 
@@ -76,6 +80,10 @@ def event_message(event: Event, period_s: float, time_s: float, drive_fault_code
     elif event.kind is EventKind.CORRECTION_RUN:
         stage, _, reason = event.detail.partition(":")
         message.update(stage=stage, reason=reason)
+    elif event.kind is EventKind.ALARM_BUTTON:
+        message.update(button=event.detail)  # "pressed" or "released"
+    elif event.kind is EventKind.TRAPPED_PASSENGER_ENDED:
+        message.update(waited_s=float(event.detail))  # how long they were held in all
     else:
         source, _, resident = event.detail.partition(":")
         message.update(source=source, resident=resident, home_landing=event.landing)

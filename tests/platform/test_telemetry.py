@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from carctl.core.signals import EventKind, Inputs
+from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.supervisor import Fault
 from carctl.core.watch import TRAPPED_AFTER_S
 from carctl.platform.telemetry import Reporter, event_message, state_message
@@ -111,3 +111,11 @@ def test_an_empty_car_stuck_is_not_an_entrapment() -> None:
     car.run_for(40.0)
     assert car.faults == {Fault.DRIVE_FAULT} and not car.shaft.in_door_zone()
     assert not car.events_of(EventKind.TRAPPED_PASSENGER) and car.sim.state.trapped_since_tick < 0
+
+
+def test_the_alarm_button_and_the_end_of_an_entrapment_reach_the_platform() -> None:
+    pressed = event_message(Event(EventKind.ALARM_BUTTON, 50, -1, "pressed"), 0.02, 1000.0)
+    assert pressed is not None and pressed["category"] == "faults_and_alarms"
+    assert (pressed["kind"], pressed["button"], pressed["tick"]) == ("alarm_button", "pressed", 50)
+    ended = event_message(Event(EventKind.TRAPPED_PASSENGER_ENDED, 9000, -1, "95.5"), 0.02, 1000.0)
+    assert ended is not None and (ended["kind"], ended["waited_s"]) == ("trapped_passenger_ended", 95.5)
