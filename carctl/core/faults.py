@@ -50,6 +50,7 @@ class Fault(enum.Enum):
     LANDING_BUTTON_STUCK = "landing_button_stuck"
     REFERENCE_NOT_FOUND = "reference_not_found"
     LATCH_RECORD_UNREADABLE = "latch_record_unreadable"
+    CONTROLLER_ERROR = "controller_error"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -77,6 +78,11 @@ FAULTS: dict[Fault, FaultSpec] = {
     Fault.LATCH_RECORD_UNREADABLE: FaultSpec(37, FaultLevel.STOP_NOW, True,
                                              "the record of latched faults could not be read: a latched fault may "
                                              "be hidden"),
+    # The core raised an exception in its last step: the loop gave the drive the supervisor's safe command instead
+    # (supervisor.SAFE_STOP) and the step after raises this, so the stop is a fault like any other, logged and
+    # reported; it clears with the next clean step and the car recovers from rest.
+    Fault.CONTROLLER_ERROR: FaultSpec(38, FaultLevel.STOP_NOW, False,
+                                      "the control core failed in a cycle: the car was stopped at once"),
     Fault.DOOR_OPEN_FAILED: FaultSpec(41, FaultLevel.NO_NEW_TRIPS, False,
                                       "doors failed to open within the protection time, after the retries"),
     Fault.DOOR_CLOSE_FAILED: FaultSpec(42, FaultLevel.NO_NEW_TRIPS, False,

@@ -86,6 +86,8 @@ class Inputs:
     recognitions: tuple[Recognition, ...] = ()
     # Maintenance: a deliberate fault reset (key switch on the controller, or a signed platform command).
     fault_reset: bool = False
+    # The core's previous step raised an exception (the runtime then commanded supervisor.SAFE_STOP): a fault.
+    controller_error: bool = False
     # A mode switch (key switches, the fire-service switch, the platform); None keeps the mode.
     mode_request: Mode | None = None
     # Landings whose fire (smoke) detector is active (landing boards); fire return avoids the designated landing

@@ -30,6 +30,9 @@ RELEVEL_LIMIT_M_S = 0.3
 TRACKING_LIMIT_M = 0.25
 # Below this speed the car counts as standing (encoder noise, the last millimetres of a stop).
 STANDSTILL_M_S = 0.02
+# What the drive and the boards get when the logic could not give an answer (the core raised): stop at once, no
+# run, the door operator neither opening nor closing (the doors stay as they are), the lamps dark.
+SAFE_STOP = Commands(quick_stop=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
     re-referenced it) is not held against the final limits: the shaft's own final-limit switches open the safety
     chain there."""
     present: set[Fault] = set()
+    if inputs.controller_error:
+        present.add(Fault.CONTROLLER_ERROR)
     fresh = limits.freshness
     if inputs.car_top_age_ticks > fresh.car_top:
         present.add(Fault.CAR_TOP_STALE)
@@ -128,6 +133,6 @@ def enforce(commands: Commands, faults: frozenset[Fault], inputs: Inputs, releve
     return replace(commands, run_up=False, run_down=False, speed_ref_m_s=0.0, quick_stop=True)
 
 
-__all__ = ["FAULTS", "RELEVEL_LIMIT_M_S", "STANDSTILL_M_S", "TRACKING_LIMIT_M", "Fault", "FaultLevel", "FaultSpec",
-           "SupervisorLimits", "detect", "enforce", "fault_detail", "parse_fault_detail", "update_faults",
+__all__ = ["FAULTS", "RELEVEL_LIMIT_M_S", "SAFE_STOP", "STANDSTILL_M_S", "TRACKING_LIMIT_M", "Fault", "FaultLevel",
+           "FaultSpec", "SupervisorLimits", "detect", "enforce", "fault_detail", "parse_fault_detail", "update_faults",
            "worst_level"]

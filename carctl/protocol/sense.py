@@ -131,9 +131,11 @@ def mode_request(now: SwitchLevels, before: SwitchLevels, platform_mode: Mode | 
 
 
 def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int, *,
-          requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = ()) -> Inputs:
+          requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = (),
+          controller_error: bool = False) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
-    already resolved against the key switches: mode_request())."""
+    already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
+    cycle."""
     drive = readings.drive
     top = readings.car_top
     panel = readings.car_panel
@@ -181,6 +183,7 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         hall_down_pressed=frozenset(presses.down) if presses.down else EMPTY,
         recognitions=recognitions,
         fault_reset=presses.fault_reset,
+        controller_error=controller_error,
         mode_request=requested_mode,
         fire_detected=readings.fire_detected,
         inspection_up=top.inspection_up and top_fresh,

@@ -14,7 +14,8 @@ Rules of this module:
 - The loop never exits mid-run. Each step outside the core (adapters, side channels, the platform bridge, the fault
   log, the structured log) is guarded: an exception is counted by where it happened and logged with its traceback
   (the first, then at most every LOG_ERROR_EVERY_S), and the cycle goes on without that step's result. An exception
-  inside the core is answered with a stop at once (quick stop, no run, doors held) for that cycle.
+  inside the core is answered with the supervisor's SAFE_STOP (quick stop, no run, doors held) for that cycle, and
+  the next step that succeeds raises the stop-at-once fault controller_error.
 - The side channels (platform link, face worker) are Unix sockets in `runtime.socket_dir` (sidechannel.py), checked
   when the loop starts; what they deliver is parsed and range-checked (protocol/loopback.py) and what is refused is
   counted in the health record, never handed to the core.
@@ -37,6 +38,7 @@ from carctl.core.controller import Controller, ControllerState
 from carctl.core.faults import Fault
 from carctl.core.rates import Freshness
 from carctl.core.state import latched_faults
+from carctl.core.supervisor import SAFE_STOP
 from carctl.core.signals import Commands, Event, Inputs, Mode, Recognition
 from carctl.filein import check_output
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
@@ -55,8 +57,6 @@ from carctl.runtime.sidechannel import SenderCheck, SocketDirError, only_process
 HEALTH_EVERY_S = 5.0
 LOG_ERROR_EVERY_S = 10.0
 CYCLE_WINDOW = 3000  # cycle times kept for the health record's percentiles (a minute at 50 Hz)
-# The core's answer could not be had this cycle: stop at once and hold the doors as they are.
-SAFE_STOP = Commands(quick_stop=True)
 
 
 class StructuredLog:
@@ -128,6 +128,7 @@ class ControlLoop:
         self.session = MasterSession(self.landings, config.panel.landing_polls_per_cycle)
         self.good_drive_reads = 0
         self.switches = SwitchLevels()
+        self.controller_failed = False  # the core raised in the last cycle
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: collections.deque[float] = collections.deque(maxlen=CYCLE_WINDOW)
         self.errors = LoopErrors(log)
@@ -195,10 +196,14 @@ class ControlLoop:
         inputs: Inputs | None = None
         try:
             inputs = sense(readings, presses, self.freshness, self.tick, requested_mode=self._mode_request(),
-                           recognitions=self._recognitions())
+                           recognitions=self._recognitions(), controller_error=self.controller_failed)
             self.state, commands, events = self.controller.step(self.state, inputs)
+            self.controller_failed = False
         except Exception:  # noqa: BLE001 - DESIGN.md rule 7: the core failing is a stop at once
+            # Logged with its traceback; the next clean step raises controller_error, so the stop is a fault that
+            # reaches the fault log and the platform like any other.
             self.errors.caught("core" if inputs is not None else "inputs")
+            self.controller_failed = True
             commands, events = SAFE_STOP, ()
         if inputs is None:
             return self._write_drive(commands, started), events

@@ -12,6 +12,7 @@ from typing import Any
 
 from carctl.adapters.drive import LinkError, LinkErrorKind
 from carctl.core.signals import EventKind
+from carctl.core.supervisor import SAFE_STOP
 from carctl.protocol import panelbus
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panelbus import Frame, FrameDecoder
@@ -146,6 +147,24 @@ def test_an_adapter_that_raises_is_counted_and_the_loop_goes_on(tmp_path: Path) 
         loop.cycle()
     assert loop.errors.counts["drive_read"] == 10 and loop.tick == 10
     assert drive.commands[-1].quick_stop  # stale from the start: stopped
+
+
+def test_an_exception_in_the_core_is_the_safe_stop_then_a_fault_like_any_other(tmp_path: Path) -> None:
+    loop, drive, _ = make_loop(tmp_path)
+    for _ in range(20):
+        loop.cycle()
+    real_step = loop.controller.step
+    loop.controller.step = lambda state, inputs: 1 / 0  # type: ignore[method-assign]
+    commands, events = loop.cycle()
+    assert commands == SAFE_STOP and events == () and drive.commands[-1].quick_stop
+    loop.controller.step = real_step  # type: ignore[method-assign]
+    _, events = loop.cycle()
+    assert [(event.kind, event.detail.split(":")[0]) for event in events
+            if event.kind is EventKind.FAULT_RAISED] == [(EventKind.FAULT_RAISED, "controller_error")]
+    assert drive.commands[-1].quick_stop
+    _, events = loop.cycle()
+    assert [event.detail for event in events if event.kind is EventKind.FAULT_CLEARED] == ["controller_error"]
+    assert loop.errors.counts["core"] == 1
 
 
 def test_a_latched_fault_is_in_force_from_the_first_cycle_after_a_restart(tmp_path: Path) -> None:
