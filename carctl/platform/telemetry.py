@@ -168,6 +168,32 @@ class DailyStatistics:
 
 COUNTED = {EventKind.RUN_STARTED: "trips", EventKind.DOORS_OPENING: "door_cycles",
            EventKind.FAULT_RAISED: "faults_raised"}
+# A press of the alarm button is reported at most this often: a rider pressing again and again, or a chattering
+# contact, must not flood the outbox. The presses in between are counted in the next report ("presses").
+ALARM_REPORT_EVERY_S = 10.0
+
+
+@dataclass(slots=True)
+class AlarmReports:
+    """Which of the core's ALARM_BUTTON events go to the platform."""
+
+    next_s: float = float("-inf")
+    unreported: int = 0
+    open: bool = False  # a press was reported and its release not yet
+
+    def keep(self, event: Event, time_s: float) -> dict[str, Any] | None:
+        """Extra fields of the message for ``event``, or None to leave it out."""
+        if event.detail == "pressed":
+            if time_s < self.next_s:
+                self.unreported += 1
+                return None
+            presses, self.unreported = 1 + self.unreported, 0
+            self.next_s, self.open = time_s + ALARM_REPORT_EVERY_S, True
+            return {"presses": presses}
+        if not self.open:
+            return None
+        self.open = False
+        return {}
 
 
 @dataclass(slots=True)
@@ -182,16 +208,27 @@ class Reporter:
     face_on: bool = False
     statistics: DailyStatistics = field(init=False)
     cadence: StateCadence = field(init=False)
+    alarms: AlarmReports = field(init=False)
 
     def __post_init__(self) -> None:
+        self.alarms = AlarmReports()
         self.statistics = DailyStatistics(self.period_s, self.utc_offset_h)
         self.cadence = StateCadence(self.state_every_s)
 
     def update(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float,
                time_s: float) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """(event messages, the state message or None) for one cycle."""
-        out = [message for message in (event_message(e, self.period_s, time_s, inputs.drive_fault_code)
-                                       for e in events) if message]
+        out = []
+        for event in events:
+            message = event_message(event, self.period_s, time_s, inputs.drive_fault_code)
+            if message is None:
+                continue
+            if event.kind is EventKind.ALARM_BUTTON:
+                extra = self.alarms.keep(event, time_s)
+                if extra is None:
+                    continue
+                message.update(extra)
+            out.append(message)
         out += [trapped_message(event, state, inputs, time_s) for event in events
                 if event.kind is EventKind.TRAPPED_PASSENGER]
         report = self.statistics.update(state, events, time_s)

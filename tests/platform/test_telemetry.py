@@ -119,3 +119,17 @@ def test_the_alarm_button_and_the_end_of_an_entrapment_reach_the_platform() -> N
     assert (pressed["kind"], pressed["button"], pressed["tick"]) == ("alarm_button", "pressed", 50)
     ended = event_message(Event(EventKind.TRAPPED_PASSENGER_ENDED, 9000, -1, "95.5"), 0.02, 1000.0)
     assert ended is not None and (ended["kind"], ended["waited_s"]) == ("trapped_passenger_ended", 95.5)
+
+
+def test_a_chattering_alarm_button_does_not_flood_the_platform() -> None:
+    reporter = Reporter(0.02, 630.0, 60.0)
+    inputs = Inputs(tick=0)
+    state = SimulatedCar().sim.state
+    sent = []
+    for tick in range(1500):  # 30 s of a contact toggling every cycle
+        event = Event(EventKind.ALARM_BUTTON, tick, -1, "pressed" if tick % 2 == 0 else "released")
+        messages, _ = reporter.update(state, inputs, (event,), 0.0, 1000.0 + tick * 0.02)
+        sent += [message for message in messages if message["kind"] == "alarm_button"]
+    assert [(message["button"], message.get("presses")) for message in sent] == [
+        ("pressed", 1), ("released", None), ("pressed", 250), ("released", None), ("pressed", 250),
+        ("released", None)]
