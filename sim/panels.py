@@ -115,8 +115,8 @@ class PanelBoards:
             latch.acknowledge(self.car_panel_outputs.ack)
             reported = latch.report()
             calls = frozenset(int(name.split(":")[1]) for name in reported if name.startswith("call:"))
-            return CarPanelInputs(sequence=latch.sequence, calls_pressed=calls, door_open_button="door_open" in reported,
-                                  door_close_button="door_close" in reported,
+            return CarPanelInputs(sequence=latch.sequence, calls_pressed=calls,
+                                  door_open_button="door_open" in reported, door_close_button="door_close" in reported,
                                   alarm_button=self.alarm_held or "alarm" in reported,
                                   accessible_button="accessible" in reported, seat_occupied=shaft.seat_occupied,
                                   independent_key=self.independent_key,

@@ -48,6 +48,8 @@ class Recognition:
 @dataclass(frozen=True, slots=True)
 class Inputs:
     tick: int
+    # The configured control period, as the sense step fills it in (a record of the snapshot): the core's arithmetic
+    # takes the period from its configuration (timing.py), one source, never from here.
     period_s: float = 0.02
     # Drive (Modbus status block).
     drive_age_ticks: int = 0

@@ -82,7 +82,7 @@ def running(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRul
     assert run is not None and run.profile is not None
     tick = inputs.tick
     car = ctx.car
-    t_s = (tick - run.start_tick) * inputs.period_s
+    t_s = (tick - run.start_tick) * ctx.timing.period_s
     planned_m, planned_speed, planned_accel = run.profile.sample(t_s)
     travelled_m = (inputs.position_m - run.origin_m) * run.direction
     if abs(planned_m - travelled_m) > TRACKING_LIMIT_M:
@@ -106,7 +106,7 @@ def retarget(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
     the car can still stop there."""
     run = state.run
     assert run is not None and run.profile is not None
-    t_s = (inputs.tick - run.start_tick) * inputs.period_s
+    t_s = (inputs.tick - run.start_tick) * ctx.timing.period_s
     if t_s >= run.profile.duration_s:
         return state
     planned_m, planned_speed, planned_accel = run.profile.sample(t_s)

@@ -1,10 +1,11 @@
 """Recognition events from the face worker, received without ever blocking the loop.
 
 The worker sends datagrams to the loop's socket in the firmware's private socket directory (sidechannel.py); each
-cycle the loop takes what has arrived from the worker it started (a few per cycle at most). Anything but a well-formed recognition of an enrolled-looking resident
-with landings that exist is refused and counted by reason (protocol/loopback.py), and so is one that waited
-longer than the face worker's maximum age (core/rates.py): the resident it names may have left the car. If the worker is slow, hung or
-dead, nothing arrives and nothing else changes.
+cycle the loop takes what has arrived from the worker it started (a few per cycle at most). Anything but a
+well-formed recognition of an enrolled-looking resident with landings that exist is refused and counted by reason
+(protocol/loopback.py), and so is one that waited longer than the face worker's maximum age (core/rates.py): the
+resident it names may have left the car. If the worker is slow, hung or dead, nothing arrives and nothing else
+changes.
 """
 
 from __future__ import annotations
