@@ -29,9 +29,13 @@ def start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any
 
 
 def firmware_config(workdir: Path) -> Path:
-    """configs/sim.toml with a record of latched faults in ``workdir``, as a car in service keeps one."""
+    """configs/sim.toml with a record of latched faults in ``workdir``, as a car in service keeps one (written
+    empty before the first start, as the commissioning engineer's reset would leave it)."""
+    record = workdir / "latched.json"
+    if not record.exists():
+        record.write_text('{"version": 1, "latched": []}')
     text = (ROOT / "configs" / "sim.toml").read_text()
-    text = text.replace('latch_file = ""', f'latch_file = "{workdir / "latched.json"}"')
+    text = text.replace('latch_file = ""', f'latch_file = "{record}"')
     path = workdir / "firmware.toml"
     path.write_text(text)
     return path

@@ -51,6 +51,7 @@ class Fault(enum.Enum):
     REFERENCE_NOT_FOUND = "reference_not_found"
     LATCH_RECORD_UNREADABLE = "latch_record_unreadable"
     CONTROLLER_ERROR = "controller_error"
+    LATCH_RECORD_UNWRITABLE = "latch_record_unwritable"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -83,6 +84,9 @@ FAULTS: dict[Fault, FaultSpec] = {
     # reported; it clears with the next clean step and the car recovers from rest.
     Fault.CONTROLLER_ERROR: FaultSpec(38, FaultLevel.STOP_NOW, False,
                                       "the control core failed in a cycle: the car was stopped at once"),
+    # Shown, not a stop: the car is safe now, but a latched fault it raises would not survive a restart.
+    Fault.LATCH_RECORD_UNWRITABLE: FaultSpec(39, FaultLevel.DISPLAY, False,
+                                             "the record of latched faults cannot be written (runtime.latch_file)"),
     Fault.DOOR_OPEN_FAILED: FaultSpec(41, FaultLevel.NO_NEW_TRIPS, False,
                                       "doors failed to open within the protection time, after the retries"),
     Fault.DOOR_CLOSE_FAILED: FaultSpec(42, FaultLevel.NO_NEW_TRIPS, False,

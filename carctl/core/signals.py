@@ -90,6 +90,8 @@ class Inputs:
     fault_reset: bool = False
     # The core's previous step raised an exception (the runtime then commanded supervisor.SAFE_STOP): a fault.
     controller_error: bool = False
+    # The runtime cannot write its record of latched faults (runtime/latches.py): shown as a fault.
+    latch_record_failing: bool = False
     # A mode switch (key switches, the fire-service switch, the platform); None keeps the mode.
     mode_request: Mode | None = None
     # Landings whose fire (smoke) detector is active (landing boards); fire return avoids the designated landing

@@ -60,6 +60,8 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
     present: set[Fault] = set()
     if inputs.controller_error:
         present.add(Fault.CONTROLLER_ERROR)
+    if inputs.latch_record_failing:
+        present.add(Fault.LATCH_RECORD_UNWRITABLE)
     fresh = limits.freshness
     if inputs.car_top_age_ticks > fresh.car_top:
         present.add(Fault.CAR_TOP_STALE)

@@ -132,10 +132,10 @@ def mode_request(now: SwitchLevels, before: SwitchLevels, platform_mode: Mode | 
 
 def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int, *,
           requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = (),
-          controller_error: bool = False) -> Inputs:
+          controller_error: bool = False, latch_record_failing: bool = False) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
     already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
-    cycle."""
+    cycle; ``latch_record_failing``: the record of latched faults cannot be written."""
     drive = readings.drive
     top = readings.car_top
     panel = readings.car_panel
@@ -184,6 +184,7 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         recognitions=recognitions,
         fault_reset=presses.fault_reset,
         controller_error=controller_error,
+        latch_record_failing=latch_record_failing,
         mode_request=requested_mode,
         fire_detected=readings.fire_detected,
         inspection_up=top.inspection_up and top_fresh,

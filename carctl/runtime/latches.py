@@ -4,37 +4,47 @@ Rules of this module:
 - A latched fault (overspeed, a final limit, unintended car movement, a lost position) may be reset only by a
   competent person (EN 81-20 5.6.7); a controller restart or a power cycle must not do it. So the set is written
   atomically (temporary, fsync, rename: atomicfile.write_atomic) each time it changes, and read at start.
-- restore() gives the set, or None when the record exists but cannot be trusted (unreadable, truncated, malformed,
-  naming a fault this firmware does not know, a link or a device instead of a file): the core then holds the car on
-  "latch record unreadable" until the maintenance reset, never "no faults". A record that does not exist is a car
-  that never latched anything (its first start): the record is written at once, so from then on it exists.
+- restore() gives the set, or None when there is no record the car can trust: a record that does not exist (a new
+  board, a re-imaged card, a state partition that did not mount, a record deleted), that cannot be read, or that is
+  not one this firmware wrote (malformed, naming a fault that does not latch, a link or a device instead of a
+  file). The core then holds the car on latch_record_unreadable until the maintenance reset, never "no faults";
+  the commissioning engineer's reset on a new board is what writes its first record. A record that was there but
+  refused is moved aside (`<file>.unreadable-<n>`) for whoever looks into it.
 - The loop never waits for the disk: keep() hands the set to a writer thread, which writes the newest set it has
-  been given. close() writes what is pending before the process ends.
+  been given, and every VERIFY_EVERY_S reads the record back and writes it again if it has gone or changed. While
+  the record cannot be written, ``failing`` is true (the loop shows it as the fault latch_record_unwritable).
+- close() writes what is pending before the process ends.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
 from carctl import safejson
 from carctl.atomicfile import remove_stale_temporaries, write_atomic
-from carctl.core.supervisor import Fault
+from carctl.core.faults import FAULTS, Fault
 from carctl.filein import read_bounded
 
 VERSION = 1
 MAX_FILE_BYTES = 16 * 1024  # a few names of faults
-_KNOWN = {fault.value: fault for fault in Fault}
+VERIFY_EVERY_S = 10.0
+_LATCHING = {fault.value: fault for fault in Fault if FAULTS[fault].latched}
 
 
 class LatchRecord:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.write_errors = 0
-        self.problem = ""  # why the record at start could not be trusted ("" when it could)
+        self.rewrites = 0  # the record found gone or changed on disk, and written again
+        self.failing = False  # the last attempt to write the record failed
+        self.problem = ""  # why there was no record to trust at start ("" when there was)
+        self.set_aside: Path | None = None
         self._kept: frozenset[Fault] | None = None  # the set last handed to the writer
         self._pending: frozenset[Fault] | None = None
+        self._written: bytes | None = None  # what the record should hold (the writer's only)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -43,58 +53,95 @@ class LatchRecord:
     # -- at start ------------------------------------------------------------------------------------------------
 
     def restore(self) -> frozenset[Fault] | None:
-        """The latched faults recorded, an empty set for a car that never recorded any, None when the record
-        cannot be trusted (self.problem says why)."""
+        """The latched faults recorded, or None when there is no record to trust (self.problem says why)."""
         remove_stale_temporaries(self.path)
         try:
             data = read_bounded(self.path, MAX_FILE_BYTES, follow_symlinks=False)
         except FileNotFoundError:
-            return frozenset()
+            self.problem = (f"{self.path}: no record (a new board, or the record was lost); the maintenance reset "
+                            f"writes it")
+            return None
         except OSError as error:
             self.problem = f"{self.path}: {getattr(error, 'reason', None) or error.strerror or error}"
+            self._move_aside()
             return None
         try:
-            value = safejson.loads(data, max_bytes=MAX_FILE_BYTES, max_depth=4)
-            faults = _parse(value)
+            faults = parse(safejson.loads(data, max_bytes=MAX_FILE_BYTES, max_depth=4))
         except ValueError as error:
             self.problem = f"{self.path}: {error}"
+            self._move_aside()
             return None
         self._kept = faults
+        self._written = _body(faults)
         return faults
+
+    def _move_aside(self) -> None:
+        number = 1
+        while os.path.lexists(aside := self.path.with_name(f"{self.path.name}.unreadable-{number}")):
+            number += 1
+        try:
+            os.replace(self.path, aside)
+        except OSError:
+            return  # it stays where it is; the first write replaces it
+        self.set_aside = aside
 
     # -- while running -------------------------------------------------------------------------------------------
 
     def keep(self, latched: frozenset[Fault]) -> None:
         """The loop's latched faults this cycle: written (by the writer thread) when they differ from the last."""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="carctl-latches", daemon=True)
+            self._writer.start()
         if latched == self._kept:
             return
         self._kept = latched
         with self._lock:
             self._pending = latched
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_loop, name="carctl-latches", daemon=True)
-            self._writer.start()
         self._wake.set()
 
     def _write_loop(self) -> None:
+        verify_in = VERIFY_EVERY_S
         while not self._stopping:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
             self._write_pending()
+            verify_in -= 1.0
+            if verify_in <= 0:
+                verify_in = VERIFY_EVERY_S
+                self._verify()
 
     def _write_pending(self) -> None:
         with self._lock:
             faults, self._pending = self._pending, None
-        if faults is None:
-            return
-        body = json.dumps({"version": VERSION, "latched": sorted(fault.value for fault in faults)})
+        if faults is not None:
+            self._write(_body(faults), faults)
+
+    def _write(self, body: bytes, faults: frozenset[Fault]) -> bool:
         try:
-            write_atomic(self.path, body.encode(), mode=0o644)
+            write_atomic(self.path, body, mode=0o644)
         except OSError:
             self.write_errors += 1  # in the health record; tried again within a second, unless a newer set came
+            self.failing = True
             with self._lock:
                 if self._pending is None:
                     self._pending = faults
+            return False
+        self._written = body
+        self.failing = False
+        return True
+
+    def _verify(self) -> None:
+        """The record on disk is what was last written; if it has gone or changed, it is written again."""
+        expected = self._written
+        if expected is None:
+            return
+        try:
+            found = read_bounded(self.path, MAX_FILE_BYTES, follow_symlinks=False)
+        except OSError:
+            found = None
+        if found != expected:
+            self.rewrites += 1
+            self._write(expected, parse(json.loads(expected)))
 
     def close(self) -> None:
         self._stopping = True
@@ -104,20 +151,25 @@ class LatchRecord:
         self._write_pending()
 
 
-def _parse(value: object) -> frozenset[Fault]:
+def _body(faults: frozenset[Fault]) -> bytes:
+    return json.dumps({"version": VERSION, "latched": sorted(fault.value for fault in faults)}).encode()
+
+
+def parse(value: object) -> frozenset[Fault]:
+    """The latched faults of a record's JSON value; ValueError naming what is wrong with it."""
     if not isinstance(value, dict) or set(value) != {"version", "latched"}:
         raise ValueError("expected an object with exactly the keys version and latched")
-    if value["version"] != VERSION or isinstance(value["version"], bool):
+    if type(value["version"]) is not int or value["version"] != VERSION:
         raise ValueError(f"version must be {VERSION}")
     names = value["latched"]
-    if not isinstance(names, list) or len(names) > len(_KNOWN):
+    if not isinstance(names, list) or len(names) > len(_LATCHING):
         raise ValueError("latched must be a list of fault names")
     faults = set()
     for name in names:
-        if not isinstance(name, str) or name not in _KNOWN:
-            raise ValueError(f"latched names an unknown fault ({str(name)[:40]!r})")
-        faults.add(_KNOWN[name])
+        if not isinstance(name, str) or name not in _LATCHING:
+            raise ValueError(f"latched names a fault that does not latch ({str(name)[:40]!r})")
+        faults.add(_LATCHING[name])
     return frozenset(faults)
 
 
-__all__ = ["LatchRecord"]
+__all__ = ["LatchRecord", "parse"]

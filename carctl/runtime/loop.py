@@ -112,13 +112,11 @@ class ControlLoop:
             self.latches = LatchRecord(Path(config.runtime.latch_file))
             restored = self.latches.restore()
             if restored is None:
-                log.write("latches", state="record unreadable: held until the maintenance reset",
-                          problem=self.latches.problem)
+                log.write("latches", state="no record to trust: held on latch_record_unreadable until the "
+                                          "maintenance reset", problem=self.latches.problem,
+                          set_aside=str(self.latches.set_aside) if self.latches.set_aside else None)
             elif restored:
                 log.write("latches", state="restored", faults=sorted(fault.value for fault in restored))
-            if not self.latches.path.parent.is_dir():
-                log.write("latches", state="folder missing: latched faults will not survive a restart",
-                          path=str(self.latches.path))
         self.state: ControllerState = self.controller.initial_state(0.0, latched=restored)
         self._faults_kept: frozenset[Fault] | None = None  # the fault set last handed to the latch record
         self.commands = Commands()
@@ -196,7 +194,8 @@ class ControlLoop:
         inputs: Inputs | None = None
         try:
             inputs = sense(readings, presses, self.freshness, self.tick, requested_mode=self._mode_request(),
-                           recognitions=self._recognitions(), controller_error=self.controller_failed)
+                           recognitions=self._recognitions(), controller_error=self.controller_failed,
+                           latch_record_failing=self.latches is not None and self.latches.failing)
             self.state, commands, events = self.controller.step(self.state, inputs)
             self.controller_failed = False
         except Exception:  # noqa: BLE001 - DESIGN.md rule 7: the core failing is a stop at once
@@ -380,6 +379,7 @@ class ControlLoop:
             "panel_payload_errors": self.session.payload_errors,
             "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
             "latch_write_errors": self.latches.write_errors if self.latches is not None else None,
+            "latch_rewrites": self.latches.rewrites if self.latches is not None else None,
             "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
             "platform_spool_dropped": self.bridge.spool_overflow if self.bridge is not None else None,
             "recognitions": self.inbox.accepted if self.inbox is not None else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -20,13 +21,30 @@ def wait_for(condition, within_s: float = 5.0) -> None:  # type: ignore[no-untyp
         time.sleep(0.01)
 
 
-def test_a_first_start_has_no_latches_and_writes_the_record_at_once(tmp_path: Path) -> None:
+def test_no_record_is_no_record_to_trust_and_the_first_keep_writes_one(tmp_path: Path) -> None:
+    """A new board, a re-imaged card, a deleted record: held until the reset, never "no faults"."""
     path = tmp_path / "latched.json"
     record = LatchRecord(path)
-    assert record.restore() == frozenset()
-    record.keep(frozenset())
+    assert record.restore() is None and "no record" in record.problem
+    record.keep(frozenset({Fault.LATCH_RECORD_UNREADABLE}))
     wait_for(path.exists)
-    assert json.loads(path.read_text()) == {"version": 1, "latched": []}
+    assert json.loads(path.read_text()) == {"version": 1, "latched": ["latch_record_unreadable"]}
+    record.close()
+
+
+def test_a_record_deleted_or_changed_while_running_is_written_again(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("carctl.runtime.latches.VERIFY_EVERY_S", 1.0)
+    path = tmp_path / "latched.json"
+    path.write_text(json.dumps({"version": 1, "latched": ["overspeed"]}))
+    record = LatchRecord(path)
+    assert record.restore() == {Fault.OVERSPEED}
+    record.keep(frozenset({Fault.OVERSPEED}))
+    path.unlink()
+    wait_for(path.exists)
+    path.write_text(json.dumps({"version": 1, "latched": []}))
+    wait_for(lambda: "overspeed" in path.read_text())
+    assert record.rewrites == 2
     record.close()
 
 
@@ -44,11 +62,21 @@ def test_latches_written_on_change_come_back_after_a_restart(tmp_path: Path) -> 
     assert LatchRecord(path).restore() == frozenset()
 
 
+def test_a_refused_record_is_moved_aside_for_whoever_looks_into_it(tmp_path: Path) -> None:
+    path = tmp_path / "latched.json"
+    path.write_text('{"version": 1, "latched": ["overs')
+    record = LatchRecord(path)
+    assert record.restore() is None
+    assert record.set_aside == tmp_path / "latched.json.unreadable-1" and not path.exists()
+    assert record.set_aside.read_text() == '{"version": 1, "latched": ["overs'
+
+
 @pytest.mark.parametrize("content", [
     b"", b"{", b"\xff\xfe", b"[]", b'{"version": 1}', b'{"version": 2, "latched": []}',
     b'{"version": true, "latched": []}', b'{"version": 1, "latched": "overspeed"}',
     b'{"version": 1, "latched": ["overspeed", "made_up"]}', b'{"version": 1, "latched": [1]}',
-    b'{"version": 1, "latched": [], "extra": 0}', b'{"version": 1, "latched": [], "latched": ["overspeed"]}',
+    b'{"version": 1, "latched": [], "extra": 0}', b'{"version": 1.0, "latched": []}',
+    b'{"version": 1, "latched": ["drive_stale"]}', b'{"version": 1, "latched": [], "latched": ["overspeed"]}',
     b"[" * 10_000, b"x" * 100_000,
 ])
 def test_a_record_that_cannot_be_trusted_is_unknown_never_empty(tmp_path: Path, content: bytes) -> None:
@@ -59,7 +87,7 @@ def test_a_record_that_cannot_be_trusted_is_unknown_never_empty(tmp_path: Path, 
     assert record.problem.startswith(str(path))
 
 
-def test_a_link_or_a_folder_in_place_of_the_record_is_unknown(tmp_path: Path) -> None:
+def test_a_link_a_folder_or_a_fifo_in_place_of_the_record_is_unknown(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere.json"
     target.write_text(json.dumps({"version": 1, "latched": []}))
     link = tmp_path / "latched.json"
@@ -68,6 +96,9 @@ def test_a_link_or_a_folder_in_place_of_the_record_is_unknown(tmp_path: Path) ->
     folder = tmp_path / "folder.json"
     folder.mkdir()
     assert LatchRecord(folder).restore() is None
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    assert LatchRecord(fifo).restore() is None  # refused at once, not waited on
 
 
 def test_a_write_cut_short_leaves_the_previous_record_and_its_temporary_is_cleared(tmp_path: Path) -> None:
@@ -88,8 +119,10 @@ def test_a_record_that_cannot_be_written_is_counted_and_tried_again(tmp_path: Pa
     assert record.restore() is None  # and at start it could not be read either
     record.keep(frozenset({Fault.OVERSPEED}))
     wait_for(lambda: record.write_errors >= 1)
+    assert record.failing
     state.unlink()
     state.mkdir()
     wait_for(lambda: (state / "latched.json").exists(), within_s=5)  # the writer tries again each second
+    wait_for(lambda: not record.failing)
     record.close()
     assert LatchRecord(state / "latched.json").restore() == {Fault.OVERSPEED}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import io
+import time
 import tracemalloc
 from collections import Counter
 from pathlib import Path
@@ -169,6 +170,7 @@ def test_an_exception_in_the_core_is_the_safe_stop_then_a_fault_like_any_other(t
 
 def test_a_latched_fault_is_in_force_from_the_first_cycle_after_a_restart(tmp_path: Path) -> None:
     latch_file = tmp_path / "latched.json"
+    latch_file.write_text('{"version": 1, "latched": []}')  # as the commissioning reset leaves it
     loop, drive, _ = make_loop(tmp_path, latch_file=str(latch_file))
     for _ in range(20):
         loop.cycle()
@@ -190,6 +192,18 @@ def test_a_latched_fault_is_in_force_from_the_first_cycle_after_a_restart(tmp_pa
         held.cycle()
     assert {fault.value for fault in held.state.faults} == {"latch_record_unreadable"}
     assert all(command.quick_stop for command in drive.commands)
+
+
+def test_a_record_that_cannot_be_written_is_shown_as_a_fault(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("a file where the state folder should be")
+    loop, drive, _ = make_loop(tmp_path, latch_file=str(tmp_path / "state" / "latched.json"))
+    deadline = time.monotonic() + 5
+    while "latch_record_unwritable" not in {fault.value for fault in loop.state.faults}:
+        assert time.monotonic() < deadline
+        loop.cycle()
+        time.sleep(0.01)
+    assert "latch_record_unreadable" in {fault.value for fault in loop.state.faults}  # and nothing restored
+    assert loop.health()["latch_write_errors"] >= 1
 
 
 def test_the_loop_does_not_grow_over_200000_cycles(tmp_path: Path) -> None:
