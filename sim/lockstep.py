@@ -104,8 +104,6 @@ class Lockstep:
         self.script.reverse()
         # The tick since which the drive's status has not reached the controller (comm loss: no answers; a frozen
         # drive: answers whose TICK does not advance, which the drive link refuses as stale), or -1.
-        # The tick since which the drive's status has not reached the controller (comm loss: no answers; a frozen
-        # drive: answers whose TICK does not advance, which the drive link refuses as stale), or -1.
         self.comm_lost_since = -1
         self.frozen_since = -1
         self.silent_since: dict[str, int] = {}  # board -> the tick it went silent
@@ -254,32 +252,35 @@ class Lockstep:
             readings.drive_age = tick - withheld
         else:
             readings.take_drive(self._drive_status())
-        up, down = self.inspection_buttons
-        readings.take_car_top(car_top_reading(shaft, inspection_up=up, inspection_down=down))
-        alarm = tick < self.alarm_until_tick
-        panel = readings.car_panel
-        if panel.seat_occupied != shaft.seat_occupied or panel.alarm_button != alarm:
-            readings.take_car_panel(CarPanelInputs(seat_occupied=shaft.seat_occupied, alarm_button=alarm))
+        silent = self.silent_since
+        # A silent board's reading is not refreshed (the session hears nothing from it) and ages from when it fell
+        # silent; its presses are not heard.
+        if "car_top" in silent:
+            readings.car_top_age = tick - silent["car_top"]
         else:
-            readings.car_panel_age = 0
-        fire = self.fire_detected
-        if fire != readings.fire_detected:
+            up, down = self.inspection_buttons
+            readings.take_car_top(car_top_reading(shaft, inspection_up=up, inspection_down=down))
+        if "car_panel" in silent:
+            readings.car_panel_age = tick - silent["car_panel"]
+            presses.car.clear()
+            presses.door_open = presses.door_close = presses.accessible = presses.fault_reset = False
+        else:
+            alarm = tick < self.alarm_until_tick
+            panel = readings.car_panel
+            if panel.seat_occupied != shaft.seat_occupied or panel.alarm_button != alarm:
+                readings.take_car_panel(CarPanelInputs(seat_occupied=shaft.seat_occupied, alarm_button=alarm))
+            else:
+                readings.car_panel_age = 0
+        if "landing" in silent:
+            age = tick - silent["landing"]
+            readings.landing_age = [age] * readings.landing_count
+            presses.up.clear()
+            presses.down.clear()
+        elif self.fire_detected != readings.fire_detected:
             for landing in range(readings.landing_count):
-                readings.take_landing(landing, LandingInputs(fire_detector=landing in fire))
-        else:
+                readings.take_landing(landing, LandingInputs(fire_detector=landing in self.fire_detected))
+        elif readings.landing_age[0]:  # heard again after a silence
             readings.landing_age = [0] * readings.landing_count
-        if self.silent_since:
-            silent = self.silent_since
-            if "car_top" in silent:
-                readings.car_top_age = tick - silent["car_top"]
-            if "car_panel" in silent:
-                readings.car_panel_age = tick - silent["car_panel"]
-                presses.car.clear()  # a silent board's presses are not heard
-                presses.door_open = presses.door_close = presses.accessible = presses.fault_reset = False
-            if "landing" in silent:
-                readings.landing_age = [tick - silent["landing"]] * readings.landing_count
-                presses.up.clear()
-                presses.down.clear()
 
     def _sense(self, tick: int, presses: Presses, pending: _Pending) -> Inputs:
         if pending.door_open_button or pending.door_close_button or pending.accessible_button or pending.fault_reset:
