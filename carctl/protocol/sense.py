@@ -10,7 +10,8 @@ Rules of this module:
   than rates' hold_to_run.
 - Presses are what the boards reported pressed since the last cycle (the boards latch them until acknowledged:
   panel_session.py); key switches are levels, and the core wants a mode request only when one changes. The
-  switches take priority over a mode the platform asks for, in the order inspection, fire service, independent.
+  switches take priority among themselves in the order inspection, fire service, independent, and over the
+  platform: while any of them is on, a mode the platform asks for is not passed on.
 - Before the drive has ever answered, its status reads as not ready, not running, brake closed and chain open; its
   age is NEVER_SEEN, so the supervisor stops the car and nothing moves on that position.
 """
@@ -121,8 +122,11 @@ def switch_levels(readings: BoardReadings, main_landing: int) -> SwitchLevels:
 
 def mode_request(now: SwitchLevels, before: SwitchLevels, platform_mode: Mode | None) -> Mode | None:
     """A key switch that changed makes the request (the highest-priority switch that is on, or normal when all are
-    off); otherwise the platform's request, if any."""
+    off). Otherwise the platform's request, if any — but never while a key switch is on: a mechanic on the car top,
+    a fireman in the car or an attendant with the independent key has the car, not the platform."""
     if now == before:
+        if now.inspection or now.fire or now.independent:
+            return None
         return platform_mode
     for name, mode in _SWITCH_MODES:
         if getattr(now, name):

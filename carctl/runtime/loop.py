@@ -127,6 +127,7 @@ class ControlLoop:
         self.good_drive_reads = 0
         self.switches = SwitchLevels()
         self.controller_failed = False  # the core raised in the last cycle
+        self.platform_modes_refused = 0
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: collections.deque[float] = collections.deque(maxlen=CYCLE_WINDOW)
         self.errors = LoopErrors(log)
@@ -265,7 +266,10 @@ class ControlLoop:
             except Exception:  # noqa: BLE001 - whatever the link process sent, the loop goes on
                 self.errors.caught("platform_messages")
                 platform_mode = None
-        return mode_request(now, before, platform_mode)
+        requested = mode_request(now, before, platform_mode)
+        if platform_mode is not None and requested is None:
+            self.platform_modes_refused += 1  # a key switch is on: the platform does not take the car from it
+        return requested
 
     def _open_bridge(self) -> None:
         try:
@@ -385,6 +389,7 @@ class ControlLoop:
             "recognitions": self.inbox.accepted if self.inbox is not None else None,
             "recognitions_refused": dict(self.inbox.inbox.refused) if self.inbox is not None else None,
             "platform_messages_refused": dict(self.bridge.inbox.refused) if self.bridge is not None else None,
+            "platform_modes_refused": self.platform_modes_refused,
             "side_channels_unavailable": dict(self.unavailable),
             "loop_errors": dict(self.errors.counts),
             "log_write_failures": self.log.failed_writes,

@@ -65,6 +65,10 @@ def test_key_switches_request_a_mode_when_they_change_and_come_before_the_platfo
     assert mode_request(both, off, Mode.OUT_OF_SERVICE) is Mode.INSPECTION
     assert mode_request(SwitchLevels(independent=True), both, None) is Mode.INDEPENDENT
     assert mode_request(off, SwitchLevels(fire=True), None) is Mode.NORMAL
+    for held in (SwitchLevels(inspection=True), SwitchLevels(fire=True), SwitchLevels(independent=True)):
+        # A mechanic on the car top, a fireman, an attendant: the platform cannot take the car from them.
+        assert mode_request(held, held, Mode.NORMAL) is None
+        assert mode_request(held, held, Mode.OUT_OF_SERVICE) is None
     readings = BoardReadings(6)
     readings.take_landing(0, LandingInputs(fire_switch=True))
     readings.take_landing(3, LandingInputs(fire_switch=True))  # only the main landing has the fire-service switch
