@@ -6,8 +6,9 @@ Rules of this module:
   at once); ``landing_polls_per_cycle`` landing boards in turn, plus one whose lamps differ from what it was last
   told, so a landing call's lamp lights on the cycle after the call registers, not a round later.
 - Presses are latched on the boards until acknowledged: every STATUS carries the board's sequence number and every
-  POLL the sequence of the last STATUS the master took from that board. A STATUS whose sequence the master has
-  already acknowledged is a repeat: its presses were taken once and are not taken again.
+  POLL the sequence of the last STATUS the master took from that board. A board numbers every STATUS anew, so a
+  STATUS that repeats the last sequence taken is a repeat (a stuck board, a replayed frame): neither its presses
+  nor its reading are taken again, it is counted, and that board's reading ages towards its stale fault.
 - BoardLatch is the board's end of the same handshake (the simulator's boards use it; a real board's firmware does
   the same): a press stays reported until a POLL acknowledges the STATUS that carried it, so a lost or corrupted
   answer loses no press and a repeated one registers none twice.
@@ -41,6 +42,7 @@ class MasterSession:
         self.told: dict[int, LandingOutputs] = {}
         self._asked: dict[int, LandingOutputs] = {}
         self.payload_errors = 0
+        self.repeated_status = 0  # answers that repeated the board's last sequence number: not taken
 
     # -- this cycle's polls --------------------------------------------------------------------------------------
 
@@ -77,39 +79,46 @@ class MasterSession:
     # -- what came back ------------------------------------------------------------------------------------------
 
     def take_answer(self, poll: Poll, payload: bytes | None, presses: Presses) -> None:
-        """A board's STATUS payload for ``poll`` (None: no answer in time). Fresh presses go into ``presses``."""
+        """A board's STATUS payload for ``poll`` (None: no answer in time). Fresh presses go into ``presses``. A
+        STATUS that repeats the sequence number last taken from that board is not fresh: a healthy board numbers
+        every STATUS anew, so this is a stuck board (or a replayed frame); it is counted and its reading ages."""
         if payload is None:
             return
         readings = self.readings
+        address = poll.address
         try:
-            if poll.address == panelbus.CAR_TOP:
-                readings.take_car_top(CarTopInputs.from_payload(payload))
-            elif poll.address == panelbus.CAR_PANEL:
+            if address == panelbus.CAR_TOP:
+                top = CarTopInputs.from_payload(payload)
+                if self._fresh(address, top.sequence):
+                    readings.take_car_top(top)
+            elif address == panelbus.CAR_PANEL:
                 panel = CarPanelInputs.from_payload(payload)
-                if self._fresh(poll.address, panel.sequence):
+                if self._fresh(address, panel.sequence):
                     presses.car |= panel.calls_pressed
                     presses.door_open |= panel.door_open_button
                     presses.door_close |= panel.door_close_button
                     presses.accessible |= panel.accessible_button
                     presses.fault_reset |= panel.fault_reset_key
-                readings.take_car_panel(panel)
+                    readings.take_car_panel(panel)
             elif poll.landing >= 0:
-                self.told[poll.landing] = self._asked.get(poll.landing, LandingOutputs())
                 hall = LandingInputs.from_payload(payload)
-                if self._fresh(poll.address, hall.sequence):
+                self.told[poll.landing] = self._asked.get(poll.landing, LandingOutputs())
+                if self._fresh(address, hall.sequence):
                     if hall.up_pressed:
                         presses.up.add(poll.landing)
                     if hall.down_pressed:
                         presses.down.add(poll.landing)
-                readings.take_landing(poll.landing, hall)
+                    readings.take_landing(poll.landing, hall)
         except PayloadError:
             self.payload_errors += 1
 
     def _fresh(self, address: int, sequence: int) -> bool:
-        """Whether a STATUS is new (its presses not yet taken); it is acknowledged on the next POLL either way."""
-        fresh = self.acks.get(address) != sequence
+        """Whether a STATUS is new; it is acknowledged on the next POLL either way."""
+        if self.acks.get(address) == sequence:
+            self.repeated_status += 1
+            return False
         self.acks[address] = sequence
-        return fresh
+        return True
 
 
 def _with_ack(payload: bytes, ack: int) -> bytes:

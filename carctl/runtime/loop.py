@@ -381,6 +381,7 @@ class ControlLoop:
             "panel_bad_length": self.panels.decoder.counters.bad_length,
             "panel_garbage_bytes": self.panels.decoder.counters.garbage_bytes,
             "panel_payload_errors": self.session.payload_errors,
+            "panel_repeated_status": self.session.repeated_status,
             "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
             "latch_write_errors": self.latches.write_errors if self.latches is not None else None,
             "latch_rewrites": self.latches.rewrites if self.latches is not None else None,

@@ -50,6 +50,24 @@ def test_a_press_is_taken_once_even_when_its_answer_is_lost_or_repeated() -> Non
     assert exchange(session, sim, Commands()).car == set()  # acknowledged: the board has cleared it
 
 
+def test_a_board_stuck_on_one_sequence_number_goes_stale_instead_of_looking_fresh() -> None:
+    session = MasterSession(LANDINGS, 2)
+    stuck = CarPanelInputs(sequence=7, calls_pressed=frozenset({3})).to_payload()
+    taken = []
+    for _ in range(30):
+        session.readings.age_all()
+        presses = Presses()
+        session.take_answer(Poll(panelbus.CAR_PANEL, b""), stuck, presses)
+        taken.append(set(presses.car))
+    assert taken[0] == {3} and all(not seen for seen in taken[1:])
+    assert session.repeated_status == 29 and session.readings.car_panel_age == 29
+    top = CarTopInputs(sequence=5).to_payload()
+    session.take_answer(Poll(panelbus.CAR_TOP, b""), top, Presses())
+    session.readings.age_all()
+    session.take_answer(Poll(panelbus.CAR_TOP, b""), top, Presses())
+    assert session.readings.car_top_age == 1
+
+
 def test_landing_boards_in_turn_and_one_whose_lamp_changed_at_once() -> None:
     session, sim = MasterSession(LANDINGS, 2), boards()
     polled = [[poll.landing for poll in session.polls(output(Commands())) if poll.landing >= 0] for _ in range(3)]
