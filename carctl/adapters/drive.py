@@ -9,9 +9,10 @@ Rules of this module:
 - An answer is taken only for the request it answers: a reply with another function code (a late answer to the
   other request of the cycle, or a confused peer) is malformed. Over RTU, bytes waiting before a request (a late
   reply to an earlier one) are discarded and counted first.
-- A status block is fresh only if the drive's TICK moved on since the last one taken: the same TICK (a frozen block)
-  or one a little behind it (a late reply to an earlier read) is STALE and does not refresh the drive's age. A TICK
-  far behind is a drive that restarted its count, and is taken.
+- A status block is fresh only if the drive's TICK moved on since the last one taken (drive_map.TickFreshness):
+  the same TICK (a frozen block) or one a little behind it (a late reply to an earlier read) is STALE and does not
+  refresh the drive's age. A drive that restarted its count is taken again at once, or on its second answer; and
+  the rule starts afresh after a reconnection.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 READ_HOLDING_REGISTERS = 3
 WRITE_MULTIPLE_REGISTERS = 16
-# A TICK this close behind the last one taken (or equal to it) is an old answer, not a new one.
-STALE_TICK_WINDOW = 256
 
 
 class LinkErrorKind(enum.Enum):
@@ -92,7 +91,7 @@ class DriveLink:
         self.errors: Counter[str] = Counter()
         self.exchanges = 0
         self.late_bytes = 0  # discarded before a request over RTU: answers that came after their timeout
-        self.last_tick: int | None = None
+        self.freshness = drive_map.TickFreshness()
         if endpoint.kind == "tcp":
             self.client: ModbusTcpClient | ModbusSerialClient = ModbusTcpClient(
                 endpoint.address, port=endpoint.port, timeout=timeout_s, retries=0, reconnect_delay=0.0)
@@ -102,6 +101,7 @@ class DriveLink:
                                              reconnect_delay=0.0)
 
     def connect(self) -> bool:
+        self.freshness.forget()  # a drive reached again may have restarted its TICK count meanwhile
         try:
             return bool(self.client.connect())
         except (ModbusException, OSError, ValueError):  # ValueError: a path pyserial cannot use
@@ -151,9 +151,8 @@ class DriveLink:
             status = drive_map.decode_status(list(response.registers))
         except DecodeError as error:
             return self._error(LinkErrorKind.MALFORMED, str(error))
-        if self.last_tick is not None and (self.last_tick - status.drive_tick) % 0x10000 < STALE_TICK_WINDOW:
+        if not self.freshness.take(status.drive_tick):
             return self._error(LinkErrorKind.STALE, f"TICK {status.drive_tick} has not advanced")
-        self.last_tick = status.drive_tick
         return status
 
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:

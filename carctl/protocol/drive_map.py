@@ -171,3 +171,42 @@ def decode_status(registers: list[int]) -> DriveStatus:
         position_unreferenced=bool(bits & UNREFERENCED),
         below_reference_mark=bool(bits & BELOW_REFERENCE_MARK),
     )
+
+# A late reply is an answer to the read before (or the one before that): its TICK a few steps behind the last one
+# taken. Further behind than this is not a late reply.
+LATE_TICK_WINDOW = 16
+
+
+class TickFreshness:
+    """The drive's TICK register is its heartbeat: a status block is fresh only if TICK moved on since the last one
+    taken. The same TICK is a frozen drive (its registers answered, its cycle stopped); a TICK a little behind is a
+    late reply to an earlier read. A drive that restarted its count is taken at once when its TICK is far behind,
+    and otherwise on the second answer in a row that is behind the last taken yet ahead of the one before (late
+    replies do not advance among themselves). forget() after a reconnection: the drive may have restarted."""
+
+    __slots__ = ("last", "behind")
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+        self.behind: int | None = None  # the TICK of an answer behind the last taken, seen just before
+
+    def take(self, tick: int) -> bool:
+        last = self.last
+        if last is None:
+            self.last, self.behind = tick, None
+            return True
+        back = (last - tick) % 0x10000
+        if back == 0:
+            self.behind = None
+            return False  # frozen
+        if back <= LATE_TICK_WINDOW:
+            before, self.behind = self.behind, tick
+            if before is None or (tick - before) % 0x10000 == 0 or (tick - before) % 0x10000 > LATE_TICK_WINDOW:
+                return False  # a late reply
+            # Two answers behind the last taken, the second ahead of the first: the drive counts again from lower.
+        self.last, self.behind = tick, None
+        return True
+
+    def forget(self) -> None:
+        self.last = self.behind = None
+

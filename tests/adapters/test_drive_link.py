@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from carctl.adapters.drive import DriveLink, Endpoint, LinkError, LinkErrorKind
-from carctl.protocol.drive_map import DriveCommand, DriveStatus
+from carctl.protocol.drive_map import DriveCommand, DriveStatus, TickFreshness
 
 
 class FakeDrive:
@@ -171,6 +171,25 @@ def test_a_status_whose_tick_has_not_advanced_is_stale(fake: FakeDrive) -> None:
         assert kinds == [30000, 30001, "stale", "stale", 30002, 5, 6]
     finally:
         link.close()
+
+
+def test_the_tick_rule_frozen_late_and_restarted() -> None:
+    fresh = TickFreshness()
+    seen = [fresh.take(tick) for tick in (100, 101, 101, 99, 102, 103)]
+    assert seen == [True, True, False, False, True, True]  # frozen, then a late reply
+    # A drive that restarts its count near where it was: its second answer, ahead of the first, is taken.
+    assert [fresh.take(tick) for tick in (90, 91, 92)] == [False, True, True]
+    # Behind and not advancing among themselves (late replies): not taken; behind but advancing: a restart.
+    assert [fresh.take(tick) for tick in (92, 90, 90, 91)] == [False, False, False, True]
+    fresh = TickFreshness()
+    assert [fresh.take(tick) for tick in (50, 51, 49, 49, 49)] == [True, True, False, False, False]
+    # Far behind (beyond a late reply's reach): a restart, taken at once; wrapping 65535 -> 0 is advancing.
+    fresh = TickFreshness()
+    assert [fresh.take(tick) for tick in (5000, 3, 4)] == [True, True, True]
+    fresh = TickFreshness()
+    assert [fresh.take(tick) for tick in (65534, 65535, 0, 1)] == [True, True, True, True]
+    fresh.forget()
+    assert fresh.take(1)  # after a reconnection, whatever it says first
 
 
 def test_over_rtu_a_late_reply_is_discarded_before_the_next_request() -> None:
