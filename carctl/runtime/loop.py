@@ -56,6 +56,7 @@ from carctl.runtime.sidechannel import SenderCheck, SocketDirError, only_process
 
 HEALTH_EVERY_S = 5.0
 LOG_ERROR_EVERY_S = 10.0
+CONTROLLER_ERROR_HOLD_S = 1.0
 CYCLE_WINDOW = 3000  # cycle times kept for the health record's percentiles (a minute at 50 Hz)
 
 
@@ -126,7 +127,9 @@ class ControlLoop:
         self.session = MasterSession(self.landings, config.panel.landing_polls_per_cycle)
         self.good_drive_reads = 0
         self.switches = SwitchLevels()
-        self.controller_failed = False  # the core raised in the last cycle
+        # The core raised: controller_error is an input until this tick.
+        self.controller_error_until_tick = 0
+        self.controller_error_hold_ticks = max(1, round(CONTROLLER_ERROR_HOLD_S / self.period_s))
         self.platform_modes_refused = 0
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: collections.deque[float] = collections.deque(maxlen=CYCLE_WINDOW)
@@ -195,15 +198,16 @@ class ControlLoop:
         inputs: Inputs | None = None
         try:
             inputs = sense(readings, presses, self.freshness, self.tick, requested_mode=self._mode_request(),
-                           recognitions=self._recognitions(), controller_error=self.controller_failed,
+                           recognitions=self._recognitions(),
+                           controller_error=self.tick < self.controller_error_until_tick,
                            latch_record_failing=self.latches is not None and self.latches.failing)
             self.state, commands, events = self.controller.step(self.state, inputs)
-            self.controller_failed = False
         except Exception:  # noqa: BLE001 - DESIGN.md rule 7: the core failing is a stop at once
-            # Logged with its traceback; the next clean step raises controller_error, so the stop is a fault that
-            # reaches the fault log and the platform like any other.
+            # Logged with its traceback. The clean steps of the next CONTROLLER_ERROR_HOLD_S raise controller_error,
+            # so the stop is a fault that reaches the fault log and the platform like any other; held that long, a
+            # core that fails now and then shows one fault, not one per failure.
             self.errors.caught("core" if inputs is not None else "inputs")
-            self.controller_failed = True
+            self.controller_error_until_tick = self.tick + 1 + self.controller_error_hold_ticks
             commands, events = SAFE_STOP, ()
         if inputs is None:
             return self._write_drive(commands, started), events
