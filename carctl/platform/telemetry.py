@@ -175,25 +175,36 @@ ALARM_REPORT_EVERY_S = 10.0
 
 @dataclass(slots=True)
 class AlarmReports:
-    """Which of the core's ALARM_BUTTON events go to the platform."""
+    """Which of the core's ALARM_BUTTON events go to the platform, timed by the core's ticks (not the wall clock,
+    which may step): a press at most every ``every_ticks``; the presses left out are told at the end of the window,
+    with the button as it is then."""
 
-    next_s: float = float("-inf")
+    every_ticks: int
+    next_tick: int = -(1 << 62)
     unreported: int = 0
     open: bool = False  # a press was reported and its release not yet
 
-    def keep(self, event: Event, time_s: float) -> dict[str, Any] | None:
+    def keep(self, event: Event) -> dict[str, Any] | None:
         """Extra fields of the message for ``event``, or None to leave it out."""
         if event.detail == "pressed":
-            if time_s < self.next_s:
+            if event.tick < self.next_tick:
                 self.unreported += 1
                 return None
             presses, self.unreported = 1 + self.unreported, 0
-            self.next_s, self.open = time_s + ALARM_REPORT_EVERY_S, True
+            self.next_tick, self.open = event.tick + self.every_ticks, True
             return {"presses": presses}
         if not self.open:
             return None
         self.open = False
         return {}
+
+    def window_end(self, tick: int, held: bool) -> dict[str, Any] | None:
+        """At the end of a window in which presses were left out: the button now, and how many presses."""
+        if not self.unreported or tick < self.next_tick:
+            return None
+        presses, self.unreported = self.unreported, 0
+        self.next_tick, self.open = tick + self.every_ticks, held
+        return {"button": "pressed" if held else "released", "presses": presses}
 
 
 @dataclass(slots=True)
@@ -211,7 +222,7 @@ class Reporter:
     alarms: AlarmReports = field(init=False)
 
     def __post_init__(self) -> None:
-        self.alarms = AlarmReports()
+        self.alarms = AlarmReports(max(1, round(ALARM_REPORT_EVERY_S / self.period_s)))
         self.statistics = DailyStatistics(self.period_s, self.utc_offset_h)
         self.cadence = StateCadence(self.state_every_s)
 
@@ -224,11 +235,17 @@ class Reporter:
             if message is None:
                 continue
             if event.kind is EventKind.ALARM_BUTTON:
-                extra = self.alarms.keep(event, time_s)
+                extra = self.alarms.keep(event)
                 if extra is None:
                     continue
                 message.update(extra)
             out.append(message)
+        told = self.alarms.window_end(inputs.tick, inputs.alarm_button)
+        if told is not None:
+            message = event_message(Event(EventKind.ALARM_BUTTON, inputs.tick, -1, told["button"]), self.period_s,
+                                    time_s)
+            if message is not None:
+                out.append({**message, **told})
         out += [trapped_message(event, state, inputs, time_s) for event in events
                 if event.kind is EventKind.TRAPPED_PASSENGER]
         report = self.statistics.update(state, events, time_s)

@@ -133,3 +133,18 @@ def test_a_chattering_alarm_button_does_not_flood_the_platform() -> None:
     assert [(message["button"], message.get("presses")) for message in sent] == [
         ("pressed", 1), ("released", None), ("pressed", 250), ("released", None), ("pressed", 250),
         ("released", None)]
+
+
+def test_presses_left_out_are_told_at_the_end_of_the_window_with_the_button_as_it_is() -> None:
+    """Press, release, press again 5 s later and hold: the platform must not believe the alarm is over."""
+    reporter = Reporter(0.02, 630.0, 60.0)
+    state = SimulatedCar().sim.state
+    script = {0: "pressed", 50: "released", 250: "pressed"}
+    sent = []
+    for tick in range(800):
+        events = (Event(EventKind.ALARM_BUTTON, tick, -1, script[tick]),) if tick in script else ()
+        held = tick >= 250 or tick < 50
+        messages, _ = reporter.update(state, Inputs(tick=tick, alarm_button=held), events, 0.0, 1000.0 + tick * 0.02)
+        sent += [(tick, message["button"], message.get("presses")) for message in messages
+                 if message["kind"] == "alarm_button"]
+    assert sent == [(0, "pressed", 1), (50, "released", None), (500, "pressed", 1)]
