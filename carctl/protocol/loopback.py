@@ -47,11 +47,11 @@ CLOCK_SLACK_S = 0.05
 
 
 def age_problem(value: Any, now_s: float, max_age_s: float) -> str | None:
-    """Why a message is too old (or claims to be from the future) to act on; None when it is fresh, or carries no
-    stamp (a sender that predates it)."""
+    """Why a message is too old, unstamped, or claims to be from the future; None when it is fresh. Every sender of
+    the firmware stamps its messages, so one without a stamp is not acted on either."""
     sent = value.get(SENT_KEY) if isinstance(value, dict) else None
     if sent is None:
-        return None
+        return "no sent_s"
     if not isinstance(sent, (int, float)) or isinstance(sent, bool) or not math.isfinite(sent):
         return "sent_s that is not a finite number"
     if sent > now_s + CLOCK_SLACK_S:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import json
 import time
 from pathlib import Path
 
@@ -142,8 +143,9 @@ def test_inbox_drops_malformed_datagrams(tmp_path: Path) -> None:
     inbox = RecognitionInbox(prepare_socket_dir(tmp_path / "run"), landing_count=6)
     sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        for datagram in (b"not json", b'{"type": "recognition"}', b'[1, 2]',
-                         b'{"type": "recognition", "resident": "r", "home_landing": 3, "allowed_landings": [1]}'):
+        good = {"type": "recognition", "resident": "r", "home_landing": 3, "allowed_landings": [1],
+                "sent_s": time.monotonic()}
+        for datagram in (b"not json", b'{"type": "recognition"}', b'[1, 2]', json.dumps(good).encode()):
             sender.sendto(datagram, str(inbox.inbox.path))
         time.sleep(0.05)
         seen = inbox.take()

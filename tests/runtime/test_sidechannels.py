@@ -47,6 +47,7 @@ GARBAGE = [
     b'{"type":"mode","mode":"fire"}', b'{"type":"mode"}', b'{"type":["mode"]}', b'{"type":"reload","x":1e400}',
     b'{"type":"event_stored","id":[1]}', b'{"type":"event_stored","id":"a/b"}', b"[" * 100_000, b"\xff\xfe\xfd",
     b'{"type":"mode","mode":"\\ud800"}', b"1" * 400, b"NaN", b"", b"null", b"[]", b'"mode"',
+    # Well-formed but unstamped (no sent_s): every sender of the firmware stamps, so this is refused too.
     b'{"type":"recognition","resident":"r","home_landing":0,"allowed_landings":[0,1,2,3,4,5]}',
     b'{"type":"event","event":{"id":"x","category":"statistics","kind":"daily_statistics"}}',
     b"x" * (MAX_DATAGRAM_BYTES + 10),
@@ -66,6 +67,11 @@ def firmware_config(tmp_path: Path, **platform: Any) -> FirmwareConfig:
                      "outbox_path": str(tmp_path / "outbox.db"), "overrides_path": str(tmp_path / "o.json"),
                      "community": "xihan", "car": "b7u2", **platform},
     })
+
+
+def stamped(message: dict[str, Any]) -> bytes:
+    """A message as the firmware's senders send it: stamped with this process's monotonic clock."""
+    return json.dumps({**message, "sent_s": time.monotonic()}).encode()
 
 
 def send_raw(path: Path, datagram: bytes) -> bool:
@@ -258,11 +264,11 @@ def test_garbage_on_every_channel_never_reaches_the_core_and_is_counted(tmp_path
         health = loop.health()
         assert loop.state.mode is mode_before
         assert sum(health["platform_messages_refused"].values()) >= len(GARBAGE) - 2
-        assert sum(health["recognitions_refused"].values()) >= len(GARBAGE) - 2
-        # The one well-formed recognition among the garbage is taken on the face worker's socket only.
-        assert health["recognitions"] == 1 and health["loop_errors"] == {}
+        assert sum(health["recognitions_refused"].values()) >= len(GARBAGE) - 1
+        assert health["recognitions_refused"]["no sent_s"] >= 1
+        assert health["recognitions"] == 0 and health["loop_errors"] == {}
         # The real thing still works after all that.
-        send_raw(loop.bridge.inbox.path, json.dumps(loopback.mode_request("out_of_service")).encode())
+        send_raw(loop.bridge.inbox.path, stamped(loopback.mode_request("out_of_service")))
         loop.cycle()
         assert loop.state.mode is Mode.OUT_OF_SERVICE
     finally:
@@ -466,7 +472,7 @@ def test_the_loop_takes_recognitions_and_modes_only_from_the_parts_it_started(tm
     loop.switch_face(True)
     try:
         assert loop.bridge is not None and loop.inbox is not None
-        send_raw(loop.bridge.inbox.path, json.dumps(loopback.mode_request("out_of_service")).encode())
+        send_raw(loop.bridge.inbox.path, stamped(loopback.mode_request("out_of_service")))
         send_raw(loop.inbox.inbox.path, b'{"type":"recognition","resident":"x","home_landing":5,'
                                         b'"allowed_landings":[0,1,2,3,4,5]}')
         loop.cycle()
@@ -475,7 +481,7 @@ def test_the_loop_takes_recognitions_and_modes_only_from_the_parts_it_started(tm
         assert health["platform_messages_refused"] == {"sender not allowed": 1}
         assert health["recognitions_refused"] == {"sender not allowed": 1}
         started["platform"] = os.getpid()  # now the platform part is this process
-        send_raw(loop.bridge.inbox.path, json.dumps(loopback.mode_request("out_of_service")).encode())
+        send_raw(loop.bridge.inbox.path, stamped(loopback.mode_request("out_of_service")))
         loop.cycle()
         assert loop.state.mode is Mode.OUT_OF_SERVICE
     finally:
