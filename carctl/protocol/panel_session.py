@@ -36,6 +36,9 @@ class MasterSession:
         self.landing_count = landing_count
         self.landing_polls_per_cycle = max(1, min(landing_count, landing_polls_per_cycle))
         self.readings = BoardReadings(landing_count)
+        # The landing boards are read a few per cycle, in turn: each has its maximum age from the start to answer
+        # before it counts as silent (a landing_stale raised at every start would only be noise in the fault log).
+        self.readings.landing_age = [0] * landing_count
         self.acks: dict[int, int] = {}
         self.cursor = 0
         # What each landing board was last told (it answered the POLL that carried it), for the lamp schedule.

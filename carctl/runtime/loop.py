@@ -366,11 +366,15 @@ class ControlLoop:
 
     def health(self) -> dict[str, Any]:
         cycles = sorted(self.cycle_s) or [0.0]
+        drive = self.session.readings.drive
         return {
             "tick": self.tick,
             "phase": self.state.phase.value,
             "mode": self.state.mode.value,
-            "landing": self.state.landing,
+            "landing": self.state.landing,  # the landing the car last stood at (or is bound for)
+            # Where the car is now, by the drive's last status (None before it has answered).
+            "position_m": round(drive.position_m, 3) if drive is not None else None,
+            "nearest_landing": self.controller.nearest_landing(drive.position_m) if drive is not None else None,
             "faults": sorted(fault.value for fault in self.state.faults),
             "lag_p50_ms": round(self.rate.percentile_ms(0.5), 3),
             "lag_p99_ms": round(self.rate.percentile_ms(0.99), 3),

@@ -97,6 +97,14 @@ def test_an_answer_that_does_not_decode_is_counted_and_the_reading_ages() -> Non
     assert session.readings.car_top_age > 0 and session.readings.landing_age[2] > 0
 
 
+def test_landing_boards_not_yet_read_at_start_are_not_silent_until_their_maximum_age() -> None:
+    session = MasterSession(LANDINGS, 2)
+    assert max(session.readings.landing_age) == 0
+    for _ in range(60):
+        session.readings.age_all()  # nobody answers
+    assert min(session.readings.landing_age) == 60  # stale by then (rates: 50 ticks at 20 ms)
+
+
 def test_the_board_latch_keeps_a_press_until_its_status_is_acknowledged() -> None:
     latch = BoardLatch()
     latch.press("up")
