@@ -173,7 +173,7 @@ def _show_faults(path: Path, last: int, as_json: bool) -> int:
             continue
         # read_log() has checked every key printed here: its type, printable text, a time within 1970-2106.
         when = datetime.datetime.fromtimestamp(float(record["t"])).isoformat(sep=" ", timespec="seconds")
-        print(f"{when}  {record['event']:7}  {record['code']:>3}  {record['fault']:22} "
+        print(f"{when}  {record['event']:7}  {record['code']:>3}  {record['fault']:24} "
               f"level {record['level']}  {record['mode']}/{record['phase']}  "
               f"landing {record['landing']}  {record['position_m']} m  "
               f"{record['speed_m_s']} m/s  {record['load_kg']} kg  doors {record['door']}")

@@ -118,6 +118,8 @@ class Lockstep:
         self._violating: set[str] = set()
         self.fault_log: list[dict[str, Any]] = []
         self.trips = 0
+        self.alarm_presses = 0
+        self.trapped_passengers = 0
         self.levelling_errors_m: list[float] = []
         self.stepped_ticks = 0
         self.tick = 0
@@ -325,6 +327,10 @@ class Lockstep:
         for event in events:
             if event.kind is EventKind.RUN_STARTED:
                 self.trips += 1
+            elif event.kind is EventKind.ALARM_BUTTON and event.detail == "pressed":
+                self.alarm_presses += 1
+            elif event.kind is EventKind.TRAPPED_PASSENGER:
+                self.trapped_passengers += 1
             elif event.kind is EventKind.ARRIVED:
                 shaft = self.shaft
                 self.levelling_errors_m.append(abs(shaft.position_m - shaft.landings_m[event.landing]))
@@ -501,6 +507,8 @@ class Lockstep:
                                         sum(config.building.population)))
         report.update({
             "trips": self.trips,
+            "alarm_presses": self.alarm_presses,
+            "trapped_passengers": self.trapped_passengers,
             "door_cycles": flow.door_openings,
             "levelling_error_mm": {"max": round(max(levelling_mm, default=0.0), 2),
                                    "mean": round(sum(levelling_mm) / len(levelling_mm), 2) if levelling_mm else 0.0},

@@ -354,3 +354,4 @@ def test_the_alarm_button_reaches_the_core_through_the_firmware_road() -> None:
     assert [event.detail for event in car.events_of(EventKind.ALARM_BUTTON)] == ["pressed", "released"]
     pressed, released = car.events_of(EventKind.ALARM_BUTTON)
     assert (released.tick - pressed.tick) * car.sim.period_s == pytest.approx(1.5, abs=0.03)
+    assert car.sim.report(0.0)["alarm_presses"] == 1
