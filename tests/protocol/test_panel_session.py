@@ -135,3 +135,17 @@ def test_each_flag_has_its_documented_bit_whatever_the_order_of_the_fields(recor
         payload = record(**values).to_payload()
         assert payload[byte_index] == 1 << bit, name
         assert getattr(record.from_payload(payload), name) is True
+
+
+def test_the_payload_bytes_are_those_of_docs_panelbus_md() -> None:
+    """Pinned bytes, so a reordered bit table cannot change the wire unseen."""
+    assert CarTopOutputs(ack=9, door_close=True, car_light=False, car_fan=True).to_payload() == bytes([9, 0b100010])
+    assert CarTopInputs(sequence=3, door_open_limit=False, door_closed_limit=False, door_locked=False,
+                        in_door_zone=True, inspection_down=True).to_payload() == bytes([3, 0b100000, 0b10])
+    assert CarPanelInputs(sequence=1, calls_pressed=frozenset({0, 9}), alarm_button=True,
+                          fault_reset_key=True).to_payload() == bytes([1, 0b1, 0b10, 0b1000100])
+    assert CarPanelOutputs(ack=2, call_lamps=frozenset({1}), position_landing=4, rescue_notice=True,
+                           announce_landing=3).to_payload() == bytes([2, 0b10, 0, 4, 0b100000, 3])
+    assert LandingOutputs(ack=5, down_lamp=True, gong=True, position_landing=2).to_payload() == bytes(
+        [5, 0b10010, 2])
+    assert LandingInputs(sequence=8, fire_switch=True, fire_detector=True).to_payload() == bytes([8, 0b1100])

@@ -15,7 +15,7 @@ from carctl.adapters.drive import LinkError, LinkErrorKind
 from carctl.core.signals import EventKind
 from carctl.core.supervisor import SAFE_STOP
 from carctl.protocol import panelbus
-from carctl.protocol.drive_map import DriveCommand, DriveStatus
+from carctl.protocol.drive_map import DriveCommand, DriveStatus, TickFreshness
 from carctl.protocol.panelbus import Frame, FrameDecoder
 from carctl.runtime.config import from_dict
 from carctl.runtime.interfaces import DrivePort, PanelPort
@@ -26,7 +26,8 @@ from sim.physics import PhysicsConfig, Shaft
 
 class FakeDrive:
     """A drive standing at a landing: ready, chain closed, its TICK advancing with every read. ``silent`` makes it
-    stop answering; ``frozen`` makes it answer with the same TICK (the adapter's freshness rule)."""
+    stop answering; ``frozen`` makes it answer with the same TICK, judged by the drive link's own rule
+    (drive_map.TickFreshness)."""
 
     def __init__(self) -> None:
         self.exchanges = 0
@@ -36,6 +37,7 @@ class FakeDrive:
         self.frozen = False
         self.raises = False
         self.speed_m_s = 0.0
+        self.freshness = TickFreshness()
         self.commands: list[DriveCommand] = []
 
     def connect(self) -> bool:
@@ -51,10 +53,11 @@ class FakeDrive:
         if self.silent:
             self.errors["timeout"] += 1
             return LinkError(LinkErrorKind.TIMEOUT, "no answer")
-        if self.frozen:
+        if not self.frozen:
+            self.tick = (self.tick + 1) & 0xFFFF
+        if not self.freshness.take(self.tick):
             self.errors["stale"] += 1
             return LinkError(LinkErrorKind.STALE, "TICK has not advanced")
-        self.tick = (self.tick + 1) & 0xFFFF
         return DriveStatus(ready=True, running=False, faulted=False, brake_open=False, zero_speed=True,
                            comm_loss_trip=False, safety_chain_closed=True, speed_m_s=self.speed_m_s, position_m=0.0,
                            fault_code=0, current_a=0.0, load_kg=0.0, drive_tick=self.tick)
@@ -216,8 +219,11 @@ def test_a_record_that_cannot_be_written_is_shown_as_a_fault(tmp_path: Path) -> 
 
 def test_the_loop_does_not_grow_over_200000_cycles(tmp_path: Path) -> None:
     """Every rolling record the loop keeps is bounded: after a warm-up that fills them, 200,000 more cycles (over an
-    hour of service at 50 Hz, with calls answered all along) leave the traced memory where it was."""
-    loop, drive, panels = make_loop(tmp_path)
+    hour at 50 Hz, with car and landing calls pressed all along — the fake drive never moves, so they stay
+    registered — and the latch record kept) leave the traced memory where it was."""
+    latch_file = tmp_path / "latched.json"
+    latch_file.write_text('{"version": 1, "latched": []}')
+    loop, drive, panels = make_loop(tmp_path, latch_file=str(latch_file))
     boards = panels.boards
 
     def cycles(count: int) -> None:
