@@ -326,6 +326,7 @@ class ShaftServer:
             "brake_open": shaft.brake_open,
             "load_kg": round(shaft.total_load_kg(), 1),
             "seat_occupied": shaft.seat_occupied,
+            "alarm_held": self.boards.alarm_held,
             "injected": sorted(shaft.injected),
             "drive_fault_code": shaft.drive_fault_code,
             "comm_loss_trip": self.drive.comm_loss_trip,
