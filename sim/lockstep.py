@@ -128,6 +128,9 @@ class Lockstep:
         self.freshness = Freshness.from_config(config.car)
         self.switches = SwitchLevels()
         self.alarm_until_tick = -1  # the alarm button is held until this tick
+        self._drive_key: tuple[object, ...] = ()
+        self._drive_last: DriveStatus | None = None
+        self._car_top_key: tuple[object, ...] = ()
         self.readings = self._first_readings()
         self._next_ident = len(passengers)
         self.end_tick = round(scenario.traffic.duration_s / self.period_s)
@@ -221,16 +224,23 @@ class Lockstep:
     # -- sensing -------------------------------------------------------------------------------------------------
 
     def _drive_status(self) -> DriveStatus:
-        """The drive's status block as the controller receives it."""
+        """The drive's status block as the controller receives it; the last one again when nothing in it changed
+        (a standing car: the same record, not a new one each tick)."""
         shaft = self.shaft
-        return DriveStatus(ready=shaft.drive_powered(), running=shaft.drive_running,
-                           faulted=bool(shaft.drive_fault_code), brake_open=shaft.brake_open, zero_speed=False,
-                           comm_loss_trip=False, current_a=0.0, drive_tick=0,
-                           safety_chain_closed=shaft.safety_chain_closed(), speed_m_s=shaft.reported_speed_m_s(),
-                           position_m=shaft.encoder_m(), fault_code=shaft.drive_fault_code,
-                           load_kg=round(shaft.total_load_kg()), on_battery=shaft.on_battery,
-                           position_unreferenced=shaft.position_unreferenced,
-                           below_reference_mark=shaft.below_mark)
+        fault_code = shaft.drive_fault_code
+        key = (shaft.drive_powered(), shaft.drive_running, fault_code, shaft.brake_open, shaft.safety_chain_closed(),
+               shaft.reported_speed_m_s(), shaft.encoder_m(), round(shaft.total_load_kg()), shaft.on_battery,
+               shaft.position_unreferenced, shaft.below_mark)
+        if key == self._drive_key and self._drive_last is not None:
+            return self._drive_last
+        ready, running, _, brake_open, chain, speed, position, load, on_battery, unreferenced, below = key
+        self._drive_key = key
+        self._drive_last = status = DriveStatus(
+            ready=ready, running=running, faulted=bool(fault_code), brake_open=brake_open, zero_speed=speed == 0.0,
+            comm_loss_trip=False, safety_chain_closed=chain, speed_m_s=speed, position_m=position,
+            fault_code=fault_code, current_a=0.0, load_kg=load, drive_tick=0, on_battery=on_battery,
+            position_unreferenced=unreferenced, below_reference_mark=below)
+        return status
 
     def _first_readings(self) -> BoardReadings:
         """Every board and the drive answering from the start."""
@@ -261,7 +271,13 @@ class Lockstep:
             readings.car_top_age = tick - silent["car_top"]
         else:
             up, down = self.inspection_buttons
-            readings.take_car_top(car_top_reading(shaft, inspection_up=up, inspection_down=down))
+            key = (shaft.door_units, shaft.door_locked(), shaft.light_curtain_blocked(), shaft.in_door_zone(), up,
+                   down)
+            if key != self._car_top_key:  # the board's inputs changed: a new reading
+                self._car_top_key = key
+                readings.take_car_top(car_top_reading(shaft, inspection_up=up, inspection_down=down))
+            else:
+                readings.car_top_age = 0
         if "car_panel" in silent:
             readings.car_panel_age = tick - silent["car_panel"]
             presses.car.clear()

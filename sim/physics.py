@@ -26,7 +26,7 @@ import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple, Union
 
 from carctl.core.config import ControllerConfig, Range, check_ranges, shown
 from carctl.core.signals import Commands
@@ -247,7 +247,7 @@ class Shaft:
         # Door contacts are bridged only inside the door zone (the relevelling safety circuit).
         return not self.chain_broken and (self._zone or self.door_locked())
 
-    def update(self, commands: Commands) -> None:
+    def update(self, commands: ShaftCommand) -> None:
         """Advance one control period under ``commands``."""
         self.tick += 1
         if self.power_lost_tick >= 0:
@@ -255,7 +255,7 @@ class Shaft:
         self._update_drive(commands)
         self._update_door(commands)
 
-    def _update_drive(self, commands: Commands) -> None:
+    def _update_drive(self, commands: ShaftCommand) -> None:
         speed = self.speed_m_s
         run = (commands.run_up != commands.run_down) and not commands.quick_stop
         trip = bool(self.drive_fault_code) or not self.safety_chain_closed() or commands.quick_stop
@@ -329,17 +329,17 @@ class Shaft:
                 self.energy_j += power_w / self.physics.drive_efficiency * self.period_s
         self.speed_m_s = speed
 
-    def _lifts_too_much(self, commands: Commands) -> bool:
+    def _lifts_too_much(self, commands: ShaftCommand) -> bool:
         car_heavier_kg = self.physics.car_mass_kg + self.load_kg + self.extra_load_kg - self.counterweight_kg
         lifted_kg = car_heavier_kg if commands.run_up else -car_heavier_kg
         return lifted_kg > self.physics.rescue_lift_limit_kg
 
-    def _close_rate(self, commands: Commands) -> int:
+    def _close_rate(self, commands: ShaftCommand) -> int:
         if commands.door_nudge:
             return self.door_rate_nudge
         return self.door_rate_slow if commands.door_slow else self.door_rate_close
 
-    def _update_door(self, commands: Commands) -> None:
+    def _update_door(self, commands: ShaftCommand) -> None:
         if "door_jam" in self.injected or (self.power_lost_tick >= 0 and not self.on_battery):
             self.door_motion = 0
             return
@@ -406,14 +406,14 @@ class Shaft:
     def total_load_kg(self) -> float:
         return self.load_kg + self.extra_load_kg + (800.0 if "overload" in self.injected else 0.0)
 
-    def is_steady(self, commands: Commands) -> bool:
+    def is_steady(self, commands: ShaftCommand) -> bool:
         """The car stands with its brake closed and nobody crossing the threshold: under the same commands only
         the door moves, predictably, until next_input_change_tick()."""
         return not (self.speed_m_s or self.brake_open or self.drive_running or self.transferring
                     or commands.run_up or commands.run_down or commands.quick_stop
                     or ("brake_slip" in self.injected and not self.gripped))
 
-    def next_input_change_tick(self, commands: Commands) -> int:
+    def next_input_change_tick(self, commands: ShaftCommand) -> int:
         """For a steady shaft: the first tick at which a sensor reading differs from now (a door limit or the lock
         is reached, an obstruction ends); a large number if none will."""
         tick = self.tick
@@ -438,7 +438,7 @@ class Shaft:
                     candidates.append(tick + self.lock_ticks - self.lock_count)
         return min(candidates)
 
-    def advance_steady(self, commands: Commands, ticks: int = 1) -> None:
+    def advance_steady(self, commands: ShaftCommand, ticks: int = 1) -> None:
         """``ticks`` ticks of a steady shaft: only the door and the clock move, by the same arithmetic as update()."""
         if self.next_input_change_tick(commands) >= 1 << 62 and self.door_motion == 0:
             self.tick += ticks  # the door is at rest at its limit (or jammed): nothing moves at all
@@ -450,17 +450,26 @@ class Shaft:
             self._update_door(commands)
 
 
-def actuators(command: DriveCommand, door: CarTopOutputs, obey: bool = True) -> Commands:
+class Actuators(NamedTuple):
+    """What moves the shaft, and nothing else: the drive's run bits and speed reference, the car-top board's door
+    operator outputs. (A Commands record has these fields too, so either may be given to the shaft.)"""
+
+    run_up: bool
+    run_down: bool
+    speed_ref_m_s: float
+    quick_stop: bool
+    door_open: bool
+    door_close: bool
+    door_nudge: bool
+    door_slow: bool
+
+
+ShaftCommand = Union[Commands, Actuators]
+
+
+def actuators(command: DriveCommand, door: CarTopOutputs, obey: bool = True) -> Actuators:
     """What moves the shaft: the drive's command block (obeyed unless the drive is tripped or its watchdog ran out)
     and the car-top board's door-operator outputs. The simulated drive on the wire and the lockstep loop both move
     the shaft through this, from what the firmware's output step produced."""
-    return Commands(
-        run_up=command.run_up and obey,
-        run_down=command.run_down and obey,
-        speed_ref_m_s=command.speed_ref_m_s if obey else 0.0,
-        quick_stop=command.quick_stop,
-        door_open=door.door_open,
-        door_close=door.door_close,
-        door_nudge=door.door_nudge,
-        door_slow=door.door_slow,
-    )
+    return Actuators(command.run_up and obey, command.run_down and obey, command.speed_ref_m_s if obey else 0.0,
+                     command.quick_stop, door.door_open, door.door_close, door.door_nudge, door.door_slow)
