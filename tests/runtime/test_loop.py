@@ -44,7 +44,7 @@ class FakeDrive:
         return True
 
     def close(self) -> None:
-        pass
+        """Nothing to release: no port."""
 
     def read_status(self) -> DriveStatus | LinkError:
         self.exchanges += 1
@@ -84,7 +84,7 @@ class FakePanels:
         return True
 
     def close(self) -> None:
-        pass
+        """Nothing to release: no port."""
 
     def poll(self, address: int, payload: bytes) -> Frame | None:
         self.polls += 1
