@@ -88,6 +88,22 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     fsync_directory(path.parent)
 
 
+def aside_name(path: Path) -> Path:
+    """The first free `<file>.unreadable-<n>` beside ``path``: where an unusable file is kept for whoever looks into
+    it, out of the way of a new one."""
+    number = 1
+    while os.path.lexists(aside := path.with_name(f"{path.name}.unreadable-{number}")):
+        number += 1
+    return aside
+
+
+def move_aside(path: Path) -> Path:
+    """Move an unusable file (or whatever stands at ``path``) to aside_name(); OSError if it cannot be moved."""
+    aside = aside_name(path)
+    os.replace(path, aside)
+    return aside
+
+
 def _writer_may_run(middle: str) -> bool | None:
     """Whether the writer of a temporary (named by what lies between the prefix and the suffix) may still be
     writing; None when the name is not one of ours (say, the temporary of `<target>.version`)."""

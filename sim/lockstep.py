@@ -257,10 +257,8 @@ class Lockstep:
         would leave them: a withheld source keeps its last reading and ages."""
         shaft = self.shaft
         readings = self.readings
-        withheld = self.comm_lost_since if self.frozen_since < 0 else self.frozen_since
-        if self.comm_lost_since >= 0:
-            withheld = min(withheld, self.comm_lost_since)
-        if withheld >= 0:
+        withheld = min(since for since in (self.comm_lost_since, self.frozen_since, NEVER) if since >= 0)
+        if withheld != NEVER:
             readings.drive_age = tick - withheld
         else:
             readings.take_drive(self._drive_status())

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from carctl.atomicfile import STALE_AFTER_S, remove_stale_temporaries, write_atomic
+from carctl.atomicfile import STALE_AFTER_S, move_aside, remove_stale_temporaries, write_atomic
 from carctl.runtime import overrides
 from carctl.runtime.fault_log import FaultLog
 
@@ -111,3 +111,12 @@ def test_the_fault_log_clears_up_when_it_opens(tmp_path: Path) -> None:
     log = FaultLog(log_path)
     log.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faults.json"]
+
+
+def test_an_unusable_file_is_moved_aside_to_the_first_free_number(tmp_path: Path) -> None:
+    path = tmp_path / "faults.json"
+    (tmp_path / "faults.json.unreadable-1").write_text("older")
+    (tmp_path / "faults.json.unreadable-2").symlink_to(tmp_path / "nowhere")  # taken, even dangling
+    path.write_text("broken")
+    aside = move_aside(path)
+    assert aside.name == "faults.json.unreadable-3" and aside.read_text() == "broken" and not path.exists()

@@ -29,6 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from carctl.atomicfile import aside_name
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -173,9 +175,7 @@ def _own_regular_file(path: Path, create: bool) -> None:
 
 def _move_aside(path: Path) -> Path:
     """Keep an unusable file (and its WAL and shared memory) for inspection, out of the way of a new outbox."""
-    number = 1
-    while (aside := path.with_name(f"{path.name}.unreadable-{number}")).exists():
-        number += 1
+    aside = aside_name(path)
     if os.path.lexists(path):
         os.replace(path, aside)
     for suffix in ("-wal", "-shm"):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from carctl import safejson
-from carctl.atomicfile import remove_stale_temporaries, write_atomic
+from carctl.atomicfile import move_aside, remove_stale_temporaries, write_atomic
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
@@ -153,24 +152,17 @@ class FaultLog:
             try:
                 contents = read_log(path, capacity)
             except (OSError, ValueError):
-                self.set_aside = self._move_aside()
+                self.set_aside = move_aside(self.path)
             else:
                 self.ring.extend(contents.records)
                 if contents.malformed:
                     # Kept whole for whoever looks into it; the good records go on in the new log at once.
-                    self.set_aside = self._move_aside()
+                    self.set_aside = move_aside(self.path)
                     self._dirty.set()
         self._stopping = False
         self._lock = threading.Lock()  # guards the ring between the loop and the writer (never held on I/O)
         self._writer = threading.Thread(target=self._write_loop, name="carctl-fault-log", daemon=True)
         self._writer.start()
-
-    def _move_aside(self) -> Path:
-        number = 1
-        while (aside := self.path.with_name(f"{self.path.name}.unreadable-{number}")).exists():
-            number += 1
-        os.replace(self.path, aside)
-        return aside
 
     def add(self, events: tuple[Event, ...], state: ControllerState, inputs: Inputs) -> None:
         """Take the cycle's fault events (called by the loop; never waits for the disk)."""

@@ -19,12 +19,11 @@ Rules of this module:
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 
 from carctl import safejson
-from carctl.atomicfile import remove_stale_temporaries, write_atomic
+from carctl.atomicfile import move_aside, remove_stale_temporaries, write_atomic
 from carctl.core.faults import FAULTS, Fault
 from carctl.filein import read_bounded
 
@@ -44,7 +43,7 @@ class LatchRecord:
         self.set_aside: Path | None = None
         self._kept: frozenset[Fault] | None = None  # the set last handed to the writer
         self._pending: frozenset[Fault] | None = None
-        self._written: bytes | None = None  # what the record should hold (the writer's only)
+        self._written: tuple[bytes, frozenset[Fault]] | None = None  # what the record should hold (the writer's)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -72,18 +71,14 @@ class LatchRecord:
             self._move_aside()
             return None
         self._kept = faults
-        self._written = _body(faults)
+        self._written = (_body(faults), faults)
         return faults
 
     def _move_aside(self) -> None:
-        number = 1
-        while os.path.lexists(aside := self.path.with_name(f"{self.path.name}.unreadable-{number}")):
-            number += 1
         try:
-            os.replace(self.path, aside)
+            self.set_aside = move_aside(self.path)
         except OSError:
-            return  # it stays where it is; the first write replaces it
-        self.set_aside = aside
+            pass  # it stays where it is; the first write replaces it
 
     # -- while running -------------------------------------------------------------------------------------------
 
@@ -126,22 +121,22 @@ class LatchRecord:
                 if self._pending is None:
                     self._pending = faults
             return False
-        self._written = body
+        self._written = (body, faults)
         self.failing = False
         return True
 
     def _verify(self) -> None:
         """The record on disk is what was last written; if it has gone or changed, it is written again."""
-        expected = self._written
-        if expected is None:
+        if self._written is None:
             return
+        expected, faults = self._written
         try:
             found = read_bounded(self.path, MAX_FILE_BYTES, follow_symlinks=False)
         except OSError:
             found = None
         if found != expected:
             self.rewrites += 1
-            self._write(expected, parse(json.loads(expected)))
+            self._write(expected, faults)
 
     def close(self) -> None:
         self._stopping = True

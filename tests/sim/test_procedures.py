@@ -237,30 +237,19 @@ def test_drive_fault_stops_the_car_and_it_recovers_to_a_landing() -> None:
     assert 5 in car.stops()
 
 
-def test_communication_loss_stops_the_car() -> None:
+@pytest.mark.parametrize("kind", ["comm_loss", "drive_frozen"])
+def test_a_drive_that_falls_silent_or_freezes_stops_the_car(kind: str) -> None:
+    """drive_frozen: the drive still answers, but its status block (its TICK with it) stops changing; the drive link
+    refuses each answer as stale, so the controller stops the car exactly as on a lost link."""
     car = SimulatedCar()
     car.press_car_call(4)
     car.wait_until(lambda: car.shaft.speed_m_s > 0.9, within_s=30, what="at speed")
-    car.inject("comm_loss")
-    car.wait_fault(Fault.DRIVE_STALE, within_s=0.1)
-    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=1.0, what="stopped")
-    car.clear("comm_loss")
-    car.wait_doors("open", within_s=60)
-    assert car.sim.violation_count == 0
-
-
-def test_a_drive_whose_status_freezes_is_as_stale_as_a_silent_one() -> None:
-    """The drive still answers, but its status block (its TICK with it) stops changing: the drive link refuses each
-    answer as stale, so the controller stops the car exactly as on a lost link."""
-    car = SimulatedCar()
-    car.press_car_call(4)
-    car.wait_until(lambda: car.shaft.speed_m_s > 0.9, within_s=30, what="at speed")
-    car.inject("drive_frozen")
+    car.inject(kind)
     car.wait_fault(Fault.DRIVE_STALE, within_s=0.1)
     car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=1.0, what="stopped")
     car.run_for(2.0)
     assert car.shaft.speed_m_s == 0.0 and Fault.DRIVE_STALE in car.faults
-    car.clear("drive_frozen")
+    car.clear(kind)
     car.wait_doors("open", within_s=60)
     assert car.sim.violation_count == 0
 
