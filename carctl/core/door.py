@@ -14,21 +14,21 @@ Rules of this module:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, replace
 
 from carctl.core.faults import Fault
+from carctl.core.records import IdentityEnum
 from carctl.core.timing import Timing
 
 
-class DoorPhase(enum.Enum):
+class DoorPhase(IdentityEnum):
     CLOSED = "closed"
     OPENING = "opening"
     OPEN = "open"
     CLOSING = "closing"
 
 
-class Stimulus(enum.Enum):
+class Stimulus(IdentityEnum):
     OPEN_REQUEST = "open_request"
     OPEN_LIMIT = "open_limit"
     OPEN_TIMEOUT = "open_timeout"

@@ -15,6 +15,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from carctl.core.records import IdentityEnum
+
 
 class FaultLevel(enum.IntEnum):
     DISPLAY = 1
@@ -31,7 +33,7 @@ class FaultSpec:
     meaning: str
 
 
-class Fault(enum.Enum):
+class Fault(IdentityEnum):
     DRIVE_STALE = "drive_stale"
     CAR_TOP_STALE = "car_top_stale"
     CAR_PANEL_STALE = "car_panel_stale"

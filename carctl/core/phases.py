@@ -14,18 +14,18 @@ Rules of this module:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from carctl.core import motion
+from carctl.core.records import IdentityEnum
 from carctl.core.signals import Direction
 
 if TYPE_CHECKING:
     from carctl.core.state import ControllerState
 
 
-class Phase(enum.Enum):
+class Phase(IdentityEnum):
     STANDING = "standing"
     STARTING = "starting"
     RUNNING = "running"
@@ -36,7 +36,7 @@ class Phase(enum.Enum):
     HALTED = "halted"
 
 
-class Cue(enum.Enum):
+class Cue(IdentityEnum):
     DEPART = "depart"  # a call, a recall, parking or a recovery run: the run bits go out
     BRAKE_OPEN = "brake_open"  # the drive opened the brake: the profile starts
     NOTHING_TO_SERVE = "nothing_to_serve"  # the brake opened but no stop is left ahead

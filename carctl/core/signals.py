@@ -14,6 +14,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from carctl.core.records import IdentityEnum
+
 EMPTY: frozenset[int] = frozenset()
 
 
@@ -23,7 +25,7 @@ class Direction(enum.IntEnum):
     UP = 1
 
 
-class Mode(enum.Enum):
+class Mode(IdentityEnum):
     NORMAL = "normal"
     INSPECTION = "inspection"
     FIRE = "fire"
@@ -138,7 +140,7 @@ class Commands:
     rescue_notice: bool = False
 
 
-class EventKind(enum.Enum):
+class EventKind(IdentityEnum):
     CALL_REGISTERED = "call_registered"
     CALL_CANCELLED = "call_cancelled"
     CALL_REFUSED = "call_refused"

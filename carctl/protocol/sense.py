@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from carctl.core.rates import Freshness
+from carctl.core.records import fast_constructor
 from carctl.core.signals import EMPTY, Commands, Direction, Inputs, Mode, Recognition
 from carctl.protocol import panelbus
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
@@ -28,6 +29,10 @@ from carctl.protocol.panelbus import CarPanelInputs, CarPanelOutputs, CarTopInpu
     LandingOutputs
 
 NEVER_SEEN = 1 << 20  # the age of an input never received: stale from the start
+# What the drive's status reads as before its first answer (module rules): nothing moves on it.
+NEVER_ANSWERED = DriveStatus(ready=False, running=False, faulted=False, brake_open=False, zero_speed=True,
+                             comm_loss_trip=False, safety_chain_closed=False, speed_m_s=0.0, position_m=0.0,
+                             fault_code=0, current_a=0.0, load_kg=0.0, drive_tick=0)
 
 
 @dataclass(slots=True)
@@ -113,18 +118,22 @@ class SwitchLevels:
 _SWITCH_MODES = (("inspection", Mode.INSPECTION), ("fire", Mode.FIRE), ("independent", Mode.INDEPENDENT))
 
 
+# The eight possible levels, made once: the same switches give the same record, which compares by identity first.
+_LEVELS = {(inspection, fire, independent): SwitchLevels(inspection, fire, independent)
+           for inspection in (False, True) for fire in (False, True) for independent in (False, True)}
+
+
 def switch_levels(readings: BoardReadings, main_landing: int) -> SwitchLevels:
     fire_board = readings.landing.get(main_landing)
-    return SwitchLevels(inspection=readings.car_top.inspection,
-                        fire=fire_board is not None and fire_board.fire_switch,
-                        independent=readings.car_panel.independent_key)
+    return _LEVELS[readings.car_top.inspection, fire_board is not None and fire_board.fire_switch,
+                   readings.car_panel.independent_key]
 
 
 def mode_request(now: SwitchLevels, before: SwitchLevels, platform_mode: Mode | None) -> Mode | None:
     """A key switch that changed makes the request (the highest-priority switch that is on, or normal when all are
     off). Otherwise the platform's request, if any — but never while a key switch is on: a mechanic on the car top,
     a fireman in the car or an attendant with the independent key has the car, not the platform."""
-    if now == before:
+    if now is before or now == before:
         if now.inspection or now.fire or now.independent:
             return None
         return platform_mode
@@ -134,68 +143,65 @@ def mode_request(now: SwitchLevels, before: SwitchLevels, platform_mode: Mode | 
     return Mode.NORMAL
 
 
+# Inputs and DriveCommand are built every cycle: with every field given, without the dataclass
+# constructor's cost (core/records.py).
+_make_inputs = fast_constructor(Inputs)
+_make_drive_command = fast_constructor(DriveCommand)
+
+
 def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int, *,
           requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = (),
           controller_error: bool = False, latch_record_failing: bool = False) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
     already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
     cycle; ``latch_record_failing``: the record of latched faults cannot be written."""
-    drive = readings.drive
+    drive = readings.drive or NEVER_ANSWERED
     top = readings.car_top
     panel = readings.car_panel
     top_fresh = readings.car_top_age <= fresh.hold_to_run
-    if drive is None:
-        drive_ready = drive_running = brake_open = chain_closed = False
-        fault_code = 0
-        speed_m_s = position_m = load_kg = 0.0
-        on_battery = unreferenced = below_mark = False
-    else:
-        drive_ready, drive_running, brake_open = drive.ready, drive.running, drive.brake_open
-        chain_closed, fault_code = drive.safety_chain_closed, drive.fault_code
-        speed_m_s, position_m, load_kg = drive.speed_m_s, drive.position_m, drive.load_kg
-        on_battery, unreferenced = drive.on_battery, drive.position_unreferenced
-        below_mark = drive.below_reference_mark
-    return Inputs(
-        tick=tick,
-        period_s=fresh.period_s,
-        drive_age_ticks=readings.drive_age,
-        drive_ready=drive_ready,
-        drive_running=drive_running,
-        drive_fault_code=fault_code,
-        brake_open=brake_open,
-        safety_chain_closed=chain_closed,
-        speed_m_s=speed_m_s,
-        position_m=position_m,
-        load_kg=load_kg,
-        car_top_age_ticks=readings.car_top_age,
-        door_open_limit=top.door_open_limit,
-        door_closed_limit=top.door_closed_limit,
-        door_locked=top.door_locked,
-        light_curtain_blocked=top.light_curtain_blocked,
-        safety_edge=top.safety_edge,
-        in_door_zone=top.in_door_zone,
-        car_panel_age_ticks=readings.car_panel_age,
-        car_calls_pressed=frozenset(presses.car) if presses.car else EMPTY,
-        door_open_button=presses.door_open,
-        door_close_button=presses.door_close,
-        accessible_button=presses.accessible,
-        seat_occupied=panel.seat_occupied,
+    # Every field, in the fields' order (positional: matching 44 keywords costs more than building the record);
+    # tests/protocol/test_sense.py changes each source alone and checks that only its own field follows.
+    return _make_inputs(
+        tick,  # tick
+        fresh.period_s,  # period_s
+        readings.drive_age,  # drive_age_ticks
+        drive.ready,  # drive_ready
+        drive.running,  # drive_running
+        drive.fault_code,  # drive_fault_code
+        drive.brake_open,  # brake_open
+        drive.safety_chain_closed,  # safety_chain_closed
+        drive.speed_m_s,  # speed_m_s
+        drive.position_m,  # position_m
+        drive.load_kg,  # load_kg
+        readings.car_top_age,  # car_top_age_ticks
+        top.door_open_limit,  # door_open_limit
+        top.door_closed_limit,  # door_closed_limit
+        top.door_locked,  # door_locked
+        top.light_curtain_blocked,  # light_curtain_blocked
+        top.safety_edge,  # safety_edge
+        top.in_door_zone,  # in_door_zone
+        readings.car_panel_age,  # car_panel_age_ticks
+        frozenset(presses.car) if presses.car else EMPTY,  # car_calls_pressed
+        presses.door_open,  # door_open_button
+        presses.door_close,  # door_close_button
+        presses.accessible,  # accessible_button
+        panel.seat_occupied,  # seat_occupied
         # A level: trusted only while the car panel's reading is fresh (a silent panel is its own fault).
-        alarm_button=panel.alarm_button and readings.car_panel_age <= fresh.car_panel,
-        landing_age_ticks=max(readings.landing_age, default=NEVER_SEEN),
-        hall_up_pressed=frozenset(presses.up) if presses.up else EMPTY,
-        hall_down_pressed=frozenset(presses.down) if presses.down else EMPTY,
-        recognitions=recognitions,
-        fault_reset=presses.fault_reset,
-        controller_error=controller_error,
-        latch_record_failing=latch_record_failing,
-        mode_request=requested_mode,
-        fire_detected=readings.fire_detected,
-        inspection_up=top.inspection_up and top_fresh,
-        inspection_down=top.inspection_down and top_fresh,
-        on_battery=on_battery,
-        position_unreferenced=unreferenced,
-        below_reference_mark=below_mark,
+        panel.alarm_button and readings.car_panel_age <= fresh.car_panel,  # alarm_button
+        max(readings.landing_age, default=NEVER_SEEN),  # landing_age_ticks
+        frozenset(presses.up) if presses.up else EMPTY,  # hall_up_pressed
+        frozenset(presses.down) if presses.down else EMPTY,  # hall_down_pressed
+        recognitions,  # recognitions
+        presses.fault_reset,  # fault_reset
+        controller_error,  # controller_error
+        latch_record_failing,  # latch_record_failing
+        requested_mode,  # mode_request
+        readings.fire_detected,  # fire_detected
+        top.inspection_up and top_fresh,  # inspection_up
+        top.inspection_down and top_fresh,  # inspection_down
+        drive.on_battery,  # on_battery
+        drive.position_unreferenced,  # position_unreferenced
+        drive.below_reference_mark,  # below_reference_mark
     )
 
 
@@ -217,13 +223,22 @@ def output(commands: Commands, drive_fault_reset: bool = False) -> Outputs:
 
 
 def drive_command(commands: Commands, drive_fault_reset: bool = False) -> DriveCommand:
-    return DriveCommand(run_up=commands.run_up, run_down=commands.run_down, speed_ref_m_s=commands.speed_ref_m_s,
-                        fault_reset=commands.fault_reset or drive_fault_reset, quick_stop=commands.quick_stop)
+    return _make_drive_command(run_up=commands.run_up, run_down=commands.run_down,
+                               speed_ref_m_s=commands.speed_ref_m_s,
+                               fault_reset=commands.fault_reset or drive_fault_reset, quick_stop=commands.quick_stop)
 
 
 def car_top_outputs(commands: Commands) -> CarTopOutputs:
-    return CarTopOutputs(door_open=commands.door_open, door_close=commands.door_close, door_nudge=commands.door_nudge,
-                         door_slow=commands.door_slow, car_light=commands.car_light, car_fan=commands.car_fan)
+    levels = (commands.door_open, commands.door_close, commands.door_nudge, commands.door_slow, commands.car_light,
+              commands.car_fan)
+    made = _CAR_TOP_OUTPUTS.get(levels)
+    if made is None:  # at most 64 of them, made once each (the acknowledgement is the session's, added later)
+        made = _CAR_TOP_OUTPUTS[levels] = CarTopOutputs(0, *levels)
+    return made
+
+
+# The car-top board's outputs by their six levels (car_top_outputs): the same levels give the same record.
+_CAR_TOP_OUTPUTS: dict[tuple[bool, bool, bool, bool, bool, bool], CarTopOutputs] = {}
 
 
 def car_panel_outputs(commands: Commands) -> CarPanelOutputs:
@@ -244,5 +259,5 @@ def landing_outputs(commands: Commands, landing: int) -> LandingOutputs:
                           position_landing=commands.position_landing)
 
 
-__all__ = ["NEVER_SEEN", "BoardReadings", "Outputs", "Presses", "SwitchLevels", "car_panel_outputs", "car_top_outputs",
+__all__ = ["NEVER_ANSWERED", "NEVER_SEEN", "BoardReadings", "Outputs", "Presses", "SwitchLevels", "car_panel_outputs", "car_top_outputs",
            "drive_command", "landing_outputs", "mode_request", "output", "sense", "switch_levels"]

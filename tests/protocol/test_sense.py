@@ -99,3 +99,84 @@ def test_the_table_of_rates_gives_the_same_ticks_at_20_ms_and_more_at_a_shorter_
     assert Freshness.for_period(0.02, drive_override_ticks=7).drive == 7
     for source in SOURCES:
         assert max_age_ticks(source, 0.02) * 0.02 >= source.max_age_s - 1e-9
+
+
+def test_each_input_comes_from_its_own_source() -> None:
+    """Change one source at a time: exactly the Inputs field it feeds changes (sense() passes the fields in order,
+    for speed, so a swap of two would show here)."""
+    from dataclasses import fields, replace
+
+    from carctl.core.signals import Inputs, Recognition
+
+    def readings_from(drive: DriveStatus, top: CarTopInputs, panel: CarPanelInputs, ages: tuple[int, int, int, int],
+                      fire: frozenset[int]) -> BoardReadings:
+        readings = BoardReadings(6)
+        readings.take_drive(drive)
+        readings.take_car_top(top)
+        readings.take_car_panel(panel)
+        for landing in range(6):
+            readings.take_landing(landing, LandingInputs(fire_detector=landing in fire))
+        readings.drive_age, readings.car_top_age, readings.car_panel_age = ages[:3]
+        readings.landing_age = [ages[3]] * 6
+        return readings
+
+    drive, top, panel = status(), CarTopInputs(), CarPanelInputs()
+    ages, fire, presses = (0, 0, 0, 0), frozenset[int](), Presses()
+    base_args: dict[str, object] = dict(tick=5, requested_mode=None, recognitions=(), controller_error=False,
+                                        latch_record_failing=False)
+
+    def sensed(drive: DriveStatus = drive, top: CarTopInputs = top, panel: CarPanelInputs = panel,
+               ages: tuple[int, int, int, int] = ages, fire: frozenset[int] = fire, presses: Presses = presses,
+               **changes: object) -> Inputs:
+        args = {**base_args, **changes}
+        tick = args.pop("tick")
+        return sense(readings_from(drive, top, panel, ages, fire), presses, FRESH, tick, **args)  # type: ignore
+
+    base = sensed()
+    recognition = Recognition("r1", 3, frozenset({0, 3}))
+    cases: dict[str, Inputs] = {
+        "tick": sensed(tick=6),
+        "drive_age_ticks": sensed(ages=(1, 0, 0, 0)),
+        "drive_ready": sensed(drive=replace(drive, ready=False)),
+        "drive_running": sensed(drive=replace(drive, running=True)),
+        "drive_fault_code": sensed(drive=replace(drive, fault_code=0x21)),
+        "brake_open": sensed(drive=replace(drive, brake_open=True)),
+        "safety_chain_closed": sensed(drive=replace(drive, safety_chain_closed=False)),
+        "speed_m_s": sensed(drive=replace(drive, speed_m_s=0.3)),
+        "position_m": sensed(drive=replace(drive, position_m=1.0)),
+        "load_kg": sensed(drive=replace(drive, load_kg=160.0)),
+        "car_top_age_ticks": sensed(ages=(0, 1, 0, 0)),
+        "door_open_limit": sensed(top=replace(top, door_open_limit=True)),
+        "door_closed_limit": sensed(top=replace(top, door_closed_limit=False)),
+        "door_locked": sensed(top=replace(top, door_locked=False)),
+        "light_curtain_blocked": sensed(top=replace(top, light_curtain_blocked=True)),
+        "safety_edge": sensed(top=replace(top, safety_edge=True)),
+        "in_door_zone": sensed(top=replace(top, in_door_zone=False)),
+        "car_panel_age_ticks": sensed(ages=(0, 0, 1, 0)),
+        "car_calls_pressed": sensed(presses=Presses(car={2})),
+        "door_open_button": sensed(presses=Presses(door_open=True)),
+        "door_close_button": sensed(presses=Presses(door_close=True)),
+        "accessible_button": sensed(presses=Presses(accessible=True)),
+        "seat_occupied": sensed(panel=replace(panel, seat_occupied=True)),
+        "alarm_button": sensed(panel=replace(panel, alarm_button=True)),
+        "landing_age_ticks": sensed(ages=(0, 0, 0, 1)),
+        "hall_up_pressed": sensed(presses=Presses(up={1})),
+        "hall_down_pressed": sensed(presses=Presses(down={4})),
+        "recognitions": sensed(recognitions=(recognition,)),
+        "fault_reset": sensed(presses=Presses(fault_reset=True)),
+        "controller_error": sensed(controller_error=True),
+        "latch_record_failing": sensed(latch_record_failing=True),
+        "mode_request": sensed(requested_mode=Mode.FIRE),
+        "fire_detected": sensed(fire=frozenset({3})),
+        "inspection_up": sensed(top=replace(top, inspection_up=True)),
+        "inspection_down": sensed(top=replace(top, inspection_down=True)),
+        "on_battery": sensed(drive=replace(drive, on_battery=True)),
+        "position_unreferenced": sensed(drive=replace(drive, position_unreferenced=True)),
+        "below_reference_mark": sensed(drive=replace(drive, below_reference_mark=True)),
+    }
+    names = [spec.name for spec in fields(Inputs)]
+    assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere
+    assert base.period_s == FRESH.period_s
+    for name, inputs in cases.items():
+        changed = {field for field in names if getattr(inputs, field) != getattr(base, field)}
+        assert changed == {name}, name

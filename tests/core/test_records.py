@@ -1,0 +1,91 @@
+"""The hot path's records: the fast constructor gives what the keyword form gives, and identity-hashed enums behave
+as enums."""
+
+import dataclasses
+import pickle
+import random
+from dataclasses import dataclass
+
+import pytest
+
+from carctl.core.faults import Fault
+from carctl.core.phases import Phase
+from carctl.core.records import IdentityEnum, fast_constructor
+from carctl.core.signals import Commands, Direction, Inputs, Mode, Recognition
+from carctl.protocol.drive_map import DriveStatus, make_drive_status
+
+
+def _sample(rng: random.Random, kind: str) -> object:
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "float":
+        return rng.uniform(-2.0, 20.0)
+    if kind == "int":
+        return rng.randrange(-1, 1 << 20)
+    if kind == "Direction":
+        return rng.choice(list(Direction))
+    if kind == "frozenset[int]":
+        return frozenset(rng.sample(range(7), rng.randrange(4)))
+    if kind == "Mode | None":
+        return rng.choice([None, *Mode])
+    if kind == "tuple[Recognition, ...]":
+        return tuple(Recognition(f"r{n}", n, frozenset({0, n})) for n in range(rng.randrange(3)))
+    raise AssertionError(f"no sample for {kind}")
+
+
+@pytest.mark.parametrize("record", [Inputs, Commands, DriveStatus])
+def test_the_fast_constructor_gives_what_the_keyword_form_gives(record: type) -> None:
+    make = fast_constructor(record)
+    names = [spec.name for spec in dataclasses.fields(record)]
+    rng = random.Random(7)
+    for _ in range(200):
+        values = {spec.name: _sample(rng, str(spec.type)) for spec in dataclasses.fields(record)}
+        by_keyword = make(**values)
+        in_order = make(*values.values())
+        expected = record(**values)
+        assert by_keyword == expected and in_order == expected
+        assert hash(by_keyword) == hash(expected)
+        assert [getattr(by_keyword, name) for name in names] == list(values.values())
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(by_keyword, names[0], values[names[0]])
+
+
+def test_the_fast_constructor_fills_in_no_defaults() -> None:
+    with pytest.raises(TypeError):
+        fast_constructor(Commands)(run_up=True)
+    with pytest.raises(TypeError):
+        make_drive_status(ready=True)
+
+
+def test_the_fast_constructor_refuses_records_it_would_build_wrongly() -> None:
+    @dataclass(slots=True)
+    class Mutable:
+        value: int
+
+    @dataclass(frozen=True)
+    class NoSlots:
+        value: int
+
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        value: int
+
+        def __post_init__(self) -> None:
+            if self.value < 0:
+                raise ValueError("negative")
+
+    for record in (Mutable, NoSlots, Checked, int):
+        with pytest.raises(TypeError):
+            fast_constructor(record)
+
+
+def test_identity_hashed_enums_behave_as_enums() -> None:
+    assert issubclass(Phase, IdentityEnum) and issubclass(Fault, IdentityEnum) and issubclass(Mode, IdentityEnum)
+    table = {phase: phase.value for phase in Phase}
+    assert all(table[phase] == phase.value for phase in Phase)
+    assert Phase("running") in table and Phase("running") is Phase.RUNNING
+    faults = frozenset({Fault.OVERLOAD, Fault.DOOR_LOCK_LOST})
+    assert Fault.OVERLOAD in faults and Fault("overload") in faults and Fault.DRIVE_STALE not in faults
+    # A member survives a trip through pickle (the fleet runner's worker processes) as the same member.
+    assert pickle.loads(pickle.dumps(faults)) == faults
+    assert pickle.loads(pickle.dumps(Mode.RESCUE)) is Mode.RESCUE
