@@ -6,9 +6,13 @@ Rules of this module:
   step to the drive's command block and the car-top board's outputs, the independent safety check on the true
   shaft state, trace, Shaft.update from those outputs (as the simulated drive on the wire does), passengers.
 - Idle ticks are skipped only when the result is provably the same as stepping them: the controller returned its
-  state unchanged with no events, the commands repeat, the shaft is static under them, nobody pressed a button, and
-  no timer (controller deadlines, the passengers' next move, the next scripted event, an obstruction ending, the end
-  of the run) falls inside the skipped span. tests/sim/test_lockstep.py checks a seeded day both ways.
+  state unchanged with no events, the commands repeat, the shaft is steady under them (the car at rest; only the
+  door, the lifting brake's timer or a passenger crossing the threshold moves, each on a known schedule), nobody
+  pressed a button, and no timer (controller deadlines, the passengers' next move, the next scripted event, an
+  obstruction ending, the brake opening, the end of the run) falls inside the skipped span.
+  tests/sim/test_lockstep.py checks a seeded day both ways.
+- A stepped tick is nearly always a moving car under feedback, so its cost is the simulator's speed: records are
+  built by the fast constructors (core/records.py) and nothing is rebuilt that did not change.
 - Deterministic for a scenario and seed: no clock, no unseeded randomness.
 """
 
@@ -25,7 +29,7 @@ from carctl.core.state import latched_faults
 from carctl.core.rates import Freshness
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
-from carctl.protocol.drive_map import DriveStatus
+from carctl.protocol.drive_map import DriveStatus, make_drive_status
 from carctl.protocol.panelbus import CarPanelInputs, LandingInputs
 from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs, drive_command, mode_request, sense,
                                    switch_levels)
@@ -128,8 +132,6 @@ class Lockstep:
         self.freshness = Freshness.from_config(config.car)
         self.switches = SwitchLevels()
         self.alarm_until_tick = -1  # the alarm button is held until this tick
-        self._drive_key: tuple[object, ...] = ()
-        self._drive_last: DriveStatus | None = None
         self._car_top_key: tuple[object, ...] = ()
         self.readings = self._first_readings()
         self._next_ident = len(passengers)
@@ -224,23 +226,29 @@ class Lockstep:
     # -- sensing -------------------------------------------------------------------------------------------------
 
     def _drive_status(self) -> DriveStatus:
-        """The drive's status block as the controller receives it; the last one again when nothing in it changed
-        (a standing car: the same record, not a new one each tick)."""
+        """The drive's status block as the controller receives it (a new record each tick: this is read on stepped
+        ticks, nearly all of them with the car moving)."""
         shaft = self.shaft
         fault_code = shaft.drive_fault_code
-        key = (shaft.drive_powered(), shaft.drive_running, fault_code, shaft.brake_open, shaft.safety_chain_closed(),
-               shaft.reported_speed_m_s(), shaft.encoder_m(), round(shaft.total_load_kg()), shaft.on_battery,
-               shaft.position_unreferenced, shaft.below_mark)
-        if key == self._drive_key and self._drive_last is not None:
-            return self._drive_last
-        ready, running, _, brake_open, chain, speed, position, load, on_battery, unreferenced, below = key
-        self._drive_key = key
-        self._drive_last = status = DriveStatus(
-            ready=ready, running=running, faulted=bool(fault_code), brake_open=brake_open, zero_speed=speed == 0.0,
-            comm_loss_trip=False, safety_chain_closed=chain, speed_m_s=speed, position_m=position,
-            fault_code=fault_code, current_a=0.0, load_kg=load, drive_tick=0, on_battery=on_battery,
-            position_unreferenced=unreferenced, below_reference_mark=below)
-        return status
+        speed = shaft.reported_speed_m_s()
+        return make_drive_status(  # every field in order (positional, for speed)
+            shaft.drive_powered(),  # ready
+            shaft.drive_running,  # running
+            fault_code != 0,  # faulted
+            shaft.brake_open,  # brake_open
+            speed == 0.0,  # zero_speed
+            False,  # comm_loss_trip: a lost link is modelled as the status withheld (comm_lost_since)
+            shaft.safety_chain_closed(),  # safety_chain_closed
+            speed,  # speed_m_s
+            shaft.encoder_m(),  # position_m
+            fault_code,  # fault_code
+            0.0,  # current_a
+            float(round(shaft.total_load_kg())),  # load_kg: whole kilograms, as the LOAD register carries it
+            0,  # drive_tick: freshness is the lockstep's drive_age, not a TICK register
+            shaft.on_battery,  # on_battery
+            shaft.position_unreferenced,  # position_unreferenced
+            shaft.below_mark,  # below_reference_mark
+        )
 
     def _first_readings(self) -> BoardReadings:
         """Every board and the drive answering from the start."""
@@ -257,9 +265,9 @@ class Lockstep:
         would leave them: a withheld source keeps its last reading and ages."""
         shaft = self.shaft
         readings = self.readings
-        withheld = min(since for since in (self.comm_lost_since, self.frozen_since, NEVER) if since >= 0)
-        if withheld != NEVER:
-            readings.drive_age = tick - withheld
+        lost, frozen = self.comm_lost_since, self.frozen_since
+        if lost >= 0 or frozen >= 0:  # withheld since the earlier of the two
+            readings.drive_age = tick - (min(lost, frozen) if lost >= 0 and frozen >= 0 else max(lost, frozen))
         else:
             readings.take_drive(self._drive_status())
         silent = self.silent_since
@@ -318,15 +326,13 @@ class Lockstep:
         """Independent of the controller: the shaft's truth against the rules the car must never break."""
         shaft = self.shaft
         speed = abs(shaft.speed_m_s)
-        found: set[str] = set()
-        if speed > MOVING_M_S and not shaft.door_locked() and (not shaft.in_door_zone()
-                                                               or speed >= RELEVEL_LIMIT_M_S):
-            found.add("moving_with_door_open")
-        if speed > self._overspeed_m_s:
-            found.add("overspeed")
-        if not self._lowest_m <= shaft.position_m <= self._highest_m:
-            found.add("left_shaft")
-        if found or self._violating:
+        door_open_moving = speed > MOVING_M_S and not shaft.door_locked() and (not shaft.in_door_zone()
+                                                                               or speed >= RELEVEL_LIMIT_M_S)
+        overspeed = speed > self._overspeed_m_s
+        outside = not self._lowest_m <= shaft.position_m <= self._highest_m
+        if door_open_moving or overspeed or outside or self._violating:
+            found = {kind for kind, holds in (("moving_with_door_open", door_open_moving), ("overspeed", overspeed),
+                                              ("left_shaft", outside)) if holds}
             for kind in found - self._violating:
                 self.violation_count += 1
                 if len(self.violations) < 100:
@@ -421,7 +427,7 @@ class Lockstep:
         shaft = self.shaft
         recording = self.recording
         while self.tick < until_tick:
-            if until_finished and self.finished():
+            if until_finished and self.tick >= self.end_tick and self.finished():
                 return False
             tick = self.tick
             presses = self.presses
@@ -430,8 +436,9 @@ class Lockstep:
                 self._apply_script(tick, presses, pending)
             inputs = self._sense(tick, presses, pending)
             previous = self._previous_inputs
-            if (self._repeating and self.skip_idle and previous is not None and not presses.any()
-                    and not pending.any() and shaft.is_steady(self.commands)
+            had_input = presses.any() or pending.any()
+            if (self._repeating and self.skip_idle and previous is not None and not had_input
+                    and shaft.is_steady(self.commands)
                     and self.commands == self._commands_before and inputs == replace(previous, tick=tick)
                     and self.comm_lost_since < 0 and self.frozen_since < 0
                     and not self.silent_since):  # a withheld source ages every tick
@@ -453,7 +460,6 @@ class Lockstep:
                 recording.commands.append(commands)
             if events:
                 self._on_events(events)
-            had_input = presses.any() or pending.any()
             # Whether the commands repeat too is checked only when a skip is possible (it costs a comparison).
             self._repeating = new_state is state and not events and not had_input
             self._commands_before = self.commands

@@ -407,17 +407,30 @@ class Shaft:
         return self.load_kg + self.extra_load_kg + (800.0 if "overload" in self.injected else 0.0)
 
     def is_steady(self, commands: ShaftCommand) -> bool:
-        """The car stands with its brake closed and nobody crossing the threshold: under the same commands only
-        the door moves, predictably, until next_input_change_tick()."""
-        return not (self.speed_m_s or self.brake_open or self.drive_running or self.transferring
-                    or commands.run_up or commands.run_down or commands.quick_stop
-                    or ("brake_slip" in self.injected and not self.gripped))
+        """The car stands with its brake closed: under the same commands only the door moves, predictably, until
+        next_input_change_tick(). A passenger crossing the threshold blocks the light curtain until their transfer
+        ends, which the passenger flow schedules (PassengerFlow.next_event_tick): the shaft is steady meanwhile."""
+        if self.speed_m_s or self.brake_open or commands.quick_stop or (
+                "brake_slip" in self.injected and not self.gripped):
+            return False
+        return self.lifting_brake(commands) or not (self.drive_running or commands.run_up or commands.run_down)
+
+    def lifting_brake(self, commands: ShaftCommand) -> bool:
+        """The drive runs and the brake is lifting, the car still at rest: under the same commands only the brake's
+        timer moves (update()'s run branch) until the brake opens, and nothing the boards or the drive report
+        changes before then (next_input_change_tick)."""
+        return (self.drive_running and not self.brake_open and not self.speed_m_s
+                and commands.run_up != commands.run_down and not commands.quick_stop and not self.drive_fault_code
+                and self.safety_chain_closed() and not (self.on_battery and self._lifts_too_much(commands))
+                and "brake_slip" not in self.injected)
 
     def next_input_change_tick(self, commands: ShaftCommand) -> int:
         """For a steady shaft: the first tick at which a sensor reading differs from now (a door limit or the lock
         is reached, an obstruction ends); a large number if none will."""
         tick = self.tick
         candidates = [self.obstructed_until_tick if self.obstructed_until_tick > tick else 1 << 62]
+        if self.lifting_brake(commands):  # the brake opens, and the car moves, in this many updates
+            candidates.append(tick + max(1, self.brake_open_ticks - self.brake_ticks))
         unpowered = self.power_lost_tick >= 0 and not self.on_battery
         if unpowered and self.physics.rescue_device:
             candidates.append(self.power_lost_tick + self.rescue_switch_ticks)
@@ -439,7 +452,12 @@ class Shaft:
         return min(candidates)
 
     def advance_steady(self, commands: ShaftCommand, ticks: int = 1) -> None:
-        """``ticks`` ticks of a steady shaft: only the door and the clock move, by the same arithmetic as update()."""
+        """``ticks`` ticks of a steady shaft: only the door, the brake's timer and the clock move, by the same
+        arithmetic as update()."""
+        if self.lifting_brake(commands):
+            for _ in range(ticks):
+                self.update(commands)
+            return
         if self.next_input_change_tick(commands) >= 1 << 62 and self.door_motion == 0:
             self.tick += ticks  # the door is at rest at its limit (or jammed): nothing moves at all
             return
