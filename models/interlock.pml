@@ -16,14 +16,22 @@
  *   eager start     the logic may ask for a run as soon as the doors begin to close (as a controller that
  *                   starts on the close command rather than on the lock would); only the interlock stops it, so
  *                   the safety property checks the supervisor, not the care of the logic
+ *   stop at once    a transient stop-at-once fault (lost drive answers, a drive trip) may strike a running car up
+ *                   to STOPS times: the brake drops and the car slides on it (sliding) until it is at rest; the car
+ *                   is settling (core/standstill.py) from the stop until it has been seen at rest, and the
+ *                   interlock drops any run while it settles (supervisor.enforce(settling=...)); the logic is again
+ *                   eager, asking to run on at once
  *
- * Properties: safe (the car never moves with a door that is not closed) and serve_top / serve_bottom (a call is
- * eventually served, under weak fairness), checked by tests/core/test_formal_model.py on every `make test`.
+ * Properties: safe (the car never moves under the drive with a door that is not closed), lift_at_rest (the brake is
+ * never lifted, a run never begun, while the car slides on its brake after a stop) and serve_top / serve_bottom (a
+ * call is eventually served, under weak fairness, after at most STOPS stops), checked by
+ * tests/core/test_formal_model.py on every `make test`.
  */
 
 #define N 4            /* landings */
 #define NUDGE_AFTER 2  /* obstructions of one door cycle before the door nudges closed */
 #define RETRIES 1      /* protection timeouts of one door cycle before the door reaches its limit */
+#define STOPS 1        /* transient stops at once in a run of the model (liveness needs the faults to end) */
 
 mtype = { CLOSED, OPENING, OPEN, CLOSING };
 mtype = { OPEN_REQUEST, OPEN_LIMIT, OPEN_TIMEOUT, CLOSE_REQUEST, NUDGE, REOPEN, CLOSED_LIMIT, CLOSE_TIMEOUT };
@@ -36,6 +44,9 @@ byte dir = 0;          /* 0 none, 1 up, 2 down */
 bool call[N];
 byte blocked = 0;      /* obstructions during this stop */
 byte timeouts = 0;     /* protection timeouts during this stop */
+bool sliding = false;  /* moving on the closed brake after a stop at once */
+bool settling = false; /* after a stop at once, until the car has been seen at rest for the settling time */
+byte stops = 0;        /* stops at once so far */
 
 inline door_step(stim) {
     if
@@ -66,9 +77,10 @@ inline ahead(d, result) {
     od
 }
 
-/* The supervisor has the last word: a run is dropped unless the doors are closed and locked. */
+/* The supervisor has the last word: a run is dropped unless the doors are closed and locked, and while the car
+ * settles after a stop at once. */
 inline interlock() {
-    drive_run = (drive_run && (door == CLOSED))
+    drive_run = (drive_run && (door == CLOSED) && !settling)
 }
 
 active proctype passengers() {
@@ -84,12 +96,25 @@ active proctype passengers() {
     od
 }
 
+/* The car on its brake after a stop at once: it comes to rest, and is then seen at rest for the settling time (its
+ * own process, so that the car's eager logic cannot hold time still). */
+active proctype brake() {
+    do
+    :: atomic { sliding -> sliding = false }                 /* at rest on the brake */
+    :: atomic { !sliding && settling -> settling = false }   /* seen at rest for the settling time */
+    od
+}
+
 active proctype car() {
     byte i;
     bool up_ahead, down_ahead;
     do
     :: atomic {
         if
+        :: moving && stops < STOPS ->
+            /* A stop at once: the brake drops, the car slides on it; the fault clears at once, and the logic
+             * asks to run on. */
+            stops++; moving = false; sliding = true; settling = true; drive_run = true
         :: moving ->
             /* One landing further in the travel direction; stop where a call waits or at a terminal. */
             if
@@ -102,7 +127,7 @@ active proctype car() {
             fi
         :: !moving && door == CLOSED ->
             if
-            :: call[pos] -> door_step(OPEN_REQUEST)
+            :: call[pos] && !sliding -> door_step(OPEN_REQUEST)   /* no door opens on a car still sliding */
             :: else ->
                 ahead(1, up_ahead);
                 ahead(2, down_ahead);
@@ -152,7 +177,9 @@ active proctype car() {
 }
 
 /* The car never moves with a door that is not closed (and locked: the model's CLOSED is closed and locked). */
-ltl safe { [] (moving -> door == CLOSED) }
+ltl safe { [] ((moving || sliding) -> door == CLOSED) }
+/* The brake is never lifted (a run never begun) on a car still sliding on it after a stop at once. */
+ltl lift_at_rest { [] (sliding -> !moving) }
 /* With no fault active, every call is eventually served: checked for the terminal landings, the farthest apart. */
 ltl serve_top { [] (call[N - 1] -> <> (pos == N - 1 && door == OPEN)) }
 ltl serve_bottom { [] (call[0] -> <> (pos == 0 && door == OPEN)) }

@@ -120,6 +120,7 @@ class Lockstep:
         self._highest_m = building.landings_m[-1] + building.overtravel_m
         self.violation_count = 0
         self._violating: set[str] = set()
+        self._brake_lifts_seen = 0
         self.fault_log: list[dict[str, Any]] = []
         self.trips = 0
         self.alarm_presses = 0
@@ -330,9 +331,14 @@ class Lockstep:
                                                                                or speed >= RELEVEL_LIMIT_M_S)
         overspeed = speed > self._overspeed_m_s
         outside = not self._lowest_m <= shaft.position_m <= self._highest_m
-        if door_open_moving or overspeed or outside or self._violating:
+        # The brake lifted while the car was still moving (sliding on it after a stop at once): a run begun at
+        # speed, perhaps the other way.
+        lifted_moving = shaft.brake_lifts != self._brake_lifts_seen and abs(shaft.lift_speed_m_s) > MOVING_M_S
+        self._brake_lifts_seen = shaft.brake_lifts
+        if door_open_moving or overspeed or outside or lifted_moving or self._violating:
             found = {kind for kind, holds in (("moving_with_door_open", door_open_moving), ("overspeed", overspeed),
-                                              ("left_shaft", outside)) if holds}
+                                              ("left_shaft", outside), ("brake_lifted_while_moving", lifted_moving))
+                     if holds}
             for kind in found - self._violating:
                 self.violation_count += 1
                 if len(self.violations) < 100:

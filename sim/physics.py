@@ -131,6 +131,9 @@ class Shaft:
         self.speed_ref_m_s = 0.0
         self.brake_open = False
         self.brake_ticks = 0
+        # Each time the brake is lifted: a count, and the car's speed at that moment (0 unless it was sliding).
+        self.brake_lifts = 0
+        self.lift_speed_m_s = 0.0
         self.drive_running = False
         ticks = lambda seconds: max(1, round(seconds / self.period_s))  # noqa: E731
         self.brake_open_ticks = ticks(self.physics.brake_open_s)
@@ -286,9 +289,13 @@ class Shaft:
         elif run:
             self.drive_running = True
             if not self.brake_open:
+                if speed:  # still sliding on the closed brake after a stop: the brake holds while it lifts
+                    speed = max(0.0, speed - self.emergency_dv) if speed > 0 else min(0.0, speed + self.emergency_dv)
                 self.brake_ticks += 1
                 if self.brake_ticks >= self.brake_open_ticks:
                     self.brake_open = True
+                    self.brake_lifts += 1
+                    self.lift_speed_m_s = speed  # what the car was doing when its brake let go
             if self.brake_open:
                 reference = commands.speed_ref_m_s
                 if self.on_battery and reference > self.physics.rescue_speed_limit_m_s:
@@ -303,11 +310,13 @@ class Shaft:
                     change = -self.max_dv
                 speed += change
         elif self.brake_open or speed:
-            # Run removed: a controlled ramp to zero speed, then the brake closes.
+            # Run removed: a controlled ramp to zero speed, then the brake closes; a car sliding on its closed brake
+            # (after a stop at once) stops as the brake stops it.
+            step = self.max_dv if self.brake_open else self.emergency_dv
             if speed > 0:
-                speed = max(0.0, speed - self.max_dv)
+                speed = max(0.0, speed - step)
             elif speed < 0:
-                speed = min(0.0, speed + self.max_dv)
+                speed = min(0.0, speed + step)
             if speed == 0.0:
                 self.brake_open = False
                 self.brake_ticks = 0

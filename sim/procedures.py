@@ -48,8 +48,11 @@ class SimulatedCar:
         base = {"traffic": {"pattern": "none", "duration_s": 24 * 3600.0, "drain_s": 0.0}}
         self.sim = Lockstep(from_dict(_merge(base, scenario or {})), skip_idle=skip_idle, keep_events=True)
         self._passenger_ident = 1_000_000
-        # Let the controller come out of power-up (HALTED) into service.
+        # Let the controller come out of power-up (HALTED) into service: it has seen the car at rest for the settling
+        # time (core/standstill.py), or a fault keeps it halted.
         self.run_for(0.5)
+        self.sim.advance(self.sim.tick + round(5.0 / self.sim.period_s), stop=lambda: not self.sim.state.settling)
+        self.run_for(0.1)
 
     # -- what the car is doing ----------------------------------------------------------------------------------
 

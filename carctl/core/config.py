@@ -281,6 +281,9 @@ class CarConfig:
     balance_fraction: float = 0.45
     # The correction run that re-references an untrusted position, towards the reference mark; at most 0.3 m/s.
     correction_speed_m_s: float = 0.25
+    # After a stop at once the car must have stood still this long, seen by fresh drive statuses, before its brake
+    # is lifted again (core/standstill.py).
+    standstill_settle_s: float = 1.0
 
     # Plausible for small passenger lifts, with room on both sides; a range never admits a value the core cannot
     # turn into ticks and metres. Speeds for moving with the doors open or on inspection stay below 0.3 m/s
@@ -328,6 +331,7 @@ class CarConfig:
         "rescue_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
         "balance_fraction": Range(0.0, 1.0),
         "correction_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
+        "standstill_settle_s": Range(0.1, 10.0, "s"),
     }
 
     def __post_init__(self) -> None:

@@ -5,11 +5,12 @@ Rules of this module:
   a deadline tick kept in the state, and the tick is used only to compare against those deadlines or to sample the
   running profile. So a car that is standing and waiting returns its state unchanged (the same object), which is
   what lets the lockstep simulator skip idle ticks without changing the result (next_deadline_tick()).
-- Order within a tick: the mode (modes.py), fault detection and the input watch (supervisor.py, watch.py), the
-  supervisor raising and clearing faults, access and call registration (access.py, calls.py), the phase logic (one
-  handler per phase, HANDLERS; inspection.py where the mode is hold-to-run), the faults the logic found, the
-  entrapment watch (on the state after the logic), energy saving, the commands (outputs.py), then the supervisor's
-  last word on them (enforce).
+- Order within a tick: the mode (modes.py), the standstill watch (standstill.py), fault detection and the input
+  watch (supervisor.py, watch.py), the supervisor raising and clearing faults, access and call registration
+  (access.py, calls.py), the phase logic (one handler per phase, HANDLERS; inspection.py where the mode is
+  hold-to-run), the faults the logic found, the entrapment watch (on the state after the logic), energy saving, the
+  commands (outputs.py), then the supervisor's last word on them (enforce); a quick stop among them starts the car
+  settling (standstill.py).
 - This module only composes. Each behaviour lives in its own module: the phase table in phases.py, standing and
   relevelling in landing.py, runs in travel.py, HALTED in recovery.py, the correction run in correction.py, rescue
   in rescue.py, the doors in doorway.py (the door machine itself in door.py).
@@ -20,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from carctl.core import access, correction, energy, inspection, landing, outputs, recovery, rescue, travel, watch
+from carctl.core import (access, correction, energy, inspection, landing, outputs, recovery, rescue, standstill,
+                         travel, watch)
 from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
 from carctl.core.context import Context
@@ -72,7 +74,8 @@ class Controller:
         faults that latch are taken. None means the record could not be read: a latched fault may be hidden, so
         LATCH_RECORD_UNREADABLE (stop at once, latched) stands in for it, never "no faults"."""
         restored = frozenset({Fault.LATCH_RECORD_UNREADABLE}) if latched is None else latched_among(latched)
-        return ControllerState(landing=self.context.nearest_landing(position_m), restored=restored)
+        # Settling: nothing has shown the car at rest yet (it may have been moving when the controller restarted).
+        return ControllerState(landing=self.context.nearest_landing(position_m), restored=restored, settling=True)
 
     def nearest_landing(self, position_m: float) -> int:
         return self.context.nearest_landing(position_m)
@@ -89,6 +92,7 @@ class Controller:
             candidates.append(state.phase_tick + timing.start_timeout)
         candidates += energy.deadlines(state)
         candidates += watch.deadlines(self.context, state)
+        candidates += standstill.deadlines(self.context, state)
         return min((tick for tick in candidates if tick > after), default=1 << 62)
 
     def step(self, state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
@@ -104,6 +108,8 @@ class Controller:
             state = replace(state, correction="unreferenced")
         if rules.recall_main_landing:
             state = watch_fire(ctx, state, inputs, rules, events)
+        if state.settling or not inputs.brake_open:  # stopped, or stopping: is it at rest yet (standstill.py)?
+            state = standstill.watch(ctx, state, inputs)
 
         # Fault conditions: the snapshot's, the door machine's, the input watch's; the supervisor raises them.
         found = detect(inputs, ctx.supervisor_limits, state.phase is Phase.RELEVELLING, not state.correction)
@@ -144,8 +150,9 @@ class Controller:
                                        or state.mode is not before.mode
                                        or state.fire_alternate != before.fire_alternate):
             state = travel.retarget(ctx, state, inputs, rules)
-        if (faults and worst_level(faults) >= FaultLevel.STOP_NOW and phase is not Phase.STANDING
-                and phase is not Phase.HALTED):
+        if ((state.settling or faults and worst_level(faults) >= FaultLevel.STOP_NOW)
+                and phase is not Phase.STANDING and phase is not Phase.HALTED):
+            # A stop at once, or the car found moving on its closed brake: whatever drove it is over.
             state = enter(state, Cue.STOP_NOW, tick, run=None)
         if rules.rescue_run:
             state = rescue.rescue(ctx, state, inputs, events)
@@ -167,7 +174,10 @@ class Controller:
                                                   and state.door.phase is DoorPhase.CLOSED):
             state = energy.energy_saving(ctx, state, inputs, rules, events)
         commands = outputs.commands(ctx, state, inputs, drive, events)
-        commands = enforce(commands, state.faults, inputs, state.phase is Phase.RELEVELLING, tick, events)
+        commands = enforce(commands, state.faults, inputs, state.phase is Phase.RELEVELLING, tick, events,
+                           settling=state.settling)
+        if commands.quick_stop:
+            state = standstill.after_commands(state, commands)
         return state, commands, tuple(events)
 
 

@@ -11,7 +11,7 @@ Rules of this module:
 
 from __future__ import annotations
 
-from carctl.core import motion
+from carctl.core import motion, standstill
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
 from carctl.core.faults import Fault, FaultLevel, worst_level
@@ -43,7 +43,8 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
     up, down = inputs.inspection_up, inputs.inspection_down
     direction = Direction.UP if up and not down else Direction.DOWN if down and not up else Direction.NONE
     if direction is not Direction.NONE and (worst_level(state.faults) >= FaultLevel.STOP_NOW
-                                            or not inputs.door_locked or not inputs.door_closed_limit):
+                                            or not inputs.door_locked or not inputs.door_closed_limit
+                                            or not standstill.may_lift_brake(state)):
         direction = Direction.NONE
     remaining_m = 0.0
     if direction is not Direction.NONE:

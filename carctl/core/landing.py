@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from carctl.core import calls as call_registry
-from carctl.core import correction, dispatch, motion
+from carctl.core import correction, dispatch, motion, standstill
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
 from carctl.core.doorway import door_step, letting_out, open_doors
@@ -62,7 +62,8 @@ def standing(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
             # Not where this landing is (the count jumped, or the car was moved): recover from HALTED to the
             # nearest landing rather than dispatch from a landing the car is not at.
             return enter(state, Cue.AWAY_FROM_LANDING, tick), HOLD
-        if worst_level(state.faults) >= FaultLevel.NO_NEW_TRIPS or not rules.automatic_runs:
+        if (worst_level(state.faults) >= FaultLevel.NO_NEW_TRIPS or not rules.automatic_runs
+                or not standstill.may_lift_brake(state)):
             return state, HOLD
         if state.correction:
             if not rules.correction_runs:
@@ -88,7 +89,8 @@ def standing(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
         new_door = replace(current_door, accessible=True)
     # No relevelling on an untrusted count, nor where the mode forbids it (on the battery).
     if (abs(error_m) > ctx.car.relevel_threshold_m and inputs.in_door_zone
-            and current_door.phase is not DoorPhase.CLOSED and not state.correction and rules.relevel):
+            and current_door.phase is not DoorPhase.CLOSED and not state.correction and rules.relevel
+            and standstill.may_lift_brake(state)):
         events.append(Event(EventKind.RELEVEL_STARTED, tick, at, f"{error_m * 1000:.1f} mm"))
         run = Run(direction=Direction.UP if error_m > 0 else Direction.DOWN, target=at)
         return enter(state, Cue.RELEVEL, tick, calls=calls, door=new_door, run=run), HOLD

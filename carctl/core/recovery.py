@@ -1,7 +1,8 @@
 """HALTED: wait out a stop-at-once fault, then recover to a landing.
 
 Rules of this module:
-- Nothing moves while a stop-at-once fault is active or the brake is still open.
+- Nothing moves while a stop-at-once fault is active, the brake is still open, or the car has not yet been seen at
+  rest for the settling time (standstill.py): the way back is chosen from where the car came to rest.
 - Standing still, the car first makes sure of its position (correction.py): an untrusted position is corrected
   before it is used.
 - Then, level with a landing (or, in rescue, the rescue landing) and inside its door zone, the car stands there and
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from carctl.core import correction, dispatch
+from carctl.core import correction, dispatch, standstill
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
 from carctl.core.doorway import close_doors_now, open_doors
@@ -27,7 +28,8 @@ from carctl.core.travel import start
 
 def halted(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules, events: list[Event],
            found: set[Fault]) -> tuple[ControllerState, DriveRequest]:
-    if worst_level(state.faults) >= FaultLevel.STOP_NOW or inputs.brake_open or inputs.drive_running:
+    if (worst_level(state.faults) >= FaultLevel.STOP_NOW or inputs.brake_open or inputs.drive_running
+            or not standstill.may_lift_brake(state)):
         return state, HOLD
     tick = inputs.tick
     if not state.position_checked:

@@ -10,7 +10,8 @@ Rules of this module:
   run that lost its position, a correction run that found no mark) goes in after it, so that its stop-at-once is
   in the same tick's commands.
 - enforce() overrides the logic's commands: no run unless the doors are closed and locked, except relevelling inside
-  the door zone below 0.3 m/s; any stop-at-once fault drops the run and commands a quick stop.
+  the door zone below 0.3 m/s; no run while the car is settling after a stop at once (standstill.py); any
+  stop-at-once fault drops the run and commands a quick stop.
 - Nothing here depends on the face module, the platform link or the network.
 """
 
@@ -113,8 +114,9 @@ def update_faults(active: frozenset[Fault], present: set[Fault], reset: bool, ti
 
 
 def enforce(commands: Commands, faults: frozenset[Fault], inputs: Inputs, relevelling: bool, tick: int,
-            events: list[Event]) -> Commands:
-    """The last word on the drive commands."""
+            events: list[Event], settling: bool = False) -> Commands:
+    """The last word on the drive commands. ``settling``: after a stop at once, the car has not yet been seen at
+    rest for the settling time (standstill.py)."""
     running = commands.run_up or commands.run_down
     if faults and worst_level(faults) >= FaultLevel.STOP_NOW:
         if running or not commands.quick_stop:
@@ -125,6 +127,10 @@ def enforce(commands: Commands, faults: frozenset[Fault], inputs: Inputs, releve
     if commands.run_up and commands.run_down:
         events.append(Event(EventKind.COMMAND_BLOCKED, tick, -1, "run up and down at once"))
         return replace(commands, run_up=False, run_down=False, speed_ref_m_s=0.0, quick_stop=True)
+    if settling:
+        # Lifting the brake on a car that may still be sliding on it, perhaps for a run the other way.
+        events.append(Event(EventKind.COMMAND_BLOCKED, tick, -1, "run before the car was at rest after a stop"))
+        return replace(commands, run_up=False, run_down=False, speed_ref_m_s=0.0)
     if inputs.door_locked:
         return commands
     relevel_allowed = (relevelling and inputs.in_door_zone and abs(inputs.speed_m_s) < RELEVEL_LIMIT_M_S

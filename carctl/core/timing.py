@@ -38,6 +38,7 @@ class Timing:
     curtain_fault: int
     stuck_button: int
     trapped_after: int
+    standstill_settle: int
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Timing:
@@ -62,4 +63,5 @@ class Timing:
             curtain_fault=max(1, ticks(car.light_curtain_fault_s)),
             stuck_button=max(1, ticks(car.stuck_button_s)),
             trapped_after=max(1, ticks(TRAPPED_AFTER_S)),
+            standstill_settle=max(1, ticks(car.standstill_settle_s)),
         )

@@ -18,10 +18,23 @@ def standing(**changes: object) -> ControllerState:
     return replace(ControllerState(phase=Phase.STANDING, landing=0, park_tick=10_000, dark_tick=20_000), **changes)
 
 
+SETTLE = CONTROLLER.timing.standstill_settle  # ticks at rest before the brake may be lifted after a stop
+
+
+def settled(state: ControllerState, inputs: Inputs) -> ControllerState:
+    """``state`` after the car has been seen at rest (``inputs``, from its tick on) for the settling time."""
+    for tick in (inputs.tick, inputs.tick + SETTLE - 1):
+        state, _, _ = CONTROLLER.step(state, replace(inputs, tick=tick))
+    return state
+
+
 def test_power_up_recovers_into_service_at_a_landing() -> None:
     state = CONTROLLER.initial_state(0.0)
+    assert state.phase is Phase.HALTED and state.settling
+    # Nothing has shown the car at rest yet: it waits the settling time, then takes up service.
+    state = settled(state, Inputs(tick=0))
     assert state.phase is Phase.HALTED
-    state, commands, _ = CONTROLLER.step(state, Inputs(tick=0))
+    state, commands, _ = CONTROLLER.step(state, Inputs(tick=SETTLE))
     assert state.phase is Phase.STANDING and not commands.run_up and not commands.run_down
 
 
@@ -118,31 +131,32 @@ def test_doors_closed_state_needs_no_open_command() -> None:
 
 
 def test_a_correction_run_that_never_passes_the_mark_stops_with_a_latched_fault() -> None:
-    state = CONTROLLER.initial_state(3.0)
-    moving = Inputs(tick=0, position_unreferenced=True, position_m=3.0, brake_open=True, drive_running=True,
+    still = Inputs(tick=0, position_unreferenced=True, position_m=3.0)
+    state = settled(CONTROLLER.initial_state(3.0), still)  # ticks 0 .. SETTLE - 1 at rest after power-up
+    start = SETTLE
+    moving = Inputs(tick=start, position_unreferenced=True, position_m=3.0, brake_open=True, drive_running=True,
                     speed_m_s=-0.25)
-    state, commands, events = CONTROLLER.step(state, Inputs(tick=0, position_unreferenced=True, position_m=3.0))
+    state, commands, events = CONTROLLER.step(state, replace(still, tick=start))
     assert state.phase is Phase.CORRECTING and commands.run_down and commands.speed_ref_m_s == 0.25
     assert [e.detail for e in events if e.kind is EventKind.CORRECTION_RUN] == ["started:unreferenced"]
     # The count keeps reading 3.0 (unreferenced) and the switch never changes: the mark is not found.
-    limit = CONTROLLER.context.correction_timeout
+    limit = start + CONTROLLER.context.correction_timeout
     state, commands, _ = CONTROLLER.step(state, replace(moving, tick=limit))
     assert state.phase is Phase.CORRECTING and commands.run_down
     state, commands, events = CONTROLLER.step(state, replace(moving, tick=limit + 1))
     assert Fault.REFERENCE_NOT_FOUND in state.faults and not commands.run_down and commands.quick_stop
     # Latched: standing still, it stays until a deliberate reset, then the correction is made again.
-    still = Inputs(tick=limit + 100, position_unreferenced=True, position_m=3.0)
-    state, commands, _ = CONTROLLER.step(state, still)
+    state = settled(state, replace(still, tick=limit + 100))  # at rest through the fault: ready once it is reset
     assert Fault.REFERENCE_NOT_FOUND in state.faults and state.phase is Phase.HALTED
-    state, _, _ = CONTROLLER.step(state, replace(still, tick=limit + 101, fault_reset=True))
-    state, commands, _ = CONTROLLER.step(state, replace(still, tick=limit + 102))
+    state, _, _ = CONTROLLER.step(state, replace(still, tick=limit + 100 + SETTLE, fault_reset=True))
+    state, commands, _ = CONTROLLER.step(state, replace(still, tick=limit + 101 + SETTLE))
     assert state.phase is Phase.CORRECTING and commands.run_down
 
 
 def test_the_correction_run_goes_up_from_below_the_mark_and_ignores_the_shaft_limit_on_an_unreferenced_count() -> None:
-    state = CONTROLLER.initial_state(0.0)
     below = Inputs(tick=0, position_unreferenced=True, below_reference_mark=True, position_m=-7.0)
-    state, commands, _ = CONTROLLER.step(state, below)
+    state = settled(CONTROLLER.initial_state(0.0), below)
+    state, commands, _ = CONTROLLER.step(state, replace(below, tick=SETTLE))
     assert state.phase is Phase.CORRECTING and commands.run_up and not state.faults
 
 

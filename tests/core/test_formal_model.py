@@ -26,8 +26,8 @@ def verifier(model_text: str, directory: Path) -> Path:
     """spin's verifier for the model, built in directory."""
     (directory / "model.pml").write_text(model_text)
     subprocess.run([str(SPIN), "-a", "model.pml"], cwd=directory, check=True, capture_output=True, timeout=60)
-    # NFAIR sizes the weak-fairness construction for the model's two processes.
-    subprocess.run([str(CC), "-O2", "-DNFAIR=3", "-o", "pan", "pan.c"], cwd=directory, check=True,
+    # NFAIR sizes the weak-fairness construction for the model's three processes.
+    subprocess.run([str(CC), "-O2", "-DNFAIR=4", "-o", "pan", "pan.c"], cwd=directory, check=True,
                    capture_output=True, timeout=120)
     return directory / "pan"
 
@@ -43,9 +43,9 @@ def check(pan: Path, prop: str) -> tuple[int, str]:
 
 
 @needs_spin
-def test_the_car_never_moves_with_a_door_open_and_every_call_is_served(tmp_path: Path) -> None:
+def test_the_car_never_moves_with_a_door_open_never_lifts_its_brake_sliding_and_serves_every_call(tmp_path: Path) -> None:
     pan = verifier(MODEL.read_text(), tmp_path)
-    for prop in ("safe", "serve_top", "serve_bottom"):
+    for prop in ("safe", "lift_at_rest", "serve_top", "serve_bottom"):
         errors, output = check(pan, prop)
         assert errors == 0, f"{prop} does not hold:\n{output}"
 
@@ -84,3 +84,13 @@ def test_the_model_door_table_is_the_python_door_table() -> None:
     phases, stimuli = re.findall(r"mtype = \{([^}]*)\}", text)
     assert [name.strip() for name in phases.split(",")] == [phase.name for phase in door.DoorPhase]
     assert [name.strip() for name in stimuli.split(",")] == [stimulus.name for stimulus in door.Stimulus]
+
+
+@needs_spin
+def test_without_the_standstill_interlock_the_checker_finds_the_brake_lifted_on_a_sliding_car(tmp_path: Path) -> None:
+    text = MODEL.read_text()
+    guarded = "    drive_run = (drive_run && (door == CLOSED) && !settling)\n"
+    assert text.count(guarded) == 1
+    pan = verifier(text.replace(guarded, "    drive_run = (drive_run && (door == CLOSED))\n"), tmp_path)
+    errors, _ = check(pan, "lift_at_rest")
+    assert errors >= 1

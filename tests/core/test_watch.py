@@ -30,8 +30,9 @@ def test_the_alarm_button_gives_an_event_on_each_edge_only() -> None:
 
 
 def stuck_between_floors() -> tuple[ControllerState, Inputs]:
-    """A car halted by a drive fault that stays, between landings, with someone inside."""
-    state = ControllerState(phase=Phase.HALTED, landing=2, faults=frozenset({Fault.DRIVE_FAULT}), position_checked=True)
+    """A car halted by a drive fault that stays, between landings, with someone inside (at rest since its stop)."""
+    state = ControllerState(phase=Phase.HALTED, landing=2, faults=frozenset({Fault.DRIVE_FAULT}), position_checked=True,
+                            settling=True, still_since_tick=0, still_at_m=7.0)
     return state, Inputs(tick=0, drive_fault_code=0x21, position_m=7.0, in_door_zone=False, load_kg=80.0)
 
 

@@ -1,0 +1,81 @@
+"""Stopping safely (docs/faults.md, "Recovery after a stop at once"): after any stop at once the car does not lift
+its brake or start a run until it is at rest, and then recovers from where it stopped. Each procedure first checks
+in the simulated shaft that the stop really happened at speed, then asserts the reaction."""
+
+import pytest
+
+from carctl.core.signals import EventKind
+from sim.procedures import SimulatedCar
+
+LANDINGS_M = (0.0, 2.9, 5.8, 8.7, 11.6, 14.5)
+PERIOD_S = 0.02
+
+
+def _run_at_rated_speed(car: SimulatedCar, direction: str) -> None:
+    """A run of four floors, watched until the car cruises at rated speed between landings."""
+    if direction == "up":
+        car.press_car_call(5)
+    else:
+        car.ride_to(5)
+        car.wait_doors("closed", within_s=30)
+        car.press_car_call(0)
+    car.wait_until(lambda: abs(car.shaft.speed_m_s) > 0.95, within_s=20, what="cruising at rated speed")
+
+
+def _watch_recovery(car: SimulatedCar, seconds: float) -> list[str]:
+    """Step ``seconds`` and return what went wrong: a run commanded while the car still moved on its closed brake,
+    or a run started the other way while the car was moving."""
+    problems: list[str] = []
+    seen_events = len(car.events)
+    for _ in range(round(seconds / PERIOD_S)):
+        car.run_for(PERIOD_S)
+        shaft, commands = car.shaft, car.sim.commands
+        if (commands.run_up or commands.run_down) and not shaft.brake_open and abs(shaft.speed_m_s) > 0.001:
+            problems.append(f"run commanded while sliding at {shaft.speed_m_s:.3f} m/s ({car.describe()})")
+        for event in car.events[seen_events:]:
+            if event.kind is EventKind.RUN_STARTED and abs(shaft.speed_m_s) > 0.001:
+                problems.append(f"run_started {event.detail} at {shaft.speed_m_s:.3f} m/s")
+        seen_events = len(car.events)
+    return problems
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+@pytest.mark.parametrize("fault, cycles", [("comm_loss", 3), ("comm_loss", 6), ("comm_loss", 11),
+                                           ("comm_loss", 20), ("comm_loss", 50), ("drive_frozen", 6),
+                                           ("drive_frozen", 20), ("drive_fault", 3), ("safety_chain_open", 3)])
+def test_after_a_transient_stop_at_speed_the_brake_lifts_only_at_rest(fault: str, cycles: int,
+                                                                      direction: str) -> None:
+    car = SimulatedCar()
+    _run_at_rated_speed(car, direction)
+    car.inject(fault)
+    dropped_at_speed = False
+    for _ in range(cycles):
+        car.run_for(PERIOD_S)
+        dropped_at_speed |= not car.shaft.brake_open and abs(car.shaft.speed_m_s) > 0.5
+    car.clear(fault)
+    for _ in range(10):  # a drive that answers again: the controller's own stop comes a few cycles late
+        car.run_for(PERIOD_S)
+        dropped_at_speed |= not car.shaft.brake_open and abs(car.shaft.speed_m_s) > 0.5
+    # It really stopped at once: the brake dropped with the car at speed.
+    assert dropped_at_speed, car.describe()
+    problems = _watch_recovery(car, 20.0)
+    assert problems == [], problems[:3]
+    assert car.sim.report(0.0)["safety_violations"] == 0, car.sim.violations
+    # Then it serves: it finishes the call it was on.
+    target = 5 if direction == "up" else 0
+    car.wait_doors("open", within_s=60, at=target)
+    assert not car.faults, car.describe()
+
+
+def test_the_brake_stays_on_for_the_settling_time_after_the_car_comes_to_rest() -> None:
+    car = SimulatedCar()
+    _run_at_rated_speed(car, "up")
+    car.inject("comm_loss")
+    car.run_for(0.2)
+    car.clear("comm_loss")
+    rest_s = car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=3, what="at rest")
+    assert rest_s > 0.0
+    lifted_s = car.wait_until(lambda: car.sim.commands.run_up or car.sim.commands.run_down, within_s=10,
+                              what="the recovery run commanded")
+    # The default settling time is 1 s of standstill confirmed by a fresh, unchanging status.
+    assert lifted_s >= 1.0 - 2 * PERIOD_S, lifted_s
