@@ -87,6 +87,27 @@ def test_drive_fault_code_stops_the_car_until_it_clears(car: WireCar) -> None:
     car.wait_doors("open", within_s=40, at_m=LANDING_M[4])
 
 
+def test_damaged_modbus_tcp_answers_neither_move_a_standing_car_nor_latch_a_fault(car: WireCar) -> None:
+    """Modbus TCP has no checksum: a flipped bit in the status block once read as an overspeed, a car beyond its
+    final limit or a count lost, latching faults and starting correction runs. The drive link refuses a status that
+    changed faster than the car can (drive_map.Plausibility)."""
+    car.press_car_call(2)
+    car.wait_doors("open", within_s=30, at_m=LANDING_M[2])
+    car.wait_doors("closed", within_s=30)
+    for _ in range(6):
+        car.send(cmd="modbus", corrupt=100)  # about a second of answers, each with one bit flipped
+        time.sleep(1.0)
+    time.sleep(1.0)
+    latched = {"overspeed", "shaft_limit", "unintended_movement", "position_tracking", "reference_not_found"}
+    assert not latched & set(car.firmware_faults_raised()), car.firmware_faults_raised()
+    assert not car.firmware_events("correction_run"), car.firmware_events("correction_run")
+    assert car.state()["speed_m_s"] == 0.0
+    car.wait_until(lambda s: car.firmware_health().get("drive_errors", {}).get("implausible", 0) > 0,
+                   within_s=10, what="damaged statuses counted as implausible")
+    car.press_car_call(4)
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[4])
+
+
 def test_panel_bus_garbage_is_counted_and_dropped_while_the_car_serves(car: WireCar) -> None:
     car.press_car_call(3)
     for _ in range(10):

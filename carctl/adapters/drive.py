@@ -13,6 +13,9 @@ Rules of this module:
   the same TICK (a frozen block) or one a little behind it (a late reply to an earlier read) is STALE and does not
   refresh the drive's age. A drive that restarted its count is taken again at once, or on its second answer; and
   the rule starts afresh after a reconnection.
+- A fresh status is also refused when its speed or position changed faster than the car physically can since the
+  last one taken (drive_map.Plausibility: a damaged answer over TCP, which has no checksum), counted as
+  "implausible"; like a stale one it does not refresh the drive's age, so damage that lasts stops the car.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class LinkErrorKind(enum.Enum):
     MALFORMED = "malformed"  # an answer that does not fit the register map or the request
     DISCONNECTED = "disconnected"
     STALE = "stale"  # a well-formed status whose TICK has not advanced
+    IMPLAUSIBLE = "implausible"  # a status whose speed or position changed faster than the car can (a damaged answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +90,14 @@ class Endpoint:
 
 
 class DriveLink:
-    def __init__(self, endpoint: Endpoint, timeout_s: float, baud: int = 115200) -> None:
+    def __init__(self, endpoint: Endpoint, timeout_s: float, baud: int = 115200,
+                 plausibility: drive_map.Plausibility | None = None) -> None:
         self.endpoint = endpoint
         self.errors: Counter[str] = Counter()
         self.exchanges = 0
         self.late_bytes = 0  # discarded before a request over RTU: answers that came after their timeout
         self.freshness = drive_map.TickFreshness()
+        self.plausibility = plausibility
         if endpoint.kind == "tcp":
             self.client: ModbusTcpClient | ModbusSerialClient = ModbusTcpClient(
                 endpoint.address, port=endpoint.port, timeout=timeout_s, retries=0, reconnect_delay=0.0)
@@ -102,6 +108,8 @@ class DriveLink:
 
     def connect(self) -> bool:
         self.freshness.forget()  # a drive reached again may have restarted its TICK count meanwhile
+        if self.plausibility is not None:
+            self.plausibility.forget()
         try:
             return bool(self.client.connect())
         except (ModbusException, OSError, ValueError):  # ValueError: a path pyserial cannot use
@@ -142,6 +150,8 @@ class DriveLink:
 
     def read_status(self) -> DriveStatus | LinkError:
         self.exchanges += 1
+        if self.plausibility is not None:
+            self.plausibility.cycle()
         response = self._transact(lambda: self.client.read_holding_registers(
             drive_map.STATUS_BLOCK_START, count=drive_map.STATUS_BLOCK_COUNT, device_id=drive_map.DEVICE_ID),
             READ_HOLDING_REGISTERS)
@@ -153,6 +163,10 @@ class DriveLink:
             return self._error(LinkErrorKind.MALFORMED, str(error))
         if not self.freshness.take(status.drive_tick):
             return self._error(LinkErrorKind.STALE, f"TICK {status.drive_tick} has not advanced")
+        if self.plausibility is not None:
+            problem = self.plausibility.check(status)
+            if problem is not None:
+                return self._error(LinkErrorKind.IMPLAUSIBLE, problem)
         return status
 
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:

@@ -217,3 +217,89 @@ class TickFreshness:
     def forget(self) -> None:
         self.last = self.behind = None
 
+
+# No lift car changes its speed faster than 1 g (an emergency stop on the brake, a buffer strike), nor runs at twice
+# its rated speed (the governor trips at 115 %): a status that says otherwise is damaged, not news.
+PLAUSIBLE_ACCEL_M_S2 = 9.81
+SPEED_QUANTUM_M_S = 0.05  # allowance for the speed's rounding and the drive's own sampling
+POSITION_QUANTUM_M = 0.02  # allowance for the count's rounding and rope stretch as the load changes
+# A status refused this many cycles in a row is taken after all, as the new baseline: a drive that insists is
+# believed, and the supervisor judges what it says (a single damaged answer never lasts this long).
+REBASE_AFTER = 25
+
+
+class Plausibility:
+    """Defence in depth over a link without a checksum (Modbus TCP): a status whose speed or position changed
+    faster than the car physically can since the last one taken, given the cycles between them, is refused as
+    untrusted, like a stale one; so is a status that newly says the count is unreferenced, until the next status
+    says so too (a flipped bit would otherwise send the car on a correction run). With nothing to compare with (at
+    start, after a reconnection) the first status is only a candidate: the next one that agrees with it is taken.
+    Call cycle() once per cycle, check() on each decoded status; forget() after a reconnection."""
+
+    __slots__ = ("speed_limit_m_s", "period_s", "last", "cycles", "refused_in_row", "pending_unreferenced",
+                 "candidate")
+
+    def __init__(self, rated_speed_m_s: float, period_s: float) -> None:
+        self.speed_limit_m_s = 2.0 * rated_speed_m_s
+        self.period_s = period_s
+        self.last: DriveStatus | None = None
+        self.cycles = 0  # since the last status taken
+        self.refused_in_row = 0
+        self.pending_unreferenced = False
+        self.candidate: DriveStatus | None = None  # a first status, waiting for one that agrees with it
+
+    def cycle(self) -> None:
+        self.cycles += 1
+
+    def forget(self) -> None:
+        self.last = self.candidate = None
+        self.refused_in_row = 0
+        self.pending_unreferenced = False
+
+    def check(self, status: DriveStatus) -> str | None:
+        """None if ``status`` is taken (it becomes the baseline), else why it is refused."""
+        if self.last is None:
+            candidate, self.candidate = self.candidate, status
+            if candidate is None:
+                self.cycles = 0
+                return "a first status: waiting for the next to agree with it"
+            self.last = candidate  # judged against the candidate; if it disagrees, it is the next candidate
+            problem = self._problem(status)
+            self.last = None
+            if problem is not None:
+                self.cycles = 0
+                return f"{problem} (no agreed status yet)"
+            self.candidate = None
+        else:
+            problem = self._problem(status)
+        if problem is not None and self.refused_in_row + 1 < REBASE_AFTER:
+            self.refused_in_row += 1
+            return problem
+        self.last, self.cycles, self.refused_in_row = status, 0, 0
+        return None
+
+    def _problem(self, status: DriveStatus) -> str | None:
+        speed = abs(status.speed_m_s)
+        if speed > self.speed_limit_m_s:
+            return f"speed {status.speed_m_s:.3f} m/s is beyond what the car can do"
+        last = self.last
+        if last is None:
+            return None
+        elapsed_s = max(1, self.cycles) * self.period_s
+        change = abs(status.speed_m_s - last.speed_m_s)
+        if change > PLAUSIBLE_ACCEL_M_S2 * elapsed_s + SPEED_QUANTUM_M_S:
+            return f"speed changed by {change:.3f} m/s in {elapsed_s:.3f} s"
+        if status.position_unreferenced and not last.position_unreferenced:
+            confirmed, self.pending_unreferenced = self.pending_unreferenced, True
+            if not confirmed:
+                return "the count newly unreferenced: waiting for the next status to say so too"
+        self.pending_unreferenced = False
+        if status.position_unreferenced != last.position_unreferenced or status.below_reference_mark != (
+                last.below_reference_mark):
+            return None  # the count restarted or was referenced again: its position may jump
+        moved = abs(status.position_m - last.position_m)
+        fastest = max(speed, abs(last.speed_m_s)) + PLAUSIBLE_ACCEL_M_S2 * elapsed_s
+        if moved > fastest * elapsed_s + POSITION_QUANTUM_M:
+            return f"position moved {moved:.3f} m in {elapsed_s:.3f} s"
+        return None
+

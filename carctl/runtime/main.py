@@ -18,6 +18,7 @@ from pathlib import Path
 from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.config import ConfigError
+from carctl.protocol import drive_map
 from carctl.runtime import config as firmware_config
 from carctl.runtime.loop import ControlLoop, open_log
 from carctl.runtime.processes import ProcessTable
@@ -88,7 +89,9 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
     log.write("start", fifo=realtime.fifo, priority=realtime.priority, cpus=list(realtime.cpus),
               memory_locked=realtime.memory_locked, notes=list(realtime.notes), drive=config.drive.endpoint,
               panel=config.panel.port, period_s=config.controller.car.control_period_s)
-    link = DriveLink(Endpoint.parse(config.drive.endpoint), config.drive.timeout_s, config.drive.baud)
+    link = DriveLink(Endpoint.parse(config.drive.endpoint), config.drive.timeout_s, config.drive.baud,
+                     drive_map.Plausibility(config.controller.car.rated_speed_m_s,
+                                            config.controller.car.control_period_s))
     master = PanelBusMaster(config.panel.port, config.panel.baud, config.panel.response_timeout_s)
     processes = ProcessTable(config, config_path, log)
     loop = ControlLoop(config, link, master, log, child_pid=processes.pid_of)
