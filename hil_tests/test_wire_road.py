@@ -15,22 +15,23 @@ def test_a_latched_fault_survives_a_firmware_restart_until_the_maintenance_reset
     car.press_car_call(5)
     car.wait_until(lambda s: s["speed_m_s"] > 0.5, within_s=20, what="accelerating")
     car.send(cmd="inject", kind="drive_runaway")
-    car.wait_until(lambda s: "overspeed" in car.firmware_faults_raised(), within_s=3, what="overspeed raised")
+    car.wait_until(lambda s: "speed_deviation" in car.firmware_faults_raised(), within_s=3,
+                   what="speed deviation raised (the drive not following)")
     car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=3, what="stopped")
     car.send(cmd="clear", kind="drive_runaway")  # the drive is repaired; the latch stays
-    car.wait_until(lambda s: "overspeed" in (car.workdir / "latched.json").read_text(), within_s=3,
+    car.wait_until(lambda s: "speed_deviation" in (car.workdir / "latched.json").read_text(), within_s=3,
                    what="the latch on disk")
     car.kill_firmware()  # as a power cut would
     stopped_at = car.state()["position_m"]
     car.restart_firmware()
-    car.wait_until(lambda s: any(r.get("kind") == "latches" and "overspeed" in r.get("faults", [])
+    car.wait_until(lambda s: any(r.get("kind") == "latches" and "speed_deviation" in r.get("faults", [])
                                  for r in car.firmware_records()), within_s=10, what="the latch restored")
     time.sleep(3.0)  # the new firmware does not move the car
     state = car.state()
     assert state["speed_m_s"] == 0.0 and abs(state["position_m"] - stopped_at) < 0.001
-    assert json.loads((car.workdir / "latched.json").read_text())["latched"] == ["overspeed"]
+    assert json.loads((car.workdir / "latched.json").read_text())["latched"] == ["speed_deviation"]
     car.send(cmd="button", name="fault_reset")  # the fault-reset key in the car panel
-    car.wait_until(lambda s: "overspeed" not in (car.workdir / "latched.json").read_text(), within_s=5,
+    car.wait_until(lambda s: "speed_deviation" not in (car.workdir / "latched.json").read_text(), within_s=5,
                    what="the latch cleared on disk")
     car.press_car_call(0)
     car.wait_doors("open", within_s=60, at_m=LANDING_M[0])

@@ -284,6 +284,15 @@ class CarConfig:
     # After a stop at once the car must have stood still this long, seen by fresh drive statuses, before its brake
     # is lifted again (core/standstill.py).
     standstill_settle_s: float = 1.0
+    # During a run, the measured speed may differ from the planned one by this much for at most this long; more is
+    # the latched speed_deviation fault, a stop at once (the drive is not following: core/travel.py).
+    speed_deviation_m_s: float = 0.25
+    speed_deviation_s: float = 0.1
+    # Terminal speed limiting: within this distance of a terminal landing, moving towards it, the car must be below
+    # the speed from which the normal deceleration (acceleration_m_s2, with a quarter in hand) stops it at the
+    # landing, plus terminal_speed_margin_m_s; faster is the latched terminal_speed fault, a stop at once.
+    terminal_zone_m: float = 1.5
+    terminal_speed_margin_m_s: float = 0.1
 
     # Plausible for small passenger lifts, with room on both sides; a range never admits a value the core cannot
     # turn into ticks and metres. Speeds for moving with the doors open or on inspection stay below 0.3 m/s
@@ -332,6 +341,10 @@ class CarConfig:
         "balance_fraction": Range(0.0, 1.0),
         "correction_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
         "standstill_settle_s": Range(0.1, 10.0, "s"),
+        "speed_deviation_m_s": Range(0.05, 1.0, "m/s"),
+        "speed_deviation_s": Range(0.02, 2.0, "s"),
+        "terminal_zone_m": Range(0.0, 10.0, "m"),
+        "terminal_speed_margin_m_s": Range(0.0, 0.5, "m/s"),
     }
 
     def __post_init__(self) -> None:

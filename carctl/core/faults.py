@@ -45,6 +45,8 @@ class Fault(IdentityEnum):
     DOOR_LOCK_LOST = "door_lock_lost"
     UNINTENDED_MOVEMENT = "unintended_movement"
     POSITION_TRACKING = "position_tracking"
+    SPEED_DEVIATION = "speed_deviation"
+    TERMINAL_SPEED = "terminal_speed"
     DOOR_OPEN_FAILED = "door_open_failed"
     DOOR_CLOSE_FAILED = "door_close_failed"
     OVERLOAD = "overload"
@@ -72,6 +74,15 @@ FAULTS: dict[Fault, FaultSpec] = {
     Fault.DOOR_LOCK_LOST: FaultSpec(33, FaultLevel.STOP_NOW, False, "door lock lost while running"),
     Fault.UNINTENDED_MOVEMENT: FaultSpec(34, FaultLevel.STOP_NOW, True,
                                          "car moving with the doors unlocked outside the relevelling rule"),
+    # The drive does not follow its speed reference: a runaway that starts slowly (near a terminal, where overspeed
+    # at 110 % of rated would come too late), a drive limiting its current, a slipping sheave.
+    Fault.SPEED_DEVIATION: FaultSpec(30, FaultLevel.STOP_NOW, True,
+                                     "measured speed off the planned speed by more than car.speed_deviation_m_s for "
+                                     "car.speed_deviation_s"),
+    # Emergency terminal speed limiting (EN 81-20 5.12.1.3, with reduced-stroke buffers): near a terminal the car
+    # must be slow enough to stop before it, whatever the drive's plan says.
+    Fault.TERMINAL_SPEED: FaultSpec(29, FaultLevel.STOP_NOW, True,
+                                    "too fast for the distance left to a terminal landing (terminal speed limiting)"),
     Fault.POSITION_TRACKING: FaultSpec(35, FaultLevel.STOP_NOW, True,
                                        "measured position left the planned one (encoder frozen or slipping)"),
     Fault.REFERENCE_NOT_FOUND: FaultSpec(36, FaultLevel.STOP_NOW, True,

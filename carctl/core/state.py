@@ -61,6 +61,8 @@ class ControllerState:
     # controller.py: latched faults restored at start from the record kept on disk (Controller.initial_state); the
     # first step raises them through the supervisor like any fault, so they are active in its commands.
     restored: frozenset[Fault] = frozenset()
+    # travel.py: since when the measured speed has been off the plan by more than car.speed_deviation_m_s (-1: not).
+    deviating_since_tick: int = -1
     # standstill.py: after a stop at once (and from power-up: Controller.initial_state) the car is settling until
     # fresh statuses have shown it at rest for the settling time: since when (-1: not at rest) and where it stood.
     settling: bool = False

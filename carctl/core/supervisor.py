@@ -17,6 +17,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from carctl.core.config import ControllerConfig
@@ -45,13 +46,23 @@ class SupervisorLimits:
     highest_m: float
     overload_kg: float
     freshness: Freshness
+    # Terminal speed limiting: the terminal landings, how far from them it applies, the deceleration it allows for
+    # and the margin over the speed that deceleration stops from.
+    bottom_m: float = 0.0
+    top_m: float = 0.0
+    terminal_zone_m: float = 0.0
+    terminal_decel_m_s2: float = 1.0
+    terminal_margin_m_s: float = 0.1
 
     @classmethod
     def from_config(cls, config: ControllerConfig) -> SupervisorLimits:
         landings = config.building.landings_m
         overtravel = config.building.overtravel_m
-        return cls(config.car.overspeed_m_s, landings[0] - overtravel, landings[-1] + overtravel,
-                   config.car.overload_kg, Freshness.from_config(config.car))
+        car = config.car
+        return cls(car.overspeed_m_s, landings[0] - overtravel, landings[-1] + overtravel, car.overload_kg,
+                   Freshness.from_config(car), bottom_m=landings[0], top_m=landings[-1],
+                   terminal_zone_m=car.terminal_zone_m, terminal_decel_m_s2=1.25 * car.acceleration_m_s2,
+                   terminal_margin_m_s=car.terminal_speed_margin_m_s)
 
 
 def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position_trusted: bool = True) -> set[Fault]:
@@ -80,8 +91,21 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
         speed = -speed
     if speed >= limits.overspeed_m_s:
         present.add(Fault.OVERSPEED)
-    if position_trusted and not limits.lowest_m <= inputs.position_m <= limits.highest_m:
-        present.add(Fault.SHAFT_LIMIT)
+    if position_trusted:
+        position = inputs.position_m
+        if not limits.lowest_m <= position <= limits.highest_m:
+            present.add(Fault.SHAFT_LIMIT)
+        # Terminal speed limiting: towards a terminal landing, no faster than the speed from which the allowed
+        # deceleration stops the car at it (and only the margin once at or past it).
+        if inputs.speed_m_s > 0.0:
+            left_m = limits.top_m - position
+        elif inputs.speed_m_s < 0.0:
+            left_m = position - limits.bottom_m
+        else:
+            left_m = limits.terminal_zone_m + 1.0
+        if left_m < limits.terminal_zone_m and speed > limits.terminal_margin_m_s and speed > (
+                math.sqrt(2.0 * limits.terminal_decel_m_s2 * max(0.0, left_m)) + limits.terminal_margin_m_s):
+            present.add(Fault.TERMINAL_SPEED)
     if inputs.load_kg > limits.overload_kg:
         present.add(Fault.OVERLOAD)
     if not inputs.door_locked and Fault.CAR_TOP_STALE not in present:

@@ -39,6 +39,7 @@ class Timing:
     stuck_button: int
     trapped_after: int
     standstill_settle: int
+    speed_deviation: int
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Timing:
@@ -64,4 +65,5 @@ class Timing:
             stuck_button=max(1, ticks(car.stuck_button_s)),
             trapped_after=max(1, ticks(TRAPPED_AFTER_S)),
             standstill_settle=max(1, ticks(car.standstill_settle_s)),
+            speed_deviation=max(1, ticks(car.speed_deviation_s)),
         )

@@ -8,7 +8,9 @@ Rules of this module:
   position; then the car creeps onto the landing. A new call, a mode change or a stop-at-next-landing fault may
   commit it to a nearer stop if it can still stop there (retarget), never to a farther one.
 - A measured position that strays more than TRACKING_LIMIT_M from the plan is reported (POSITION_TRACKING, raised by
-  the supervisor) and the car halts on the same tick.
+  the supervisor) and the car halts on the same tick; so is a measured speed off the planned one by more than
+  car.speed_deviation_m_s for car.speed_deviation_s (SPEED_DEVIATION: the drive is not following), or above the
+  creep speed by as much while levelling.
 - On arrival the lantern is set for the direction the car will leave in, and the doors open if a call is served
   here, the mode parks open here, or passengers are to be let out.
 """
@@ -37,7 +39,8 @@ def start(state: ControllerState, direction: Direction, target: int, parking: bo
           tick: int) -> tuple[ControllerState, DriveRequest]:
     """Set the run bits towards ``target`` (-1: the next call in ``direction``); the profile waits for the brake."""
     run = Run(direction=direction, target=target, parking=parking)
-    return enter(state, Cue.DEPART, tick, direction=direction, run=run, park_tick=-1), DriveRequest(direction, 0.0)
+    return (enter(state, Cue.DEPART, tick, direction=direction, run=run, park_tick=-1, deviating_since_tick=-1),
+            DriveRequest(direction, 0.0))
 
 
 def limits(ctx: Context, inputs: Inputs, rules: ModeRules) -> motion.Limits:
@@ -88,7 +91,21 @@ def running(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRul
     if abs(planned_m - travelled_m) > TRACKING_LIMIT_M:
         found.add(Fault.POSITION_TRACKING)
         return enter(state, Cue.TRACKING_LOST, tick, run=None), HOLD
-    if t_s < run.profile.duration_s:
+    # The drive must follow: during the profile the measured speed stays near the plan; while creeping onto the
+    # landing it stays below the creep speed.
+    along_m_s = inputs.speed_m_s * run.direction
+    during_profile = t_s < run.profile.duration_s
+    off_m_s = abs(along_m_s - planned_speed) if during_profile else along_m_s - car.relevel_speed_m_s
+    if off_m_s > car.speed_deviation_m_s:
+        since = state.deviating_since_tick
+        if since < 0:
+            state = replace(state, deviating_since_tick=tick)
+        elif tick - since >= ctx.timing.speed_deviation:
+            found.add(Fault.SPEED_DEVIATION)
+            return enter(state, Cue.TRACKING_LOST, tick, run=None, deviating_since_tick=-1), HOLD
+    elif state.deviating_since_tick >= 0:
+        state = replace(state, deviating_since_tick=-1)
+    if during_profile:
         speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
                                            car.drive_lag_s, car.position_gain_per_s)
         top_m_s = ctx.rescue_limits.speed_m_s if rules.rescue_run else car.rated_speed_m_s

@@ -4,6 +4,7 @@ in the simulated shaft that the stop really happened at speed, then asserts the 
 
 import pytest
 
+from carctl.core.faults import Fault
 from carctl.core.signals import EventKind
 from sim.procedures import SimulatedCar
 
@@ -79,3 +80,26 @@ def test_the_brake_stays_on_for_the_settling_time_after_the_car_comes_to_rest() 
                               what="the recovery run commanded")
     # The default settling time is 1 s of standstill confirmed by a fresh, unchanging status.
     assert lifted_s >= 1.0 - 2 * PERIOD_S, lifted_s
+
+
+@pytest.mark.parametrize("terminal", [0, 5])
+def test_a_runaway_anywhere_on_the_approach_to_a_terminal_never_leaves_the_shaft(terminal: int) -> None:
+    """The drive's speed loop fails (it accelerates at its limit towards the terminal, whatever the reference) at
+    every point of a run's last two metres into either terminal landing: the car never goes beyond the overtravel
+    (the independent check's left_shaft), and the fault that stopped it is latched."""
+    origin = 2 if terminal == 0 else 3
+    for metres_before in [2.0, 1.5, 1.0, 0.7, 0.5, 0.35, 0.25, 0.15, 0.08, 0.03]:
+        car = SimulatedCar()
+        if origin != car.landing:
+            car.ride_to(origin)
+            car.wait_doors("closed", within_s=30)
+        car.press_car_call(terminal)
+        target_m = LANDINGS_M[terminal]
+        car.wait_until(lambda: abs(car.shaft.position_m - target_m) <= metres_before, within_s=30,
+                       what=f"{metres_before} m before landing {terminal}")
+        car.inject("drive_runaway")
+        car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=10, what="stopped")
+        report = car.sim.report(0.0)
+        assert report["safety_violations"] == 0, (metres_before, report["safety_violation_log"])
+        assert car.faults & {Fault.SPEED_DEVIATION, Fault.TERMINAL_SPEED, Fault.OVERSPEED, Fault.SHAFT_LIMIT}, (
+            metres_before, car.describe())
