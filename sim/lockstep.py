@@ -332,8 +332,12 @@ class Lockstep:
         overspeed = speed > self._overspeed_m_s
         outside = not self._lowest_m <= shaft.position_m <= self._highest_m
         # The brake lifted while the car was still moving (sliding on it after a stop at once): a run begun at
-        # speed, perhaps the other way.
-        lifted_moving = shaft.brake_lifts != self._brake_lifts_seen and abs(shaft.lift_speed_m_s) > MOVING_M_S
+        # speed, perhaps the other way. Also a run commanded at all while the car slides on its closed brake, once
+        # the drive's status showing it has reached the controller (a withheld status leaves it none the wiser).
+        commands = self.commands
+        lifted_moving = (shaft.brake_lifts != self._brake_lifts_seen and abs(shaft.lift_speed_m_s) > MOVING_M_S) or (
+            (commands.run_up or commands.run_down) and not shaft.brake_open and speed > MOVING_M_S
+            and self.comm_lost_since < 0 and self.frozen_since < 0)
         self._brake_lifts_seen = shaft.brake_lifts
         if door_open_moving or overspeed or outside or lifted_moving or self._violating:
             found = {kind for kind, holds in (("moving_with_door_open", door_open_moving), ("overspeed", overspeed),

@@ -134,6 +134,7 @@ class Shaft:
         # Each time the brake is lifted: a count, and the car's speed at that moment (0 unless it was sliding).
         self.brake_lifts = 0
         self.lift_speed_m_s = 0.0
+        self.fastest_lift_m_s = 0.0
         self.drive_running = False
         ticks = lambda seconds: max(1, round(seconds / self.period_s))  # noqa: E731
         self.brake_open_ticks = ticks(self.physics.brake_open_s)
@@ -296,6 +297,7 @@ class Shaft:
                     self.brake_open = True
                     self.brake_lifts += 1
                     self.lift_speed_m_s = speed  # what the car was doing when its brake let go
+                    self.fastest_lift_m_s = max(self.fastest_lift_m_s, abs(speed))
             if self.brake_open:
                 reference = commands.speed_ref_m_s
                 if self.on_battery and reference > self.physics.rescue_speed_limit_m_s:

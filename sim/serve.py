@@ -324,6 +324,10 @@ class ShaftServer:
             "door": shaft.door_state(),
             "door_open_fraction": round(shaft.door_open_fraction(), 4),
             "brake_open": shaft.brake_open,
+            # Each lift of the brake, and the fastest the car was moving at one (0 unless a run began while it slid
+            # on the brake after a stop: docs/faults.md, "Recovery after a stop at once").
+            "brake_lifts": shaft.brake_lifts,
+            "fastest_brake_lift_m_s": round(shaft.fastest_lift_m_s, 4),
             "load_kg": round(shaft.total_load_kg(), 1),
             "seat_occupied": shaft.seat_occupied,
             "alarm_held": self.boards.alarm_held,

@@ -14,8 +14,10 @@ Rules of this module:
   refresh the drive's age. A drive that restarted its count is taken again at once, or on its second answer; and
   the rule starts afresh after a reconnection.
 - A fresh status is also refused when its speed or position changed faster than the car physically can since the
-  last one taken (drive_map.Plausibility: a damaged answer over TCP, which has no checksum), counted as
-  "implausible"; like a stale one it does not refresh the drive's age, so damage that lasts stops the car.
+  last one taken, or whose position and speeds disagree (drive_map.Plausibility: a damaged answer over TCP, which
+  has no checksum; over RTU, a drive or encoder at fault), counted as "implausible"; like a stale one it does not
+  refresh the drive's age, so damage that lasts stops the car. The first status after start waits for the next
+  to agree with it ("unconfirmed", once per start).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class LinkErrorKind(enum.Enum):
     DISCONNECTED = "disconnected"
     STALE = "stale"  # a well-formed status whose TICK has not advanced
     IMPLAUSIBLE = "implausible"  # a status whose speed or position changed faster than the car can (a damaged answer)
+    UNCONFIRMED = "unconfirmed"  # the first status since start, waiting for the next to agree with it (one per start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +111,6 @@ class DriveLink:
 
     def connect(self) -> bool:
         self.freshness.forget()  # a drive reached again may have restarted its TICK count meanwhile
-        if self.plausibility is not None:
-            self.plausibility.forget()
         try:
             return bool(self.client.connect())
         except (ModbusException, OSError, ValueError):  # ValueError: a path pyserial cannot use
@@ -166,7 +167,8 @@ class DriveLink:
         if self.plausibility is not None:
             problem = self.plausibility.check(status)
             if problem is not None:
-                return self._error(LinkErrorKind.IMPLAUSIBLE, problem)
+                kind = LinkErrorKind.UNCONFIRMED if self.plausibility.first_pending else LinkErrorKind.IMPLAUSIBLE
+                return self._error(kind, problem)
         return status
 
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:

@@ -344,7 +344,7 @@ class CarConfig:
         "speed_deviation_m_s": Range(0.05, 1.0, "m/s"),
         "speed_deviation_s": Range(0.02, 2.0, "s"),
         "terminal_zone_m": Range(0.0, 10.0, "m"),
-        "terminal_speed_margin_m_s": Range(0.0, 0.5, "m/s"),
+        "terminal_speed_margin_m_s": Range(0.05, 0.5, "m/s"),
     }
 
     def __post_init__(self) -> None:

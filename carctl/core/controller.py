@@ -115,6 +115,8 @@ class Controller:
         found = detect(inputs, ctx.supervisor_limits, state.phase is Phase.RELEVELLING, not state.correction)
         if state.door.fault is not None:
             found.add(state.door.fault)
+        if state.settling and standstill.unconfirmed(ctx, state, tick):
+            found.add(Fault.STANDSTILL_UNCONFIRMED)
         if state.restored:
             found |= state.restored  # the latched faults restored at start, raised on the first step
             state = replace(state, restored=frozenset())

@@ -46,6 +46,7 @@ class Fault(IdentityEnum):
     UNINTENDED_MOVEMENT = "unintended_movement"
     POSITION_TRACKING = "position_tracking"
     SPEED_DEVIATION = "speed_deviation"
+    STANDSTILL_UNCONFIRMED = "standstill_unconfirmed"
     TERMINAL_SPEED = "terminal_speed"
     DOOR_OPEN_FAILED = "door_open_failed"
     DOOR_CLOSE_FAILED = "door_close_failed"
@@ -66,6 +67,11 @@ FAULTS: dict[Fault, FaultSpec] = {
     Fault.CAR_PANEL_STALE: FaultSpec(13, FaultLevel.STOP_AT_NEXT_LANDING, False,
                                      "car operating panel silent: no alarm, door or call buttons in the car"),
     Fault.LANDING_STALE: FaultSpec(14, FaultLevel.DISPLAY, False, "a landing board silent"),
+    # Shown, not a stop (the car is already held): after a stop it has not been seen at rest for the settling time
+    # within STANDSTILL_UNCONFIRMED_S, so it cannot take up service; says what it waits for (standstill.py).
+    Fault.STANDSTILL_UNCONFIRMED: FaultSpec(16, FaultLevel.DISPLAY, False,
+                                            "the car cannot be confirmed at rest after a stop (creeping, a speed or "
+                                            "position that will not settle, a drive still reporting it runs)"),
     Fault.DRIVE_FAULT: FaultSpec(21, FaultLevel.STOP_NOW, False, "the drive reports a fault code"),
     Fault.SAFETY_CHAIN_OPEN: FaultSpec(22, FaultLevel.STOP_NOW, False,
                                        "safety chain open while running or with the doors locked"),

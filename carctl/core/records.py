@@ -35,13 +35,17 @@ def fast_constructor(cls: type[Record]) -> Callable[..., Record]:
         raise TypeError(f"{cls.__name__} has no slots")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} checks its fields in __post_init__; build it with its own constructor")
-    names = [spec.name for spec in dataclasses.fields(cls)]
+    specs = dataclasses.fields(cls)
+    if not all(spec.init for spec in specs):
+        raise TypeError(f"{cls.__name__} has a field its constructor does not take (init=False)")
+    names = [spec.name for spec in specs]
+    # The generated code's own names all start with an underscore: a field may not.
     if not all(name.isidentifier() and not name.startswith("_") for name in names):
         raise TypeError(f"{cls.__name__} has a field name the constructor cannot use")
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
-    body = "".join(f"    _set_{name}(made, {name})\n" for name in names)
-    source = f"def make_{cls.__name__}({', '.join(names)}):\n    made = _new(_cls)\n{body}    return made\n"
+    body = "".join(f"    _set_{name}(_made, {name})\n" for name in names)
+    source = f"def make_{cls.__name__}({', '.join(names)}):\n    _made = _new(_cls)\n{body}    return _made\n"
     exec(source, namespace)  # noqa: S102 - the source is built from the field names above, nothing else
     made: Callable[..., Record] = namespace[f"make_{cls.__name__}"]
     made.__doc__ = f"{cls.__name__}(...) with every field given, built without the dataclass constructor's cost."

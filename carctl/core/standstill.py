@@ -17,7 +17,10 @@ Rules of this module:
 - While settling, no phase lifts the brake (may_lift_brake); the supervisor overrides any run commanded anyway
   (enforce), and a phase that was driving the car is abandoned for HALTED (the controller). The recovery is then
   chosen from where the car came to rest (recovery.py), never from where it was heading.
-- This module owns ControllerState.settling, still_since_tick and still_at_m.
+- Settling longer than STANDSTILL_UNCONFIRMED_S (10 s) with no stop-at-once fault to explain it raises the
+  display-level STANDSTILL_UNCONFIRMED, so that a car held by a creeping brake or a drive that never reports rest
+  says why; it clears when the car settles.
+- This module owns ControllerState.settling, settling_since_tick, still_since_tick and still_at_m.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from carctl.core.faults import FaultLevel, worst_level
 from carctl.core.signals import Commands, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import STANDSTILL_M_S
+from carctl.core.timing import STANDSTILL_UNCONFIRMED_S
 
 # The position may wander this much while the car counts as standing still (a count's last step, rope stretch as
 # someone shifts their weight); more is movement.
@@ -42,8 +46,10 @@ def watch(ctx: Context, state: ControllerState, inputs: Inputs) -> ControllerSta
     speed = inputs.speed_m_s if inputs.speed_m_s >= 0.0 else -inputs.speed_m_s
     if not state.settling:
         if fresh and not inputs.brake_open and speed >= STANDSTILL_M_S:
-            return replace(state, settling=True, still_since_tick=-1)
+            return replace(state, settling=True, settling_since_tick=inputs.tick, still_since_tick=-1)
         return state
+    if state.settling_since_tick < 0:
+        state = replace(state, settling_since_tick=inputs.tick)
     at_rest = fresh and speed < STANDSTILL_M_S and not inputs.brake_open and not inputs.drive_running
     if not at_rest:
         return state if state.still_since_tick < 0 else replace(state, still_since_tick=-1)
@@ -53,14 +59,20 @@ def watch(ctx: Context, state: ControllerState, inputs: Inputs) -> ControllerSta
     if tick - state.still_since_tick >= ctx.timing.standstill_settle:
         if state.faults and worst_level(state.faults) >= FaultLevel.STOP_NOW:
             return state  # at rest long enough; still stopped by the fault, and ready the tick after it clears
-        return replace(state, settling=False, still_since_tick=-1)
+        return replace(state, settling=False, settling_since_tick=-1, still_since_tick=-1)
     return state
+
+
+def unconfirmed(ctx: Context, state: ControllerState, tick: int) -> bool:
+    """Settling for longer than STANDSTILL_UNCONFIRMED_S with no stop-at-once fault to explain it."""
+    return (state.settling and 0 <= state.settling_since_tick <= tick - ctx.timing.standstill_unconfirmed
+            and not (state.faults and worst_level(state.faults) >= FaultLevel.STOP_NOW))
 
 
 def after_commands(state: ControllerState, commands: Commands) -> ControllerState:
     """A quick stop commanded this tick (after the supervisor's last word): the car settles from here."""
     if commands.quick_stop and not state.settling:
-        return replace(state, settling=True, still_since_tick=-1)
+        return replace(state, settling=True, settling_since_tick=-1, still_since_tick=-1)
     return state
 
 
@@ -73,10 +85,13 @@ def may_lift_brake(state: ControllerState) -> bool:
 def deadlines(ctx: Context, state: ControllerState) -> list[int]:
     """When an unchanged, settling state ends its settling on its own (for Controller.next_deadline_tick); under a
     stop-at-once fault it ends only when the fault clears, which changes the state anyway."""
-    if state.settling and state.still_since_tick >= 0 and not (
-            state.faults and worst_level(state.faults) >= FaultLevel.STOP_NOW):
-        return [state.still_since_tick + ctx.timing.standstill_settle]
-    return []
+    if not state.settling or (state.faults and worst_level(state.faults) >= FaultLevel.STOP_NOW):
+        return []
+    ticks = [state.settling_since_tick + ctx.timing.standstill_unconfirmed] if state.settling_since_tick >= 0 else []
+    if state.still_since_tick >= 0:
+        ticks.append(state.still_since_tick + ctx.timing.standstill_settle)
+    return ticks
 
 
-__all__ = ["STANDSTILL_POSITION_M", "after_commands", "deadlines", "may_lift_brake", "watch"]
+__all__ = ["STANDSTILL_POSITION_M", "STANDSTILL_UNCONFIRMED_S", "after_commands", "deadlines", "may_lift_brake",
+           "unconfirmed", "watch"]

@@ -66,6 +66,7 @@ class ControllerState:
     # standstill.py: after a stop at once (and from power-up: Controller.initial_state) the car is settling until
     # fresh statuses have shown it at rest for the settling time: since when (-1: not at rest) and where it stood.
     settling: bool = False
+    settling_since_tick: int = -1  # when this settling began (-1: not yet seen by the standstill watch)
     still_since_tick: int = -1
     still_at_m: float = 0.0
 

@@ -53,6 +53,7 @@ class SupervisorLimits:
     terminal_zone_m: float = 0.0
     terminal_decel_m_s2: float = 1.0
     terminal_margin_m_s: float = 0.1
+    terminal_floor_m_s: float = 0.3  # never below the slow runs' speeds (inspection, correction, rescue, relevel)
 
     @classmethod
     def from_config(cls, config: ControllerConfig) -> SupervisorLimits:
@@ -62,7 +63,9 @@ class SupervisorLimits:
         return cls(car.overspeed_m_s, landings[0] - overtravel, landings[-1] + overtravel, car.overload_kg,
                    Freshness.from_config(car), bottom_m=landings[0], top_m=landings[-1],
                    terminal_zone_m=car.terminal_zone_m, terminal_decel_m_s2=1.25 * car.acceleration_m_s2,
-                   terminal_margin_m_s=car.terminal_speed_margin_m_s)
+                   terminal_margin_m_s=car.terminal_speed_margin_m_s,
+                   terminal_floor_m_s=max(car.inspection_speed_m_s, car.correction_speed_m_s, car.rescue_speed_m_s,
+                                          car.relevel_speed_m_s))
 
 
 def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position_trusted: bool = True) -> set[Fault]:
@@ -96,15 +99,18 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
         if not limits.lowest_m <= position <= limits.highest_m:
             present.add(Fault.SHAFT_LIMIT)
         # Terminal speed limiting: towards a terminal landing, no faster than the speed from which the allowed
-        # deceleration stops the car at it (and only the margin once at or past it).
-        if inputs.speed_m_s > 0.0:
+        # deceleration stops the car at it, but never below the slow runs' own speeds (inspection and levelling
+        # slow down by the position gain, not by the profile's deceleration); a zone of 0 turns it off.
+        if limits.terminal_zone_m <= 0.0:
+            left_m = 1.0
+        elif inputs.speed_m_s > 0.0:
             left_m = limits.top_m - position
         elif inputs.speed_m_s < 0.0:
             left_m = position - limits.bottom_m
         else:
             left_m = limits.terminal_zone_m + 1.0
-        if left_m < limits.terminal_zone_m and speed > limits.terminal_margin_m_s and speed > (
-                math.sqrt(2.0 * limits.terminal_decel_m_s2 * max(0.0, left_m)) + limits.terminal_margin_m_s):
+        if left_m < limits.terminal_zone_m and speed > limits.terminal_floor_m_s + limits.terminal_margin_m_s and (
+                speed > math.sqrt(2.0 * limits.terminal_decel_m_s2 * max(0.0, left_m)) + limits.terminal_margin_m_s):
             present.add(Fault.TERMINAL_SPEED)
     if inputs.load_kg > limits.overload_kg:
         present.add(Fault.OVERLOAD)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # config.py re-exports Timing, so it is not imported here at 
 # A car that has held someone this long without letting them out has trapped them (watch.py): a Hangzhou pilot
 # flagged entrapments about 30 s after the fault.
 TRAPPED_AFTER_S = 30.0
+# A car still settling after a stop this long, with no stop-at-once fault to explain it, says so (standstill.py).
+STANDSTILL_UNCONFIRMED_S = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Timing:
@@ -39,6 +41,7 @@ class Timing:
     stuck_button: int
     trapped_after: int
     standstill_settle: int
+    standstill_unconfirmed: int
     speed_deviation: int
 
     @classmethod
@@ -65,5 +68,6 @@ class Timing:
             stuck_button=max(1, ticks(car.stuck_button_s)),
             trapped_after=max(1, ticks(TRAPPED_AFTER_S)),
             standstill_settle=max(1, ticks(car.standstill_settle_s)),
+            standstill_unconfirmed=max(1, ticks(STANDSTILL_UNCONFIRMED_S)),
             speed_deviation=max(1, ticks(car.speed_deviation_s)),
         )

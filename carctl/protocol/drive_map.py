@@ -221,6 +221,9 @@ class TickFreshness:
 # No lift car changes its speed faster than 1 g (an emergency stop on the brake, a buffer strike), nor runs at twice
 # its rated speed (the governor trips at 115 %): a status that says otherwise is damaged, not news.
 PLAUSIBLE_ACCEL_M_S2 = 9.81
+# Speeding up is slower: the motor's torque, or at worst the out-of-balance mass falling against the counterweight
+# (a few tenths of g for these small cars), never 1 g.
+PLAUSIBLE_SPEEDUP_M_S2 = 4.0
 SPEED_QUANTUM_M_S = 0.05  # allowance for the speed's rounding and the drive's own sampling
 POSITION_QUANTUM_M = 0.02  # allowance for the count's rounding and rope stretch as the load changes
 # A status refused this many cycles in a row is taken after all, as the new baseline: a drive that insists is
@@ -231,13 +234,15 @@ REBASE_AFTER = 25
 class Plausibility:
     """Defence in depth over a link without a checksum (Modbus TCP): a status whose speed or position changed
     faster than the car physically can since the last one taken, given the cycles between them, is refused as
-    untrusted, like a stale one; so is a status that newly says the count is unreferenced, until the next status
-    says so too (a flipped bit would otherwise send the car on a correction run). With nothing to compare with (at
-    start, after a reconnection) the first status is only a candidate: the next one that agrees with it is taken.
-    Call cycle() once per cycle, check() on each decoded status; forget() after a reconnection."""
+    untrusted, like a stale one; so is one whose position did not move as its speeds say it must have, and one that
+    newly says the count is unreferenced, until the next status says so too (a flipped bit would otherwise send the
+    car on a correction run). With nothing to compare with (at start) the first status is only a candidate: the next
+    one that agrees with it is taken (first_pending says a refusal was that). A reconnection keeps the last status
+    taken: a drive that restarted meanwhile says so by its reference flags, which let its count jump. Call cycle()
+    once per cycle, check() on each decoded status."""
 
     __slots__ = ("speed_limit_m_s", "period_s", "last", "cycles", "refused_in_row", "pending_unreferenced",
-                 "candidate")
+                 "candidate", "first_pending")
 
     def __init__(self, rated_speed_m_s: float, period_s: float) -> None:
         self.speed_limit_m_s = 2.0 * rated_speed_m_s
@@ -247,21 +252,19 @@ class Plausibility:
         self.refused_in_row = 0
         self.pending_unreferenced = False
         self.candidate: DriveStatus | None = None  # a first status, waiting for one that agrees with it
+        self.first_pending = False  # the last refusal was of a first status, not of a damaged one
 
     def cycle(self) -> None:
         self.cycles += 1
 
-    def forget(self) -> None:
-        self.last = self.candidate = None
-        self.refused_in_row = 0
-        self.pending_unreferenced = False
-
     def check(self, status: DriveStatus) -> str | None:
         """None if ``status`` is taken (it becomes the baseline), else why it is refused."""
+        self.first_pending = False
         if self.last is None:
             candidate, self.candidate = self.candidate, status
             if candidate is None:
                 self.cycles = 0
+                self.first_pending = True
                 return "a first status: waiting for the next to agree with it"
             self.last = candidate  # judged against the candidate; if it disagrees, it is the next candidate
             problem = self._problem(status)
@@ -289,6 +292,9 @@ class Plausibility:
         change = abs(status.speed_m_s - last.speed_m_s)
         if change > PLAUSIBLE_ACCEL_M_S2 * elapsed_s + SPEED_QUANTUM_M_S:
             return f"speed changed by {change:.3f} m/s in {elapsed_s:.3f} s"
+        gained = speed - abs(last.speed_m_s)
+        if gained > PLAUSIBLE_SPEEDUP_M_S2 * elapsed_s + SPEED_QUANTUM_M_S:
+            return f"speed rose by {gained:.3f} m/s in {elapsed_s:.3f} s"
         if status.position_unreferenced and not last.position_unreferenced:
             confirmed, self.pending_unreferenced = self.pending_unreferenced, True
             if not confirmed:
@@ -297,9 +303,15 @@ class Plausibility:
         if status.position_unreferenced != last.position_unreferenced or status.below_reference_mark != (
                 last.below_reference_mark):
             return None  # the count restarted or was referenced again: its position may jump
-        moved = abs(status.position_m - last.position_m)
+        moved = status.position_m - last.position_m
         fastest = max(speed, abs(last.speed_m_s)) + PLAUSIBLE_ACCEL_M_S2 * elapsed_s
-        if moved > fastest * elapsed_s + POSITION_QUANTUM_M:
-            return f"position moved {moved:.3f} m in {elapsed_s:.3f} s"
+        if abs(moved) > fastest * elapsed_s + POSITION_QUANTUM_M:
+            return f"position moved {abs(moved):.3f} m in {elapsed_s:.3f} s"
+        # Between two statuses the car moved by about their mean speed times the time between them: with its
+        # acceleration anywhere within the bound a, by no more than a T^2 / 4 - (speed change)^2 / (4 a) off that.
+        expected = (status.speed_m_s + last.speed_m_s) / 2.0 * elapsed_s
+        slack_m = (PLAUSIBLE_ACCEL_M_S2 * elapsed_s * elapsed_s - change * change / PLAUSIBLE_ACCEL_M_S2) / 4.0
+        if abs(moved - expected) > max(0.0, slack_m) + POSITION_QUANTUM_M:
+            return (f"position moved {moved:+.3f} m in {elapsed_s:.3f} s where its speeds say {expected:+.3f} m")
         return None
 

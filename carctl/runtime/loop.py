@@ -376,6 +376,8 @@ class ControlLoop:
             "position_m": round(drive.position_m, 3) if drive is not None else None,
             "nearest_landing": self.controller.nearest_landing(drive.position_m) if drive is not None else None,
             "faults": sorted(fault.value for fault in self.state.faults),
+            # After a stop the car waits to be seen at rest before its brake may lift (docs/faults.md).
+            "settling": self.state.settling,
             "lag_p50_ms": round(self.rate.percentile_ms(0.5), 3),
             "lag_p99_ms": round(self.rate.percentile_ms(0.99), 3),
             "missed_cycles": self.rate.missed,

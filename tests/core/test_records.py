@@ -74,7 +74,22 @@ def test_the_fast_constructor_refuses_records_it_would_build_wrongly() -> None:
             if self.value < 0:
                 raise ValueError("negative")
 
-    for record in (Mutable, NoSlots, Checked, int):
+    @dataclass(frozen=True, slots=True)
+    class Derived:
+        value: int
+        twice: int = dataclasses.field(init=False, default=0)
+
+    @dataclass(frozen=True, slots=True)
+    class Private:
+        _value: int
+
+    @dataclass(frozen=True, slots=True)
+    class Named:  # a field named like a local of the generated code is fine: those all start with "_"
+        made: int
+        make_Named: int
+
+    assert fast_constructor(Named)(made=1, make_Named=2) == Named(1, 2)
+    for record in (Mutable, NoSlots, Checked, Derived, Private, int):
         with pytest.raises(TypeError):
             fast_constructor(record)
 

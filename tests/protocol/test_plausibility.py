@@ -7,12 +7,14 @@ RATED_M_S = 1.0
 OVERSPEED_M_S = 1.1
 LOWEST_M, HIGHEST_M = -0.3, 14.8  # the supervisor's final limits for the default building
 
+
 def status(**changes: object) -> DriveStatus:
     values: dict[str, object] = dict(ready=True, running=False, faulted=False, brake_open=False, zero_speed=True,
                                      comm_loss_trip=False, safety_chain_closed=True, speed_m_s=0.0, position_m=5.8,
                                      fault_code=0, current_a=0.0, load_kg=75.0, drive_tick=1)
     values.update(changes)
     return DriveStatus(**values)  # type: ignore[arg-type]
+
 
 def taken(check: Plausibility, reading: DriveStatus) -> bool:
     check.cycle()
@@ -25,6 +27,7 @@ def primed(reading: DriveStatus) -> Plausibility:
     assert not taken(check, reading)
     assert taken(check, reading)
     return check
+
 
 def test_a_real_run_and_an_emergency_stop_are_never_refused() -> None:
     check = primed(status(position_m=0.0))
@@ -39,6 +42,7 @@ def test_a_real_run_and_an_emergency_stop_are_never_refused() -> None:
     check = primed(status(position_unreferenced=True, position_m=3.2, below_reference_mark=False))
     assert taken(check, status(position_unreferenced=False, position_m=0.1, below_reference_mark=True))
 
+
 def test_a_jump_faster_than_the_car_is_refused_and_a_single_one_never_becomes_the_baseline() -> None:
     check = primed(status())
     assert not taken(check, status(position_m=5.8 + 65.536))  # the position's high word, one bit flipped
@@ -48,7 +52,8 @@ def test_a_jump_faster_than_the_car_is_refused_and_a_single_one_never_becomes_th
     # Three cycles later the car may have moved more: limits widen with the cycles since the last status taken.
     check.cycle()
     check.cycle()
-    assert taken(check, status(position_m=5.83, speed_m_s=0.4))
+    assert taken(check, status(position_m=5.808, speed_m_s=0.25))
+
 
 def test_a_count_newly_unreferenced_is_taken_only_when_the_next_status_says_so_too() -> None:
     check = primed(status())
@@ -57,16 +62,26 @@ def test_a_count_newly_unreferenced_is_taken_only_when_the_next_status_says_so_t
     assert not taken(check, status(position_unreferenced=True, position_m=0.0))
     assert taken(check, status(position_unreferenced=True, position_m=0.0))  # the drive really restarted its count
 
-def test_a_drive_that_insists_is_believed_after_a_while_and_a_reconnection_starts_afresh() -> None:
+
+def test_a_drive_that_insists_is_believed_after_a_while_and_a_first_status_waits_for_a_second() -> None:
     check = primed(status())
     moved = status(position_m=9.0)
     assert [taken(check, moved) for _ in range(REBASE_AFTER)] == [False] * (REBASE_AFTER - 1) + [True]
-    # After a reconnection the drive may have restarted: its first status is a candidate, and two that agree are
-    # taken; a damaged first answer is simply replaced by the next.
-    check.forget()
-    assert not taken(check, status(position_m=2.0 + 65.536))
-    assert not taken(check, status(position_m=2.0))
+    # At start there is nothing to compare with: the first status is a candidate, and two that agree are taken; a
+    # damaged first answer is simply replaced by the next.
+    check = Plausibility(RATED_M_S, PERIOD_S)
+    assert not taken(check, status(position_m=2.0 + 65.536)) and check.first_pending
+    assert not taken(check, status(position_m=2.0)) and not check.first_pending
     assert taken(check, status(position_m=2.0))
+
+
+def test_a_speed_its_position_does_not_bear_out_is_refused_however_long_the_gap() -> None:
+    check = primed(status())
+    for _ in range(12):  # answers lost in between widen the bounds on speed and position alike
+        check.cycle()
+    assert not taken(check, status(speed_m_s=1.2))  # the car would have moved some 0.08 m: it has not
+    assert taken(check, status(speed_m_s=0.0, position_m=5.8))
+
 
 def test_no_single_flipped_bit_of_a_standing_car_s_speed_or_position_passes_as_overspeed_or_a_final_limit() -> None:
     good = status(position_m=5.8, drive_tick=7)
