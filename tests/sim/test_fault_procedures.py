@@ -45,14 +45,19 @@ def test_with_a_loose_deviation_margin_overspeed_still_stops_a_runaway_before_th
     assert car.sim.report(0.0)["safety_violations"] == 0
 
 
-def test_a_runaway_in_inspection_at_the_top_is_stopped_short_of_the_final_limit_by_terminal_speed_limiting() -> None:
-    car = SimulatedCar()
+def runaway_in_inspection_near_the_top(car: SimulatedCar) -> None:
+    """The mechanic drives the car up on the inspection buttons; 10 cm below the top landing the drive runs away."""
     car.ride_to(4)
     car.switch_mode("inspection")
     car.run_for(0.5)
     car.hold_inspection("up")
     car.wait_until(lambda: car.shaft.position_m > LANDINGS_M[5] - 0.10, within_s=30, what="near the top")
     car.inject("drive_runaway")
+
+
+def test_a_runaway_in_inspection_at_the_top_is_stopped_short_of_the_final_limit_by_terminal_speed_limiting() -> None:
+    car = SimulatedCar()
+    runaway_in_inspection_near_the_top(car)
     car.wait_fault(Fault.TERMINAL_SPEED, within_s=2)
     car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped")
     assert car.sim.violations == [] and car.shaft.position_m < LANDINGS_M[5] + 0.05
@@ -73,12 +78,7 @@ def test_a_runaway_in_inspection_at_the_top_trips_the_final_limit_latched() -> N
     """Without terminal speed limiting (terminal_zone_m = 0) the same runaway leaves the car beyond the final
     limit."""
     car = SimulatedCar({"car": {"terminal_zone_m": 0.0}})
-    car.ride_to(4)
-    car.switch_mode("inspection")
-    car.run_for(0.5)
-    car.hold_inspection("up")
-    car.wait_until(lambda: car.shaft.position_m > LANDINGS_M[5] - 0.10, within_s=30, what="near the top")
-    car.inject("drive_runaway")
+    runaway_in_inspection_near_the_top(car)
     car.wait_fault(Fault.SHAFT_LIMIT, within_s=2)
     car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped")
     # The independent check saw the car really beyond the final limit, and the quick stop held it within 0.15 m.
