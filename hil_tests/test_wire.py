@@ -125,6 +125,18 @@ def test_damaged_modbus_tcp_answers_neither_move_a_standing_car_nor_latch_a_faul
     car.wait_doors("open", within_s=40, at_m=LANDING_M[4])
 
 
+@pytest.mark.parametrize("kind, fault", [("car_top_silent", "car_top_stale"), ("car_panel_silent", "car_panel_stale"),
+                                         ("landing_silent", "landing_stale")])
+def test_a_silent_board_injected_over_the_wire_is_heard_as_silent(car: WireCar, kind: str, fault: str) -> None:
+    """The wire simulator honours the board-silencing fault kinds the lockstep has: the board stops answering on
+    the panel bus, the firmware raises its staleness fault, and clears it when the board answers again."""
+    car.send(cmd="inject", kind=kind)
+    car.wait_until(lambda s: fault in car.firmware_faults_raised(), within_s=5, what=f"{fault} raised")
+    car.send(cmd="clear", kind=kind)
+    car.wait_until(lambda s: fault in [r["detail"] for r in car.firmware_events("fault_cleared")], within_s=5,
+                   what=f"{fault} cleared")
+
+
 def test_panel_bus_garbage_is_counted_and_dropped_while_the_car_serves(car: WireCar) -> None:
     car.press_car_call(3)
     for _ in range(10):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,8 +152,6 @@ class DriveLink:
 
     def read_status(self) -> DriveStatus | LinkError:
         self.exchanges += 1
-        if self.plausibility is not None:
-            self.plausibility.cycle()
         response = self._transact(lambda: self.client.read_holding_registers(
             drive_map.STATUS_BLOCK_START, count=drive_map.STATUS_BLOCK_COUNT, device_id=drive_map.DEVICE_ID),
             READ_HOLDING_REGISTERS)
@@ -165,7 +164,7 @@ class DriveLink:
         if not self.freshness.take(status.drive_tick):
             return self._error(LinkErrorKind.STALE, f"TICK {status.drive_tick} has not advanced")
         if self.plausibility is not None:
-            problem = self.plausibility.check(status)
+            problem = self.plausibility.check(status, time.monotonic())
             if problem is not None:
                 kind = LinkErrorKind.UNCONFIRMED if self.plausibility.first_pending else LinkErrorKind.IMPLAUSIBLE
                 return self._error(kind, problem)

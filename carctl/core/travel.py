@@ -8,9 +8,9 @@ Rules of this module:
   position; then the car creeps onto the landing. A new call, a mode change or a stop-at-next-landing fault may
   commit it to a nearer stop if it can still stop there (retarget), never to a farther one.
 - A measured position that strays more than TRACKING_LIMIT_M from the plan is reported (POSITION_TRACKING, raised by
-  the supervisor) and the car halts on the same tick; so is a measured speed off the planned one by more than
-  car.speed_deviation_m_s for car.speed_deviation_s (SPEED_DEVIATION: the drive is not following), or above the
-  creep speed by as much while levelling.
+  the supervisor) and the car halts on the same tick; so is a measured speed off the speed reference the drive is
+  given by more than car.speed_deviation_m_s for car.speed_deviation_s (SPEED_DEVIATION: the drive is not
+  following), or above the creep speed by as much while levelling.
 - On arrival the lantern is set for the direction the car will leave in, and the doors open if a call is served
   here, the mode parks open here, or passengers are to be let out.
 """
@@ -91,11 +91,24 @@ def running(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRul
     if abs(planned_m - travelled_m) > TRACKING_LIMIT_M:
         found.add(Fault.POSITION_TRACKING)
         return enter(state, Cue.TRACKING_LOST, tick, run=None), HOLD
-    # The drive must follow: during the profile the measured speed stays near the plan; while creeping onto the
-    # landing it stays below the creep speed.
-    along_m_s = inputs.speed_m_s * run.direction
     during_profile = t_s < run.profile.duration_s
-    off_m_s = abs(along_m_s - planned_speed) if during_profile else along_m_s - car.relevel_speed_m_s
+    if during_profile:
+        speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
+                                           car.drive_lag_s, car.position_gain_per_s)
+        top_m_s = ctx.rescue_limits.speed_m_s if rules.rescue_run else car.rated_speed_m_s
+        request = DriveRequest(run.direction, min(max(speed, 0.0), top_m_s * 1.05))
+    else:
+        error_m = (ctx.landings_m[run.target] - inputs.position_m) * run.direction
+        if abs(error_m) <= car.level_tolerance_m and abs(inputs.speed_m_s) < STOPPED_M_S or (
+                t_s > run.profile.duration_s + LEVELLING_TIMEOUT_S):
+            return enter(state, Cue.LEVELLED, tick, deviating_since_tick=-1), HOLD
+        creep = motion.levelling_speed_m_s(error_m, car.relevel_speed_m_s, car.position_gain_per_s)
+        request = DriveRequest(run.direction if error_m > 0 else Direction(-run.direction), creep)
+    # The drive must follow the reference it is given (the plan, led by the lag and pulled onto the planned
+    # position): measured against it, not against the plan, so that the position correction is not taken for a
+    # deviation. While creeping onto the landing it must stay below the creep speed.
+    along_m_s = inputs.speed_m_s * run.direction
+    off_m_s = abs(along_m_s - request.speed_m_s) if during_profile else along_m_s - car.relevel_speed_m_s
     if off_m_s > car.speed_deviation_m_s:
         since = state.deviating_since_tick
         if since < 0:
@@ -105,17 +118,7 @@ def running(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRul
             return enter(state, Cue.TRACKING_LOST, tick, run=None, deviating_since_tick=-1), HOLD
     elif state.deviating_since_tick >= 0:
         state = replace(state, deviating_since_tick=-1)
-    if during_profile:
-        speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
-                                           car.drive_lag_s, car.position_gain_per_s)
-        top_m_s = ctx.rescue_limits.speed_m_s if rules.rescue_run else car.rated_speed_m_s
-        return state, DriveRequest(run.direction, min(max(speed, 0.0), top_m_s * 1.05))
-    error_m = (ctx.landings_m[run.target] - inputs.position_m) * run.direction
-    if abs(error_m) <= car.level_tolerance_m and abs(inputs.speed_m_s) < STOPPED_M_S or (
-            t_s > run.profile.duration_s + LEVELLING_TIMEOUT_S):
-        return enter(state, Cue.LEVELLED, tick), HOLD
-    creep = motion.levelling_speed_m_s(error_m, car.relevel_speed_m_s, car.position_gain_per_s)
-    return state, DriveRequest(run.direction if error_m > 0 else Direction(-run.direction), creep)
+    return state, request
 
 
 def retarget(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules) -> ControllerState:

@@ -226,69 +226,64 @@ PLAUSIBLE_ACCEL_M_S2 = 9.81
 PLAUSIBLE_SPEEDUP_M_S2 = 4.0
 SPEED_QUANTUM_M_S = 0.05  # allowance for the speed's rounding and the drive's own sampling
 POSITION_QUANTUM_M = 0.02  # allowance for the count's rounding and rope stretch as the load changes
-# A status refused this many cycles in a row is taken after all, as the new baseline: a drive that insists is
+# The drive samples its status on its own cycle, and an answer spends time on the link: two statuses may be this
+# much further apart in the car's time than the reads that fetched them.
+SAMPLING_SLACK_S = 0.05
+# A status refused this many times in a row is taken after all, as the new baseline: a drive that insists is
 # believed, and the supervisor judges what it says (a single damaged answer never lasts this long).
 REBASE_AFTER = 25
 
 
 class Plausibility:
     """Defence in depth over a link without a checksum (Modbus TCP): a status whose speed or position changed
-    faster than the car physically can since the last one taken, given the cycles between them, is refused as
-    untrusted, like a stale one; so is one whose position did not move as its speeds say it must have, and one that
-    newly says the count is unreferenced, until the next status says so too (a flipped bit would otherwise send the
-    car on a correction run). With nothing to compare with (at start) the first status is only a candidate: the next
-    one that agrees with it is taken (first_pending says a refusal was that). A reconnection keeps the last status
-    taken: a drive that restarted meanwhile says so by its reference flags, which let its count jump. Call cycle()
-    once per cycle, check() on each decoded status."""
+    faster than the car physically can since the last one taken, given the time between the reads (and
+    SAMPLING_SLACK_S), is refused as untrusted, like a stale one; so is one whose position did not move as its
+    speeds say it must have, and one that newly says the count is unreferenced, until the next status says so too
+    (a flipped bit would otherwise send the car on a correction run). With nothing to compare with (at start) the
+    first status is only a candidate: the next one that agrees with it is taken (first_pending says a refusal was
+    that). A reconnection keeps the last status taken: a drive that restarted meanwhile says so by its reference
+    flags, which let its count jump. Sans-I/O: check() is given each decoded status and the time it was read."""
 
-    __slots__ = ("speed_limit_m_s", "period_s", "last", "cycles", "refused_in_row", "pending_unreferenced",
-                 "candidate", "first_pending")
+    __slots__ = ("speed_limit_m_s", "last", "last_s", "refused_in_row", "pending_unreferenced", "candidate",
+                 "candidate_s", "first_pending")
 
-    def __init__(self, rated_speed_m_s: float, period_s: float) -> None:
+    def __init__(self, rated_speed_m_s: float) -> None:
         self.speed_limit_m_s = 2.0 * rated_speed_m_s
-        self.period_s = period_s
         self.last: DriveStatus | None = None
-        self.cycles = 0  # since the last status taken
+        self.last_s = 0.0  # when the last status taken was read
         self.refused_in_row = 0
         self.pending_unreferenced = False
         self.candidate: DriveStatus | None = None  # a first status, waiting for one that agrees with it
+        self.candidate_s = 0.0
         self.first_pending = False  # the last refusal was of a first status, not of a damaged one
 
-    def cycle(self) -> None:
-        self.cycles += 1
-
-    def check(self, status: DriveStatus) -> str | None:
-        """None if ``status`` is taken (it becomes the baseline), else why it is refused."""
+    def check(self, status: DriveStatus, now_s: float) -> str | None:
+        """None if ``status``, read at ``now_s`` (a monotonic clock), is taken (it becomes the baseline), else why
+        it is refused."""
         self.first_pending = False
         if self.last is None:
-            candidate, self.candidate = self.candidate, status
+            candidate, candidate_s = self.candidate, self.candidate_s
+            self.candidate, self.candidate_s = status, now_s
             if candidate is None:
-                self.cycles = 0
                 self.first_pending = True
                 return "a first status: waiting for the next to agree with it"
-            self.last = candidate  # judged against the candidate; if it disagrees, it is the next candidate
-            problem = self._problem(status)
-            self.last = None
+            problem = self._problem(candidate, now_s - candidate_s, status)
             if problem is not None:
-                self.cycles = 0
                 return f"{problem} (no agreed status yet)"
             self.candidate = None
         else:
-            problem = self._problem(status)
-        if problem is not None and self.refused_in_row + 1 < REBASE_AFTER:
-            self.refused_in_row += 1
-            return problem
-        self.last, self.cycles, self.refused_in_row = status, 0, 0
+            problem = self._problem(self.last, now_s - self.last_s, status)
+            if problem is not None and self.refused_in_row + 1 < REBASE_AFTER:
+                self.refused_in_row += 1
+                return problem
+        self.last, self.last_s, self.refused_in_row = status, now_s, 0
         return None
 
-    def _problem(self, status: DriveStatus) -> str | None:
+    def _problem(self, last: DriveStatus, read_apart_s: float, status: DriveStatus) -> str | None:
         speed = abs(status.speed_m_s)
         if speed > self.speed_limit_m_s:
             return f"speed {status.speed_m_s:.3f} m/s is beyond what the car can do"
-        last = self.last
-        if last is None:
-            return None
-        elapsed_s = max(1, self.cycles) * self.period_s
+        elapsed_s = max(0.0, read_apart_s) + SAMPLING_SLACK_S  # the most the two samples can be apart
         change = abs(status.speed_m_s - last.speed_m_s)
         if change > PLAUSIBLE_ACCEL_M_S2 * elapsed_s + SPEED_QUANTUM_M_S:
             return f"speed changed by {change:.3f} m/s in {elapsed_s:.3f} s"
@@ -307,11 +302,13 @@ class Plausibility:
         fastest = max(speed, abs(last.speed_m_s)) + PLAUSIBLE_ACCEL_M_S2 * elapsed_s
         if abs(moved) > fastest * elapsed_s + POSITION_QUANTUM_M:
             return f"position moved {abs(moved):.3f} m in {elapsed_s:.3f} s"
-        # Between two statuses the car moved by about their mean speed times the time between them: with its
-        # acceleration anywhere within the bound a, by no more than a T^2 / 4 - (speed change)^2 / (4 a) off that.
-        expected = (status.speed_m_s + last.speed_m_s) / 2.0 * elapsed_s
-        slack_m = (PLAUSIBLE_ACCEL_M_S2 * elapsed_s * elapsed_s - change * change / PLAUSIBLE_ACCEL_M_S2) / 4.0
-        if abs(moved - expected) > max(0.0, slack_m) + POSITION_QUANTUM_M:
-            return (f"position moved {moved:+.3f} m in {elapsed_s:.3f} s where its speeds say {expected:+.3f} m")
+        # Between two samples T apart the car moved by about their mean speed times T: with its acceleration
+        # anywhere within the bound a, by no more than a T^2 / 4 - (speed change)^2 / (4 a) off that. T is known
+        # only to within the sampling slack, which at the higher speed is worth that speed times the slack.
+        apart_s = max(0.0, read_apart_s)
+        expected = (status.speed_m_s + last.speed_m_s) / 2.0 * apart_s
+        slack_m = max(0.0, PLAUSIBLE_ACCEL_M_S2 * elapsed_s * elapsed_s - change * change / PLAUSIBLE_ACCEL_M_S2) / 4.0
+        slack_m += max(speed, abs(last.speed_m_s)) * SAMPLING_SLACK_S
+        if abs(moved - expected) > slack_m + POSITION_QUANTUM_M:
+            return f"position moved {moved:+.3f} m in {apart_s:.3f} s where its speeds say {expected:+.3f} m"
         return None
-

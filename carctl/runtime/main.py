@@ -90,8 +90,7 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
               memory_locked=realtime.memory_locked, notes=list(realtime.notes), drive=config.drive.endpoint,
               panel=config.panel.port, period_s=config.controller.car.control_period_s)
     link = DriveLink(Endpoint.parse(config.drive.endpoint), config.drive.timeout_s, config.drive.baud,
-                     drive_map.Plausibility(config.controller.car.rated_speed_m_s,
-                                            config.controller.car.control_period_s))
+                     drive_map.Plausibility(config.controller.car.rated_speed_m_s))
     master = PanelBusMaster(config.panel.port, config.panel.baud, config.panel.response_timeout_s)
     processes = ProcessTable(config, config_path, log)
     loop = ControlLoop(config, link, master, log, child_pid=processes.pid_of)
