@@ -286,8 +286,8 @@ class CarConfig:
     standstill_settle_s: float = 1.0
     # During a run, the measured speed may differ from the planned one by this much for at most this long; more is
     # the latched speed_deviation fault, a stop at once (the drive is not following: core/travel.py).
-    speed_deviation_m_s: float = 0.25
-    speed_deviation_s: float = 0.1
+    speed_deviation_m_s: float = 0.3
+    speed_deviation_s: float = 0.5
     # Terminal speed limiting: within this distance of a terminal landing, moving towards it, the car must be below
     # the speed from which the normal deceleration (acceleration_m_s2, with a quarter in hand) stops it at the
     # landing, plus terminal_speed_margin_m_s; faster is the latched terminal_speed fault, a stop at once.

@@ -11,7 +11,9 @@ LANDINGS_M = (0.0, 2.9, 5.8, 8.7, 11.6, 14.5)
 
 
 def test_a_runaway_drive_is_stopped_by_its_speed_deviation_before_overspeed_and_stays_latched() -> None:
-    car = SimulatedCar()
+    """With the deviation judged tightly (0.25 m/s for 0.1 s; the defaults, 0.3 m/s for 0.5 s, leave room for a
+    loaded controller and let overspeed act first on a runaway at rated speed)."""
+    car = SimulatedCar({"car": {"speed_deviation_m_s": 0.25, "speed_deviation_s": 0.1}})
     car.press_car_call(5)
     car.wait_until(lambda: car.shaft.speed_m_s > 0.5, within_s=20, what="accelerating")
     planned_then = car.shaft.speed_m_s
