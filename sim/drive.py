@@ -13,7 +13,7 @@ from __future__ import annotations
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 
 from carctl.protocol import drive_map
-from carctl.protocol.drive_map import DriveFaultCode, DriveStatus
+from carctl.protocol.drive_map import DriveFaultCode
 from sim.physics import Shaft, actuators
 from sim.panels import PanelBoards
 
@@ -70,26 +70,7 @@ class SimulatedDrive:
         self._publish()
 
     def _publish(self) -> None:
-        shaft = self.shaft
-        fault_code = shaft.drive_fault_code
-        status = DriveStatus(
-            ready=shaft.drive_powered() and not fault_code,
-            running=shaft.drive_running,
-            faulted=bool(fault_code),
-            brake_open=shaft.brake_open,
-            zero_speed=shaft.speed_m_s == 0.0,
-            comm_loss_trip=self.comm_loss_trip,
-            safety_chain_closed=shaft.safety_chain_closed(),
-            speed_m_s=shaft.speed_m_s,
-            position_m=shaft.encoder_m(),
-            fault_code=fault_code,
-            current_a=min(6553.5, abs(shaft.speed_m_s) * 12.0 + (4.0 if shaft.brake_open else 0.0)),
-            load_kg=shaft.total_load_kg(),
-            drive_tick=self.drive_tick,
-            on_battery=shaft.on_battery,
-            position_unreferenced=shaft.position_unreferenced,
-            below_reference_mark=shaft.below_mark,
-        )
+        status = self.shaft.drive_status(self.comm_loss_trip, self.drive_tick)
         self.registers[drive_map.STATUS:drive_map.STATUS + drive_map.STATUS_BLOCK_COUNT] = (
             drive_map.encode_status(status))
 

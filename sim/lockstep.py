@@ -29,7 +29,6 @@ from carctl.core.state import latched_faults
 from carctl.core.rates import Freshness
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
-from carctl.protocol.drive_map import DriveStatus, make_drive_status
 from carctl.protocol.panelbus import CarPanelInputs, LandingInputs
 from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs, drive_command, mode_request, sense,
                                    switch_levels)
@@ -132,6 +131,9 @@ class Lockstep:
         self.commands = Commands()
         self.freshness = Freshness.from_config(config.car)
         self.switches = SwitchLevels()
+        self._main_landing = config.building.main_landing
+        # The readings the key switches were last taken from (_sense): unchanged readings, unchanged switches.
+        self._switch_sources: tuple[object, object, object] = (None, None, None)
         self.alarm_until_tick = -1  # the alarm button is held until this tick
         self._car_top_key: tuple[object, ...] = ()
         self.readings = self._first_readings()
@@ -222,39 +224,15 @@ class Lockstep:
         self.state = self.controller.initial_state(self.shaft.encoder_m(), latched=latched_faults(self.state))
         self.commands = Commands()
         self.switches = SwitchLevels()
+        self._switch_sources = (None, None, None)
         self._repeating = False
 
     # -- sensing -------------------------------------------------------------------------------------------------
 
-    def _drive_status(self) -> DriveStatus:
-        """The drive's status block as the controller receives it (a new record each tick: this is read on stepped
-        ticks, nearly all of them with the car moving)."""
-        shaft = self.shaft
-        fault_code = shaft.drive_fault_code
-        speed = shaft.reported_speed_m_s()
-        return make_drive_status(  # every field in order (positional, for speed)
-            shaft.drive_powered(),  # ready
-            shaft.drive_running,  # running
-            fault_code != 0,  # faulted
-            shaft.brake_open,  # brake_open
-            speed == 0.0,  # zero_speed
-            False,  # comm_loss_trip: a lost link is modelled as the status withheld (comm_lost_since)
-            shaft.safety_chain_closed(),  # safety_chain_closed
-            speed,  # speed_m_s
-            shaft.encoder_m(),  # position_m
-            fault_code,  # fault_code
-            0.0,  # current_a
-            float(round(shaft.total_load_kg())),  # load_kg: whole kilograms, as the LOAD register carries it
-            0,  # drive_tick: freshness is the lockstep's drive_age, not a TICK register
-            shaft.on_battery,  # on_battery
-            shaft.position_unreferenced,  # position_unreferenced
-            shaft.below_mark,  # below_reference_mark
-        )
-
     def _first_readings(self) -> BoardReadings:
         """Every board and the drive answering from the start."""
         readings = BoardReadings(self.config.building.landing_count)
-        readings.take_drive(self._drive_status())
+        readings.take_drive(self.shaft.drive_status())
         readings.take_car_top(car_top_reading(self.shaft))
         readings.take_car_panel(CarPanelInputs(seat_occupied=self.shaft.seat_occupied))
         for landing in range(readings.landing_count):
@@ -270,7 +248,7 @@ class Lockstep:
         if lost >= 0 or frozen >= 0:  # withheld since the earlier of the two
             readings.drive_age = tick - (min(lost, frozen) if lost >= 0 and frozen >= 0 else max(lost, frozen))
         else:
-            readings.take_drive(self._drive_status())
+            readings.take_drive(self.shaft.drive_status())
         silent = self.silent_since
         # A silent board's reading is not refreshed (the session hears nothing from it) and ages from when it fell
         # silent; its presses are not heard.
@@ -315,9 +293,16 @@ class Lockstep:
             presses.fault_reset |= pending.fault_reset
         self._read_boards(tick, presses)
         readings = self.readings
-        switches = switch_levels(readings, self.config.building.main_landing)
-        requested = mode_request(switches, self.switches, pending.mode_request)
-        self.switches = switches
+        top, panel = readings.car_top, readings.car_panel
+        if (top is self._switch_sources[0] and panel is self._switch_sources[1]
+                and readings.landing.get(self._main_landing) is self._switch_sources[2]
+                and pending.mode_request is None):
+            requested = None  # the same readings: no key switch changed (mode_request), and nothing else asks
+        else:
+            switches = switch_levels(readings, self._main_landing)
+            requested = mode_request(switches, self.switches, pending.mode_request)
+            self.switches = switches
+            self._switch_sources = (top, panel, readings.landing.get(self._main_landing))
         return sense(readings, presses, self.freshness, tick, requested_mode=requested,
                      recognitions=pending.recognitions)
 

@@ -30,7 +30,7 @@ from typing import ClassVar, NamedTuple, Union
 
 from carctl.core.config import ControllerConfig, Range, check_ranges, shown
 from carctl.core.signals import Commands
-from carctl.protocol.drive_map import DriveCommand
+from carctl.protocol.drive_map import DriveCommand, DriveStatus, make_drive_status
 from carctl.protocol.panelbus import CarTopOutputs
 
 GRAVITY_M_S2 = 9.81
@@ -161,6 +161,11 @@ class Shaft:
         self.mark_m = self.landings_m[0] + self.physics.reference_mark_m
         self.below_mark = False
         self.counterweight_kg = self.physics.car_mass_kg + self.physics.balance_fraction * car.rated_load_kg
+        # Constants read on every moving update, kept as plain attributes (the physics record does not change).
+        self._car_mass_kg = self.physics.car_mass_kg
+        self._stretch_m_per_kg = self.physics.rope_stretch_m_per_kg
+        self._drive_efficiency = self.physics.drive_efficiency
+        self._encoder_resolution_m = self.physics.encoder_resolution_m
         # Sensor and fault state.
         self.seat_occupied = False
         self.transferring = False  # a passenger is crossing the threshold (the light curtain sees them)
@@ -234,7 +239,7 @@ class Shaft:
 
     def _stretch(self) -> None:
         total = self.load_kg + self.extra_load_kg
-        self.position_m = self.sheave_m - self.physics.rope_stretch_m_per_kg * total
+        self.position_m = self.sheave_m - self._stretch_m_per_kg * total
         self._zone = self._door_zone_at(self.position_m)
         below = self.position_m < self.mark_m
         if below is not self.below_mark:
@@ -332,12 +337,13 @@ class Shaft:
             self._stretch()
             # Energy: the motor lifts the out-of-balance mass and accelerates the whole system; braking energy
             # is dissipated in the braking resistor, not returned.
-            unbalance_kg = self.physics.car_mass_kg + self.load_kg + self.extra_load_kg - self.counterweight_kg
-            moving_kg = self.physics.car_mass_kg + self.load_kg + self.extra_load_kg + self.counterweight_kg
+            car_kg = self._car_mass_kg + self.load_kg + self.extra_load_kg
+            unbalance_kg = car_kg - self.counterweight_kg
+            moving_kg = car_kg + self.counterweight_kg
             accel = (speed - old) / self.period_s
             power_w = (unbalance_kg * GRAVITY_M_S2 + moving_kg * accel) * speed
             if power_w > 0:
-                self.energy_j += power_w / self.physics.drive_efficiency * self.period_s
+                self.energy_j += power_w / self._drive_efficiency * self.period_s
         self.speed_m_s = speed
 
     def _lifts_too_much(self, commands: ShaftCommand) -> bool:
@@ -379,11 +385,36 @@ class Shaft:
         """The drive's position count (what the POSITION registers carry)."""
         if "encoder_freeze" in self.injected:
             return self.frozen_position_m
-        resolution = self.physics.encoder_resolution_m
+        resolution = self._encoder_resolution_m
         return math.floor((self.position_m - self.count_offset_m) / resolution + 0.5) * resolution
 
     def reported_speed_m_s(self) -> float:
         return round(self.speed_m_s * 1000.0) / 1000.0
+
+    def drive_status(self, comm_loss_trip: bool = False, drive_tick: int = 0) -> DriveStatus:
+        """The drive's status block as the drive reports it, in the units its registers carry (speed in mm/s, load in
+        whole kilograms): the simulated drive on the wire publishes it, the lockstep hands it to the controller (whose
+        drive link would refuse a withheld one). Built on nearly every stepped tick, hence positional."""
+        fault_code = self.drive_fault_code
+        speed_m_s = round(self.speed_m_s * 1000.0) / 1000.0
+        return make_drive_status(  # every field in order
+            ("power_loss" not in self.injected or self.on_battery) and not fault_code,  # ready
+            self.drive_running,  # running
+            fault_code != 0,  # faulted
+            self.brake_open,  # brake_open
+            speed_m_s == 0.0,  # zero_speed
+            comm_loss_trip,  # comm_loss_trip
+            self.safety_chain_closed(),  # safety_chain_closed
+            speed_m_s,  # speed_m_s
+            self.encoder_m(),  # position_m
+            fault_code,  # fault_code
+            min(6553.5, abs(speed_m_s) * 12.0 + (4.0 if self.brake_open else 0.0)),  # current_a: a rough motor model
+            float(round(self.total_load_kg())),  # load_kg
+            drive_tick,  # drive_tick
+            self.on_battery,  # on_battery
+            self.position_unreferenced,  # position_unreferenced
+            self.below_mark,  # below_reference_mark
+        )
 
     def door_open_fraction(self) -> float:
         return self.door_units / DOOR_TRAVEL_UNITS

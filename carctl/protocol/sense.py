@@ -223,9 +223,9 @@ def output(commands: Commands, drive_fault_reset: bool = False) -> Outputs:
 
 
 def drive_command(commands: Commands, drive_fault_reset: bool = False) -> DriveCommand:
-    return _make_drive_command(run_up=commands.run_up, run_down=commands.run_down,
-                               speed_ref_m_s=commands.speed_ref_m_s,
-                               fault_reset=commands.fault_reset or drive_fault_reset, quick_stop=commands.quick_stop)
+    # In the fields' order: run_up, run_down, speed_ref_m_s, fault_reset, quick_stop (tests/protocol/test_sense.py).
+    return _make_drive_command(commands.run_up, commands.run_down, commands.speed_ref_m_s,
+                               commands.fault_reset or drive_fault_reset, commands.quick_stop)
 
 
 def car_top_outputs(commands: Commands) -> CarTopOutputs:

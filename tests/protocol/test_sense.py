@@ -2,10 +2,10 @@
 
 from carctl.core.rates import SOURCES, Freshness, max_age_ticks
 from carctl.core.signals import Commands, Direction, Mode
-from carctl.protocol.drive_map import DriveStatus
+from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panelbus import NO_LANDING, CarPanelInputs, CarTopInputs, LandingInputs
 from carctl.protocol.sense import (NEVER_SEEN, BoardReadings, Presses, SwitchLevels, landing_outputs, mode_request,
-                                   output, sense, switch_levels)
+                                   drive_command, output, sense, switch_levels)
 
 FRESH = Freshness.for_period(0.02)
 
@@ -88,6 +88,17 @@ def test_output_gives_the_drive_block_and_the_boards_outputs() -> None:
     assert output(Commands()).car_panel.announce_landing == NO_LANDING
     assert landing_outputs(commands, 2).up_lamp and landing_outputs(commands, 2).gong
     assert not landing_outputs(commands, 1).gong
+
+
+def test_the_drive_command_block_takes_each_field_from_its_own_command() -> None:
+    # drive_command() passes the fields in their order: each command alone, against the keyword form.
+    for changes, reset in (({"run_up": True}, False), ({"run_down": True}, False), ({"speed_ref_m_s": 0.75}, False),
+                           ({"fault_reset": True}, False), ({}, True), ({"quick_stop": True}, False)):
+        expected = DriveCommand(run_up=changes.get("run_up", False), run_down=changes.get("run_down", False),
+                                speed_ref_m_s=changes.get("speed_ref_m_s", 0.0),
+                                fault_reset=changes.get("fault_reset", False) or reset,
+                                quick_stop=changes.get("quick_stop", False))
+        assert drive_command(Commands(**changes), drive_fault_reset=reset) == expected  # type: ignore[arg-type]
 
 
 def test_the_table_of_rates_gives_the_same_ticks_at_20_ms_and_more_at_a_shorter_period() -> None:
