@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from carctl.platform.console import build_command
-from hil_tests.wire import ROOT, WireCar, start_firmware, start_simulator
+from hil_tests.wire import WireCar, bench_config_text, start_firmware, start_simulator
 from tests.platform.conftest import MOSQUITTO, PASSWD, USERS, Broker, start_broker
 from tests.platform.test_link import Observer
 from tests.sidechannel_senders import REFUSED, send_from_another_process
@@ -42,7 +42,7 @@ def connected_car(tmp_path: Path) -> Iterator[tuple[WireCar, Broker]]:
     config = tmp_path / "car.toml"
     # The face feature on, with no gallery key: the loop opens its recognition socket while the worker refuses to
     # start (and is restarted with a backoff), so every side channel exists.
-    base = (ROOT / "configs" / "sim.toml").read_text().replace("platform = false", "platform = true").replace(
+    base = bench_config_text().replace("platform = false", "platform = true").replace(
         "face = false", "face = true").replace("[runtime]\n", f'[runtime]\nsocket_dir = "{tmp_path / "run"}"\n')
     config.write_text(base + f'''
 [platform]

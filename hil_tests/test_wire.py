@@ -191,6 +191,38 @@ def test_inspection_hold_to_run_over_the_wire(car: WireCar) -> None:
     car.wait_doors("open", within_s=40, at_m=LANDING_M[4])
 
 
+def test_emergency_electrical_operation_from_the_cabinet_over_the_wire(car: WireCar) -> None:
+    """The cabinet's switch and buttons reach the firmware through the top landing's board on the panel bus: the
+    car moves only while a button is held, at most at car.eeo_speed_m_s, and the car-top inspection switch takes
+    precedence over the cabinet."""
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0 and s["door"] == "closed", within_s=20, what="standing closed")
+    start_m = car.state()["position_m"]
+    car.send(cmd="key", name="eeo", on=True)
+    time.sleep(0.5)
+    car.send(cmd="eeo_run", direction="up")
+    fastest = 0.0
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline:
+        fastest = max(fastest, abs(car.state()["speed_m_s"]))
+        time.sleep(0.05)
+    car.send(cmd="eeo_run", direction=None)
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=3.0, what="stopped on release")
+    moved_m = car.state()["position_m"] - start_m
+    assert 0.4 < moved_m < 1.3 and 0.1 < fastest <= 0.25 + 1e-6
+    car.send(cmd="key", name="inspection", on=True)  # a mechanic on the car top
+    time.sleep(0.5)
+    held_at_m = car.state()["position_m"]
+    car.send(cmd="eeo_run", direction="up")
+    time.sleep(1.5)
+    car.send(cmd="eeo_run", direction=None)
+    assert abs(car.state()["position_m"] - held_at_m) < 0.001  # the cabinet no longer moves the car
+    car.send(cmd="key", name="inspection", on=False)
+    car.send(cmd="key", name="eeo", on=False)
+    time.sleep(0.5)  # the cabinet's landing board is read in turn with the others, the car panel every cycle
+    car.press_car_call(2)
+    car.wait_doors("open", within_s=40, at_m=LANDING_M[2])
+
+
 def test_rescue_on_the_battery_over_the_wire(car: WireCar) -> None:
     car.send(cmd="load", load_kg=450.0)  # heavier than the counterweight: the rescue goes down
     car.press_car_call(5)

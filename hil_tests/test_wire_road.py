@@ -58,3 +58,17 @@ def test_the_alarm_button_held_on_the_car_panel_reaches_the_core(car: WireCar) -
     car.send(cmd="alarm", held=False)
     car.wait_until(lambda s: any(e["detail"] == "released" for e in car.firmware_events("alarm_button")),
                    within_s=3, what="alarm released in the firmware's log")
+
+
+def test_a_slipping_encoder_is_stopped_by_the_slowdown_switches_read_over_the_panel_bus(car: WireCar) -> None:
+    """The drive's count slips 4 % behind the car (it still reports it referenced): running to the top landing, the
+    car goes farther than its count says. The simulated car-top board reports the terminal slowdown switches in its
+    STATUS; the firmware decodes them and stops the car at once at the first one passed too fast, short of the top
+    landing."""
+    car.send(cmd="inject", kind="encoder_slip")
+    car.press_car_call(5)
+    car.wait_until(lambda s: "terminal_speed" in car.firmware_faults_raised(), within_s=40,
+                   what="terminal_speed raised at a slowdown switch")
+    car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=3, what="stopped")
+    state = car.state()
+    assert state["position_m"] < LANDING_M[5], state

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,35 @@ ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.02
 
 
+# The car on the HIL bench has terminal slowdown switches (configs/sim.toml's car has none fitted): the firmware's
+# configuration and the simulated shaft both get them.
+BENCH_CAR = "terminal_switches_m = [0.5, 0.25]\n"
+
+
+def bench_config_text() -> str:
+    """configs/sim.toml for the bench car."""
+    return (ROOT / "configs" / "sim.toml").read_text().replace("[car]\n", "[car]\n" + BENCH_CAR, 1)
+
+
+def simulator_scenario(workdir: Path) -> Path:
+    """The building and the car of the firmware's configuration as a scenario for `sim serve`: the simulated shaft
+    is the one the firmware is configured for (its slowdown switches where the firmware expects them, and the
+    rest)."""
+    firmware = tomllib.loads(bench_config_text())
+    lines = []
+    for table in ("building", "car"):
+        lines.append(f"[{table}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in firmware.get(table, {}).items())
+    path = workdir / "scenario.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    scenario = simulator_scenario(workdir)
     with open(workdir / "sim.log", "w") as log:  # the child keeps its own descriptor
-        process = subprocess.Popen([sys.executable, "-m", "sim", "serve"], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=log, text=True)
+        process = subprocess.Popen([sys.executable, "-m", "sim", "serve", "--scenario", str(scenario)], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=log, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
@@ -34,8 +60,7 @@ def firmware_config(workdir: Path) -> Path:
     record = workdir / "latched.json"
     if not record.exists():
         record.write_text('{"version": 1, "latched": []}')
-    text = (ROOT / "configs" / "sim.toml").read_text()
-    text = text.replace('latch_file = ""', f'latch_file = "{record}"')
+    text = bench_config_text().replace('latch_file = ""', f'latch_file = "{record}"')
     path = workdir / "firmware.toml"
     path.write_text(text)
     return path

@@ -112,6 +112,11 @@ class Lockstep:
         self.silent_since: dict[str, int] = {}  # board -> the tick it went silent
         self.fire_detected: frozenset[int] = EMPTY  # landings whose fire detector is active
         self.inspection_buttons = (False, False)  # the car-top station's up and down buttons, held
+        self.inspection_switch = False  # the car-top station's switch (a key switch: a mode request when it changes)
+        # The controller cabinet's emergency electrical operation switch and its up and down buttons, read by the
+        # cabinet landing's board; and what that board last reported of them.
+        self.cabinet = (False, False, False)
+        self._cabinet_read = self.cabinet
         self.violations: list[Violation] = []
         building = config.building
         self._overspeed_m_s = config.car.governor_trip_m_s
@@ -133,7 +138,7 @@ class Lockstep:
         self.switches = SwitchLevels()
         self._main_landing = config.building.main_landing
         # The readings the key switches were last taken from (_sense): unchanged readings, unchanged switches.
-        self._switch_sources: tuple[object, object, object] = (None, None, None)
+        self._switch_sources: tuple[object, ...] = (None, None, None, None)
         self.alarm_until_tick = -1  # the alarm button is held until this tick
         self._car_top_key: tuple[object, ...] = ()
         self.readings = self._first_readings()
@@ -224,14 +229,15 @@ class Lockstep:
         self.state = self.controller.initial_state(self.shaft.encoder_m(), latched=latched_faults(self.state))
         self.commands = Commands()
         self.switches = SwitchLevels()
-        self._switch_sources = (None, None, None)
+        self._switch_sources = (None, None, None, None)
         self._repeating = False
 
     # -- sensing -------------------------------------------------------------------------------------------------
 
     def _first_readings(self) -> BoardReadings:
         """Every board and the drive answering from the start."""
-        readings = BoardReadings(self.config.building.landing_count)
+        building = self.config.building
+        readings = BoardReadings(building.landing_count, building.cabinet_landing_index)
         readings.take_drive(self.shaft.drive_status())
         readings.take_car_top(car_top_reading(self.shaft))
         readings.take_car_panel(CarPanelInputs(seat_occupied=self.shaft.seat_occupied))
@@ -257,10 +263,11 @@ class Lockstep:
         else:
             up, down = self.inspection_buttons
             key = (shaft.door_units, shaft.door_locked(), shaft.light_curtain_blocked(), shaft.in_door_zone(), up,
-                   down)
+                   down, shaft.slowdown, self.inspection_switch)
             if key != self._car_top_key:  # the board's inputs changed: a new reading
                 self._car_top_key = key
-                readings.take_car_top(car_top_reading(shaft, inspection_up=up, inspection_down=down))
+                readings.take_car_top(car_top_reading(shaft, inspection=self.inspection_switch, inspection_up=up,
+                                                      inspection_down=down))
             else:
                 readings.car_top_age = 0
         if "car_panel" in silent:
@@ -279,9 +286,14 @@ class Lockstep:
             readings.landing_age = [age] * readings.landing_count
             presses.up.clear()
             presses.down.clear()
-        elif self.fire_detected != readings.fire_detected:
+        elif self.fire_detected != readings.fire_detected or self.cabinet != self._cabinet_read:
+            self._cabinet_read = switch, up, down = self.cabinet
+            cabinet = readings.cabinet_landing
             for landing in range(readings.landing_count):
-                readings.take_landing(landing, LandingInputs(fire_detector=landing in self.fire_detected))
+                at_cabinet = landing == cabinet
+                readings.take_landing(landing, LandingInputs(fire_detector=landing in self.fire_detected,
+                                                             eeo_switch=switch and at_cabinet,
+                                                             eeo_up=up and at_cabinet, eeo_down=down and at_cabinet))
         elif readings.landing_age[0]:  # heard again after a silence
             readings.landing_age = [0] * readings.landing_count
 
@@ -294,15 +306,18 @@ class Lockstep:
         self._read_boards(tick, presses)
         readings = self.readings
         top, panel = readings.car_top, readings.car_panel
+        landings = readings.landing
         if (top is self._switch_sources[0] and panel is self._switch_sources[1]
-                and readings.landing.get(self._main_landing) is self._switch_sources[2]
+                and landings.get(self._main_landing) is self._switch_sources[2]
+                and landings.get(readings.cabinet_landing) is self._switch_sources[3]
                 and pending.mode_request is None):
             requested = None  # the same readings: no key switch changed (mode_request), and nothing else asks
         else:
             switches = switch_levels(readings, self._main_landing)
             requested = mode_request(switches, self.switches, pending.mode_request)
             self.switches = switches
-            self._switch_sources = (top, panel, readings.landing.get(self._main_landing))
+            self._switch_sources = (top, panel, landings.get(self._main_landing),
+                                    landings.get(readings.cabinet_landing))
         return sense(readings, presses, self.freshness, tick, requested_mode=requested,
                      recognitions=pending.recognitions)
 

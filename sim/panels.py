@@ -24,10 +24,16 @@ from sim.physics import DOOR_TRAVEL_UNITS, Shaft
 
 
 class PanelBoards:
-    def __init__(self, shaft: Shaft, landing_count: int, main_landing: int) -> None:
+    def __init__(self, shaft: Shaft, landing_count: int, main_landing: int, cabinet_landing: int = -1) -> None:
         self.shaft = shaft
         self.landing_count = landing_count
         self.main_landing = main_landing
+        # The controller cabinet beside this landing: its board also reads the emergency electrical operation switch
+        # and hold-to-run buttons (-1: the top landing).
+        self.cabinet_landing = landing_count - 1 if cabinet_landing < 0 else cabinet_landing
+        self.eeo_switch = False
+        self.eeo_up = False
+        self.eeo_down = False
         self.decoder = FrameDecoder()
         self.car_top_outputs = CarTopOutputs()
         self.car_panel_outputs = CarPanelOutputs()
@@ -133,8 +139,11 @@ class PanelBoards:
             latch.acknowledge(outputs.ack)
             reported = latch.report()
             fire = self.fire_switch and landing == self.main_landing
+            cabinet = landing == self.cabinet_landing
             return LandingInputs(sequence=latch.sequence, up_pressed="up" in reported, down_pressed="down" in reported,
-                                 fire_switch=fire, fire_detector=landing in self.fire_detected).to_payload()
+                                 fire_switch=fire, fire_detector=landing in self.fire_detected,
+                                 eeo_switch=cabinet and self.eeo_switch, eeo_up=cabinet and self.eeo_up,
+                                 eeo_down=cabinet and self.eeo_down).to_payload()
         return None
 
     # -- what the car shows --------------------------------------------------------------------------------------
@@ -154,4 +163,5 @@ def car_top_reading(shaft: Shaft, sequence: int = 0, inspection: bool = False, i
     return CarTopInputs(sequence=sequence, door_open_limit=units == DOOR_TRAVEL_UNITS, door_closed_limit=units == 0,
                         door_locked=shaft.door_locked(), light_curtain_blocked=shaft.light_curtain_blocked(),
                         safety_edge=False, in_door_zone=shaft.in_door_zone(), inspection=inspection,
-                        inspection_up=inspection_up, inspection_down=inspection_down)
+                        inspection_up=inspection_up, inspection_down=inspection_down,
+                        slowdown_top=shaft.slowdown[0], slowdown_bottom=shaft.slowdown[1])

@@ -43,7 +43,13 @@ DOOR_TRAVEL_UNITS = 1_000_000
 # controller.
 FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
                "overload", "brake_slip", "position_lost", "reference_fault", "drive_runaway", "door_lock_lost",
-               "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent", "drive_frozen")
+               "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent", "drive_frozen",
+               "encoder_slip")
+# encoder_slip: the drive's count advances this much less than the car moves (a slipping encoder wheel), unknown to
+# the drive, which still reports it referenced; the reference mark puts it right when the car passes it. Small
+# enough for the run's position loop to absorb (the reference may lead the plan by 5 %), so no tracking check sees
+# it: the car simply goes farther than its count says.
+ENCODER_SLIP_FRACTION = 0.04
 
 # Drive fault codes the simulated drive reports in its FAULT_CODE register (docs/register-map.md).
 DRIVE_FAULT_CODES = {
@@ -122,6 +128,11 @@ class Shaft:
         self.period_s = car.control_period_s
         self.landings_m = building.landings_m
         self.door_zone_m = building.door_zone_m
+        # The terminal slowdown switches, where the configuration says the cams are: actuated from that distance of
+        # a terminal landing onwards (beyond the landing too), by the car's true position.
+        self.slowdown_m = car.terminal_switches_m
+        self._slowdown_reach_m = max(car.terminal_switches_m, default=-math.inf)
+        self.slowdown = (0, 0)  # (top, bottom): bit i, the switch at slowdown_m[i]
         landing = car.home_landing if start_landing is None else start_landing
         self.load_kg = 0.0
         self.extra_load_kg = 0.0
@@ -174,6 +185,7 @@ class Shaft:
         # Injected contact failures, as flags: the sensors that read them are read many times a tick.
         self.lock_forced_open = False  # a landing door's lock contact open (e.g. forced with the emergency key)
         self.chain_broken = False  # a safety contact other than the doors' open (pit stop, governor switch)
+        self.encoder_slipping = False  # encoder_slip injected
         self.frozen_position_m = 0.0
         self.drive_fault_code = 0
         self.tick = 0
@@ -218,6 +230,7 @@ class Shaft:
     def _refresh_contacts(self) -> None:
         self.lock_forced_open = "door_lock_lost" in self.injected
         self.chain_broken = "safety_chain_open" in self.injected
+        self.encoder_slipping = "encoder_slip" in self.injected
 
     def _lose_count(self) -> None:
         self.count_offset_m = self.position_m
@@ -241,6 +254,7 @@ class Shaft:
         total = self.load_kg + self.extra_load_kg
         self.position_m = self.sheave_m - self._stretch_m_per_kg * total
         self._zone = self._door_zone_at(self.position_m)
+        self.slowdown = self._slowdown_at(self.position_m)
         below = self.position_m < self.mark_m
         if below is not self.below_mark:
             self.below_mark = below
@@ -333,7 +347,10 @@ class Shaft:
         if speed:
             self.moving_ticks += 1
             old = self.speed_m_s
-            self.sheave_m += (old + speed) / 2 * self.period_s
+            moved_m = (old + speed) / 2 * self.period_s
+            self.sheave_m += moved_m
+            if self.encoder_slipping:
+                self.count_offset_m += ENCODER_SLIP_FRACTION * moved_m
             self._stretch()
             # Energy: the motor lifts the out-of-balance mass and accelerates the whole system; braking energy
             # is dissipated in the braking resistor, not returned.
@@ -436,6 +453,19 @@ class Shaft:
         if index < len(landings) and landings[index] - position <= zone:
             return True
         return index > 0 and position - landings[index - 1] <= zone
+
+    def _slowdown_at(self, position_m: float) -> tuple[int, int]:
+        to_top_m = self.landings_m[-1] - position_m
+        to_bottom_m = position_m - self.landings_m[0]
+        if to_top_m > self._slowdown_reach_m and to_bottom_m > self._slowdown_reach_m:
+            return (0, 0)  # most of the time: far from both terminals
+        top = bottom = 0
+        for index, distance in enumerate(self.slowdown_m):
+            if to_top_m <= distance:
+                top |= 1 << index
+            if to_bottom_m <= distance:
+                bottom |= 1 << index
+        return (top, bottom)
 
     def in_door_zone(self) -> bool:
         """The door-zone sensor (vanes on the car, magnets at each landing)."""

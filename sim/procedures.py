@@ -137,6 +137,18 @@ class SimulatedCar:
     def switch_mode(self, mode: str) -> None:
         self.sim.pending.mode_request = Mode(mode)
 
+    def inspection_switch(self, on: bool) -> None:
+        """Turn the car-top inspection station's switch on or off (a key switch, unlike switch_mode's request)."""
+        self.sim.inspection_switch = on
+
+    def emergency_electrical(self, on: bool) -> None:
+        """Turn the controller cabinet's emergency electrical operation switch on or off (buttons released)."""
+        self.sim.cabinet = (on, False, False)
+
+    def hold_eeo(self, direction: str | None) -> None:
+        """Hold the cabinet's "up" or "down" button (the switch stays as it is); None releases both."""
+        self.sim.cabinet = (self.sim.cabinet[0], direction == "up", direction == "down")
+
     def hold_inspection(self, direction: str | None) -> None:
         """Hold the car-top inspection station's "up" or "down" button; None releases both."""
         self.sim.inspection_buttons = (direction == "up", direction == "down")

@@ -53,7 +53,7 @@ CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "inject": ("kind",), "clear": ("kind",), "modbus": ("drop", "corrupt"), "modbus_cut": ("duration_s",),
     "panel_garbage": ("bytes",), "panel_corrupt": ("frames",), "panel_silent": ("address", "silent"),
     "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
-    "key": ("name", "on"), "alarm": ("held",),
+    "key": ("name", "on"), "alarm": ("held",), "eeo_run": ("direction",),
 }
 CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset")
 # Frames or answers a line fault may take: enough for any test, few enough to end.
@@ -151,7 +151,8 @@ class ShaftServer:
         self.period_s = config.car.control_period_s
         self.shaft = Shaft(config, physics)
         building = config.building
-        self.boards = PanelBoards(self.shaft, building.landing_count, building.main_landing)
+        self.boards = PanelBoards(self.shaft, building.landing_count, building.main_landing,
+                                  building.cabinet_landing_index)
         self.drive = SimulatedDrive(self.shaft, self.boards)
         self.tcp_faults = LineFaults()
         self.rng = random.Random(seed)
@@ -302,9 +303,13 @@ class ShaftServer:
         elif command == "fire_detector":
             landing = _whole(request, "landing", 0, last_landing)
             (boards.fire_detected.add if _flag(request, "on", default=True) else boards.fire_detected.discard)(landing)
+        elif command == "eeo_run":
+            held = _choice(request, "direction", ("up", "down", None), default=None)
+            boards.eeo_up, boards.eeo_down = held == "up", held == "down"
         elif command == "key":
-            name = _choice(request, "name", ("independent", "inspection"))
-            setattr(boards, "independent_key" if name == "independent" else "inspection", _flag(request, "on"))
+            name = _choice(request, "name", ("independent", "inspection", "eeo"))
+            attribute = {"independent": "independent_key", "inspection": "inspection", "eeo": "eeo_switch"}[name]
+            setattr(boards, attribute, _flag(request, "on"))
 
     def _silence_board(self, kind: str, silent: bool) -> None:
         """A silent-board fault over the wire: the board stops answering on the panel bus, as a cut cable would."""

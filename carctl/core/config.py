@@ -12,12 +12,12 @@ Rules of this module:
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
+
+# Re-exported: the range checks were defined here, and the simulator's and the runtime's configurations use them.
+from carctl.core.ranges import ConfigError, Range, check_number, check_ranges, shown
 
 # Re-exported: Timing was defined here (timing.py needs this module only for type checking).
 from carctl.core.timing import Timing
@@ -27,117 +27,9 @@ DAY_S = 86_400.0
 YEAR_S = 366 * DAY_S
 # A building of at most 100 landings, 300 m tall: far beyond a walk-up block, still a building.
 MAX_LANDINGS = 100
+MAX_TERMINAL_SWITCHES = 3  # per terminal: the car-top board's STATUS has three bits for each (docs/panelbus.md)
 MAX_LANDING_INDEX = MAX_LANDINGS - 1
 MAX_HEIGHT_M = 300.0
-
-
-class ConfigError(ValueError):
-    """A configuration value is impossible. ``key`` is the dotted scenario key."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.message = message
-
-
-class _ShortRepr(reprlib.Repr):
-    """reprlib, but a whole number too long to print (Python refuses past 4,300 digits) is described instead."""
-
-    def repr_int(self, x: int, level: int) -> str:
-        if x.bit_length() > 128:
-            return f"<a whole number of {x.bit_length()} bits>"
-        return super().repr_int(x, level)
-
-
-_SHORT = _ShortRepr()
-_SHORT.maxstring = 40
-_SHORT.maxother = 40
-_SHORT.maxlevel = 3
-
-
-def shown(value: object) -> str:
-    """A value as an error message quotes it: short, and safe for anything a file can hold (a 5,000-digit number, a
-    list nested a thousand deep, a megabyte of text) so that describing a bad value never fails itself."""
-    return _SHORT.repr(value)
-
-
-def _number(value: float) -> str:
-    """1e-05, 0.1, 4, 31622400: a bound as a person writes it."""
-    if isinstance(value, int):
-        return str(value)
-    if value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return repr(float(value))
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """The plausible values of one numeric key, in the key's unit: from ``low`` to ``high``. ``above`` and ``below``
-    exclude the end itself (a period must be greater than 0, not 0)."""
-
-    low: float
-    high: float
-    unit: str = ""
-    above: bool = False
-    below: bool = False
-
-    def holds(self, value: float) -> bool:
-        low_ok = value > self.low if self.above else value >= self.low
-        high_ok = value < self.high if self.below else value <= self.high
-        return low_ok and high_ok
-
-    @property
-    def interval(self) -> str:
-        """As the documentation spells it: ``(0, 20] s``."""
-        text = (f"{'(' if self.above else '['}{_number(self.low)}, {_number(self.high)}"
-                f"{')' if self.below else ']'}")
-        return f"{text} {self.unit}" if self.unit else text
-
-    def words(self) -> str:
-        """As an error message spells it: ``greater than 0 and at most 20 s``."""
-        low, high = _number(self.low), _number(self.high)
-        if not self.above and not self.below:
-            text = f"from {low} to {high}"
-        else:
-            text = (f"{'greater than' if self.above else 'at least'} {low} and "
-                    f"{'below' if self.below else 'at most'} {high}")
-        return f"{text} {self.unit}" if self.unit else text
-
-
-def _is_number(value: object, whole: bool) -> bool:
-    if isinstance(value, bool):
-        return False
-    if whole:
-        return isinstance(value, int)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return isinstance(value, int)  # exact, however large: the range check refuses it without converting it
-
-
-def check_number(value: object, span: Range, key: str, whole: bool, entry: str = "") -> None:
-    """ConfigError naming ``key`` unless ``value`` is a number (a whole one if ``whole``) inside ``span``."""
-    if not (_is_number(value, whole) and span.holds(value)):  # type: ignore[arg-type]
-        kind = "a whole number" if whole else "a number"
-        raise ConfigError(key, f"{entry}must be {kind} {span.words()} (got {shown(value)})")
-
-
-def check_ranges(config: Any, section: str) -> None:
-    """Every key of ``config`` listed in its class's RANGES is inside its range; a list (``landings_m``) entry by
-    entry. ``section`` is the table as spelt in the file: ``car``, ``events[2]``."""
-    kinds = {spec.name: str(spec.type) for spec in dataclasses.fields(config)}
-    ranges: Mapping[str, Range] = type(config).RANGES
-    for name, span in ranges.items():
-        kind = kinds[name]
-        value = getattr(config, name)
-        key = f"{section}.{name}"
-        if kind.startswith("tuple["):
-            whole = kind.startswith("tuple[int")
-            if not isinstance(value, tuple):
-                raise ConfigError(key, f"must be a list (got {shown(value)})")
-            for index, entry in enumerate(value):
-                check_number(entry, span, key, whole, entry=f"entry {index} ")
-        else:
-            check_number(value, span, key, whole=kind == "int")
 
 
 def _require(condition: bool, key: str, message: str) -> None:
@@ -159,6 +51,9 @@ class BuildingConfig:
     # designated landing's fire detector is active (-1: the landing above the designated one, or below it at the top).
     fire_landing: int = -1
     fire_alternate_landing: int = -1
+    # The landing beside the controller cabinet (-1: the top landing): its landing board reads the cabinet's
+    # emergency electrical operation switch and buttons (docs/modes.md).
+    cabinet_landing: int = -1
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "landings_m": Range(0.0, MAX_HEIGHT_M, "m"),
@@ -169,6 +64,7 @@ class BuildingConfig:
         "overtravel_m": Range(0.0, 2.0, "m", above=True),
         "fire_landing": Range(-1, MAX_LANDING_INDEX),
         "fire_alternate_landing": Range(-1, MAX_LANDING_INDEX),
+        "cabinet_landing": Range(-1, MAX_LANDING_INDEX),
     }
 
     def __post_init__(self) -> None:
@@ -184,7 +80,7 @@ class BuildingConfig:
                  f"must be a landing index 0..{len(landings) - 1} (got {self.main_landing})")
         _require(len(self.population) == len(landings), "building.population",
                  f"needs one entry per landing ({len(landings)}), got {len(self.population)}")
-        for key in ("fire_landing", "fire_alternate_landing"):
+        for key in ("fire_landing", "fire_alternate_landing", "cabinet_landing"):
             value = getattr(self, key)
             _require(-1 <= value < len(landings), f"building.{key}",
                      f"must be a landing index 0..{len(landings) - 1}, or -1 for the default (got {value!r})")
@@ -194,6 +90,10 @@ class BuildingConfig:
     @property
     def landing_count(self) -> int:
         return len(self.landings_m)
+
+    @property
+    def cabinet_landing_index(self) -> int:
+        return len(self.landings_m) - 1 if self.cabinet_landing < 0 else self.cabinet_landing
 
     @property
     def designated_fire_landing(self) -> int:
@@ -274,6 +174,8 @@ class CarConfig:
     out_of_service_landing: int = -1
     # Inspection (car-top hold-to-run) speed; at most 0.3 m/s.
     inspection_speed_m_s: float = 0.25
+    # Emergency electrical operation from the cabinet: hold-to-run at most this fast (EN 81-20 5.12.1.6: 0.3 m/s).
+    eeo_speed_m_s: float = 0.25
     # Automatic rescue on the rescue device's battery: the speed of the rescue run (at most 0.3 m/s) and the
     # counterweight balance (the counterweight is the car plus this fraction of the rated load), which tells the
     # direction the load makes easier.
@@ -281,18 +183,18 @@ class CarConfig:
     balance_fraction: float = 0.45
     # The correction run that re-references an untrusted position, towards the reference mark; at most 0.3 m/s.
     correction_speed_m_s: float = 0.25
-    # After a stop at once the car must have stood still this long, seen by fresh drive statuses, before its brake
-    # is lifted again (core/standstill.py).
+    # After a stop at once, seen standing still this long before the brake is lifted again (core/standstill.py).
     standstill_settle_s: float = 1.0
-    # During a run, the measured speed may differ from the planned one by this much for at most this long; more is
-    # the latched speed_deviation fault, a stop at once (the drive is not following: core/travel.py).
+    # During a run, the measured speed may be off its reference this much for at most this long (core/travel.py).
     speed_deviation_m_s: float = 0.3
     speed_deviation_s: float = 0.5
-    # Terminal speed limiting: within this distance of a terminal landing, moving towards it, the car must be below
-    # the speed from which the normal deceleration (acceleration_m_s2, with a quarter in hand) stops it at the
-    # landing, plus terminal_speed_margin_m_s; faster is the latched terminal_speed fault, a stop at once.
+    # Terminal speed limiting: this near a terminal landing, moving towards it, no faster than 1.25 x the normal
+    # deceleration stops it from at the landing, plus the margin; faster: terminal_speed (core/supervisor.py).
     terminal_zone_m: float = 1.5
     terminal_speed_margin_m_s: float = 0.1
+    # The terminal slowdown switches, this far from each terminal landing (at most three, distinct; none: only the
+    # count is judged): passing one, the car must be below that profile's speed there (docs/commissioning.md).
+    terminal_switches_m: tuple[float, ...] = ()
 
     # Plausible for small passenger lifts, with room on both sides; a range never admits a value the core cannot
     # turn into ticks and metres. Speeds for moving with the doors open or on inspection stay below 0.3 m/s
@@ -337,6 +239,7 @@ class CarConfig:
         "stuck_button_s": Range(0.0, 3600.0, "s", above=True),
         "out_of_service_landing": Range(-1, MAX_LANDING_INDEX),
         "inspection_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
+        "eeo_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
         "rescue_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
         "balance_fraction": Range(0.0, 1.0),
         "correction_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
@@ -345,12 +248,16 @@ class CarConfig:
         "speed_deviation_s": Range(0.02, 2.0, "s"),
         "terminal_zone_m": Range(0.0, 10.0, "m"),
         "terminal_speed_margin_m_s": Range(0.05, 0.5, "m/s"),
+        "terminal_switches_m": Range(0.05, 5.0, "m"),
     }
 
     def __post_init__(self) -> None:
         check_ranges(self, "car")
         _require(self.level_tolerance_m < self.relevel_threshold_m, "car.level_tolerance_m",
                  "must be smaller than car.relevel_threshold_m")
+        switches = self.terminal_switches_m
+        _require(len(switches) <= MAX_TERMINAL_SWITCHES and len(set(switches)) == len(switches),
+                 "car.terminal_switches_m", f"must name at most {MAX_TERMINAL_SWITCHES} distinct distances")
 
     @property
     def overload_kg(self) -> float:
@@ -380,6 +287,9 @@ class ControllerConfig:
 
     def __post_init__(self) -> None:
         count = self.building.landing_count
+        half_m = (self.building.landings_m[-1] - self.building.landings_m[0]) / 2
+        _require(all(distance < half_m for distance in self.car.terminal_switches_m), "car.terminal_switches_m",
+                 f"must each be less than half the travel ({half_m:g} m)")
         _require(0 <= self.car.home_landing < count, "car.home_landing",
                  f"must be a landing index 0..{count - 1} (got {self.car.home_landing})")
         _require(-1 <= self.car.out_of_service_landing < count, "car.out_of_service_landing",

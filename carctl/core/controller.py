@@ -27,9 +27,9 @@ from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
-from carctl.core.faults import Fault, FaultLevel, worst_level
+from carctl.core.faults import Fault
 from carctl.core.faults import latched as latched_among
-from carctl.core.modes import RULES, ModeRules, follow_requests, watch_fire
+from carctl.core.modes import RULES, ModeRules, follow_requests, stop_now, stopping_faults, watch_fire
 from carctl.core.phases import Cue, DriveRequest, Phase, Run, enter
 from carctl.core.signals import Commands, Event, Inputs
 from carctl.core.state import ControllerState, latched_faults
@@ -152,7 +152,7 @@ class Controller:
                                        or state.mode is not before.mode
                                        or state.fire_alternate != before.fire_alternate):
             state = travel.retarget(ctx, state, inputs, rules)
-        if ((state.settling or faults and worst_level(faults) >= FaultLevel.STOP_NOW)
+        if ((state.settling or faults and stop_now(state))
                 and phase is not Phase.STANDING and phase is not Phase.HALTED):
             # A stop at once, or the car found moving on its closed brake: whatever drove it is over.
             state = enter(state, Cue.STOP_NOW, tick, run=None)
@@ -176,7 +176,7 @@ class Controller:
                                                   and state.door.phase is DoorPhase.CLOSED):
             state = energy.energy_saving(ctx, state, inputs, rules, events)
         commands = outputs.commands(ctx, state, inputs, drive, events)
-        commands = enforce(commands, state.faults, inputs, state.phase is Phase.RELEVELLING, tick, events,
+        commands = enforce(commands, stopping_faults(state), inputs, state.phase is Phase.RELEVELLING, tick, events,
                            settling=state.settling)
         if commands.quick_stop:
             state = standstill.after_commands(state, commands)

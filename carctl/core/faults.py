@@ -48,6 +48,7 @@ class Fault(IdentityEnum):
     SPEED_DEVIATION = "speed_deviation"
     STANDSTILL_UNCONFIRMED = "standstill_unconfirmed"
     TERMINAL_SPEED = "terminal_speed"
+    SLOWDOWN_SWITCH = "slowdown_switch"
     DOOR_OPEN_FAILED = "door_open_failed"
     DOOR_CLOSE_FAILED = "door_close_failed"
     OVERLOAD = "overload"
@@ -89,6 +90,10 @@ FAULTS: dict[Fault, FaultSpec] = {
     # must be slow enough to stop before it, whatever the drive's plan says.
     Fault.TERMINAL_SPEED: FaultSpec(29, FaultLevel.STOP_NOW, True,
                                     "too fast for the distance left to a terminal landing (terminal speed limiting)"),
+    # A slowdown switch that says otherwise than the trusted count, the car at rest: a switch, cam or wire that has
+    # failed (or a switch configured that is not fitted). The car finishes its ride and takes no new trip.
+    Fault.SLOWDOWN_SWITCH: FaultSpec(28, FaultLevel.NO_NEW_TRIPS, False,
+                                     "a terminal slowdown switch disagrees with the position, the car at rest"),
     Fault.POSITION_TRACKING: FaultSpec(35, FaultLevel.STOP_NOW, True,
                                        "measured position left the planned one (encoder frozen or slipping)"),
     Fault.REFERENCE_NOT_FOUND: FaultSpec(36, FaultLevel.STOP_NOW, True,

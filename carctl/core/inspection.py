@@ -1,10 +1,12 @@
-"""Inspection: the car moves only on the car-top station's hold-to-run buttons (where ModeRules.hold_to_run).
+"""Inspection and emergency electrical operation: the car moves only on hold-to-run buttons (where
+ModeRules.hold_to_run): the car-top inspection station's, or the controller cabinet's (hold_to_run_from_cabinet).
 
 Rules of this module:
 - Entering such a mode ends any automatic run at once (the drive ramps down, the car HALTs) and the car waits for
   the buttons; a stop that is already under way (STOPPING) finishes.
-- The car moves at most at the inspection speed, only while exactly one button is held, with the doors closed and
-  locked and no stop-at-once fault, and never past a terminal landing (the speed tapers to its level).
+- The car moves at most at the inspection speed (the cabinet's: car.eeo_speed_m_s), only while exactly one button
+  is held, with the doors closed and locked and no stop-at-once fault the mode does not bridge, and never past a
+  terminal landing (the speed tapers to its level): from beyond one, only back towards the shaft.
 - A reversal waits for the car to stop. Released, the car stands where it is: STANDING if level with a landing
   inside its door zone, else HALTED.
 """
@@ -14,8 +16,8 @@ from __future__ import annotations
 from carctl.core import motion, standstill
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
-from carctl.core.faults import Fault, FaultLevel, worst_level
-from carctl.core.modes import ModeRules
+from carctl.core.faults import Fault
+from carctl.core.modes import ModeRules, stop_now
 from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, enter
 from carctl.core.signals import Direction, Event, Inputs
 from carctl.core.state import ControllerState
@@ -40,9 +42,12 @@ def takes_the_buttons(state: ControllerState) -> bool:
 def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules, events: list[Event],
                found: set[Fault]) -> tuple[ControllerState, DriveRequest]:
     car = ctx.car
-    up, down = inputs.inspection_up, inputs.inspection_down
+    if rules.hold_to_run_from_cabinet:
+        up, down, top_speed_m_s = inputs.eeo_up, inputs.eeo_down, car.eeo_speed_m_s
+    else:
+        up, down, top_speed_m_s = inputs.inspection_up, inputs.inspection_down, car.inspection_speed_m_s
     direction = Direction.UP if up and not down else Direction.DOWN if down and not up else Direction.NONE
-    if direction is not Direction.NONE and (worst_level(state.faults) >= FaultLevel.STOP_NOW
+    if direction is not Direction.NONE and (stop_now(state)
                                             or not inputs.door_locked or not inputs.door_closed_limit
                                             or not standstill.may_lift_brake(state)):
         direction = Direction.NONE
@@ -65,7 +70,7 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
         return enter(state, cue, inputs.tick, landing=at, direction=Direction.NONE), HOLD
     if state.phase is not Phase.INSPECTING or state.direction is not direction:
         state = enter(state, Cue.HOLD_TO_RUN, inputs.tick, direction=direction, run=None)
-    return state, DriveRequest(direction, motion.levelling_speed_m_s(remaining_m, car.inspection_speed_m_s,
+    return state, DriveRequest(direction, motion.levelling_speed_m_s(remaining_m, top_speed_m_s,
                                                                      car.position_gain_per_s))
 
 

@@ -6,9 +6,10 @@ Rules of this module:
 - The rest of the core asks ModeRules, never the mode itself, so adding a mode is adding a row. Only the mode
   changes below name modes.
 - Rescue is the one mode no request selects: the controller enters it while the drive reports that it runs on the
-  rescue device's battery (never during inspection: a mechanic may be on the car top) and leaves it, back to the
-  mode it interrupted, when the mains return. A request that arrives meanwhile becomes the mode to return to;
-  only inspection takes over at once.
+  rescue device's battery (never in a hold-to-run mode: a mechanic on the car top or at the cabinet has the car)
+  and leaves it, back to the mode it interrupted, when the mains return. A request that arrives meanwhile becomes
+  the mode to return to; only a hold-to-run mode (inspection, emergency electrical operation) takes over at once.
+- A stop-at-once fault stops the car in every mode but for the faults the mode bridges (stop_now()).
 - Where the mode sends the car non-stop (recall_landing): the fire landing (the alternate one once the designated
   landing's detector has been seen active, for the rest of fire service), or the rescue landing once chosen.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from carctl.core import calls as call_registry
 from carctl.core.context import Context
+from carctl.core.faults import Fault, FaultLevel, worst_level
 from carctl.core.signals import Event, EventKind, Inputs, Mode
 from carctl.core.state import ControllerState
 
@@ -41,6 +43,11 @@ class ModeRules:
     # accuracy, and the battery-fed drive may not be able to lift that side.
     relevel: bool
     correction_runs: bool  # an untrusted position is corrected by a run to the reference mark (correction.py)
+    # The hold-to-run buttons are the controller cabinet's (emergency electrical operation), not the car top's.
+    hold_to_run_from_cabinet: bool = False
+    # Faults that do not stop the car in this mode (they stay active, shown and latched): the electric safety devices
+    # EN 81-20 5.12.1.6 lets emergency electrical operation make ineffective, as far as this controller judges them.
+    bridged_faults: frozenset[Fault] = frozenset()
 
 
 RULES: dict[Mode, ModeRules] = {
@@ -67,6 +74,13 @@ RULES: dict[Mode, ModeRules] = {
         energy_saving=False, hold_to_run=True, rescue_run=False, relevel=True, correction_runs=False),
     # On the rescue device's battery: calls cancelled, one low-speed run to the rescue landing, doors parked open;
     # no relevelling and no correction run on the battery.
+    # Emergency electrical operation: as inspection, on the cabinet's buttons; the final limit bridged, so a car
+    # beyond a terminal can be brought back into the shaft (inspection.py never drives it farther out).
+    Mode.EMERGENCY_ELECTRICAL: ModeRules(
+        car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=False, auto_close=False,
+        park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
+        energy_saving=False, hold_to_run=True, rescue_run=False, relevel=False, correction_runs=False,
+        hold_to_run_from_cabinet=True, bridged_faults=frozenset({Fault.SHAFT_LIMIT})),
     Mode.RESCUE: ModeRules(
         car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=True, auto_close=False,
         park_open=True, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
@@ -78,16 +92,31 @@ def follow_requests(state: ControllerState, inputs: Inputs, events: list[Event])
     """The mode after this tick's request and the drive's on-battery signal."""
     request = inputs.mode_request
     if request is not None and request is not state.mode:
-        if state.mode is Mode.RESCUE and request is not Mode.INSPECTION:
+        if state.mode is Mode.RESCUE and not RULES[request].hold_to_run:
             state = replace(state, resume_mode=request)  # taken up when the mains return
         else:
             state = change_mode(state, request, inputs.tick, events)
     if inputs.on_battery:
-        if state.mode is not Mode.RESCUE and state.mode is not Mode.INSPECTION:
+        if state.mode is not Mode.RESCUE and not RULES[state.mode].hold_to_run:
             state = change_mode(state, Mode.RESCUE, inputs.tick, events)
     elif state.mode is Mode.RESCUE:
         state = change_mode(state, state.resume_mode, inputs.tick, events)
     return state
+
+
+def stop_now(state: ControllerState) -> bool:
+    """A stop-at-once fault holds the car: one its mode does not bridge (ModeRules.bridged_faults)."""
+    faults = state.faults
+    if not faults:
+        return False
+    bridged = RULES[state.mode].bridged_faults
+    return worst_level(faults - bridged if bridged else faults) >= FaultLevel.STOP_NOW
+
+
+def stopping_faults(state: ControllerState) -> frozenset[Fault]:
+    """The active faults the supervisor acts on in this mode: all, but for those the mode bridges."""
+    bridged = RULES[state.mode].bridged_faults
+    return state.faults - bridged if bridged and state.faults else state.faults
 
 
 def change_mode(state: ControllerState, mode: Mode, tick: int, events: list[Event]) -> ControllerState:
@@ -119,4 +148,5 @@ def recall_landing(ctx: Context, state: ControllerState, rules: ModeRules) -> in
     return building.alternate_fire_landing if state.fire_alternate else building.designated_fire_landing
 
 
-__all__ = ["RULES", "ModeRules", "change_mode", "follow_requests", "recall_landing", "watch_fire"]
+__all__ = ["RULES", "ModeRules", "change_mode", "follow_requests", "recall_landing", "stop_now", "stopping_faults",
+           "watch_fire"]

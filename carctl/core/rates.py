@@ -42,6 +42,10 @@ SOURCES: tuple[Source, ...] = (
            "the inspection station's buttons count as released (a held level needs a fresh reading)"),
     Source("car_panel", 0.02, 0.50, 2, "car_panel_stale: let the passengers out at the next landing"),
     Source("landing", 0.06, 1.00, 2, "landing_stale: shown; that landing's calls are not heard"),
+    # The cabinet's buttons come with the cabinet landing's board, read in turn with the others (up to twelve
+    # landings at one a cycle): a release is seen within a quarter of a second, 6 cm at emergency electrical speed.
+    Source("cabinet_hold_to_run", 0.06, 0.25, 2,
+           "the cabinet's emergency electrical operation buttons count as released"),
     # Not in the safety path. Their messages are used in the cycle they arrive, unless they waited longer than this
     # (the loop stalled, a burst queued): a resident recognised seconds ago may have left the car, and a mode asked
     # for seconds ago may have been overtaken by a key switch. (The platform's commands carry their own expiry.)
@@ -71,6 +75,7 @@ class Freshness:
     hold_to_run: int
     car_panel: int
     landing: int
+    cabinet_hold_to_run: int = 13
 
     @classmethod
     def for_period(cls, period_s: float, drive_override_ticks: int = 0) -> Freshness:
@@ -78,7 +83,8 @@ class Freshness:
         # car.drive_stale_ticks, kept for scenario files that set it: a positive value replaces the table's.
         drive = drive_override_ticks if drive_override_ticks > 0 else ticks["drive"]
         return cls(period_s=period_s, drive=drive, car_top=ticks["car_top"], hold_to_run=ticks["hold_to_run"],
-                   car_panel=ticks["car_panel"], landing=ticks["landing"])
+                   car_panel=ticks["car_panel"], landing=ticks["landing"],
+                   cabinet_hold_to_run=ticks["cabinet_hold_to_run"])
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Freshness:

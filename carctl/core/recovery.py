@@ -18,8 +18,8 @@ from carctl.core import correction, dispatch, standstill
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
 from carctl.core.doorway import close_doors_now, open_doors
-from carctl.core.faults import Fault, FaultLevel, worst_level
-from carctl.core.modes import ModeRules
+from carctl.core.faults import Fault
+from carctl.core.modes import ModeRules, stop_now
 from carctl.core.phases import HOLD, Cue, DriveRequest, enter
 from carctl.core.signals import Direction, Event, Inputs
 from carctl.core.state import ControllerState
@@ -28,7 +28,7 @@ from carctl.core.travel import start
 
 def halted(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules, events: list[Event],
            found: set[Fault]) -> tuple[ControllerState, DriveRequest]:
-    if (worst_level(state.faults) >= FaultLevel.STOP_NOW or inputs.brake_open or inputs.drive_running
+    if (stop_now(state) or inputs.brake_open or inputs.drive_running
             or not standstill.may_lift_brake(state)):
         return state, HOLD
     tick = inputs.tick

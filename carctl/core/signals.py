@@ -28,6 +28,8 @@ class Direction(enum.IntEnum):
 class Mode(IdentityEnum):
     NORMAL = "normal"
     INSPECTION = "inspection"
+    # Emergency electrical operation: the car moved from the controller cabinet on hold-to-run buttons.
+    EMERGENCY_ELECTRICAL = "emergency_electrical"
     FIRE = "fire"
     INDEPENDENT = "independent"
     OUT_OF_SERVICE = "out_of_service"
@@ -108,6 +110,14 @@ class Inputs:
     on_battery: bool = False
     position_unreferenced: bool = False
     below_reference_mark: bool = False
+    # The car-top board's terminal slowdown switches actuated: bit i, the switch car.terminal_switches_m[i] from the
+    # top (slowdown_top) or the bottom terminal landing (slowdown_bottom); independent of the drive's count.
+    slowdown_top: int = 0
+    slowdown_bottom: int = 0
+    # The controller cabinet's emergency electrical operation buttons, held (levels, trusted only while the cabinet
+    # landing's board reading is fresh); its switch reaches the core as a mode request.
+    eeo_up: bool = False
+    eeo_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)

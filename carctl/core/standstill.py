@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from carctl.core.context import Context
-from carctl.core.faults import FaultLevel, worst_level
+from carctl.core.modes import stop_now
 from carctl.core.signals import Commands, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import STANDSTILL_M_S
@@ -57,7 +57,7 @@ def watch(ctx: Context, state: ControllerState, inputs: Inputs) -> ControllerSta
     if state.still_since_tick < 0 or abs(inputs.position_m - state.still_at_m) > STANDSTILL_POSITION_M:
         return replace(state, still_since_tick=tick, still_at_m=inputs.position_m)
     if tick - state.still_since_tick >= ctx.timing.standstill_settle:
-        if state.faults and worst_level(state.faults) >= FaultLevel.STOP_NOW:
+        if stop_now(state):
             return state  # at rest long enough; still stopped by the fault, and ready the tick after it clears
         return replace(state, settling=False, settling_since_tick=-1, still_since_tick=-1)
     return state
@@ -66,7 +66,7 @@ def watch(ctx: Context, state: ControllerState, inputs: Inputs) -> ControllerSta
 def unconfirmed(ctx: Context, state: ControllerState, tick: int) -> bool:
     """Settling for longer than STANDSTILL_UNCONFIRMED_S with no stop-at-once fault to explain it."""
     return (state.settling and 0 <= state.settling_since_tick <= tick - ctx.timing.standstill_unconfirmed
-            and not (state.faults and worst_level(state.faults) >= FaultLevel.STOP_NOW))
+            and not stop_now(state))
 
 
 def after_commands(state: ControllerState, commands: Commands) -> ControllerState:
@@ -85,7 +85,7 @@ def may_lift_brake(state: ControllerState) -> bool:
 def deadlines(ctx: Context, state: ControllerState) -> list[int]:
     """When an unchanged, settling state ends its settling on its own (for Controller.next_deadline_tick); under a
     stop-at-once fault it ends only when the fault clears, which changes the state anyway."""
-    if not state.settling or (state.faults and worst_level(state.faults) >= FaultLevel.STOP_NOW):
+    if not state.settling or stop_now(state):
         return []
     ticks = [state.settling_since_tick + ctx.timing.standstill_unconfirmed] if state.settling_since_tick >= 0 else []
     if state.still_since_tick >= 0:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from carctl.core.config import ControllerConfig
+from carctl.core.config import CarConfig, ControllerConfig
 from carctl.core.faults import FAULTS, Fault, FaultLevel, FaultSpec, fault_detail, parse_fault_detail, worst_level
 from carctl.core.rates import Freshness
 from carctl.core.signals import Commands, Event, EventKind, Inputs
@@ -54,6 +54,10 @@ class SupervisorLimits:
     terminal_decel_m_s2: float = 1.0
     terminal_margin_m_s: float = 0.1
     terminal_floor_m_s: float = 0.3  # never below the slow runs' speeds (inspection, correction, rescue, relevel)
+    # The slowdown switches: by the bits of the switches actuated at a terminal (0-7), the speed the car must be
+    # below (that of the innermost one: slowdown_limits()); no limit where no configured switch is actuated.
+    slowdown_limit_m_s: tuple[float, ...] = (math.inf,) * 8
+    slowdown_m: tuple[float, ...] = ()  # where the switches are, from each terminal landing
 
     @classmethod
     def from_config(cls, config: ControllerConfig) -> SupervisorLimits:
@@ -64,8 +68,47 @@ class SupervisorLimits:
                    Freshness.from_config(car), bottom_m=landings[0], top_m=landings[-1],
                    terminal_zone_m=car.terminal_zone_m, terminal_decel_m_s2=1.25 * car.acceleration_m_s2,
                    terminal_margin_m_s=car.terminal_speed_margin_m_s,
-                   terminal_floor_m_s=max(car.inspection_speed_m_s, car.correction_speed_m_s, car.rescue_speed_m_s,
-                                          car.relevel_speed_m_s))
+                   terminal_floor_m_s=slow_runs_m_s(car),
+                   slowdown_limit_m_s=slowdown_limits(config), slowdown_m=car.terminal_switches_m)
+
+
+def slow_runs_m_s(car: CarConfig) -> float:
+    """The fastest of the runs that slow down by the position gain, not by the profile's deceleration (inspection,
+    emergency electrical operation, correction, rescue, relevelling): terminal speed limiting never goes below it."""
+    return max(car.inspection_speed_m_s, car.eeo_speed_m_s, car.correction_speed_m_s, car.rescue_speed_m_s,
+               car.relevel_speed_m_s)
+
+
+def slowdown_limits(config: ControllerConfig) -> tuple[float, ...]:
+    """For each combination of a terminal's slowdown switches actuated (bit i: car.terminal_switches_m[i]), the
+    speed the car must stay below: the terminal speed limit at the innermost switch actuated, as the count-based
+    check works it out at that distance (never below the slow runs' speeds, plus the margin)."""
+    car = config.car
+    floor_m_s = slow_runs_m_s(car)
+    decel_m_s2 = 1.25 * car.acceleration_m_s2
+    at_switch = [max(floor_m_s, math.sqrt(2.0 * decel_m_s2 * distance)) + car.terminal_speed_margin_m_s
+                 for distance in car.terminal_switches_m]
+    return tuple(min((limit for index, limit in enumerate(at_switch) if mask >> index & 1), default=math.inf)
+                 for mask in range(8))
+
+
+# A switch is judged against the count only this far from where it acts: its cam's length and setting, the rope's
+# stretch, a count's small error.
+SLOWDOWN_SWITCH_TOLERANCE_M = 0.1
+
+
+def slowdown_switches_agree(inputs: Inputs, limits: SupervisorLimits) -> bool:
+    """Every slowdown switch reads as the trusted count says it should, the car at rest; a bit of a switch the
+    configuration does not name never should be set."""
+    configured = (1 << len(limits.slowdown_m)) - 1
+    if (inputs.slowdown_top | inputs.slowdown_bottom) & ~configured:
+        return False
+    for index, distance in enumerate(limits.slowdown_m):
+        for left_m, bits in ((limits.top_m - inputs.position_m, inputs.slowdown_top),
+                             (inputs.position_m - limits.bottom_m, inputs.slowdown_bottom)):
+            if abs(left_m - distance) > SLOWDOWN_SWITCH_TOLERANCE_M and bool(bits >> index & 1) != (left_m <= distance):
+                return False
+    return True
 
 
 def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position_trusted: bool = True) -> set[Fault]:
@@ -112,6 +155,18 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
         if left_m < limits.terminal_zone_m and speed > limits.terminal_floor_m_s + limits.terminal_margin_m_s and (
                 speed > math.sqrt(2.0 * limits.terminal_decel_m_s2 * max(0.0, left_m)) + limits.terminal_margin_m_s):
             present.add(Fault.TERMINAL_SPEED)
+    # The slowdown switches judge the same limit at their own positions whatever the count says: a count that has
+    # slipped (or is not yet referenced) would otherwise let the car into the buffer at speed. Not from a stale
+    # car-top reading (car_top_stale has stopped the car already).
+    if (inputs.slowdown_top or inputs.slowdown_bottom) and Fault.CAR_TOP_STALE not in present:
+        toward = inputs.slowdown_top if inputs.speed_m_s > 0.0 else inputs.slowdown_bottom if (
+            inputs.speed_m_s < 0.0) else 0
+        if toward and speed > limits.slowdown_limit_m_s[toward & 0b111]:
+            present.add(Fault.TERMINAL_SPEED)
+    if (limits.slowdown_m or inputs.slowdown_top or inputs.slowdown_bottom) and position_trusted and (
+            speed < STANDSTILL_M_S and Fault.CAR_TOP_STALE not in present
+            and not slowdown_switches_agree(inputs, limits)):
+        present.add(Fault.SLOWDOWN_SWITCH)
     if inputs.load_kg > limits.overload_kg:
         present.add(Fault.OVERLOAD)
     if not inputs.door_locked and Fault.CAR_TOP_STALE not in present:

@@ -21,7 +21,8 @@ from typing import Any
 
 from carctl.core.controller import ControllerState, Phase
 from carctl.core.signals import Event, EventKind, Inputs
-from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
+from carctl.core.supervisor import FAULTS, Fault, SupervisorLimits, parse_fault_detail
+from carctl.core.waiting import waiting_for
 from carctl.core.watch import parse_trapped_detail
 
 # Events the platform hears about, and their GB/T 24476 category.
@@ -40,8 +41,9 @@ REPORTED_EVENTS = {
 
 
 def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, face_on: bool,
-                  loop_lag_p99_ms: float, time_s: float) -> dict[str, Any]:
-    """The retained state: where the car is and what it is doing (GB/T 24476 running state)."""
+                  loop_lag_p99_ms: float, time_s: float, limits: SupervisorLimits | None = None) -> dict[str, Any]:
+    """The retained state: where the car is and what it is doing (GB/T 24476 running state), and what keeps it from
+    serving (``limits``: the final limits, for saying the car is beyond one)."""
     return {
         "t": round(time_s, 3),
         "landing": state.landing,
@@ -52,6 +54,7 @@ def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, 
         "phase": state.phase.value,
         "load_pct": round(100.0 * inputs.load_kg / rated_load_kg, 1),
         "faults": sorted(fault.value for fault in state.faults),
+        "waiting_for": waiting_for(state, inputs.position_m, limits),
         "face": face_on,
         "loop_lag_p99_ms": round(loop_lag_p99_ms, 3),
     }
@@ -217,6 +220,7 @@ class Reporter:
     state_every_s: float
     utc_offset_h: float = 8.0
     face_on: bool = False
+    limits: SupervisorLimits | None = None  # the car's final limits, for the state's waiting_for
     statistics: DailyStatistics = field(init=False)
     cadence: StateCadence = field(init=False)
     alarms: AlarmReports = field(init=False)
@@ -253,5 +257,5 @@ class Reporter:
             out.append(report)
         status = None
         if self.cadence.due(state, time_s):
-            status = state_message(state, inputs, self.rated_load_kg, self.face_on, lag_p99_ms, time_s)
+            status = state_message(state, inputs, self.rated_load_kg, self.face_on, lag_p99_ms, time_s, self.limits)
         return out, status

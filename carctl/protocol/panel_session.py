@@ -32,10 +32,10 @@ class Poll:
 
 
 class MasterSession:
-    def __init__(self, landing_count: int, landing_polls_per_cycle: int) -> None:
+    def __init__(self, landing_count: int, landing_polls_per_cycle: int, cabinet_landing: int = -1) -> None:
         self.landing_count = landing_count
         self.landing_polls_per_cycle = max(1, min(landing_count, landing_polls_per_cycle))
-        self.readings = BoardReadings(landing_count)
+        self.readings = BoardReadings(landing_count, cabinet_landing)
         # The landing boards are read a few per cycle, in turn: each has its maximum age from the start to answer
         # before it counts as silent (a landing_stale raised at every start would only be noise in the fault log).
         self.readings.landing_age = [0] * landing_count

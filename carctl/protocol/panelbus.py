@@ -141,12 +141,17 @@ class PayloadError(ValueError):
 CAR_TOP_POLL_BITS = ("door_open", "door_close", "door_nudge", "door_slow", "car_light", "car_fan")
 CAR_TOP_STATUS_BITS = ("door_open_limit", "door_closed_limit", "door_locked", "light_curtain_blocked", "safety_edge",
                        "in_door_zone", "inspection")
-CAR_TOP_STATUS_EXTRA_BITS = ("inspection_up", "inspection_down")  # the third byte
+CAR_TOP_STATUS_EXTRA_BITS = ("inspection_up", "inspection_down")  # the third byte's bits 0-1
+# The third byte's bits 2-4: the top terminal's slowdown switches; bits 5-7: the bottom terminal's.
+SLOWDOWN_MASK = 0b111
+SLOWDOWN_TOP_SHIFT = 2
+SLOWDOWN_BOTTOM_SHIFT = 5
 CAR_PANEL_POLL_BITS = ("arrow_up", "arrow_down", "gong", "buzzer", "overload_lamp", "rescue_notice")
 CAR_PANEL_STATUS_BITS = ("door_open_button", "door_close_button", "alarm_button", "accessible_button",
                          "seat_occupied", "independent_key", "fault_reset_key")
 LANDING_POLL_BITS = ("up_lamp", "down_lamp", "arrow_up", "arrow_down", "gong")
-LANDING_STATUS_BITS = ("up_pressed", "down_pressed", "fire_switch", "fire_detector")
+LANDING_STATUS_BITS = ("up_pressed", "down_pressed", "fire_switch", "fire_detector", "eeo_switch", "eeo_up",
+                       "eeo_down")
 
 
 def _pack(record: object, names: tuple[str, ...]) -> int:
@@ -214,9 +219,15 @@ class CarTopInputs:
     # two bytes has none pressed.
     inspection_up: bool = False
     inspection_down: bool = False
+    # The terminal slowdown switches actuated (bit i: the switch at car.terminal_switches_m[i] from the top or the
+    # bottom terminal landing), in the third byte's bits 2-4 and 5-7, added later: a board without them sends 0.
+    slowdown_top: int = 0
+    slowdown_bottom: int = 0
 
     def to_payload(self) -> bytes:
-        return bytes([self.sequence & 0xFF, _pack(self, CAR_TOP_STATUS_BITS), _pack(self, CAR_TOP_STATUS_EXTRA_BITS)])
+        extra = (_pack(self, CAR_TOP_STATUS_EXTRA_BITS) | (self.slowdown_top & SLOWDOWN_MASK) << SLOWDOWN_TOP_SHIFT
+                 | (self.slowdown_bottom & SLOWDOWN_MASK) << SLOWDOWN_BOTTOM_SHIFT)
+        return bytes([self.sequence & 0xFF, _pack(self, CAR_TOP_STATUS_BITS), extra])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CarTopInputs:
@@ -224,7 +235,9 @@ class CarTopInputs:
             _expect(payload, 3, "car-top STATUS")
         extra = payload[2] if len(payload) == 3 else 0
         return cls(sequence=payload[0], **_unpack(payload[1], CAR_TOP_STATUS_BITS),
-                   **_unpack(extra, CAR_TOP_STATUS_EXTRA_BITS))
+                   **_unpack(extra, CAR_TOP_STATUS_EXTRA_BITS),
+                   slowdown_top=extra >> SLOWDOWN_TOP_SHIFT & SLOWDOWN_MASK,
+                   slowdown_bottom=extra >> SLOWDOWN_BOTTOM_SHIFT & SLOWDOWN_MASK)
 
 
 # -- car operating panel (0x02) ----------------------------------------------------------------------------------
@@ -306,6 +319,11 @@ class LandingInputs:
     down_pressed: bool = False
     fire_switch: bool = False
     fire_detector: bool = False  # bit3, added compatibly: a board without a detector input leaves it 0
+    # bits 4-6, added compatibly: the controller cabinet's emergency electrical operation switch and hold-to-run
+    # buttons, wired to the landing board beside it (building.cabinet_landing); other boards leave them 0.
+    eeo_switch: bool = False
+    eeo_up: bool = False
+    eeo_down: bool = False
 
     def to_payload(self) -> bytes:
         return bytes([self.sequence & 0xFF, _pack(self, LANDING_STATUS_BITS)])

@@ -57,6 +57,8 @@ class BoardReadings:
     """The freshest reading of the drive and of every board, with its age in cycles."""
 
     landing_count: int
+    # The landing whose board also reads the controller cabinet's switch and buttons (-1: none).
+    cabinet_landing: int = -1
     drive: DriveStatus | None = None
     drive_age: int = NEVER_SEEN
     car_top: CarTopInputs = field(default_factory=CarTopInputs)
@@ -112,21 +114,26 @@ class SwitchLevels:
     inspection: bool = False
     fire: bool = False
     independent: bool = False
+    eeo: bool = False  # the controller cabinet's emergency electrical operation switch
 
 
-# In priority order: a switch that is on selects its mode over the ones after it.
-_SWITCH_MODES = (("inspection", Mode.INSPECTION), ("fire", Mode.FIRE), ("independent", Mode.INDEPENDENT))
+# In priority order: a switch that is on selects its mode over the ones after it. Inspection on the car top comes
+# first: a mechanic on the car roof is never moved from the cabinet (EN 81-20 5.12.1.6, docs/modes.md).
+_SWITCH_MODES = (("inspection", Mode.INSPECTION), ("eeo", Mode.EMERGENCY_ELECTRICAL), ("fire", Mode.FIRE),
+                 ("independent", Mode.INDEPENDENT))
 
 
-# The eight possible levels, made once: the same switches give the same record, which compares by identity first.
-_LEVELS = {(inspection, fire, independent): SwitchLevels(inspection, fire, independent)
-           for inspection in (False, True) for fire in (False, True) for independent in (False, True)}
+# The sixteen possible levels, made once: the same switches give the same record, which compares by identity first.
+_LEVELS = {(inspection, fire, independent, eeo): SwitchLevels(inspection, fire, independent, eeo)
+           for inspection in (False, True) for fire in (False, True) for independent in (False, True)
+           for eeo in (False, True)}
 
 
 def switch_levels(readings: BoardReadings, main_landing: int) -> SwitchLevels:
     fire_board = readings.landing.get(main_landing)
+    cabinet = readings.landing.get(readings.cabinet_landing)
     return _LEVELS[readings.car_top.inspection, fire_board is not None and fire_board.fire_switch,
-                   readings.car_panel.independent_key]
+                   readings.car_panel.independent_key, cabinet is not None and cabinet.eeo_switch]
 
 
 def mode_request(now: SwitchLevels, before: SwitchLevels, platform_mode: Mode | None) -> Mode | None:
@@ -134,7 +141,7 @@ def mode_request(now: SwitchLevels, before: SwitchLevels, platform_mode: Mode | 
     off). Otherwise the platform's request, if any — but never while a key switch is on: a mechanic on the car top,
     a fireman in the car or an attendant with the independent key has the car, not the platform."""
     if now is before or now == before:
-        if now.inspection or now.fire or now.independent:
+        if now.inspection or now.fire or now.independent or now.eeo:
             return None
         return platform_mode
     for name, mode in _SWITCH_MODES:
@@ -159,6 +166,8 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
     top = readings.car_top
     panel = readings.car_panel
     top_fresh = readings.car_top_age <= fresh.hold_to_run
+    cabinet = readings.landing.get(readings.cabinet_landing)
+    cabinet_fresh = cabinet is not None and readings.landing_age[readings.cabinet_landing] <= fresh.cabinet_hold_to_run
     # Every field, in the fields' order (positional: matching 44 keywords costs more than building the record);
     # tests/protocol/test_sense.py changes each source alone and checks that only its own field follows.
     return _make_inputs(
@@ -202,6 +211,10 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         drive.on_battery,  # on_battery
         drive.position_unreferenced,  # position_unreferenced
         drive.below_reference_mark,  # below_reference_mark
+        top.slowdown_top,  # slowdown_top
+        top.slowdown_bottom,  # slowdown_bottom
+        cabinet is not None and cabinet.eeo_up and cabinet_fresh,  # eeo_up
+        cabinet is not None and cabinet.eeo_down and cabinet_fresh,  # eeo_down
     )
 
 

@@ -40,6 +40,7 @@ from carctl.core.rates import Freshness
 from carctl.core.state import latched_faults
 from carctl.core.supervisor import SAFE_STOP
 from carctl.core.signals import Commands, Event, Inputs, Mode, Recognition
+from carctl.core.waiting import waiting_for
 from carctl.filein import check_output
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panel_session import MasterSession
@@ -124,7 +125,8 @@ class ControlLoop:
         self.outputs = output(self.commands)
         self.tick = 0
         self.watchdog = 0
-        self.session = MasterSession(self.landings, config.panel.landing_polls_per_cycle)
+        self.session = MasterSession(self.landings, config.panel.landing_polls_per_cycle,
+                                     config.controller.building.cabinet_landing_index)
         self.good_drive_reads = 0
         self.switches = SwitchLevels()
         # The core raised: controller_error is an input until this tick.
@@ -378,6 +380,9 @@ class ControlLoop:
             "faults": sorted(fault.value for fault in self.state.faults),
             # After a stop the car waits to be seen at rest before its brake may lift (docs/faults.md).
             "settling": self.state.settling,
+            # What keeps the car from serving, if anything (carctl/core/waiting.py, docs/faults.md).
+            "waiting_for": waiting_for(self.state, drive.position_m if drive is not None else None,
+                                       self.controller.context.supervisor_limits),
             "lag_p50_ms": round(self.rate.percentile_ms(0.5), 3),
             "lag_p99_ms": round(self.rate.percentile_ms(0.99), 3),
             "missed_cycles": self.rate.missed,

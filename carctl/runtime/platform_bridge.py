@@ -28,6 +28,7 @@ from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, Inputs, Mode
 from carctl.platform.telemetry import Reporter
 from carctl.core.rates import max_age_s
+from carctl.core.supervisor import SupervisorLimits
 from carctl.protocol.loopback import (EventStored, ModeRequest, Refused, ReloadSettings, age_problem,
                                       parse_platform_message)
 from carctl.runtime.config import FirmwareConfig
@@ -49,7 +50,8 @@ class PlatformBridge:
         settings = config.platform
         # The loop says when the face feature is on (ControlLoop.switch_face sets reporter.face_on).
         self.reporter = Reporter(config.controller.car.control_period_s, config.controller.car.rated_load_kg,
-                                 settings.state_every_s, settings.utc_offset_h)
+                                 settings.state_every_s, settings.utc_offset_h,
+                                 limits=SupervisorLimits.from_config(config.controller))
         self.inbox = Inbox(socket_dir, LOOP_FROM_PLATFORM, MESSAGES_PER_CYCLE, MESSAGE_BYTES, MESSAGE_VALUES, sender)
         self.out = Sender(socket_dir, AGENT_FROM_LOOP)
         self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)

@@ -64,3 +64,17 @@ def test_timing_converts_seconds_to_ticks() -> None:
     timing = Timing.from_config(CarConfig(dwell_s=3.0, control_period_s=0.02))
     assert timing.dwell == 150
     assert timing.door_open_protection == 500
+
+
+@pytest.mark.parametrize(("switches", "says"), [
+    ((0.5, 0.4, 0.3, 0.2), "at most 3 distinct"),
+    ((0.5, 0.5), "at most 3 distinct"),
+    ((4.0,), "less than half the travel"),
+    ((0.01,), "car.terminal_switches_m"),
+])
+def test_terminal_slowdown_switches_are_few_distinct_and_inside_their_half_of_the_shaft(
+        switches: tuple[float, ...], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        # A shaft of 7 m travel: 3.5 m on either side.
+        ControllerConfig(building=BuildingConfig(landings_m=(0.0, 3.5, 7.0), population=(0, 5, 5)),
+                         car=CarConfig(terminal_switches_m=switches))

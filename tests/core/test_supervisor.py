@@ -2,12 +2,16 @@
 
 import pytest
 
-from carctl.core.config import ControllerConfig
+from dataclasses import replace
+
+from carctl.core.config import CarConfig, ControllerConfig
 from carctl.core.signals import Commands, Event, EventKind, Inputs
 from carctl.core.supervisor import (FAULTS, Fault, FaultLevel, SupervisorLimits, detect, enforce, update_faults,
                                     worst_level)
 
 LIMITS = SupervisorLimits.from_config(ControllerConfig())
+# With terminal slowdown switches 0.5 m and 0.25 m from each terminal landing.
+SWITCHED = SupervisorLimits.from_config(ControllerConfig(car=CarConfig(terminal_switches_m=(0.5, 0.25))))
 
 
 def test_healthy_standing_car_has_no_faults() -> None:
@@ -32,6 +36,55 @@ def test_healthy_standing_car_has_no_faults() -> None:
 ])
 def test_each_condition_is_detected(inputs: Inputs, fault: Fault) -> None:
     assert fault in detect(inputs, LIMITS, False)
+
+
+@pytest.mark.parametrize(("top", "bottom", "speed_m_s", "trusted", "raised"), [
+    # Default switches 0.5 m and 0.25 m from each terminal: limits sqrt(2 x 0.75 x d) + 0.1 m/s = 0.966 and 0.712.
+    (0b001, 0, 0.95, True, False),  # past the outer switch, below its limit
+    (0b001, 0, 0.98, True, True),  # ... above it
+    (0b011, 0, 0.75, True, True),  # past both: the inner switch's limit
+    (0b011, 0, 0.70, True, False),
+    (0b011, 0, -0.98, True, False),  # moving away from the top terminal
+    (0, 0b011, -0.75, True, True),  # towards the bottom
+    (0, 0b011, 0.75, True, False),
+    (0b011, 0, 0.75, False, True),  # judged whatever the count says, trusted or not
+    (0b100, 0, 0.98, True, False),  # a switch the configuration does not name limits nothing
+])
+def test_the_slowdown_switches_limit_the_speed_whatever_the_count_says(top: int, bottom: int, speed_m_s: float,
+                                                                       trusted: bool, raised: bool) -> None:
+    # In the middle of the shaft by the count: the count-based limit would let any speed pass.
+    inputs = Inputs(tick=1, position_m=7.0, speed_m_s=speed_m_s, slowdown_top=top, slowdown_bottom=bottom)
+    assert (Fault.TERMINAL_SPEED in detect(inputs, SWITCHED, False, position_trusted=trusted)) is raised
+    # A stale car-top reading is not judged: car_top_stale has stopped the car.
+    stale = Inputs(tick=1, position_m=7.0, speed_m_s=speed_m_s, slowdown_top=top, slowdown_bottom=bottom,
+                   car_top_age_ticks=6)
+    assert Fault.TERMINAL_SPEED not in detect(stale, SWITCHED, False, position_trusted=trusted)
+
+
+@pytest.mark.parametrize(("position_m", "top", "bottom", "agree"), [
+    (7.0, 0, 0, True),  # mid-shaft: nothing actuated
+    (14.5, 0b11, 0, True),  # at the top landing: both top switches
+    (14.1, 0b01, 0, True),  # 0.4 m below it: the outer one only
+    (14.5, 0b01, 0, False),  # the inner one dead (or not fitted)
+    (7.0, 0b01, 0, False),  # stuck actuated mid-shaft (a broken wire reads as actuated)
+    (0.0, 0, 0b11, True),
+    (0.0, 0b11, 0b11, False),  # top switches at the bottom landing: wiring
+    (7.0, 0b100, 0, False),  # a bit for a switch the configuration does not name
+    (14.0, 0, 0, True),  # right at the outer switch (0.5 m): within the tolerance either way
+    (14.0, 0b01, 0, True),
+])
+def test_a_slowdown_switch_that_disagrees_with_the_count_at_rest_is_a_fault(position_m: float, top: int,
+                                                                             bottom: int, agree: bool) -> None:
+    inputs = Inputs(tick=1, position_m=position_m, slowdown_top=top, slowdown_bottom=bottom)
+    assert (Fault.SLOWDOWN_SWITCH not in detect(inputs, SWITCHED, False)) is agree
+    # Not judged on an untrusted count, nor while moving (the reading and the count are not taken together).
+    assert Fault.SLOWDOWN_SWITCH not in detect(inputs, SWITCHED, False, position_trusted=False)
+    assert Fault.SLOWDOWN_SWITCH not in detect(replace(inputs, speed_m_s=0.1), SWITCHED, False)
+
+
+def test_without_switches_configured_any_switch_bit_is_a_fault() -> None:
+    assert Fault.SLOWDOWN_SWITCH in detect(Inputs(tick=1, position_m=14.5, slowdown_top=0b1), LIMITS, False)
+    assert Fault.SLOWDOWN_SWITCH not in detect(Inputs(tick=1, position_m=14.5), LIMITS, False)
 
 
 def test_a_chain_opened_by_open_doors_is_not_a_fault() -> None:

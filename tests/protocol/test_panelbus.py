@@ -88,6 +88,16 @@ def test_a_car_top_status_of_two_bytes_from_an_older_board_means_no_inspection_b
         CarTopInputs.from_payload(bytes([5, 0, 0, 0]))
 
 
+def test_the_slowdown_switches_ride_in_the_third_byte_after_the_inspection_buttons() -> None:
+    reading = CarTopInputs(sequence=9, inspection_up=True, slowdown_top=0b101, slowdown_bottom=0b010)
+    payload = reading.to_payload()
+    assert payload[2] == 0b010_101_01  # bits 5-7 bottom, 2-4 top, 0-1 the inspection buttons
+    assert CarTopInputs.from_payload(payload) == reading
+    # An older board's two bytes: no switch actuated.
+    old = CarTopInputs.from_payload(bytes([5, 0b1000110]))
+    assert old.slowdown_top == old.slowdown_bottom == 0
+
+
 def test_wrong_payload_length_is_a_payload_error() -> None:
     with pytest.raises(PayloadError, match="needs 4 bytes"):
         CarPanelInputs.from_payload(b"\x00\x00")

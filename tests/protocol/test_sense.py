@@ -120,13 +120,14 @@ def test_each_input_comes_from_its_own_source() -> None:
     from carctl.core.signals import Inputs, Recognition
 
     def readings_from(drive: DriveStatus, top: CarTopInputs, panel: CarPanelInputs, ages: tuple[int, int, int, int],
-                      fire: frozenset[int]) -> BoardReadings:
-        readings = BoardReadings(6)
+                      fire: frozenset[int], cabinet: LandingInputs) -> BoardReadings:
+        readings = BoardReadings(6, cabinet_landing=5)
         readings.take_drive(drive)
         readings.take_car_top(top)
         readings.take_car_panel(panel)
         for landing in range(6):
             readings.take_landing(landing, LandingInputs(fire_detector=landing in fire))
+        readings.take_landing(5, replace(cabinet, fire_detector=5 in fire))
         readings.drive_age, readings.car_top_age, readings.car_panel_age = ages[:3]
         readings.landing_age = [ages[3]] * 6
         return readings
@@ -138,10 +139,11 @@ def test_each_input_comes_from_its_own_source() -> None:
 
     def sensed(drive: DriveStatus = drive, top: CarTopInputs = top, panel: CarPanelInputs = panel,
                ages: tuple[int, int, int, int] = ages, fire: frozenset[int] = fire, presses: Presses = presses,
-               **changes: object) -> Inputs:
+               cabinet: LandingInputs = LandingInputs(), **changes: object) -> Inputs:
         args = {**base_args, **changes}
         tick = args.pop("tick")
-        return sense(readings_from(drive, top, panel, ages, fire), presses, FRESH, tick, **args)  # type: ignore
+        return sense(readings_from(drive, top, panel, ages, fire, cabinet), presses, FRESH, tick,
+                     **args)  # type: ignore
 
     base = sensed()
     recognition = Recognition("r1", 3, frozenset({0, 3}))
@@ -184,6 +186,10 @@ def test_each_input_comes_from_its_own_source() -> None:
         "on_battery": sensed(drive=replace(drive, on_battery=True)),
         "position_unreferenced": sensed(drive=replace(drive, position_unreferenced=True)),
         "below_reference_mark": sensed(drive=replace(drive, below_reference_mark=True)),
+        "slowdown_top": sensed(top=replace(top, slowdown_top=0b011)),
+        "slowdown_bottom": sensed(top=replace(top, slowdown_bottom=0b001)),
+        "eeo_up": sensed(cabinet=LandingInputs(eeo_switch=True, eeo_up=True)),
+        "eeo_down": sensed(cabinet=LandingInputs(eeo_down=True)),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere

@@ -3,8 +3,9 @@ and tests/sim/test_rescue.py, each as a procedure: first check in the simulated 
 happened, then assert the controller's reaction (docs/faults.md) and the recovery."""
 
 from carctl.core.controller import Phase
-from carctl.core.signals import EventKind
+from carctl.core.signals import EventKind, Mode
 from carctl.core.supervisor import Fault
+from carctl.core.waiting import waiting_for
 from sim.procedures import SimulatedCar
 
 LANDINGS_M = (0.0, 2.9, 5.8, 8.7, 11.6, 14.5)
@@ -77,9 +78,9 @@ def test_a_runaway_in_inspection_at_the_top_is_stopped_short_of_the_final_limit_
 
 
 def test_a_runaway_in_inspection_at_the_top_trips_the_final_limit_latched() -> None:
-    """Without terminal speed limiting (terminal_zone_m = 0) the same runaway leaves the car beyond the final
-    limit."""
-    car = SimulatedCar({"car": {"terminal_zone_m": 0.0}})
+    """Without terminal speed limiting (terminal_zone_m = 0, no slowdown switches) the same runaway leaves the car
+    beyond the final limit."""
+    car = SimulatedCar({"car": {"terminal_zone_m": 0.0, "terminal_switches_m": []}})
     runaway_in_inspection_near_the_top(car)
     car.wait_fault(Fault.SHAFT_LIMIT, within_s=2)
     car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped")
@@ -234,3 +235,107 @@ def test_a_latched_fault_survives_a_controller_restart_until_the_maintenance_res
     car.wait_until(lambda: car.phase is Phase.STANDING and car.shaft.speed_m_s == 0.0, within_s=30,
                    what="recovered to a landing")
     assert not car.faults and car.sim.violation_count == 0
+
+
+def _beyond_the_top_final_limit() -> SimulatedCar:
+    """A runaway in inspection with no terminal speed limiting leaves the car beyond the top final limit, latched,
+    and the mechanic has left the car top (inspection off)."""
+    car = SimulatedCar({"car": {"terminal_zone_m": 0.0, "terminal_switches_m": []}})
+    runaway_in_inspection_near_the_top(car)
+    car.wait_fault(Fault.SHAFT_LIMIT, within_s=2)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped")
+    car.hold_inspection(None)
+    car.clear("drive_runaway")
+    car.switch_mode("normal")
+    car.run_for(3.0)
+    assert car.shaft.position_m > LANDINGS_M[5] + 0.05 and Fault.SHAFT_LIMIT in car.faults
+    return car
+
+
+def test_a_car_beyond_the_final_limit_is_brought_back_by_emergency_electrical_operation() -> None:
+    """docs/modes.md "Emergency electrical operation": from the controller cabinet, the final limit bridged, on the
+    hold-to-run buttons, at most car.eeo_speed_m_s, only back towards the shaft; then the reset and normal service."""
+    car = _beyond_the_top_final_limit()
+    limits = car.sim.controller.context.supervisor_limits
+
+    def waiting() -> str:  # what the health record and the platform say the car waits for
+        return waiting_for(car.sim.state, car.shaft.encoder_m(), limits)
+
+    assert waiting() == "emergency_electrical_operation"
+    car.reset_faults()
+    car.run_for(1.0)
+    assert Fault.SHAFT_LIMIT in car.faults  # its condition stands: the reset cannot clear it
+    assert waiting() == "emergency_electrical_operation"
+    car.emergency_electrical(True)
+    car.run_for(0.5)
+    assert car.sim.state.mode is Mode.EMERGENCY_ELECTRICAL and waiting() == "hold_to_run"
+    car.hold_eeo("up")  # farther out: refused
+    car.run_for(1.5)
+    lifts_before = car.shaft.brake_lifts
+    car.run_for(1.5)
+    assert car.shaft.speed_m_s == 0.0 and car.shaft.brake_lifts == lifts_before
+    car.hold_eeo("down")  # back towards the shaft, the final limit bridged
+    fastest_m_s = 0.0
+    for _ in range(100):
+        car.run_for(0.02)
+        fastest_m_s = max(fastest_m_s, abs(car.shaft.speed_m_s))
+    assert car.shaft.brake_lifts == lifts_before + 1 and fastest_m_s <= 0.25 + 1e-9
+    car.wait_until(lambda: car.shaft.position_m < LANDINGS_M[5] - 0.02, within_s=10, what="back below the top landing")
+    car.hold_eeo(None)  # released: the car stops
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=1, what="stopped on release")
+    assert Fault.SHAFT_LIMIT in car.faults  # still latched, now with its condition gone
+    car.emergency_electrical(False)
+    car.run_for(0.5)
+    assert waiting() == "maintenance_reset"
+    car.emergency_electrical(True)
+    car.run_for(0.5)
+    car.reset_faults()
+    car.run_for(0.2)
+    assert Fault.SHAFT_LIMIT not in car.faults
+    car.emergency_electrical(False)
+    car.run_for(2.0)
+    assert car.sim.state.mode is Mode.NORMAL
+    car.press_car_call(0)
+    car.wait_doors("open", within_s=60)
+    assert waiting() == ""
+    assert car.landing == 0 and car.sim.violations[-1:] and [v.kind for v in car.sim.violations] == ["left_shaft"]
+
+
+def test_emergency_electrical_operation_gives_way_to_inspection_and_never_bridges_the_doors() -> None:
+    car = SimulatedCar()
+    car.ride_to(2)
+    car.emergency_electrical(True)
+    car.run_for(0.5)
+    assert car.sim.state.mode is Mode.EMERGENCY_ELECTRICAL
+    # Calls are not served, and the doors never open on their own.
+    car.press_car_call(4)
+    car.run_for(5.0)
+    assert car.landing == 2
+    # A landing door's lock contact open: the buttons move nothing.
+    car.inject("door_lock_lost")
+    car.hold_eeo("up")
+    car.run_for(2.0)
+    assert car.shaft.speed_m_s == 0.0 and abs(car.shaft.position_m - LANDINGS_M[2]) < 0.02
+    car.hold_eeo(None)
+    car.clear("door_lock_lost")
+    car.run_for(2.0)
+    # The car-top inspection switch takes the car from the cabinet: its buttons no longer move it.
+    car.inspection_switch(True)
+    car.run_for(0.5)
+    assert car.sim.state.mode is Mode.INSPECTION
+    car.hold_eeo("up")
+    car.run_for(2.0)
+    assert car.shaft.speed_m_s == 0.0 and abs(car.shaft.position_m - LANDINGS_M[2]) < 0.02
+    car.hold_eeo(None)
+    # The platform cannot take it out of a key-switch mode either.
+    car.switch_mode("normal")
+    car.run_for(0.5)
+    assert car.sim.state.mode is Mode.INSPECTION
+    # Inspection off, the cabinet switch still on: emergency electrical operation again, and its buttons move it.
+    car.inspection_switch(False)
+    car.run_for(0.5)
+    assert car.sim.state.mode is Mode.EMERGENCY_ELECTRICAL
+    car.hold_eeo("up")
+    car.wait_until(lambda: car.shaft.position_m > LANDINGS_M[2] + 0.3, within_s=5, what="moved up from the cabinet")
+    car.hold_eeo(None)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=1, what="stopped on release")

@@ -10,6 +10,8 @@ from sim.procedures import SimulatedCar
 
 LANDINGS_M = (0.0, 2.9, 5.8, 8.7, 11.6, 14.5)
 PERIOD_S = 0.02
+# Terminal slowdown switches fitted 0.5 m and 0.25 m from each terminal landing (docs/commissioning.md).
+SWITCHES = {"car": {"terminal_switches_m": [0.5, 0.25]}}
 
 
 def _run_at_rated_speed(car: SimulatedCar, direction: str) -> None:
@@ -103,3 +105,47 @@ def test_a_runaway_anywhere_on_the_approach_to_a_terminal_never_leaves_the_shaft
         assert report["safety_violations"] == 0, (metres_before, report["safety_violation_log"])
         assert car.faults & {Fault.SPEED_DEVIATION, Fault.TERMINAL_SPEED, Fault.OVERSPEED, Fault.SHAFT_LIMIT}, (
             metres_before, car.describe())
+
+
+@pytest.mark.parametrize("terminal", [0, 5])
+def test_a_slipping_encoder_is_caught_by_the_slowdown_switches_before_the_car_leaves_the_shaft(terminal: int) -> None:
+    """The drive's count advances 4 % less than the car moves (encoder_slip), and the drive still calls it
+    referenced: on a run to a terminal landing the car believes itself farther from it than it is, so the count-based
+    terminal speed limit is as wrong as the count. The car-top's slowdown switches sit in the shaft: passing the first
+    one too fast stops the car at once, short of the landing (going down, the reference mark near the bottom puts the
+    count right first, and the count-based limit acts as well)."""
+    car = SimulatedCar(SWITCHES)
+    if terminal == 0:
+        car.ride_to(5)
+        car.wait_doors("closed", within_s=30)
+    car.inject("encoder_slip")
+    car.press_car_call(terminal)
+    car.wait_fault(Fault.TERMINAL_SPEED, within_s=40)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=5, what="stopped")
+    assert car.sim.violations == [], car.sim.violations
+    assert abs(car.shaft.position_m - LANDINGS_M[terminal]) < 0.5, car.describe()
+
+
+def test_without_slowdown_switches_a_slipping_encoder_takes_the_car_beyond_the_top_terminal() -> None:
+    """The same slip with no switches fitted: nothing that judges the count can see it (the run follows its plan in
+    the count), and the car goes on past the top landing (the independent check's left_shaft)."""
+    car = SimulatedCar()  # none fitted
+    car.inject("encoder_slip")
+    car.press_car_call(5)
+    car.wait_until(lambda: car.sim.violations, within_s=40, what="the car beyond the top final limit")
+    assert car.sim.violations[0].kind == "left_shaft"
+
+
+def test_a_faster_car_needs_its_outer_slowdown_switch_farther_out() -> None:
+    """docs/commissioning.md's placement rule: the outermost switch where a car at rated speed is over its limit and
+    can still stop before the final limit. A 1.75 m/s car in a 30 m shaft: with the 1 m/s car's switches (0.5 m,
+    0.25 m) the slipping count takes it beyond the top; with one more at 1.0 m it stops inside the shaft."""
+    building = {"landings_m": [0.0, 7.5, 15.0, 22.5, 30.0], "population": [0, 5, 5, 5, 5]}
+    for switches, leaves in (([0.5, 0.25], True), ([1.0, 0.5, 0.25], False)):
+        car = SimulatedCar({"building": building, "car": {"rated_speed_m_s": 1.75, "acceleration_m_s2": 1.0,
+                                                           "terminal_switches_m": switches}})
+        car.inject("encoder_slip")
+        car.press_car_call(4)
+        car.wait_fault(Fault.TERMINAL_SPEED, within_s=60)
+        car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=5, what="stopped")
+        assert bool(car.sim.violations) is leaves, (switches, car.describe(), car.sim.violations)

@@ -1,0 +1,44 @@
+"""What keeps the car from serving, in one word for the health record and the platform's state message.
+
+Rules of this module:
+- One answer, the first that holds of: the car is beyond a final limit (only emergency electrical operation from the
+  cabinet can bring it back: docs/modes.md), a hold-to-run mode has the car (inspection or the cabinet), a latched
+  fault waits for the maintenance reset, a fault waits for its condition to clear, the car is being confirmed at
+  rest after a stop (standstill.py). Nothing holds: "" (the car serves).
+- The words are a contract read by people and by the platform (docs/faults.md): add, never rename.
+"""
+
+from __future__ import annotations
+
+from carctl.core.faults import FAULTS, Fault, FaultLevel
+from carctl.core.modes import RULES
+from carctl.core.state import ControllerState
+from carctl.core.supervisor import SupervisorLimits
+
+BEYOND_FINAL_LIMIT = "emergency_electrical_operation"
+HOLD_TO_RUN = "hold_to_run"
+MAINTENANCE_RESET = "maintenance_reset"
+FAULT_TO_CLEAR = "fault_to_clear"
+STANDSTILL = "standstill"
+
+
+def waiting_for(state: ControllerState, position_m: float | None, limits: SupervisorLimits | None) -> str:
+    """``position_m``: the drive's last position (None before it has answered); ``limits``: the final limits (None:
+    not judged)."""
+    faults = state.faults
+    rules = RULES[state.mode]
+    if (Fault.SHAFT_LIMIT in faults and position_m is not None and limits is not None
+            and not rules.hold_to_run_from_cabinet and not limits.lowest_m <= position_m <= limits.highest_m):
+        return BEYOND_FINAL_LIMIT
+    if rules.hold_to_run:
+        return HOLD_TO_RUN
+    if any(FAULTS[fault].latched for fault in faults):
+        return MAINTENANCE_RESET
+    if any(FAULTS[fault].level >= FaultLevel.NO_NEW_TRIPS for fault in faults):
+        return FAULT_TO_CLEAR
+    if state.settling:
+        return STANDSTILL
+    return ""
+
+
+__all__ = ["BEYOND_FINAL_LIMIT", "FAULT_TO_CLEAR", "HOLD_TO_RUN", "MAINTENANCE_RESET", "STANDSTILL", "waiting_for"]

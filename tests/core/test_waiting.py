@@ -1,0 +1,28 @@
+"""What the car waits for (carctl/core/waiting.py): the first reason that holds, in the documented words."""
+
+from dataclasses import replace
+
+from carctl.core.config import ControllerConfig
+from carctl.core.faults import Fault
+from carctl.core.signals import Mode
+from carctl.core.state import ControllerState
+from carctl.core.supervisor import SupervisorLimits
+from carctl.core.waiting import waiting_for
+
+LIMITS = SupervisorLimits.from_config(ControllerConfig())  # final limits at -0.05 m and 14.55 m
+SERVING = ControllerState()
+
+
+def test_each_reason_in_its_order() -> None:
+    beyond = replace(SERVING, faults=frozenset({Fault.SHAFT_LIMIT, Fault.TERMINAL_SPEED}), settling=True)
+    assert waiting_for(beyond, 14.6, LIMITS) == "emergency_electrical_operation"
+    assert waiting_for(beyond, 14.5, LIMITS) == "maintenance_reset"  # back inside: the reset is next
+    assert waiting_for(beyond, None, LIMITS) == "maintenance_reset"  # no position yet: not claimed
+    assert waiting_for(beyond, 14.6, None) == "maintenance_reset"
+    assert waiting_for(replace(beyond, mode=Mode.EMERGENCY_ELECTRICAL), 14.6, LIMITS) == "hold_to_run"
+    assert waiting_for(replace(SERVING, mode=Mode.INSPECTION), 3.0, LIMITS) == "hold_to_run"
+    assert waiting_for(replace(SERVING, faults=frozenset({Fault.CAR_PANEL_STALE}), settling=True), 3.0,
+                       LIMITS) == "fault_to_clear"
+    assert waiting_for(replace(SERVING, faults=frozenset({Fault.LANDING_STALE})), 3.0, LIMITS) == ""  # display only
+    assert waiting_for(replace(SERVING, settling=True), 3.0, LIMITS) == "standstill"
+    assert waiting_for(SERVING, 3.0, LIMITS) == ""
