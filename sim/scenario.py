@@ -27,7 +27,9 @@ EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "se
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
                "load", "fire_detected", "fire_detector_reset", "controller_restart", "alarm")
 # Rescue is entered only on the drive's on-battery signal (a power_loss fault), never requested.
-REQUESTABLE_MODES = tuple(mode.value for mode in Mode if mode is not Mode.RESCUE)
+# Rescue is the battery's, and emergency electrical operation the cabinet's key switch (SimulatedCar.
+# emergency_electrical): neither is a request.
+REQUESTABLE_MODES = tuple(mode.value for mode in Mode if mode not in (Mode.RESCUE, Mode.EMERGENCY_ELECTRICAL))
 __all__ = ["EVENT_TYPES", "FAULT_KINDS", "REQUESTABLE_MODES", "Scenario", "ScenarioError", "ScriptedEvent",
            "check_traffic_volume", "from_dict", "load"]
 # Generated scenarios can script a year of events; a file larger than this is not a scenario.

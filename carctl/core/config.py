@@ -248,7 +248,8 @@ class CarConfig:
         "speed_deviation_s": Range(0.02, 2.0, "s"),
         "terminal_zone_m": Range(0.0, 10.0, "m"),
         "terminal_speed_margin_m_s": Range(0.05, 0.5, "m/s"),
-        "terminal_switches_m": Range(0.05, 5.0, "m"),
+        # Not nearer than 0.15 m: a switch is checked against the count beyond 0.1 m of where it acts.
+        "terminal_switches_m": Range(0.15, 5.0, "m"),
     }
 
     def __post_init__(self) -> None:

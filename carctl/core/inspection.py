@@ -7,11 +7,19 @@ Rules of this module:
 - The car moves at most at the inspection speed (the cabinet's: car.eeo_speed_m_s), only while exactly one button
   is held, with the doors closed and locked and no stop-at-once fault the mode does not bridge, and never past a
   terminal landing (the speed tapers to its level): from beyond one, only back towards the shaft.
-- A reversal waits for the car to stop. Released, the car stands where it is: STANDING if level with a landing
-  inside its door zone, else HALTED.
+- A start and a reversal wait for the car to stop; a button held when the mode begins (or stuck) moves nothing until
+  it has been let go. Released, the car stands where it is: STANDING if level with a landing inside its door zone,
+  else HALTED.
+- The count is the limit only while it can be trusted: a terminal's slowdown switches that say the car is nearer
+  than the count does stop it going on towards that terminal, and from the cabinet (the final limit bridged) an
+  untrusted count moves the car only where the switches can still stop it.
+- Moving far faster than hold-to-run drives (by car.speed_deviation_m_s) is speed_deviation, a stop at once.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import replace
 
 from carctl.core import motion, standstill
 from carctl.core.context import Context
@@ -21,6 +29,7 @@ from carctl.core.modes import ModeRules, stop_now
 from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, enter
 from carctl.core.signals import Direction, Event, Inputs
 from carctl.core.state import ControllerState
+from carctl.core.supervisor import SLOWDOWN_SWITCH_TOLERANCE_M
 
 # The phases an automatic run is in; the hold-to-run rule ends them.
 AUTOMATIC_RUN_PHASES = frozenset({Phase.RUNNING, Phase.STARTING, Phase.RELEVELLING, Phase.CORRECTING})
@@ -46,6 +55,17 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
         up, down, top_speed_m_s = inputs.eeo_up, inputs.eeo_down, car.eeo_speed_m_s
     else:
         up, down, top_speed_m_s = inputs.inspection_up, inputs.inspection_down, car.inspection_speed_m_s
+    if not state.hold_to_run_armed:
+        if up or down:
+            return state, HOLD  # held since before the mode began: let go first
+        state = replace(state, hold_to_run_armed=True)
+    moving = inputs.brake_open or inputs.drive_running
+    speed_m_s = abs(inputs.speed_m_s)
+    if moving and speed_m_s > top_speed_m_s + car.speed_deviation_m_s:
+        # Far faster than hold-to-run ever drives: the drive is not following (a runaway at this speed would reach
+        # overspeed, 110 % of rated, only much later).
+        found.add(Fault.SPEED_DEVIATION)  # raised this tick: its stop at once is in this tick's commands
+        return state, HOLD
     direction = Direction.UP if up and not down else Direction.DOWN if down and not up else Direction.NONE
     if direction is not Direction.NONE and (stop_now(state)
                                             or not inputs.door_locked or not inputs.door_closed_limit
@@ -55,12 +75,17 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
     if direction is not Direction.NONE:
         limit_m = ctx.landings_m[-1] if direction is Direction.UP else ctx.landings_m[0]
         remaining_m = (limit_m - inputs.position_m) * direction
-        if remaining_m <= car.level_tolerance_m:
-            direction = Direction.NONE  # at the terminal landing: no further
-    moving = inputs.brake_open or inputs.drive_running
-    if (direction is not Direction.NONE and state.phase is Phase.INSPECTING and direction is not state.direction
-            and moving):
-        return state, HOLD  # reversing: stop first
+        if state.correction and (car.terminal_switches_m or rules.hold_to_run_from_cabinet):
+            # The count is untrusted: the slowdown switches, where fitted, are the terminal stop (no taper by a count
+            # that means nothing); from the cabinet, without them, nothing is.
+            remaining_m = math.inf
+            if not _switches_leave_room(ctx, inputs, direction):
+                direction = Direction.NONE
+        elif remaining_m <= car.level_tolerance_m or _switches_say_nearer(ctx, inputs, direction, remaining_m):
+            direction = Direction.NONE  # at the terminal landing, or nearer it than the count says: no further
+    if direction is not Direction.NONE and moving and (state.phase is not Phase.INSPECTING
+                                                       or direction is not state.direction):
+        return state, HOLD  # a start or a reversal waits for the car to stop
     if direction is Direction.NONE:
         if state.phase is not Phase.INSPECTING or moving:
             return state, HOLD
@@ -72,6 +97,23 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
         state = enter(state, Cue.HOLD_TO_RUN, inputs.tick, direction=direction, run=None)
     return state, DriveRequest(direction, motion.levelling_speed_m_s(remaining_m, top_speed_m_s,
                                                                      car.position_gain_per_s))
+
+
+def _switches_say_nearer(ctx: Context, inputs: Inputs, direction: Direction, remaining_m: float) -> bool:
+    """The slowdown switches of the terminal ahead say the car is nearer it than the count does (the count has
+    slipped)."""
+    bits = inputs.slowdown_top if direction is Direction.UP else inputs.slowdown_bottom
+    return any(bits >> index & 1 and remaining_m > distance + SLOWDOWN_SWITCH_TOLERANCE_M
+               for index, distance in enumerate(ctx.car.terminal_switches_m))
+
+
+def _switches_leave_room(ctx: Context, inputs: Inputs, direction: Direction) -> bool:
+    """With no count to go by: switches are fitted and the innermost one of the terminal ahead is not reached."""
+    switches = ctx.car.terminal_switches_m
+    if not switches:
+        return False
+    bits = inputs.slowdown_top if direction is Direction.UP else inputs.slowdown_bottom
+    return not bits >> switches.index(min(switches)) & 1
 
 
 __all__ = ["AUTOMATIC_RUN_PHASES", "HOLD_TO_RUN_PHASES", "end_automatic_run", "inspecting", "takes_the_buttons"]

@@ -126,7 +126,7 @@ def change_mode(state: ControllerState, mode: Mode, tick: int, events: list[Even
                                    mode.value, events)
     resume = state.mode if mode is Mode.RESCUE else state.resume_mode
     return replace(state, mode=mode, calls=calls, park_tick=-1, fire_alternate=False, resume_mode=resume,
-                   rescue_landing=-1, rescued=False)
+                   rescue_landing=-1, rescued=False, hold_to_run_armed=False)
 
 
 def watch_fire(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules,

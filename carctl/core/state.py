@@ -69,6 +69,9 @@ class ControllerState:
     settling_since_tick: int = -1  # when this settling began (-1: not yet seen by the standstill watch)
     still_since_tick: int = -1
     still_at_m: float = 0.0
+    # inspection.py: the hold-to-run buttons have been seen released since the mode began (a button held, or stuck,
+    # when the switch is turned moves nothing until it has been let go).
+    hold_to_run_armed: bool = False
 
 
 def latched_faults(state: ControllerState) -> frozenset[Fault]:

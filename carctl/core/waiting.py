@@ -2,16 +2,17 @@
 
 Rules of this module:
 - One answer, the first that holds of: the car is beyond a final limit (only emergency electrical operation from the
-  cabinet can bring it back: docs/modes.md), a hold-to-run mode has the car (inspection or the cabinet), a latched
-  fault waits for the maintenance reset, a fault waits for its condition to clear, the car is being confirmed at
-  rest after a stop (standstill.py). Nothing holds: "" (the car serves).
+  cabinet can bring it back: docs/modes.md), a latched fault the mode does not bridge holds it (the maintenance
+  reset), a hold-to-run mode has the car (inspection or the cabinet), a latched fault waits for the reset, a fault
+  waits for its condition to clear, the car is being confirmed at rest after a stop (standstill.py), a mode that
+  takes no calls has it (fire, out of service, rescue: the mode's name). Nothing holds: "" (the car serves).
 - The words are a contract read by people and by the platform (docs/faults.md): add, never rename.
 """
 
 from __future__ import annotations
 
 from carctl.core.faults import FAULTS, Fault, FaultLevel
-from carctl.core.modes import RULES
+from carctl.core.modes import RULES, stop_now
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import SupervisorLimits
 
@@ -30,14 +31,19 @@ def waiting_for(state: ControllerState, position_m: float | None, limits: Superv
     if (Fault.SHAFT_LIMIT in faults and position_m is not None and limits is not None
             and not rules.hold_to_run_from_cabinet and not limits.lowest_m <= position_m <= limits.highest_m):
         return BEYOND_FINAL_LIMIT
+    latched = [fault for fault in faults if FAULTS[fault].latched]
+    if latched and stop_now(state) and any(fault not in rules.bridged_faults for fault in latched):
+        return MAINTENANCE_RESET  # even the buttons cannot move it before the reset
     if rules.hold_to_run:
         return HOLD_TO_RUN
-    if any(FAULTS[fault].latched for fault in faults):
+    if latched:
         return MAINTENANCE_RESET
     if any(FAULTS[fault].level >= FaultLevel.NO_NEW_TRIPS for fault in faults):
         return FAULT_TO_CLEAR
     if state.settling:
         return STANDSTILL
+    if not rules.car_calls and not rules.landing_calls:
+        return state.mode.value  # fire, out_of_service, rescue: the car serves no calls in this mode
     return ""
 
 

@@ -23,6 +23,7 @@ from carctl.core.controller import ControllerState, Phase
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.supervisor import FAULTS, Fault, SupervisorLimits, parse_fault_detail
 from carctl.core.waiting import waiting_for
+from carctl.protocol.sense import NEVER_SEEN
 from carctl.core.watch import parse_trapped_detail
 
 # Events the platform hears about, and their GB/T 24476 category.
@@ -54,7 +55,9 @@ def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, 
         "phase": state.phase.value,
         "load_pct": round(100.0 * inputs.load_kg / rated_load_kg, 1),
         "faults": sorted(fault.value for fault in state.faults),
-        "waiting_for": waiting_for(state, inputs.position_m, limits),
+        # Not from the placeholder position of a drive that has never answered.
+        "waiting_for": waiting_for(state, inputs.position_m if inputs.drive_age_ticks < NEVER_SEEN else None,
+                                   limits),
         "face": face_on,
         "loop_lag_p99_ms": round(loop_lag_p99_ms, 3),
     }

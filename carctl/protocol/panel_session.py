@@ -4,7 +4,8 @@ Rules of this module:
 - MasterSession is the firmware's bus master: which boards to poll this cycle and with what outputs, and what each
   answer means. The car-top board and the car panel are polled every cycle (doors and the buttons in the car matter
   at once); ``landing_polls_per_cycle`` landing boards in turn, plus one whose lamps differ from what it was last
-  told, so a landing call's lamp lights on the cycle after the call registers, not a round later.
+  told, so a landing call's lamp lights on the cycle after the call registers, not a round later; and, while the
+  cabinet's emergency electrical operation switch is on, the cabinet landing's board (its hold-to-run buttons).
 - Presses are latched on the boards until acknowledged: every STATUS carries the board's sequence number and every
   POLL the sequence of the last STATUS the master took from that board. A board numbers every STATUS anew, so a
   STATUS that repeats the last sequence taken is a repeat (a stuck board, a replayed frame): neither its presses
@@ -77,6 +78,12 @@ class MasterSession:
             if told is None or (told.up_lamp, told.down_lamp) != wanted:
                 chosen.append(landing)
                 break
+        # While the cabinet's emergency electrical operation switch is on, its board is read every cycle: the
+        # hold-to-run buttons are on it, and a release must be seen at once, however many landings there are.
+        cabinet = self.readings.cabinet_landing
+        reading = self.readings.landing.get(cabinet)
+        if reading is not None and reading.eeo_switch and cabinet not in chosen:
+            chosen.append(cabinet)
         return chosen
 
     # -- what came back ------------------------------------------------------------------------------------------

@@ -19,10 +19,16 @@ def test_each_reason_in_its_order() -> None:
     assert waiting_for(beyond, 14.5, LIMITS) == "maintenance_reset"  # back inside: the reset is next
     assert waiting_for(beyond, None, LIMITS) == "maintenance_reset"  # no position yet: not claimed
     assert waiting_for(beyond, 14.6, None) == "maintenance_reset"
-    assert waiting_for(replace(beyond, mode=Mode.EMERGENCY_ELECTRICAL), 14.6, LIMITS) == "hold_to_run"
+    # From the cabinet: the buttons, once only the bridged final limit holds the car; the reset first otherwise.
+    assert waiting_for(replace(beyond, mode=Mode.EMERGENCY_ELECTRICAL), 14.6, LIMITS) == "maintenance_reset"
+    only_limit = replace(beyond, mode=Mode.EMERGENCY_ELECTRICAL, faults=frozenset({Fault.SHAFT_LIMIT}))
+    assert waiting_for(only_limit, 14.6, LIMITS) == "hold_to_run"
     assert waiting_for(replace(SERVING, mode=Mode.INSPECTION), 3.0, LIMITS) == "hold_to_run"
     assert waiting_for(replace(SERVING, faults=frozenset({Fault.CAR_PANEL_STALE}), settling=True), 3.0,
                        LIMITS) == "fault_to_clear"
     assert waiting_for(replace(SERVING, faults=frozenset({Fault.LANDING_STALE})), 3.0, LIMITS) == ""  # display only
     assert waiting_for(replace(SERVING, settling=True), 3.0, LIMITS) == "standstill"
     assert waiting_for(SERVING, 3.0, LIMITS) == ""
+    for mode in (Mode.FIRE, Mode.OUT_OF_SERVICE, Mode.RESCUE):  # modes that take no calls say so
+        assert waiting_for(replace(SERVING, mode=mode), 3.0, LIMITS) == mode.value
+    assert waiting_for(replace(SERVING, mode=Mode.INDEPENDENT), 3.0, LIMITS) == ""

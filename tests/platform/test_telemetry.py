@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from carctl.core.config import BuildingConfig, ControllerConfig
 from carctl.core.signals import Event, EventKind, Inputs
-from carctl.core.supervisor import Fault
+from carctl.core.state import ControllerState
+from carctl.core.supervisor import Fault, SupervisorLimits
 from carctl.core.watch import TRAPPED_AFTER_S
 from carctl.platform.telemetry import Reporter, event_message, state_message
+from carctl.protocol.sense import NEVER_SEEN
 from sim.procedures import SimulatedCar
 
 
@@ -30,6 +33,18 @@ def test_state_message_carries_the_running_state() -> None:
     message = state_message(car.sim.state, inputs, 630.0, face_on=False, loop_lag_p99_ms=0.08, time_s=100.0)
     assert message["landing"] == 3 and message["door"] in ("open", "opening")
     assert message["load_pct"] == 50.0 and message["mode"] == "normal" and message["faults"] == []
+
+
+def test_the_state_says_what_the_car_waits_for_and_never_from_a_drive_that_has_not_answered() -> None:
+    limits = SupervisorLimits.from_config(ControllerConfig(building=BuildingConfig(
+        landings_m=(3.0, 6.0, 9.0), population=(0, 5, 5))))
+    beyond = ControllerState(faults=frozenset({Fault.SHAFT_LIMIT}))
+    unanswered = Inputs(tick=1, drive_age_ticks=NEVER_SEEN, position_m=0.0)  # the placeholder: below the pit
+    assert state_message(beyond, unanswered, 630.0, False, 0.1, 1.0, limits)["waiting_for"] == "maintenance_reset"
+    answered = replace(unanswered, drive_age_ticks=0)
+    assert state_message(beyond, answered, 630.0, False, 0.1, 1.0, limits)["waiting_for"] == (
+        "emergency_electrical_operation")
+    assert state_message(ControllerState(), answered, 630.0, False, 0.1, 1.0, limits)["waiting_for"] == ""
 
 
 def test_fault_and_mode_events_become_platform_events_with_categories() -> None:

@@ -149,3 +149,22 @@ def test_the_payload_bytes_are_those_of_docs_panelbus_md() -> None:
     assert LandingOutputs(ack=5, down_lamp=True, gong=True, position_landing=2).to_payload() == bytes(
         [5, 0b10010, 2])
     assert LandingInputs(sequence=8, fire_switch=True, fire_detector=True).to_payload() == bytes([8, 0b1100])
+
+
+def test_the_cabinet_landing_is_read_every_cycle_while_its_emergency_switch_is_on() -> None:
+    """Its hold-to-run buttons must be seen released at once, however many landings share the rotation."""
+    landings = 30
+    config = from_dict({"building": {"landings_m": [3.0 * n for n in range(landings)],
+                                     "population": [5] * landings}}).controller
+    sim = PanelBoards(Shaft(config, PhysicsConfig()), landings, 0, cabinet_landing=-1)
+    session = MasterSession(landings, 2, cabinet_landing=landings - 1)
+    top = panelbus.landing_address(landings - 1)
+    exchange(session, sim, Commands())  # the switch off: the top landing waits for its turn in the rotation
+    assert top not in {poll.address for poll in session.polls(output(Commands()))}
+    sim.eeo_switch = sim.eeo_up = True
+    for _ in range(landings):  # its turn comes round once, and from then on it is read every cycle
+        exchange(session, sim, Commands())
+    for _ in range(20):
+        assert top in {poll.address for poll in session.polls(output(Commands()))}
+        exchange(session, sim, Commands())
+        assert session.readings.landing_age[landings - 1] == 0 and session.readings.landing[landings - 1].eeo_up

@@ -2,6 +2,8 @@
 and tests/sim/test_rescue.py, each as a procedure: first check in the simulated shaft that the fault really
 happened, then assert the controller's reaction (docs/faults.md) and the recovery."""
 
+import pytest
+
 from carctl.core.controller import Phase
 from carctl.core.signals import EventKind, Mode
 from carctl.core.supervisor import Fault
@@ -339,3 +341,76 @@ def test_emergency_electrical_operation_gives_way_to_inspection_and_never_bridge
     car.wait_until(lambda: car.shaft.position_m > LANDINGS_M[2] + 0.3, within_s=5, what="moved up from the cabinet")
     car.hold_eeo(None)
     car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=1, what="stopped on release")
+
+
+def test_a_cabinet_button_held_when_the_switch_is_turned_moves_nothing_until_let_go() -> None:
+    car = SimulatedCar()
+    car.ride_to(2)
+    car.sim.cabinet = (True, True, False)  # the switch turned with "up" held (or stuck)
+    car.run_for(2.0)
+    assert car.sim.state.mode is Mode.EMERGENCY_ELECTRICAL and abs(car.shaft.position_m - LANDINGS_M[2]) < 0.005
+    car.hold_eeo(None)
+    car.run_for(0.2)
+    car.hold_eeo("up")
+    car.wait_until(lambda: car.shaft.position_m > LANDINGS_M[2] + 0.2, within_s=3, what="moved once let go")
+    car.hold_eeo(None)
+    # Switched on mid-run with a button held: the run ends, and nothing starts the other way while the car moves.
+    car.emergency_electrical(False)
+    car.run_for(3.0)
+    car.press_car_call(5)
+    car.wait_until(lambda: car.shaft.speed_m_s > 0.9, within_s=20, what="at rated speed")
+    car.sim.cabinet = (True, False, True)
+    for _ in range(200):
+        car.run_for(0.02)
+        commands = car.sim.commands
+        assert not (commands.run_down and car.shaft.speed_m_s > 0.001), car.describe()
+
+
+def test_a_runaway_from_the_cabinet_is_stopped_by_its_speed_long_before_overspeed() -> None:
+    car = SimulatedCar()
+    car.ride_to(2)
+    car.emergency_electrical(True)
+    car.run_for(0.5)
+    car.hold_eeo("up")
+    car.wait_until(lambda: car.shaft.speed_m_s > 0.1, within_s=3, what="moving")
+    car.inject("drive_runaway")
+    car.wait_fault(Fault.SPEED_DEVIATION, within_s=2)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped")
+    assert Fault.OVERSPEED not in car.faults and car.sim.violations == []
+
+
+@pytest.mark.parametrize("switches", [[], [0.5, 0.25]])
+def test_the_cabinet_does_not_trust_a_lost_count_to_stop_the_car_at_the_terminal(switches: list[float]) -> None:
+    """The drive loses its count with the car at the top landing: the count says 0 m. The cabinet's "up" would run
+    to the top landing's level by that count, 14.5 m beyond it. Without slowdown switches nothing may move it; with
+    them, not towards a terminal whose innermost switch is reached (here the top), still away from it."""
+    car = SimulatedCar({"car": {"terminal_switches_m": switches}})
+    car.ride_to(5)
+    car.wait_doors("closed", within_s=30)
+    car.inject("position_lost")
+    car.emergency_electrical(True)
+    car.run_for(1.5)
+    car.hold_eeo("up")
+    car.run_for(3.0)
+    assert car.shaft.position_m < LANDINGS_M[5] + 0.01 and car.sim.violations == [], car.describe()
+    car.hold_eeo(None)
+    car.run_for(0.2)
+    car.hold_eeo("down")
+    car.run_for(2.0)
+    moved_down = car.shaft.position_m < LANDINGS_M[5] - 0.1
+    assert moved_down is bool(switches), car.describe()
+
+
+def test_a_slipped_count_does_not_take_the_car_past_the_top_from_the_cabinet() -> None:
+    """The count has slipped behind the car (still referenced): by the count the top landing is farther than it is.
+    The top's slowdown switches say otherwise, and the cabinet's "up" stops there, inside the shaft."""
+    car = SimulatedCar({"car": {"terminal_switches_m": [0.5, 0.25]}})
+    car.ride_to(4)
+    car.wait_doors("closed", within_s=30)
+    car.inject("encoder_slip")
+    car.shaft.count_offset_m += 0.4  # as after 10 m of slipping
+    car.emergency_electrical(True)
+    car.run_for(1.5)
+    car.hold_eeo("up")
+    car.run_for(25.0)
+    assert car.sim.violations == [] and car.shaft.position_m <= LANDINGS_M[5] + 0.01, car.describe()
