@@ -168,20 +168,26 @@ def test_controller_killed_mid_trip_restarts_into_a_safe_known_state(car: WireCa
     car.wait_doors("open", within_s=40, at_m=LANDING_M[0])
 
 
-def test_inspection_hold_to_run_over_the_wire(car: WireCar) -> None:
+def hold_to_run_up(car: WireCar, switch: str, buttons: str, held_s: float) -> tuple[float, float]:
+    """Turn the key switch ``switch`` on, hold the ``buttons`` command's "up" for ``held_s`` and let go: (metres
+    moved, the fastest speed seen)."""
     car.wait_until(lambda s: s["speed_m_s"] == 0.0 and s["door"] == "closed", within_s=20, what="standing closed")
     start_m = car.state()["position_m"]
-    car.send(cmd="key", name="inspection", on=True)
+    car.send(cmd="key", name=switch, on=True)
     time.sleep(0.5)
-    car.send(cmd="inspection_run", direction="up")
+    car.send(cmd=buttons, direction="up")
     fastest = 0.0
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + held_s
     while time.monotonic() < deadline:
         fastest = max(fastest, abs(car.state()["speed_m_s"]))
         time.sleep(0.05)
-    car.send(cmd="inspection_run", direction=None)
+    car.send(cmd=buttons, direction=None)
     car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=3.0, what="stopped on release")
-    moved_m = car.state()["position_m"] - start_m
+    return car.state()["position_m"] - start_m, fastest
+
+
+def test_inspection_hold_to_run_over_the_wire(car: WireCar) -> None:
+    moved_m, fastest = hold_to_run_up(car, "inspection", "inspection_run", 5.0)
     assert 0.5 < moved_m < 1.6 and 0.1 < fastest <= 0.3 + 1e-6
     car.press_car_call(4)
     time.sleep(2.0)
@@ -195,19 +201,7 @@ def test_emergency_electrical_operation_from_the_cabinet_over_the_wire(car: Wire
     """The cabinet's switch and buttons reach the firmware through the top landing's board on the panel bus: the
     car moves only while a button is held, at most at car.eeo_speed_m_s, and the car-top inspection switch takes
     precedence over the cabinet."""
-    car.wait_until(lambda s: s["speed_m_s"] == 0.0 and s["door"] == "closed", within_s=20, what="standing closed")
-    start_m = car.state()["position_m"]
-    car.send(cmd="key", name="eeo", on=True)
-    time.sleep(0.5)
-    car.send(cmd="eeo_run", direction="up")
-    fastest = 0.0
-    deadline = time.monotonic() + 4.0
-    while time.monotonic() < deadline:
-        fastest = max(fastest, abs(car.state()["speed_m_s"]))
-        time.sleep(0.05)
-    car.send(cmd="eeo_run", direction=None)
-    car.wait_until(lambda s: s["speed_m_s"] == 0.0, within_s=3.0, what="stopped on release")
-    moved_m = car.state()["position_m"] - start_m
+    moved_m, fastest = hold_to_run_up(car, "eeo", "eeo_run", 4.0)
     assert 0.4 < moved_m < 1.3 and 0.1 < fastest <= 0.25 + 1e-6
     car.send(cmd="key", name="inspection", on=True)  # a mechanic on the car top
     time.sleep(0.5)
@@ -218,7 +212,7 @@ def test_emergency_electrical_operation_from_the_cabinet_over_the_wire(car: Wire
     assert abs(car.state()["position_m"] - held_at_m) < 0.001  # the cabinet no longer moves the car
     car.send(cmd="key", name="inspection", on=False)
     car.send(cmd="key", name="eeo", on=False)
-    time.sleep(0.5)  # the cabinet's landing board is read in turn with the others, the car panel every cycle
+    time.sleep(0.5)  # the switch off, the cabinet's board is read in turn with the other landings' again
     car.press_car_call(2)
     car.wait_doors("open", within_s=40, at_m=LANDING_M[2])
 

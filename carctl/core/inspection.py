@@ -13,7 +13,9 @@ Rules of this module:
 - The count is the limit only while it can be trusted: a terminal's slowdown switches that say the car is nearer
   than the count does stop it going on towards that terminal, and from the cabinet (the final limit bridged) an
   untrusted count moves the car only where the switches can still stop it.
-- Moving far faster than hold-to-run drives (by car.speed_deviation_m_s) is speed_deviation, a stop at once.
+- Moving far faster than hold-to-run drives (by car.speed_deviation_m_s, for 0.1 s) is speed_deviation, a stop
+  at once. A button held through a stop, a stale reading or open doors must be let go and
+  pressed again. With an untrusted count and no slowdown switches, only down to the reference mark.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, enter
 from carctl.core.signals import Direction, Event, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import SLOWDOWN_SWITCH_TOLERANCE_M
+
+# A hold-to-run speed far above its own is judged over this long at most (speed deviation's own time, 0.5 s by
+# default, would let a runaway from 0.55 m/s reach overspeed first): a reading or two of noise is forgiven.
+HOLD_TO_RUN_DEVIATION_S = 0.1
 
 # The phases an automatic run is in; the hold-to-run rule ends them.
 AUTOMATIC_RUN_PHASES = frozenset({Phase.RUNNING, Phase.STARTING, Phase.RELEVELLING, Phase.CORRECTING})
@@ -55,17 +61,32 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
         up, down, top_speed_m_s = inputs.eeo_up, inputs.eeo_down, car.eeo_speed_m_s
     else:
         up, down, top_speed_m_s = inputs.inspection_up, inputs.inspection_down, car.inspection_speed_m_s
-    if not state.hold_to_run_armed:
+    if _interrupted(ctx, state, inputs, rules):
+        # Held through a stop, a stale reading or open doors: the press that follows must be a new one.
+        if state.hold_to_run_armed:
+            state = replace(state, hold_to_run_armed=False)
+    elif not state.hold_to_run_armed:
         if up or down:
-            return state, HOLD  # held since before the mode began: let go first
+            return state, HOLD  # held since before the mode began, or through an interruption: let go first
         state = replace(state, hold_to_run_armed=True)
+    if not state.hold_to_run_armed:
+        up = down = False
+    if state.correction == "unreferenced" and not inputs.position_unreferenced:
+        state = replace(state, correction="")  # the drive referenced its count at the mark on the way
     moving = inputs.brake_open or inputs.drive_running
-    speed_m_s = abs(inputs.speed_m_s)
-    if moving and speed_m_s > top_speed_m_s + car.speed_deviation_m_s:
-        # Far faster than hold-to-run ever drives: the drive is not following (a runaway at this speed would reach
-        # overspeed, 110 % of rated, only much later).
-        found.add(Fault.SPEED_DEVIATION)  # raised this tick: its stop at once is in this tick's commands
-        return state, HOLD
+    if state.phase is Phase.INSPECTING and moving:
+        # Far faster than hold-to-run drives, for as long as speed deviation allows: the drive is not following (a
+        # runaway at this speed would reach overspeed, 110 % of rated, only much later).
+        if abs(inputs.speed_m_s) > top_speed_m_s + car.speed_deviation_m_s:
+            since = state.deviating_since_tick
+            if since < 0:
+                state = replace(state, deviating_since_tick=inputs.tick)
+            elif inputs.tick - since >= min(ctx.timing.speed_deviation,
+                                            max(2, math.ceil(HOLD_TO_RUN_DEVIATION_S / ctx.timing.period_s))):
+                found.add(Fault.SPEED_DEVIATION)  # raised this tick: its stop at once is in this tick's commands
+                return replace(state, deviating_since_tick=-1), HOLD
+        elif state.deviating_since_tick >= 0:
+            state = replace(state, deviating_since_tick=-1)
     direction = Direction.UP if up and not down else Direction.DOWN if down and not up else Direction.NONE
     if direction is not Direction.NONE and (stop_now(state)
                                             or not inputs.door_locked or not inputs.door_closed_limit
@@ -75,11 +96,15 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
     if direction is not Direction.NONE:
         limit_m = ctx.landings_m[-1] if direction is Direction.UP else ctx.landings_m[0]
         remaining_m = (limit_m - inputs.position_m) * direction
-        if state.correction and (car.terminal_switches_m or rules.hold_to_run_from_cabinet):
+        if state.correction:
             # The count is untrusted: the slowdown switches, where fitted, are the terminal stop (no taper by a count
-            # that means nothing); from the cabinet, without them, nothing is.
+            # that means nothing). Without them: down to the reference mark only (the drive references its count
+            # there, and the count is the limit again), and from the cabinet not at all.
             remaining_m = math.inf
-            if not _switches_leave_room(ctx, inputs, direction):
+            if car.terminal_switches_m:
+                if not _switches_leave_room(ctx, inputs, direction):
+                    direction = Direction.NONE
+            elif rules.hold_to_run_from_cabinet or direction is Direction.UP or inputs.below_reference_mark:
                 direction = Direction.NONE
         elif remaining_m <= car.level_tolerance_m or _switches_say_nearer(ctx, inputs, direction, remaining_m):
             direction = Direction.NONE  # at the terminal landing, or nearer it than the count says: no further
@@ -97,6 +122,15 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
         state = enter(state, Cue.HOLD_TO_RUN, inputs.tick, direction=direction, run=None)
     return state, DriveRequest(direction, motion.levelling_speed_m_s(remaining_m, top_speed_m_s,
                                                                      car.position_gain_per_s))
+
+
+def _interrupted(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules) -> bool:
+    """The buttons cannot move the car now, or cannot be believed: a stop-at-once fault, doors not closed and locked,
+    or a stale reading of the station's board."""
+    fresh = ctx.supervisor_limits.freshness
+    stale = (inputs.landing_age_ticks > fresh.cabinet_hold_to_run if rules.hold_to_run_from_cabinet
+             else inputs.car_top_age_ticks > fresh.hold_to_run)
+    return stale or stop_now(state) or not inputs.door_locked or not inputs.door_closed_limit
 
 
 def _switches_say_nearer(ctx: Context, inputs: Inputs, direction: Direction, remaining_m: float) -> bool:

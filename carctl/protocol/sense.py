@@ -166,8 +166,12 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
     top = readings.car_top
     panel = readings.car_panel
     top_fresh = readings.car_top_age <= fresh.hold_to_run
+    # The cabinet's hold-to-run buttons: levels, held only while its board's reading is fresh.
+    eeo_up = eeo_down = False
     cabinet = readings.landing.get(readings.cabinet_landing)
-    cabinet_fresh = cabinet is not None and readings.landing_age[readings.cabinet_landing] <= fresh.cabinet_hold_to_run
+    if (cabinet is not None and (cabinet.eeo_up or cabinet.eeo_down)
+            and readings.landing_age[readings.cabinet_landing] <= fresh.cabinet_hold_to_run):
+        eeo_up, eeo_down = cabinet.eeo_up, cabinet.eeo_down
     # Every field, in the fields' order (positional: matching 44 keywords costs more than building the record);
     # tests/protocol/test_sense.py changes each source alone and checks that only its own field follows.
     return _make_inputs(
@@ -213,8 +217,8 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         drive.below_reference_mark,  # below_reference_mark
         top.slowdown_top,  # slowdown_top
         top.slowdown_bottom,  # slowdown_bottom
-        cabinet is not None and cabinet.eeo_up and cabinet_fresh,  # eeo_up
-        cabinet is not None and cabinet.eeo_down and cabinet_fresh,  # eeo_down
+        eeo_up,  # eeo_up
+        eeo_down,  # eeo_down
     )
 
 

@@ -51,6 +51,20 @@ def test_held_inspection_buttons_count_only_while_the_car_top_reading_is_fresh()
     assert not sense(readings, Presses(), FRESH, 0).inspection_up
 
 
+def test_held_cabinet_buttons_count_only_from_the_cabinet_landing_while_its_reading_is_fresh() -> None:
+    readings = BoardReadings(6, cabinet_landing=5)
+    readings.take_landing(2, LandingInputs(eeo_switch=True, eeo_up=True))  # not the cabinet's board: ignored
+    assert not sense(readings, Presses(), FRESH, 0).eeo_up
+    readings.take_landing(5, LandingInputs(eeo_switch=True, eeo_down=True))
+    assert sense(readings, Presses(), FRESH, 0).eeo_down
+    assert switch_levels(readings, main_landing=0).eeo
+    for _ in range(FRESH.cabinet_hold_to_run):
+        readings.age_all()
+    assert sense(readings, Presses(), FRESH, 0).eeo_down
+    readings.age_all()
+    assert not sense(readings, Presses(), FRESH, 0).eeo_down  # a silent cabinet board: released
+
+
 def test_a_fire_detector_that_resets_leaves_the_set() -> None:
     readings = BoardReadings(6)
     readings.take_landing(4, LandingInputs(fire_detector=True))

@@ -414,3 +414,68 @@ def test_a_slipped_count_does_not_take_the_car_past_the_top_from_the_cabinet() -
     car.hold_eeo("up")
     car.run_for(25.0)
     assert car.sim.violations == [] and car.shaft.position_m <= LANDINGS_M[5] + 0.01, car.describe()
+
+
+@pytest.mark.parametrize("switch", ["cabinet", "car_top"])
+def test_a_hold_to_run_switch_turned_mid_run_ends_the_run_by_its_ramp_with_no_fault(switch: str) -> None:
+    car = SimulatedCar()
+    car.press_car_call(5)
+    car.wait_until(lambda: car.shaft.speed_m_s > 0.9, within_s=20, what="at rated speed")
+    (car.emergency_electrical if switch == "cabinet" else car.inspection_switch)(True)
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=5, what="stopped")
+    car.run_for(2.0)
+    assert not car.faults and not car.sim.state.settling, car.describe()  # a ramp, not a quick stop
+
+
+@pytest.mark.parametrize("silenced", ["car_top_silent", "landing_silent"])
+def test_a_button_held_through_a_silent_board_must_be_pressed_again(silenced: str) -> None:
+    car = SimulatedCar()
+    car.ride_to(2)
+    if silenced == "car_top_silent":
+        car.inspection_switch(True)
+        car.run_for(0.5)
+        car.hold_inspection("up")
+    else:
+        car.emergency_electrical(True)
+        car.run_for(0.5)
+        car.hold_eeo("up")
+    car.wait_until(lambda: car.shaft.speed_m_s > 0.1, within_s=3, what="moving on the button")
+    car.inject(silenced)
+    car.run_for(1.0)
+    car.clear(silenced)
+    car.run_for(4.0)  # the button still held (stuck): nothing moves
+    assert car.shaft.speed_m_s == 0.0, car.describe()
+    stood_m = car.shaft.position_m
+    car.run_for(2.0)
+    assert car.shaft.position_m == stood_m
+    (car.hold_inspection if silenced == "car_top_silent" else car.hold_eeo)(None)
+    car.run_for(0.2)
+    (car.hold_inspection if silenced == "car_top_silent" else car.hold_eeo)("up")
+    car.wait_until(lambda: car.shaft.position_m > stood_m + 0.1, within_s=3, what="moving on a new press")
+
+
+def test_inspection_on_an_unreferenced_count_goes_down_to_the_mark_and_then_serves_the_mechanic() -> None:
+    """The drive lost its count (it reads 0 m with the car at landing 3) and no slowdown switches are fitted: by
+    that count "up" would run a whole shaft past the top. Up is refused; down runs to the reference mark, where the
+    drive references its count, and from then on inspection goes by the count again, both ways."""
+    car = SimulatedCar()
+    car.ride_to(3)
+    car.wait_doors("closed", within_s=30)
+    car.inspection_switch(True)
+    car.run_for(0.5)
+    car.inject("position_lost")
+    car.run_for(1.5)
+    car.hold_inspection("up")
+    car.run_for(2.0)
+    assert abs(car.shaft.position_m - LANDINGS_M[3]) < 0.01, car.describe()
+    car.hold_inspection(None)
+    car.run_for(0.2)
+    car.hold_inspection("down")
+    car.wait_until(lambda: not car.shaft.position_unreferenced, within_s=60, what="referenced at the mark")
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=5, what="stopped by the count's bottom landing")
+    assert abs(car.shaft.position_m - LANDINGS_M[0]) < 0.01 and car.sim.violations == [], car.describe()
+    car.hold_inspection(None)
+    car.run_for(0.2)
+    car.hold_inspection("up")
+    car.wait_until(lambda: car.shaft.position_m > 1.0, within_s=10, what="up again, by the count")
+    car.hold_inspection(None)
