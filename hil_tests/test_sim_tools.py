@@ -41,7 +41,9 @@ def test_ctl_presses_injects_and_reports_state(simulator: dict[str, Any]) -> Non
         assert kind in json.loads(ctl(simulator, "inject", kind).stdout)["injected"]
         assert kind not in json.loads(ctl(simulator, "clear", kind).stdout)["injected"]
     for words in (("car-call", "3"), ("hall-call", "2", "down"), ("obstruct", "2.5"), ("panel-garbage", "50"),
-                  ("panel-corrupt", "2")):
+                  ("panel-corrupt", "2"), ("key", "eeo", "on"), ("eeo-run", "down"), ("eeo-run", "stop"),
+                  ("key", "eeo", "off"), ("key", "inspection", "on"), ("inspection-run", "up"),
+                  ("inspection-run", "stop"), ("key", "inspection", "off")):
         assert ctl(simulator, *words).returncode == 0
     result = ctl(simulator, "--drop", "3", "modbus")
     assert result.returncode == 0
@@ -51,6 +53,9 @@ def test_ctl_refuses_bad_requests(simulator: dict[str, Any]) -> None:
     assert ctl(simulator, "car-call", "9").returncode == 2
     assert ctl(simulator, "hall-call", "2", "sideways").returncode == 2
     assert ctl(simulator, "teleport").returncode == 2
+    assert ctl(simulator, "key", "eeo", "maybe").returncode == 2
+    assert ctl(simulator, "key", "lift").returncode == 2
+    assert ctl(simulator, "eeo-run", "left").returncode == 2
     unreachable = subprocess.run([sys.executable, "-m", "sim", "ctl", "--control", "127.0.0.1:1", "state"],
                                  capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr  # a wrong --control is bad input

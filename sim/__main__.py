@@ -6,6 +6,7 @@
     python -m sim ctl --control HOST:PORT hall-call 2 down
     python -m sim ctl --control HOST:PORT inject comm_loss | clear comm_loss
     python -m sim ctl --control HOST:PORT modbus --drop 5 | --corrupt 5
+    python -m sim ctl --control HOST:PORT key eeo on | eeo-run down | eeo-run stop
     python -m sim ctl --control HOST:PORT panel-garbage 200
     python -m sim fleet --cars 223 --duration 3600 [--speed 1] [--faults-per-car-h 2] [--json FILE]
 
@@ -46,6 +47,7 @@ ACTIONS: dict[str, str] = {
     "button": "door_open|door_close|alarm|accessible|fault_reset", "obstruct": "SECONDS", "load": "KG",
     "seat-on": "", "seat-off": "", "fire-on": "", "fire-off": "", "alarm-hold": "", "alarm-release": "",
     "inject": "KIND", "clear": "KIND",
+    "key": "inspection|eeo|independent on|off", "inspection-run": "up|down|stop", "eeo-run": "up|down|stop",
     "modbus": "(with --drop N, --corrupt N)", "panel-garbage": "BYTES", "panel-corrupt": "FRAMES",
 }
 # One label of a host name (RFC 1123; '_' too, which resolvers accept): what the IDNA codec takes without failing.
@@ -163,6 +165,14 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
         return {"cmd": "load", "load_kg": _finite(rest[0])}
     if action in ("inject", "clear"):
         return {"cmd": action, "kind": rest[0]}
+    if action == "key":  # a key switch: the car top's inspection, the cabinet's emergency electrical operation
+        if rest[1] not in ("on", "off"):
+            raise ValueError(f"key {rest[0]} takes on or off (got {rest[1][:20]!r})")
+        return {"cmd": "key", "name": rest[0], "on": rest[1] == "on"}
+    if action in ("inspection-run", "eeo-run"):  # hold a hold-to-run button, or let go (stop)
+        if rest[0] not in ("up", "down", "stop"):
+            raise ValueError(f"{action} takes up, down or stop (got {rest[0][:20]!r})")
+        return {"cmd": action.replace("-", "_"), "direction": None if rest[0] == "stop" else rest[0]}
     if action == "modbus":
         return {"cmd": "modbus", "drop": args.drop, "corrupt": args.corrupt}
     if action == "panel-garbage":

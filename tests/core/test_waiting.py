@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from carctl.core.config import ControllerConfig
+from carctl.core.config import CarConfig, ControllerConfig
 from carctl.core.faults import Fault
 from carctl.core.signals import Mode
 from carctl.core.state import ControllerState
@@ -28,6 +28,13 @@ def test_each_reason_in_its_order() -> None:
                        LIMITS) == "fault_to_clear"
     assert waiting_for(replace(SERVING, faults=frozenset({Fault.LANDING_STALE})), 3.0, LIMITS) == ""  # display only
     assert waiting_for(replace(SERVING, settling=True), 3.0, LIMITS) == "standstill"
+    untrusted = replace(SERVING, correction="unreferenced", settling=True)
+    assert waiting_for(untrusted, 3.0, LIMITS) == "correction_run"
+    # From the cabinet with no slowdown switches the buttons cannot move it; with them they can.
+    assert waiting_for(replace(untrusted, mode=Mode.EMERGENCY_ELECTRICAL), 3.0, LIMITS) == "correction_run"
+    switched = SupervisorLimits.from_config(ControllerConfig(car=CarConfig(terminal_switches_m=(0.5, 0.25))))
+    assert waiting_for(replace(untrusted, mode=Mode.EMERGENCY_ELECTRICAL), 3.0, switched) == "hold_to_run"
+    assert waiting_for(replace(untrusted, mode=Mode.INSPECTION), 3.0, LIMITS) == "hold_to_run"  # down to the mark
     assert waiting_for(SERVING, 3.0, LIMITS) == ""
     for mode in (Mode.FIRE, Mode.OUT_OF_SERVICE, Mode.RESCUE):  # modes that take no calls say so
         assert waiting_for(replace(SERVING, mode=mode), 3.0, LIMITS) == mode.value

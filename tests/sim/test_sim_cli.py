@@ -77,7 +77,7 @@ def test_every_action_listed_is_one_ctl_sends() -> None:
     from sim.serve import CAR_BUTTONS, CONTROL_COMMANDS
 
     arguments = {"hall-call": ["2", "up"], "button": ["door_open"], "inject": ["drive_fault"],
-                 "clear": ["drive_fault"]}
+                 "clear": ["drive_fault"], "key": ["eeo", "on"], "inspection-run": ["up"], "eeo-run": ["stop"]}
     options = SimpleNamespace(drop=0, corrupt=0)
     for action in ACTIONS:
         message = _message(action, arguments.get(action, ["1"]), options)
