@@ -100,9 +100,11 @@ class ProcessTable:
     def _start(self, child: _Child, now: float) -> None:
         try:
             # The part takes its side channel's datagrams only from this process (sidechannel.py).
+            loop_cpus = _loop_cpus()
             child.process = subprocess.Popen(
                 [sys.executable, "-m", child.spec.module, "--config", str(self.config_path)],
-                preexec_fn=_lower_priority, env={**os.environ, LOOP_PID_VARIABLE: str(os.getpid())})
+                preexec_fn=lambda: _worker_scheduling(loop_cpus),
+                env={**os.environ, LOOP_PID_VARIABLE: str(os.getpid())})
         except (OSError, subprocess.SubprocessError) as error:
             # No memory, no processes left, an executable that cannot be run: try again after the backoff; the car
             # does not need this part.
@@ -133,7 +135,12 @@ class ProcessTable:
         self.stopping.clear()
 
 
-def _lower_priority() -> None:
-    from carctl.runtime.realtime import set_lower_priority
+def _loop_cpus() -> set[int]:
+    """The CPUs the loop runs on (pinned to one on the board: the workers are kept off it)."""
+    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 
-    set_lower_priority(NICENESS)
+
+def _worker_scheduling(loop_cpus: set[int]) -> None:
+    from carctl.runtime.realtime import set_worker_scheduling
+
+    set_worker_scheduling(NICENESS, loop_cpus)

@@ -1,5 +1,13 @@
 """Real-time priority and CPU affinity where the system allows them, and a clean no-op where it does not
-(a laptop, CI, a container without CAP_SYS_NICE)."""
+(a laptop, CI, a container without CAP_SYS_NICE).
+
+Rules of this module:
+- The loop runs SCHED_FIFO with SCHED_RESET_ON_FORK: nothing it starts inherits its real-time priority (a child of
+  a SCHED_FIFO process is SCHED_FIFO too, where nice means nothing: a face worker at the loop's priority on the
+  loop's CPU could hold it past the drive's staleness limit).
+- Its workers (set_worker_scheduling, in the child before it runs) are SCHED_OTHER, niced, and kept off the loop's
+  CPU when the board has others.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +31,15 @@ def set_realtime(priority: int, cpu: int | None) -> RealtimeResult:
     fifo = False
     if priority > 0 and hasattr(os, "sched_setscheduler"):
         try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            os.sched_setscheduler(0, os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0),
+                                  os.sched_param(priority))
             fifo = True
         except (PermissionError, OSError) as error:
             notes.append(f"SCHED_FIFO not allowed ({error.strerror}); running at normal priority")
     cpus: tuple[int, ...] = ()
     if hasattr(os, "sched_getaffinity"):
         available = os.sched_getaffinity(0)
+        _BOARD_CPUS.update(available)  # before the pinning: the CPUs the workers may have
         if cpu is not None:
             if cpu in available:
                 try:
@@ -54,9 +64,32 @@ def _lock_memory(notes: list[str]) -> bool:
     return True
 
 
+# The CPUs the service was given, as set_realtime found them before pinning the loop to its own.
+_BOARD_CPUS: set[int] = set()
+
+
 def set_lower_priority(niceness: int) -> None:
     """For workers that must never delay the control loop (the face worker)."""
     try:
         os.nice(niceness)
     except OSError:
         pass
+
+
+def set_worker_scheduling(niceness: int, loop_cpus: set[int]) -> None:
+    """In a worker the loop started, before it runs: ordinary scheduling whatever it inherited, ``niceness``, and
+    the CPUs other than the loop's (``loop_cpus``) where there are any. Each step is best effort: a system that
+    refuses one leaves the worker as it is, never unstarted."""
+    if hasattr(os, "sched_setscheduler"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            pass
+    set_lower_priority(niceness)
+    if hasattr(os, "sched_setaffinity"):
+        others = (_BOARD_CPUS or set(range(os.cpu_count() or 1))) - loop_cpus
+        if others:
+            try:
+                os.sched_setaffinity(0, others)
+            except OSError:
+                pass

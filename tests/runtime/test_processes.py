@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
@@ -147,3 +152,36 @@ def test_the_backoff_starts_again_after_a_stable_run(tmp_path: Path) -> None:
     table.supervise()
     assert child.backoff_s == 2.0  # restarted after 1 s, not 32
     table.children.clear()
+
+
+WORKER_REPORT = "import os, json; print(json.dumps([os.sched_getscheduler(0), os.nice(0), sorted(os.sched_getaffinity(0))]))"
+LOOP = f"""
+import json, os, subprocess, sys
+from carctl.runtime.realtime import set_realtime
+from carctl.runtime import processes
+cpus = sorted(os.sched_getaffinity(0))
+result = set_realtime(50, cpus[-1])
+loop_cpus = processes._loop_cpus()
+child = subprocess.run([sys.executable, "-c", {WORKER_REPORT!r}], capture_output=True, text=True,
+                       preexec_fn=lambda: processes._worker_scheduling(loop_cpus))
+forked = subprocess.run([sys.executable, "-c", {WORKER_REPORT!r}], capture_output=True, text=True)
+print(json.dumps({{"fifo": result.fifo, "loop": [os.sched_getscheduler(0), sorted(loop_cpus)],
+                  "worker": json.loads(child.stdout), "plain_child": json.loads(forked.stdout)}}))
+"""
+
+
+def test_a_worker_of_the_real_time_loop_runs_at_ordinary_priority_off_the_loops_cpu() -> None:
+    """The loop is SCHED_FIFO 50 pinned to one CPU (as on the board, run as root here); a worker the process table
+    starts is SCHED_OTHER at nice 10 on the other CPUs, and even a child started without the table's care does not
+    inherit SCHED_FIFO (SCHED_RESET_ON_FORK)."""
+    result = subprocess.run([sys.executable, "-c", LOOP], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    if not report["fifo"]:
+        pytest.skip("SCHED_FIFO is not allowed here (not root, or no CAP_SYS_NICE)")
+    assert report["loop"][0] == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK or report["loop"][0] == os.SCHED_FIFO
+    policy, niceness, cpus = report["worker"]
+    assert policy == os.SCHED_OTHER and niceness == 10
+    if len(os.sched_getaffinity(0)) > 1:
+        assert not set(cpus) & set(report["loop"][1]) and cpus  # kept off the loop's CPU
+    assert report["plain_child"][0] == os.SCHED_OTHER  # reset on fork
