@@ -128,7 +128,7 @@ def _interrupted(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mo
     """The buttons cannot move the car now, or cannot be believed: a stop-at-once fault, doors not closed and locked,
     or a stale reading of the station's board."""
     fresh = ctx.supervisor_limits.freshness
-    stale = (inputs.landing_age_ticks > fresh.cabinet_hold_to_run if rules.hold_to_run_from_cabinet
+    stale = (inputs.cabinet_age_ticks > fresh.cabinet_hold_to_run if rules.hold_to_run_from_cabinet
              else inputs.car_top_age_ticks > fresh.hold_to_run)
     return stale or stop_now(state) or not inputs.door_locked or not inputs.door_closed_limit
 

@@ -118,6 +118,9 @@ class Inputs:
     # landing's board reading is fresh); its switch reaches the core as a mode request.
     eeo_up: bool = False
     eeo_down: bool = False
+    # How old the cabinet landing board's reading is (0 where no cabinet is configured): a button that reads released
+    # because its board fell silent is not a release (inspection.py).
+    cabinet_age_ticks: int = 0
 
 
 @dataclass(frozen=True, slots=True)

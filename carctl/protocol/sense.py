@@ -168,9 +168,10 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
     top_fresh = readings.car_top_age <= fresh.hold_to_run
     # The cabinet's hold-to-run buttons: levels, held only while its board's reading is fresh.
     eeo_up = eeo_down = False
-    cabinet = readings.landing.get(readings.cabinet_landing)
-    if (cabinet is not None and (cabinet.eeo_up or cabinet.eeo_down)
-            and readings.landing_age[readings.cabinet_landing] <= fresh.cabinet_hold_to_run):
+    cabinet_landing = readings.cabinet_landing
+    cabinet_age = readings.landing_age[cabinet_landing] if 0 <= cabinet_landing < readings.landing_count else 0
+    cabinet = readings.landing.get(cabinet_landing)
+    if cabinet is not None and (cabinet.eeo_up or cabinet.eeo_down) and cabinet_age <= fresh.cabinet_hold_to_run:
         eeo_up, eeo_down = cabinet.eeo_up, cabinet.eeo_down
     # Every field, in the fields' order (positional: matching 44 keywords costs more than building the record);
     # tests/protocol/test_sense.py changes each source alone and checks that only its own field follows.
@@ -219,6 +220,7 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         top.slowdown_bottom,  # slowdown_bottom
         eeo_up,  # eeo_up
         eeo_down,  # eeo_down
+        cabinet_age,  # cabinet_age_ticks
     )
 
 

@@ -134,7 +134,7 @@ def test_each_input_comes_from_its_own_source() -> None:
     from carctl.core.signals import Inputs, Recognition
 
     def readings_from(drive: DriveStatus, top: CarTopInputs, panel: CarPanelInputs, ages: tuple[int, int, int, int],
-                      fire: frozenset[int], cabinet: LandingInputs) -> BoardReadings:
+                      fire: frozenset[int], cabinet: LandingInputs, cabinet_age: int) -> BoardReadings:
         readings = BoardReadings(6, cabinet_landing=5)
         readings.take_drive(drive)
         readings.take_car_top(top)
@@ -143,27 +143,27 @@ def test_each_input_comes_from_its_own_source() -> None:
             readings.take_landing(landing, LandingInputs(fire_detector=landing in fire))
         readings.take_landing(5, replace(cabinet, fire_detector=5 in fire))
         readings.drive_age, readings.car_top_age, readings.car_panel_age = ages[:3]
-        readings.landing_age = [ages[3]] * 6
+        readings.landing_age = [ages[3]] * 5 + [cabinet_age]  # the cabinet's board (landing 5) younger
         return readings
 
     drive, top, panel = status(), CarTopInputs(), CarPanelInputs()
-    ages, fire, presses = (0, 0, 0, 0), frozenset[int](), Presses()
+    ages, fire, presses = (0, 0, 0, 2), frozenset[int](), Presses()
     base_args: dict[str, object] = dict(tick=5, requested_mode=None, recognitions=(), controller_error=False,
                                         latch_record_failing=False)
 
     def sensed(drive: DriveStatus = drive, top: CarTopInputs = top, panel: CarPanelInputs = panel,
                ages: tuple[int, int, int, int] = ages, fire: frozenset[int] = fire, presses: Presses = presses,
-               cabinet: LandingInputs = LandingInputs(), **changes: object) -> Inputs:
+               cabinet: LandingInputs = LandingInputs(), cabinet_age: int = 0, **changes: object) -> Inputs:
         args = {**base_args, **changes}
         tick = args.pop("tick")
-        return sense(readings_from(drive, top, panel, ages, fire, cabinet), presses, FRESH, tick,
+        return sense(readings_from(drive, top, panel, ages, fire, cabinet, cabinet_age), presses, FRESH, tick,
                      **args)  # type: ignore
 
     base = sensed()
     recognition = Recognition("r1", 3, frozenset({0, 3}))
     cases: dict[str, Inputs] = {
         "tick": sensed(tick=6),
-        "drive_age_ticks": sensed(ages=(1, 0, 0, 0)),
+        "drive_age_ticks": sensed(ages=(1, 0, 0, 2)),
         "drive_ready": sensed(drive=replace(drive, ready=False)),
         "drive_running": sensed(drive=replace(drive, running=True)),
         "drive_fault_code": sensed(drive=replace(drive, fault_code=0x21)),
@@ -172,21 +172,21 @@ def test_each_input_comes_from_its_own_source() -> None:
         "speed_m_s": sensed(drive=replace(drive, speed_m_s=0.3)),
         "position_m": sensed(drive=replace(drive, position_m=1.0)),
         "load_kg": sensed(drive=replace(drive, load_kg=160.0)),
-        "car_top_age_ticks": sensed(ages=(0, 1, 0, 0)),
+        "car_top_age_ticks": sensed(ages=(0, 1, 0, 2)),
         "door_open_limit": sensed(top=replace(top, door_open_limit=True)),
         "door_closed_limit": sensed(top=replace(top, door_closed_limit=False)),
         "door_locked": sensed(top=replace(top, door_locked=False)),
         "light_curtain_blocked": sensed(top=replace(top, light_curtain_blocked=True)),
         "safety_edge": sensed(top=replace(top, safety_edge=True)),
         "in_door_zone": sensed(top=replace(top, in_door_zone=False)),
-        "car_panel_age_ticks": sensed(ages=(0, 0, 1, 0)),
+        "car_panel_age_ticks": sensed(ages=(0, 0, 1, 2)),
         "car_calls_pressed": sensed(presses=Presses(car={2})),
         "door_open_button": sensed(presses=Presses(door_open=True)),
         "door_close_button": sensed(presses=Presses(door_close=True)),
         "accessible_button": sensed(presses=Presses(accessible=True)),
         "seat_occupied": sensed(panel=replace(panel, seat_occupied=True)),
         "alarm_button": sensed(panel=replace(panel, alarm_button=True)),
-        "landing_age_ticks": sensed(ages=(0, 0, 0, 1)),
+        "landing_age_ticks": sensed(ages=(0, 0, 0, 3)),
         "hall_up_pressed": sensed(presses=Presses(up={1})),
         "hall_down_pressed": sensed(presses=Presses(down={4})),
         "recognitions": sensed(recognitions=(recognition,)),
@@ -204,6 +204,7 @@ def test_each_input_comes_from_its_own_source() -> None:
         "slowdown_bottom": sensed(top=replace(top, slowdown_bottom=0b001)),
         "eeo_up": sensed(cabinet=LandingInputs(eeo_switch=True, eeo_up=True)),
         "eeo_down": sensed(cabinet=LandingInputs(eeo_down=True)),
+        "cabinet_age_ticks": sensed(cabinet_age=1),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere
