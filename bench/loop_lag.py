@@ -38,6 +38,7 @@ WORKER = ("import os, sys, time; print(os.sched_getscheduler(0), os.nice(0), sor
 
 
 def run_loop(seconds: float, priority: int, cpu: int | None = None, workers: int = 0) -> dict[str, object]:
+    before_cpus = set(os.sched_getaffinity(0))
     result = set_realtime(priority, cpu)
     started = []
     if workers:
@@ -61,9 +62,10 @@ def run_loop(seconds: float, priority: int, cpu: int | None = None, workers: int
         worker.stdout.close()
     if result.fifo:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-    return {"fifo": result.fifo, "cpus": list(result.cpus), "workers": scheduling, "cycles": cycles, "lag_p50_ms": round(keeper.percentile_ms(0.5), 3),
+    if cpu is not None and set(result.cpus) != before_cpus:
+        os.sched_setaffinity(0, before_cpus)  # the next measurement starts where this one did
+    return {"fifo": result.fifo, "cpus": list(result.cpus), "workers": scheduling, "cycles": cycles,
+            "lag_p50_ms": round(keeper.percentile_ms(0.5), 3),
             "lag_p99_ms": round(keeper.percentile_ms(0.99), 3), "lag_max_ms": round(keeper.percentile_ms(1.0), 3),
             "missed_cycles": keeper.missed, "notes": list(result.notes)}
 

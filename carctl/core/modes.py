@@ -106,11 +106,8 @@ def follow_requests(state: ControllerState, inputs: Inputs, events: list[Event])
 
 def stop_now(state: ControllerState) -> bool:
     """A stop-at-once fault holds the car: one its mode does not bridge (ModeRules.bridged_faults)."""
-    faults = state.faults
-    if not faults:
-        return False
-    bridged = RULES[state.mode].bridged_faults
-    return worst_level(faults - bridged if bridged else faults) >= FaultLevel.STOP_NOW
+    faults = stopping_faults(state)
+    return bool(faults) and worst_level(faults) >= FaultLevel.STOP_NOW
 
 
 def stopping_faults(state: ControllerState) -> frozenset[Fault]:

@@ -64,12 +64,14 @@ class SupervisorLimits:
         landings = config.building.landings_m
         overtravel = config.building.overtravel_m
         car = config.car
+        floor_m_s, decel_m_s2 = slow_runs_m_s(car), 1.25 * car.acceleration_m_s2
+        margin_m_s = car.terminal_speed_margin_m_s
         return cls(car.overspeed_m_s, landings[0] - overtravel, landings[-1] + overtravel, car.overload_kg,
                    Freshness.from_config(car), bottom_m=landings[0], top_m=landings[-1],
-                   terminal_zone_m=car.terminal_zone_m, terminal_decel_m_s2=1.25 * car.acceleration_m_s2,
-                   terminal_margin_m_s=car.terminal_speed_margin_m_s,
-                   terminal_floor_m_s=slow_runs_m_s(car),
-                   slowdown_limit_m_s=slowdown_limits(config), slowdown_m=car.terminal_switches_m)
+                   terminal_zone_m=car.terminal_zone_m, terminal_decel_m_s2=decel_m_s2,
+                   terminal_margin_m_s=margin_m_s, terminal_floor_m_s=floor_m_s,
+                   slowdown_limit_m_s=slowdown_limits(car.terminal_switches_m, floor_m_s, decel_m_s2, margin_m_s),
+                   slowdown_m=car.terminal_switches_m)
 
 
 def slow_runs_m_s(car: CarConfig) -> float:
@@ -79,15 +81,12 @@ def slow_runs_m_s(car: CarConfig) -> float:
                car.relevel_speed_m_s)
 
 
-def slowdown_limits(config: ControllerConfig) -> tuple[float, ...]:
-    """For each combination of a terminal's slowdown switches actuated (bit i: car.terminal_switches_m[i]), the
+def slowdown_limits(switches_m: tuple[float, ...], floor_m_s: float, decel_m_s2: float,
+                    margin_m_s: float) -> tuple[float, ...]:
+    """For each combination of a terminal's slowdown switches actuated (bit i: the switch at switches_m[i]), the
     speed the car must stay below: the terminal speed limit at the innermost switch actuated, as the count-based
     check works it out at that distance (never below the slow runs' speeds, plus the margin)."""
-    car = config.car
-    floor_m_s = slow_runs_m_s(car)
-    decel_m_s2 = 1.25 * car.acceleration_m_s2
-    at_switch = [max(floor_m_s, math.sqrt(2.0 * decel_m_s2 * distance)) + car.terminal_speed_margin_m_s
-                 for distance in car.terminal_switches_m]
+    at_switch = [max(floor_m_s, math.sqrt(2.0 * decel_m_s2 * distance)) + margin_m_s for distance in switches_m]
     return tuple(min((limit for index, limit in enumerate(at_switch) if mask >> index & 1), default=math.inf)
                  for mask in range(8))
 

@@ -6,8 +6,8 @@ Rules of this module:
   reset), a hold-to-run mode has the car (inspection or the cabinet), a latched fault waits for the reset, a fault
   waits for its condition to clear, the count must be referenced by a correction run first (correction.py; from the
   cabinet, with no slowdown switches, this keeps the buttons from moving the car at all), the car is being
-  confirmed at rest after a stop (standstill.py), a mode that
-  takes no calls has it (fire, out of service, rescue: the mode's name). Nothing holds: "" (the car serves).
+  confirmed at rest after a stop (standstill.py), a mode that takes no calls has it (fire, out of service,
+  rescue: the mode's name). Nothing holds: "" (the car serves).
 - The words are a contract read by people and by the platform (docs/faults.md): add, never rename.
 """
 
@@ -54,4 +54,5 @@ def waiting_for(state: ControllerState, position_m: float | None, limits: Superv
     return ""
 
 
-__all__ = ["BEYOND_FINAL_LIMIT", "CORRECTION_RUN", "FAULT_TO_CLEAR", "HOLD_TO_RUN", "MAINTENANCE_RESET", "STANDSTILL", "waiting_for"]
+__all__ = ["BEYOND_FINAL_LIMIT", "CORRECTION_RUN", "FAULT_TO_CLEAR", "HOLD_TO_RUN", "MAINTENANCE_RESET", "STANDSTILL",
+           "waiting_for"]

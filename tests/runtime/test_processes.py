@@ -154,7 +154,8 @@ def test_the_backoff_starts_again_after_a_stable_run(tmp_path: Path) -> None:
     table.children.clear()
 
 
-WORKER_REPORT = "import os, json; print(json.dumps([os.sched_getscheduler(0), os.nice(0), sorted(os.sched_getaffinity(0))]))"
+WORKER_REPORT = ("import os, json; "
+                 "print(json.dumps([os.sched_getscheduler(0), os.nice(0), sorted(os.sched_getaffinity(0))]))")
 LOOP = f"""
 import json, os, subprocess, sys
 from carctl.runtime.realtime import set_realtime
