@@ -300,7 +300,7 @@ class Gallery:
             remove_stale_temporaries(path)
             _finish_or_undo_rotation(files, path, community)
             if create and not files.key.exists():
-                files.key.parent.mkdir(parents=True, exist_ok=True)
+                files.key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 keys.create_key(files.key)
         except OSError as error:
             raise GalleryError(f"gallery key {key_file}: {error.strerror or error}") from None

@@ -88,7 +88,9 @@ class PanelSection:
 class RuntimeSection:
     realtime_priority: int = 50  # SCHED_FIFO priority where allowed; 0 disables
     cpu: int = -1  # CPU to pin the loop to; -1 leaves affinity alone
-    log: str = "-"  # structured log (JSON lines): '-' for stderr, or a file path
+    log: str = "-"  # structured log (JSON lines): '-' for stderr (the journal, under systemd), or a file path
+    # A log file past this size is renamed to <file>.1 and begun afresh (structlog.py): at most twice this on the card.
+    log_max_bytes: int = 16 * 1024 * 1024
     run_seconds: float = 0.0  # stop after this long (tests, benches); 0 runs until SIGTERM
     fault_log: str = "/var/lib/carctl/faults.json"  # the on-disk fault log (fault_log.py); "" for none
     fault_log_capacity: int = 500
@@ -103,6 +105,7 @@ class RuntimeSection:
         "realtime_priority": Range(0, 99),
         "cpu": Range(-1, 255),
         "run_seconds": Range(0.0, YEAR_S, "s"),
+        "log_max_bytes": Range(65_536, 1 << 30, "bytes"),
         "fault_log_capacity": Range(10, 100_000, "records"),
     }
 
@@ -118,7 +121,10 @@ class FaceSection:
     """The face worker (docs/face.md); read only when processes.face is on."""
 
     gallery_dir: str = "/var/lib/carctl/gallery"
-    key_file: str = "/etc/carctl/gallery.key"
+    # Created by the car when the platform switches the feature on, so it lives in the state directory (the
+    # configuration directory is read-only to the service), in a folder of its own: a backup of the state leaves
+    # keys/ out (docs/privacy.md).
+    key_file: str = "/var/lib/carctl/keys/gallery.key"
     community: str = "community"
     source: str = "0"  # camera index, /dev/videoN, an rtsp:// or file URL, or a folder of images
     tolerance: float = 0.5

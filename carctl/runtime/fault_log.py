@@ -29,6 +29,7 @@ from carctl.core.controller import ControllerState
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.supervisor import FAULTS, Fault, parse_fault_detail
 from carctl.filein import NotARegularFile, read_bounded
+from carctl.runtime.state_layout import TECHNICIAN_READABLE
 
 VERSION = 1
 
@@ -190,7 +191,7 @@ class FaultLog:
     def _write(self) -> None:
         body = json.dumps({"version": VERSION, "records": self.records()}, separators=(",", ":"))
         try:
-            write_atomic(self.path, body.encode())
+            write_atomic(self.path, body.encode(), mode=TECHNICIAN_READABLE)
         except OSError:
             self.write_errors += 1  # counted in the health record; the ring is still in memory
 

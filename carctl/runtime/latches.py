@@ -26,6 +26,7 @@ from carctl import safejson
 from carctl.atomicfile import move_aside, remove_stale_temporaries, write_atomic
 from carctl.core.faults import FAULTS, Fault
 from carctl.filein import read_bounded
+from carctl.runtime.state_layout import TECHNICIAN_READABLE
 
 VERSION = 1
 MAX_FILE_BYTES = 16 * 1024  # a few names of faults
@@ -113,7 +114,7 @@ class LatchRecord:
 
     def _write(self, body: bytes, faults: frozenset[Fault]) -> bool:
         try:
-            write_atomic(self.path, body, mode=0o644)
+            write_atomic(self.path, body, mode=TECHNICIAN_READABLE)
         except OSError:
             self.write_errors += 1  # in the health record; tried again within a second, unless a newer set came
             self.failing = True

@@ -24,14 +24,12 @@ Rules of this module:
 from __future__ import annotations
 
 import collections
-import json
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
@@ -41,7 +39,6 @@ from carctl.core.state import latched_faults
 from carctl.core.supervisor import SAFE_STOP
 from carctl.core.signals import Commands, Event, Inputs, Mode, Recognition
 from carctl.core.waiting import waiting_for
-from carctl.filein import check_output
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panel_session import MasterSession
 from carctl.protocol.sense import Presses, SwitchLevels, mode_request, output, sense, switch_levels
@@ -52,6 +49,7 @@ from carctl.runtime.interfaces import DrivePort, PanelPort
 from carctl.runtime.latches import LatchRecord
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
+from carctl.runtime.structlog import StructuredLog, open_log
 from carctl.runtime.recognitions import RecognitionInbox
 from carctl.runtime.sidechannel import SenderCheck, SocketDirError, only_process, prepare_socket_dir, same_user
 
@@ -59,23 +57,6 @@ HEALTH_EVERY_S = 5.0
 LOG_ERROR_EVERY_S = 10.0
 CONTROLLER_ERROR_HOLD_S = 1.0
 CYCLE_WINDOW = 3000  # cycle times kept for the health record's percentiles (a minute at 50 Hz)
-
-
-class StructuredLog:
-    """JSON lines: one record per event, plus a health record every few seconds. A record that cannot be written
-    (a full disk, a closed stream) is counted, never raised into the loop."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.failed_writes = 0
-
-    def write(self, kind: str, **fields: Any) -> None:
-        try:
-            record = {"t": round(time.time(), 3), "kind": kind, **fields}
-            self.stream.write(json.dumps(record, default=str) + "\n")
-            self.stream.flush()
-        except (OSError, ValueError, TypeError):
-            self.failed_writes += 1
 
 
 class LoopErrors:
@@ -409,6 +390,7 @@ class ControlLoop:
             "side_channels_unavailable": dict(self.unavailable),
             "loop_errors": dict(self.errors.counts),
             "log_write_failures": self.log.failed_writes,
+            "log_rotation_failures": self.log.rotation_failures,
         }
 
     def run(self, run_seconds: float, stop: Any) -> None:
@@ -455,15 +437,6 @@ class ControlLoop:
         if self.latches is not None:
             self.latches.close()
         self.close_platform()
-
-
-def open_log(target: str) -> StructuredLog:
-    """The structured log: stderr for "-", else a file appended to. OSError if it cannot be opened, NotARegularFile
-    (one) for a FIFO, a device or a folder: writing to a FIFO would block the loop until someone reads it."""
-    if target == "-":
-        return StructuredLog(sys.stderr)
-    check_output(target)
-    return StructuredLog(open(target, "a", encoding="utf-8"))  # noqa: SIM115 - lives as long as the process
 
 
 __all__ = ["ControlLoop", "StructuredLog", "open_log"]

@@ -20,7 +20,8 @@ from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.config import ConfigError
 from carctl.protocol import drive_map
 from carctl.runtime import config as firmware_config
-from carctl.runtime.loop import ControlLoop, open_log
+from carctl.runtime.loop import ControlLoop
+from carctl.runtime.structlog import open_log
 from carctl.runtime.processes import ProcessTable
 from carctl.runtime.realtime import set_realtime
 from carctl.runtime.sidechannel import FIRMWARE_LOCK, InUseError, SocketDirError, hold_lock, prepare_socket_dir
@@ -79,7 +80,7 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
             print(f"carctl run: error: runtime.socket_dir: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
     try:
-        log = open_log(config.runtime.log)
+        log = open_log(config.runtime.log, config.runtime.log_max_bytes)
     except OSError as error:
         why = getattr(error, "reason", None) or f"cannot be opened ({error.strerror or error})"
         print(f"carctl run: error: runtime.log: {config.runtime.log} {why}",
@@ -114,6 +115,7 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
     finally:
         processes.stop()
     log.write("stop", tick=loop.tick)
+    log.close()
     return 0
 
 

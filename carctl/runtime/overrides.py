@@ -19,6 +19,7 @@ from carctl import safejson
 from carctl.filein import read_bounded
 from carctl.atomicfile import remove_stale_temporaries, write_atomic
 from carctl.core.config import ConfigError, ControllerConfig
+from carctl.runtime.state_layout import TECHNICIAN_READABLE
 
 MAX_FILE_BYTES = 65536  # four settings; anything larger is not this file
 
@@ -49,7 +50,7 @@ def write(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
     clears temporaries left by a writer killed mid-write; the loop, which only reads, never lists the directory."""
     remove_stale_temporaries(path)
     settings = {**read(path), **{k: v for k, v in changes.items() if k in KEYS}}
-    write_atomic(path, json.dumps(settings).encode())
+    write_atomic(path, json.dumps(settings).encode(), mode=TECHNICIAN_READABLE)
     return settings
 
 
