@@ -234,9 +234,10 @@ def _client(args: argparse.Namespace, messages: queue.Queue[tuple[str, bytes]]) 
         client.connect(host, port, keepalive=10)
     except ssl.SSLCertVerificationError as error:
         _drop(client)
-        raise ConsoleInputError(f"the broker {where} was not verified against --tls-ca {args.tls_ca} "
-                                f"({str(error.verify_message or error.reason).rstrip('.')}): check that this is the broker's CA and "
-                                f"that --broker names the host its certificate was issued for") from None
+        why = str(error.verify_message or error.reason).rstrip(".")
+        raise ConsoleInputError(f"the broker {where} was not verified against --tls-ca {args.tls_ca} ({why}): check "
+                                f"that this is the broker's CA and that --broker names the host its certificate was "
+                                f"issued for") from None
     except ssl.SSLError as error:
         _drop(client)
         raise ConsoleInputError(f"the TLS handshake with the broker {where} failed ({error.reason or error}): check "

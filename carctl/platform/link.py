@@ -7,8 +7,9 @@ Rules of this module:
 - paho runs its network loop in its own thread; nothing here blocks the control loop, and a broker that is down only
   means the outbox grows and the state waits. Reconnects back off from a random 1-5 s, doubling to 30 s.
 - Every command goes through CommandGate, told whether the car's clock is synchronised (carctl/clocksync.py), so a
-  command refused as expired by a clock NTP has not yet set says so; its verdict is acknowledged on `ack`; an accepted command is handed to the
-  car's handler once and its id remembered on disk, so a replay is refused even after a restart.
+  command refused as expired by a clock NTP has not yet set says so; its verdict is acknowledged on `ack`; an
+  accepted command is handed to the car's handler once and its id remembered on disk, so a replay is refused even
+  after a restart.
 - An event leaves the outbox only on the broker's PUBACK for it.
 - paho calls on_publish while holding its own message lock, so a callback must never wait for a lock that is held
   around publish(), or the two threads deadlock under load. Here the callbacks only note what happened (a deque of

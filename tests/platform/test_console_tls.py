@@ -81,7 +81,8 @@ def test_a_broker_that_does_not_verify_is_refused_in_one_sentence(tls_broker: Br
 
 def test_a_ca_file_that_is_not_one_is_named(tmp_path: Path) -> None:
     """Refused before any broker is sought (port 9 has none)."""
-    (tmp_path / "garbage.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    (tmp_path / "garbage.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n"
+                                           b"-----END CERTIFICATE-----\n")
     (tmp_path / "empty.pem").write_bytes(b"")
     (tmp_path / "binary.pem").write_bytes(bytes(range(256)))
     os.mkfifo(tmp_path / "fifo.pem")
