@@ -12,6 +12,8 @@ impossible counts that would corrupt the running totals, is refused and counted,
 - `resident.enroll`, `resident.delete` and `face.disable` with `wipe` change the encrypted gallery here
   (face_admin.py); the face worker reloads it;
 - `config.get` answers with the car's last state and its settings.
+The state it publishes is the loop's with one key added, `clock_synchronised` (true, false, or null when the kernel
+cannot be asked: carctl/clocksync.py); the same is in the health record (`config.get`'s `link`).
 Enrolments, deletions and the face switch are reported as events too, never with biometric data.
 """
 
@@ -28,6 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from carctl import clocksync
 from carctl.filein import read_bounded
 from carctl.platform.face_admin import FaceAdmin, FaceCommandError
 from carctl.platform.keys import KeyFileError, load_key
@@ -184,13 +187,16 @@ class Agent:
                                   f"so far, counted):\n{traceback.format_exc()}", file=sys.stderr, flush=True)
             if time.monotonic() >= next_health_s:
                 next_health_s = time.monotonic() + HEALTH_EVERY_S
-                if self.from_loop.refused_total() or self.handler_errors or any(self.link.health().values()):
+                if (self.from_loop.refused_total() or self.handler_errors or any(self.link.health().values())
+                        or clocksync.clock_synchronised() is False):
                     print(f"platform agent: health {self.health()}", file=sys.stderr, flush=True)
 
     def handle_loop_message(self, value: Any) -> None:
         message = parse_loop_message(value)
         if isinstance(message, StateReport):
-            self.last_state = message.state
+            # The link process, not the loop, asks the kernel: an unsynchronised clock is why a car refuses every
+            # command as expired, and the platform should see that in the car's state before it sends one.
+            self.last_state = {**message.state, "clock_synchronised": clocksync.clock_synchronised()}
             self.link.publish_state(self.last_state)
         elif isinstance(message, EventReport):
             event_id = self.link.send_event(message.event)
@@ -200,7 +206,8 @@ class Agent:
 
     def health(self) -> dict[str, Any]:
         return {"from_loop": self.from_loop.received, "from_loop_refused": dict(self.from_loop.refused),
-                "handler_errors": self.handler_errors, **self.link.health()}
+                "handler_errors": self.handler_errors, **self.link.health(),
+                "clock_synchronised": clocksync.clock_synchronised()}
 
     def close(self) -> None:
         self.link.stop()

@@ -11,6 +11,10 @@ Rules of this module:
   valid UTF-8 and Unicode) before anything else reads it, and any payload gives a verdict, never an exception.
   A verdict without an id (even the id is unreadable) cannot be acknowledged: the link drops it and counts it.
 - A command without `params` has none: it is accepted as `{}` where its type takes no parameters.
+- The car's clock may be wrong: the board has no real-time clock, and until NTP answers after a power cut its time
+  can be far off. The caller says whether the kernel knows the clock to be synchronised (carctl/clocksync.py; this
+  module asks nothing itself); when it is known not to be, an expired or future command is refused naming the car's
+  clock, so that nobody goes looking for a fault in the platform's commands.
 - The replay memory keeps each id until its command expires, so it stays small and a captured command can never be
   used again; the caller persists it (outbox.py) so a restart does not forget.
 """
@@ -40,6 +44,8 @@ MAX_NUMBER_CHARS = 24
 MAX_VALUES = 1000
 LATEST_TIME_S = 1e10
 SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
+# The refusal of a command that is out of date only by a clock the car knows to be wrong.
+UNSYNCHRONISED = "the car's clock is not synchronised ({verdict} by its clock); check NTP on the car"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +130,16 @@ class CommandGate:
         self.key = key
         self.seen: dict[str, float] = dict(seen or {})  # command id -> its expiry, for replay refusal
 
-    def check(self, payload: bytes, now_s: float) -> Verdict:
-        """The verdict on one payload, whatever its bytes."""
+    def check(self, payload: bytes, now_s: float, clock_synchronised: bool | None = None) -> Verdict:
+        """The verdict on one payload, whatever its bytes. ``clock_synchronised`` is what the kernel says of the
+        car's clock: False names it in the refusal of an expired or future command; None (cannot tell) and True do
+        not."""
         try:
-            return self._check(payload, now_s)
+            return self._check(payload, now_s, clock_synchronised is False)
         except Exception as error:  # noqa: BLE001 - the last guard: a parser bug must never reach the link's thread
             return Verdict(False, None, f"malformed: could not be checked ({type(error).__name__})")
 
-    def _check(self, payload: bytes, now_s: float) -> Verdict:
+    def _check(self, payload: bytes, now_s: float, clock_unsynchronised: bool) -> Verdict:
         if not isinstance(payload, (bytes, bytearray)):
             return Verdict(False, None, "malformed: not bytes")
         if len(payload) > MAX_COMMAND_BYTES:
@@ -164,8 +172,12 @@ class CommandGate:
             return Verdict(False, command_id, f"for car {command['car']!r}, not this one")
         issued, expires = float(command["issued_at"]), float(command["expires_at"])
         if issued > now_s + CLOCK_SKEW_S:
+            if clock_unsynchronised:
+                return Verdict(False, command_id, UNSYNCHRONISED.format(verdict="issued in the future"))
             return Verdict(False, command_id, "issued in the future (check the platform's clock)")
         if expires <= now_s:
+            if clock_unsynchronised:
+                return Verdict(False, command_id, UNSYNCHRONISED.format(verdict="expired"))
             return Verdict(False, command_id, "expired")
         if expires - issued > MAX_LIFETIME_S:
             return Verdict(False, command_id, f"lives longer than {MAX_LIFETIME_S:.0f} s")

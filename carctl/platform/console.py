@@ -1,13 +1,19 @@
 """`carctl platform …`: the operator's console. It signs commands with the community's key, publishes them, and
 shows the car's verdict; `watch` prints state and events as they arrive.
 
-    carctl platform --broker 127.0.0.1:1883 --user platform --password-file pw --key-file xihan.key \\
-        face-enable --community xihan [--car b7u2]
+    carctl platform --broker broker.xihan.example --tls-ca ca.crt --user platform --password-file pw \\
+        --key-file xihan.key face-enable --community xihan [--car b7u2]
     carctl platform ... mode --community xihan --car b7u2 out_of_service
     carctl platform ... watch --community xihan
     carctl platform car-key --community xihan --car b7u2 --key-file xihan.key --out b7u2.key
 
-A broker that is not on this machine is reached over TLS (`--tls-ca`), unless `--allow-plaintext` says otherwise.
+The broker as deployed (deploy/mosquitto/mosquitto.conf) listens only on 8883, with TLS. So the console speaks TLS
+whenever `--tls-ca` is given, and `--broker HOST` without a port then means port 8883. Without `--tls-ca` it speaks
+plain MQTT, port 1883 unless given, and only to a broker on this machine or with `--allow-plaintext` (a lab network):
+the password would otherwise cross the network in the clear. Port 8883 without `--tls-ca` is refused, since plain
+MQTT to a TLS listener would only time out. A CA file that cannot be used is bad input (exit 2), and so is a broker
+whose certificate does not verify against it or whose TLS handshake fails (a wrong CA, a host name the certificate
+was not issued for, a port that does not speak TLS): one sentence, never a traceback or a hang.
 With `--per-car-keys` each car's command is signed with that car's own key, derived from the community key
 (carctl/platform/keys.py); `car-key` writes that key for a car's `platform.key_file`.
 """
@@ -19,6 +25,7 @@ import base64
 import json
 import math
 import queue
+import socket
 import ssl
 import sys
 import time
@@ -34,6 +41,9 @@ from carctl.platform.naming import host_problem, id_problem, is_loopback
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_ANSWER = 1
+MQTT_PORT = 1883
+MQTT_TLS_PORT = 8883  # IANA's port for MQTT over TLS; the deployed broker's only listener
+MAX_CA_FILE_BYTES = 1024 * 1024
 LIFETIME_S = 60.0
 MAX_WATCH_S = 366 * 86400.0
 MAX_PASSWORD_BYTES = 1024
@@ -41,15 +51,19 @@ MAX_PASSWORD_BYTES = 1024
 
 def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]
     platform = commands.add_parser("platform", help="the operator's console: signed commands to cars")
-    platform.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT")
+    platform.add_argument("--broker", help=f"HOST or HOST:PORT ([v6 address]:PORT) of the community's broker; "
+                                           f"without a port, {MQTT_TLS_PORT} with --tls-ca, {MQTT_PORT} without")
     platform.add_argument("--user", default="platform")
     platform.add_argument("--password-file", type=Path, help="the operator's broker password (not for car-key)")
     platform.add_argument("--key-file", type=Path, help="the community's command key (not needed for watch)")
     platform.add_argument("--per-car-keys", action="store_true",
                           help="sign each car's command with its own key, derived from the community key")
-    platform.add_argument("--tls-ca", type=Path, help="CA certificate: speak TLS and verify the broker with it")
+    platform.add_argument("--tls-ca", type=Path,
+                          help="CA certificate (PEM): speak TLS and verify the broker's certificate and host name "
+                               "with it; needed for a broker that is not on this machine")
     platform.add_argument("--allow-plaintext", action="store_true",
-                          help="allow a broker that is not on this machine without TLS (a lab network)")
+                          help="allow a broker that is not on this machine without TLS (a lab network: the "
+                               "password crosses it in the clear)")
     platform.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the car's answer")
     actions = platform.add_subparsers(dest="platform_command", required=True, parser_class=parser_class)
 
@@ -107,15 +121,28 @@ class ConsoleInputError(Exception):
     """A bad option or file; the message is the one sentence printed."""
 
 
-def _broker_address(text: str) -> tuple[str, int]:
-    """(host, port) of --broker; an IPv6 address is given in brackets (`[::1]:1883`)."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConsoleInputError(f"--broker {text[:80]!r}: expected HOST:PORT with a port 1..65535")
+def _broker_address(text: str, tls: bool) -> tuple[str, int]:
+    """(host, port) of --broker: HOST or HOST:PORT, an IPv6 address in brackets (`[::1]`, `[::1]:8883`); without a
+    port, the port of the transport (8883 with TLS, 1883 without)."""
+    if text.startswith("["):
+        end = text.find("]")
+        host, rest = (text[:end + 1], text[end + 1:]) if end > 0 else (text, "")
+        if rest and not rest.startswith(":"):
+            raise ConsoleInputError(f"--broker {text[:80]!r}: expected HOST or HOST:PORT")
+        port = rest[1:] if rest else None
+    elif ":" in text:
+        host, _, port = text.rpartition(":")
+        if ":" in host:
+            raise ConsoleInputError(f"--broker {text[:80]!r}: give an IPv6 address in brackets ([::1]:{MQTT_TLS_PORT})")
+    else:
+        host, port = text, None
+    if port is not None and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise ConsoleInputError(f"--broker {text[:80]!r}: expected HOST or HOST:PORT with a port 1..65535")
     problem = host_problem(host)
     if problem:
         raise ConsoleInputError(f"--broker: {problem}")
-    return (host[1:-1] if host.startswith("[") else host), int(port)
+    bare = host[1:-1] if host.startswith("[") else host
+    return bare, int(port) if port is not None else (MQTT_TLS_PORT if tls else MQTT_PORT)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -133,12 +160,38 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ConsoleInputError(f"--seconds {seconds}: must be 0 (until Ctrl-C) to {MAX_WATCH_S:.0f} s")
     if not math.isfinite(args.timeout) or not 0 < args.timeout <= 600:
         raise ConsoleInputError(f"--timeout {args.timeout}: must be more than 0 and at most 600 s")
-    host, _ = _broker_address(args.broker)
+    if args.broker is None:
+        raise ConsoleInputError(f"--broker HOST is needed: the community's broker (port {MQTT_TLS_PORT}, with "
+                                f"--tls-ca, as deployed)")
+    host, port = _broker_address(args.broker, tls=args.tls_ca is not None)
     if args.tls_ca is None and not args.allow_plaintext and not is_loopback(host):
         raise ConsoleInputError(f"--broker {host} is not on this machine: give --tls-ca so the password is not sent "
                                 f"in the clear (or --allow-plaintext on a lab network)")
+    if args.tls_ca is None and port == MQTT_TLS_PORT:
+        raise ConsoleInputError(f"--broker {args.broker[:80]}: port {MQTT_TLS_PORT} speaks TLS; give --tls-ca with "
+                                f"the broker's CA certificate")
     if args.password_file is None:
         raise ConsoleInputError("--password-file is needed to reach the broker")
+    if args.tls_ca is not None:
+        _check_ca(args.tls_ca)
+
+
+def _check_ca(path: Path) -> None:
+    """The CA file is read here, bounded, and parsed before paho gets its name: paho would open a FIFO blocking
+    (the console would hang) and take a PEM file with no certificate in it for an empty trust store."""
+    try:
+        text = read_bounded(path, MAX_CA_FILE_BYTES).decode("ascii")
+    except OSError as error:
+        raise ConsoleInputError(f"--tls-ca {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ConsoleInputError(f"--tls-ca {path} is not a PEM certificate (it is not text)") from None
+    if not text.strip():
+        raise ConsoleInputError(f"--tls-ca {path} is empty: it holds no usable PEM certificate")
+    try:
+        ssl.create_default_context(cadata=text)
+    except (ssl.SSLError, ValueError) as error:
+        raise ConsoleInputError(f"--tls-ca {path} holds no usable PEM certificate ({error.__class__.__name__}: "
+                                f"{str(error)[:120]})") from None
 
 
 def _read_password(path: Path) -> str:
@@ -161,22 +214,46 @@ def _client(args: argparse.Namespace, messages: queue.Queue[tuple[str, bytes]]) 
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    host, port = _broker_address(args.broker)
+    host, port = _broker_address(args.broker, tls=args.tls_ca is not None)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"carctl-console-{uuid.uuid4().hex[:8]}")
     client.username_pw_set(args.user, _read_password(args.password_file))
+    # The TCP connection and the TLS handshake both wait at most --timeout (paho's default is 5 s for each).
+    client.connect_timeout = args.timeout
     if args.tls_ca is not None:
         try:
-            read_bounded(args.tls_ca, 1024 * 1024)  # paho opens it blocking: a FIFO there would hang the console
+            # What is read here was checked by _check_ca; this is the path a file swapped since would take.
+            read_bounded(args.tls_ca, MAX_CA_FILE_BYTES)
             client.tls_set(ca_certs=str(args.tls_ca), cert_reqs=ssl.CERT_REQUIRED)
         except (OSError, ssl.SSLError) as error:
             raise ConsoleInputError(f"--tls-ca {args.tls_ca}: not a usable CA certificate ({error})") from None
     answered: queue.Queue[Any] = queue.Queue()
     client.on_connect = lambda c, u, flags, reason, properties: answered.put(reason)
     client.on_message = lambda c, u, m: messages.put((m.topic, m.payload))
+    where = f"{host}:{port}" + (" (TLS)" if args.tls_ca is not None else "")
     try:
         client.connect(host, port, keepalive=10)
+    except ssl.SSLCertVerificationError as error:
+        _drop(client)
+        why = str(error.verify_message or error.reason).rstrip(".")
+        raise ConsoleInputError(f"the broker {where} was not verified against --tls-ca {args.tls_ca} ({why}): check "
+                                f"that this is the broker's CA and that --broker names the host its certificate was "
+                                f"issued for") from None
+    except ssl.SSLError as error:
+        _drop(client)
+        raise ConsoleInputError(f"the TLS handshake with the broker {where} failed ({error.reason or error}): check "
+                                f"that the port speaks TLS and --tls-ca") from None
+    except (TimeoutError, socket.timeout) as error:
+        _drop(client)
+        raise NoBroker(f"the broker {where} did not answer within {args.timeout} s ({error or 'timed out'})") from None
+    except ConnectionResetError as error:
+        _drop(client)
+        if args.tls_ca is not None:  # the broker hung up in the handshake: a listener that does not speak TLS
+            raise ConsoleInputError(f"the broker {where} closed the connection during the TLS handshake: check that "
+                                    f"the port speaks TLS") from None
+        raise NoBroker(f"cannot reach the broker {where}: {error.strerror or error}") from None
     except (OSError, ValueError) as error:
-        raise NoBroker(f"cannot reach the broker {args.broker}: {error}") from None
+        _drop(client)
+        raise NoBroker(f"cannot reach the broker {where}: {getattr(error, 'strerror', None) or error}") from None
     client.loop_start()
     try:
         reason = answered.get(timeout=args.timeout)
@@ -193,6 +270,15 @@ def _client(args: argparse.Namespace, messages: queue.Queue[tuple[str, bytes]]) 
 def _close(client: Any) -> None:
     client.disconnect()
     client.loop_stop()
+
+
+def _drop(client: Any) -> None:
+    """A client whose connection failed: paho 2.2 leaves its wake-up socket pair open (and drops a failed TLS socket
+    to the garbage collector, which the console, about to exit, can leave to it)."""
+    try:
+        client._reset_sockets()  # noqa: SLF001 - paho has no public way to close them
+    except OSError:
+        pass  # the console is failing already; the sentence the caller prints is what counts
 
 
 def _write_car_key(args: argparse.Namespace) -> int:

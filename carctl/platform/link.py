@@ -6,8 +6,10 @@ with the reason when refused), `carctl/C/K/state` (retained), `carctl/C/K/events
 Rules of this module:
 - paho runs its network loop in its own thread; nothing here blocks the control loop, and a broker that is down only
   means the outbox grows and the state waits. Reconnects back off from a random 1-5 s, doubling to 30 s.
-- Every command goes through CommandGate; its verdict is acknowledged on `ack`; an accepted command is handed to the
-  car's handler once and its id remembered on disk, so a replay is refused even after a restart.
+- Every command goes through CommandGate, told whether the car's clock is synchronised (carctl/clocksync.py), so a
+  command refused as expired by a clock NTP has not yet set says so; its verdict is acknowledged on `ack`; an
+  accepted command is handed to the car's handler once and its id remembered on disk, so a replay is refused even
+  after a restart.
 - An event leaves the outbox only on the broker's PUBACK for it.
 - paho calls on_publish while holding its own message lock, so a callback must never wait for a lock that is held
   around publish(), or the two threads deadlock under load. Here the callbacks only note what happened (a deque of
@@ -38,6 +40,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from carctl import clocksync
 from carctl.platform.commands import CommandGate, Verdict
 from carctl.platform.outbox import Outbox
 
@@ -61,12 +64,14 @@ def topics(community: str, car: str) -> dict[str, str]:
 
 class PlatformLink:
     def __init__(self, broker: BrokerSettings, community: str, car: str, key: bytes, outbox: Outbox,
-                 handler: Handler, clock: Callable[[], float] = time.time) -> None:
+                 handler: Handler, clock: Callable[[], float] = time.time,
+                 clock_synchronised: Callable[[], bool | None] = clocksync.clock_synchronised) -> None:
         self.broker = broker
         self.topics = topics(community, car)
         self.outbox = outbox
         self.handler = handler
         self.clock = clock
+        self.clock_synchronised = clock_synchronised  # asked for each command: NTP may have synchronised meanwhile
         self.gate = CommandGate(community, car, key, outbox.seen_commands(clock()))
         self.acks_sent: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)  # the latest, for tests
         self.commands_dropped = 0  # payloads without a readable id: nothing to acknowledge
@@ -243,7 +248,7 @@ class PlatformLink:
         self._wake.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        verdict = self.gate.check(message.payload, self.clock())
+        verdict = self.gate.check(message.payload, self.clock(), self.clock_synchronised())
         if verdict.command_id is None:
             self.commands_dropped += 1  # not even its id is readable: there is no one to answer
             return

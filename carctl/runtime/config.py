@@ -8,6 +8,7 @@ carctl.core.config.check_ranges); docs/deployment.md lists every key with its ra
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,7 @@ class FaceSection:
     # configuration directory is read-only to the service), in a folder of its own: a backup of the state leaves
     # keys/ out (docs/privacy.md).
     key_file: str = "/var/lib/carctl/keys/gallery.key"
+    # With processes.platform on, platform.community when left out, and refused if different (from_dict).
     community: str = "community"
     source: str = "0"  # camera index, /dev/videoN, an rtsp:// or file URL, or a folder of images
     tolerance: float = 0.5
@@ -170,6 +172,7 @@ class PlatformSection:
     # Without TLS the link sends its password in the clear; refused for a broker not on this machine unless this is
     # set (a lab network).
     allow_plaintext: bool = False
+    # Required when processes.platform is on (from_dict): the defaults would be every unconfigured car's topics.
     community: str = "community"
     car: str = "car"
     # The key this car verifies commands with: the community's key, or (recommended) this car's own key derived
@@ -247,15 +250,48 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
         controller = ControllerConfig(building, car)
     except ConfigError as error:
         raise FirmwareConfigError(error.key, error.message) from None
+    processes = build_table(ProcessesSection, data.get("processes", {}), "processes", FirmwareConfigError)
+    face = build_table(FaceSection, data.get("face", {}), "face", FirmwareConfigError)
+    platform = build_table(PlatformSection, data.get("platform", {}), "platform", FirmwareConfigError)
+    if processes.platform:
+        face = _platform_cross_checks(data, face, platform)
     return FirmwareConfig(
         controller,
         build_table(DriveSection, data["drive"], "drive", FirmwareConfigError),
         build_table(PanelSection, data["panel"], "panel", FirmwareConfigError),
         build_table(RuntimeSection, data.get("runtime", {}), "runtime", FirmwareConfigError),
-        build_table(ProcessesSection, data.get("processes", {}), "processes", FirmwareConfigError),
-        build_table(FaceSection, data.get("face", {}), "face", FirmwareConfigError),
-        build_table(PlatformSection, data.get("platform", {}), "platform", FirmwareConfigError),
+        processes,
+        face,
+        platform,
     )
+
+
+def _platform_cross_checks(data: dict[str, Any], face: FaceSection, platform: PlatformSection) -> FaceSection:
+    """With the platform link on: the car's topic names must be set, and its gallery is its platform community's.
+
+    - `platform.community` and `platform.car` name the car's topics (`carctl/<community>/<car>/…`) and its broker
+      account. Their defaults are there only so that a configuration without the link loads: a car left on them
+      would publish as carctl/community/car, on top of every other car left so, and take their commands.
+    - The residents the platform enrols (`resident.enroll`) go to the gallery of `face.community`, which is also the
+      gallery the face worker recognises from. The platform enrols them for its community, so the two must be one:
+      left out, `face.community` is `platform.community`; set to another community, the residents would be enrolled
+      where the platform does not look for them, and the configuration is refused. (Checked whether or not
+      processes.face is on: the platform's `face.enable` switches the feature on at run time.)
+    """
+    table = data.get("platform", {})
+    for key in ("community", "car"):
+        if key not in table:
+            raise FirmwareConfigError(f"platform.{key}", f"must be set when processes.platform is on: it names this "
+                                                         f"car's topics, and the default {getattr(platform, key)!r} "
+                                                         f"would be every unconfigured car's")
+    if "community" not in data.get("face", {}):
+        return dataclasses.replace(face, community=platform.community)
+    if face.community != platform.community:
+        raise FirmwareConfigError("face.community", f"is {face.community!r} but platform.community is "
+                                                    f"{platform.community!r}: the residents the platform enrols go to "
+                                                    f"this car's gallery, which must be its platform community's "
+                                                    f"(set both the same, or leave face.community out)")
+    return face
 
 
 def load(path: str | Path) -> FirmwareConfig:

@@ -107,3 +107,19 @@ def test_face_commands_change_the_car_and_report_without_biometrics(agent: Agent
         assert overrides.read(tmp_path / "overrides.json")["face_enabled"] is False
     finally:
         operator.close()
+
+
+def test_the_state_and_the_health_say_whether_the_cars_clock_is_synchronised(agent: Agent, broker: Broker) -> None:
+    from carctl.clocksync import clock_synchronised
+
+    agent.handle_loop_message({"type": "state", "state": {"mode": "normal", "landing": 2}})
+    operator = Observer(broker.port, "platform", [f"{CAR}/state", f"{CAR}/ack"])
+    try:
+        _, body, retained = operator.take(within_s=10)
+        state = json.loads(body)
+        # The loop's keys as they were, and one more, which the kernel answers (null where it cannot be asked).
+        assert retained and state == {"mode": "normal", "landing": 2, "clock_synchronised": clock_synchronised()}
+        ack, _ = send(operator, "config.get", {})
+        assert ack["accepted"] and ack["result"]["link"]["clock_synchronised"] == clock_synchronised()
+    finally:
+        operator.close()

@@ -103,3 +103,32 @@ def test_fuzz_any_json_is_refused_or_accepted_never_raises(value: Any) -> None:
         return
     verdict = gate().check(raw, NOW)
     assert not verdict.accepted  # nothing unsigned can be accepted
+
+
+@pytest.mark.parametrize(("body", "verdict"), [(command(expires_at=NOW - 1), "expired"),
+                                               (command(issued_at=NOW + 120, expires_at=NOW + 150),
+                                                "issued in the future")])
+def test_a_car_whose_clock_is_unsynchronised_says_so(body: dict[str, Any], verdict: str) -> None:
+    """The board has no real-time clock: until NTP answers after a power cut, its time can be far off, and every
+    command looks expired or from the future. The refusal names the car's clock when the kernel says it is wrong."""
+    unsynchronised = gate().check(payload(body), NOW, clock_synchronised=False)
+    assert not unsynchronised.accepted
+    assert unsynchronised.reason == (f"the car's clock is not synchronised ({verdict} by its clock); check NTP on "
+                                     f"the car")
+    for known in (True, None):  # synchronised, or cannot tell: the command is what is out of date
+        plain = gate().check(payload(body), NOW, clock_synchronised=known)
+        assert not plain.accepted and plain.reason.startswith(verdict) and "clock is not" not in plain.reason
+
+
+def test_an_unsynchronised_clock_does_not_refuse_a_command_that_fits_it() -> None:
+    assert gate().check(payload(command()), NOW, clock_synchronised=False).accepted
+
+
+def test_the_kernel_is_asked_whether_the_clock_is_synchronised_without_raising() -> None:
+    from carctl.clocksync import clock_synchronised
+
+    answers = {clock_synchronised() for _ in range(3)}
+    assert len(answers) == 1 and answers <= {True, False, None}
+    import sys
+    if sys.platform.startswith("linux"):
+        assert answers != {None}  # adjtimex with modes 0 needs no privilege: Linux always answers

@@ -182,3 +182,32 @@ def test_bad_arguments_are_refused_before_the_broker_is_reached(tmp_path: Path) 
               "not a regular file")]
     for args, reason in cases:
         assert_refused(console(9, tmp_path, *args), reason)
+
+
+def test_the_documented_car_option_is_the_consoles() -> None:
+    """docs/platform.md's table of `--car`, row by row, against the console's own parser."""
+    import argparse
+    import re
+
+    from carctl.platform.console import add_parser
+
+    root = argparse.ArgumentParser()
+    add_parser(root.add_subparsers(dest="command"), argparse.ArgumentParser)
+    platform = root._subparsers._group_actions[0].choices["platform"]  # noqa: SLF001 - argparse has no accessor
+    actions = platform._subparsers._group_actions[0].choices  # noqa: SLF001
+    found = {}
+    for name, sub in actions.items():
+        car = [a for a in sub._actions if "--car" in a.option_strings]  # noqa: SLF001
+        found[name] = "not taken" if not car else ("required" if car[0].required else "optional")
+    text = (ROOT / "docs" / "platform.md").read_text()
+    table = text[text.index("**`--car`**"):]
+    table = table[:table.index("\n\n", table.index("|"))]
+    documented = {}
+    for row in table.splitlines():
+        cells = row.split("|")
+        if len(cells) < 4 or not cells[1].strip().startswith("`"):
+            continue
+        verdict = next(word for word in ("not taken", "required", "optional") if cells[2].strip().startswith(word))
+        for name in re.findall(r"`([a-z-]+)`", cells[1]):
+            documented[name] = verdict
+    assert documented == found

@@ -128,7 +128,7 @@ def test_run_refuses_a_socket_directory_others_can_enter(tmp_path: Path) -> None
     os.chmod(tmp_path / "run", 0o755)
     config = tmp_path / "open.toml"
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
-                      f'[processes]\nplatform = true\n'
+                      f'[processes]\nplatform = true\n[platform]\ncommunity = "xihan"\ncar = "b7u2"\n'
                       f'[runtime]\nrealtime_priority = 0\nsocket_dir = "{tmp_path / "run"}"\n')
     assert_refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.socket_dir")
 
@@ -183,3 +183,37 @@ def test_the_drive_is_an_ip_address_or_a_device_path(endpoint: str, problem: str
 @pytest.mark.parametrize("port", ["socket://10.255.255.1:1", "ttyAMA0", "/tmp", "README.md"])
 def test_the_panel_bus_is_a_serial_device(port: str) -> None:
     assert_refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--panel", port), "--panel")
+
+
+PLATFORM_ON = {**GOOD, "processes": {"platform": True}}
+
+
+@pytest.mark.parametrize("missing", ["community", "car"])
+def test_the_platform_link_needs_its_community_and_car_set(missing: str) -> None:
+    """Left on their defaults, two cars would publish as carctl/community/car and take each other's commands."""
+    platform = {key: value for key, value in {"community": "xihan", "car": "b7u2"}.items() if key != missing}
+    with pytest.raises(FirmwareConfigError, match=f"must be set when processes.platform is on") as refused:
+        from_dict({**PLATFORM_ON, "platform": platform})
+    assert refused.value.key == f"platform.{missing}"
+    # Without the link the defaults are never used, and a configuration without them loads as before.
+    assert from_dict({**GOOD, "platform": platform}).platform.community == platform.get("community", "community")
+
+
+def test_the_cars_gallery_is_its_platform_communitys() -> None:
+    """The residents the platform enrols go to face.community's gallery, the one the worker recognises from."""
+    platform = {"community": "xihan", "car": "b7u2"}
+    assert from_dict({**PLATFORM_ON, "platform": platform}).face.community == "xihan"  # left out: the platform's
+    assert from_dict({**PLATFORM_ON, "platform": platform, "face": {"community": "xihan"}}).face.community == "xihan"
+    with pytest.raises(FirmwareConfigError, match="platform.community is 'xihan'") as refused:
+        from_dict({**PLATFORM_ON, "platform": platform, "face": {"community": "dongfang"}})
+    assert refused.value.key == "face.community"
+    # The face feature on its own (galleries enrolled with `carctl face enroll`) keeps its own community.
+    assert from_dict({**GOOD, "processes": {"face": True}, "face": {"community": "dongfang"}}).face.community == \
+        "dongfang"
+
+
+def test_run_refuses_a_platform_link_left_on_the_default_names(tmp_path: Path) -> None:
+    config = tmp_path / "car.toml"
+    config.write_text('[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
+                      '[processes]\nplatform = true\n[platform]\ncar = "b7u2"\n')
+    assert_refused(carctl_run("--config", str(config), "--run-seconds", "1"), "platform.community")

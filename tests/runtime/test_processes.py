@@ -80,6 +80,7 @@ def test_the_platform_switches_the_face_feature_and_the_worker_follows(tmp_path:
 [runtime]\nsocket_dir = "{tmp_path}/run"
 [face]\ngallery_dir = "{tmp_path}/g"\nkey_file = "{tmp_path}/gallery.key"
 [platform]\nbroker_port = 1\npassword_file = "{tmp_path}/pw"\nkey_file = "{tmp_path}/key"
+community = "xihan"\ncar = "b7u2"
 outbox_path = "{tmp_path}/outbox.db"\noverrides_path = "{settings}"
 ''')
     config = load(config_path)

@@ -425,6 +425,7 @@ def test_a_second_firmware_with_the_same_socket_directory_is_refused(tmp_path: P
                       f'[processes]\nplatform = true\n'
                       f'[runtime]\nrealtime_priority = 0\nsocket_dir = "{tmp_path / "run"}"\nlog = "{tmp_path / "log"}"\n'
                       f'[platform]\nbroker_port = 1\npassword_file = "{tmp_path / "pw"}"\nkey_file = "{tmp_path / "key"}"\n'
+                      f'community = "xihan"\ncar = "b7u2"\n'
                       f'outbox_path = "{tmp_path / "outbox.db"}"\noverrides_path = "{tmp_path / "o.json"}"\n')
     command = [sys.executable, "-m", "carctl.cli", "run", "--config", str(config), "--run-seconds", "20"]
     running = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
