@@ -1,4 +1,4 @@
-"""Traffic and ride metrics for the report (keys as in DESIGN.md, 'Reports and traces')."""
+"""Traffic and ride metrics for the report (keys as in docs/scenarios.md, "The report")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Scenario files (TOML): the building, the car, the shaft physics, the traffic and scripted events.
 
 Rules of this module:
-- The key names are a contract (DESIGN.md); every key and default is in docs/scenarios.md. Keys are added, never
+- The key names are a contract (docs/scenarios.md); every key and default is listed there. Keys are added, never
   renamed.
 - Every problem is a ScenarioError naming the key as it is spelt in the file (``car.rated_speed_m_s``,
   ``events[2].landing``). Unknown keys are refused too, so that a misspelt key is not silently ignored.

@@ -1,4 +1,5 @@
-"""The drive's Modbus register map (DESIGN.md): addresses, bits, scaling. Sans-I/O, shared by firmware and simulator.
+"""The drive's Modbus register map (docs/register-map.md): addresses, bits, scaling. Sans-I/O, shared by the
+firmware and the simulator.
 
 Rules of this module:
 - Protocol addresses are 0-based, device id 1. The controller writes CONTROL..WATCHDOG with one write-multiple and

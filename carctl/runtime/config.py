@@ -71,7 +71,7 @@ class PanelSection:
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "baud": BAUD,
-        # A board answers within 5 ms (DESIGN.md); waiting longer only delays the cycle.
+        # A board answers within 5 ms (docs/panelbus.md); waiting longer only delays the cycle.
         "response_timeout_s": Range(0.0, 0.02, "s", above=True),
         "landing_polls_per_cycle": Range(1, 8),
     }

@@ -88,7 +88,7 @@ class ControlLoop:
         self.landings = config.controller.building.landing_count
         self.main_landing = config.controller.building.main_landing
         self.freshness = Freshness.from_config(config.controller.car)
-        # The latched faults of the last run are in force before the first drive command (DESIGN.md rule 6).
+        # The latched faults of the last run are in force before the first drive command (docs/faults.md).
         self.latches: LatchRecord | None = None
         restored: frozenset[Fault] | None = frozenset()
         if config.runtime.latch_file:
@@ -185,7 +185,7 @@ class ControlLoop:
                            controller_error=self.tick < self.controller_error_until_tick,
                            latch_record_failing=self.latches is not None and self.latches.failing)
             self.state, commands, events = self.controller.step(self.state, inputs)
-        except Exception:  # noqa: BLE001 - DESIGN.md rule 7: the core failing is a stop at once
+        except Exception:  # noqa: BLE001 - the core failing is a stop at once (docs/faults.md, 38)
             # Logged with its traceback. The clean steps of the next CONTROLLER_ERROR_HOLD_S raise controller_error,
             # so the stop is a fault that reaches the fault log and the platform like any other; held that long, a
             # core that fails now and then shows one fault, not one per failure.
