@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--drive", metavar="ENDPOINT", help="tcp://IP:PORT or rtu:/dev/PATH (overrides drive.endpoint)")
     run.add_argument("--panel", metavar="PORT", help="panel bus serial port (overrides panel.port)")
     run.add_argument("--run-seconds", type=_positive_float, help="stop after this long")
+    run.add_argument("--check", action="store_true",
+                     help="check the configuration, ports, drive, files, keys, clock and free space; print a verdict "
+                          "per item and exit (0: ready, 2: a problem) without starting the loop or moving the car")
 
     faults = commands.add_parser("faults", help="show the car's fault log (runtime.fault_log); malformed records are "
                                                 "left out, counted on stderr, and make the exit code 2")
@@ -141,7 +144,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "run":
         from carctl.runtime.main import run_firmware
 
-        return run_firmware(args.config, args.drive, args.panel, args.run_seconds)
+        return run_firmware(args.config, args.drive, args.panel, args.run_seconds, args.check)
     if args.command == "faults":
         return _show_faults(args.log, args.last, args.json)
     if args.command == "face":

@@ -102,6 +102,9 @@ class DriveLink:
         self.late_bytes = 0  # discarded before a request over RTU: answers that came after their timeout
         self.freshness = drive_map.TickFreshness()
         self.plausibility = plausibility
+        # Why the drive cannot be reached now (its serial port missing or not permitted, its TCP port refusing),
+        # None once connected: in the health record, and logged once per change by the loop.
+        self.port_problem: str | None = None
         if endpoint.kind == "tcp":
             self.client: ModbusTcpClient | ModbusSerialClient = ModbusTcpClient(
                 endpoint.address, port=endpoint.port, timeout=timeout_s, retries=0, reconnect_delay=0.0)
@@ -113,9 +116,18 @@ class DriveLink:
     def connect(self) -> bool:
         self.freshness.forget()  # a drive reached again may have restarted its TICK count meanwhile
         try:
-            return bool(self.client.connect())
+            connected = bool(self.client.connect())
         except (ModbusException, OSError, ValueError):  # ValueError: a path pyserial cannot use
-            return False
+            connected = False
+        self.port_problem = None if connected else self._why_not_connected()
+        return connected
+
+    def _why_not_connected(self) -> str:
+        if self.endpoint.kind == "rtu":
+            from carctl.adapters.panelbus import port_problem
+
+            return port_problem(self.endpoint.address, OSError(0, "could not open the port"))
+        return f"no connection to {self.endpoint.address}:{self.endpoint.port} (the drive off, its address, the cable)"
 
     def close(self) -> None:
         self.client.close()

@@ -29,16 +29,21 @@ class PanelBusMaster:
         self.timeouts = 0
         self.serial_errors = 0
         self.polls = 0
+        # Why the port cannot be opened now (missing, not permitted, held by another process), None while it is
+        # open: the health record carries it, and the loop logs each change once.
+        self.port_problem: str | None = None
 
     def open(self) -> bool:
         try:
             # Exclusive (flock): the controller is the bus's only master.
             self.serial = serial.Serial(self.port_name, baudrate=self.baud, bytesize=8, parity="N", stopbits=1,
                                         timeout=0, write_timeout=0.05, exclusive=True)
+            self.port_problem = None
             return True
-        except (serial.SerialException, OSError, ValueError):
+        except (serial.SerialException, OSError, ValueError) as error:
             self.serial = None
             self.serial_errors += 1
+            self.port_problem = port_problem(self.port_name, error)
             return False
 
     @staticmethod
@@ -91,3 +96,18 @@ class PanelBusMaster:
             self.serial_errors += 1
             self.close()
             return None
+
+
+def port_problem(path: str, error: BaseException) -> str:
+    """Why ``path`` could not be opened, in a technician's words (pyserial's message names neither cause nor cure)."""
+    import errno
+    import os
+
+    code = getattr(error, "errno", None)
+    if code == errno.ENOENT or not os.path.exists(path):
+        return f"{path} does not exist (the adapter unplugged, or the UART not enabled)"
+    if code in (errno.EACCES, errno.EPERM) or not os.access(path, os.R_OK | os.W_OK):
+        return f"{path}: permission denied (the firmware's user must be in group dialout)"
+    if "lock" in str(error).lower():
+        return f"{path} is held by another process (a second carctl run?)"
+    return f"{path}: {str(error)[:120]}"

@@ -17,6 +17,7 @@ from carctl.protocol.panelbus import Frame, FrameDecoder
 class DrivePort(Protocol):
     exchanges: int
     errors: Counter[str]
+    port_problem: str | None  # why it cannot be reached now, None once connected
 
     def connect(self) -> bool: ...
 
@@ -32,6 +33,8 @@ class DrivePort(Protocol):
 class PanelPort(Protocol):
     polls: int
     timeouts: int
+    serial_errors: int
+    port_problem: str | None  # why the port cannot be opened now, None while it is open
     decoder: FrameDecoder
 
     def open(self) -> bool: ...

@@ -114,6 +114,7 @@ class ControlLoop:
         self.controller_error_until_tick = 0
         self.controller_error_hold_ticks = max(1, round(CONTROLLER_ERROR_HOLD_S / self.period_s))
         self.platform_modes_refused = 0
+        self.reported_port_problems: dict[str, str | None] = {}  # the last problem logged per port
         self.rate = RateKeeper(self.period_s)
         self.cycle_s: collections.deque[float] = collections.deque(maxlen=CYCLE_WINDOW)
         self.errors = LoopErrors(log)
@@ -371,8 +372,11 @@ class ControlLoop:
             "cycle_p99_ms": round(cycles[int(0.99 * (len(cycles) - 1))] * 1000, 3),
             "drive_exchanges": self.drive.exchanges,
             "drive_errors": dict(self.drive.errors),
+            "drive_port_problem": self.drive.port_problem,
             "panel_polls": self.panels.polls,
             "panel_timeouts": self.panels.timeouts,
+            "panel_serial_errors": self.panels.serial_errors,
+            "panel_port_problem": self.panels.port_problem,
             "panel_bad_crc": self.panels.decoder.counters.bad_crc,
             "panel_bad_length": self.panels.decoder.counters.bad_length,
             "panel_garbage_bytes": self.panels.decoder.counters.garbage_bytes,
@@ -393,6 +397,15 @@ class ControlLoop:
             "log_rotation_failures": self.log.rotation_failures,
         }
 
+    def report_port_problems(self) -> None:
+        """A port's problem logged once when it appears, changes or clears (not every cycle it lasts: with the
+        drive unplugged that was a hundred lines a second); the health record carries it meanwhile."""
+        for name, port in (("drive", self.drive), ("panel", self.panels)):
+            problem = port.port_problem
+            if problem != self.reported_port_problems.get(name):
+                self.reported_port_problems[name] = problem
+                self.log.write("port", port=name, problem=problem, state="unusable" if problem else "open")
+
     def run(self, run_seconds: float, stop: Any) -> None:
         """Cycle until stop() is true (or run_seconds have passed, when positive)."""
         self.drive.connect()
@@ -410,6 +423,7 @@ class ControlLoop:
             if now >= next_second:
                 next_second = now + 1.0
                 try:
+                    self.report_port_problems()
                     self.reopen_side_channels()
                     if self.on_second is not None:
                         self.on_second()

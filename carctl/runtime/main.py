@@ -17,6 +17,7 @@ from pathlib import Path
 
 from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
+from carctl.adapters.serial_latency import lower_latency
 from carctl.core.config import ConfigError
 from carctl.protocol import drive_map
 from carctl.runtime import config as firmware_config
@@ -29,7 +30,8 @@ from carctl.runtime.sidechannel import FIRMWARE_LOCK, InUseError, SocketDirError
 EXIT_BAD_INPUT = 2
 
 
-def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_seconds: float | None) -> int:
+def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_seconds: float | None,
+                 check: bool = False) -> int:
     # Each option overrides a key of the file; a refusal names the option the person typed.
     overrides = {"drive.endpoint": ("--drive", drive), "panel.port": ("--panel", panel),
                  "runtime.run_seconds": ("--run-seconds", run_seconds)}
@@ -48,6 +50,11 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         key = option if value is not None else error.key
         print(f"carctl run: error: {key + ': ' if key else ''}{error.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if check:
+        from carctl.runtime.check import check_board, print_verdicts
+
+        return print_verdicts(check_board(config, config_path, "--panel" if panel is not None else "panel.port",
+                                          "--drive" if drive is not None else "drive.endpoint"))
     ports = [("--panel" if panel is not None else "panel.port", config.panel.port)]
     endpoint = Endpoint.parse(config.drive.endpoint)
     if endpoint.kind == "rtu":
@@ -90,6 +97,16 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
     log.write("start", fifo=realtime.fifo, priority=realtime.priority, cpus=list(realtime.cpus),
               memory_locked=realtime.memory_locked, notes=list(realtime.notes), drive=config.drive.endpoint,
               panel=config.panel.port, period_s=config.controller.car.control_period_s)
+    # A USB adapter's latency timer (16 ms by default) longer than the reply timeouts would make every read time
+    # out: lowered where the driver allows, and said once in the log when it cannot be.
+    budgets = [(config.panel.port, config.panel.response_timeout_s, "panel.response_timeout_s")]
+    if endpoint.kind == "rtu":
+        budgets.append((endpoint.address, config.drive.timeout_s, "drive.timeout_s"))
+    for port, budget_s, key in budgets:
+        latency = lower_latency(port, budget_s)
+        if latency.before_ms is not None:
+            log.write("latency_timer", port=port, before_ms=latency.before_ms, after_ms=latency.after_ms,
+                      too_slow_for=key if latency.too_slow_for(budget_s) else None, note=latency.note)
     link = DriveLink(Endpoint.parse(config.drive.endpoint), config.drive.timeout_s, config.drive.baud,
                      drive_map.Plausibility(config.controller.car.rated_speed_m_s))
     master = PanelBusMaster(config.panel.port, config.panel.baud, config.panel.response_timeout_s)

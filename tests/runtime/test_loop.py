@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import io
+import json
 import time
 import tracemalloc
 from collections import Counter
@@ -31,6 +32,7 @@ class FakeDrive:
 
     def __init__(self) -> None:
         self.exchanges = 0
+        self.port_problem: str | None = None
         self.errors: Counter[str] = Counter()
         self.tick = 0
         self.silent = False
@@ -79,6 +81,8 @@ class FakePanels:
         self.decoder = FrameDecoder()
         self.polls = 0
         self.timeouts = 0
+        self.serial_errors = 0
+        self.port_problem: str | None = None
 
     def open(self) -> bool:
         return True
@@ -246,3 +250,23 @@ def test_the_loop_does_not_grow_over_200000_cycles(tmp_path: Path) -> None:
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename") if stat.size_diff > 0)
     assert loop.tick == 220_000
     assert grown < 64 * 1024, [str(stat) for stat in after.compare_to(before, "lineno")[:5]]
+
+
+def test_a_port_that_cannot_be_opened_is_logged_once_per_change_and_in_the_health_record(tmp_path: Path) -> None:
+    """Before, a missing panel port showed as polls and no timeouts, and a missing drive port as a flood of
+    pymodbus lines: now the health record says why, and the log says it once when it appears and when it clears."""
+    stream = io.StringIO()
+    loop, drive, panels = make_loop(tmp_path, log_to=stream)
+    panels.port_problem = "/dev/ttyAMA0 does not exist (the adapter unplugged, or the UART not enabled)"
+    for _ in range(5):
+        loop.report_port_problems()
+    panels.port_problem = None
+    loop.report_port_problems()
+    loop.report_port_problems()
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    ports = [(r["port"], r["state"]) for r in records if r["kind"] == "port"]
+    assert ports == [("panel", "unusable"), ("panel", "open")]
+    drive.port_problem = "no connection to 10.0.0.9:502 (the drive off, its address, the cable)"
+    health = loop.health()
+    assert health["drive_port_problem"].startswith("no connection") and health["panel_port_problem"] is None
+    assert "panel_serial_errors" in health

@@ -1,0 +1,301 @@
+"""`carctl run --check`: everything the firmware needs from the board, checked once, without starting the loop.
+
+One verdict per item, in the order a technician fixes them: the configuration (already loaded: a bad one never gets
+here), the panel bus and the drive (the ports opened, the drive's status read once — read only, nothing is written
+to the drive), the USB adapters' latency timers (lowered where the driver allows), the files the firmware writes
+and reads, the side channels' directory, the clock, the free space, real-time priority, the camera.
+
+Rules of this module:
+- FAIL is what would keep the car from running or the firmware from keeping its records; warn is what the car runs
+  without (no real-time priority, an unsynchronised clock with the platform off). Exit code 2 when anything fails.
+- Each check is guarded: an unexpected error is that item's FAIL, with its reason, and the rest are still checked.
+- Nothing here starts the loop or moves the car. The drive's status block is read, never its command block written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from carctl.adapters.drive import DriveLink, Endpoint, LinkError, LinkErrorKind
+from carctl.adapters.panelbus import PanelBusMaster
+from carctl.adapters.serial_latency import lower_latency
+from carctl.clocksync import clock_synchronised
+from carctl.filein import FileRefused, private_file_size
+from carctl.protocol.drive_map import DriveStatus
+from carctl.runtime.config import FirmwareConfig
+from carctl.runtime.state_layout import written_files
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+# Below this the fault log and the outbox may not find room for their next write.
+MIN_FREE_BYTES = 16 * 1024 * 1024
+LOW_FREE_BYTES = 128 * 1024 * 1024
+DRIVE_READ_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: str  # OK, WARN or FAIL
+    item: str
+    text: str
+
+
+def check_board(config: FirmwareConfig, config_path: Path, panel_option: str = "panel.port",
+                drive_option: str = "drive.endpoint") -> list[Verdict]:
+    checks: list[tuple[str, Callable[[], Iterator[Verdict]]]] = [
+        (panel_option, lambda: _panel(config, panel_option)),
+        (drive_option, lambda: _drive(config, drive_option)),
+        ("files", lambda: _files(config)),
+        ("keys", lambda: _keys(config)),
+        ("runtime.socket_dir", lambda: _socket_dir(config)),
+        ("clock", lambda: _clock(config)),
+        ("disk", lambda: _free_space(config)),
+        ("real-time", lambda: _realtime(config)),
+        ("camera", lambda: _camera(config)),
+    ]
+    user = _user_name()
+    verdicts = [Verdict(OK, "configuration", f"{config_path}: {config.controller.building.landing_count} landings, "
+                                             f"{config.controller.car.rated_speed_m_s} m/s, a cycle of "
+                                             f"{config.controller.car.control_period_s * 1000:g} ms; checking as "
+                                             f"user {user}")]
+    if os.geteuid() == 0:
+        verdicts.append(Verdict(WARN, "user", "checking as root, who may open and write everything: run it as the "
+                                              "service's user (sudo -u carctl carctl run --check ...)"))
+    for item, check in checks:
+        try:
+            verdicts.extend(check())
+        except Exception as error:  # noqa: BLE001 - one item's surprise must not hide the others' verdicts
+            verdicts.append(Verdict(FAIL, item, f"could not be checked: {error!r:.200}"))
+    return verdicts
+
+
+def print_verdicts(verdicts: list[Verdict], out: object = sys.stdout) -> int:
+    width = max(len(v.item) for v in verdicts)
+    for verdict in verdicts:
+        print(f"{verdict.status:4}  {verdict.item:{width}}  {verdict.text}", file=out)  # type: ignore[arg-type]
+    failed = [v.item for v in verdicts if v.status == FAIL]
+    if failed:
+        print(f"carctl run --check: {len(failed)} problem(s): {', '.join(failed)}", file=out)  # type: ignore[arg-type]
+        return 2
+    print("carctl run --check: ready to run", file=out)  # type: ignore[arg-type]
+    return 0
+
+
+# -- the ports ------------------------------------------------------------------------------------------------------
+
+def _serial_port(path: str, item: str, budget_s: float, budget_key: str) -> Iterator[Verdict]:
+    """A serial port's verdicts: there, a character device, ours to open, free, and fast enough."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        yield Verdict(FAIL, item, f"{path} does not exist (the adapter unplugged, or the UART not enabled: "
+                                  f"docs/wiring.md)")
+        return
+    except OSError as error:
+        yield Verdict(FAIL, item, f"{path}: {error.strerror}")
+        return
+    if not stat.S_ISCHR(mode):
+        yield Verdict(FAIL, item, f"{path} is not a serial port (a character device)")
+        return
+    if not os.access(path, os.R_OK | os.W_OK):
+        yield Verdict(FAIL, item, f"{path} cannot be opened by user {_user_name()} (add it to group dialout)")
+        return
+    if not PanelBusMaster.port_free(path):
+        yield Verdict(FAIL, item, f"{path} is in use by another process (the service? `systemctl stop carctl` "
+                                  f"first)")
+        return
+    latency = lower_latency(path, budget_s)
+    if latency.before_ms is None:
+        yield Verdict(OK, item, f"{path}: a serial port, free")
+    elif latency.too_slow_for(budget_s):
+        yield Verdict(FAIL, item, f"{path}: the USB adapter's latency timer is {latency.after_ms} ms, not under "
+                                  f"{budget_key} ({budget_s * 1000:g} ms), so every answer would come too late"
+                                  f"{'; ' + latency.note if latency.note else ''}: set it to 1 ms (docs/wiring.md, "
+                                  f"the udev rule)")
+    elif latency.after_ms != latency.before_ms:
+        yield Verdict(WARN, item, f"{path}: the USB adapter's latency timer was {latency.before_ms} ms, now "
+                                  f"{latency.after_ms} ms (low-latency mode, until it is unplugged; the firmware "
+                                  f"sets it at every start): install the udev rule of docs/wiring.md")
+    else:
+        yield Verdict(OK, item, f"{path}: a serial port, free; latency timer {latency.after_ms} ms")
+
+
+def _panel(config: FirmwareConfig, item: str) -> Iterator[Verdict]:
+    yield from _serial_port(config.panel.port, item, config.panel.response_timeout_s, "panel.response_timeout_s")
+
+
+def _drive(config: FirmwareConfig, item: str) -> Iterator[Verdict]:
+    endpoint = Endpoint.parse(config.drive.endpoint)
+    if endpoint.kind == "rtu":
+        verdicts = list(_serial_port(endpoint.address, item, config.drive.timeout_s, "drive.timeout_s"))
+        yield from verdicts
+        if any(v.status == FAIL for v in verdicts):
+            return
+    # One read of the status block, a few tries a cycle apart: read only, whatever is running.
+    link = DriveLink(endpoint, config.drive.timeout_s, config.drive.baud)
+    try:
+        answer: DriveStatus | LinkError = LinkError(LinkErrorKind.DISCONNECTED, "not tried")
+        for _ in range(DRIVE_READ_TRIES):
+            answer = link.read_status()
+            if not isinstance(answer, LinkError):
+                break
+            time.sleep(config.controller.car.control_period_s)
+    finally:
+        link.close()
+    if isinstance(answer, LinkError):
+        where = f"{endpoint.address}:{endpoint.port}" if endpoint.kind == "tcp" else endpoint.address
+        yield Verdict(FAIL, item, f"the drive at {where} did not answer a status read ({answer.kind.value}: "
+                                  f"{answer.detail:.120}); check its address, baud rate and cable "
+                                  f"(docs/drive-parameters.md)")
+        return
+    assert isinstance(answer, DriveStatus)
+    yield Verdict(OK, item, f"the drive answers: TICK {answer.drive_tick}, at {answer.position_m:.3f} m, "
+                            f"{'not referenced' if answer.position_unreferenced else 'referenced'}, safety chain "
+                            f"{'closed' if answer.safety_chain_closed else 'OPEN'}"
+                            f"{f', drive fault {answer.fault_code}' if answer.faulted else ''}")
+
+
+# -- files ----------------------------------------------------------------------------------------------------------
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path("/")
+
+
+def _files(config: FirmwareConfig) -> Iterator[Verdict]:
+    if not config.runtime.latch_file:
+        yield Verdict(WARN, "runtime.latch_file", "empty: latched faults would not survive a restart (the simulator "
+                                                  "only; a car in service needs it)")
+    for file in written_files(config):
+        path = Path(file.path)
+        if path.exists():
+            if path.is_dir() or not os.access(path, os.W_OK):
+                yield Verdict(FAIL, file.key, f"{path} cannot be written by user {_user_name()} ({file.what})")
+            else:
+                yield Verdict(OK, file.key, f"{path} can be written")
+            continue
+        folder = _nearest_existing(path.parent)
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            yield Verdict(FAIL, file.key, f"{path} cannot be created: {folder} is not writable by user "
+                                          f"{_user_name()} ({file.what}; the unit's StateDirectory and "
+                                          f"LogsDirectory are: docs/deployment.md)")
+        else:
+            yield Verdict(OK, file.key, f"{path} can be created")
+
+
+def _private_key(key: str, path: str, what: str) -> Verdict:
+    try:
+        size = private_file_size(path)
+    except FileNotFoundError:
+        return Verdict(FAIL, key, f"{path} does not exist ({what})")
+    except FileRefused as error:
+        return Verdict(FAIL, key, str(error))
+    except OSError as error:
+        return Verdict(FAIL, key, f"{path}: {error.strerror}")
+    if not os.access(path, os.R_OK):
+        return Verdict(FAIL, key, f"{path} cannot be read by user {_user_name()}")
+    return Verdict(OK, key, f"{path}: private, {size} bytes")
+
+
+def _keys(config: FirmwareConfig) -> Iterator[Verdict]:
+    if config.processes.platform:
+        platform = config.platform
+        yield _private_key("platform.key_file", platform.key_file, "the key commands are verified with")
+        if platform.username:
+            yield _private_key("platform.password_file", platform.password_file, "the broker password")
+        if platform.tls_ca_file:
+            readable = os.access(platform.tls_ca_file, os.R_OK)
+            yield Verdict(OK if readable else FAIL, "platform.tls_ca_file",
+                          f"{platform.tls_ca_file} {'can' if readable else 'cannot'} be read")
+    if Path(config.face.key_file).exists():
+        yield _private_key("face.key_file", config.face.key_file, "the gallery key")
+
+
+def _socket_dir(config: FirmwareConfig) -> Iterator[Verdict]:
+    if not (config.processes.platform or config.processes.face):
+        return
+    path = Path(config.runtime.socket_dir)
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        parent = _nearest_existing(path.parent)
+        usable = os.access(parent, os.W_OK | os.X_OK)
+        yield Verdict(OK if usable else FAIL, "runtime.socket_dir",
+                      f"{path} {'will be created' if usable else f'cannot be created ({parent} is not writable)'}"
+                      f" (the unit's RuntimeDirectory makes it)")
+        return
+    private = stat.S_ISDIR(status.st_mode) and status.st_uid == os.geteuid() and not status.st_mode & 0o077
+    yield Verdict(OK if private else FAIL, "runtime.socket_dir",
+                  f"{path}: {'private to' if private else 'not a directory private to'} user {_user_name()}")
+
+
+# -- the board ------------------------------------------------------------------------------------------------------
+
+def _clock(config: FirmwareConfig) -> Iterator[Verdict]:
+    synchronised = clock_synchronised()
+    if synchronised:
+        yield Verdict(OK, "clock", "synchronised (NTP)")
+    elif synchronised is None:
+        yield Verdict(WARN, "clock", "cannot tell whether the clock is synchronised")
+    else:
+        yield Verdict(FAIL if config.processes.platform else WARN, "clock",
+                      "not synchronised: the board has no real-time clock, and until NTP sets it the platform's "
+                      "signed commands are refused and records carry a wrong time (docs/platform.md, the car's "
+                      "clock)")
+
+
+def _free_space(config: FirmwareConfig) -> Iterator[Verdict]:
+    folders = {_nearest_existing(Path(file.path).parent) for file in written_files(config)}
+    for folder in sorted(folders):
+        free = shutil.disk_usage(folder).free
+        status = FAIL if free < MIN_FREE_BYTES else WARN if free < LOW_FREE_BYTES else OK
+        yield Verdict(status, "disk", f"{folder}: {free / 1e6:,.0f} MB free")
+
+
+def _realtime(config: FirmwareConfig) -> Iterator[Verdict]:
+    priority = config.runtime.realtime_priority
+    if priority == 0 or not hasattr(os, "sched_setscheduler"):
+        yield Verdict(WARN, "real-time", "runtime.realtime_priority is 0: the loop runs at normal priority")
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as error:
+        yield Verdict(WARN, "real-time", f"SCHED_FIFO {priority} not allowed ({error.strerror}): the loop would run "
+                                         f"at normal priority (the unit grants it: LimitRTPRIO, CAP_SYS_NICE)")
+        return
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    yield Verdict(OK, "real-time", f"SCHED_FIFO {priority} allowed")
+
+
+def _camera(config: FirmwareConfig) -> Iterator[Verdict]:
+    if not (config.processes.face or config.processes.platform):
+        return  # the feature cannot be switched on
+    source = config.face.source
+    device = f"/dev/video{source}" if source.isdigit() else source if source.startswith("/dev/") else None
+    if device is None:
+        return
+    if not os.path.exists(device):
+        yield Verdict(FAIL if config.processes.face else WARN, "face.source",
+                      f"{device} does not exist (the camera unplugged?)")
+    elif not os.access(device, os.R_OK | os.W_OK):
+        yield Verdict(FAIL if config.processes.face else WARN, "face.source",
+                      f"{device} cannot be opened by user {_user_name()} (add it to group video)")
+    else:
+        yield Verdict(OK, "face.source", f"{device} can be opened")
+
+
+def _user_name() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
