@@ -166,7 +166,7 @@ class PlatformSection:
 
     broker_host: str = "127.0.0.1"
     broker_port: int = 8883
-    username: str = ""
+    username: str = ""  # with the link on, "" is <community>-<car>: the broker account's naming convention
     password_file: str = "/etc/carctl/mqtt.password"
     tls_ca_file: str = ""
     # Without TLS the link sends its password in the clear; refused for a broker not on this machine unless this is
@@ -255,6 +255,9 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
     platform = build_table(PlatformSection, data.get("platform", {}), "platform", FirmwareConfigError)
     if processes.platform:
         face = _platform_cross_checks(data, face, platform)
+        if not platform.username:
+            # The broker account's name by the convention the ACL relies on (docs/platform.md).
+            platform = dataclasses.replace(platform, username=f"{platform.community}-{platform.car}")
     return FirmwareConfig(
         controller,
         build_table(DriveSection, data["drive"], "drive", FirmwareConfigError),

@@ -217,3 +217,11 @@ def test_run_refuses_a_platform_link_left_on_the_default_names(tmp_path: Path) -
     config.write_text('[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                       '[processes]\nplatform = true\n[platform]\ncar = "b7u2"\n')
     assert_refused(carctl_run("--config", str(config), "--run-seconds", "1"), "platform.community")
+
+
+def test_the_broker_account_defaults_to_the_naming_convention() -> None:
+    base = {"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+            "processes": {"platform": True}, "platform": {"community": "xihan", "car": "b7u2"}}
+    assert from_dict(base).platform.username == "xihan-b7u2"
+    named = {**base, "platform": {**base["platform"], "username": "lab-car"}}
+    assert from_dict(named).platform.username == "lab-car"
