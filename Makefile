@@ -3,9 +3,18 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+comma := ,
 PIP_FLAGS := --disable-pip-version-check --quiet --only-binary=:all: -c requirements/constraints.txt
 
-.PHONY: venv demo test fuzz bench hil clean
+# The board's own venv (make venv-board): only what `carctl run` needs. On a board:
+# make venv-board BOARD_VENV=/opt/carctl/.venv [FACE=1] [PYTHON=python3.13]
+BOARD_VENV ?= .venv-board
+FACE ?=
+# Refuses a Python the package does not support, in one sentence, before a venv is made with it.
+PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else \
+	f"{sys.executable} is Python {sys.version.split()[0]}; carctl needs Python 3.11, 3.12 or 3.13")
+
+.PHONY: venv venv-board demo test fuzz bench hil clean
 
 venv: $(STAMP)
 
@@ -16,6 +25,23 @@ $(STAMP): pyproject.toml requirements/constraints.txt models/manifest.toml tools
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps face_recognition==1.3.0
 	$(BIN)/python tools/install_face_models.py
 	@touch $(STAMP)
+
+# Editable, as .venv: the board runs the code of this checkout (keep it at /opt/carctl), and the face worker finds
+# models/manifest.toml beside it. The stamp names FACE so that asking for the face feature installs it.
+BOARD_STAMP := $(BOARD_VENV)/.installed-board$(if $(FACE),-face)
+
+venv-board: $(BOARD_STAMP)
+
+$(BOARD_STAMP): pyproject.toml requirements/constraints.txt models/manifest.toml tools/install_face_models.py
+	@$(PYTHON) -c '$(PY_OK)'
+	@test -x $(BOARD_VENV)/bin/python || $(PYTHON) -m venv $(BOARD_VENV)
+	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
+	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[platform$(if $(FACE),$(comma)face)]'
+ifneq ($(FACE),)
+	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps face_recognition==1.3.0
+	$(BOARD_VENV)/bin/python tools/install_face_models.py
+endif
+	@touch $@
 
 demo: venv
 	@mkdir -p out
@@ -41,5 +67,6 @@ bench: venv
 hil: venv
 	$(BIN)/python -m pytest -q -m hil hil_tests $(HIL_ARGS)
 
+# Only the default board venv: one made elsewhere (BOARD_VENV=/opt/carctl/.venv) is not this checkout's to delete.
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) .venv-board out .pytest_cache
