@@ -10,11 +10,14 @@ PIP_FLAGS := --disable-pip-version-check --quiet --only-binary=:all: -c requirem
 # make venv-board BOARD_VENV=/opt/carctl/.venv [FACE=1] [PYTHON=python3.13]
 BOARD_VENV ?= .venv-board
 FACE ?=
+# The core, protocol and simulator tests also run on the Python of Raspberry Pi OS trixie (make test-313).
+PYTHON313 ?= python3.13
+VENV313 := .venv313
 # Refuses a Python the package does not support, in one sentence, before a venv is made with it.
 PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else \
 	f"{sys.executable} is Python {sys.version.split()[0]}; carctl needs Python 3.11, 3.12 or 3.13")
 
-.PHONY: venv venv-board demo test fuzz bench hil clean
+.PHONY: venv venv-board demo test test-313 fuzz bench hil clean
 
 venv: $(STAMP)
 
@@ -50,6 +53,20 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
+# The core, protocol and simulator tests on Python 3.13, in a venv of its own (no face packages). CI runs it after
+# `make test`, within its 20 minutes, so not the slow tests, nor the formal model (spin checks it; Python's version
+# does not change it): about 1.5 minutes (docs/verification.md).
+$(VENV313)/.installed: pyproject.toml requirements/constraints.txt
+	@$(PYTHON313) -c '$(PY_OK)'
+	@test -x $(VENV313)/bin/python || $(PYTHON313) -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
+	$(VENV313)/bin/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[sim,dev,platform]'
+	@touch $@
+
+test-313: $(VENV313)/.installed
+	$(VENV313)/bin/python -m pytest -q -m "not slow and not hil" \
+		--ignore tests/core/test_formal_model.py tests/core tests/protocol tests/sim
+
 # The fuzz tests (marker fuzz) with the "fuzz" hypothesis profile (conftest.py): many more examples than in
 # `make test`, so no per-test timeout.
 fuzz: venv
@@ -69,4 +86,4 @@ hil: venv
 
 # Only the default board venv: one made elsewhere (BOARD_VENV=/opt/carctl/.venv) is not this checkout's to delete.
 clean:
-	rm -rf $(VENV) .venv-board out .pytest_cache
+	rm -rf $(VENV) $(VENV313) .venv-board out .pytest_cache
