@@ -13,11 +13,14 @@ FACE ?=
 # The core, protocol and simulator tests also run on the Python of Raspberry Pi OS trixie (make test-313).
 PYTHON313 ?= python3.13
 VENV313 := .venv313
+# make dist: the offline bundle for the board, for these Pythons (bookworm 3.11, trixie 3.13) and this machine type.
+DIST_PY ?= 3.11 3.13
+DIST_ARCH ?= aarch64
 # Refuses a Python the package does not support, in one sentence, before a venv is made with it.
 PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else \
 	f"{sys.executable} is Python {sys.version.split()[0]}; carctl needs Python 3.11, 3.12 or 3.13")
 
-.PHONY: venv venv-board demo test test-313 fuzz bench hil clean
+.PHONY: venv venv-board demo test test-313 dist fuzz bench hil clean
 
 venv: $(STAMP)
 
@@ -55,7 +58,7 @@ test: venv
 
 # The core, protocol and simulator tests on Python 3.13, in a venv of its own (no face packages). CI runs it after
 # `make test`, within its 20 minutes, so not the slow tests, nor the formal model (spin checks it; Python's version
-# does not change it): about 1.5 minutes (docs/verification.md).
+# does not change it): about 2 minutes from a clean clone (docs/deployment.md).
 $(VENV313)/.installed: pyproject.toml requirements/constraints.txt
 	@$(PYTHON313) -c '$(PY_OK)'
 	@test -x $(VENV313)/bin/python || $(PYTHON313) -m venv $(VENV313)
@@ -66,6 +69,13 @@ $(VENV313)/.installed: pyproject.toml requirements/constraints.txt
 test-313: $(VENV313)/.installed
 	$(VENV313)/bin/python -m pytest -q -m "not slow and not hil" \
 		--ignore tests/core/test_formal_model.py tests/core tests/protocol tests/sim
+
+# The offline bundle for the board: out/dist/carctl-<version>-board.tar.gz (FACE=1 adds the face feature). Needs
+# PyPI; the board needs no network (docs/deployment.md).
+dist:
+	@$(PYTHON) -c '$(PY_OK)'
+	$(PYTHON) tools/build_dist.py --out out/dist $(foreach v,$(DIST_PY),--python $(v)) --arch $(DIST_ARCH) \
+		$(if $(FACE),--face)
 
 # The fuzz tests (marker fuzz) with the "fuzz" hypothesis profile (conftest.py): many more examples than in
 # `make test`, so no per-test timeout.
