@@ -39,6 +39,9 @@ case "$version" in
   3.11|3.12|3.13) ;;
   *) refuse "'$python' is Python $version; carctl needs Python 3.11, 3.12 or 3.13." ;;
 esac
+# Debian splits venv's pip bootstrap into the package python3-venv: without it the venv would fail half-made.
+"$python" -c 'import ensurepip, venv' 2>/dev/null \
+  || refuse "'$python' has no venv module with pip (on Debian: apt install python3-venv, or python3.13-venv)."
 target="cp${version/./}-$(uname -m)"
 grep -qx "$target" "$bundle/TARGETS" \
   || refuse "this bundle has no wheels for $target (it has: $(paste -sd' ' "$bundle/TARGETS")); build it with make dist DIST_PY=$version."
