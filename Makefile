@@ -3,9 +3,24 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+comma := ,
 PIP_FLAGS := --disable-pip-version-check --quiet --only-binary=:all: -c requirements/constraints.txt
 
-.PHONY: venv demo test fuzz bench hil clean
+# The board's own venv (make venv-board): only what `carctl run` needs. On a board:
+# make venv-board BOARD_VENV=/opt/carctl/.venv [FACE=1] [PYTHON=python3.13]
+BOARD_VENV ?= .venv-board
+FACE ?=
+# The core, protocol and simulator tests also run on the Python of Raspberry Pi OS trixie (make test-313).
+PYTHON313 ?= python3.13
+VENV313 := .venv313
+# make dist: the offline bundle for the board, for these Pythons (bookworm 3.11, trixie 3.13) and this machine type.
+DIST_PY ?= 3.11 3.13
+DIST_ARCH ?= aarch64
+# Refuses a Python the package does not support, in one sentence, before a venv is made with it.
+PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else \
+	f"{sys.executable} is Python {sys.version.split()[0]}; carctl needs Python 3.11, 3.12 or 3.13")
+
+.PHONY: venv venv-board demo test test-313 dist fuzz bench hil clean
 
 venv: $(STAMP)
 
@@ -17,12 +32,50 @@ $(STAMP): pyproject.toml requirements/constraints.txt models/manifest.toml tools
 	$(BIN)/python tools/install_face_models.py
 	@touch $(STAMP)
 
+# Editable, as .venv: the board runs the code of this checkout (keep it at /opt/carctl), and the face worker finds
+# models/manifest.toml beside it. The stamp names FACE so that asking for the face feature installs it.
+BOARD_STAMP := $(BOARD_VENV)/.installed-board$(if $(FACE),-face)
+
+venv-board: $(BOARD_STAMP)
+
+$(BOARD_STAMP): pyproject.toml requirements/constraints.txt models/manifest.toml tools/install_face_models.py
+	@$(PYTHON) -c '$(PY_OK)'
+	@test -x $(BOARD_VENV)/bin/python || $(PYTHON) -m venv $(BOARD_VENV)
+	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
+	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[platform$(if $(FACE),$(comma)face)]'
+ifneq ($(FACE),)
+	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps face_recognition==1.3.0
+	$(BOARD_VENV)/bin/python tools/install_face_models.py
+endif
+	@touch $@
+
 demo: venv
 	@mkdir -p out
 	$(BIN)/carctl sim --json out/demo-report.json --plot out/demo.png
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The core, protocol and simulator tests on Python 3.13, in a venv of its own (no face packages). CI runs it after
+# `make test`, within its 20 minutes, so not the slow tests, nor the formal model (spin checks it; Python's version
+# does not change it): about 2 minutes from a clean clone (docs/deployment.md).
+$(VENV313)/.installed: pyproject.toml requirements/constraints.txt
+	@$(PYTHON313) -c '$(PY_OK)'
+	@test -x $(VENV313)/bin/python || $(PYTHON313) -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
+	$(VENV313)/bin/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[sim,dev,platform]'
+	@touch $@
+
+test-313: $(VENV313)/.installed
+	$(VENV313)/bin/python -m pytest -q -m "not slow and not hil" \
+		--ignore tests/core/test_formal_model.py tests/core tests/protocol tests/sim
+
+# The offline bundle for the board: out/dist/carctl-<version>-board.tar.gz (FACE=1 adds the face feature). Needs
+# PyPI; the board needs no network (docs/deployment.md).
+dist:
+	@$(PYTHON) -c '$(PY_OK)'
+	$(PYTHON) tools/build_dist.py --out out/dist $(foreach v,$(DIST_PY),--python $(v)) --arch $(DIST_ARCH) \
+		$(if $(FACE),--face)
 
 # The fuzz tests (marker fuzz) with the "fuzz" hypothesis profile (conftest.py): many more examples than in
 # `make test`, so no per-test timeout.
@@ -41,5 +94,6 @@ bench: venv
 hil: venv
 	$(BIN)/python -m pytest -q -m hil hil_tests $(HIL_ARGS)
 
+# Only the default board venv: one made elsewhere (BOARD_VENV=/opt/carctl/.venv) is not this checkout's to delete.
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) $(VENV313) .venv-board out .pytest_cache
