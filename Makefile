@@ -24,7 +24,7 @@ PY_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) el
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt models/manifest.toml tools/install_face_models.py
+$(STAMP): pyproject.toml requirements/constraints.txt carctl/face/model_manifest.toml tools/install_face_models.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[sim,dev,face,platform]'
@@ -33,12 +33,12 @@ $(STAMP): pyproject.toml requirements/constraints.txt models/manifest.toml tools
 	@touch $(STAMP)
 
 # Editable, as .venv: the board runs the code of this checkout (keep it at /opt/carctl), and the face worker finds
-# models/manifest.toml beside it. The stamp names FACE so that asking for the face feature installs it.
+# carctl/face/model_manifest.toml beside it. The stamp names FACE so that asking for the face feature installs it.
 BOARD_STAMP := $(BOARD_VENV)/.installed-board$(if $(FACE),-face)
 
 venv-board: $(BOARD_STAMP)
 
-$(BOARD_STAMP): pyproject.toml requirements/constraints.txt models/manifest.toml tools/install_face_models.py
+$(BOARD_STAMP): pyproject.toml requirements/constraints.txt carctl/face/model_manifest.toml tools/install_face_models.py
 	@$(PYTHON) -c '$(PY_OK)'
 	@test -x $(BOARD_VENV)/bin/python || $(PYTHON) -m venv $(BOARD_VENV)
 	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) setuptools==84.2.1

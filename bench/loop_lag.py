@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from carctl.core.config import ControllerConfig
 from carctl.core.controller import Controller
@@ -37,9 +38,13 @@ WORKER = ("import os, sys, time; print(os.sched_getscheduler(0), os.nice(0), sor
           "flush=True); end = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: pass")
 
 
-def run_loop(seconds: float, priority: int, cpu: int | None = None, workers: int = 0) -> dict[str, object]:
+def run_loop(seconds: float, priority: int, cpu: int | None = None, workers: int = 0,
+             on_start: Callable[[], None] | None = None,
+             on_second: Callable[[], None] | None = None) -> dict[str, object]:
     before_cpus = set(os.sched_getaffinity(0))
     result = set_realtime(priority, cpu)
+    if on_start is not None:
+        on_start()
     started = []
     if workers:
         loop_cpus = processes._loop_cpus()
@@ -50,8 +55,11 @@ def run_loop(seconds: float, priority: int, cpu: int | None = None, workers: int
     state = controller.initial_state(0.0)
     keeper = RateKeeper(PERIOD_S, window=int(seconds / PERIOD_S) + 10)
     cycles = int(seconds / PERIOD_S)
+    per_second = round(1.0 / PERIOD_S)
     for tick in range(cycles):
         state, _, _ = controller.step(state, Inputs(tick=tick))
+        if on_second is not None and tick % per_second == 0:
+            on_second()  # the process table's supervision, as the firmware's loop does it
         keeper.keep()
     scheduling = []
     for worker in started:

@@ -71,10 +71,6 @@ if [ "$extras" = platform,face ]; then
   # face_recognition's dependency dlib would be built from source; dlib-bin is installed instead (the face extra).
   "${pip[@]}" --no-deps face_recognition==1.3.0
   "$venv/bin/python" "$bundle/tools/install_face_models.py" --from "$bundle/models"
-  # The face worker checks the models against models/manifest.toml, which it looks for beside the carctl package
-  # (carctl/face/models.py: the source tree's layout); in an installed wheel that is site-packages/models/.
-  site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  mkdir -p "$site/models" && cp "$bundle/models/manifest.toml" "$site/models/manifest.toml"
 fi
 
 mkdir -p "$etc" "$units" "$prefix/share"
@@ -89,11 +85,15 @@ cp "$bundle/deploy/carctl.service" "$units/carctl.service"
 
 if [ "$system" = 1 ]; then
   if ! id carctl >/dev/null 2>&1; then
-    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --groups dialout,video carctl
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+      --groups dialout,video carctl
   fi
-  # The configuration and keys: the firmware reads them; only root changes them (docs/security.md).
-  chown root:carctl "$etc" "$etc/board.toml"
-  chmod 0750 "$etc"
+  # Also for a user made by hand or by an older install: the serial ports (dialout) and the camera (video).
+  usermod -a -G dialout,video carctl
+  # The configuration and keys: the firmware reads them; only root changes them (docs/security.md). The folder is
+  # 0755 as the unit's ConfigurationDirectoryMode has it; board.toml is for root and group carctl.
+  chown root:carctl "$etc/board.toml"
+  chmod 0755 "$etc"
   chmod 0640 "$etc/board.toml"
   systemctl daemon-reload
 fi

@@ -77,7 +77,9 @@ def build(out: Path, pythons: list[str], arch: str, face: bool) -> Path:
         if face:
             (stage / "models").mkdir()
             (stage / "tools").mkdir()
-            shutil.copy2(ROOT / "models" / "manifest.toml", stage / "models" / "manifest.toml")
+            # Where tools/install_face_models.py looks for it, as in the source tree (the wheel carries its own).
+            (stage / "carctl" / "face").mkdir(parents=True)
+            shutil.copy2(ROOT / "carctl" / "face" / "model_manifest.toml", stage / "carctl" / "face" / "model_manifest.toml")
             shutil.copy2(ROOT / "tools" / "install_face_models.py", stage / "tools" / "install_face_models.py")
             fetch = [sys.executable, str(ROOT / "tools" / "install_face_models.py"), "--fetch-to", str(stage / "models")]
             if subprocess.run(fetch).returncode != 0:

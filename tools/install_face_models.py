@@ -4,7 +4,7 @@ face_recognition 1.3.0 finds its models through the package face_recognition_mod
 only as a source archive of data files (its one wheel, 0.1.3, lacks the 5-point model), and whose __init__ needs
 pkg_resources, which setuptools no longer ships. So: `pip download` the archive, unpack the package's model files
 into site-packages/face_recognition_models/models/, write an __init__ with the same four path functions, and check
-every file against models/manifest.toml. Nothing is compiled. Quick when already installed.
+every file against carctl/face/model_manifest.toml. Nothing is compiled. Quick when already installed.
 
 For the board's offline bundle (tools/build_dist.py): `--fetch-to DIR` only downloads and checks the files into DIR,
 and `--from DIR` installs them from DIR with no network (deploy/install.sh). Standard library only, and the manifest
@@ -24,7 +24,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parent.parent / "models" / "manifest.toml"
+MANIFEST = Path(__file__).resolve().parent.parent / "carctl" / "face" / "model_manifest.toml"
 
 PACKAGE = "face_recognition_models"
 VERSION = "0.3.0"
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         (target / "__init__.py").write_text(INIT)
     for spec in manifest:
         if sha256(models / spec["name"]) != spec["sha256"]:
-            print(f"install_face_models: {spec['name']} does not match models/manifest.toml", file=sys.stderr)
+            print(f"install_face_models: {spec['name']} does not match carctl/face/model_manifest.toml", file=sys.stderr)
             return 1
     print(f"face models {'fetched into' if args.fetch_to else 'installed in'} {models}")
     return 0

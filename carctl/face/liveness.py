@@ -6,7 +6,7 @@ Two checks, chosen in the configuration:
 - "movement": the face must move (its centre by `movement_fraction` of its width, or its size by that fraction)
   within the window, as a resident stepping into the car does; a photo held still does not.
 Known weaknesses (docs/face.md): a replayed video blinks and moves; a photo waved about moves; glasses and head
-turns disturb the eye ratio. The 68-point model's training data excludes commercial use (models/manifest.toml).
+turns disturb the eye ratio. The 68-point model's training data excludes commercial use (carctl/face/model_manifest.toml).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The model files the face worker loads, checked against models/manifest.toml before anything uses them."""
+"""The model files the face worker loads, checked against carctl/face/model_manifest.toml before anything uses them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parent.parent.parent / "models" / "manifest.toml"
+MANIFEST = Path(__file__).resolve().parent / "model_manifest.toml"  # package data: in a wheel too
 
 
 class ModelError(Exception):

@@ -69,9 +69,12 @@ _BOARD_CPUS: set[int] = set()
 
 
 def set_lower_priority(niceness: int) -> None:
-    """For workers that must never delay the control loop (the face worker)."""
+    """For workers that must never delay the control loop (the face worker): at least ``niceness``. Absolute, not
+    added: a worker the process table has already niced (+10) and that lowers itself too once ran at 19."""
     try:
-        os.nice(niceness)
+        current = os.nice(0)
+        if current < niceness:
+            os.nice(niceness - current)
     except OSError:
         pass
 

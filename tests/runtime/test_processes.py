@@ -187,3 +187,14 @@ def test_a_worker_of_the_real_time_loop_runs_at_ordinary_priority_off_the_loops_
     if len(os.sched_getaffinity(0)) > 1:
         assert not set(cpus) & set(report["loop"][1]) and cpus  # kept off the loop's CPU
     assert report["plain_child"][0] == os.SCHED_OTHER  # reset on fork
+
+
+def test_a_worker_that_lowers_itself_after_the_table_did_stays_at_the_tables_niceness() -> None:
+    """The face worker lowers its own priority (for when it is run by hand); under the process table, which has
+    already niced it, the two once added up to 19."""
+    code = ("import os; from carctl.runtime.realtime import set_lower_priority, set_worker_scheduling; "
+            "set_worker_scheduling(10, set()); set_lower_priority(10); a = os.nice(0); set_lower_priority(5); "
+            "print(a, os.nice(0))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.split() == ["10", "10"], result.stderr
