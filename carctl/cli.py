@@ -179,7 +179,8 @@ def _show_faults(path: Path, last: int, as_json: bool) -> int:
         print(f"{when}  {record['event']:7}  {record['code']:>3}  {record['fault']:24} "
               f"level {record['level']}  {record['mode']}/{record['phase']}  "
               f"landing {record['landing']}  {record['position_m']} m  "
-              f"{record['speed_m_s']} m/s  {record['load_kg']} kg  doors {record['door']}")
+              f"{record['speed_m_s']} m/s  {record['load_kg']} kg  doors {record['door']}"
+              + (f"  drive code {record['drive_code']}" if "drive_code" in record else ""))
     if contents.malformed:
         return _fail(f"{path}: {contents.malformed} malformed record(s) not shown; the first: "
                      f"{contents.first_problem}")

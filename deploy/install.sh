@@ -73,7 +73,13 @@ if [ "$extras" = platform,face ]; then
   "$venv/bin/python" "$bundle/tools/install_face_models.py" --from "$bundle/models"
 fi
 
-mkdir -p "$etc" "$units" "$prefix/share"
+mkdir -p "$etc" "$units" "$prefix/share" "$root/usr/local/bin"
+# On the technician's path: `carctl faults`, `carctl run --check`.
+ln -sfn "$venv/bin/carctl" "$root/usr/local/bin/carctl"
+# The state and log directories, as the unit's StateDirectory and LogsDirectory make them at its first start: made
+# now so that `carctl run --check` can pass, and a foreground `carctl run` can write, before the service has run.
+mkdir -p "$root/var/lib/carctl" "$root/var/log/carctl"
+chmod 0750 "$root/var/lib/carctl" "$root/var/log/carctl"
 cp -r "$bundle/deploy/mosquitto" "$prefix/share/"
 if [ -e "$etc/board.toml" ]; then
   echo "kept the existing $etc/board.toml (the bundle's is $bundle/configs/board.toml)"
@@ -93,11 +99,14 @@ if [ "$system" = 1 ]; then
   # The configuration and keys: the firmware reads them; only root changes them (docs/security.md). The folder is
   # 0755 as the unit's ConfigurationDirectoryMode has it; board.toml is for root and group carctl.
   chown root:carctl "$etc/board.toml"
+  chown carctl:carctl "$root/var/lib/carctl" "$root/var/log/carctl"
   chmod 0755 "$etc"
   chmod 0640 "$etc/board.toml"
   systemctl daemon-reload
 fi
 
 echo "carctl installed in $venv. The unit is installed but neither enabled nor started: configure $etc/board.toml"
-echo "for this building first (docs/commissioning.md), then: systemctl enable --now carctl"
-echo "(an update: systemctl restart carctl, with the car out of service)."
+echo "for this building first (docs/commissioning.md), check the board with"
+echo "  sudo -u carctl carctl run --check --config /etc/carctl/board.toml"
+echo "and only then, with the precautions of docs/commissioning.md section 3: systemctl enable --now carctl"
+echo "(an update: the same check, then systemctl restart carctl, with the car out of service)."

@@ -60,7 +60,7 @@ def check_board(config: FirmwareConfig, config_path: Path, panel_option: str = "
         ("camera", lambda: _camera(config)),
     ]
     user = _user_name()
-    verdicts = [Verdict(OK, "configuration", f"{config_path}: {config.controller.building.landing_count} landings, "
+    verdicts = [*_tables(config_path), Verdict(OK, "configuration", f"{config_path}: {config.controller.building.landing_count} landings, "
                                              f"{config.controller.car.rated_speed_m_s} m/s, a cycle of "
                                              f"{config.controller.car.control_period_s * 1000:g} ms; checking as "
                                              f"user {user}")]
@@ -73,6 +73,21 @@ def check_board(config: FirmwareConfig, config_path: Path, panel_option: str = "
         except Exception as error:  # noqa: BLE001 - one item's surprise must not hide the others' verdicts
             verdicts.append(Verdict(FAIL, item, f"could not be checked: {error!r:.200}"))
     return verdicts
+
+
+def _tables(config_path: Path) -> Iterator[Verdict]:
+    """A configuration without [building] or [car] loads (on the example building's values, for the simulator and
+    the tests), but on a car it describes some other lift."""
+    import tomllib
+
+    try:
+        tables = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # loaded a moment ago: gone or changed since, nothing more to say of it
+    for table in ("building", "car"):
+        if table not in tables:
+            yield Verdict(FAIL, table, f"{config_path} has no [{table}] table: the car would run on the example "
+                                       f"building's values, not this lift's (docs/commissioning.md, section 2)")
 
 
 def print_verdicts(verdicts: list[Verdict], out: object = sys.stdout) -> int:
@@ -182,13 +197,20 @@ def _files(config: FirmwareConfig) -> Iterator[Verdict]:
             else:
                 yield Verdict(OK, file.key, f"{path} can be written")
             continue
+        if file.key == "runtime.log" and not path.parent.is_dir():
+            # As `carctl run` has it: the log's folder is not made (a typing mistake there would go unnoticed).
+            yield Verdict(FAIL, file.key, f"{path}: its folder {path.parent} does not exist")
+            continue
         folder = _nearest_existing(path.parent)
-        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            yield Verdict(FAIL, file.key, f"{path} cannot be created: {folder} is not writable by user "
-                                          f"{_user_name()} ({file.what}; the unit's StateDirectory and "
-                                          f"LogsDirectory are: docs/deployment.md)")
-        else:
+        if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
             yield Verdict(OK, file.key, f"{path} can be created")
+        elif folder == path.parent:
+            yield Verdict(FAIL, file.key, f"{path} cannot be created ({file.what}): user {_user_name()} may not write "
+                                          f"in {folder}")
+        else:
+            yield Verdict(FAIL, file.key, f"{path} cannot be created ({file.what}): {path.parent} does not exist and "
+                                          f"user {_user_name()} may not make it; make it with `sudo install -d -o "
+                                          f"carctl -g carctl -m 0750 {path.parent}` (install.sh and the unit do)")
 
 
 def _private_key(key: str, path: str, what: str) -> Verdict:

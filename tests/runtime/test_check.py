@@ -39,11 +39,12 @@ def check(config: Path, *options: str) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
-def board_config(tmp_path: Path, extra: str = "") -> Path:
+def board_config(tmp_path: Path, extra: str = "", lift: bool = True) -> Path:
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
     path = tmp_path / "board.toml"
-    path.write_text(f'''[drive]
+    tables = "[building]\nlandings_m = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]\n[car]\nrated_speed_m_s = 1.0\n" if lift else ""
+    path.write_text(tables + f'''[drive]
 endpoint = "tcp://127.0.0.1:1"
 [panel]
 port = "/dev/null"
@@ -84,7 +85,7 @@ def test_a_ready_board_gets_ok_for_each_item_and_the_drive_is_only_read(simulato
 
 
 def test_each_problem_is_named_once_with_exit_code_2(simulator: dict[str, Any], tmp_path: Path) -> None:
-    config = board_config(tmp_path, extra='[processes]\nplatform = true\nface = true\n[platform]\ncommunity = '
+    config = board_config(tmp_path, lift=False, extra='[processes]\nplatform = true\nface = true\n[platform]\ncommunity = '
                                           f'"xihan"\ncar = "b7u2"\nkey_file = "{tmp_path / "community.key"}"\n'
                                           f'outbox_path = "{tmp_path / "blocked" / "outbox.db"}"\n'
                                           f'[face]\nsource = "/dev/video97"\n')
@@ -99,6 +100,8 @@ def test_each_problem_is_named_once_with_exit_code_2(simulator: dict[str, Any], 
     assert found["platform.outbox_path"][0].startswith("FAIL") and "cannot be created" in found["platform.outbox_path"][0]
     assert found["platform.key_file"][0].startswith("FAIL") and "readable by others" in found["platform.key_file"][0]
     assert found["face.source"][0].startswith("FAIL /dev/video97 does not exist")
+    # A configuration without the lift's own tables would run the car on the example building's.
+    assert found["building"][0].startswith("FAIL") and found["car"][0].startswith("FAIL")
     last = result.stdout.splitlines()[-1]
     assert last.startswith("carctl run --check: ") and "--panel" in last and "platform.key_file" in last
 
@@ -134,3 +137,21 @@ def test_a_usb_adapters_slow_latency_timer_fails_the_port_when_it_cannot_be_lowe
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_files_are_judged_as_the_firmware_would_write_them(tmp_path: Path) -> None:
+    from carctl.runtime.check import _files
+    from carctl.runtime.config import from_dict
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "runtime": {"log": str(tmp_path / "no-such-folder" / "control.jsonl"),
+                                    "fault_log": str(tmp_path / "state" / "faults.json"),
+                                    "latch_file": str(blocker / "state" / "latched.json")}})
+    found = {v.item: v for v in _files(config)}
+    # The run refuses a log whose folder is missing; so does the check.
+    assert found["runtime.log"].status == FAIL and "does not exist" in found["runtime.log"].text
+    # The fault log's folder is made by the firmware when its parent may be written.
+    assert found["runtime.fault_log"].status == OK
+    assert found["runtime.latch_file"].status == FAIL and "sudo install -d" in found["runtime.latch_file"].text

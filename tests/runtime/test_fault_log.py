@@ -91,6 +91,7 @@ def test_carctl_faults_shows_the_log(tmp_path: Path) -> None:
                            capture_output=True, text=True, cwd=ROOT, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "raised" in shown.stdout and "drive_fault" in shown.stdout and " 21 " in shown.stdout
+    assert "drive code " in shown.stdout  # the drive's own code, which says what tripped it (docs/fault-remedies.md)
     as_json = subprocess.run([sys.executable, "-m", "carctl.cli", "faults", "--log", str(tmp_path / "faults.json"),
                               "--json", "--last", "1"], capture_output=True, text=True, cwd=ROOT, check=False)
     assert [json.loads(line)["event"] for line in as_json.stdout.splitlines()] == ["cleared"]
