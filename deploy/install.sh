@@ -29,6 +29,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+if [ -n "$root" ] && [ "$system" = 1 ]; then
+  refuse "--root installs into a folder, not this machine: give --no-system too (a user and a unit reload there would change this machine)."
+fi
 if [ "$system" = 1 ] && [ "$(id -u)" != 0 ]; then
   refuse "must be run as root (sudo), as it creates a user and installs a systemd unit."
 fi
@@ -42,17 +45,23 @@ esac
 # Debian splits venv's pip bootstrap into the package python3-venv: without it the venv would fail half-made.
 "$python" -c 'import ensurepip, venv' 2>/dev/null \
   || refuse "'$python' has no venv module with pip (on Debian: apt install python3-venv, or python3.13-venv)."
-target="cp${version/./}-$(uname -m)"
+# The machine type of this Python, not of the kernel: a 32-bit system on a 64-bit kernel reports aarch64 from uname.
+machine="$("$python" -c 'import sysconfig; print(sysconfig.get_platform().split("-", 1)[-1])')"
+target="cp${version/./}-$machine"
 grep -qx "$target" "$bundle/TARGETS" \
-  || refuse "this bundle has no wheels for $target (it has: $(paste -sd' ' "$bundle/TARGETS")); build it with make dist DIST_PY=$version."
+  || refuse "this bundle has no wheels for $target (it has: $(paste -sd' ' "$bundle/TARGETS")); build it with make dist DIST_PY=$version DIST_ARCH=$machine."
 
 prefix="$root/opt/carctl"
 venv="$prefix/.venv"
 etc="$root/etc/carctl"
 units="$root/etc/systemd/system"
 
-# A venv of another Python (the OS upgraded from bookworm to trixie) cannot be updated in place: make it anew.
-if [ -x "$venv/bin/python" ] && \
+if [ -L "$etc/board.toml" ]; then
+  refuse "$etc/board.toml is a symbolic link: the configuration must be a file of its own (its owner and mode are set)."
+fi
+# A venv of another Python (the OS upgraded from bookworm to trixie), or whose Python is gone, cannot be updated in
+# place: make it anew.
+if [ -e "$venv/pyvenv.cfg" ] && \
    [ "$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$version" ]; then
   "$python" -m venv --clear "$venv"
 fi
@@ -75,7 +84,7 @@ fi
 
 mkdir -p "$etc" "$units" "$prefix/share" "$root/usr/local/bin"
 # On the technician's path: `carctl faults`, `carctl run --check`.
-ln -sfn "$venv/bin/carctl" "$root/usr/local/bin/carctl"
+ln -sfn /opt/carctl/.venv/bin/carctl "$root/usr/local/bin/carctl"   # as seen from the installed system
 # The state and log directories, as the unit's StateDirectory and LogsDirectory make them at its first start: made
 # now so that `carctl run --check` can pass, and a foreground `carctl run` can write, before the service has run.
 mkdir -p "$root/var/lib/carctl" "$root/var/log/carctl"
@@ -109,4 +118,4 @@ echo "carctl installed in $venv. The unit is installed but neither enabled nor s
 echo "for this building first (docs/commissioning.md), check the board with"
 echo "  sudo -u carctl carctl run --check --config /etc/carctl/board.toml"
 echo "and only then, with the precautions of docs/commissioning.md section 3: systemctl enable --now carctl"
-echo "(an update: the same check, then systemctl restart carctl, with the car out of service)."
+echo "(an update: with the car out of service and the service stopped first, the same check, then systemctl start carctl)."

@@ -105,10 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", choices=ARCHES, default="aarch64")
     parser.add_argument("--face", action="store_true", help="also the face packages and model files")
     args = parser.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        print(f"build_dist: --out {args.out} is not a folder", file=sys.stderr)
+        return 2
     try:
         archive = build(args.out, sorted(set(args.python or ["3.11", "3.13"])), args.arch, args.face)
     except Refused as refusal:
         print(f"build_dist: {refusal}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the output folder unwritable or full, after the downloads
+        print(f"build_dist: {error.filename or args.out}: {error.strerror or error}", file=sys.stderr)
         return 2
     print(archive)
     return 0

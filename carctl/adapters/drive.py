@@ -126,7 +126,7 @@ class DriveLink:
         if self.endpoint.kind == "rtu":
             from carctl.adapters.panelbus import port_problem
 
-            return port_problem(self.endpoint.address, OSError(0, "could not open the port"))
+            return port_problem(self.endpoint.address)
         return f"no connection to {self.endpoint.address}:{self.endpoint.port} (the drive off, its address, the cable)"
 
     def close(self) -> None:

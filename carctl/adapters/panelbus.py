@@ -98,7 +98,7 @@ class PanelBusMaster:
             return None
 
 
-def port_problem(path: str, error: BaseException) -> str:
+def port_problem(path: str, error: BaseException | None = None) -> str:
     """Why ``path`` could not be opened, in a technician's words (pyserial's message names neither cause nor cure)."""
     import errno
     import os
@@ -110,4 +110,4 @@ def port_problem(path: str, error: BaseException) -> str:
         return f"{path}: permission denied (the firmware's user must be in group dialout)"
     if "lock" in str(error).lower():
         return f"{path} is held by another process (a second carctl run?)"
-    return f"{path}: {str(error)[:120]}"
+    return f"{path}: {str(error)[:120]}" if error is not None else f"{path} could not be opened as a serial port"

@@ -33,7 +33,7 @@ from typing import Any
 from carctl import clocksync
 from carctl.filein import read_bounded
 from carctl.platform.face_admin import FaceAdmin, FaceCommandError
-from carctl.platform.keys import KeyFileError, load_key
+from carctl.platform.keys import KeyFileError, ca_file_problem, load_key
 from carctl.platform.link import BrokerSettings, PlatformLink
 from carctl.platform.outbox import Outbox
 from carctl.protocol import loopback
@@ -46,7 +46,6 @@ from carctl.runtime.sidechannel import (AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, LOO
 EXIT_BAD_CONFIG = 3
 HEALTH_EVERY_S = 60.0
 MAX_PASSWORD_BYTES = 1024
-MAX_CA_FILE_BYTES = 1024 * 1024
 TRACEBACK_EVERY_S = 60.0
 
 
@@ -87,12 +86,10 @@ class Agent:
         self.faces = FaceAdmin(Path(config.face.gallery_dir), Path(config.face.key_file), config.face.community,
                                config.controller.building.landing_count,
                                max_image_pixels=config.face.max_image_pixels)
-        if settings.tls_ca_file:
-            try:  # paho would open it blocking: a FIFO there would hang the link for good
-                read_bounded(settings.tls_ca_file, MAX_CA_FILE_BYTES)
-            except OSError as error:
-                raise AgentStartError(f"platform.tls_ca_file {settings.tls_ca_file}: "
-                                      f"{getattr(error, 'reason', None) or error.strerror or error}") from None
+        if settings.tls_ca_file:  # read and parsed first: paho would open a FIFO blocking, and hang the link
+            problem = ca_file_problem(settings.tls_ca_file)
+            if problem is not None:
+                raise AgentStartError(f"platform.tls_ca_file {problem}")
         broker = BrokerSettings(settings.broker_host.strip("[]"), settings.broker_port, settings.username, password,
                                 settings.tls_ca_file)
         # Only the loop that started this process may speak on its socket (sidechannel.py); run on its own (a test),

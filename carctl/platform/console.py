@@ -36,14 +36,13 @@ from typing import Any
 from carctl.core.config import MAX_LANDING_INDEX
 from carctl.filein import read_bounded
 from carctl.platform.commands import MAX_COMMAND_BYTES
-from carctl.platform.keys import KeyFileError, car_key, load_key, write_key
+from carctl.platform.keys import MAX_CA_FILE_BYTES, KeyFileError, ca_file_problem, car_key, load_key, write_key
 from carctl.platform.naming import host_problem, id_problem, is_loopback
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_ANSWER = 1
 MQTT_PORT = 1883
 MQTT_TLS_PORT = 8883  # IANA's port for MQTT over TLS; the deployed broker's only listener
-MAX_CA_FILE_BYTES = 1024 * 1024
 LIFETIME_S = 60.0
 MAX_WATCH_S = 366 * 86400.0
 MAX_PASSWORD_BYTES = 1024
@@ -177,21 +176,9 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _check_ca(path: Path) -> None:
-    """The CA file is read here, bounded, and parsed before paho gets its name: paho would open a FIFO blocking
-    (the console would hang) and take a PEM file with no certificate in it for an empty trust store."""
-    try:
-        text = read_bounded(path, MAX_CA_FILE_BYTES).decode("ascii")
-    except OSError as error:
-        raise ConsoleInputError(f"--tls-ca {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ConsoleInputError(f"--tls-ca {path} is not a PEM certificate (it is not text)") from None
-    if not text.strip():
-        raise ConsoleInputError(f"--tls-ca {path} is empty: it holds no usable PEM certificate")
-    try:
-        ssl.create_default_context(cadata=text)
-    except (ssl.SSLError, ValueError) as error:
-        raise ConsoleInputError(f"--tls-ca {path} holds no usable PEM certificate ({error.__class__.__name__}: "
-                                f"{str(error)[:120]})") from None
+    problem = ca_file_problem(path)
+    if problem is not None:
+        raise ConsoleInputError(f"--tls-ca {problem}")
 
 
 def _read_password(path: Path) -> str:

@@ -64,3 +64,26 @@ def car_key(community_key: bytes, community: str, car: str) -> bytes:
 def write_key(path: Path, key: bytes) -> None:
     """A new key file, mode 0600 from its creation; refuses to overwrite one."""
     write_new_private(Path(path), key)
+
+
+MAX_CA_FILE_BYTES = 1024 * 1024
+
+
+def ca_file_problem(path: Path | str) -> str | None:
+    """Why ``path`` cannot be the broker's CA certificate, or None. Read bounded and parsed before paho gets its
+    name: paho would open a FIFO blocking and take a PEM file with no certificate in it for an empty trust store."""
+    import ssl
+
+    try:
+        text = read_bounded(path, MAX_CA_FILE_BYTES).decode("ascii")
+    except OSError as error:
+        return f"{path}: {getattr(error, 'reason', None) or error.strerror or error}"
+    except UnicodeDecodeError:
+        return f"{path} is not a PEM certificate (it is not text)"
+    if not text.strip():
+        return f"{path} is empty: it holds no usable PEM certificate"
+    try:
+        ssl.create_default_context(cadata=text)
+    except (ssl.SSLError, ValueError) as error:
+        return f"{path} holds no usable PEM certificate ({error.__class__.__name__}: {str(error)[:120]})"
+    return None

@@ -27,10 +27,10 @@ from carctl.adapters.drive import DriveLink, Endpoint, LinkError, LinkErrorKind
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.adapters.serial_latency import lower_latency
 from carctl.clocksync import clock_synchronised
-from carctl.filein import FileRefused, private_file_size
+from carctl.filein import FileRefused, NotARegularFile, check_output
 from carctl.protocol.drive_map import DriveStatus
 from carctl.runtime.config import FirmwareConfig
-from carctl.runtime.state_layout import written_files
+from carctl.runtime.state_layout import LOG_DIR, STATE_DIR, written_files
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 # Below this the fault log and the outbox may not find room for their next write.
@@ -121,6 +121,9 @@ def _serial_port(path: str, item: str, budget_s: float, budget_key: str) -> Iter
     if not os.access(path, os.R_OK | os.W_OK):
         yield Verdict(FAIL, item, f"{path} cannot be opened by user {_user_name()} (add it to group dialout)")
         return
+    if not _is_terminal(path):
+        yield Verdict(FAIL, item, f"{path} is a character device but not a serial port (not a terminal)")
+        return
     if not PanelBusMaster.port_free(path):
         yield Verdict(FAIL, item, f"{path} is in use by another process (the service? `systemctl stop carctl` "
                                   f"first)")
@@ -141,12 +144,33 @@ def _serial_port(path: str, item: str, budget_s: float, budget_key: str) -> Iter
         yield Verdict(OK, item, f"{path}: a serial port, free; latency timer {latency.after_ms} ms")
 
 
+def _is_terminal(path: str) -> bool:
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return True  # cannot tell without opening it: the open below says why
+    try:
+        return os.isatty(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _panel(config: FirmwareConfig, item: str) -> Iterator[Verdict]:
     yield from _serial_port(config.panel.port, item, config.panel.response_timeout_s, "panel.response_timeout_s")
 
 
 def _drive(config: FirmwareConfig, item: str) -> Iterator[Verdict]:
     endpoint = Endpoint.parse(config.drive.endpoint)
+    if endpoint.kind == "rtu" and os.path.realpath(endpoint.address) == os.path.realpath(config.panel.port):
+        yield Verdict(FAIL, item, f"{endpoint.address} is also the panel bus's port: the drive and the panel bus "
+                                  f"need a line each")
+        return
+    if os.path.exists(config.panel.port) and not PanelBusMaster.port_free(config.panel.port):
+        # The firmware holds the panel bus while it runs: a second Modbus master beside it (another TCP client,
+        # or the same RTU line) could disturb the car it is driving.
+        yield Verdict(WARN, item, "not read: another process holds the panel bus (the service running? "
+                                  "`systemctl stop carctl` first)")
+        return
     if endpoint.kind == "rtu":
         verdicts = list(_serial_port(endpoint.address, item, config.drive.timeout_s, "drive.timeout_s"))
         yield from verdicts
@@ -165,15 +189,19 @@ def _drive(config: FirmwareConfig, item: str) -> Iterator[Verdict]:
         link.close()
     if isinstance(answer, LinkError):
         where = f"{endpoint.address}:{endpoint.port}" if endpoint.kind == "tcp" else endpoint.address
-        yield Verdict(FAIL, item, f"the drive at {where} did not answer a status read ({answer.kind.value}: "
-                                  f"{answer.detail:.120}); check its address, baud rate and cable "
-                                  f"(docs/drive-parameters.md)")
+        what = ("its IP address and port, that Modbus TCP is on, the cable" if endpoint.kind == "tcp"
+                else "its Modbus address, baud rate and parity, the cable, A and B the right way round")
+        yield Verdict(FAIL, item, f"the drive at {where} did not answer a status read ({answer.kind.value}); "
+                                  f"check {what} (docs/drive-parameters.md)")
         return
     assert isinstance(answer, DriveStatus)
-    yield Verdict(OK, item, f"the drive answers: TICK {answer.drive_tick}, at {answer.position_m:.3f} m, "
-                            f"{'not referenced' if answer.position_unreferenced else 'referenced'}, safety chain "
-                            f"{'closed' if answer.safety_chain_closed else 'OPEN'}"
-                            f"{f', drive fault {answer.fault_code}' if answer.faulted else ''}")
+    # A drive in fault or an open safety chain: the link works, but the car will not run until they are seen to.
+    trouble = answer.faulted or not answer.safety_chain_closed
+    yield Verdict(WARN if trouble else OK, item,
+                  f"the drive answers: TICK {answer.drive_tick}, at {answer.position_m:.3f} m, "
+                  f"{'not referenced' if answer.position_unreferenced else 'referenced'}, safety chain "
+                  f"{'closed' if answer.safety_chain_closed else 'OPEN'}"
+                  f"{f', drive fault {answer.fault_code} (docs/register-map.md)' if answer.faulted else ''}")
 
 
 # -- files ----------------------------------------------------------------------------------------------------------
@@ -189,56 +217,93 @@ def _files(config: FirmwareConfig) -> Iterator[Verdict]:
     if not config.runtime.latch_file:
         yield Verdict(WARN, "runtime.latch_file", "empty: latched faults would not survive a restart (the simulator "
                                                   "only; a car in service needs it)")
+    writable = (STATE_DIR, LOG_DIR)
     for file in written_files(config):
         path = Path(file.path)
-        if path.exists():
-            if path.is_dir() or not os.access(path, os.W_OK):
-                yield Verdict(FAIL, file.key, f"{path} cannot be written by user {_user_name()} ({file.what})")
-            else:
-                yield Verdict(OK, file.key, f"{path} can be written")
-            continue
-        if file.key == "runtime.log" and not path.parent.is_dir():
+        yield _file_verdict(file.key, path, file.what)
+        if not any(path.is_relative_to(folder) for folder in writable):
+            yield Verdict(WARN, file.key, f"{path} is outside {' and '.join(writable)}, the folders the unit lets the "
+                                          f"service write (ProtectSystem=strict): add a ReadWritePaths= drop-in "
+                                          f"(systemctl edit carctl) or the service cannot write it")
+
+
+def _file_verdict(key: str, path: Path, what: str) -> Verdict:
+    """As the firmware writes it: a new file beside it then renamed over it (the log: rotated beside it), so the
+    folder must be writable, not only the file; and the log is refused where `carctl run` refuses it."""
+    if key == "runtime.log":
+        try:
+            check_output(path)
+            if path.is_symlink():
+                raise NotARegularFile(path, "is a symbolic link")
+        except OSError as error:
+            return Verdict(FAIL, key, str(error) if isinstance(error, FileRefused) else f"{path}: {error.strerror}")
+        if not path.parent.is_dir():
             # As `carctl run` has it: the log's folder is not made (a typing mistake there would go unnoticed).
-            yield Verdict(FAIL, file.key, f"{path}: its folder {path.parent} does not exist")
-            continue
-        folder = _nearest_existing(path.parent)
-        if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
-            yield Verdict(OK, file.key, f"{path} can be created")
-        elif folder == path.parent:
-            yield Verdict(FAIL, file.key, f"{path} cannot be created ({file.what}): user {_user_name()} may not write "
-                                          f"in {folder}")
-        else:
-            yield Verdict(FAIL, file.key, f"{path} cannot be created ({file.what}): {path.parent} does not exist and "
-                                          f"user {_user_name()} may not make it; make it with `sudo install -d -o "
-                                          f"carctl -g carctl -m 0750 {path.parent}` (install.sh and the unit do)")
-
-
-def _private_key(key: str, path: str, what: str) -> Verdict:
-    try:
-        size = private_file_size(path)
-    except FileNotFoundError:
-        return Verdict(FAIL, key, f"{path} does not exist ({what})")
-    except FileRefused as error:
-        return Verdict(FAIL, key, str(error))
-    except OSError as error:
-        return Verdict(FAIL, key, f"{path}: {error.strerror}")
-    if not os.access(path, os.R_OK):
-        return Verdict(FAIL, key, f"{path} cannot be read by user {_user_name()}")
-    return Verdict(OK, key, f"{path}: private, {size} bytes")
+            return Verdict(FAIL, key, f"{path}: its folder {path.parent} does not exist")
+    if path.is_dir():
+        return Verdict(FAIL, key, f"{path} is a folder, not a file ({what})")
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir():
+        return Verdict(FAIL, key, f"{path} cannot be created ({what}): {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        if folder == path.parent:
+            return Verdict(FAIL, key, f"{path} cannot be written ({what}): user {_user_name()} may not write in "
+                                      f"{folder}")
+        return Verdict(FAIL, key, f"{path} cannot be created ({what}): {path.parent} does not exist and user "
+                                  f"{_user_name()} may not make it; make it with `sudo install -d -o carctl -g carctl "
+                                  f"-m 0750 {path.parent}` (install.sh and the unit do)")
+    if path.exists() and not os.access(path, os.W_OK):
+        return Verdict(FAIL, key, f"{path} cannot be written by user {_user_name()} ({what})")
+    return Verdict(OK, key, f"{path} can be {'written' if path.exists() else 'created'}")
 
 
 def _keys(config: FirmwareConfig) -> Iterator[Verdict]:
+    """Each key and password as the part that uses it loads it (its own loader: size, privacy, contents)."""
+    from carctl.platform.agent import AgentStartError, read_password
+    from carctl.platform.keys import KeyFileError, ca_file_problem, load_key
+
+    def loaded(key: str, load: Callable[[], object], what: str) -> Verdict:
+        try:
+            load()
+        except (KeyFileError, AgentStartError, OSError, ValueError) as error:
+            return Verdict(FAIL, key, f"{error} ({what})")
+        return Verdict(OK, key, f"loads ({what})")
+
     if config.processes.platform:
         platform = config.platform
-        yield _private_key("platform.key_file", platform.key_file, "the key commands are verified with")
+        yield loaded("platform.key_file", lambda: load_key(Path(platform.key_file)),
+                     "the key commands are verified with")
         if platform.username:
-            yield _private_key("platform.password_file", platform.password_file, "the broker password")
+            yield loaded("platform.password_file", lambda: read_password(Path(platform.password_file)),
+                         "the broker password")
         if platform.tls_ca_file:
-            readable = os.access(platform.tls_ca_file, os.R_OK)
-            yield Verdict(OK if readable else FAIL, "platform.tls_ca_file",
-                          f"{platform.tls_ca_file} {'can' if readable else 'cannot'} be read")
-    if Path(config.face.key_file).exists():
-        yield _private_key("face.key_file", config.face.key_file, "the gallery key")
+            problem = ca_file_problem(platform.tls_ca_file)
+            yield Verdict(FAIL if problem else OK, "platform.tls_ca_file", problem or f"{platform.tls_ca_file}: a "
+                                                                                     f"usable CA certificate")
+    key_file = Path(config.face.key_file)
+    if key_file.exists() or key_file.is_symlink():
+        yield loaded("face.key_file", lambda: _face_key(key_file), "the gallery key")
+    elif config.processes.face:
+        yield Verdict(FAIL, "face.key_file", f"{key_file} does not exist: with processes.face on, the face worker "
+                                             f"will not start without it (the platform's face.enable creates it, "
+                                             f"or `carctl face enroll` with the first resident)")
+    if config.processes.face:
+        import importlib.util
+
+        missing = [name for name in ("face_recognition", "dlib", "cv2") if importlib.util.find_spec(name) is None]
+        if missing:
+            yield Verdict(FAIL, "processes.face", f"the face packages are not installed ({', '.join(missing)}): "
+                                                  f"install with FACE=1 (docs/installation.md)")
+
+
+def _face_key(path: Path) -> None:
+    from carctl.face.gallery import GalleryError
+    from carctl.face.keys import load_key as load_gallery_key
+
+    try:
+        load_gallery_key(path)
+    except GalleryError as error:
+        raise ValueError(str(error)) from None
 
 
 def _socket_dir(config: FirmwareConfig) -> Iterator[Verdict]:

@@ -26,6 +26,15 @@ class FirmwareConfigError(ConfigFileError):
     pass
 
 
+def check_absolute(section: object, name: str, keys: tuple[str, ...]) -> None:
+    """Each of ``keys`` is an absolute path or "" (none): under the unit the working directory is /, read-only, and a
+    relative path would be judged from wherever `carctl run --check` was typed."""
+    for key in keys:
+        value = getattr(section, key)
+        if value and value != "-" and not value.startswith("/"):
+            raise ConfigError(f"{name}.{key}", f"must be an absolute path (got {value!r:.80})")
+
+
 # Unix socket paths are limited to 107 bytes; the longest socket name in the directory is 20.
 SOCKET_DIR_MAX_BYTES = 80
 # A configuration file is a page or two of TOML.
@@ -112,6 +121,7 @@ class RuntimeSection:
 
     def __post_init__(self) -> None:
         check_ranges(self, "runtime")
+        check_absolute(self, "runtime", ("log", "fault_log", "latch_file"))
         if not self.socket_dir.startswith("/") or len(self.socket_dir.encode()) > SOCKET_DIR_MAX_BYTES:
             raise ConfigError("runtime.socket_dir", f"must be an absolute path of at most {SOCKET_DIR_MAX_BYTES} "
                                                     f"bytes (a Unix socket's path is limited to 107)")
@@ -156,6 +166,7 @@ class FaceSection:
 
     def __post_init__(self) -> None:
         check_ranges(self, "face")
+        check_absolute(self, "face", ("gallery_dir", "key_file"))
         if self.liveness not in ("blink", "movement", "off"):
             raise ConfigError("face.liveness", f"must be blink, movement or off (got {self.liveness!r})")
 
@@ -198,6 +209,7 @@ class PlatformSection:
 
     def __post_init__(self) -> None:
         check_ranges(self, "platform")
+        check_absolute(self, "platform", ("password_file", "tls_ca_file", "key_file", "outbox_path", "overrides_path"))
         for key in ("community", "car"):
             problem = id_problem(key, getattr(self, key))
             if problem:

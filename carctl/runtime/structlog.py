@@ -53,10 +53,14 @@ class StructuredLog:
         assert self.path is not None
         try:
             os.replace(self.path, self.path + ROTATED_SUFFIX)
+        except OSError:
+            self._start_again_in_place()
+            return
+        try:
             fresh = _open_append(self.path)
         except OSError:
-            # Counted (health: log_rotation_failures); the current file grows on, and the next record tries again.
-            self.rotation_failures += 1
+            # The records so far are in <file>.1; this stream now writes there too: begun again, it stays bounded.
+            self._start_again_in_place()
             return
         old, self.stream = self.stream, fresh
         self.bytes_in_file = 0
@@ -66,6 +70,18 @@ class StructuredLog:
         except OSError:
             pass
 
+    def _start_again_in_place(self) -> None:
+        """Rotation failed (the folder not writable, a folder named <file>.1): the file is emptied rather than let
+        grow, so the bound holds whatever the folder allows. Counted in the health record (log_rotation_failures);
+        what was in the file is lost, which a log that fills the card would lose anyway."""
+        self.rotation_failures += 1
+        try:
+            self.stream.flush()
+            os.ftruncate(self.stream.fileno(), 0)
+            self.bytes_in_file = 0
+        except (OSError, ValueError):
+            # Not even that: stop writing to the file (each record is then a counted failed write).
+            self.stream = _Closed()
 
     def close(self) -> None:
         """Close a log file (stderr stays open)."""
@@ -74,6 +90,22 @@ class StructuredLog:
                 self.stream.close()
             except OSError:
                 pass
+
+
+class _Closed:
+    """A stream that refuses every write: the log file that could be neither rotated nor emptied."""
+
+    def write(self, text: str) -> int:
+        raise OSError("the log file could be neither rotated nor emptied")
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        raise OSError("closed")
 
 
 def open_log(target: str, max_bytes: int = DEFAULT_MAX_BYTES) -> StructuredLog:

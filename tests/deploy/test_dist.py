@@ -82,7 +82,7 @@ def test_installs_offline_and_again_without_touching_the_configuration(bundle: P
     # The directories the firmware writes exist before the first start, so that `carctl run --check` can pass.
     for folder in ("var/lib/carctl", "var/log/carctl"):
         assert (tmp_path / folder).is_dir(), folder
-    assert (tmp_path / "usr" / "local" / "bin" / "carctl").resolve() == (venv / "bin" / "carctl").resolve()
+    assert os.readlink(tmp_path / "usr" / "local" / "bin" / "carctl") == "/opt/carctl/.venv/bin/carctl"
     freeze = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True,
                             env=offline_env(), check=True).stdout
     # No simulator plotting, test or face packages on the board.
@@ -115,6 +115,13 @@ def test_refuses_bad_options_and_unsupported_pythons(bundle: Path, tmp_path: Pat
     old.write_text("#!/bin/sh\necho 3.10\n")
     old.chmod(0o755)
     assert_refused(install(bundle, "--no-system", "--python", str(old)), "carctl needs Python 3.11, 3.12 or 3.13")
+    # --root is a folder (an image): without --no-system the user and the unit would be this machine's.
+    assert_refused(install(bundle, "--root", str(tmp_path / "image")), "give --no-system too")
+    # A configuration that is a link: its owner and mode would be set on whatever it points to.
+    (tmp_path / "linked" / "etc" / "carctl").mkdir(parents=True)
+    (tmp_path / "linked" / "etc" / "carctl" / "board.toml").symlink_to("/etc/passwd")
+    assert_refused(install(bundle, "--root", str(tmp_path / "linked"), "--no-system", "--python", sys.executable),
+                   "is a symbolic link")
 
 
 @pytest.mark.parametrize(("args", "named"), [(["--python", "3.10"], "--python"), (["--arch", "armv7l"], "--arch")])

@@ -149,9 +149,66 @@ def test_files_are_judged_as_the_firmware_would_write_them(tmp_path: Path) -> No
                         "runtime": {"log": str(tmp_path / "no-such-folder" / "control.jsonl"),
                                     "fault_log": str(tmp_path / "state" / "faults.json"),
                                     "latch_file": str(blocker / "state" / "latched.json")}})
-    found = {v.item: v for v in _files(config)}
+    verdicts = list(_files(config))
+    found = {v.item: v for v in reversed(verdicts)}  # the first verdict of each file
+    # Paths outside /var/lib/carctl and /var/log/carctl: the unit would not let the service write them.
+    assert sum("ReadWritePaths" in v.text for v in verdicts) == 3
     # The run refuses a log whose folder is missing; so does the check.
     assert found["runtime.log"].status == FAIL and "does not exist" in found["runtime.log"].text
     # The fault log's folder is made by the firmware when its parent may be written.
     assert found["runtime.fault_log"].status == OK
-    assert found["runtime.latch_file"].status == FAIL and "sudo install -d" in found["runtime.latch_file"].text
+    assert found["runtime.latch_file"].status == FAIL and "is not a folder" in found["runtime.latch_file"].text
+
+
+@pytest.mark.parametrize("make", ["fifo", "link", "device", "folder"])
+def test_a_log_the_run_would_refuse_is_refused_by_the_check(tmp_path: Path, make: str) -> None:
+    from carctl.runtime.check import _file_verdict
+
+    path = tmp_path / "control.jsonl"
+    if make == "fifo":
+        os.mkfifo(path)
+    elif make == "link":
+        (tmp_path / "real.jsonl").write_text("")
+        path.symlink_to(tmp_path / "real.jsonl")
+    elif make == "folder":
+        path.mkdir()
+    else:
+        path = Path("/dev/null")
+    assert _file_verdict("runtime.log", path, "the control log").status == FAIL
+
+
+def test_the_keys_are_judged_by_the_loaders_that_use_them(tmp_path: Path) -> None:
+    from carctl.runtime.check import _keys
+    from carctl.runtime.config import from_dict
+
+    (tmp_path / "empty.key").write_bytes(b"")
+    os.chmod(tmp_path / "empty.key", 0o600)
+    (tmp_path / "password").write_bytes(b"\xff\xfe")
+    (tmp_path / "ca.crt").write_text("not a certificate")
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "processes": {"platform": True, "face": True},
+                        "platform": {"community": "xihan", "car": "b7u2", "key_file": str(tmp_path / "empty.key"),
+                                     "password_file": str(tmp_path / "password"),
+                                     "tls_ca_file": str(tmp_path / "ca.crt")},
+                        "face": {"key_file": str(tmp_path / "no-gallery.key")}})
+    found = {v.item: v for v in _keys(config)}
+    for key in ("platform.key_file", "platform.password_file", "platform.tls_ca_file", "face.key_file"):
+        assert found[key].status == FAIL, (key, found[key])
+    assert "PEM" in found["platform.tls_ca_file"].text and "face.enable" in found["face.key_file"].text
+
+
+def test_a_port_that_is_not_a_terminal_or_is_shared_is_refused(tmp_path: Path) -> None:
+    from carctl.runtime.check import _drive
+    from carctl.runtime.config import from_dict
+
+    [zero] = _serial_port("/dev/zero", "panel.port", 0.005, "panel.response_timeout_s")
+    assert zero.status == FAIL and "not a serial port" in zero.text
+    leader, follower = os.openpty()
+    try:
+        port = os.ttyname(follower)
+        config = from_dict({"drive": {"endpoint": f"rtu:{port}"}, "panel": {"port": port}})
+        [shared] = _drive(config, "drive.endpoint")
+        assert shared.status == FAIL and "also the panel bus" in shared.text
+    finally:
+        os.close(leader)
+        os.close(follower)
