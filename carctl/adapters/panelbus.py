@@ -111,3 +111,18 @@ def port_problem(path: str, error: BaseException | None = None) -> str:
     if "lock" in str(error).lower():
         return f"{path} is held by another process (a second carctl run?)"
     return f"{path}: {str(error)[:120]}" if error is not None else f"{path} could not be opened as a serial port"
+
+
+def is_terminal(path: str) -> bool:
+    """False for a character device that is not a terminal (/dev/zero, /dev/null): no serial port can be opened
+    there. True when it is one, or when that cannot be told without the port (missing, not permitted)."""
+    import os
+
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        return os.isatty(descriptor)
+    finally:
+        os.close(descriptor)

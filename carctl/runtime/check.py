@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carctl.adapters.drive import DriveLink, Endpoint, LinkError, LinkErrorKind
-from carctl.adapters.panelbus import PanelBusMaster
+from carctl.adapters.panelbus import PanelBusMaster, is_terminal
 from carctl.adapters.serial_latency import lower_latency
 from carctl.clocksync import clock_synchronised
 from carctl.filein import FileRefused, NotARegularFile, check_output
@@ -121,7 +121,7 @@ def _serial_port(path: str, item: str, budget_s: float, budget_key: str) -> Iter
     if not os.access(path, os.R_OK | os.W_OK):
         yield Verdict(FAIL, item, f"{path} cannot be opened by user {_user_name()} (add it to group dialout)")
         return
-    if not _is_terminal(path):
+    if not is_terminal(path):
         yield Verdict(FAIL, item, f"{path} is a character device but not a serial port (not a terminal)")
         return
     if not PanelBusMaster.port_free(path):
@@ -142,17 +142,6 @@ def _serial_port(path: str, item: str, budget_s: float, budget_key: str) -> Iter
                                   f"sets it at every start): install the udev rule of docs/wiring.md")
     else:
         yield Verdict(OK, item, f"{path}: a serial port, free; latency timer {latency.after_ms} ms")
-
-
-def _is_terminal(path: str) -> bool:
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return True  # cannot tell without opening it: the open below says why
-    try:
-        return os.isatty(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _panel(config: FirmwareConfig, item: str) -> Iterator[Verdict]:

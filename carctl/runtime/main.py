@@ -147,6 +147,8 @@ def _not_a_serial_port(path: str) -> str | None:
         return f"{path}: {error.strerror}"
     if not stat.S_ISCHR(mode):
         return f"{path} is not a serial port (a character device)"
+    # A character device that is not a terminal (/dev/null) is left to the loop, which cannot open it and says so
+    # in the health record (panel_port_problem); `carctl run --check` refuses it before.
     return None
 
 
