@@ -52,6 +52,8 @@ def cnn_face_detector_model_location():
 
 
 def sha256(path: Path) -> str:
+    # carctl/face/models.py has the same: this tool runs where carctl is not importable (a bundle being built or
+    # installed), so it keeps its own copy of these few lines.
     digest = hashlib.sha256()
     with path.open("rb") as source:
         for block in iter(lambda: source.read(1 << 20), b""):
