@@ -44,7 +44,7 @@ MAX_REPLY_BYTES = 1024 * 1024
 # The actions of `sim ctl`, with their arguments (for the refusal of an unknown one, and --help).
 ACTIONS: dict[str, str] = {
     "state": "", "car-call": "LANDING", "accessible-call": "LANDING", "hall-call": "LANDING up|down",
-    "button": "door_open|door_close|alarm|accessible|fault_reset", "obstruct": "SECONDS", "load": "KG",
+    "button": "door_open|door_close|alarm|accessible|fault_reset|alarm_reset", "obstruct": "SECONDS", "load": "KG",
     "seat-on": "", "seat-off": "", "fire-on": "", "fire-off": "", "alarm-hold": "", "alarm-release": "",
     "inject": "KIND", "clear": "KIND",
     "key": "inspection|eeo|independent on|off", "inspection-run": "up|down|stop", "eeo-run": "up|down|stop",

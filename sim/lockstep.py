@@ -64,11 +64,12 @@ class _Pending:
     door_open_button: bool = False
     door_close_button: bool = False
     accessible_button: bool = False
+    alarm_reset: bool = False
     recognitions: tuple[Recognition, ...] = ()
 
     def any(self) -> bool:
         return (self.mode_request is not None or self.fault_reset or self.door_open_button
-                or self.door_close_button or self.accessible_button or bool(self.recognitions))
+                or self.door_close_button or self.accessible_button or self.alarm_reset or bool(self.recognitions))
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Lockstep:
         self.fault_log: list[dict[str, Any]] = []
         self.trips = 0
         self.alarm_presses = 0
+        self.alarms = {"requested": 0, "filtered": 0}  # alarms started, and holds held back at open doors
         self.trapped_passengers = 0
         self.levelling_errors_m: list[float] = []
         self.stepped_ticks = 0
@@ -194,6 +196,8 @@ class Lockstep:
             pending.door_close_button = True
         elif kind == "fault_reset":
             pending.fault_reset = True
+        elif kind == "alarm_reset":
+            pending.alarm_reset = True
         elif kind == "fire_detected":
             self.fire_detected = self.fire_detected | {event.landing}
         elif kind == "fire_detector_reset":
@@ -274,6 +278,7 @@ class Lockstep:
             readings.car_panel_age = tick - silent["car_panel"]
             presses.car.clear()
             presses.door_open = presses.door_close = presses.accessible = presses.fault_reset = False
+            presses.alarm_reset = False
         else:
             alarm = tick < self.alarm_until_tick
             panel = readings.car_panel
@@ -298,11 +303,13 @@ class Lockstep:
             readings.landing_age = [0] * readings.landing_count
 
     def _sense(self, tick: int, presses: Presses, pending: _Pending) -> Inputs:
-        if pending.door_open_button or pending.door_close_button or pending.accessible_button or pending.fault_reset:
+        if (pending.door_open_button or pending.door_close_button or pending.accessible_button or pending.fault_reset
+                or pending.alarm_reset):
             presses.door_open |= pending.door_open_button
             presses.door_close |= pending.door_close_button
             presses.accessible |= pending.accessible_button
             presses.fault_reset |= pending.fault_reset
+            presses.alarm_reset |= pending.alarm_reset
         self._read_boards(tick, presses)
         readings = self.readings
         top, panel = readings.car_top, readings.car_panel
@@ -359,6 +366,8 @@ class Lockstep:
                 self.trips += 1
             elif event.kind is EventKind.ALARM_BUTTON and event.detail == "pressed":
                 self.alarm_presses += 1
+            elif event.kind is EventKind.ALARM and event.detail in ("requested", "filtered"):
+                self.alarms[event.detail] += 1
             elif event.kind is EventKind.TRAPPED_PASSENGER:
                 self.trapped_passengers += 1
             elif event.kind is EventKind.ARRIVED:
@@ -538,6 +547,8 @@ class Lockstep:
         report.update({
             "trips": self.trips,
             "alarm_presses": self.alarm_presses,
+            "alarms": self.alarms["requested"],
+            "alarms_filtered": self.alarms["filtered"],
             "trapped_passengers": self.trapped_passengers,
             "door_cycles": flow.door_openings,
             "levelling_error_mm": {"max": round(max(levelling_mm, default=0.0), 2),

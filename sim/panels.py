@@ -68,7 +68,7 @@ class PanelBoards:
             latch.press("accessible")
 
     def press_car_button(self, name: str) -> None:
-        """door_open, door_close, alarm, accessible, fault_reset."""
+        """door_open, door_close, alarm, accessible, fault_reset, alarm_reset (the rescuer's key)."""
         self._latch(panelbus.CAR_PANEL).press(name)
 
     def hold_alarm(self, held: bool) -> None:
@@ -126,7 +126,8 @@ class PanelBoards:
                                   alarm_button=self.alarm_held or "alarm" in reported,
                                   accessible_button="accessible" in reported, seat_occupied=shaft.seat_occupied,
                                   independent_key=self.independent_key,
-                                  fault_reset_key="fault_reset" in reported).to_payload()
+                                  fault_reset_key="fault_reset" in reported,
+                                  alarm_reset_key="alarm_reset" in reported).to_payload()
         landing = address - panelbus.LANDING_BASE
         if 0 <= landing < self.landing_count:
             outputs = LandingOutputs.from_payload(payload)

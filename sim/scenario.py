@@ -25,7 +25,8 @@ from sim.traffic import PATTERNS, TrafficConfig, expected_passengers
 
 EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "seat_occupied", "seat_free",
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
-               "load", "fire_detected", "fire_detector_reset", "controller_restart", "alarm")
+               "load", "fire_detected", "fire_detector_reset", "controller_restart", "alarm",
+               "alarm_reset")
 # Rescue is entered only on the drive's on-battery signal (a power_loss fault), never requested.
 # Rescue is the battery's, and emergency electrical operation the cabinet's key switch (SimulatedCar.
 # emergency_electrical): neither is a request.

@@ -55,7 +55,7 @@ CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
     "key": ("name", "on"), "alarm": ("held",), "eeo_run": ("direction",),
 }
-CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset")
+CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset", "alarm_reset")
 # Frames or answers a line fault may take: enough for any test, few enough to end.
 MAX_LINE_FAULTS = 10_000
 _REQUIRED = object()
@@ -341,7 +341,9 @@ class ShaftServer:
             "comm_loss_trip": self.drive.comm_loss_trip,
             "lamps": self.boards.lamps(),
             "indicator": {"landing": panel.position_landing, "up": panel.arrow_up, "down": panel.arrow_down,
-                          "buzzer": panel.buzzer, "overload": panel.overload_lamp, "rescue_notice": panel.rescue_notice},
+                          "buzzer": panel.buzzer, "overload": panel.overload_lamp, "rescue_notice": panel.rescue_notice,
+                          # The alarm's signals to the rider (EN 81-28): yellow "transmitted", green "voice".
+                          "alarm_transmitted": panel.alarm_transmitted_lamp, "alarm_voice": panel.alarm_voice_lamp},
             "on_battery": shaft.on_battery,
             "position_unreferenced": shaft.position_unreferenced,
             "count_m": round(shaft.encoder_m(), 4),

@@ -170,6 +170,9 @@ class CarConfig:
     # A landing button seen pressed without a break this long is stuck: its presses are ignored, and reported, until
     # it has been seen released for a second.
     stuck_button_s: float = 60.0
+    # The alarm button must be held this long to start an alarm (EN 81-28: a brush of the button is not a call for
+    # help; the rider is told to hold it).
+    alarm_press_s: float = 1.0
     # Out of service, the car parks here at once (doors closed); -1: the home landing.
     out_of_service_landing: int = -1
     # Inspection (car-top hold-to-run) speed; at most 0.3 m/s.
@@ -237,6 +240,7 @@ class CarConfig:
         "energy_saving_after_s": Range(0.0, DAY_S, "s"),
         "light_curtain_fault_s": Range(0.0, 3600.0, "s", above=True),
         "stuck_button_s": Range(0.0, 3600.0, "s", above=True),
+        "alarm_press_s": Range(0.2, 5.0, "s"),
         "out_of_service_landing": Range(-1, MAX_LANDING_INDEX),
         "inspection_speed_m_s": Range(0.0, 0.3, "m/s", above=True),
         "eeo_speed_m_s": Range(0.0, 0.3, "m/s", above=True),

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from carctl.core import (access, correction, energy, inspection, landing, outputs, recovery, rescue, standstill,
+from carctl.core import (access, alarm, correction, energy, inspection, landing, outputs, recovery, rescue, standstill,
                          travel, watch)
 from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
@@ -93,6 +93,7 @@ class Controller:
         candidates += energy.deadlines(state)
         candidates += watch.deadlines(self.context, state)
         candidates += standstill.deadlines(self.context, state)
+        candidates += alarm.deadlines(self.context, state)
         return min((tick for tick in candidates if tick > after), default=1 << 62)
 
     def step(self, state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
@@ -172,6 +173,9 @@ class Controller:
         if state.trapped_since_tick >= 0 or (inputs.load_kg > watch.OCCUPIED_KG and (
                 not inputs.in_door_zone or state.door.fault is not None)):  # someone may be held in the car
             state = watch.watch_entrapment(ctx, state, inputs, events)
+        if alarm.involved(state, inputs):
+            state = alarm.watch_alarm(ctx, state, inputs, rules.rescue_run, bool(state.faults) and stop_now(state),
+                                      events)
         if state.dark_tick >= 0 or state.dark or (state.phase is Phase.STANDING
                                                   and state.door.phase is DoorPhase.CLOSED):
             state = energy.energy_saving(ctx, state, inputs, rules, events)

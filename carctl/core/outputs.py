@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 
-from carctl.core import door
+from carctl.core import alarm, door
 from carctl.core.context import Context
 from carctl.core.faults import Fault
 from carctl.core.phases import DriveRequest, Phase
@@ -51,6 +51,7 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
                 announce_landing = event.landing  # "going to floor N" for a resident the car recognised
     overload_lamp = bool(state.faults) and Fault.OVERLOAD in state.faults
     lit = not state.dark
+    alarm_call, transmitted_lamp, voice_lamp = alarm.lamps(state)
     return make_commands(
         run_up, run_down, speed_ref_m_s,
         False,  # quick_stop: the supervisor's to command
@@ -67,6 +68,7 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
         overload_lamp,
         lit, lit,  # car_light, car_fan
         state.rescued,  # rescue_notice
+        alarm_call, transmitted_lamp, voice_lamp,  # alarm_call, alarm_transmitted_lamp, alarm_voice_lamp
     )
 
 

@@ -39,6 +39,15 @@ class Mode(IdentityEnum):
 
 
 
+class AlarmPhase(IdentityEnum):
+    """The alarm's states (alarm.py), in order; an alarm ends only by the rescuer's reset at the car."""
+
+    IDLE = "idle"
+    REQUESTED = "requested"  # a hold of the button taken: the call to the rescue service is wanted
+    TRANSMITTED = "transmitted"  # the rescue service has received it (the yellow lamp)
+    VOICE_CONNECTED = "voice_connected"  # someone speaks with the car (the green lamp)
+
+
 @dataclass(frozen=True, slots=True)
 class Recognition:
     """A resident recognised in the car (or a card presented): where they live and where they may go."""
@@ -81,7 +90,7 @@ class Inputs:
     accessible_button: bool = False
     seat_occupied: bool = False
     # The alarm button, as a level (held, not latched like a call): the core reports each press and release
-    # (EventKind.ALARM_BUTTON); the EN 81-28 alarm itself (timing the hold, the call out) is yet to come.
+    # (EventKind.ALARM_BUTTON), and a hold of car.alarm_press_s starts an alarm (alarm.py).
     alarm_button: bool = False
     # Landing boards (the oldest of them).
     landing_age_ticks: int = 0
@@ -121,6 +130,12 @@ class Inputs:
     # How old the cabinet landing board's reading is (0 where no cabinet is configured): a button that reads released
     # because its board fell silent is not a release (inspection.py).
     cabinet_age_ticks: int = 0
+    # The alarm (alarm.py): the rescuer's reset at the car (a key on the car panel: a press, latched by the board
+    # like a call), which alone ends an alarm; and what the alarm's channel to the rescue service reports: the
+    # alarm received there ("transmitted"), and a voice connection with the car established.
+    alarm_reset: bool = False
+    alarm_transmitted: bool = False
+    alarm_voice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +166,11 @@ class Commands:
     # The car panel's spoken and shown notice after a rescue ("power failure: please leave the car"), held while
     # the car stands released at its rescue landing.
     rescue_notice: bool = False
+    # The alarm (alarm.py, EN 81-28): the call to the rescue service wanted (for the alarm's channel), and the car
+    # panel's signals to the rider: yellow "alarm transmitted", green "voice connection established" (EN 81-70).
+    alarm_call: bool = False
+    alarm_transmitted_lamp: bool = False
+    alarm_voice_lamp: bool = False
 
 
 class EventKind(IdentityEnum):
@@ -181,6 +201,9 @@ class EventKind(IdentityEnum):
     TRAPPED_PASSENGER = "trapped_passenger"
     TRAPPED_PASSENGER_ENDED = "trapped_passenger_ended"
     ALARM_BUTTON = "alarm_button"  # the car panel's alarm button: detail "pressed" or "released"
+    # The alarm's state changed (alarm.py): detail "requested", "transmitted", "voice_connected", "cancelled", or
+    # "filtered" (held back, and logged, because the rider can walk out: doors open at a landing).
+    ALARM = "alarm"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from carctl.core.calls import Calls
 from carctl.core.door import DoorState
 from carctl.core.faults import Fault, latched
 from carctl.core.phases import Phase, Run
-from carctl.core.signals import Direction, Mode
+from carctl.core.signals import AlarmPhase, Direction, Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,12 @@ class ControllerState:
     # inspection.py: the hold-to-run buttons have been seen released since the mode began (a button held, or stuck,
     # when the switch is turned moves nothing until it has been let go).
     hold_to_run_armed: bool = False
+    # alarm.py: the alarm's phase; since when the alarm button has been held (-1: not held) and whether this hold
+    # has been logged as held back (filtered); since when the alarm has been active (-1: idle).
+    alarm: AlarmPhase = AlarmPhase.IDLE
+    alarm_held_since_tick: int = -1
+    alarm_hold_taken: bool = False
+    alarm_since_tick: int = -1
 
 
 def latched_faults(state: ControllerState) -> frozenset[Fault]:

@@ -43,6 +43,7 @@ class Timing:
     standstill_settle: int
     standstill_unconfirmed: int
     speed_deviation: int
+    alarm_press: int
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Timing:
@@ -70,4 +71,5 @@ class Timing:
             standstill_settle=max(1, ticks(car.standstill_settle_s)),
             standstill_unconfirmed=max(1, ticks(STANDSTILL_UNCONFIRMED_S)),
             speed_deviation=max(1, ticks(car.speed_deviation_s)),
+            alarm_press=max(1, ticks(car.alarm_press_s)),
         )

@@ -109,6 +109,7 @@ class MasterSession:
                     presses.door_close |= panel.door_close_button
                     presses.accessible |= panel.accessible_button
                     presses.fault_reset |= panel.fault_reset_key
+                    presses.alarm_reset |= panel.alarm_reset_key
                     readings.take_car_panel(panel)
             elif poll.landing >= 0:
                 hall = LandingInputs.from_payload(payload)

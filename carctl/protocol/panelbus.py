@@ -146,9 +146,10 @@ CAR_TOP_STATUS_EXTRA_BITS = ("inspection_up", "inspection_down")  # the third by
 SLOWDOWN_MASK = 0b111
 SLOWDOWN_TOP_SHIFT = 2
 SLOWDOWN_BOTTOM_SHIFT = 5
-CAR_PANEL_POLL_BITS = ("arrow_up", "arrow_down", "gong", "buzzer", "overload_lamp", "rescue_notice")
+CAR_PANEL_POLL_BITS = ("arrow_up", "arrow_down", "gong", "buzzer", "overload_lamp", "rescue_notice",
+                       "alarm_transmitted_lamp", "alarm_voice_lamp")
 CAR_PANEL_STATUS_BITS = ("door_open_button", "door_close_button", "alarm_button", "accessible_button",
-                         "seat_occupied", "independent_key", "fault_reset_key")
+                         "seat_occupied", "independent_key", "fault_reset_key", "alarm_reset_key")
 LANDING_POLL_BITS = ("up_lamp", "down_lamp", "arrow_up", "arrow_down", "gong")
 LANDING_STATUS_BITS = ("up_pressed", "down_pressed", "fire_switch", "fire_detector", "eeo_switch", "eeo_up",
                        "eeo_down")
@@ -256,6 +257,10 @@ class CarPanelOutputs:
     # bit5, added compatibly: the power-failure notice after a rescue ("please leave the car"), held as a level so a
     # lost frame does not lose it; a panel that predates it ignores the bit.
     rescue_notice: bool = False
+    # bits 6-7, added compatibly: the alarm's signals to the rider (EN 81-28, EN 81-70): yellow "alarm transmitted",
+    # green "voice connection established"; a panel that predates them ignores the bits.
+    alarm_transmitted_lamp: bool = False
+    alarm_voice_lamp: bool = False
 
     def to_payload(self) -> bytes:
         return (bytes([self.ack & 0xFF]) + _landing_mask(self.call_lamps)
@@ -279,6 +284,9 @@ class CarPanelInputs:
     seat_occupied: bool = False
     independent_key: bool = False
     fault_reset_key: bool = False
+    # bit7, added compatibly: the rescuer's alarm reset key, latched by the board like a button until read (a panel
+    # without it leaves it 0, and its alarms end only by a reset elsewhere on the car).
+    alarm_reset_key: bool = False
 
     def to_payload(self) -> bytes:
         return (bytes([self.sequence & 0xFF]) + _landing_mask(self.calls_pressed)

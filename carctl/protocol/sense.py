@@ -46,10 +46,11 @@ class Presses:
     door_close: bool = False
     accessible: bool = False
     fault_reset: bool = False
+    alarm_reset: bool = False
 
     def any(self) -> bool:
         return bool(self.car or self.up or self.down or self.door_open or self.door_close or self.accessible
-                    or self.fault_reset)
+                    or self.fault_reset or self.alarm_reset)
 
 
 @dataclass(slots=True)
@@ -158,10 +159,12 @@ _make_drive_command = fast_constructor(DriveCommand)
 
 def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int, *,
           requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = (),
-          controller_error: bool = False, latch_record_failing: bool = False) -> Inputs:
+          controller_error: bool = False, latch_record_failing: bool = False,
+          alarm_channel: tuple[bool, bool] = (False, False)) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
     already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
-    cycle; ``latch_record_failing``: the record of latched faults cannot be written."""
+    cycle; ``latch_record_failing``: the record of latched faults cannot be written; ``alarm_channel``: what the
+    alarm's channel to the rescue service reports, (transmitted, voice connected)."""
     drive = readings.drive or NEVER_ANSWERED
     top = readings.car_top
     panel = readings.car_panel
@@ -221,6 +224,9 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         eeo_up,  # eeo_up
         eeo_down,  # eeo_down
         cabinet_age,  # cabinet_age_ticks
+        presses.alarm_reset,  # alarm_reset
+        alarm_channel[0],  # alarm_transmitted
+        alarm_channel[1],  # alarm_voice
     )
 
 
@@ -267,7 +273,8 @@ def car_panel_outputs(commands: Commands) -> CarPanelOutputs:
         arrow_up=direction is Direction.UP, arrow_down=direction is Direction.DOWN, gong=commands.gong,
         buzzer=commands.buzzer, overload_lamp=commands.overload_lamp,
         announce_landing=commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING,
-        rescue_notice=commands.rescue_notice)
+        rescue_notice=commands.rescue_notice, alarm_transmitted_lamp=commands.alarm_transmitted_lamp,
+        alarm_voice_lamp=commands.alarm_voice_lamp)
 
 
 def landing_outputs(commands: Commands, landing: int) -> LandingOutputs:

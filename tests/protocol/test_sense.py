@@ -205,6 +205,9 @@ def test_each_input_comes_from_its_own_source() -> None:
         "eeo_up": sensed(cabinet=LandingInputs(eeo_switch=True, eeo_up=True)),
         "eeo_down": sensed(cabinet=LandingInputs(eeo_down=True)),
         "cabinet_age_ticks": sensed(cabinet_age=1),
+        "alarm_reset": sensed(presses=Presses(alarm_reset=True)),
+        "alarm_transmitted": sensed(alarm_channel=(True, False)),
+        "alarm_voice": sensed(alarm_channel=(False, True)),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere

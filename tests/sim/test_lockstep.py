@@ -90,3 +90,22 @@ def test_default_run_reports_every_contract_key() -> None:
     assert report["safety_violations"] == 0
     assert report["passengers_served"] == report["passengers_generated"] > 5
     assert report["levelling_error_mm"]["max"] <= 5.0
+
+
+def test_an_alarm_in_the_simulated_car_skipped_or_stepped() -> None:
+    """A rider holds the alarm button in a closed car (out it goes), the rescuer resets it; then holds it at open
+    doors (held back, logged): the same whether the lockstep skips idle ticks or steps every one."""
+    scenario = from_dict({
+        "traffic": {"pattern": "none", "duration_s": 60.0, "drain_s": 0.0},
+        "events": [
+            {"t_s": 5.0, "type": "alarm", "duration_s": 0.5},  # a brush: nothing
+            {"t_s": 10.0, "type": "alarm", "duration_s": 2.0},
+            {"t_s": 20.0, "type": "alarm_reset"},
+            {"t_s": 30.0, "type": "door_open_button"},
+            {"t_s": 32.0, "type": "alarm", "duration_s": 2.0},
+        ],
+    })
+    reports = [Lockstep(scenario, skip_idle=skip).run() for skip in (True, False)]
+    for report in reports:
+        assert (report["alarm_presses"], report["alarms"], report["alarms_filtered"]) == (3, 1, 1)
+    assert comparable(reports[0]) == comparable(reports[1])

@@ -1,0 +1,95 @@
+"""The alarm (EN 81-28): a rider holding the alarm button gets a call to the rescue service, and is told so.
+
+Rules of this module:
+- A hold of the alarm button for car.alarm_press_s starts an alarm; a shorter touch (a brush, a bag against the
+  panel) does nothing. The button is a level the sense step trusts only while the car panel's reading is fresh.
+- The alarm goes idle → requested → transmitted → voice connected, by a table of the moves each phase allows: the
+  hold makes it requested; the alarm's channel (the modem process) reports it transmitted (received by the rescue
+  service) and voice connected; only the rescuer's reset at the car ends it (→ idle, "cancelled"), never the
+  platform, never a release of the button. A new hold while an alarm is active changes nothing (it is already out).
+- Filtering, exactly as EN 81-28 allows it and no more: a hold is held back only while the car stands in the door
+  zone with its doors fully open, so the rider can simply walk out; it is still logged (an ALARM event "filtered").
+  Never held back in rescue, after a stop-at-once fault, or while someone is held in the car (the trapped-passenger
+  condition is being timed, watch.py).
+- The commands follow the phase: the call wanted from requested on; the yellow lamp from transmitted on, the green
+  one while a voice connection holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from carctl.core.context import Context
+from carctl.core.door import DoorPhase
+from carctl.core.phases import Phase
+from carctl.core.signals import AlarmPhase, Event, EventKind, Inputs
+from carctl.core.state import ControllerState
+
+# What the alarm's channel reports may move the alarm on, never back: (transmitted, voice) → the phase it means.
+_REPORTED = {(False, False): AlarmPhase.REQUESTED, (True, False): AlarmPhase.TRANSMITTED,
+             (False, True): AlarmPhase.VOICE_CONNECTED, (True, True): AlarmPhase.VOICE_CONNECTED}
+# The moves each phase allows on a report (the reset is allowed from every active phase).
+_MOVES = {
+    AlarmPhase.REQUESTED: (AlarmPhase.TRANSMITTED, AlarmPhase.VOICE_CONNECTED),
+    AlarmPhase.TRANSMITTED: (AlarmPhase.VOICE_CONNECTED,),
+    # A voice connection that ends leaves the alarm transmitted (the yellow lamp stays, the green goes out).
+    AlarmPhase.VOICE_CONNECTED: (AlarmPhase.TRANSMITTED,),
+}
+
+
+def involved(state: ControllerState, inputs: Inputs) -> bool:
+    """Whether the alarm has anything to look at this tick (the controller skips it otherwise)."""
+    return (inputs.alarm_button or state.alarm_held_since_tick >= 0 or state.alarm is not AlarmPhase.IDLE
+            or inputs.alarm_reset)
+
+
+def watch_alarm(ctx: Context, state: ControllerState, inputs: Inputs, rescue: bool, stopped_at_once: bool,
+                events: list[Event]) -> ControllerState:
+    tick = inputs.tick
+    phase = state.alarm
+    held_since, taken, since = state.alarm_held_since_tick, state.alarm_hold_taken, state.alarm_since_tick
+    if phase is not AlarmPhase.IDLE and inputs.alarm_reset:
+        events.append(Event(EventKind.ALARM, tick, state.landing, "cancelled"))
+        phase, since = AlarmPhase.IDLE, -1
+    if not inputs.alarm_button:
+        held_since, taken = -1, False
+    elif held_since < 0:
+        held_since = tick
+    if inputs.alarm_button and phase is AlarmPhase.IDLE and tick - held_since >= ctx.timing.alarm_press:
+        if may_walk_out(state, inputs) and not rescue and not stopped_at_once and state.trapped_since_tick < 0:
+            if not taken:  # logged once per hold; the hold goes out as soon as the doors close or the car moves
+                taken = True
+                events.append(Event(EventKind.ALARM, tick, state.landing, "filtered"))
+        else:
+            phase, since = AlarmPhase.REQUESTED, tick
+            events.append(Event(EventKind.ALARM, tick, state.landing, "requested"))
+    if phase is not AlarmPhase.IDLE:
+        reported = _REPORTED[(inputs.alarm_transmitted, inputs.alarm_voice)]
+        if reported in _MOVES[phase]:
+            phase = reported
+            events.append(Event(EventKind.ALARM, tick, state.landing, reported.value))
+    if (phase, held_since, taken, since) != (state.alarm, state.alarm_held_since_tick, state.alarm_hold_taken,
+                                             state.alarm_since_tick):
+        state = replace(state, alarm=phase, alarm_held_since_tick=held_since, alarm_hold_taken=taken,
+                        alarm_since_tick=since)
+    return state
+
+
+def may_walk_out(state: ControllerState, inputs: Inputs) -> bool:
+    """The car stands in the door zone with its doors fully open: the one case EN 81-28 lets an alarm be held back."""
+    return (state.phase is Phase.STANDING and inputs.in_door_zone and inputs.door_open_limit
+            and state.door.phase is DoorPhase.OPEN)
+
+
+def deadlines(ctx: Context, state: ControllerState) -> list[int]:
+    """When a button held becomes an alarm (the lockstep simulator must not skip past it)."""
+    if state.alarm_held_since_tick >= 0 and state.alarm is AlarmPhase.IDLE:
+        return [state.alarm_held_since_tick + ctx.timing.alarm_press]
+    return []
+
+
+def lamps(state: ControllerState) -> tuple[bool, bool, bool]:
+    """(the call wanted, the yellow "transmitted" lamp, the green "voice connected" lamp)."""
+    phase = state.alarm
+    return (phase is not AlarmPhase.IDLE, phase is AlarmPhase.TRANSMITTED or phase is AlarmPhase.VOICE_CONNECTED,
+            phase is AlarmPhase.VOICE_CONNECTED)

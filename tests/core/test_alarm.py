@@ -1,0 +1,116 @@
+"""The alarm (EN 81-28), stepped through the controller tick by tick: a hold starts it, a brush does not; it is held
+back only at open doors in the door zone; the channel's reports light the rider's lamps; only the reset ends it."""
+
+from dataclasses import replace
+
+from carctl.core.config import ControllerConfig
+from carctl.core.controller import Controller
+from carctl.core.door import DoorPhase, DoorState
+from carctl.core.faults import Fault
+from carctl.core.phases import Phase
+from carctl.core.signals import AlarmPhase, Commands, EventKind, Inputs, Mode
+from carctl.core.state import ControllerState
+
+CONTROLLER = Controller(ControllerConfig())
+PRESS = CONTROLLER.timing.alarm_press  # 1 s at 20 ms: 50 ticks
+IDLE_LONG = 10**6  # no parking or energy-saving timer runs out during a test
+
+
+def alarms(events: tuple) -> list[str]:
+    return [event.detail for event in events if event.kind is EventKind.ALARM]
+
+
+def between_floors() -> tuple[ControllerState, Inputs]:
+    """A car halted between landings by a drive fault, doors closed, someone inside."""
+    state = ControllerState(phase=Phase.HALTED, landing=2, faults=frozenset({Fault.DRIVE_FAULT}), position_checked=True,
+                            settling=True, still_since_tick=0, still_at_m=7.0)
+    return state, Inputs(tick=0, drive_fault_code=0x21, position_m=7.0, in_door_zone=False, load_kg=80.0)
+
+
+def open_at_a_landing() -> tuple[ControllerState, Inputs]:
+    """A car in service standing at landing 0 with its doors fully open (the rider can walk out)."""
+    doors = DoorState(DoorPhase.OPEN, deadline_tick=IDLE_LONG)
+    state = ControllerState(phase=Phase.STANDING, landing=0, door=doors, position_checked=True, park_tick=IDLE_LONG,
+                            dark_tick=-1)
+    return state, Inputs(tick=0, door_open_limit=True, door_closed_limit=False, door_locked=False, load_kg=80.0)
+
+
+def hold(state: ControllerState, inputs: Inputs, ticks: range, **changes: object) -> tuple[ControllerState, Commands,
+                                                                                        list[str]]:
+    seen: list[str] = []
+    commands = Commands()
+    for tick in ticks:
+        state, commands, events = CONTROLLER.step(state, replace(inputs, tick=tick, alarm_button=True, **changes))
+        seen += alarms(events)
+    return state, commands, seen
+
+
+def test_a_hold_of_alarm_press_s_starts_an_alarm_and_a_brush_does_not() -> None:
+    state, inputs = between_floors()
+    brushed, _, seen = hold(state, inputs, range(1, PRESS))  # one tick short
+    brushed, _, events = CONTROLLER.step(brushed, replace(inputs, tick=PRESS))  # let go
+    assert seen == [] and alarms(events) == [] and brushed.alarm is AlarmPhase.IDLE
+    # The simulator may skip ticks of an unchanged state: the controller names the tick the hold becomes an alarm.
+    held, _, _ = hold(state, inputs, range(1, 2))
+    assert CONTROLLER.next_deadline_tick(held, after=1) <= 1 + PRESS
+    state, commands, seen = hold(state, inputs, range(1, PRESS + 2))
+    assert seen == ["requested"] and state.alarm is AlarmPhase.REQUESTED and state.alarm_since_tick == PRESS + 1
+    assert commands.alarm_call and not commands.alarm_transmitted_lamp and not commands.alarm_voice_lamp
+    # Letting go does not end it, nor does a new hold start another.
+    state, _, events = CONTROLLER.step(state, replace(inputs, tick=PRESS + 10))
+    assert state.alarm is AlarmPhase.REQUESTED and alarms(events) == []
+    state, _, seen = hold(state, inputs, range(PRESS + 11, 3 * PRESS))
+    assert seen == [] and state.alarm is AlarmPhase.REQUESTED
+
+
+def test_the_channel_lights_the_lamps_and_only_the_reset_at_the_car_ends_the_alarm() -> None:
+    state, inputs = between_floors()
+    state, _, _ = hold(state, inputs, range(1, PRESS + 2))
+    tick = PRESS + 2
+    steps = [({"alarm_transmitted": True}, "transmitted", (True, True, False)),
+             ({"alarm_transmitted": True, "alarm_voice": True}, "voice_connected", (True, True, True)),
+             ({"alarm_transmitted": True}, "transmitted", (True, True, False)),  # the call ended: green off
+             ({}, None, (True, True, False)),  # the channel silent: never back to requested
+             ({"alarm_reset": True}, "cancelled", (False, False, False))]
+    for changes, detail, lamps in steps:
+        state, commands, events = CONTROLLER.step(state, replace(inputs, tick=tick, **changes))
+        assert alarms(events) == ([detail] if detail else []), changes
+        assert (commands.alarm_call, commands.alarm_transmitted_lamp, commands.alarm_voice_lamp) == lamps, changes
+        tick += 1
+    assert state.alarm is AlarmPhase.IDLE and state.alarm_since_tick == -1
+    # A reset with no alarm is nothing.
+    state, _, events = CONTROLLER.step(state, replace(inputs, tick=tick, alarm_reset=True))
+    assert alarms(events) == []
+
+
+def test_at_open_doors_in_the_door_zone_a_hold_is_logged_not_sent_until_the_doors_close() -> None:
+    state, inputs = open_at_a_landing()
+    state, commands, seen = hold(state, inputs, range(1, 3 * PRESS))
+    assert seen == ["filtered"] and state.alarm is AlarmPhase.IDLE and not commands.alarm_call
+    # Still held when the doors are no longer fully open: out it goes.
+    state, commands, events = CONTROLLER.step(state, replace(inputs, tick=3 * PRESS, alarm_button=True,
+                                                             door_open_limit=False))
+    assert alarms(events) == ["requested"] and commands.alarm_call
+
+
+def test_never_held_back_in_rescue_or_after_a_stop_at_once() -> None:
+    """(Someone trapped is never at open doors in the door zone: the entrapment is outside the zone, or doors that
+    fail to open; alarm.py still names the case.)"""
+    state, inputs = open_at_a_landing()
+    cases = {
+        "rescue": (replace(state, mode=Mode.RESCUE, resume_mode=Mode.NORMAL), replace(inputs, on_battery=True)),
+        "stop at once": (replace(state, faults=frozenset({Fault.DRIVE_FAULT})), replace(inputs, drive_fault_code=0x21)),
+    }
+    for name, (start, given) in cases.items():
+        _, commands, seen = hold(start, given, range(1, PRESS + 2))
+        assert seen == ["requested"] and commands.alarm_call, name
+
+
+def test_a_button_read_from_a_silent_panel_is_not_held() -> None:
+    """The sense step passes the button only while the car panel's reading is fresh (tests/protocol/test_sense.py);
+    here: a hold interrupted by a release restarts the timing."""
+    state, inputs = between_floors()
+    state, _, seen = hold(state, inputs, range(1, PRESS - 5))
+    state, _, _ = CONTROLLER.step(state, replace(inputs, tick=PRESS - 5))
+    state, _, seen = hold(state, inputs, range(PRESS - 4, 2 * PRESS - 6))
+    assert seen == [] and state.alarm is AlarmPhase.IDLE
