@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from carctl.core.controller import Controller, ControllerState
-from carctl.core.state import latched_faults
+from carctl.core.state import kept_alarm, latched_faults
 from carctl.core.rates import Freshness
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
@@ -230,7 +230,8 @@ class Lockstep:
     def restart_controller(self) -> None:
         """The controller reboots (its state is lost but for the latched faults, which the firmware keeps on disk);
         the shaft, the drive and its position count carry on."""
-        self.state = self.controller.initial_state(self.shaft.encoder_m(), latched=latched_faults(self.state))
+        self.state = self.controller.initial_state(self.shaft.encoder_m(), latched=latched_faults(self.state),
+                                                   alarm=kept_alarm(self.state))
         self.commands = Commands()
         self.switches = SwitchLevels()
         self._switch_sources = (None, None, None, None)
@@ -549,6 +550,7 @@ class Lockstep:
             "alarm_presses": self.alarm_presses,
             "alarms": self.alarms["requested"],
             "alarms_filtered": self.alarms["filtered"],
+            "alarm_at_end": self.state.alarm.value,
             "trapped_passengers": self.trapped_passengers,
             "door_cycles": flow.door_openings,
             "levelling_error_mm": {"max": round(max(levelling_mm, default=0.0), 2),

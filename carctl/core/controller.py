@@ -31,8 +31,8 @@ from carctl.core.faults import Fault
 from carctl.core.faults import latched as latched_among
 from carctl.core.modes import RULES, ModeRules, follow_requests, stop_now, stopping_faults, watch_fire
 from carctl.core.phases import Cue, DriveRequest, Phase, Run, enter
-from carctl.core.signals import Commands, Event, Inputs
-from carctl.core.state import ControllerState, latched_faults
+from carctl.core.signals import AlarmPhase, Commands, Event, Inputs
+from carctl.core.state import ControllerState, kept_alarm, latched_faults
 from carctl.core.supervisor import detect, enforce, update_faults
 
 # A phase handler: the state after this tick's logic, and what it asks of the drive. It adds to ``found`` any fault
@@ -64,18 +64,22 @@ class Controller:
         self.landings_m = self.context.landings_m
         self.landing_count = self.context.landing_count
 
-    def initial_state(self, position_m: float = 0.0,
-                      latched: Iterable[Fault] | None = frozenset()) -> ControllerState:
+    def initial_state(self, position_m: float = 0.0, latched: Iterable[Fault] | None = frozenset(),
+                      alarm: AlarmPhase = AlarmPhase.IDLE) -> ControllerState:
         """After power-up the car is HALTED until the inputs show it safe; then it recovers to the nearest landing.
 
         ``latched``: the latched faults restored from the record the runtime keeps (latched_faults() of the state
         before the restart). The first step raises them, one FAULT_RAISED event each, so they hold the car from its
         first commands; like any latched fault they stay until a deliberate reset with their condition gone. Only
         faults that latch are taken. None means the record could not be read: a latched fault may be hidden, so
-        LATCH_RECORD_UNREADABLE (stop at once, latched) stands in for it, never "no faults"."""
+        LATCH_RECORD_UNREADABLE (stop at once, latched) stands in for it, never "no faults".
+
+        ``alarm``: the alarm kept in the same record (kept_alarm() of the state before): still active, until the
+        rescuer's reset at the car."""
         restored = frozenset({Fault.LATCH_RECORD_UNREADABLE}) if latched is None else latched_among(latched)
         # Settling: nothing has shown the car at rest yet (it may have been moving when the controller restarted).
-        return ControllerState(landing=self.context.nearest_landing(position_m), restored=restored, settling=True)
+        return ControllerState(landing=self.context.nearest_landing(position_m), restored=restored, settling=True,
+                               alarm=alarm, alarm_since_tick=0 if alarm is not AlarmPhase.IDLE else -1)
 
     def nearest_landing(self, position_m: float) -> int:
         return self.context.nearest_landing(position_m)
@@ -187,4 +191,4 @@ class Controller:
         return state, commands, tuple(events)
 
 
-__all__ = ["HANDLERS", "Controller", "ControllerState", "Handler", "Phase", "Run", "latched_faults"]
+__all__ = ["HANDLERS", "Controller", "ControllerState", "Handler", "Phase", "Run", "kept_alarm", "latched_faults"]

@@ -80,6 +80,15 @@ class ControllerState:
     alarm_since_tick: int = -1
 
 
+def kept_alarm(state: ControllerState) -> AlarmPhase:
+    """The alarm the runtime must keep on disk so that a restart does not end it (only the rescuer's reset may): an
+    alarm requested stays requested (the call is made again), one the rescue service received stays transmitted (a
+    voice connection does not outlive the restart)."""
+    if state.alarm is AlarmPhase.VOICE_CONNECTED:
+        return AlarmPhase.TRANSMITTED
+    return state.alarm
+
+
 def latched_faults(state: ControllerState) -> frozenset[Fault]:
     """The latched faults of ``state``, restored ones not yet raised included: what the runtime must keep on disk so
     that a restart does not clear them."""

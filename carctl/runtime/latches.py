@@ -14,6 +14,8 @@ Rules of this module:
   been given, and every VERIFY_EVERY_S reads the record back and writes it again if it has gone or changed. While
   the record cannot be written, ``failing`` is true (the loop shows it as the fault latch_record_unwritable).
 - close() writes what is pending before the process ends.
+- The record also keeps an alarm that is active (issue 15, EN 81-28): it stays active across a restart until the
+  rescuer's reset at the car. The key "alarm" is written only while one is; a record without it has none.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from carctl import safejson
 from carctl.atomicfile import move_aside, remove_stale_temporaries, write_atomic
 from carctl.core.faults import FAULTS, Fault
+from carctl.core.signals import AlarmPhase
 from carctl.filein import read_bounded
 from carctl.runtime.state_layout import TECHNICIAN_READABLE
 
@@ -42,9 +45,10 @@ class LatchRecord:
         self.failing = False  # the last attempt to write the record failed
         self.problem = ""  # why there was no record to trust at start ("" when there was)
         self.set_aside: Path | None = None
-        self._kept: frozenset[Fault] | None = None  # the set last handed to the writer
-        self._pending: frozenset[Fault] | None = None
-        self._written: tuple[bytes, frozenset[Fault]] | None = None  # what the record should hold (the writer's)
+        self.alarm = AlarmPhase.IDLE  # the alarm recorded (restore())
+        self._kept: _Kept | None = None  # what was last handed to the writer
+        self._pending: _Kept | None = None
+        self._written: tuple[bytes, _Kept] | None = None  # what the record should hold (the writer's)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -66,14 +70,15 @@ class LatchRecord:
             self._move_aside()
             return None
         try:
-            faults = parse(safejson.loads(data, max_bytes=MAX_FILE_BYTES, max_depth=4))
+            kept = parse_record(safejson.loads(data, max_bytes=MAX_FILE_BYTES, max_depth=4))
         except ValueError as error:
             self.problem = f"{self.path}: {error}"
             self._move_aside()
             return None
-        self._kept = faults
-        self._written = (_body(faults), faults)
-        return faults
+        self._kept = kept
+        self._written = (_body(*kept), kept)
+        self.alarm = kept[1]
+        return kept[0]
 
     def _move_aside(self) -> None:
         try:
@@ -83,16 +88,18 @@ class LatchRecord:
 
     # -- while running -------------------------------------------------------------------------------------------
 
-    def keep(self, latched: frozenset[Fault]) -> None:
-        """The loop's latched faults this cycle: written (by the writer thread) when they differ from the last."""
+    def keep(self, latched: frozenset[Fault], alarm: AlarmPhase = AlarmPhase.IDLE) -> None:
+        """The loop's latched faults (and the alarm to keep: core.state.kept_alarm) this cycle: written (by the
+        writer thread) when they differ from the last."""
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="carctl-latches", daemon=True)
             self._writer.start()
-        if latched == self._kept:
+        kept = (latched, alarm)
+        if kept == self._kept:
             return
-        self._kept = latched
+        self._kept = kept
         with self._lock:
-            self._pending = latched
+            self._pending = kept
         self._wake.set()
 
     def _write_loop(self) -> None:
@@ -108,11 +115,11 @@ class LatchRecord:
 
     def _write_pending(self) -> None:
         with self._lock:
-            faults, self._pending = self._pending, None
-        if faults is not None:
-            self._write(_body(faults), faults)
+            kept, self._pending = self._pending, None
+        if kept is not None:
+            self._write(_body(*kept), kept)
 
-    def _write(self, body: bytes, faults: frozenset[Fault]) -> bool:
+    def _write(self, body: bytes, faults: _Kept) -> bool:
         try:
             write_atomic(self.path, body, mode=TECHNICIAN_READABLE)
         except OSError:
@@ -147,14 +154,31 @@ class LatchRecord:
         self._write_pending()
 
 
-def _body(faults: frozenset[Fault]) -> bytes:
-    return json.dumps({"version": VERSION, "latched": sorted(fault.value for fault in faults)}).encode()
+_Kept = tuple[frozenset[Fault], AlarmPhase]
+# The alarm phases a record may hold (core.state.kept_alarm never keeps a voice connection: it ends with the run).
+_KEPT_ALARMS = {phase.value: phase for phase in (AlarmPhase.REQUESTED, AlarmPhase.TRANSMITTED)}
+
+
+def _body(faults: frozenset[Fault], alarm: AlarmPhase = AlarmPhase.IDLE) -> bytes:
+    record: dict[str, object] = {"version": VERSION, "latched": sorted(fault.value for fault in faults)}
+    if alarm is not AlarmPhase.IDLE:
+        record["alarm"] = alarm.value
+    return json.dumps(record).encode()
 
 
 def parse(value: object) -> frozenset[Fault]:
     """The latched faults of a record's JSON value; ValueError naming what is wrong with it."""
-    if not isinstance(value, dict) or set(value) != {"version", "latched"}:
-        raise ValueError("expected an object with exactly the keys version and latched")
+    return parse_record(value)[0]
+
+
+def parse_record(value: object) -> _Kept:
+    """The latched faults and the alarm kept in a record's JSON value; ValueError naming what is wrong with it."""
+    if not isinstance(value, dict) or not {"version", "latched"} <= set(value) <= {"version", "latched", "alarm"}:
+        raise ValueError("expected an object with the keys version and latched (and alarm, only while one is "
+                         "active)")
+    alarm = value.get("alarm", "idle")
+    if "alarm" in value and (not isinstance(alarm, str) or alarm not in _KEPT_ALARMS):
+        raise ValueError(f"alarm must be one of {', '.join(_KEPT_ALARMS)} ({str(alarm)[:40]!r})")
     if type(value["version"]) is not int or value["version"] != VERSION:
         raise ValueError(f"version must be {VERSION}")
     names = value["latched"]
@@ -165,7 +189,7 @@ def parse(value: object) -> frozenset[Fault]:
         if not isinstance(name, str) or name not in _LATCHING:
             raise ValueError(f"latched names a fault that does not latch ({str(name)[:40]!r})")
         faults.add(_LATCHING[name])
-    return frozenset(faults)
+    return frozenset(faults), _KEPT_ALARMS.get(alarm, AlarmPhase.IDLE)
 
 
-__all__ = ["LatchRecord", "parse"]
+__all__ = ["LatchRecord", "parse", "parse_record"]

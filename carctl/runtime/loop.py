@@ -35,9 +35,9 @@ from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
 from carctl.core.faults import Fault
 from carctl.core.rates import Freshness
-from carctl.core.state import latched_faults
+from carctl.core.state import kept_alarm, latched_faults
 from carctl.core.supervisor import SAFE_STOP
-from carctl.core.signals import Commands, Event, Inputs, Mode, Recognition
+from carctl.core.signals import AlarmPhase, Commands, Event, Inputs, Mode, Recognition
 from carctl.core.waiting import waiting_for
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panel_session import MasterSession
@@ -100,8 +100,12 @@ class ControlLoop:
                           set_aside=str(self.latches.set_aside) if self.latches.set_aside else None)
             elif restored:
                 log.write("latches", state="restored", faults=sorted(fault.value for fault in restored))
-        self.state: ControllerState = self.controller.initial_state(0.0, latched=restored)
+        if self.latches is not None and self.latches.alarm is not AlarmPhase.IDLE:
+            log.write("latches", state="alarm restored", alarm=self.latches.alarm.value)
+        self.state: ControllerState = self.controller.initial_state(
+            0.0, latched=restored, alarm=self.latches.alarm if self.latches is not None else AlarmPhase.IDLE)
         self._faults_kept: frozenset[Fault] | None = None  # the fault set last handed to the latch record
+        self._alarm_kept: AlarmPhase | None = None  # ... and the alarm
         self.commands = Commands()
         self.outputs = output(self.commands)
         self.tick = 0
@@ -205,10 +209,11 @@ class ControlLoop:
                 self.fault_log.add(events, self.state, inputs)
             except Exception:  # noqa: BLE001
                 self.errors.caught("fault_log")
-        if self.latches is not None and self.state.faults is not self._faults_kept:
+        if self.latches is not None and (self.state.faults is not self._faults_kept
+                                         or self.state.alarm is not self._alarm_kept):
             try:
-                self._faults_kept = self.state.faults
-                self.latches.keep(latched_faults(self.state))
+                self._faults_kept, self._alarm_kept = self.state.faults, self.state.alarm
+                self.latches.keep(latched_faults(self.state), kept_alarm(self.state))
             except Exception:  # noqa: BLE001
                 self.errors.caught("latches")
         for event in events:

@@ -126,3 +126,24 @@ def test_a_record_that_cannot_be_written_is_counted_and_tried_again(tmp_path: Pa
     wait_for(lambda: not record.failing)
     record.close()
     assert LatchRecord(state / "latched.json").restore() == {Fault.OVERSPEED}
+
+
+def test_an_active_alarm_is_kept_and_restored_and_a_record_without_one_has_none(tmp_path: Path) -> None:
+    from carctl.core.signals import AlarmPhase
+    from carctl.runtime.latches import LatchRecord, parse_record
+
+    path = tmp_path / "latched.json"
+    record = LatchRecord(path)
+    assert record.restore() is None
+    record.keep(frozenset({Fault.OVERSPEED}), AlarmPhase.TRANSMITTED)
+    record.close()
+    assert json.loads(path.read_text()) == {"version": 1, "latched": ["overspeed"], "alarm": "transmitted"}
+    again = LatchRecord(path)
+    assert again.restore() == frozenset({Fault.OVERSPEED}) and again.alarm is AlarmPhase.TRANSMITTED
+    again.keep(frozenset(), AlarmPhase.IDLE)
+    again.close()
+    assert json.loads(path.read_text()) == {"version": 1, "latched": []}  # as before alarms were kept
+    for bad in ({"version": 1, "latched": [], "alarm": "voice_connected"}, {"version": 1, "latched": [], "alarm": 3},
+                {"version": 1, "latched": [], "alarm": "idle"}, {"version": 1, "latched": [], "other": 1}):
+        with pytest.raises(ValueError):
+            parse_record(bad)

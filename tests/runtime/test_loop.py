@@ -270,3 +270,19 @@ def test_a_port_that_cannot_be_opened_is_logged_once_per_change_and_in_the_healt
     health = loop.health()
     assert health["drive_port_problem"].startswith("no connection") and health["panel_port_problem"] is None
     assert "panel_serial_errors" in health
+
+
+def test_an_alarm_in_the_latch_record_is_active_again_after_a_restart(tmp_path: Path) -> None:
+    from carctl.core.signals import AlarmPhase
+
+    latch_file = tmp_path / "latched.json"
+    latch_file.write_text('{"version": 1, "latched": [], "alarm": "requested"}')
+    stream = io.StringIO()
+    loop, _, _ = make_loop(tmp_path, log_to=stream, latch_file=str(latch_file))
+    assert loop.state.alarm is AlarmPhase.REQUESTED
+    for _ in range(5):
+        loop.cycle()
+    assert loop.state.alarm is AlarmPhase.REQUESTED and loop.commands.alarm_call
+    assert any(json.loads(line).get("state") == "alarm restored" for line in stream.getvalue().splitlines())
+    loop.latches.close()  # type: ignore[union-attr]
+    assert json.loads(latch_file.read_text())["alarm"] == "requested"

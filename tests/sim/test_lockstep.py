@@ -109,3 +109,15 @@ def test_an_alarm_in_the_simulated_car_skipped_or_stepped() -> None:
     for report in reports:
         assert (report["alarm_presses"], report["alarms"], report["alarms_filtered"]) == (3, 1, 1)
     assert comparable(reports[0]) == comparable(reports[1])
+
+
+def test_an_alarm_outlives_a_controller_restart_until_the_reset() -> None:
+    scenario = from_dict({
+        "traffic": {"pattern": "none", "duration_s": 40.0, "drain_s": 0.0},
+        "events": [{"t_s": 5.0, "type": "alarm", "duration_s": 2.0}, {"t_s": 15.0, "type": "controller_restart"}],
+    })
+    assert Lockstep(scenario).run()["alarm_at_end"] == "requested"
+    reset = from_dict({**{"traffic": {"pattern": "none", "duration_s": 40.0, "drain_s": 0.0}},
+                       "events": [{"t_s": 5.0, "type": "alarm", "duration_s": 2.0},
+                                  {"t_s": 15.0, "type": "controller_restart"}, {"t_s": 25.0, "type": "alarm_reset"}]})
+    assert Lockstep(reset).run()["alarm_at_end"] == "idle"
