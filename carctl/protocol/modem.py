@@ -1,0 +1,239 @@
+"""The alarm's voice call over a GSM/4G module's AT commands (EN 81-28), sans-I/O: bytes and a clock reading in,
+bytes to write and the call's state out. The adapter (a serial port) and the process that runs it are elsewhere.
+
+Rules of this module:
+- Every byte from the module is hostile until parsed: lines are split on CR/LF, at most MAX_LINE_BYTES each (a
+  longer run is dropped and counted, never buffered without bound), non-ASCII lines dropped and counted.
+- One command at a time, each with its own timeout: ATE0 (no echo) and AT+CREG? (registered on the network: home or
+  roaming) before each round of calls, then ATD<number>; for each number in order. A number that gives BUSY, NO
+  ANSWER, NO CARRIER, NO DIALTONE or ERROR, or rings for longer than ring_timeout_s, is hung up (ATH) and the next
+  one dialled. When every number has failed, the round is tried again after a backoff that doubles from
+  retry_after_s to MAX_RETRY_AFTER_S, for as long as the alarm is wanted: a trapped rider is never given up on.
+- CONNECT (or VOICE CALL: BEGIN, which some modules say instead) is a voice connection: the alarm has reached the
+  rescue service (transmitted) and someone speaks with the car (voice). When that call ends (NO CARRIER, VOICE CALL:
+  END), the alarm stays transmitted and is not called again; it ends only when it is no longer wanted (the
+  rescuer's reset at the car), which hangs up a call in progress.
+- A module that answers nothing to DEAD_AFTER_TIMEOUTS commands in a row is dead (``dead``: a fault for the car to
+  show), and is tried again at each backoff.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+MAX_LINE_BYTES = 256
+MAX_RETRY_AFTER_S = 300.0
+DEAD_AFTER_TIMEOUTS = 3
+FAILED = ("BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE", "ERROR")
+CONNECTED = ("CONNECT", "VOICE CALL: BEGIN")
+ENDED = ("NO CARRIER", "VOICE CALL: END")
+# A number a module dials: digits, a leading +, and the * # of service codes; nothing that would end the command.
+NUMBER_CHARACTERS = frozenset("+0123456789*#")
+
+
+class Step(enum.Enum):
+    IDLE = "idle"  # nothing wanted, or the alarm already answered
+    ECHO_OFF = "echo_off"  # ATE0 sent
+    REGISTRATION = "registration"  # AT+CREG? sent
+    DIALLING = "dialling"  # ATD sent, waiting for its OK
+    RINGING = "ringing"  # the call placed, waiting for an answer
+    CONNECTED = "connected"  # a voice connection
+    HANGING_UP = "hanging_up"  # ATH sent
+    WAITING = "waiting"  # every number failed (or the module was silent): the next round after a backoff
+
+
+def number_problem(number: str) -> str | None:
+    """Why ``number`` cannot be dialled, or None."""
+    if not 3 <= len(number) <= 20 or not set(number) <= NUMBER_CHARACTERS or "+" in number[1:]:
+        return f"{number[:24]!r}: a number is 3-20 of the digits 0-9, * and #, with an optional leading +"
+    return None
+
+
+@dataclass(slots=True)
+class AtSession:
+    numbers: tuple[str, ...]
+    command_timeout_s: float = 2.0
+    ring_timeout_s: float = 60.0
+    retry_after_s: float = 30.0
+    # What the session reports.
+    transmitted: bool = False
+    voice: bool = False
+    dead: bool = False
+    calls_made: int = 0
+    calls_failed: int = 0
+    lines_dropped: int = 0
+    # Where it is.
+    step: Step = Step.IDLE
+    wanted: bool = False
+    number_index: int = 0
+    deadline_s: float = 0.0
+    backoff_s: float = 0.0
+    silent_commands: int = 0
+    registered: bool = False  # the last AT+CREG? said home network or roaming
+    next_after_hang_up: bool = False  # the ATH sent ends a failed call: the next number follows it
+    _buffer: bytearray = field(default_factory=bytearray)
+    _overlong: bool = False
+    _out: bytearray = field(default_factory=bytearray)
+
+    def __post_init__(self) -> None:
+        if not self.numbers:
+            raise ValueError("at least one number to call")
+        for number in self.numbers:
+            problem = number_problem(number)
+            if problem:
+                raise ValueError(problem)
+        self.backoff_s = self.retry_after_s
+
+    # -- what the car wants ----------------------------------------------------------------------------------------
+
+    def want(self, wanted: bool, now_s: float) -> None:
+        """The alarm active (a call wanted) or ended (the rescuer's reset: hang up, forget)."""
+        if wanted == self.wanted:
+            return
+        self.wanted = wanted
+        if wanted:
+            self.transmitted = self.voice = False
+            self.backoff_s = self.retry_after_s
+            self._start_round(now_s)
+        else:
+            self.transmitted = self.voice = False
+            self.next_after_hang_up = False
+            if self.step in (Step.DIALLING, Step.RINGING, Step.CONNECTED):
+                self._send("ATH", Step.HANGING_UP, now_s)
+            else:
+                self.step = Step.IDLE
+
+    # -- bytes in, bytes out ---------------------------------------------------------------------------------------
+
+    def receive(self, data: bytes, now_s: float) -> None:
+        for byte in data:
+            if byte in (0x0D, 0x0A):
+                if self._overlong:
+                    self._overlong = False
+                elif self._buffer:
+                    line = bytes(self._buffer)
+                    self._buffer.clear()
+                    self._line(line, now_s)
+                continue
+            if self._overlong:
+                continue
+            if len(self._buffer) >= MAX_LINE_BYTES:
+                self._buffer.clear()
+                self._overlong = True
+                self.lines_dropped += 1
+                continue
+            self._buffer.append(byte)
+
+    def to_send(self, now_s: float) -> bytes:
+        """What to write to the module now (after the timers have been looked at)."""
+        self._timers(now_s)
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    # -- the steps -------------------------------------------------------------------------------------------------
+
+    def _send(self, command: str, step: Step, now_s: float, timeout_s: float | None = None) -> None:
+        self._out += command.encode("ascii") + b"\r"
+        self.step = step
+        self.deadline_s = now_s + (self.command_timeout_s if timeout_s is None else timeout_s)
+
+    def _start_round(self, now_s: float) -> None:
+        self.number_index = 0
+        self.registered = False
+        self._send("ATE0", Step.ECHO_OFF, now_s)
+
+    def _dial(self, now_s: float) -> None:
+        self.calls_made += 1
+        self._send(f"ATD{self.numbers[self.number_index]};", Step.DIALLING, now_s)
+
+    def _next_number(self, now_s: float) -> None:
+        self.calls_failed += 1
+        self.number_index += 1
+        if self.number_index < len(self.numbers):
+            self._dial(now_s)
+        else:
+            self._wait(now_s)
+
+    def _wait(self, now_s: float) -> None:
+        self.step = Step.WAITING
+        self.deadline_s = now_s + self.backoff_s
+        self.backoff_s = min(MAX_RETRY_AFTER_S, self.backoff_s * 2)
+
+    def _line(self, raw: bytes, now_s: float) -> None:
+        try:
+            line = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            self.lines_dropped += 1
+            return
+        if not line:
+            return
+        self.silent_commands = 0
+        self.dead = False
+        step = self.step
+        if step is Step.ECHO_OFF:
+            if line == "OK":
+                self._send("AT+CREG?", Step.REGISTRATION, now_s)
+            elif line == "ERROR":
+                self._wait(now_s)
+        elif step is Step.REGISTRATION:
+            if line.startswith("+CREG:"):
+                status = line.rpartition(",")[2].strip()
+                self.registered = status in ("1", "5")  # home network, or roaming
+            elif line == "OK":
+                if self.registered:
+                    self._dial(now_s)
+                else:
+                    self._wait(now_s)  # no network yet: try the round again after the backoff
+            elif line == "ERROR":
+                self._wait(now_s)
+        elif step is Step.DIALLING or step is Step.RINGING:
+            if line == "OK" and step is Step.DIALLING:
+                self.step = Step.RINGING
+                self.deadline_s = now_s + self.ring_timeout_s
+            elif line in CONNECTED:
+                self.transmitted = self.voice = True
+                self.step = Step.CONNECTED
+            elif line in FAILED:
+                self._send("ATH", Step.HANGING_UP, now_s)
+                self.next_after_hang_up = True
+        elif step is Step.CONNECTED:
+            if line in ENDED:
+                self.voice = False
+                self.step = Step.IDLE  # answered: the alarm stays transmitted, and is not called again
+        elif step is Step.HANGING_UP:
+            if line in ("OK", "ERROR", "NO CARRIER"):
+                self._hung_up(now_s)
+
+    def _hung_up(self, now_s: float) -> None:
+        then_next, self.next_after_hang_up = self.next_after_hang_up, False
+        if then_next and self.wanted:
+            self._next_number(now_s)
+        else:
+            self.step = Step.IDLE
+
+    def _timers(self, now_s: float) -> None:
+        step = self.step
+        if step is Step.IDLE or step is Step.CONNECTED or now_s < self.deadline_s:
+            return
+        if step is Step.WAITING:
+            if self.wanted:
+                self._start_round(now_s)
+            else:
+                self.step = Step.IDLE
+        elif step is Step.RINGING:
+            # Rung for ring_timeout_s without an answer: hang up, and the next number.
+            self._send("ATH", Step.HANGING_UP, now_s)
+            self.next_after_hang_up = True
+        else:
+            # A command with no answer in time.
+            self.silent_commands += 1
+            if self.silent_commands >= DEAD_AFTER_TIMEOUTS:
+                self.dead = True
+            if step is Step.HANGING_UP:
+                self._hung_up(now_s)
+            elif step is Step.DIALLING:
+                self._next_number(now_s)
+            else:
+                self._wait(now_s)

@@ -1,0 +1,92 @@
+"""A simulated GSM/4G module and the rescue centre it calls: answers AT commands as a real module does, for the
+alarm's voice call (carctl/protocol/modem.py). Sans-I/O: bytes and a clock reading in, bytes out; `sim serve` puts it
+on a pseudo-terminal.
+
+What the rescue centre does with the next call is set from outside (the tests, `sim ctl rescue ...`):
+- "answer": the call is answered after ``answer_after_s`` (CONNECT), and lasts until the centre hangs up;
+- "busy": BUSY at once; "no-answer": it rings for ever (the car hangs up after its ring timeout);
+- hang_up(): the centre ends a connected call (NO CARRIER).
+``dead`` makes the module answer nothing at all; ``registered`` False makes it report no network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BEHAVIOURS = ("answer", "busy", "no-answer")
+
+
+@dataclass(slots=True)
+class SimulatedModem:
+    answer_after_s: float = 3.0
+    behaviour: str = "answer"  # what the rescue centre does with calls (BEHAVIOURS)
+    per_number: dict[str, str] = field(default_factory=dict)  # a behaviour for one number only
+    dead: bool = False
+    registered: bool = True
+    echo: bool = True
+    dialled: list[str] = field(default_factory=list)  # every number dialled, in order
+    calling: str = ""  # the number of the call in progress ("" none)
+    connected: bool = False
+    answer_at_s: float = -1.0
+    _line: bytearray = field(default_factory=bytearray)
+    _out: bytearray = field(default_factory=bytearray)
+
+    def on_bytes(self, data: bytes, now_s: float) -> bytes:
+        if not self.dead:
+            for byte in data:
+                if byte == 0x0D:
+                    command = bytes(self._line).decode("ascii", "replace").strip()
+                    self._line.clear()
+                    if self.echo:
+                        self._out += command.encode() + b"\r\n"
+                    if command:
+                        self._command(command.upper(), now_s)
+                elif byte != 0x0A and len(self._line) < 1024:
+                    self._line.append(byte)
+        return self.tick(now_s)
+
+    def tick(self, now_s: float) -> bytes:
+        """What the module says on its own by ``now_s`` (a call answered)."""
+        if self.calling and not self.connected and 0 <= self.answer_at_s <= now_s and not self.dead:
+            self.connected = True
+            self._say("CONNECT")
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def hang_up(self) -> None:
+        """The rescue centre ends the call."""
+        if self.calling and self.connected:
+            self._say("NO CARRIER")
+        self.calling, self.connected, self.answer_at_s = "", False, -1.0
+
+    def _say(self, line: str) -> None:
+        self._out += b"\r\n" + line.encode() + b"\r\n"
+
+    def _command(self, command: str, now_s: float) -> None:
+        if command == "ATE0":
+            self.echo = False
+            self._say("OK")
+        elif command == "AT+CREG?":
+            self._say(f"+CREG: 0,{1 if self.registered else 0}")
+            self._say("OK")
+        elif command.startswith("ATD") and command.endswith(";"):
+            number = command[3:-1]
+            self.dialled.append(number)
+            if not self.registered:
+                self._say("NO CARRIER")
+                return
+            self._say("OK")
+            behaviour = self.per_number.get(number, self.behaviour)
+            if behaviour == "busy":
+                self._say("BUSY")
+                return
+            self.calling = number
+            self.answer_at_s = now_s + self.answer_after_s if behaviour == "answer" else -1.0
+        elif command == "ATH":
+            self.calling, self.connected, self.answer_at_s = "", False, -1.0
+            self._say("OK")
+        elif command == "AT":
+            self._say("OK")
+        else:
+            self._say("ERROR")
