@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, required=True, help="firmware configuration (TOML)")
     run.add_argument("--drive", metavar="ENDPOINT", help="tcp://IP:PORT or rtu:/dev/PATH (overrides drive.endpoint)")
     run.add_argument("--panel", metavar="PORT", help="panel bus serial port (overrides panel.port)")
+    run.add_argument("--modem", metavar="PORT", help="the alarm's modem serial port (overrides alarm.modem_port)")
     run.add_argument("--run-seconds", type=_positive_float, help="stop after this long")
     run.add_argument("--check", action="store_true",
                      help="check the configuration, ports, drive, files, keys, clock and free space; print a verdict "
@@ -144,7 +145,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "run":
         from carctl.runtime.main import run_firmware
 
-        return run_firmware(args.config, args.drive, args.panel, args.run_seconds, args.check)
+        return run_firmware(args.config, args.drive, args.panel, args.run_seconds, args.check, modem=args.modem)
     if args.command == "faults":
         return _show_faults(args.log, args.last, args.json)
     if args.command == "face":

@@ -119,6 +119,8 @@ def _check_type(value: Any, expected: Any, key: str, error: type[ConfigFileError
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     elif expected.startswith("tuple[int"):
         ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    elif expected.startswith("tuple[str"):
+        ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
     else:
         ok = True
     if not ok:

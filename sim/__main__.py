@@ -49,6 +49,7 @@ ACTIONS: dict[str, str] = {
     "inject": "KIND", "clear": "KIND",
     "key": "inspection|eeo|independent on|off", "inspection-run": "up|down|stop", "eeo-run": "up|down|stop",
     "modbus": "(with --drop N, --corrupt N)", "panel-garbage": "BYTES", "panel-corrupt": "FRAMES",
+    "rescue": "answer|busy|no-answer|hangup", "modem-dead": "", "modem-alive": "",
 }
 # One label of a host name (RFC 1123; '_' too, which resolvers accept): what the IDNA codec takes without failing.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
@@ -150,7 +151,8 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
     simple = {"state": {"cmd": "state"}, "seat-on": {"cmd": "seat", "occupied": True},
               "seat-off": {"cmd": "seat", "occupied": False}, "fire-on": {"cmd": "fire_switch", "on": True},
               "fire-off": {"cmd": "fire_switch", "on": False}, "alarm-hold": {"cmd": "alarm", "held": True},
-              "alarm-release": {"cmd": "alarm", "held": False}}
+              "alarm-release": {"cmd": "alarm", "held": False}, "modem-dead": {"cmd": "modem", "dead": True},
+              "modem-alive": {"cmd": "modem", "dead": False}}
     if action in simple:
         return simple[action]
     if action in ("car-call", "accessible-call"):
@@ -179,6 +181,8 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
         return {"cmd": "panel_garbage", "bytes": int(rest[0])}
     if action == "panel-corrupt":
         return {"cmd": "panel_corrupt", "frames": int(rest[0])}
+    if action == "rescue":  # what the simulated rescue centre does with the alarm's calls, or it hangs up
+        return {"cmd": "rescue", "action": rest[0]}
     return None
 
 

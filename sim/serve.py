@@ -40,6 +40,7 @@ from carctl import safejson
 from carctl.core.config import DAY_S, ConfigError, ControllerConfig, Range, check_number, shown
 from carctl.protocol import panelbus
 from sim.drive import SimulatedDrive
+from sim.modem import SimulatedModem
 from sim.panels import PanelBoards
 from sim.physics import FAULT_KINDS, PhysicsConfig, Shaft, UnknownFault
 from sim.scenario import ScriptedEvent
@@ -54,7 +55,10 @@ CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "panel_garbage": ("bytes",), "panel_corrupt": ("frames",), "panel_silent": ("address", "silent"),
     "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
     "key": ("name", "on"), "alarm": ("held",), "eeo_run": ("direction",),
+    "rescue": ("action",), "modem": ("dead",),
 }
+# What the simulated rescue centre does with the alarm's calls (sim/modem.py), or "hangup": it ends the call.
+RESCUE_ACTIONS = ("answer", "busy", "no-answer", "hangup")
 CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset", "alarm_reset")
 # Frames or answers a line fault may take: enough for any test, few enough to end.
 MAX_LINE_FAULTS = 10_000
@@ -160,6 +164,7 @@ class ShaftServer:
         self.late_ticks = 0
         self.panel_corrupt = 0
         self.cut_until_s = 0.0
+        self.modem = SimulatedModem()
 
     # -- Modbus fault hook ---------------------------------------------------------------------------------------
 
@@ -187,6 +192,25 @@ class ShaftServer:
             except OSError:
                 pass
 
+    # -- the alarm's modem ---------------------------------------------------------------------------------------
+
+    def _on_modem_bytes(self) -> None:
+        try:
+            data = os.read(self.modem_master, 4096)
+        except (BlockingIOError, OSError):
+            return
+        self._write_modem(self.modem.on_bytes(data, time.monotonic()))
+
+    def _on_modem_time(self) -> None:
+        self._write_modem(self.modem.tick(time.monotonic()))
+
+    def _write_modem(self, data: bytes) -> None:
+        if data:
+            try:
+                os.write(self.modem_master, data)
+            except OSError:
+                pass  # nobody has the modem's port open
+
     def write_panel_garbage(self, count: int) -> None:
         os.write(self.panel_master, bytes(self.rng.randrange(256) for _ in range(count)))
 
@@ -199,6 +223,7 @@ class ShaftServer:
             if now < next_s:
                 await asyncio.sleep(next_s - now)
             self.drive.step(time.monotonic())
+            self._on_modem_time()  # a call answered by the rescue centre
             next_s += self.period_s
             if time.monotonic() - next_s > 5 * self.period_s:
                 # Far behind (the machine stalled): count it and resynchronise rather than run a burst.
@@ -306,6 +331,15 @@ class ShaftServer:
         elif command == "eeo_run":
             held = _choice(request, "direction", ("up", "down", None), default=None)
             boards.eeo_up, boards.eeo_down = held == "up", held == "down"
+        elif command == "rescue":
+            action = _choice(request, "action", RESCUE_ACTIONS)
+            if action == "hangup":
+                self.modem.hang_up()
+            else:
+                self.modem.behaviour = action
+            self._on_modem_time()
+        elif command == "modem":
+            self.modem.dead = _flag(request, "dead")
         elif command == "key":
             name = _choice(request, "name", ("independent", "inspection", "eeo"))
             attribute = {"independent": "independent_key", "inspection": "inspection", "eeo": "eeo_switch"}[name]
@@ -336,6 +370,10 @@ class ShaftServer:
             "load_kg": round(shaft.total_load_kg(), 1),
             "seat_occupied": shaft.seat_occupied,
             "alarm_held": self.boards.alarm_held,
+            # The alarm's modem and the rescue centre it calls (sim/modem.py).
+            "modem": {"dialled": list(self.modem.dialled[-20:]), "calling": self.modem.calling,
+                      "connected": self.modem.connected, "dead": self.modem.dead,
+                      "rescue": self.modem.behaviour},
             "injected": sorted(shaft.injected),
             "drive_fault_code": shaft.drive_fault_code,
             "comm_loss_trip": self.drive.comm_loss_trip,
@@ -366,6 +404,8 @@ class ShaftServer:
         self.relay = PtyRelay(loop, self.baud, self.seed)
         self.panel_master, self._panel_slave, self.panel_path = open_pty()
         loop.add_reader(self.panel_master, self._on_panel_bytes)
+        self.modem_master, self._modem_slave, self.modem_path = open_pty()
+        loop.add_reader(self.modem_master, self._on_modem_bytes)
         tcp = ModbusTcpServer(self.drive.context, address=(self.host, self.modbus_port),
                               trace_packet=self._trace_tcp)
         rtu = ModbusSerialServer(self.drive.context, framer=FramerType.RTU, port=self.relay.b_path,
@@ -375,7 +415,8 @@ class ShaftServer:
                  asyncio.create_task(self._physics())]
         await asyncio.sleep(0.05)
         print(json.dumps({"modbus_tcp": f"{self.host}:{self.modbus_port}", "modbus_rtu": self.relay.a_path,
-                          "panel": self.panel_path, "control": f"{self.host}:{self.control_port}",
+                          "panel": self.panel_path, "modem": self.modem_path,
+                          "control": f"{self.host}:{self.control_port}",
                           "period_s": self.period_s, "pid": os.getpid()}), flush=True)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):

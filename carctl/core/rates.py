@@ -51,6 +51,9 @@ SOURCES: tuple[Source, ...] = (
     # for seconds ago may have been overtaken by a key switch. (The platform's commands carry their own expiry.)
     Source("face_worker", 0.2, 1.0, 1, "a recognition that waited longer is refused (counted), not acted on"),
     Source("platform_link", 1.0, 2.0, 1, "a mode request that waited longer is refused (counted), not acted on"),
+    # The alarm's modem process reports its call twice a second: a voice connection not confirmed for this long is
+    # taken as ended (the green lamp goes out); an alarm once transmitted stays so (alarm.py never moves it back).
+    Source("alarm_modem", 0.5, 3.0, 1, "the voice connection counts as ended"),
 )
 SOURCE_NAMES = tuple(source.name for source in SOURCES)
 

@@ -222,3 +222,46 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- the alarm's modem process ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class AlarmCall:
+    """loop → modem process: whether the alarm's call is wanted now."""
+
+    call: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmChannel:
+    """modem process → loop: the call's state (transmitted: the rescue service answered; voice: connected now;
+    dead: the module answers nothing), and whether the process holds the call wanted (``call``: a report made
+    before it heard of a new alarm, or of a reset, says so and is not taken for the new one)."""
+
+    call: bool
+    transmitted: bool
+    voice: bool
+    dead: bool
+
+
+def alarm_call(call: bool) -> dict[str, Any]:
+    return {"type": "alarm_call", "call": call}
+
+
+def alarm_channel(call: bool, transmitted: bool, voice: bool, dead: bool) -> dict[str, Any]:
+    return {"type": "alarm_channel", "call": call, "transmitted": transmitted, "voice": voice, "dead": dead}
+
+
+def parse_alarm_call(value: Any) -> AlarmCall | Refused:
+    if _type_of(value) != "alarm_call" or set(value) - {"type", "call", SENT_KEY} or type(value.get("call")) is not bool:
+        return Refused("not an alarm_call message")
+    return AlarmCall(value["call"])
+
+
+def parse_alarm_channel(value: Any) -> AlarmChannel | Refused:
+    keys = ("call", "transmitted", "voice", "dead")
+    if (_type_of(value) != "alarm_channel" or set(value) - {"type", *keys, SENT_KEY}
+            or any(type(value.get(key)) is not bool for key in keys)):
+        return Refused("not an alarm_channel message")
+    return AlarmChannel(value["call"], value["transmitted"], value["voice"], value["dead"])

@@ -13,8 +13,9 @@ Rules of this module:
   rescue service (transmitted) and someone speaks with the car (voice). When that call ends (NO CARRIER, VOICE CALL:
   END), the alarm stays transmitted and is not called again; it ends only when it is no longer wanted (the
   rescuer's reset at the car), which hangs up a call in progress.
-- A module that answers nothing to DEAD_AFTER_TIMEOUTS commands in a row is dead (``dead``: a fault for the car to
-  show), and is tried again at each backoff.
+- A command with no answer in time is sent again at once; a module that answers nothing to DEAD_AFTER_TIMEOUTS
+  commands in a row is dead (``dead``: for the car to show), and is tried again at each backoff. While no call is
+  wanted the module is asked "AT" every probe_every_s, so a dead module is known before the alarm that needs it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 
 MAX_LINE_BYTES = 256
 MAX_RETRY_AFTER_S = 300.0
-DEAD_AFTER_TIMEOUTS = 3
+DEAD_AFTER_TIMEOUTS = 2
 FAILED = ("BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE", "ERROR")
 CONNECTED = ("CONNECT", "VOICE CALL: BEGIN")
 ENDED = ("NO CARRIER", "VOICE CALL: END")
@@ -41,6 +42,7 @@ class Step(enum.Enum):
     CONNECTED = "connected"  # a voice connection
     HANGING_UP = "hanging_up"  # ATH sent
     WAITING = "waiting"  # every number failed (or the module was silent): the next round after a backoff
+    PROBE = "probe"  # AT sent while idle: is the module there?
 
 
 def number_problem(number: str) -> str | None:
@@ -56,6 +58,7 @@ class AtSession:
     command_timeout_s: float = 2.0
     ring_timeout_s: float = 60.0
     retry_after_s: float = 30.0
+    probe_every_s: float = 60.0
     # What the session reports.
     transmitted: bool = False
     voice: bool = False
@@ -72,6 +75,8 @@ class AtSession:
     silent_commands: int = 0
     registered: bool = False  # the last AT+CREG? said home network or roaming
     next_after_hang_up: bool = False  # the ATH sent ends a failed call: the next number follows it
+    last_command: str = ""
+    probe_at_s: float = 0.0  # when the idle module is next asked "AT"
     _buffer: bytearray = field(default_factory=bytearray)
     _overlong: bool = False
     _out: bytearray = field(default_factory=bytearray)
@@ -95,7 +100,8 @@ class AtSession:
         if wanted:
             self.transmitted = self.voice = False
             self.backoff_s = self.retry_after_s
-            self._start_round(now_s)
+            if self.step is not Step.PROBE:  # else the round starts when the probe's answer is in (or it times out)
+                self._start_round(now_s)
         else:
             self.transmitted = self.voice = False
             self.next_after_hang_up = False
@@ -136,6 +142,7 @@ class AtSession:
 
     def _send(self, command: str, step: Step, now_s: float, timeout_s: float | None = None) -> None:
         self._out += command.encode("ascii") + b"\r"
+        self.last_command = command
         self.step = step
         self.deadline_s = now_s + (self.command_timeout_s if timeout_s is None else timeout_s)
 
@@ -172,7 +179,12 @@ class AtSession:
         self.silent_commands = 0
         self.dead = False
         step = self.step
-        if step is Step.ECHO_OFF:
+        if step is Step.PROBE:
+            if line in ("OK", "ERROR"):
+                self.step = Step.IDLE
+                if self.wanted and not self.transmitted:  # an alarm that came during the probe
+                    self._start_round(now_s)
+        elif step is Step.ECHO_OFF:
             if line == "OK":
                 self._send("AT+CREG?", Step.REGISTRATION, now_s)
             elif line == "ERROR":
@@ -215,7 +227,12 @@ class AtSession:
 
     def _timers(self, now_s: float) -> None:
         step = self.step
-        if step is Step.IDLE or step is Step.CONNECTED or now_s < self.deadline_s:
+        if step is Step.IDLE:
+            if now_s >= self.probe_at_s:
+                self.probe_at_s = now_s + self.probe_every_s
+                self._send("AT", Step.PROBE, now_s)
+            return
+        if step is Step.CONNECTED or now_s < self.deadline_s:
             return
         if step is Step.WAITING:
             if self.wanted:
@@ -235,5 +252,12 @@ class AtSession:
                 self._hung_up(now_s)
             elif step is Step.DIALLING:
                 self._next_number(now_s)
+            elif step is Step.PROBE:
+                self.step = Step.IDLE  # asked again at the next probe (or by the next alarm)
+                self.probe_at_s = now_s + (self.command_timeout_s if not self.dead else self.retry_after_s)
+                if self.wanted and not self.transmitted:
+                    self._start_round(now_s)
+            elif not self.dead:
+                self._send(self.last_command, step, now_s)  # once more, at once
             else:
                 self._wait(now_s)

@@ -296,7 +296,7 @@ def _face_key(path: Path) -> None:
 
 
 def _socket_dir(config: FirmwareConfig) -> Iterator[Verdict]:
-    if not (config.processes.platform or config.processes.face):
+    if not (config.processes.platform or config.processes.face or config.processes.modem):
         return
     path = Path(config.runtime.socket_dir)
     try:

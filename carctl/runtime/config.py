@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from carctl.adapters.drive import Endpoint
 from carctl.core.config import YEAR_S, BuildingConfig, CarConfig, ConfigError, ControllerConfig, Range, check_ranges
 from carctl.platform.naming import host_problem, id_problem, is_loopback
+from carctl.protocol.modem import number_problem
 from carctl.tomlconfig import ConfigFileError, build_table, key_spelling, read_toml
 
 __all__ = ["FirmwareConfig", "FirmwareConfigError", "build_table", "from_dict", "load"]
@@ -37,6 +38,7 @@ def check_absolute(section: object, name: str, keys: tuple[str, ...]) -> None:
 
 # Unix socket paths are limited to 107 bytes; the longest socket name in the directory is 20.
 SOCKET_DIR_MAX_BYTES = 80
+MAX_ALARM_NUMBERS = 8
 # A configuration file is a page or two of TOML.
 MAX_FILE_BYTES = 1024 * 1024
 BAUD = Range(9600, 230400, "baud")
@@ -224,9 +226,43 @@ class PlatformSection:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmSection:
+    """The alarm's voice call (docs/alarm.md): the GSM/4G module and the rescue service's numbers; read only when
+    processes.modem is on."""
+
+    modem_port: str = "/dev/ttyUSB1"
+    baud: int = 115200
+    # The rescue service's numbers, dialled in order until one answers (EN 81-28: the 24-hour rescue service first).
+    numbers: tuple[str, ...] = ()
+    command_timeout_s: float = 2.0
+    ring_timeout_s: float = 60.0
+    retry_after_s: float = 30.0
+
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "baud": BAUD,
+        "command_timeout_s": Range(0.1, 30.0, "s"),
+        "ring_timeout_s": Range(5.0, 300.0, "s"),
+        "retry_after_s": Range(1.0, 300.0, "s"),
+    }
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "alarm")
+        check_absolute(self, "alarm", ("modem_port",))
+        if self.baud not in (9600, 19200, 38400, 57600, 115200, 230400):
+            raise ConfigError("alarm.baud", f"must be a standard rate up to 230400 (got {self.baud})")
+        if len(self.numbers) > MAX_ALARM_NUMBERS:
+            raise ConfigError("alarm.numbers", f"at most {MAX_ALARM_NUMBERS} numbers (got {len(self.numbers)})")
+        for number in self.numbers:
+            problem = number_problem(number)
+            if problem:
+                raise ConfigError("alarm.numbers", problem)
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessesSection:
     face: bool = False
     platform: bool = False
+    modem: bool = False  # the alarm's voice call (docs/alarm.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +274,13 @@ class FirmwareConfig:
     processes: ProcessesSection = field(default_factory=ProcessesSection)
     face: FaceSection = field(default_factory=FaceSection)
     platform: PlatformSection = field(default_factory=PlatformSection)
+    alarm: AlarmSection = field(default_factory=AlarmSection)
 
 
 def from_dict(data: dict[str, Any]) -> FirmwareConfig:
     if not isinstance(data, dict):
         raise FirmwareConfigError("", f"a configuration is a table of tables (got {type(data).__name__})")
-    sections = {"building", "car", "drive", "panel", "runtime", "processes", "face", "platform"}
+    sections = {"building", "car", "drive", "panel", "runtime", "processes", "face", "platform", "alarm"}
     for key in data:
         if key not in sections:
             raise FirmwareConfigError(key_spelling(key), f"unknown table (known: {', '.join(sorted(sections))})")
@@ -265,6 +302,10 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
     processes = build_table(ProcessesSection, data.get("processes", {}), "processes", FirmwareConfigError)
     face = build_table(FaceSection, data.get("face", {}), "face", FirmwareConfigError)
     platform = build_table(PlatformSection, data.get("platform", {}), "platform", FirmwareConfigError)
+    alarm = build_table(AlarmSection, data.get("alarm", {}), "alarm", FirmwareConfigError)
+    if processes.modem and not alarm.numbers:
+        raise FirmwareConfigError("alarm.numbers", "must name at least one number when processes.modem is on: the "
+                                                   "rescue service the alarm calls")
     if processes.platform:
         face = _platform_cross_checks(data, face, platform)
         if not platform.username:
@@ -278,6 +319,7 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
         processes,
         face,
         platform,
+        alarm,
     )
 
 

@@ -44,6 +44,7 @@ from carctl.protocol.panel_session import MasterSession
 from carctl.protocol.sense import Presses, SwitchLevels, mode_request, output, sense, switch_levels
 from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
+from carctl.runtime.alarm_bridge import AlarmBridge
 from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.interfaces import DrivePort, PanelPort
 from carctl.runtime.latches import LatchRecord
@@ -128,7 +129,7 @@ class ControlLoop:
         # The side channels' private directory, checked before any socket is made (SocketDirError if it is open to
         # other users); only a car with a platform link or a face feature needs it.
         self.socket_dir = Path(config.runtime.socket_dir)
-        if config.processes.platform or config.processes.face:
+        if config.processes.platform or config.processes.face or config.processes.modem:
             prepare_socket_dir(self.socket_dir)
         # The fault log on disk (written by its own thread); a log that could not be read was set aside.
         self.fault_log: FaultLog | None = None
@@ -155,6 +156,10 @@ class ControlLoop:
         # Why a side channel the car should have is not open (its socket held by another process, say): in the health
         # record, and tried again every second until it opens.
         self.unavailable: dict[str, str] = {}
+        # The alarm's modem process, when the car has one (docs/alarm.md).
+        self.alarm_bridge: AlarmBridge | None = None
+        if config.processes.modem:
+            self._open_alarm_bridge()
         if config.processes.platform:
             self._open_bridge()
             self.reload_overrides()
@@ -188,7 +193,8 @@ class ControlLoop:
             inputs = sense(readings, presses, self.freshness, self.tick, requested_mode=self._mode_request(),
                            recognitions=self._recognitions(),
                            controller_error=self.tick < self.controller_error_until_tick,
-                           latch_record_failing=self.latches is not None and self.latches.failing)
+                           latch_record_failing=self.latches is not None and self.latches.failing,
+                           alarm_channel=self._alarm_channel())
             self.state, commands, events = self.controller.step(self.state, inputs)
         except Exception:  # noqa: BLE001 - the core failing is a stop at once (docs/faults.md, 38)
             # Logged with its traceback. The clean steps of the next CONTROLLER_ERROR_HOLD_S raise controller_error,
@@ -199,6 +205,11 @@ class ControlLoop:
             commands, events = SAFE_STOP, ()
         if inputs is None:
             return self._write_drive(commands, started), events
+        if self.alarm_bridge is not None:
+            try:
+                self.alarm_bridge.tell(commands.alarm_call)
+            except Exception:  # noqa: BLE001
+                self.errors.caught("alarm_channel")
         if self.bridge is not None:
             try:
                 self.bridge.after_cycle(self.state, inputs, events, self.lag_p99_ms)
@@ -273,6 +284,23 @@ class ControlLoop:
         self.bridge.reporter.face_on = self.face_enabled
         self._available("platform")
 
+    def _open_alarm_bridge(self) -> None:
+        try:
+            self.alarm_bridge = AlarmBridge(self.socket_dir, self._sender("modem"))
+        except OSError as error:
+            self._unavailable("modem", error)
+            return
+        self._available("modem")
+
+    def _alarm_channel(self) -> tuple[bool, bool]:
+        if self.alarm_bridge is None:
+            return False, False
+        try:
+            return self.alarm_bridge.channel()
+        except Exception:  # noqa: BLE001 - the alarm's channel is not in the safety path
+            self.errors.caught("alarm_channel")
+            return False, False
+
     def _open_inbox(self) -> None:
         try:
             self.inbox = RecognitionInbox(prepare_socket_dir(self.socket_dir),
@@ -297,6 +325,8 @@ class ControlLoop:
             self._open_bridge()
         if self.face_enabled and self.inbox is None:
             self._open_inbox()
+        if self.config.processes.modem and self.alarm_bridge is None:
+            self._open_alarm_bridge()
 
     def _sender(self, part: str) -> SenderCheck:
         child_pid = self.child_pid
@@ -396,6 +426,7 @@ class ControlLoop:
             "recognitions_refused": dict(self.inbox.inbox.refused) if self.inbox is not None else None,
             "platform_messages_refused": dict(self.bridge.inbox.refused) if self.bridge is not None else None,
             "platform_modes_refused": self.platform_modes_refused,
+            "alarm_modem": self.alarm_bridge.health() if self.alarm_bridge is not None else None,
             "side_channels_unavailable": dict(self.unavailable),
             "loop_errors": dict(self.errors.counts),
             "log_write_failures": self.log.failed_writes,
@@ -456,6 +487,8 @@ class ControlLoop:
         if self.latches is not None:
             self.latches.close()
         self.close_platform()
+        if self.alarm_bridge is not None:
+            self.alarm_bridge.close()
 
 
 __all__ = ["ControlLoop", "StructuredLog", "open_log"]

@@ -31,10 +31,10 @@ EXIT_BAD_INPUT = 2
 
 
 def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_seconds: float | None,
-                 check: bool = False) -> int:
+                 check: bool = False, modem: str | None = None) -> int:
     # Each option overrides a key of the file; a refusal names the option the person typed.
     overrides = {"drive.endpoint": ("--drive", drive), "panel.port": ("--panel", panel),
-                 "runtime.run_seconds": ("--run-seconds", run_seconds)}
+                 "runtime.run_seconds": ("--run-seconds", run_seconds), "alarm.modem_port": ("--modem", modem)}
     try:
         config = firmware_config.load(config_path)
         if drive is not None:
@@ -45,6 +45,10 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
             config = dataclasses.replace(config, panel=dataclasses.replace(config.panel, port=panel))
         if run_seconds is not None:
             config = dataclasses.replace(config, runtime=dataclasses.replace(config.runtime, run_seconds=run_seconds))
+        if modem is not None:
+            config = dataclasses.replace(config, alarm=firmware_config.build_table(
+                firmware_config.AlarmSection, {**_fields(config.alarm), "modem_port": modem}, "alarm",
+                firmware_config.FirmwareConfigError))
     except (firmware_config.FirmwareConfigError, ConfigError) as error:
         option, value = overrides.get(error.key, ("", None))
         key = option if value is not None else error.key
@@ -70,7 +74,7 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         print(f"carctl run: error: {'--panel' if panel is not None else 'panel.port'}: {config.panel.port} is in use by "
               f"another process (another carctl run? on a car, `systemctl stop carctl` first)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if config.processes.platform or config.processes.face:
+    if config.processes.platform or config.processes.face or config.processes.modem:
         # The side channels' directory: only the firmware's user may enter it (docs/security.md); and only one
         # firmware may use it, so a second `carctl run` cannot take the running car's sockets over.
         try:
@@ -111,11 +115,14 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
                      drive_map.Plausibility(config.controller.car.rated_speed_m_s))
     master = PanelBusMaster(config.panel.port, config.panel.baud, config.panel.response_timeout_s)
     processes = ProcessTable(config, config_path, log)
+    if modem is not None:
+        processes.extra_args["modem"] = ("--port", config.alarm.modem_port)
     loop = ControlLoop(config, link, master, log, child_pid=processes.pid_of)
     # The face worker runs while the feature is on, which the platform may switch; the platform link whenever
     # configured. The loop has the process table supervised about once a second.
     processes.set_enabled("face", loop.face_enabled)
     processes.set_enabled("platform", config.processes.platform)
+    processes.set_enabled("modem", config.processes.modem)
     loop.on_face_switch = lambda enabled: processes.set_enabled("face", enabled)
     loop.on_second = processes.supervise
     processes.supervise()

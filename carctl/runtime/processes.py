@@ -34,7 +34,8 @@ class ProcessSpec:
 
 
 # The optional parts, by the processes.<name> switch that enables them.
-OPTIONAL = (ProcessSpec("face", "carctl.face.worker"), ProcessSpec("platform", "carctl.platform.agent"))
+OPTIONAL = (ProcessSpec("face", "carctl.face.worker"), ProcessSpec("platform", "carctl.platform.agent"),
+            ProcessSpec("modem", "carctl.adapters.modem"))
 
 
 @dataclass(slots=True)
@@ -60,6 +61,8 @@ class ProcessTable:
     config_path: Path
     log: StructuredLog
     children: dict[str, _Child] = field(default_factory=dict)
+    # Options a part gets besides --config: what `carctl run` was told over the file (`--modem PORT`).
+    extra_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stopping: list[tuple[float, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     def set_enabled(self, name: str, enabled: bool) -> None:
@@ -102,7 +105,8 @@ class ProcessTable:
             # The part takes its side channel's datagrams only from this process (sidechannel.py).
             loop_cpus = _loop_cpus()
             child.process = subprocess.Popen(
-                [sys.executable, "-m", child.spec.module, "--config", str(self.config_path)],
+                [sys.executable, "-m", child.spec.module, "--config", str(self.config_path),
+                 *self.extra_args.get(child.spec.name, ())],
                 preexec_fn=lambda: _worker_scheduling(loop_cpus),
                 env={**os.environ, LOOP_PID_VARIABLE: str(os.getpid())})
         except (OSError, subprocess.SubprocessError) as error:

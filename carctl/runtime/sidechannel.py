@@ -42,6 +42,8 @@ from carctl.protocol.loopback import SENT_KEY
 LOOP_FROM_PLATFORM = "loop-platform.sock"
 LOOP_FROM_FACE = "loop-face.sock"
 AGENT_FROM_LOOP = "agent.sock"
+LOOP_FROM_MODEM = "loop-modem.sock"
+MODEM_FROM_LOOP = "modem.sock"
 FIRMWARE_LOCK = "carctl-run.lock"
 # The environment variable through which the process table tells a part the pid of the loop that started it.
 LOOP_PID_VARIABLE = "CARCTL_LOOP_PID"
@@ -191,6 +193,10 @@ class Inbox:
 
     def refused_total(self) -> int:
         return sum(self.refused.values())
+
+    def fileno(self) -> int:
+        """The socket, for select(): a process that waits for its datagrams wakes when one arrives."""
+        return self.socket.fileno()
 
     def close(self) -> None:
         self.socket.close()

@@ -122,3 +122,21 @@ def test_any_bytes_from_the_module_never_raise_and_never_grow_the_buffer(chunks:
         now += 0.5
         assert len(session._buffer) <= MAX_LINE_BYTES
     assert session.step in Step
+
+
+def test_an_idle_module_is_probed_so_a_dead_one_is_known_before_the_alarm() -> None:
+    session, modem = AtSession(NUMBERS, command_timeout_s=2.0, probe_every_s=60.0), SimulatedModem()
+    now = run(session, modem, 0.0, 10.0)
+    assert not session.dead and session.step is Step.IDLE
+    modem.dead = True
+    now = run(session, modem, now, 70.0)  # the next probe, and its retry
+    assert session.dead and modem.dialled == []
+
+
+def test_an_alarm_during_a_probe_starts_its_round_once_the_probe_is_answered() -> None:
+    session, modem = AtSession(NUMBERS, probe_every_s=60.0), SimulatedModem(answer_after_s=1.0)
+    session.to_send(0.0)  # the probe goes out
+    assert session.step is Step.PROBE
+    session.want(True, 0.01)
+    run(session, modem, 0.01, 5.0)
+    assert modem.dialled == [NUMBERS[0]] and session.voice
