@@ -167,6 +167,10 @@ class SimulatedCar:
         """The car panel's alarm button held down for ``duration_s``."""
         self.sim.alarm_until_tick = self.sim.tick + max(1, round(duration_s / self.sim.period_s))
 
+    def reset_alarm(self) -> None:
+        """The rescuer turns the alarm reset key on the car panel."""
+        self.sim.pending.alarm_reset = True
+
     def obstruct_doors(self, duration_s: float) -> None:
         self.shaft.obstructed_until_tick = self.sim.tick + max(1, round(duration_s / self.sim.period_s))
 

@@ -123,6 +123,20 @@ def trapped_message(event: Event, state: ControllerState, inputs: Inputs, time_s
             "t": round(time_s, 3)}
 
 
+def alarm_message(event: Event, state: ControllerState, inputs: Inputs, time_s: float, period_s: float,
+                  started_tick: int = -1) -> dict[str, Any]:
+    """The platform's `alarm` event for the core's ALARM event (docs/alarm.md): the alarm's state, where the car is
+    (at a landing, or between landings), its load, doors and faults, and how long the alarm has stood (for the
+    reset's event, ``started_tick``: the state no longer knows)."""
+    since = state.alarm_since_tick if state.alarm_since_tick >= 0 else started_tick
+    return {"id": uuid.uuid4().hex, "category": "faults_and_alarms", "kind": "alarm", "tick": event.tick,
+            "state": event.detail, "position_m": round(inputs.position_m, 3),
+            "landing": state.landing if inputs.in_door_zone else None, "between_landings": not inputs.in_door_zone,
+            "load_kg": round(inputs.load_kg), "door": state.door.phase.value,
+            "faults": sorted(fault.value for fault in state.faults),
+            "active_s": round((event.tick - since) * period_s, 1) if since >= 0 else 0.0, "t": round(time_s, 3)}
+
+
 MOVING_PHASES = frozenset({Phase.STARTING, Phase.RUNNING, Phase.STOPPING, Phase.RELEVELLING})
 
 
@@ -227,6 +241,7 @@ class Reporter:
     statistics: DailyStatistics = field(init=False)
     cadence: StateCadence = field(init=False)
     alarms: AlarmReports = field(init=False)
+    alarm_started_tick: int = -1  # the tick of the alarm standing now (for how long it stood, told at its reset)
 
     def __post_init__(self) -> None:
         self.alarms = AlarmReports(max(1, round(ALARM_REPORT_EVERY_S / self.period_s)))
@@ -255,6 +270,13 @@ class Reporter:
                 out.append({**message, **told})
         out += [trapped_message(event, state, inputs, time_s) for event in events
                 if event.kind is EventKind.TRAPPED_PASSENGER]
+        for event in events:
+            if event.kind is EventKind.ALARM:
+                out.append(alarm_message(event, state, inputs, time_s, self.period_s, self.alarm_started_tick))
+                if event.detail == "requested":
+                    self.alarm_started_tick = event.tick
+                elif event.detail == "cancelled":
+                    self.alarm_started_tick = -1
         report = self.statistics.update(state, events, time_s)
         if report is not None:
             out.append(report)

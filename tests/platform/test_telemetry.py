@@ -11,6 +11,7 @@ from carctl.core.state import ControllerState
 from carctl.core.supervisor import Fault, SupervisorLimits
 from carctl.core.watch import TRAPPED_AFTER_S
 from carctl.platform.telemetry import Reporter, event_message, state_message
+from carctl.protocol.loopback import event_problem
 from carctl.protocol.sense import NEVER_SEEN
 from sim.procedures import SimulatedCar
 
@@ -163,3 +164,27 @@ def test_presses_left_out_are_told_at_the_end_of_the_window_with_the_button_as_i
         sent += [(tick, message["button"], message.get("presses")) for message in messages
                  if message["kind"] == "alarm_button"]
     assert sent == [(0, "pressed", 1), (50, "released", None), (500, "pressed", 1)]
+
+
+def test_an_alarm_held_between_floors_reaches_the_platform_with_where_the_car_is() -> None:
+    car = SimulatedCar()
+    reporter = Reporter(car.sim.period_s, 630.0, state_every_s=5.0)
+    car.set_extra_load(80.0)
+    car.press_car_call(5)
+    car.wait_until(lambda: 6.5 < car.shaft.position_m < 7.5, within_s=30, what="between landings")
+    car.inject("drive_fault")
+    seen = len(car.events)
+    car.run_for(1.0)
+    car.hold_alarm(1.5)
+    car.run_for(5.0)
+    car.reset_alarm()
+    car.run_for(1.0)
+    messages, _ = reporter.update(car.sim.state, now_inputs(car), tuple(car.events[seen:]), 0.0, car.t_s)
+    alarms = [m for m in messages if m["kind"] == "alarm"]
+    assert [m["state"] for m in alarms] == ["requested", "cancelled"]
+    requested = alarms[0]
+    assert requested["category"] == "faults_and_alarms" and requested["between_landings"]
+    assert requested["landing"] is None and 6.5 < requested["position_m"] < 7.5 and requested["load_kg"] >= 80
+    assert requested["faults"] == ["drive_fault"] and requested["door"] == "closed"
+    assert 3.5 <= alarms[1]["active_s"] <= 4.5  # from the end of the 1 s hold to the reset, 4 s later
+    assert all(event_problem(m) is None for m in alarms)  # the link process takes it into its outbox
