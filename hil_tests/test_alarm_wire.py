@@ -1,7 +1,8 @@
 """The alarm over the wire (issue 15): `carctl run` with its modem process, the simulated shaft, panels and GSM
 module (`sim serve`), and the rescue centre the module calls. A rider holds the alarm button; the module dials the
 rescue service; the centre answers (yellow and green lamps on the car panel); it hangs up (green off, yellow stays);
-the rescuer's reset at the car ends the alarm (lamps off, nothing dialled again)."""
+the rescuer's reset at the car ends the alarm (lamps off, nothing dialled again). The rider hears "help is on the
+way" once the rescue service has the alarm."""
 
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def test_a_held_alarm_button_calls_the_rescue_service_and_only_the_reset_ends_it
     hold_alarm(car)
     car.wait_until(lambda s: s["modem"]["dialled"][:1] == [FIRST_NUMBER], 10, "the rescue service dialled")
     car.wait_until(lambda s: lamps(s) == (True, True), 10, "answered: yellow and green lamps")
+    # The rescue service has it: the car panel tells the rider help is on the way.
+    car.wait_until(lambda s: s["prompts"] == ["help_on_the_way"], 5, "the prompt spoken")
     assert [e["landing"] >= 0 for e in car.firmware_events("alarm")][:1] == [True]
     car.send(cmd="rescue", action="hangup")
     car.wait_until(lambda s: lamps(s) == (True, False), 10, "the call ended: the yellow lamp stays")

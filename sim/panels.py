@@ -47,6 +47,7 @@ class PanelBoards:
         self.inspection_down = False
         self.independent_key = False
         self.alarm_held = False
+        self.prompts: list[str] = []  # the spoken prompts the car panel was asked for, each once (the last 20)
         self.polls_answered = 0
         self.payload_errors = 0
         # Boards that have gone silent (a cut cable): they do not answer.
@@ -116,7 +117,11 @@ class PanelBoards:
             return car_top_reading(shaft, self.car_top_sequence, self.inspection, self.inspection_up,
                                    self.inspection_down).to_payload()
         if address == panelbus.CAR_PANEL:
+            before = self.car_panel_outputs.announce_landing
             self.car_panel_outputs = CarPanelOutputs.from_payload(payload)
+            if (self.car_panel_outputs.announce_landing == panelbus.PROMPT_HELP_ON_THE_WAY
+                    and before != panelbus.PROMPT_HELP_ON_THE_WAY):
+                self.prompts = [*self.prompts[-19:], "help_on_the_way"]
             latch = self._latch(address)
             latch.acknowledge(self.car_panel_outputs.ack)
             reported = latch.report()

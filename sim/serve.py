@@ -370,6 +370,7 @@ class ShaftServer:
             "load_kg": round(shaft.total_load_kg(), 1),
             "seat_occupied": shaft.seat_occupied,
             "alarm_held": self.boards.alarm_held,
+            "prompts": list(self.boards.prompts),  # spoken by the car panel (docs/alarm.md)
             # The alarm's modem and the rescue centre it calls (sim/modem.py).
             "modem": {"dialled": list(self.modem.dialled[-20:]), "calling": self.modem.calling,
                       "connected": self.modem.connected, "dead": self.modem.dead,

@@ -12,7 +12,9 @@ Rules of this module:
   Never held back in rescue, after a stop-at-once fault, or while someone is held in the car (the trapped-passenger
   condition is being timed, watch.py).
 - The commands follow the phase: the call wanted from requested on; the yellow lamp from transmitted on, the green
-  one while a voice connection holds.
+  one while a voice connection holds. The rider hears "your call has been received, help is on the way" when the
+  rescue service first has the alarm and when the platform's operator acknowledges it (which changes nothing else:
+  only the reset at the car ends an alarm).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ _MOVES = {
 def involved(state: ControllerState, inputs: Inputs) -> bool:
     """Whether the alarm has anything to look at this tick (the controller skips it otherwise)."""
     return (inputs.alarm_button or state.alarm_held_since_tick >= 0 or state.alarm is not AlarmPhase.IDLE
-            or inputs.alarm_reset)
+            or inputs.alarm_reset or state.alarm_prompt_until_tick >= 0)
 
 
 def watch_alarm(ctx: Context, state: ControllerState, inputs: Inputs, rescue: bool, stopped_at_once: bool,
@@ -48,6 +50,7 @@ def watch_alarm(ctx: Context, state: ControllerState, inputs: Inputs, rescue: bo
     tick = inputs.tick
     phase = state.alarm
     held_since, taken, since = state.alarm_held_since_tick, state.alarm_hold_taken, state.alarm_since_tick
+    prompt_until = state.alarm_prompt_until_tick if state.alarm_prompt_until_tick > tick else -1
     if phase is not AlarmPhase.IDLE and inputs.alarm_reset:
         events.append(Event(EventKind.ALARM, tick, state.landing, "cancelled"))
         phase, since = AlarmPhase.IDLE, -1
@@ -66,12 +69,18 @@ def watch_alarm(ctx: Context, state: ControllerState, inputs: Inputs, rescue: bo
     if phase is not AlarmPhase.IDLE:
         reported = _REPORTED[(inputs.alarm_transmitted, inputs.alarm_voice)]
         if reported in _MOVES[phase]:
+            if phase is AlarmPhase.REQUESTED:  # the rescue service has it, for the first time: the rider is told
+                prompt_until = tick + ctx.timing.alarm_prompt
             phase = reported
             events.append(Event(EventKind.ALARM, tick, state.landing, reported.value))
-    if (phase, held_since, taken, since) != (state.alarm, state.alarm_held_since_tick, state.alarm_hold_taken,
-                                             state.alarm_since_tick):
+        if inputs.alarm_acknowledged:
+            prompt_until = tick + ctx.timing.alarm_prompt
+            events.append(Event(EventKind.ALARM, tick, state.landing, "acknowledged"))
+    if (phase, held_since, taken, since, prompt_until) != (state.alarm, state.alarm_held_since_tick,
+                                                           state.alarm_hold_taken, state.alarm_since_tick,
+                                                           state.alarm_prompt_until_tick):
         state = replace(state, alarm=phase, alarm_held_since_tick=held_since, alarm_hold_taken=taken,
-                        alarm_since_tick=since)
+                        alarm_since_tick=since, alarm_prompt_until_tick=prompt_until)
     return state
 
 
@@ -83,13 +92,14 @@ def may_walk_out(state: ControllerState, inputs: Inputs) -> bool:
 
 def deadlines(ctx: Context, state: ControllerState) -> list[int]:
     """When a button held becomes an alarm (the lockstep simulator must not skip past it)."""
+    found = [state.alarm_prompt_until_tick] if state.alarm_prompt_until_tick >= 0 else []
     if state.alarm_held_since_tick >= 0 and state.alarm is AlarmPhase.IDLE:
-        return [state.alarm_held_since_tick + ctx.timing.alarm_press]
-    return []
+        found.append(state.alarm_held_since_tick + ctx.timing.alarm_press)
+    return found
 
 
-def lamps(state: ControllerState) -> tuple[bool, bool, bool]:
-    """(the call wanted, the yellow "transmitted" lamp, the green "voice connected" lamp)."""
+def lamps(state: ControllerState, tick: int) -> tuple[bool, bool, bool, bool]:
+    """(the call wanted, the yellow "transmitted" lamp, the green "voice connected" lamp, the prompt spoken)."""
     phase = state.alarm
     return (phase is not AlarmPhase.IDLE, phase is AlarmPhase.TRANSMITTED or phase is AlarmPhase.VOICE_CONNECTED,
-            phase is AlarmPhase.VOICE_CONNECTED)
+            phase is AlarmPhase.VOICE_CONNECTED, state.alarm_prompt_until_tick > tick)

@@ -51,7 +51,7 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
                 announce_landing = event.landing  # "going to floor N" for a resident the car recognised
     overload_lamp = bool(state.faults) and Fault.OVERLOAD in state.faults
     lit = not state.dark
-    alarm_call, transmitted_lamp, voice_lamp = alarm.lamps(state)
+    alarm_call, transmitted_lamp, voice_lamp, alarm_prompt = alarm.lamps(state, inputs.tick)
     return make_commands(
         run_up, run_down, speed_ref_m_s,
         False,  # quick_stop: the supervisor's to command
@@ -69,6 +69,7 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
         lit, lit,  # car_light, car_fan
         state.rescued,  # rescue_notice
         alarm_call, transmitted_lamp, voice_lamp,  # alarm_call, alarm_transmitted_lamp, alarm_voice_lamp
+        alarm_prompt,
     )
 
 

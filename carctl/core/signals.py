@@ -136,6 +136,8 @@ class Inputs:
     alarm_reset: bool = False
     alarm_transmitted: bool = False
     alarm_voice: bool = False
+    # The platform's duty operator has seen the alarm (a signed alarm.acknowledge): the rider is told help is coming.
+    alarm_acknowledged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,8 @@ class Commands:
     alarm_call: bool = False
     alarm_transmitted_lamp: bool = False
     alarm_voice_lamp: bool = False
+    # The car panel speaks "your call has been received, help is on the way" (held for ALARM_PROMPT_S).
+    alarm_prompt: bool = False
 
 
 class EventKind(IdentityEnum):
@@ -202,7 +206,8 @@ class EventKind(IdentityEnum):
     TRAPPED_PASSENGER_ENDED = "trapped_passenger_ended"
     ALARM_BUTTON = "alarm_button"  # the car panel's alarm button: detail "pressed" or "released"
     # The alarm's state changed (alarm.py): detail "requested", "transmitted", "voice_connected", "cancelled", or
-    # "filtered" (held back, and logged, because the rider can walk out: doors open at a landing).
+    # "filtered" (held back, and logged, because the rider can walk out: doors open at a landing); "acknowledged"
+    # (the platform's operator has seen it: the rider is told help is on the way).
     ALARM = "alarm"
 
 

@@ -78,6 +78,7 @@ class ControllerState:
     alarm_held_since_tick: int = -1
     alarm_hold_taken: bool = False
     alarm_since_tick: int = -1
+    alarm_prompt_until_tick: int = -1  # the "help is on the way" prompt is spoken until this tick
 
 
 def kept_alarm(state: ControllerState) -> AlarmPhase:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # config.py re-exports Timing, so it is not imported here at 
 TRAPPED_AFTER_S = 30.0
 # A car still settling after a stop this long, with no stop-at-once fault to explain it, says so (standstill.py).
 STANDSTILL_UNCONFIRMED_S = 10.0
+# The alarm's "help is on the way" prompt is held this long (alarm.py), so a car panel that misses a poll speaks it.
+ALARM_PROMPT_S = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Timing:
@@ -44,6 +46,7 @@ class Timing:
     standstill_unconfirmed: int
     speed_deviation: int
     alarm_press: int
+    alarm_prompt: int
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Timing:
@@ -72,4 +75,5 @@ class Timing:
             standstill_unconfirmed=max(1, ticks(STANDSTILL_UNCONFIRMED_S)),
             speed_deviation=max(1, ticks(car.speed_deviation_s)),
             alarm_press=max(1, ticks(car.alarm_press_s)),
+            alarm_prompt=max(1, ticks(ALARM_PROMPT_S)),
         )

@@ -112,6 +112,9 @@ class Agent:
         if kind == "car.mode":
             self._tell_loop(loopback.mode_request(params["mode"]))
             return {"mode_requested": params["mode"]}
+        if kind == "alarm.acknowledge":
+            self._tell_loop(loopback.alarm_acknowledged())
+            return {"acknowledged": True}
         if kind == "config.get":
             return {"state": self.last_state, "settings": overrides.read(self.overrides_path),
                     "link": self.health()}

@@ -98,6 +98,9 @@ SCHEMAS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "permissions.set": {"enabled": lambda v: isinstance(v, bool), "free_landings?": _landings},
     "car.mode": {"mode": lambda v: v in MODES},
     "car.home_landing": {"landing": _landing},
+    # The duty operator has seen the car's alarm: the rider is told help is on the way. It does not end the alarm
+    # (only the rescuer's reset at the car does).
+    "alarm.acknowledge": {},
     "config.get": {},
 }
 

@@ -86,6 +86,8 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
     mode = actions.add_parser("mode")
     target(mode, car_required=True)
     mode.add_argument("mode", choices=["normal", "out_of_service", "independent"])
+    target(actions.add_parser("alarm-ack", help="the duty operator has seen the car's alarm: the rider is told help "
+                                               "is on the way (it does not end the alarm)"), car_required=True)
     home = actions.add_parser("home-landing")
     target(home, car_required=True)
     home.add_argument("landing", type=int)
@@ -348,6 +350,8 @@ def _params(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     action = args.platform_command
     if action == "mode":
         return "car.mode", {"mode": args.mode}
+    if action == "alarm-ack":
+        return "alarm.acknowledge", {}
     if action == "home-landing":
         return "car.home_landing", {"landing": _check_landing(args.landing, "landing")}
     if action == "resident-delete":

@@ -77,6 +77,11 @@ class ReloadSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmAcknowledged:
+    """The platform's operator has seen the car's alarm (a signed alarm.acknowledge)."""
+
+
+@dataclass(frozen=True, slots=True)
 class EventStored:
     event_id: str
 
@@ -120,7 +125,7 @@ def _flat(value: Any) -> bool:
 
 # -- the loop, from the platform link --------------------------------------------------------------------------------
 
-def parse_platform_message(value: Any) -> ModeRequest | ReloadSettings | EventStored | Refused:
+def parse_platform_message(value: Any) -> ModeRequest | ReloadSettings | EventStored | AlarmAcknowledged | Refused:
     kind = _type_of(value)
     if kind == "mode":
         mode = value.get("mode")
@@ -129,6 +134,8 @@ def parse_platform_message(value: Any) -> ModeRequest | ReloadSettings | EventSt
         return Refused("mode not one the platform may request")
     if kind == "reload":
         return ReloadSettings()
+    if kind == "alarm_acknowledged":
+        return AlarmAcknowledged()
     if kind == "event_stored":
         event_id = value.get("id")
         if isinstance(event_id, str) and EVENT_ID.fullmatch(event_id):
@@ -143,6 +150,10 @@ def mode_request(mode: str) -> dict[str, Any]:
 
 def reload_settings() -> dict[str, Any]:
     return {"type": "reload"}
+
+
+def alarm_acknowledged() -> dict[str, Any]:
+    return {"type": "alarm_acknowledged"}
 
 
 def event_stored(event_id: str) -> dict[str, Any]:

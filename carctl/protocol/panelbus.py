@@ -26,6 +26,9 @@ MAX_PAYLOAD = 32
 HEADER_LENGTH = 4
 CRC_LENGTH = 2
 NO_LANDING = 0xFF
+# The car panel's "landing to announce" byte also carries spoken prompts, from 0xF0 (above any landing index): an
+# announcement board that predates them ignores a landing it does not have.
+PROMPT_HELP_ON_THE_WAY = 0xF0  # the alarm: "your call has been received, help is on the way" (docs/alarm.md)
 
 
 def landing_address(landing: int) -> int:

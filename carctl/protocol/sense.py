@@ -160,11 +160,12 @@ _make_drive_command = fast_constructor(DriveCommand)
 def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int, *,
           requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = (),
           controller_error: bool = False, latch_record_failing: bool = False,
-          alarm_channel: tuple[bool, bool] = (False, False)) -> Inputs:
+          alarm_channel: tuple[bool, bool] = (False, False), alarm_acknowledged: bool = False) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
     already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
     cycle; ``latch_record_failing``: the record of latched faults cannot be written; ``alarm_channel``: what the
-    alarm's channel to the rescue service reports, (transmitted, voice connected)."""
+    alarm's channel to the rescue service reports, (transmitted, voice connected); ``alarm_acknowledged``: the
+    platform's operator has seen the alarm (this cycle)."""
     drive = readings.drive or NEVER_ANSWERED
     top = readings.car_top
     panel = readings.car_panel
@@ -227,6 +228,7 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         presses.alarm_reset,  # alarm_reset
         alarm_channel[0],  # alarm_transmitted
         alarm_channel[1],  # alarm_voice
+        alarm_acknowledged,  # alarm_acknowledged
     )
 
 
@@ -272,7 +274,8 @@ def car_panel_outputs(commands: Commands) -> CarPanelOutputs:
         call_lamps=commands.car_call_lamps, position_landing=commands.position_landing,
         arrow_up=direction is Direction.UP, arrow_down=direction is Direction.DOWN, gong=commands.gong,
         buzzer=commands.buzzer, overload_lamp=commands.overload_lamp,
-        announce_landing=commands.announce_landing if commands.announce_landing >= 0 else panelbus.NO_LANDING,
+        announce_landing=(panelbus.PROMPT_HELP_ON_THE_WAY if commands.alarm_prompt else commands.announce_landing
+                          if commands.announce_landing >= 0 else panelbus.NO_LANDING),
         rescue_notice=commands.rescue_notice, alarm_transmitted_lamp=commands.alarm_transmitted_lamp,
         alarm_voice_lamp=commands.alarm_voice_lamp)
 

@@ -194,7 +194,8 @@ class ControlLoop:
                            recognitions=self._recognitions(),
                            controller_error=self.tick < self.controller_error_until_tick,
                            latch_record_failing=self.latches is not None and self.latches.failing,
-                           alarm_channel=self._alarm_channel())
+                           alarm_channel=self._alarm_channel(),
+                           alarm_acknowledged=self.bridge is not None and self.bridge.take_acknowledgement())
             self.state, commands, events = self.controller.step(self.state, inputs)
         except Exception:  # noqa: BLE001 - the core failing is a stop at once (docs/faults.md, 38)
             # Logged with its traceback. The clean steps of the next CONTROLLER_ERROR_HOLD_S raise controller_error,

@@ -29,7 +29,7 @@ from carctl.core.signals import Event, Inputs, Mode
 from carctl.platform.telemetry import Reporter
 from carctl.core.rates import max_age_s
 from carctl.core.supervisor import SupervisorLimits
-from carctl.protocol.loopback import (EventStored, ModeRequest, Refused, ReloadSettings, age_problem,
+from carctl.protocol.loopback import (AlarmAcknowledged, EventStored, ModeRequest, Refused, ReloadSettings, age_problem,
                                       parse_platform_message)
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.sidechannel import AGENT_FROM_LOOP, LOOP_FROM_PLATFORM, Inbox, Sender, SenderCheck, same_user
@@ -56,6 +56,7 @@ class PlatformBridge:
         self.out = Sender(socket_dir, AGENT_FROM_LOOP)
         self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)
         self.spool_overflow = 0
+        self.alarm_acknowledged = False
 
     @property
     def dropped(self) -> int:
@@ -101,11 +102,18 @@ class PlatformBridge:
                 request = message.mode
             elif isinstance(message, ReloadSettings):
                 reload = True
+            elif isinstance(message, AlarmAcknowledged):
+                self.alarm_acknowledged = True  # taken by the loop's next snapshot (take_acknowledgement)
             elif isinstance(message, EventStored):
                 self.spool.pop(message.event_id, None)
             elif isinstance(message, Refused):
                 self.inbox.refuse(message.reason)
         return request, reload
+
+    def take_acknowledgement(self) -> bool:
+        """Whether the platform's operator acknowledged the alarm since the last cycle (then forgotten)."""
+        acknowledged, self.alarm_acknowledged = self.alarm_acknowledged, False
+        return acknowledged
 
     def after_cycle(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float) -> None:
         messages, status = self.reporter.update(state, inputs, events, lag_p99_ms, time.time())

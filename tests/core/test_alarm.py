@@ -114,3 +114,23 @@ def test_a_button_read_from_a_silent_panel_is_not_held() -> None:
     state, _, _ = CONTROLLER.step(state, replace(inputs, tick=PRESS - 5))
     state, _, seen = hold(state, inputs, range(PRESS - 4, 2 * PRESS - 6))
     assert seen == [] and state.alarm is AlarmPhase.IDLE
+
+
+def test_the_rider_is_told_help_is_coming_when_the_alarm_is_received_and_when_the_operator_acknowledges() -> None:
+    state, inputs = between_floors()
+    state, commands, _ = hold(state, inputs, range(1, PRESS + 2))
+    assert not commands.alarm_prompt
+    tick = PRESS + 2
+    state, commands, events = CONTROLLER.step(state, replace(inputs, tick=tick, alarm_transmitted=True))
+    assert alarms(events) == ["transmitted"] and commands.alarm_prompt
+    prompt = CONTROLLER.timing.alarm_prompt
+    assert CONTROLLER.next_deadline_tick(state, after=tick) <= tick + prompt  # the simulator wakes to end it
+    state, commands, _ = CONTROLLER.step(state, replace(inputs, tick=tick + prompt, alarm_transmitted=True))
+    assert not commands.alarm_prompt and state.alarm_prompt_until_tick == -1
+    state, commands, events = CONTROLLER.step(state, replace(inputs, tick=tick + prompt + 1, alarm_transmitted=True,
+                                                             alarm_acknowledged=True))
+    assert alarms(events) == ["acknowledged"] and commands.alarm_prompt and state.alarm is AlarmPhase.TRANSMITTED
+    # An acknowledgement with no alarm standing says nothing.
+    idle, _ = between_floors()
+    _, commands, events = CONTROLLER.step(idle, replace(inputs, tick=1, alarm_acknowledged=True))
+    assert alarms(events) == [] and not commands.alarm_prompt

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,19 @@ def test_the_state_and_the_health_say_whether_the_cars_clock_is_synchronised(age
         assert ack["accepted"] and ack["result"]["link"]["clock_synchronised"] == clock_synchronised()
     finally:
         operator.close()
+
+
+def test_an_acknowledged_alarm_is_told_to_the_loop(agent: Agent, broker: Broker, tmp_path: Path) -> None:
+    from carctl.protocol.loopback import AlarmAcknowledged, parse_platform_message
+    from carctl.runtime.sidechannel import LOOP_FROM_PLATFORM, Inbox
+
+    loop_inbox = Inbox(tmp_path / "run", LOOP_FROM_PLATFORM)
+    operator = Observer(broker.port, "platform", [f"{CAR}/ack"])
+    try:
+        ack, _ = send(operator, "alarm.acknowledge", {})
+        assert ack["accepted"] and ack["result"] == {"acknowledged": True}
+        time.sleep(0.1)
+        assert [parse_platform_message(value) for value in loop_inbox.take()] == [AlarmAcknowledged()]
+    finally:
+        operator.close()
+        loop_inbox.close()

@@ -208,6 +208,7 @@ def test_each_input_comes_from_its_own_source() -> None:
         "alarm_reset": sensed(presses=Presses(alarm_reset=True)),
         "alarm_transmitted": sensed(alarm_channel=(True, False)),
         "alarm_voice": sensed(alarm_channel=(False, True)),
+        "alarm_acknowledged": sensed(alarm_acknowledged=True),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere
