@@ -82,7 +82,7 @@ def test_a_held_alarm_button_calls_the_rescue_service_and_only_the_reset_ends_it
     assert car.state()["modem"]["dialled"] == [FIRST_NUMBER]  # answered once, never called again
 
 
-def test_a_dead_modem_is_in_the_health_record_and_the_alarm_still_stands(
+def test_a_dead_modem_is_a_fault_and_the_alarm_still_stands_until_it_answers(
         car_with_modem: tuple[WireCar, dict[str, Any]]) -> None:
     car, _ = car_with_modem
     car.send(cmd="modem", dead=True)
@@ -97,5 +97,7 @@ def test_a_dead_modem_is_in_the_health_record_and_the_alarm_still_stands(
     else:
         raise AssertionError(f"no dead modem in the health record: {car.firmware_tail()}")
     assert [event["detail"] for event in car.firmware_events("alarm")] == ["requested"]
+    assert "alarm_modem_dead" in car.firmware_faults_raised()  # shown, and told to the platform like any fault
     car.send(cmd="modem", dead=False)
     car.wait_until(lambda s: lamps(s) == (True, True), 40, "the module back: the call made and answered")
+    assert "alarm_modem_dead" in [event["detail"] for event in car.firmware_events("fault_cleared")]

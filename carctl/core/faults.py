@@ -58,6 +58,7 @@ class Fault(IdentityEnum):
     LATCH_RECORD_UNREADABLE = "latch_record_unreadable"
     CONTROLLER_ERROR = "controller_error"
     LATCH_RECORD_UNWRITABLE = "latch_record_unwritable"
+    ALARM_MODEM_DEAD = "alarm_modem_dead"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -120,6 +121,11 @@ FAULTS: dict[Fault, FaultSpec] = {
     Fault.OVERLOAD: FaultSpec(51, FaultLevel.NO_NEW_TRIPS, False, "load above rated load plus 10 % (75 kg min)"),
     Fault.LANDING_BUTTON_STUCK: FaultSpec(61, FaultLevel.DISPLAY, False,
                                           "a landing button pressed without a break: its presses are ignored"),
+    # Shown, not a stop: the car runs, but a rider who holds the alarm button would get no voice call (EN 81-28 asks
+    # that the alarm system's failure be known); the platform hears it like any fault.
+    Fault.ALARM_MODEM_DEAD: FaultSpec(71, FaultLevel.DISPLAY, False,
+                                      "the alarm's GSM module answers nothing (or its process is silent): no voice "
+                                      "call"),
 }
 
 

@@ -138,6 +138,8 @@ class Inputs:
     alarm_voice: bool = False
     # The platform's duty operator has seen the alarm (a signed alarm.acknowledge): the rider is told help is coming.
     alarm_acknowledged: bool = False
+    # The alarm's modem process says its module answers nothing, or has itself fallen silent (docs/alarm.md).
+    alarm_modem_dead: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,6 +119,8 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
         present.add(Fault.CONTROLLER_ERROR)
     if inputs.latch_record_failing:
         present.add(Fault.LATCH_RECORD_UNWRITABLE)
+    if inputs.alarm_modem_dead:
+        present.add(Fault.ALARM_MODEM_DEAD)
     fresh = limits.freshness
     if inputs.car_top_age_ticks > fresh.car_top:
         present.add(Fault.CAR_TOP_STALE)

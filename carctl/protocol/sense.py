@@ -160,12 +160,14 @@ _make_drive_command = fast_constructor(DriveCommand)
 def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int, *,
           requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = (),
           controller_error: bool = False, latch_record_failing: bool = False,
-          alarm_channel: tuple[bool, bool] = (False, False), alarm_acknowledged: bool = False) -> Inputs:
+          alarm_channel: tuple[bool, bool] = (False, False), alarm_acknowledged: bool = False,
+          alarm_modem_dead: bool = False) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
     already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
     cycle; ``latch_record_failing``: the record of latched faults cannot be written; ``alarm_channel``: what the
     alarm's channel to the rescue service reports, (transmitted, voice connected); ``alarm_acknowledged``: the
-    platform's operator has seen the alarm (this cycle)."""
+    platform's operator has seen the alarm (this cycle); ``alarm_modem_dead``: the alarm's module, or its process,
+    answers nothing."""
     drive = readings.drive or NEVER_ANSWERED
     top = readings.car_top
     panel = readings.car_panel
@@ -229,6 +231,7 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         alarm_channel[0],  # alarm_transmitted
         alarm_channel[1],  # alarm_voice
         alarm_acknowledged,  # alarm_acknowledged
+        alarm_modem_dead,  # alarm_modem_dead
     )
 
 

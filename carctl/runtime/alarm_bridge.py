@@ -22,6 +22,8 @@ from carctl.runtime.sidechannel import LOOP_FROM_MODEM, MODEM_FROM_LOOP, Inbox, 
 
 MAX_AGE_S = max_age_s("alarm_modem")
 TELL_EVERY_S = 1.0
+# The modem process silent this long (not started, crashed, restarting with a backoff): the alarm has no voice call.
+SILENT_AFTER_S = 10.0
 
 
 class AlarmBridge:
@@ -30,8 +32,9 @@ class AlarmBridge:
         self.to_modem = Sender(socket_dir, MODEM_FROM_LOOP)
         self.transmitted = False
         self.voice = False
-        self.dead = False
-        self.heard_s = -1.0  # when the modem process last reported (monotonic; -1: never)
+        self.dead_reported = False
+        self.heard_s = -1.0
+        self.opened_s = time.monotonic()  # when the modem process last reported (monotonic; -1: never)
         self.reports = 0
         self._told: bool | None = None
         self._next_tell_s = 0.0
@@ -45,13 +48,18 @@ class AlarmBridge:
             if isinstance(message, Refused):
                 self.inbox.refuse(message.reason)
                 continue
-            self.dead, self.heard_s = message.dead, now_s
+            self.dead_reported, self.heard_s = message.dead, now_s
             self.reports += 1
             if message.call == bool(self._told):  # a report about the call as it now stands, not an earlier one
                 self.transmitted, self.voice = message.transmitted, message.voice
         if self.voice and now_s - self.heard_s > MAX_AGE_S:
             self.voice = False  # not confirmed: the connection counts as ended
         return self.transmitted, self.voice
+
+    def dead(self) -> bool:
+        """The module answers nothing, or the modem process has not reported for long (it is not running)."""
+        return self.dead_reported or self.heard_s < 0 and time.monotonic() - self.opened_s > SILENT_AFTER_S or (
+            self.heard_s >= 0 and time.monotonic() - self.heard_s > SILENT_AFTER_S)
 
     def tell(self, call: bool) -> None:
         """The core's wish for the call, after the cycle."""
@@ -63,7 +71,7 @@ class AlarmBridge:
             self.transmitted = self.voice = False  # the alarm ended: a new one starts from nothing
 
     def health(self) -> dict[str, object]:
-        return {"reports": self.reports, "dead": self.dead, "silent": self.heard_s < 0
+        return {"reports": self.reports, "dead": self.dead_reported, "silent": self.heard_s < 0
                 or time.monotonic() - self.heard_s > MAX_AGE_S, "refused": dict(self.inbox.refused)}
 
     def close(self) -> None:

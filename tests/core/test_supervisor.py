@@ -158,3 +158,17 @@ def test_stop_now_fault_overrides_everything() -> None:
 def test_both_directions_at_once_is_blocked() -> None:
     out = enforce(Commands(run_up=True, run_down=True), frozenset(), Inputs(tick=1), False, 1, [])
     assert not out.run_up and not out.run_down
+
+
+def test_every_fault_is_in_the_fault_table_and_the_remedies() -> None:
+    """docs/faults.md and docs/fault-remedies.md name each fault with its code: a fault added without them would
+    leave the technician at the car with nothing to go on."""
+    from pathlib import Path
+
+    from carctl.core.faults import FAULTS
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    table, remedies = (docs / "faults.md").read_text(), (docs / "fault-remedies.md").read_text()
+    for fault, spec in FAULTS.items():
+        assert f"| {spec.code} | `{fault.value}` |" in table, fault
+        assert f"## {spec.code} `{fault.value}`" in remedies, fault

@@ -209,6 +209,7 @@ def test_each_input_comes_from_its_own_source() -> None:
         "alarm_transmitted": sensed(alarm_channel=(True, False)),
         "alarm_voice": sensed(alarm_channel=(False, True)),
         "alarm_acknowledged": sensed(alarm_acknowledged=True),
+        "alarm_modem_dead": sensed(alarm_modem_dead=True),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere
