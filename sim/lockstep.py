@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from carctl.core.controller import Controller, ControllerState
 from carctl.core.state import kept_alarm, latched_faults
+from sim.modem import AlarmLine
 from carctl.core.rates import Freshness
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
@@ -38,6 +39,9 @@ from sim.physics import Shaft, actuators
 from sim.scenario import Scenario, ScriptedEvent
 from sim.traffic import Passenger, PassengerFlow, Presses, generate
 
+# The simulated rescue service: called on the alarm's line, it answers after this long (sim/modem.py).
+RESCUE_ANSWERS_AFTER_S = 0.5
+ALARM_NUMBERS = ("+8653281234567",)
 NEVER = 1 << 62
 # Scenario faults that silence a panel board: its answers stop, so its data ages.
 BOARD_SILENCES = {"car_top_silent": "car_top", "car_panel_silent": "car_panel", "landing_silent": "landing"}
@@ -142,6 +146,10 @@ class Lockstep:
         # The readings the key switches were last taken from (_sense): unchanged readings, unchanged switches.
         self._switch_sources: tuple[object, ...] = (None, None, None, None)
         self.alarm_until_tick = -1  # the alarm button is held until this tick
+        # The alarm's channel: the AT session against the simulated module and a rescue centre that answers
+        # (sim/modem.py), with the configuration's numbers when it has them.
+        self.alarm_line = AlarmLine(ALARM_NUMBERS, RESCUE_ANSWERS_AFTER_S)
+        self._alarm_channel = (False, False)
         self._car_top_key: tuple[object, ...] = ()
         self.readings = self._first_readings()
         self._next_ident = len(passengers)
@@ -326,8 +334,10 @@ class Lockstep:
             self.switches = switches
             self._switch_sources = (top, panel, landings.get(self._main_landing),
                                     landings.get(readings.cabinet_landing))
+        if self.commands.alarm_call or self.alarm_line.busy:  # an alarm standing, or its call winding up
+            self._alarm_channel = self.alarm_line.exchange(self.commands.alarm_call, tick * self.period_s)
         return sense(readings, presses, self.freshness, tick, requested_mode=requested,
-                     recognitions=pending.recognitions)
+                     recognitions=pending.recognitions, alarm_channel=self._alarm_channel)
 
     # -- checks and records --------------------------------------------------------------------------------------
 
@@ -458,6 +468,7 @@ class Lockstep:
             previous = self._previous_inputs
             had_input = presses.any() or pending.any()
             if (self._repeating and self.skip_idle and previous is not None and not had_input
+                    and not self.alarm_line.busy
                     and shaft.is_steady(self.commands)
                     and self.commands == self._commands_before and inputs == replace(previous, tick=tick)
                     and self.comm_lost_since < 0 and self.frozen_since < 0

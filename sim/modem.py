@@ -90,3 +90,31 @@ class SimulatedModem:
             self._say("OK")
         else:
             self._say("ERROR")
+
+
+class AlarmLine:
+    """The alarm's whole channel in the lockstep simulator: the firmware's own AT session (carctl/protocol/modem.py)
+    talking to the simulated module and rescue centre on the simulated clock, as the modem process talks to a real
+    module. ``busy`` while a call is wanted or the session is mid-exchange: the lockstep then steps every tick."""
+
+    def __init__(self, numbers: tuple[str, ...], answer_after_s: float) -> None:
+        from carctl.protocol.modem import AtSession
+
+        # No idle probing here: an idle simulated car exchanges nothing, so its ticks can be skipped.
+        self.session = AtSession(numbers, probe_every_s=float("inf"))
+        self.session.probe_at_s = float("inf")
+        self.modem = SimulatedModem(answer_after_s=answer_after_s)
+
+    @property
+    def busy(self) -> bool:
+        from carctl.protocol.modem import Step
+
+        return self.session.wanted or self.session.step is not Step.IDLE
+
+    def exchange(self, wanted: bool, now_s: float) -> tuple[bool, bool]:
+        """One tick: the car's wish, the bytes both ways; (transmitted, voice)."""
+        session = self.session
+        session.want(wanted, now_s)
+        if self.busy:
+            session.receive(self.modem.on_bytes(session.to_send(now_s), now_s), now_s)
+        return session.transmitted, session.voice

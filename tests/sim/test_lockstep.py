@@ -116,8 +116,28 @@ def test_an_alarm_outlives_a_controller_restart_until_the_reset() -> None:
         "traffic": {"pattern": "none", "duration_s": 40.0, "drain_s": 0.0},
         "events": [{"t_s": 5.0, "type": "alarm", "duration_s": 2.0}, {"t_s": 15.0, "type": "controller_restart"}],
     })
-    assert Lockstep(scenario).run()["alarm_at_end"] == "requested"
+    # Answered by the simulated rescue centre before the restart, and the call (the modem's, which a controller
+    # restart does not touch) still up: the alarm comes back and stands, connected, until the reset.
+    assert Lockstep(scenario).run()["alarm_at_end"] == "voice_connected"
     reset = from_dict({**{"traffic": {"pattern": "none", "duration_s": 40.0, "drain_s": 0.0}},
                        "events": [{"t_s": 5.0, "type": "alarm", "duration_s": 2.0},
                                   {"t_s": 15.0, "type": "controller_restart"}, {"t_s": 25.0, "type": "alarm_reset"}]})
     assert Lockstep(reset).run()["alarm_at_end"] == "idle"
+
+
+def test_the_alarm_is_transmitted_through_the_simulated_line_and_the_lamps_follow() -> None:
+    from carctl.core.signals import EventKind
+
+    scenario = from_dict({"traffic": {"pattern": "none", "duration_s": 20.0, "drain_s": 0.0},
+                          "events": [{"t_s": 2.0, "type": "alarm", "duration_s": 1.5}]})
+    for skip in (True, False):
+        lockstep = Lockstep(scenario, skip_idle=skip, keep_events=True)
+        lockstep.run()
+        assert lockstep.event_log is not None
+        alarm = [(e.tick, e.detail) for e in lockstep.event_log if e.kind is EventKind.ALARM]
+        assert [detail for _, detail in alarm] == ["requested", "voice_connected"]
+        requested_tick, connected_tick = alarm[0][0], alarm[1][0]
+        # The press (1 s), then the AT exchange and the rescue centre's answer (0.5 s): well within 2 s.
+        assert (connected_tick - requested_tick) * lockstep.period_s < 2.0
+        assert lockstep.alarm_line.modem.dialled == ["+8653281234567"]
+        assert lockstep.commands.alarm_transmitted_lamp and lockstep.commands.alarm_voice_lamp

@@ -207,3 +207,33 @@ def test_after_every_transient_stop_the_brake_is_lifted_only_at_rest(events: lis
     assert {fault["kind"] for fault in report["faults"]} <= {"drive_stale", "drive_fault", "safety_chain_open",
                                                              "car_top_stale"}, report["faults"]
     assert report["calls_pending_at_end"] == {"car": [], "up": [], "down": []}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(0.3, 6.0).map(lambda t: round(t, 2)),
+       st.sampled_from([None, "drive_fault", "comm_loss", "door_lock_lost", "safety_chain_open", "power_loss",
+                        "car_panel_silent"]),
+       st.sampled_from([None, "independent", "out_of_service", "fire"]))
+def test_an_alarm_held_in_a_closed_car_outside_the_door_zone_is_transmitted_within_2_s(
+        after_s: float, fault: str | None, mode: str | None) -> None:
+    """Whatever the mode and the fault, a rider holding the alarm button in a closed car between landings has the
+    alarm reach the rescue service (transmitted: answered on the simulated line) within car.alarm_press_s + 2 s."""
+    from hypothesis import assume
+
+    car = SimulatedCar()
+    car.press_car_call(LANDINGS - 1)
+    car.run_for(after_s)
+    if mode is not None:
+        car.switch_mode(mode)
+    if fault is not None:
+        car.inject(fault)
+    car.run_for(0.5)
+    assume(not car.shaft.in_door_zone() and car.shaft.door_state() == "closed")
+    assume(fault != "car_panel_silent")  # no panel, no button: its own fault says so (car_panel_stale)
+    held_at_s = car.t_s
+    car.hold_alarm(1.5)
+    press_s = car.sim.config.car.alarm_press_s
+    car.run_for(press_s + 2.0)
+    reached = [e for e in car.events_of(EventKind.ALARM) if e.detail in ("transmitted", "voice_connected")]
+    assert reached, car.describe()
+    assert reached[0].tick * car.sim.period_s - held_at_s <= press_s + 2.0 + car.sim.period_s
