@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carctl.core.controller import ControllerState, Phase
-from carctl.core.signals import Event, EventKind, Inputs
+from carctl.core.signals import AlarmPhase, Event, EventKind, Inputs
 from carctl.core.supervisor import FAULTS, Fault, SupervisorLimits, parse_fault_detail
 from carctl.core.waiting import waiting_for
 from carctl.protocol.sense import NEVER_SEEN
@@ -242,11 +242,18 @@ class Reporter:
     cadence: StateCadence = field(init=False)
     alarms: AlarmReports = field(init=False)
     alarm_started_tick: int = -1  # the tick of the alarm standing now (for how long it stood, told at its reset)
+    # The id shared by the trapped-passenger event and the alarm events of one entrapment ("" when there is none).
+    entrapment: str = ""
 
     def __post_init__(self) -> None:
         self.alarms = AlarmReports(max(1, round(ALARM_REPORT_EVERY_S / self.period_s)))
         self.statistics = DailyStatistics(self.period_s, self.utc_offset_h)
         self.cadence = StateCadence(self.state_every_s)
+
+    def _entrapment(self) -> str:
+        if not self.entrapment:
+            self.entrapment = uuid.uuid4().hex
+        return self.entrapment
 
     def update(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float,
                time_s: float) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -261,6 +268,10 @@ class Reporter:
                 if extra is None:
                     continue
                 message.update(extra)
+            elif event.kind is EventKind.TRAPPED_PASSENGER_ENDED and self.entrapment:
+                message["entrapment"] = self.entrapment
+                if state.alarm is AlarmPhase.IDLE:
+                    self.entrapment = ""  # over: no one held, no alarm standing
             out.append(message)
         told = self.alarms.window_end(inputs.tick, inputs.alarm_button)
         if told is not None:
@@ -268,15 +279,21 @@ class Reporter:
                                     time_s)
             if message is not None:
                 out.append({**message, **told})
-        out += [trapped_message(event, state, inputs, time_s) for event in events
-                if event.kind is EventKind.TRAPPED_PASSENGER]
         for event in events:
-            if event.kind is EventKind.ALARM:
-                out.append(alarm_message(event, state, inputs, time_s, self.period_s, self.alarm_started_tick))
+            kind = event.kind
+            if kind is EventKind.TRAPPED_PASSENGER:
+                out.append({**trapped_message(event, state, inputs, time_s), "entrapment": self._entrapment()})
+            elif kind is EventKind.ALARM:
+                message = alarm_message(event, state, inputs, time_s, self.period_s, self.alarm_started_tick)
+                if self.entrapment or state.trapped_since_tick >= 0 or state.trapped:
+                    message["entrapment"] = self._entrapment()  # someone held in the car: the same entrapment
+                out.append(message)
                 if event.detail == "requested":
                     self.alarm_started_tick = event.tick
                 elif event.detail == "cancelled":
                     self.alarm_started_tick = -1
+                    if state.trapped_since_tick < 0:
+                        self.entrapment = ""
         report = self.statistics.update(state, events, time_s)
         if report is not None:
             out.append(report)

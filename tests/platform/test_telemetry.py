@@ -107,7 +107,7 @@ def test_a_passenger_stuck_between_floors_raises_one_alarm_after_30_s() -> None:
     assert len(alarms) == 1 and len(car.events_of(EventKind.TRAPPED_PASSENGER)) == 1
     t_s, alarm = alarms[0]
     assert set(alarm) == {"id", "category", "kind", "tick", "waited_s", "position_m", "load_kg", "cause", "faults",
-                          "t"}
+                          "t", "entrapment"}
     assert alarm["cause"] == "outside the door zone" and TRAPPED_AFTER_S <= alarm["waited_s"] < TRAPPED_AFTER_S + 1
     assert alarm["category"] == "faults_and_alarms" and alarm["faults"] == ["drive_fault"]
     assert 6.5 < alarm["position_m"] < 7.5 and alarm["load_kg"] >= 80
@@ -181,10 +181,32 @@ def test_an_alarm_held_between_floors_reaches_the_platform_with_where_the_car_is
     car.run_for(1.0)
     messages, _ = reporter.update(car.sim.state, now_inputs(car), tuple(car.events[seen:]), 0.0, car.t_s)
     alarms = [m for m in messages if m["kind"] == "alarm"]
-    assert [m["state"] for m in alarms] == ["requested", "cancelled"]
+    # The simulated rescue centre answers the call (sim/modem.py), then the rescuer resets the alarm at the car.
+    assert [m["state"] for m in alarms] == ["requested", "voice_connected", "cancelled"]
     requested = alarms[0]
     assert requested["category"] == "faults_and_alarms" and requested["between_landings"]
     assert requested["landing"] is None and 6.5 < requested["position_m"] < 7.5 and requested["load_kg"] >= 80
     assert requested["faults"] == ["drive_fault"] and requested["door"] == "closed"
-    assert 3.5 <= alarms[1]["active_s"] <= 4.5  # from the end of the 1 s hold to the reset, 4 s later
+    assert 3.5 <= alarms[2]["active_s"] <= 4.5  # from the end of the 1 s hold to the reset, 4 s later
     assert all(event_problem(m) is None for m in alarms)  # the link process takes it into its outbox
+
+
+def test_the_alarm_and_the_trapped_passenger_event_of_one_entrapment_share_its_id() -> None:
+    car = SimulatedCar()
+    reporter = Reporter(car.sim.period_s, 630.0, state_every_s=5.0)
+    car.set_extra_load(80.0)
+    car.press_car_call(5)
+    car.wait_until(lambda: 6.5 < car.shaft.position_m < 7.5, within_s=30, what="between landings")
+    car.inject("drive_fault")
+    messages: list[dict] = []
+    seen = len(car.events)
+    car.hold_alarm(1.5)
+    for _ in range(int((TRAPPED_AFTER_S + 5) / 0.5)):
+        car.run_for(0.5)
+        events = tuple(car.events[seen:])
+        seen = len(car.events)
+        messages += reporter.update(car.sim.state, now_inputs(car), events, 0.0, car.t_s)[0]
+    alarm = [m for m in messages if m["kind"] == "alarm"]
+    trapped = [m for m in messages if m["kind"] == "trapped_passenger"]
+    assert alarm and len(trapped) == 1
+    assert {m["entrapment"] for m in alarm} == {trapped[0]["entrapment"]} and len(trapped[0]["entrapment"]) == 32
