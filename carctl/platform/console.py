@@ -448,6 +448,29 @@ def _watch(client: Any, messages: queue.Queue[tuple[str, bytes]], args: argparse
             except queue.Empty:
                 continue
             print(f"{topic} {payload.decode(errors='replace')}", flush=True)
+            headline = alarm_headline(topic, payload)
+            if headline:
+                # On stderr, the operator's terminal: stdout stays one "topic payload" line per message for tools.
+                print(headline, file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def alarm_headline(topic: str, payload: bytes) -> str:
+    """A line that stands out for a car's alarm or a trapped passenger ("" for any other message, or garbage)."""
+    try:
+        message = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(message, dict) or message.get("kind") not in ("alarm", "trapped_passenger"):
+        return ""
+    car = topic.split("/")[2] if topic.count("/") >= 3 else "?"
+    where = ("between landings" if message.get("between_landings") or message.get("kind") == "trapped_passenger"
+             and message.get("cause") == "outside the door zone" else f"at landing {message.get('landing')}")
+    what = (f"ALARM {str(message.get('state'))[:20]}" if message["kind"] == "alarm"
+            else f"TRAPPED PASSENGER for {message.get('waited_s')} s")
+    faults = message.get("faults")
+    return (f"*** car {car[:64]}: {what}, {where}, {message.get('position_m')} m, {message.get('load_kg')} kg"
+            f"{', faults ' + ', '.join(str(f)[:40] for f in faults[:8]) if isinstance(faults, list) and faults else ''}"
+            f" ***")

@@ -211,3 +211,15 @@ def test_the_documented_car_option_is_the_consoles() -> None:
         for name in re.findall(r"`([a-z-]+)`", cells[1]):
             documented[name] = verdict
     assert documented == found
+
+
+def test_watch_makes_an_alarm_stand_out_and_ignores_garbage() -> None:
+    from carctl.platform.console import alarm_headline
+
+    alarm = json.dumps({"kind": "alarm", "state": "requested", "between_landings": True, "landing": None,
+                        "position_m": 7.0, "load_kg": 80, "faults": ["drive_fault"]}).encode()
+    line = alarm_headline("carctl/xihan/b7u2/events", alarm)
+    assert line.startswith("*** car b7u2: ALARM requested, between landings, 7.0 m, 80 kg, faults drive_fault")
+    assert alarm_headline("carctl/xihan/b7u2/events", b'{"kind": "fault_raised"}') == ""
+    for garbage in (b"\xff", b"[]", b'{"kind": "alarm", "faults": 3}', b"null"):
+        alarm_headline("x", garbage)  # never raises
