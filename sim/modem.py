@@ -101,7 +101,7 @@ class AlarmLine:
         from carctl.protocol.modem import AtSession
 
         # No idle probing here: an idle simulated car exchanges nothing, so its ticks can be skipped.
-        self.session = AtSession(numbers, probe_every_s=float("inf"))
+        self.session = AtSession(numbers, probe_every_s=float("inf"), test_every_s=float("inf"))
         self.session.probe_at_s = float("inf")
         self.modem = SimulatedModem(answer_after_s=answer_after_s)
 

@@ -90,7 +90,8 @@ def run(config_path: Path, port: str | None = None, stop_after_s: float = 0.0) -
         config = firmware_config.load(config_path)
         settings = config.alarm
         session = AtSession(settings.numbers, settings.command_timeout_s, settings.ring_timeout_s,
-                            settings.retry_after_s)
+                            settings.retry_after_s, test_every_s=settings.test_every_h * 3600.0,
+                            test_number=settings.test_number)
         socket_dir = prepare_socket_dir(Path(config.runtime.socket_dir), create=False)
     except (firmware_config.FirmwareConfigError, SocketDirError, ValueError) as error:
         print(f"alarm modem: not starting: {error}", file=sys.stderr)
@@ -102,7 +103,7 @@ def run(config_path: Path, port: str | None = None, stop_after_s: float = 0.0) -
     link = ModemLink(port or settings.modem_port, settings.baud)
     started = time.monotonic()
     next_report = 0.0
-    told: tuple[bool, bool, bool, bool] | None = None
+    told: tuple[bool, bool, bool, bool, str, int] | None = None
     try:
         while not stop_after_s or time.monotonic() - started < stop_after_s:
             now = time.monotonic()
@@ -117,7 +118,8 @@ def run(config_path: Path, port: str | None = None, stop_after_s: float = 0.0) -
                 session.receive(link.exchange(session.to_send(now)), now)
             else:
                 session.dead = True  # no port: the module cannot be reached
-            state = (session.wanted, session.transmitted, session.voice, session.dead)
+            state = (session.wanted, session.transmitted, session.voice, session.dead, session.test_result,
+                     session.tests_made)
             if state != told or now >= next_report:
                 to_loop.send(loopback.alarm_channel(*state))
                 told, next_report = state, now + REPORT_EVERY_S

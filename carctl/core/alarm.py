@@ -42,12 +42,14 @@ _MOVES = {
 def involved(state: ControllerState, inputs: Inputs) -> bool:
     """Whether the alarm has anything to look at this tick (the controller skips it otherwise)."""
     return (inputs.alarm_button or state.alarm_held_since_tick >= 0 or state.alarm is not AlarmPhase.IDLE
-            or inputs.alarm_reset or state.alarm_prompt_until_tick >= 0)
+            or inputs.alarm_reset or state.alarm_prompt_until_tick >= 0 or bool(inputs.alarm_test))
 
 
 def watch_alarm(ctx: Context, state: ControllerState, inputs: Inputs, rescue: bool, stopped_at_once: bool,
                 events: list[Event]) -> ControllerState:
     tick = inputs.tick
+    if inputs.alarm_test:
+        events.append(Event(EventKind.ALARM_TEST, tick, state.landing, inputs.alarm_test))
     phase = state.alarm
     held_since, taken, since = state.alarm_held_since_tick, state.alarm_hold_taken, state.alarm_since_tick
     prompt_until = state.alarm_prompt_until_tick if state.alarm_prompt_until_tick > tick else -1

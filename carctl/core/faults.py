@@ -59,6 +59,7 @@ class Fault(IdentityEnum):
     CONTROLLER_ERROR = "controller_error"
     LATCH_RECORD_UNWRITABLE = "latch_record_unwritable"
     ALARM_MODEM_DEAD = "alarm_modem_dead"
+    ALARM_TEST_FAILED = "alarm_test_failed"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -126,6 +127,8 @@ FAULTS: dict[Fault, FaultSpec] = {
     Fault.ALARM_MODEM_DEAD: FaultSpec(71, FaultLevel.DISPLAY, False,
                                       "the alarm's GSM module answers nothing (or its process is silent): no voice "
                                       "call"),
+    Fault.ALARM_TEST_FAILED: FaultSpec(72, FaultLevel.DISPLAY, False,
+                                       "the alarm's last periodic test call reached no rescue service"),
 }
 
 

@@ -140,6 +140,10 @@ class Inputs:
     alarm_acknowledged: bool = False
     # The alarm's modem process says its module answers nothing, or has itself fallen silent (docs/alarm.md).
     alarm_modem_dead: bool = False
+    # The periodic test call of the alarm (EN 81-28): a result just made ("ok" or "failed", for one snapshot; "" none)
+    # and whether the last one failed (a level).
+    alarm_test: str = ""
+    alarm_test_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,7 @@ class EventKind(IdentityEnum):
     # "filtered" (held back, and logged, because the rider can walk out: doors open at a landing); "acknowledged"
     # (the platform's operator has seen it: the rider is told help is on the way).
     ALARM = "alarm"
+    ALARM_TEST = "alarm_test"  # the periodic test call of the alarm: detail "ok" or "failed"
 
 
 @dataclass(frozen=True, slots=True)

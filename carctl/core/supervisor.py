@@ -121,6 +121,8 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
         present.add(Fault.LATCH_RECORD_UNWRITABLE)
     if inputs.alarm_modem_dead:
         present.add(Fault.ALARM_MODEM_DEAD)
+    if inputs.alarm_test_failed:
+        present.add(Fault.ALARM_TEST_FAILED)
     fresh = limits.freshness
     if inputs.car_top_age_ticks > fresh.car_top:
         present.add(Fault.CAR_TOP_STALE)

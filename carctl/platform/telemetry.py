@@ -38,6 +38,7 @@ REPORTED_EVENTS = {
     # end of an entrapment the platform was told of.
     EventKind.ALARM_BUTTON: "faults_and_alarms",
     EventKind.TRAPPED_PASSENGER_ENDED: "faults_and_alarms",
+    EventKind.ALARM_TEST: "faults_and_alarms",  # the alarm's periodic test call: ok or failed
 }
 
 
@@ -90,6 +91,8 @@ def event_message(event: Event, period_s: float, time_s: float, drive_fault_code
         message.update(button=event.detail)  # "pressed" or "released"
     elif event.kind is EventKind.TRAPPED_PASSENGER_ENDED:
         message.update(waited_s=float(event.detail))  # how long they were held in all
+    elif event.kind is EventKind.ALARM_TEST:
+        message.update(result=event.detail)  # "ok" or "failed"
     else:
         source, _, resident = event.detail.partition(":")
         message.update(source=source, resident=resident, home_landing=event.landing)

@@ -254,14 +254,18 @@ class AlarmChannel:
     transmitted: bool
     voice: bool
     dead: bool
+    test: str = ""  # the last periodic test call: "", "ok" or "failed"
+    tests: int = 0  # how many tests the process has made (a new one: a new result)
 
 
 def alarm_call(call: bool) -> dict[str, Any]:
     return {"type": "alarm_call", "call": call}
 
 
-def alarm_channel(call: bool, transmitted: bool, voice: bool, dead: bool) -> dict[str, Any]:
-    return {"type": "alarm_channel", "call": call, "transmitted": transmitted, "voice": voice, "dead": dead}
+def alarm_channel(call: bool, transmitted: bool, voice: bool, dead: bool, test: str = "",
+                  tests: int = 0) -> dict[str, Any]:
+    return {"type": "alarm_channel", "call": call, "transmitted": transmitted, "voice": voice, "dead": dead,
+            "test": test, "tests": tests}
 
 
 def parse_alarm_call(value: Any) -> AlarmCall | Refused:
@@ -272,7 +276,10 @@ def parse_alarm_call(value: Any) -> AlarmCall | Refused:
 
 def parse_alarm_channel(value: Any) -> AlarmChannel | Refused:
     keys = ("call", "transmitted", "voice", "dead")
-    if (_type_of(value) != "alarm_channel" or set(value) - {"type", *keys, SENT_KEY}
-            or any(type(value.get(key)) is not bool for key in keys)):
+    if (_type_of(value) != "alarm_channel" or set(value) - {"type", *keys, "test", "tests", SENT_KEY}
+            or any(type(value.get(key)) is not bool for key in keys)
+            or value.get("test", "") not in ("", "ok", "failed")
+            or type(value.get("tests", 0)) is not int or not 0 <= value.get("tests", 0) < 1 << 31):
         return Refused("not an alarm_channel message")
-    return AlarmChannel(value["call"], value["transmitted"], value["voice"], value["dead"])
+    return AlarmChannel(value["call"], value["transmitted"], value["voice"], value["dead"], value.get("test", ""),
+                        value.get("tests", 0))

@@ -13,6 +13,12 @@ Rules of this module:
   rescue service (transmitted) and someone speaks with the car (voice). When that call ends (NO CARRIER, VOICE CALL:
   END), the alarm stays transmitted and is not called again; it ends only when it is no longer wanted (the
   rescuer's reset at the car), which hangs up a call in progress.
+- The periodic test call (EN 81-28: at least every 3 days): while no alarm stands, every test_every_s (the first
+  TEST_FIRST_AFTER_S after start) the test number (or the alarm's numbers) is called as an alarm would be; answered,
+  it is hung up at once and the test is "ok"; every number failed, it is "failed", and tried again after
+  TEST_RETRY_AFTER_S. A test never lights the rider's lamps, and an alarm always takes the line from a test.
+- A command in flight (a probe, a hang-up) is let finish before a round of calls begins, so its late answer is never
+  taken for the next command's.
 - A command with no answer in time is sent again at once; a module that answers nothing to DEAD_AFTER_TIMEOUTS
   commands in a row is dead (``dead``: for the car to show), and is tried again at each backoff. While no call is
   wanted the module is asked "AT" every probe_every_s, so a dead module is known before the alarm that needs it.
@@ -21,10 +27,13 @@ Rules of this module:
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 MAX_LINE_BYTES = 256
 MAX_RETRY_AFTER_S = 300.0
+TEST_FIRST_AFTER_S = 300.0
+TEST_RETRY_AFTER_S = 3600.0
 DEAD_AFTER_TIMEOUTS = 2
 FAILED = ("BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE", "ERROR")
 CONNECTED = ("CONNECT", "VOICE CALL: BEGIN")
@@ -59,7 +68,11 @@ class AtSession:
     ring_timeout_s: float = 60.0
     retry_after_s: float = 30.0
     probe_every_s: float = 60.0
+    test_every_s: float = 72 * 3600.0
+    test_number: str = ""  # the rescue service's number for test calls ("": the alarm's numbers)
     # What the session reports.
+    test_result: str = ""  # the last periodic test call: "", "ok" or "failed"
+    tests_made: int = 0
     transmitted: bool = False
     voice: bool = False
     dead: bool = False
@@ -77,6 +90,8 @@ class AtSession:
     next_after_hang_up: bool = False  # the ATH sent ends a failed call: the next number follows it
     last_command: str = ""
     probe_at_s: float = 0.0  # when the idle module is next asked "AT"
+    testing: bool = False  # the calls under way are the periodic test
+    test_due_s: float = -1.0  # when the next test call is due (-1: not yet scheduled)
     _buffer: bytearray = field(default_factory=bytearray)
     _overlong: bool = False
     _out: bytearray = field(default_factory=bytearray)
@@ -84,7 +99,7 @@ class AtSession:
     def __post_init__(self) -> None:
         if not self.numbers:
             raise ValueError("at least one number to call")
-        for number in self.numbers:
+        for number in self.numbers + ((self.test_number,) if self.test_number else ()):
             problem = number_problem(number)
             if problem:
                 raise ValueError(problem)
@@ -100,8 +115,18 @@ class AtSession:
         if wanted:
             self.transmitted = self.voice = False
             self.backoff_s = self.retry_after_s
-            if self.step is not Step.PROBE:  # else the round starts when the probe's answer is in (or it times out)
+            if self.testing:  # the alarm takes the line from the test, which is made again later
+                self.testing = False
+                self.test_due_s = now_s + TEST_FIRST_AFTER_S
+                if self.step in (Step.DIALLING, Step.RINGING, Step.CONNECTED):
+                    self.next_after_hang_up = False
+                    self._send("ATH", Step.HANGING_UP, now_s)  # the round follows the hang-up (_settled)
+                    return
+            if self.step in (Step.IDLE, Step.WAITING):
                 self._start_round(now_s)
+            elif self.step in (Step.ECHO_OFF, Step.REGISTRATION, Step.DIALLING):
+                self.number_index = 0  # a round under way (a test's) goes on as the alarm's
+            # else (a probe or a hang-up in flight): the round begins once it is answered (_settled)
         else:
             self.transmitted = self.voice = False
             self.next_after_hang_up = False
@@ -151,19 +176,40 @@ class AtSession:
         self.registered = False
         self._send("ATE0", Step.ECHO_OFF, now_s)
 
+    def _numbers(self) -> tuple[str, ...]:
+        return (self.test_number,) if self.testing and self.test_number else self.numbers
+
     def _dial(self, now_s: float) -> None:
         self.calls_made += 1
-        self._send(f"ATD{self.numbers[self.number_index]};", Step.DIALLING, now_s)
+        self._send(f"ATD{self._numbers()[self.number_index]};", Step.DIALLING, now_s)
 
     def _next_number(self, now_s: float) -> None:
         self.calls_failed += 1
         self.number_index += 1
-        if self.number_index < len(self.numbers):
+        if self.number_index < len(self._numbers()):
             self._dial(now_s)
         else:
             self._wait(now_s)
 
+    def _test_done(self, result: str, now_s: float, next_in_s: float) -> None:
+        self.testing = False
+        self.test_result = result
+        self.tests_made += 1
+        self.test_due_s = now_s + next_in_s
+
+    def _settled(self, now_s: float) -> None:
+        """A command in flight has been answered (or timed out) with nothing to follow it: a round of calls if an
+        alarm stands that has not reached the rescue service, else idle."""
+        if self.wanted and not self.transmitted:
+            self._start_round(now_s)
+        else:
+            self.step = Step.IDLE
+
     def _wait(self, now_s: float) -> None:
+        if self.testing:  # no module, no network or no answer: the test has failed; tried again later
+            self._test_done("failed", now_s, TEST_RETRY_AFTER_S)
+            self.step = Step.IDLE
+            return
         self.step = Step.WAITING
         self.deadline_s = now_s + self.backoff_s
         self.backoff_s = min(MAX_RETRY_AFTER_S, self.backoff_s * 2)
@@ -181,9 +227,7 @@ class AtSession:
         step = self.step
         if step is Step.PROBE:
             if line in ("OK", "ERROR"):
-                self.step = Step.IDLE
-                if self.wanted and not self.transmitted:  # an alarm that came during the probe
-                    self._start_round(now_s)
+                self._settled(now_s)  # an alarm that came during the probe begins now
         elif step is Step.ECHO_OFF:
             if line == "OK":
                 self._send("AT+CREG?", Step.REGISTRATION, now_s)
@@ -204,6 +248,9 @@ class AtSession:
             if line == "OK" and step is Step.DIALLING:
                 self.step = Step.RINGING
                 self.deadline_s = now_s + self.ring_timeout_s
+            elif line in CONNECTED and self.testing:
+                self._test_done("ok", now_s, self.test_every_s)  # answered: the line works; hang up at once
+                self._send("ATH", Step.HANGING_UP, now_s)
             elif line in CONNECTED:
                 self.transmitted = self.voice = True
                 self.step = Step.CONNECTED
@@ -220,15 +267,21 @@ class AtSession:
 
     def _hung_up(self, now_s: float) -> None:
         then_next, self.next_after_hang_up = self.next_after_hang_up, False
-        if then_next and self.wanted:
+        if then_next and (self.wanted or self.testing):
             self._next_number(now_s)
         else:
-            self.step = Step.IDLE
+            self._settled(now_s)
 
     def _timers(self, now_s: float) -> None:
         step = self.step
         if step is Step.IDLE:
-            if now_s >= self.probe_at_s:
+            if self.test_due_s < 0:  # the first test soon after start (an infinite period: none)
+                self.test_due_s = now_s + min(TEST_FIRST_AFTER_S, self.test_every_s) * (
+                    1 if math.isfinite(self.test_every_s) else math.inf)
+            if not self.wanted and now_s >= self.test_due_s:
+                self.testing = True
+                self._start_round(now_s)
+            elif now_s >= self.probe_at_s:
                 self.probe_at_s = now_s + self.probe_every_s
                 self._send("AT", Step.PROBE, now_s)
             return
@@ -253,10 +306,9 @@ class AtSession:
             elif step is Step.DIALLING:
                 self._next_number(now_s)
             elif step is Step.PROBE:
-                self.step = Step.IDLE  # asked again at the next probe (or by the next alarm)
+                # Asked again soon (at the next probe if the module is dead), or by the alarm waiting for it.
                 self.probe_at_s = now_s + (self.command_timeout_s if not self.dead else self.retry_after_s)
-                if self.wanted and not self.transmitted:
-                    self._start_round(now_s)
+                self._settled(now_s)
             elif not self.dead:
                 self._send(self.last_command, step, now_s)  # once more, at once
             else:

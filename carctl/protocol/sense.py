@@ -161,13 +161,13 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
           requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = (),
           controller_error: bool = False, latch_record_failing: bool = False,
           alarm_channel: tuple[bool, bool] = (False, False), alarm_acknowledged: bool = False,
-          alarm_modem_dead: bool = False) -> Inputs:
+          alarm_modem_dead: bool = False, alarm_test: tuple[str, bool] = ("", False)) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
     already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
     cycle; ``latch_record_failing``: the record of latched faults cannot be written; ``alarm_channel``: what the
     alarm's channel to the rescue service reports, (transmitted, voice connected); ``alarm_acknowledged``: the
     platform's operator has seen the alarm (this cycle); ``alarm_modem_dead``: the alarm's module, or its process,
-    answers nothing."""
+    answers nothing; ``alarm_test``: a periodic test's result just made ("" none), and whether the last failed."""
     drive = readings.drive or NEVER_ANSWERED
     top = readings.car_top
     panel = readings.car_panel
@@ -232,6 +232,8 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         alarm_channel[1],  # alarm_voice
         alarm_acknowledged,  # alarm_acknowledged
         alarm_modem_dead,  # alarm_modem_dead
+        alarm_test[0],  # alarm_test
+        alarm_test[1],  # alarm_test_failed
     )
 
 

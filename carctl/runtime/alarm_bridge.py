@@ -36,6 +36,9 @@ class AlarmBridge:
         self.heard_s = -1.0
         self.opened_s = time.monotonic()  # when the modem process last reported (monotonic; -1: never)
         self.reports = 0
+        self.test = ""  # the last periodic test's result
+        self.tests_seen = -1  # the process's test count last seen (-1: none yet)
+        self.new_test = ""  # a result not yet handed to the core (alarm_test: once)
         self._told: bool | None = None
         self._next_tell_s = 0.0
 
@@ -50,11 +53,21 @@ class AlarmBridge:
                 continue
             self.dead_reported, self.heard_s = message.dead, now_s
             self.reports += 1
+            if message.tests != self.tests_seen and message.test:
+                if self.tests_seen >= 0 or message.tests > 0:
+                    self.new_test = message.test
+                self.test = message.test
+            self.tests_seen = message.tests
             if message.call == bool(self._told):  # a report about the call as it now stands, not an earlier one
                 self.transmitted, self.voice = message.transmitted, message.voice
         if self.voice and now_s - self.heard_s > MAX_AGE_S:
             self.voice = False  # not confirmed: the connection counts as ended
         return self.transmitted, self.voice
+
+    def take_test(self) -> tuple[str, bool]:
+        """(a periodic test's result new since the last cycle, or ""; whether the last test failed)."""
+        new, self.new_test = self.new_test, ""
+        return new, self.test == "failed"
 
     def dead(self) -> bool:
         """The module answers nothing, or the modem process has not reported for long (it is not running)."""
@@ -71,7 +84,7 @@ class AlarmBridge:
             self.transmitted = self.voice = False  # the alarm ended: a new one starts from nothing
 
     def health(self) -> dict[str, object]:
-        return {"reports": self.reports, "dead": self.dead_reported, "silent": self.heard_s < 0
+        return {"reports": self.reports, "dead": self.dead_reported, "test": self.test, "silent": self.heard_s < 0
                 or time.monotonic() - self.heard_s > MAX_AGE_S, "refused": dict(self.inbox.refused)}
 
     def close(self) -> None:

@@ -237,9 +237,13 @@ class AlarmSection:
     command_timeout_s: float = 2.0
     ring_timeout_s: float = 60.0
     retry_after_s: float = 30.0
+    # The periodic test call (EN 81-28: at least every 3 days), to test_number ("": the alarm's numbers).
+    test_every_h: float = 72.0
+    test_number: str = ""
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "baud": BAUD,
+        "test_every_h": Range(1.0, 72.0, "h"),
         "command_timeout_s": Range(0.1, 30.0, "s"),
         "ring_timeout_s": Range(5.0, 300.0, "s"),
         "retry_after_s": Range(1.0, 300.0, "s"),
@@ -256,6 +260,8 @@ class AlarmSection:
             problem = number_problem(number)
             if problem:
                 raise ConfigError("alarm.numbers", problem)
+        if self.test_number and number_problem(self.test_number):
+            raise ConfigError("alarm.test_number", number_problem(self.test_number) or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,7 +196,8 @@ class ControlLoop:
                            latch_record_failing=self.latches is not None and self.latches.failing,
                            alarm_channel=self._alarm_channel(),
                            alarm_acknowledged=self.bridge is not None and self.bridge.take_acknowledgement(),
-                           alarm_modem_dead=self.alarm_bridge is not None and self.alarm_bridge.dead())
+                           alarm_modem_dead=self.alarm_bridge is not None and self.alarm_bridge.dead(),
+                           alarm_test=self.alarm_bridge.take_test() if self.alarm_bridge is not None else ("", False))
             self.state, commands, events = self.controller.step(self.state, inputs)
         except Exception:  # noqa: BLE001 - the core failing is a stop at once (docs/faults.md, 38)
             # Logged with its traceback. The clean steps of the next CONTROLLER_ERROR_HOLD_S raise controller_error,

@@ -134,3 +134,14 @@ def test_the_rider_is_told_help_is_coming_when_the_alarm_is_received_and_when_th
     idle, _ = between_floors()
     _, commands, events = CONTROLLER.step(idle, replace(inputs, tick=1, alarm_acknowledged=True))
     assert alarms(events) == [] and not commands.alarm_prompt
+
+
+def test_a_periodic_tests_result_is_an_event_and_a_failure_a_display_fault() -> None:
+    state, inputs = open_at_a_landing()
+    state, commands, events = CONTROLLER.step(state, replace(inputs, tick=1, alarm_test="failed",
+                                                             alarm_test_failed=True))
+    assert [(e.kind, e.detail) for e in events if e.kind is EventKind.ALARM_TEST] == [(EventKind.ALARM_TEST,
+                                                                                       "failed")]
+    assert Fault.ALARM_TEST_FAILED in state.faults and not commands.quick_stop  # shown; the car runs on
+    state, _, events = CONTROLLER.step(state, replace(inputs, tick=2, alarm_test="ok"))
+    assert Fault.ALARM_TEST_FAILED not in state.faults

@@ -28,6 +28,8 @@ def _sample(rng: random.Random, kind: str) -> object:
         return frozenset(rng.sample(range(7), rng.randrange(4)))
     if kind == "Mode | None":
         return rng.choice([None, *Mode])
+    if kind == "str":
+        return rng.choice(["", "ok", "failed"])
     if kind == "tuple[Recognition, ...]":
         return tuple(Recognition(f"r{n}", n, frozenset({0, n})) for n in range(rng.randrange(3)))
     raise AssertionError(f"no sample for {kind}")

@@ -140,3 +140,52 @@ def test_an_alarm_during_a_probe_starts_its_round_once_the_probe_is_answered() -
     session.want(True, 0.01)
     run(session, modem, 0.01, 5.0)
     assert modem.dialled == [NUMBERS[0]] and session.voice
+
+
+def test_a_periodic_test_call_is_made_answered_and_hung_up_without_lighting_the_riders_lamps() -> None:
+    from carctl.protocol.modem import TEST_FIRST_AFTER_S
+
+    session = AtSession(NUMBERS, test_every_s=72 * 3600.0, test_number="0532999")
+    modem = SimulatedModem(answer_after_s=1.0)
+    now = run(session, modem, 0.0, TEST_FIRST_AFTER_S - 1.0, step_s=0.5)
+    assert modem.dialled == [] and session.test_result == ""
+    now = run(session, modem, now, TEST_FIRST_AFTER_S + 10.0, step_s=0.1)
+    assert modem.dialled == ["0532999"] and session.test_result == "ok" and modem.calling == ""
+    assert not session.transmitted and not session.voice  # a test lights nothing in the car
+    assert session.test_due_s >= now - 10.0 + 72 * 3600.0 - 1.0
+
+
+def test_a_failed_test_is_reported_and_tried_again_within_the_hour() -> None:
+    from carctl.protocol.modem import TEST_FIRST_AFTER_S, TEST_RETRY_AFTER_S
+
+    session, modem = AtSession(NUMBERS, ring_timeout_s=10.0), SimulatedModem(behaviour="busy")
+    now = run(session, modem, 0.0, TEST_FIRST_AFTER_S + 5.0, step_s=0.5)
+    assert session.test_result == "failed" and modem.dialled == list(NUMBERS)
+    modem.behaviour = "answer"
+    run(session, modem, now, now + TEST_RETRY_AFTER_S + 10.0, step_s=1.0)
+    assert session.test_result == "ok" and session.tests_made == 2
+
+
+def test_an_alarm_takes_the_line_from_a_test_call() -> None:
+    from carctl.protocol.modem import TEST_FIRST_AFTER_S
+
+    session, modem = AtSession(NUMBERS, test_number="0532999"), SimulatedModem(behaviour="no-answer")
+    now = run(session, modem, 0.0, TEST_FIRST_AFTER_S + 2.0, step_s=0.1)
+    assert modem.calling == "0532999" and session.testing
+    modem.behaviour = "answer"
+    session.want(True, now)
+    run(session, modem, now, now + 10.0)
+    assert modem.dialled == ["0532999", NUMBERS[0]] and session.transmitted and session.voice
+    assert not session.testing
+
+
+def test_a_reset_then_a_new_alarm_at_once_is_dialled_without_waiting_for_a_backoff() -> None:
+    """The hang-up's OK, arriving after the new alarm began, once passed for the new round's first answer."""
+    session, modem = AtSession(NUMBERS), SimulatedModem(answer_after_s=1.0)
+    session.want(True, 0.0)
+    now = run(session, modem, 0.0, 3.0)
+    assert session.voice
+    session.want(False, now)
+    session.want(True, now)  # a new alarm before the hang-up is answered
+    run(session, modem, now, now + 4.0)
+    assert modem.dialled == [NUMBERS[0], NUMBERS[0]] and session.voice

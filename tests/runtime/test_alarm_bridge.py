@@ -65,3 +65,25 @@ def test_the_alarm_messages_read_back() -> None:
     assert parse_alarm_call(loopback.alarm_call(True)) == AlarmCall(True)
     assert parse_alarm_channel(loopback.alarm_channel(True, True, False, False)) == AlarmChannel(True, True, False,
                                                                                                  False)
+
+
+def test_a_periodic_tests_result_reaches_the_core_once_and_a_failure_stands(tmp_path: Path) -> None:
+    directory = prepare_socket_dir(tmp_path / "run")
+    bridge = AlarmBridge(directory)
+    modem = Sender(directory, LOOP_FROM_MODEM)
+    try:
+        modem.send(loopback.alarm_channel(False, False, False, False, "failed", 1))
+        settle()
+        bridge.channel()
+        assert bridge.take_test() == ("failed", True)
+        modem.send(loopback.alarm_channel(False, False, False, False, "failed", 1))  # the same test, told again
+        settle()
+        bridge.channel()
+        assert bridge.take_test() == ("", True)
+        modem.send(loopback.alarm_channel(False, False, False, False, "ok", 2))
+        settle()
+        bridge.channel()
+        assert bridge.take_test() == ("ok", False)
+    finally:
+        bridge.close()
+        modem.close()
