@@ -276,7 +276,7 @@ class Lockstep:
         else:
             up, down = self.inspection_buttons
             key = (shaft.door_units, shaft.door_locked(), shaft.light_curtain_blocked(), shaft.in_door_zone(), up,
-                   down, shaft.slowdown, self.inspection_switch)
+                   down, shaft.slowdown, self.inspection_switch, "alarm_battery" in shaft.injected)
             if key != self._car_top_key:  # the board's inputs changed: a new reading
                 self._car_top_key = key
                 readings.take_car_top(car_top_reading(shaft, inspection=self.inspection_switch, inspection_up=up,

@@ -170,4 +170,5 @@ def car_top_reading(shaft: Shaft, sequence: int = 0, inspection: bool = False, i
                         door_locked=shaft.door_locked(), light_curtain_blocked=shaft.light_curtain_blocked(),
                         safety_edge=False, in_door_zone=shaft.in_door_zone(), inspection=inspection,
                         inspection_up=inspection_up, inspection_down=inspection_down,
-                        slowdown_top=shaft.slowdown[0], slowdown_bottom=shaft.slowdown[1])
+                        slowdown_top=shaft.slowdown[0], slowdown_bottom=shaft.slowdown[1],
+                        alarm_battery_low="alarm_battery" in shaft.injected)

@@ -60,6 +60,7 @@ class Fault(IdentityEnum):
     LATCH_RECORD_UNWRITABLE = "latch_record_unwritable"
     ALARM_MODEM_DEAD = "alarm_modem_dead"
     ALARM_TEST_FAILED = "alarm_test_failed"
+    ALARM_BATTERY = "alarm_battery"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -129,6 +130,8 @@ FAULTS: dict[Fault, FaultSpec] = {
                                       "call"),
     Fault.ALARM_TEST_FAILED: FaultSpec(72, FaultLevel.DISPLAY, False,
                                        "the alarm's last periodic test call reached no rescue service"),
+    Fault.ALARM_BATTERY: FaultSpec(73, FaultLevel.DISPLAY, False,
+                                   "the alarm unit's battery cannot carry the alarm for an hour"),
 }
 
 

@@ -144,6 +144,8 @@ class Inputs:
     # and whether the last one failed (a level).
     alarm_test: str = ""
     alarm_test_failed: bool = False
+    # The car-top board: the alarm unit's battery cannot carry the alarm for an hour (EN 81-28).
+    alarm_battery_low: bool = False
 
 
 @dataclass(frozen=True, slots=True)

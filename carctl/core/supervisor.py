@@ -123,6 +123,8 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
         present.add(Fault.ALARM_MODEM_DEAD)
     if inputs.alarm_test_failed:
         present.add(Fault.ALARM_TEST_FAILED)
+    if inputs.alarm_battery_low:
+        present.add(Fault.ALARM_BATTERY)
     fresh = limits.freshness
     if inputs.car_top_age_ticks > fresh.car_top:
         present.add(Fault.CAR_TOP_STALE)

@@ -145,6 +145,7 @@ CAR_TOP_POLL_BITS = ("door_open", "door_close", "door_nudge", "door_slow", "car_
 CAR_TOP_STATUS_BITS = ("door_open_limit", "door_closed_limit", "door_locked", "light_curtain_blocked", "safety_edge",
                        "in_door_zone", "inspection")
 CAR_TOP_STATUS_EXTRA_BITS = ("inspection_up", "inspection_down")  # the third byte's bits 0-1
+CAR_TOP_STATUS_FOURTH_BITS = ("alarm_battery_low",)  # the fourth byte, optional
 # The third byte's bits 2-4: the top terminal's slowdown switches; bits 5-7: the bottom terminal's.
 SLOWDOWN_MASK = 0b111
 SLOWDOWN_TOP_SHIFT = 2
@@ -227,21 +228,27 @@ class CarTopInputs:
     # bottom terminal landing), in the third byte's bits 2-4 and 5-7, added later: a board without them sends 0.
     slowdown_top: int = 0
     slowdown_bottom: int = 0
+    # A fourth byte, added later (a board without it sends three): the alarm unit's battery can no longer carry the
+    # alarm for an hour (EN 81-28), bit0.
+    alarm_battery_low: bool = False
 
     def to_payload(self) -> bytes:
         extra = (_pack(self, CAR_TOP_STATUS_EXTRA_BITS) | (self.slowdown_top & SLOWDOWN_MASK) << SLOWDOWN_TOP_SHIFT
                  | (self.slowdown_bottom & SLOWDOWN_MASK) << SLOWDOWN_BOTTOM_SHIFT)
-        return bytes([self.sequence & 0xFF, _pack(self, CAR_TOP_STATUS_BITS), extra])
+        fourth = _pack(self, CAR_TOP_STATUS_FOURTH_BITS)
+        return bytes([self.sequence & 0xFF, _pack(self, CAR_TOP_STATUS_BITS), extra, *([fourth] if fourth else [])])
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CarTopInputs:
-        if len(payload) != 2:
-            _expect(payload, 3, "car-top STATUS")
-        extra = payload[2] if len(payload) == 3 else 0
+        if len(payload) not in (2, 3):
+            _expect(payload, 4, "car-top STATUS")
+        extra = payload[2] if len(payload) >= 3 else 0
+        fourth = payload[3] if len(payload) == 4 else 0
         return cls(sequence=payload[0], **_unpack(payload[1], CAR_TOP_STATUS_BITS),
                    **_unpack(extra, CAR_TOP_STATUS_EXTRA_BITS),
                    slowdown_top=extra >> SLOWDOWN_TOP_SHIFT & SLOWDOWN_MASK,
-                   slowdown_bottom=extra >> SLOWDOWN_BOTTOM_SHIFT & SLOWDOWN_MASK)
+                   slowdown_bottom=extra >> SLOWDOWN_BOTTOM_SHIFT & SLOWDOWN_MASK,
+                   **_unpack(fourth, CAR_TOP_STATUS_FOURTH_BITS))
 
 
 # -- car operating panel (0x02) ----------------------------------------------------------------------------------

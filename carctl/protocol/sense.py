@@ -234,6 +234,7 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         alarm_modem_dead,  # alarm_modem_dead
         alarm_test[0],  # alarm_test
         alarm_test[1],  # alarm_test_failed
+        top.alarm_battery_low,  # alarm_battery_low
     )
 
 

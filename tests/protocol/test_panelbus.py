@@ -85,7 +85,11 @@ def test_a_car_top_status_of_two_bytes_from_an_older_board_means_no_inspection_b
     assert CarTopInputs.from_payload(old) == CarTopInputs(sequence=5, door_closed_limit=True, door_locked=True,
                                                           in_door_zone=False, inspection=True)
     with pytest.raises(PayloadError):
-        CarTopInputs.from_payload(bytes([5, 0, 0, 0]))
+        CarTopInputs.from_payload(bytes([5, 0, 0, 0, 0]))
+    # The optional fourth byte: the alarm unit's battery (bit0); sent only when set.
+    low = CarTopInputs(sequence=5, alarm_battery_low=True)
+    assert len(low.to_payload()) == 4 and CarTopInputs.from_payload(low.to_payload()) == low
+    assert len(CarTopInputs(sequence=5).to_payload()) == 3
 
 
 def test_the_slowdown_switches_ride_in_the_third_byte_after_the_inspection_buttons() -> None:
@@ -152,5 +156,8 @@ def test_fuzz_payload_decoders_raise_only_payload_error(payload: bytes) -> None:
         encoded = decoded.to_payload()
         if kind is CarTopInputs and len(payload) == 2:
             assert len(encoded) == 3 and encoded[2] == 0  # an older board's STATUS: no inspection button held
+        elif kind is CarTopInputs and len(payload) == 4:
+            # The fourth byte's bit0 only (the alarm battery), sent only when set.
+            assert encoded[:3] == payload[:3] and encoded[3:] == (bytes([1]) if payload[3] & 1 else b"")
         else:
             assert len(encoded) == len(payload)

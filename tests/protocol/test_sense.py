@@ -212,6 +212,7 @@ def test_each_input_comes_from_its_own_source() -> None:
         "alarm_modem_dead": sensed(alarm_modem_dead=True),
         "alarm_test": sensed(alarm_test=("ok", False)),
         "alarm_test_failed": sensed(alarm_test=("", True)),
+        "alarm_battery_low": sensed(top=replace(top, alarm_battery_low=True)),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere

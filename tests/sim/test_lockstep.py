@@ -141,3 +141,15 @@ def test_the_alarm_is_transmitted_through_the_simulated_line_and_the_lamps_follo
         assert (connected_tick - requested_tick) * lockstep.period_s < 2.0
         assert lockstep.alarm_line.modem.dialled == ["+8653281234567"]
         assert lockstep.commands.alarm_transmitted_lamp and lockstep.commands.alarm_voice_lamp
+
+
+def test_a_low_alarm_battery_is_shown_and_clears_when_replaced() -> None:
+    scenario = from_dict({"traffic": {"pattern": "none", "duration_s": 20.0, "drain_s": 0.0},
+                          "events": [{"t_s": 2.0, "type": "fault", "kind": "alarm_battery"},
+                                     {"t_s": 10.0, "type": "clear_fault", "kind": "alarm_battery"}]})
+    lockstep = Lockstep(scenario, keep_events=True)
+    report = lockstep.run()
+    assert lockstep.event_log is not None
+    details = [(e.kind.value, e.detail.split(":")[0]) for e in lockstep.event_log if "fault" in e.kind.value]
+    assert details == [("fault_raised", "alarm_battery"), ("fault_cleared", "alarm_battery")]
+    assert report["passengers_served"] == 0 and not report["active_faults"]
