@@ -158,6 +158,6 @@ def test_fuzz_payload_decoders_raise_only_payload_error(payload: bytes) -> None:
             assert len(encoded) == 3 and encoded[2] == 0  # an older board's STATUS: no inspection button held
         elif kind is CarTopInputs and len(payload) == 4:
             # The fourth byte's bit0 only (the alarm battery), sent only when set.
-            assert encoded[:3] == payload[:3] and encoded[3:] == (bytes([1]) if payload[3] & 1 else b"")
+            assert len(encoded) == (4 if payload[3] & 1 else 3) and encoded[3:] == (b"\x01" if payload[3] & 1 else b"")
         else:
             assert len(encoded) == len(payload)
