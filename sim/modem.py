@@ -24,6 +24,9 @@ class SimulatedModem:
     dead: bool = False
     registered: bool = True
     echo: bool = True
+    # A module that does not say CONNECT when a voice call is answered (AT+COLP=0, the default of some): the answer
+    # is seen only in AT+CLCC.
+    quiet_connect: bool = False
     dialled: list[str] = field(default_factory=list)  # every number dialled, in order
     calling: str = ""  # the number of the call in progress ("" none)
     connected: bool = False
@@ -49,15 +52,16 @@ class SimulatedModem:
         """What the module says on its own by ``now_s`` (a call answered)."""
         if self.calling and not self.connected and 0 <= self.answer_at_s <= now_s and not self.dead:
             self.connected = True
-            self._say("CONNECT")
+            if not self.quiet_connect:
+                self._say("CONNECT")
         out = bytes(self._out)
         self._out.clear()
         return out
 
-    def hang_up(self) -> None:
-        """The rescue centre ends the call."""
+    def hang_up(self, lost: bool = False) -> None:
+        """The rescue centre ends the call (``lost``: its NO CARRIER garbled on the line)."""
         if self.calling and self.connected:
-            self._say("NO CARRIER")
+            self._out += b"\r\nNO CARR\xffER\r\n" if lost else b"\r\nNO CARRIER\r\n"
         self.calling, self.connected, self.answer_at_s = "", False, -1.0
 
     def _say(self, line: str) -> None:
@@ -85,6 +89,10 @@ class SimulatedModem:
             self.answer_at_s = now_s + self.answer_after_s if behaviour == "answer" else -1.0
         elif command == "ATH":
             self.calling, self.connected, self.answer_at_s = "", False, -1.0
+            self._say("OK")
+        elif command == "AT+CLCC":  # the calls: the one in progress, alerting (3) or active (0)
+            if self.calling:
+                self._say(f'+CLCC: 1,0,{0 if self.connected else 3},0,0,"{self.calling}",129')
             self._say("OK")
         elif command == "AT":
             self._say("OK")

@@ -6,7 +6,9 @@ Rules of this module:
 - The alarm goes idle → requested → transmitted → voice connected, by a table of the moves each phase allows: the
   hold makes it requested; the alarm's channel (the modem process) reports it transmitted (received by the rescue
   service) and voice connected; only the rescuer's reset at the car ends it (→ idle, "cancelled"), never the
-  platform, never a release of the button. A new hold while an alarm is active changes nothing (it is already out).
+  platform, never a release of the button. A new hold while an alarm is active changes nothing (it is already out),
+  and a button held through the reset starts nothing until it is let go: the call is ended for at least a cycle, and
+  a stuck button cannot undo the rescuer's reset.
 - Filtering, exactly as EN 81-28 allows it and no more: a hold is held back only while the car stands in the door
   zone with its doors fully open, so the rider can simply walk out; it is still logged (an ALARM event "filtered").
   Never held back in rescue, after a stop-at-once fault, or while someone is held in the car (the trapped-passenger
@@ -53,14 +55,17 @@ def watch_alarm(ctx: Context, state: ControllerState, inputs: Inputs, rescue: bo
     phase = state.alarm
     held_since, taken, since = state.alarm_held_since_tick, state.alarm_hold_taken, state.alarm_since_tick
     prompt_until = state.alarm_prompt_until_tick if state.alarm_prompt_until_tick > tick else -1
+    spent = state.alarm_hold_spent and inputs.alarm_button
     if phase is not AlarmPhase.IDLE and inputs.alarm_reset:
         events.append(Event(EventKind.ALARM, tick, state.landing, "cancelled"))
-        phase, since = AlarmPhase.IDLE, -1
+        phase, since, prompt_until = AlarmPhase.IDLE, -1, -1
+        spent = inputs.alarm_button
     if not inputs.alarm_button:
         held_since, taken = -1, False
     elif held_since < 0:
         held_since = tick
-    if inputs.alarm_button and phase is AlarmPhase.IDLE and tick - held_since >= ctx.timing.alarm_press:
+    if (inputs.alarm_button and phase is AlarmPhase.IDLE and not spent
+            and tick - held_since >= ctx.timing.alarm_press):
         if may_walk_out(state, inputs) and not rescue and not stopped_at_once and state.trapped_since_tick < 0:
             if not taken:  # logged once per hold; the hold goes out as soon as the doors close or the car moves
                 taken = True
@@ -75,14 +80,15 @@ def watch_alarm(ctx: Context, state: ControllerState, inputs: Inputs, rescue: bo
                 prompt_until = tick + ctx.timing.alarm_prompt
             phase = reported
             events.append(Event(EventKind.ALARM, tick, state.landing, reported.value))
-        if inputs.alarm_acknowledged:
+        if inputs.alarm_acknowledged and phase is not AlarmPhase.REQUESTED:
+            # Spoken only once a rescue service has the alarm: "help is on the way" must be true.
             prompt_until = tick + ctx.timing.alarm_prompt
             events.append(Event(EventKind.ALARM, tick, state.landing, "acknowledged"))
-    if (phase, held_since, taken, since, prompt_until) != (state.alarm, state.alarm_held_since_tick,
-                                                           state.alarm_hold_taken, state.alarm_since_tick,
-                                                           state.alarm_prompt_until_tick):
+    if (phase, held_since, taken, since, prompt_until, spent) != (
+            state.alarm, state.alarm_held_since_tick, state.alarm_hold_taken, state.alarm_since_tick,
+            state.alarm_prompt_until_tick, state.alarm_hold_spent):
         state = replace(state, alarm=phase, alarm_held_since_tick=held_since, alarm_hold_taken=taken,
-                        alarm_since_tick=since, alarm_prompt_until_tick=prompt_until)
+                        alarm_since_tick=since, alarm_prompt_until_tick=prompt_until, alarm_hold_spent=spent)
     return state
 
 

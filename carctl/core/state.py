@@ -79,6 +79,7 @@ class ControllerState:
     alarm_hold_taken: bool = False
     alarm_since_tick: int = -1
     alarm_prompt_until_tick: int = -1  # the "help is on the way" prompt is spoken until this tick
+    alarm_hold_spent: bool = False  # the button held through a reset: no new alarm until it is let go
 
 
 def kept_alarm(state: ControllerState) -> AlarmPhase:

@@ -9,6 +9,10 @@ Rules of this module:
   ANSWER, NO CARRIER, NO DIALTONE or ERROR, or rings for longer than ring_timeout_s, is hung up (ATH) and the next
   one dialled. When every number has failed, the round is tried again after a backoff that doubles from
   retry_after_s to MAX_RETRY_AFTER_S, for as long as the alarm is wanted: a trapped rider is never given up on.
+- While a call rings or is connected the module is asked AT+CLCC every CALL_CHECK_EVERY_S: a call listed active is
+  answered (for modules that do not say CONNECT unless AT+COLP=1 is set), and a connected call no longer listed has
+  ended (a NO CARRIER lost to line noise cannot leave the green lamp lit). A check with no answer while connected
+  ends the voice connection too.
 - CONNECT (or VOICE CALL: BEGIN, which some modules say instead) is a voice connection: the alarm has reached the
   rescue service (transmitted) and someone speaks with the car (voice). When that call ends (NO CARRIER, VOICE CALL:
   END), the alarm stays transmitted and is not called again; it ends only when it is no longer wanted (the
@@ -19,6 +23,9 @@ Rules of this module:
   TEST_RETRY_AFTER_S. A test never lights the rider's lamps, and an alarm always takes the line from a test.
 - A command in flight (a probe, a hang-up) is let finish before a round of calls begins, so its late answer is never
   taken for the next command's.
+- Only an answer to a command sent clears ``dead`` (an unsolicited RING or noise does not). Rounds of an alarm's
+  calls that reached no one are counted (``failed_rounds``): from NO_SERVICE_AFTER_ROUNDS on, the rescue service is
+  not reachable through this module, and the car shows it as the module's failure.
 - A command with no answer in time is sent again at once; a module that answers nothing to DEAD_AFTER_TIMEOUTS
   commands in a row is dead (``dead``: for the car to show), and is tried again at each backoff. While no call is
   wanted the module is asked "AT" every probe_every_s, so a dead module is known before the alarm that needs it.
@@ -32,14 +39,14 @@ from dataclasses import dataclass, field
 
 MAX_LINE_BYTES = 256
 MAX_RETRY_AFTER_S = 300.0
+CALL_CHECK_EVERY_S = 3.0
+NO_SERVICE_AFTER_ROUNDS = 2
 TEST_FIRST_AFTER_S = 300.0
 TEST_RETRY_AFTER_S = 3600.0
 DEAD_AFTER_TIMEOUTS = 2
 FAILED = ("BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE", "ERROR")
 CONNECTED = ("CONNECT", "VOICE CALL: BEGIN")
 ENDED = ("NO CARRIER", "VOICE CALL: END")
-# A number a module dials: digits, a leading +, and the * # of service codes; nothing that would end the command.
-NUMBER_CHARACTERS = frozenset("+0123456789*#")
 
 
 class Step(enum.Enum):
@@ -55,9 +62,11 @@ class Step(enum.Enum):
 
 
 def number_problem(number: str) -> str | None:
-    """Why ``number`` cannot be dialled, or None."""
-    if not 3 <= len(number) <= 20 or not set(number) <= NUMBER_CHARACTERS or "+" in number[1:]:
-        return f"{number[:24]!r}: a number is 3-20 of the digits 0-9, * and #, with an optional leading +"
+    """Why ``number`` cannot be dialled as a voice call, or None: digits only, with an optional leading + (no * or
+    #: a service code such as **21*...# would change the module's call forwarding instead of calling anyone)."""
+    digits = number[1:] if number.startswith("+") else number
+    if not 3 <= len(digits) <= 20 or not digits.isascii() or not digits.isdigit():
+        return f"{number[:24]!r}: a number is 3-20 of the digits 0-9, with an optional leading +"
     return None
 
 
@@ -73,6 +82,7 @@ class AtSession:
     # What the session reports.
     test_result: str = ""  # the last periodic test call: "", "ok" or "failed"
     tests_made: int = 0
+    failed_rounds: int = 0  # rounds of the standing alarm's calls that reached no one
     transmitted: bool = False
     voice: bool = False
     dead: bool = False
@@ -91,6 +101,10 @@ class AtSession:
     last_command: str = ""
     probe_at_s: float = 0.0  # when the idle module is next asked "AT"
     testing: bool = False  # the calls under way are the periodic test
+    creg_seen: bool = False  # a +CREG line has come since AT+CREG? was sent (a bare OK before it is a late one)
+    clcc_due_s: float = 0.0  # when the call under way is next checked with AT+CLCC
+    clcc_deadline_s: float = -1.0  # the AT+CLCC in flight must be answered by then (-1: none in flight)
+    clcc_active: bool = False  # the AT+CLCC in flight listed an active voice call
     test_due_s: float = -1.0  # when the next test call is due (-1: not yet scheduled)
     _buffer: bytearray = field(default_factory=bytearray)
     _overlong: bool = False
@@ -99,6 +113,8 @@ class AtSession:
     def __post_init__(self) -> None:
         if not self.numbers:
             raise ValueError("at least one number to call")
+        if len(set(self.numbers)) != len(self.numbers):
+            raise ValueError("a number given twice")
         for number in self.numbers + ((self.test_number,) if self.test_number else ()):
             problem = number_problem(number)
             if problem:
@@ -115,6 +131,7 @@ class AtSession:
         if wanted:
             self.transmitted = self.voice = False
             self.backoff_s = self.retry_after_s
+            self.failed_rounds = 0
             if self.testing:  # the alarm takes the line from the test, which is made again later
                 self.testing = False
                 self.test_due_s = now_s + TEST_FIRST_AFTER_S
@@ -174,6 +191,7 @@ class AtSession:
     def _start_round(self, now_s: float) -> None:
         self.number_index = 0
         self.registered = False
+        self.clcc_deadline_s = -1.0
         self._send("ATE0", Step.ECHO_OFF, now_s)
 
     def _numbers(self) -> tuple[str, ...]:
@@ -181,6 +199,7 @@ class AtSession:
 
     def _dial(self, now_s: float) -> None:
         self.calls_made += 1
+        self.clcc_due_s = now_s + CALL_CHECK_EVERY_S
         self._send(f"ATD{self._numbers()[self.number_index]};", Step.DIALLING, now_s)
 
     def _next_number(self, now_s: float) -> None:
@@ -206,6 +225,8 @@ class AtSession:
             self.step = Step.IDLE
 
     def _wait(self, now_s: float) -> None:
+        if self.wanted and not self.testing:
+            self.failed_rounds += 1
         if self.testing:  # no module, no network or no answer: the test has failed; tried again later
             self._test_done("failed", now_s, TEST_RETRY_AFTER_S)
             self.step = Step.IDLE
@@ -222,21 +243,34 @@ class AtSession:
             return
         if not line:
             return
-        self.silent_commands = 0
-        self.dead = False
         step = self.step
+        if step is not Step.IDLE and step is not Step.CONNECTED and line != "RING":
+            self.silent_commands = 0  # an answer to what was asked: the module is there
+            self.dead = False
+        if self.clcc_deadline_s >= 0 and (line.startswith("+CLCC:") or line in ("OK", "ERROR")):
+            self.silent_commands = 0
+            self.dead = False
+            self._call_check(line, now_s)
+            return
         if step is Step.PROBE:
             if line in ("OK", "ERROR"):
                 self._settled(now_s)  # an alarm that came during the probe begins now
         elif step is Step.ECHO_OFF:
             if line == "OK":
+                self.creg_seen = False
                 self._send("AT+CREG?", Step.REGISTRATION, now_s)
             elif line == "ERROR":
                 self._wait(now_s)
         elif step is Step.REGISTRATION:
             if line.startswith("+CREG:"):
-                status = line.rpartition(",")[2].strip()
+                # The answer to AT+CREG? is "+CREG: <n>,<stat>[,<lac>,<ci>...]": the second field, whatever the
+                # module's report setting (a bare "+CREG: <stat>" is unsolicited, and read the same way).
+                fields = [part.strip() for part in line[len("+CREG:"):].split(",")]
+                status = fields[1] if len(fields) >= 2 else fields[0]
                 self.registered = status in ("1", "5")  # home network, or roaming
+                self.creg_seen = True
+            elif line == "OK" and not self.creg_seen:
+                pass  # a late OK (of a command before): the answer to AT+CREG? is still to come
             elif line == "OK":
                 if self.registered:
                     self._dial(now_s)
@@ -253,7 +287,9 @@ class AtSession:
                 self._send("ATH", Step.HANGING_UP, now_s)
             elif line in CONNECTED:
                 self.transmitted = self.voice = True
+                self.failed_rounds = 0
                 self.step = Step.CONNECTED
+                self.clcc_due_s = now_s + CALL_CHECK_EVERY_S
             elif line in FAILED:
                 self._send("ATH", Step.HANGING_UP, now_s)
                 self.next_after_hang_up = True
@@ -272,8 +308,38 @@ class AtSession:
         else:
             self._settled(now_s)
 
+    def _call_check(self, line: str, now_s: float) -> None:
+        """A line of the answer to AT+CLCC: a call listed, or the end of the list."""
+        if line.startswith("+CLCC:"):
+            fields = [part.strip() for part in line[len("+CLCC:"):].split(",")]
+            # +CLCC: <id>,<dir>,<stat>,<mode>,...: stat 0 is an active call; mode 0 is voice.
+            if len(fields) >= 4 and fields[2] == "0" and fields[3] == "0":
+                self.clcc_active = True
+            return
+        self.clcc_deadline_s = -1.0
+        self.clcc_due_s = now_s + CALL_CHECK_EVERY_S
+        if self.step is Step.RINGING and self.clcc_active:
+            self._line(b"CONNECT", now_s)  # answered, though the module did not say so
+        elif self.step is Step.CONNECTED and not self.clcc_active:
+            self._line(b"NO CARRIER", now_s)  # the call has ended, though its NO CARRIER was lost
+
     def _timers(self, now_s: float) -> None:
         step = self.step
+        if step is Step.RINGING or step is Step.CONNECTED:
+            if self.clcc_deadline_s < 0 and now_s >= self.clcc_due_s:
+                self._out += b"AT+CLCC\r"
+                self.clcc_active = False
+                self.clcc_deadline_s = now_s + self.command_timeout_s
+            elif 0 <= self.clcc_deadline_s <= now_s:
+                self.clcc_deadline_s = -1.0  # no answer: the module has gone quiet
+                self.silent_commands += 1
+                if self.silent_commands >= DEAD_AFTER_TIMEOUTS:
+                    self.dead = True
+                if step is Step.CONNECTED:
+                    self.voice = False  # a connection that cannot be confirmed is not shown as one
+                    self.step = Step.IDLE
+                    return
+                self.clcc_due_s = now_s + CALL_CHECK_EVERY_S
         if step is Step.IDLE:
             if self.test_due_s < 0:  # the first test soon after start (an infinite period: none)
                 self.test_due_s = now_s + min(TEST_FIRST_AFTER_S, self.test_every_s) * (
@@ -287,6 +353,7 @@ class AtSession:
             return
         if step is Step.CONNECTED or now_s < self.deadline_s:
             return
+        self.clcc_deadline_s = -1.0
         if step is Step.WAITING:
             if self.wanted:
                 self._start_round(now_s)

@@ -58,6 +58,7 @@ def check_board(config: FirmwareConfig, config_path: Path, panel_option: str = "
         ("disk", lambda: _free_space(config)),
         ("real-time", lambda: _realtime(config)),
         ("camera", lambda: _camera(config)),
+        ("alarm.modem_port", lambda: _modem(config)),
     ]
     user = _user_name()
     verdicts = [*_tables(config_path), Verdict(OK, "configuration", f"{config_path}: {config.controller.building.landing_count} landings, "
@@ -366,6 +367,12 @@ def _camera(config: FirmwareConfig) -> Iterator[Verdict]:
                       f"{device} cannot be opened by user {_user_name()} (add it to group video)")
     else:
         yield Verdict(OK, "face.source", f"{device} can be opened")
+
+
+def _modem(config: FirmwareConfig) -> Iterator[Verdict]:
+    if config.processes.modem:  # the alarm's GSM module: a serial port of its own (its answers are the process's)
+        yield from _serial_port(config.alarm.modem_port, "alarm.modem_port", config.alarm.command_timeout_s,
+                                "alarm.command_timeout_s")
 
 
 def _user_name() -> str:

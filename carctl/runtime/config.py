@@ -9,6 +9,7 @@ carctl.core.config.check_ranges); docs/deployment.md lists every key with its ra
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ def check_absolute(section: object, name: str, keys: tuple[str, ...]) -> None:
         value = getattr(section, key)
         if value and value != "-" and not value.startswith("/"):
             raise ConfigError(f"{name}.{key}", f"must be an absolute path (got {value!r:.80})")
+        if any(ord(character) < 32 for character in value):
+            raise ConfigError(f"{name}.{key}", "must not hold control characters")
 
 
 # Unix socket paths are limited to 107 bytes; the longest socket name in the directory is 20.
@@ -312,6 +315,8 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
     if processes.modem and not alarm.numbers:
         raise FirmwareConfigError("alarm.numbers", "must name at least one number when processes.modem is on: the "
                                                    "rescue service the alarm calls")
+    if processes.modem:
+        _modem_port_apart(alarm, data)
     if processes.platform:
         face = _platform_cross_checks(data, face, platform)
         if not platform.username:
@@ -327,6 +332,18 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
         platform,
         alarm,
     )
+
+
+def _modem_port_apart(alarm: AlarmSection, data: dict[str, Any]) -> None:
+    """The modem's port is neither the panel bus's nor the drive's: the modem process opens its port again and again,
+    and must never take the safety bus or write AT commands onto it."""
+    modem = os.path.realpath(alarm.modem_port)
+    endpoint = str(data["drive"].get("endpoint", ""))
+    for key, port in (("panel.port", str(data["panel"].get("port", ""))),
+                      ("drive.endpoint", endpoint[len("rtu:"):] if endpoint.startswith("rtu:") else "")):
+        if port and os.path.realpath(port) == modem:
+            raise FirmwareConfigError("alarm.modem_port", f"is {key}'s port ({port[:80]}): the modem needs a line "
+                                                          f"of its own")
 
 
 def _platform_cross_checks(data: dict[str, Any], face: FaceSection, platform: PlatformSection) -> FaceSection:

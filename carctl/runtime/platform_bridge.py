@@ -103,7 +103,13 @@ class PlatformBridge:
             elif isinstance(message, ReloadSettings):
                 reload = True
             elif isinstance(message, AlarmAcknowledged):
-                self.alarm_acknowledged = True  # taken by the loop's next snapshot (take_acknowledgement)
+                # Taken by the loop's next snapshot (take_acknowledgement); one that waited, as a mode request
+                # would have, may belong to an alarm that has ended since.
+                stale = age_problem(value, now_s, MODE_MAX_AGE_S)
+                if stale is not None:
+                    self.inbox.refuse(stale)
+                    continue
+                self.alarm_acknowledged = True
             elif isinstance(message, EventStored):
                 self.spool.pop(message.event_id, None)
             elif isinstance(message, Refused):

@@ -145,3 +145,24 @@ def test_a_periodic_tests_result_is_an_event_and_a_failure_a_display_fault() -> 
     assert Fault.ALARM_TEST_FAILED in state.faults and not commands.quick_stop  # shown; the car runs on
     state, _, events = CONTROLLER.step(state, replace(inputs, tick=2, alarm_test="ok"))
     assert Fault.ALARM_TEST_FAILED not in state.faults
+
+
+def test_a_button_held_through_the_reset_starts_nothing_until_it_is_let_go() -> None:
+    state, inputs = between_floors()
+    state, _, _ = hold(state, inputs, range(1, PRESS + 2), alarm_transmitted=True)
+    assert state.alarm is AlarmPhase.TRANSMITTED
+    state, commands, events = CONTROLLER.step(state, replace(inputs, tick=PRESS + 2, alarm_button=True,
+                                                             alarm_reset=True))
+    assert alarms(events) == ["cancelled"] and not commands.alarm_call and not commands.alarm_transmitted_lamp
+    state, commands, seen = hold(state, inputs, range(PRESS + 3, 4 * PRESS))  # still held (stuck, or a panic)
+    assert seen == [] and not commands.alarm_call and state.alarm is AlarmPhase.IDLE
+    state, _, _ = CONTROLLER.step(state, replace(inputs, tick=4 * PRESS))  # let go
+    state, commands, seen = hold(state, inputs, range(4 * PRESS + 1, 5 * PRESS + 2))
+    assert seen == ["requested"] and commands.alarm_call and not commands.alarm_transmitted_lamp
+
+
+def test_an_acknowledgement_before_the_rescue_service_has_the_alarm_says_nothing() -> None:
+    state, inputs = between_floors()
+    state, _, _ = hold(state, inputs, range(1, PRESS + 2))
+    state, commands, events = CONTROLLER.step(state, replace(inputs, tick=PRESS + 2, alarm_acknowledged=True))
+    assert alarms(events) == [] and not commands.alarm_prompt  # "help is on the way" only once it is true

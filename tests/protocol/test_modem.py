@@ -92,13 +92,16 @@ def test_the_reset_hangs_up_a_call_and_forgets_it() -> None:
 
 
 def test_numbers_are_checked() -> None:
-    for bad in ("", "12", "+86 532", "110;ATH", "++12345", "1" * 21, "12+34"):
+    for bad in ("", "12", "+86 532", "110;ATH", "++12345", "1" * 21, "12+34", "*99#", "**21*999#", "*#06#",
+                "+86\r\nATD999", "１２３"):
         assert number_problem(bad), bad
         with pytest.raises(ValueError):
             AtSession((bad,))
     with pytest.raises(ValueError):
         AtSession(())
-    assert number_problem("+8653281234567") is None and number_problem("*99#") is None
+    assert number_problem("+8653281234567") is None and number_problem("110") is None
+    with pytest.raises(ValueError):
+        AtSession(("110", "110"))
 
 
 def test_overlong_and_non_ascii_lines_are_dropped_and_counted() -> None:
@@ -189,3 +192,51 @@ def test_a_reset_then_a_new_alarm_at_once_is_dialled_without_waiting_for_a_backo
     session.want(True, now)  # a new alarm before the hang-up is answered
     run(session, modem, now, now + 4.0)
     assert modem.dialled == [NUMBERS[0], NUMBERS[0]] and session.voice
+
+
+def test_a_registration_answer_with_location_fields_is_read_by_position() -> None:
+    session = AtSession(NUMBERS)
+    session.want(True, 0.0)
+    session.to_send(0.0)
+    session.receive(b"\r\nOK\r\n", 0.1)
+    assert session.to_send(0.1) == b"AT+CREG?\r"
+    session.receive(b'\r\n+CREG: 2,1,"00C3","0010"\r\n\r\nOK\r\n', 0.2)
+    assert session.to_send(0.2) == f"ATD{NUMBERS[0]};\r".encode()
+
+
+def test_a_lost_no_carrier_or_a_silent_answer_is_caught_by_checking_the_call() -> None:
+    from carctl.protocol.modem import CALL_CHECK_EVERY_S
+
+    session, modem = AtSession(NUMBERS), SimulatedModem(answer_after_s=1.0, quiet_connect=True)
+    session.want(True, 0.0)
+    now = run(session, modem, 0.0, 2.0 + CALL_CHECK_EVERY_S + 1.0)
+    assert session.voice and session.step is Step.CONNECTED  # answered, though the module never said CONNECT
+    modem.hang_up(lost=True)  # the centre hangs up; its NO CARRIER garbled
+    now = run(session, modem, now, now + CALL_CHECK_EVERY_S + 1.0)
+    assert not session.voice and session.transmitted and session.lines_dropped >= 1
+    run(session, modem, now, now + 100.0)
+    assert modem.dialled == [NUMBERS[0]]  # answered once: never hung up and called again
+
+
+def test_unsolicited_lines_do_not_bring_a_dead_module_back_and_failed_rounds_are_counted() -> None:
+    session, modem = AtSession(NUMBERS, retry_after_s=5.0), SimulatedModem(dead=True)
+    session.want(True, 0.0)
+    now = run(session, modem, 0.0, 10.0)
+    assert session.dead
+    session.receive(b"\r\nRING\r\n", now)
+    assert session.dead
+    modem.dead, modem.behaviour = False, "busy"
+    run(session, modem, now, now + 60.0)
+    assert not session.dead and session.failed_rounds >= 2
+
+
+def test_a_late_ok_is_not_taken_for_the_registration_answer() -> None:
+    session = AtSession(NUMBERS)
+    session.want(True, 0.0)
+    session.to_send(0.0)
+    session.receive(b"\r\nOK\r\n", 0.1)  # ATE0's
+    session.to_send(0.1)
+    session.receive(b"\r\nOK\r\n", 0.15)  # a late one, before the registration's answer
+    assert session.step is Step.REGISTRATION
+    session.receive(b"\r\n+CREG: 0,1\r\n\r\nOK\r\n", 0.2)
+    assert session.to_send(0.2).startswith(b"ATD")

@@ -225,3 +225,17 @@ def test_the_broker_account_defaults_to_the_naming_convention() -> None:
     assert from_dict(base).platform.username == "xihan-b7u2"
     named = {**base, "platform": {**base["platform"], "username": "lab-car"}}
     assert from_dict(named).platform.username == "lab-car"
+
+
+def test_the_alarm_modem_needs_a_port_of_its_own_and_numbers_that_are_numbers() -> None:
+    base = {"drive": {"endpoint": "rtu:/dev/ttyUSB0"}, "panel": {"port": "/dev/ttyAMA0"}, "processes": {"modem": True}}
+    for alarm, key, why in (({"numbers": ["110"], "modem_port": "/dev/ttyAMA0"}, "alarm.modem_port", "panel.port"),
+                            ({"numbers": ["110"], "modem_port": "/dev/ttyUSB0"}, "alarm.modem_port", "drive.endpoint"),
+                            ({"numbers": ["110"], "modem_port": "/dev/tty\nUSB1"}, "alarm.modem_port", "control"),
+                            ({"numbers": ["**21*999#"]}, "alarm.numbers", "digits"),
+                            ({"numbers": []}, "alarm.numbers", "at least one"),
+                            ({"numbers": ["110"], "test_every_h": 100.0}, "alarm.test_every_h", "")):
+        with pytest.raises(FirmwareConfigError) as refused:
+            from_dict({**base, "alarm": alarm})
+        assert refused.value.key == key and why in refused.value.message, alarm
+    assert from_dict({**base, "alarm": {"numbers": ["110", "+8653280001111"]}}).alarm.numbers[1] == "+8653280001111"
