@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from carctl.protocol.modem import AtSession, Step
+
 BEHAVIOURS = ("answer", "busy", "no-answer")
 
 
@@ -106,8 +108,6 @@ class AlarmLine:
     module. ``busy`` while a call is wanted or the session is mid-exchange: the lockstep then steps every tick."""
 
     def __init__(self, numbers: tuple[str, ...], answer_after_s: float) -> None:
-        from carctl.protocol.modem import AtSession
-
         # No idle probing here: an idle simulated car exchanges nothing, so its ticks can be skipped.
         self.session = AtSession(numbers, probe_every_s=float("inf"), test_every_s=float("inf"))
         self.session.probe_at_s = float("inf")
@@ -115,9 +115,8 @@ class AlarmLine:
 
     @property
     def busy(self) -> bool:
-        from carctl.protocol.modem import Step
-
-        return self.session.wanted or self.session.step is not Step.IDLE
+        session = self.session  # on every stepped tick of the lockstep: kept to two attribute reads
+        return session.wanted or session.step is not Step.IDLE
 
     def exchange(self, wanted: bool, now_s: float) -> tuple[bool, bool]:
         """One tick: the car's wish, the bytes both ways; (transmitted, voice)."""
