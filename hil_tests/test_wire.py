@@ -67,9 +67,9 @@ def test_modbus_answers_lost_stop_the_car_within_half_a_second_and_it_resumes(ca
 def test_short_dropouts_at_rated_speed_never_lift_the_brake_before_the_car_is_at_rest(car: WireCar) -> None:
     """The chaos run that found it: 120-400 ms of lost answers at rated speed once lifted the brake again while the
     car still slid on it, half the time for a run the other way. Each cycle has two exchanges (read and write), so
-    N cycles of lost answers are 2N dropped frames. Up, down, up, down, up with 3, 6, 11, 20 and 50 cycles lost
-    (the lockstep procedures, tests/sim/test_standstill.py, sweep every count in both directions)."""
-    for ride, cycles in enumerate((3, 6, 11, 20, 50)):
+    N cycles of lost answers are 2N dropped frames. Up, down, up with 3, 11 and 50 cycles lost (the lockstep
+    procedures, tests/sim/test_standstill.py, sweep every count in both directions)."""
+    for ride, cycles in enumerate((3, 11, 50)):
         target = 5 if ride % 2 == 0 else 0
         car.press_car_call(target)
         car.wait_until(lambda s: abs(s["speed_m_s"]) > 0.9, within_s=25, what="at rated speed")

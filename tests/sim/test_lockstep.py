@@ -15,13 +15,15 @@ def comparable(report: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_skipping_idle_ticks_changes_nothing_over_a_seeded_day() -> None:
-    scenario = from_dict({"traffic": {"duration_s": 86400.0, "seed": 2026}})
+def test_skipping_idle_ticks_changes_nothing_over_a_seeded_half_day() -> None:
+    """Midnight to noon of the residential pattern: the night's idle hours and the morning peak (stepping all of it
+    is most of this test's time; the golden replay covers a whole day)."""
+    scenario = from_dict({"traffic": {"duration_s": 43200.0, "seed": 2026}})
     skipped = Lockstep(scenario, skip_idle=True).run()
     stepped = Lockstep(scenario, skip_idle=False).run()
     assert skipped["skipped_ticks"] > 0.8 * (skipped["stepped_ticks"] + skipped["skipped_ticks"])
     assert stepped["skipped_ticks"] == 0
-    assert skipped["passengers_served"] > 300
+    assert skipped["passengers_served"] > 200
     assert comparable(skipped) == comparable(stepped)
 
 
