@@ -11,7 +11,9 @@ PIP_FLAGS := --disable-pip-version-check --quiet --only-binary=:all: -c requirem
 BOARD_VENV ?= .venv-board
 FACE ?=
 # The core, protocol and simulator tests also run on the Python of Raspberry Pi OS trixie (make test-313).
-PYTHON313 ?= python3.13
+# pyenv's shim for python3.13 answers only where 3.13 is the selected version: its own path is tried too.
+PYTHON313 ?= $(or $(shell for c in python3.13 $$HOME/.pyenv/versions/3.13.0/bin/python3.13; do \
+	"$$c" -c '' >/dev/null 2>&1 && echo "$$c" && break; done),python3.13)
 VENV313 := .venv313
 # make dist: the offline bundle for the board, for these Pythons (bookworm 3.11, trixie 3.13) and this machine type.
 DIST_PY ?= 3.11 3.13
