@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from carctl.core.controller import Controller, ControllerState
 from carctl.core.state import kept_alarm, latched_faults
+from carctl.protocol.modem import Step
 from sim.modem import AlarmLine
 from carctl.core.rates import Freshness
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
@@ -334,7 +335,8 @@ class Lockstep:
             self.switches = switches
             self._switch_sources = (top, panel, landings.get(self._main_landing),
                                     landings.get(readings.cabinet_landing))
-        if self.commands.alarm_call or self.alarm_line.busy:  # an alarm standing, or its call winding up
+        line = self.alarm_line
+        if self.commands.alarm_call or line.session.wanted or line.session.step is not Step.IDLE:  # AlarmLine.busy
             self._alarm_channel = self.alarm_line.exchange(self.commands.alarm_call, tick * self.period_s)
         return sense(readings, presses, self.freshness, tick, requested_mode=requested,
                      recognitions=pending.recognitions, alarm_channel=self._alarm_channel)

@@ -41,12 +41,6 @@ _MOVES = {
 }
 
 
-def involved(state: ControllerState, inputs: Inputs) -> bool:
-    """Whether the alarm has anything to look at this tick (the controller skips it otherwise)."""
-    return (inputs.alarm_button or state.alarm_held_since_tick >= 0 or state.alarm is not AlarmPhase.IDLE
-            or inputs.alarm_reset or state.alarm_prompt_until_tick >= 0 or bool(inputs.alarm_test))
-
-
 def watch_alarm(ctx: Context, state: ControllerState, inputs: Inputs, rescue: bool, stopped_at_once: bool,
                 events: list[Event]) -> ControllerState:
     tick = inputs.tick

@@ -177,7 +177,9 @@ class Controller:
         if state.trapped_since_tick >= 0 or (inputs.load_kg > watch.OCCUPIED_KG and (
                 not inputs.in_door_zone or state.door.fault is not None)):  # someone may be held in the car
             state = watch.watch_entrapment(ctx, state, inputs, events)
-        if alarm.involved(state, inputs):
+        if (inputs.alarm_button or state.alarm is not AlarmPhase.IDLE or state.alarm_held_since_tick >= 0
+                or inputs.alarm_reset or inputs.alarm_test or state.alarm_prompt_until_tick >= 0):
+            # (Tested inline: on the hot path a call that finds nothing to do costs more than the alarm's whole work.)
             state = alarm.watch_alarm(ctx, state, inputs, rules.rescue_run, bool(state.faults) and stop_now(state),
                                       events)
         if state.dark_tick >= 0 or state.dark or (state.phase is Phase.STANDING

@@ -21,7 +21,7 @@ from carctl.core.context import Context
 from carctl.core.faults import Fault
 from carctl.core.phases import DriveRequest, Phase
 from carctl.core.records import fast_constructor
-from carctl.core.signals import Commands, Direction, Event, EventKind, Inputs
+from carctl.core.signals import AlarmPhase, Commands, Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 
 # Each value passed in the fields' order (make_commands' parameters are the fields: records.py).
@@ -51,7 +51,10 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
                 announce_landing = event.landing  # "going to floor N" for a resident the car recognised
     overload_lamp = bool(state.faults) and Fault.OVERLOAD in state.faults
     lit = not state.dark
-    alarm_call, transmitted_lamp, voice_lamp, alarm_prompt = alarm.lamps(state, inputs.tick)
+    if state.alarm is AlarmPhase.IDLE and state.alarm_prompt_until_tick < 0:  # nearly every tick: nothing to show
+        alarm_call = transmitted_lamp = voice_lamp = alarm_prompt = False
+    else:
+        alarm_call, transmitted_lamp, voice_lamp, alarm_prompt = alarm.lamps(state, inputs.tick)
     return make_commands(
         run_up, run_down, speed_ref_m_s,
         False,  # quick_stop: the supervisor's to command
