@@ -88,13 +88,19 @@ def test_a_rescue_and_a_correction_run_reach_the_platform() -> None:
     assert modes == [("normal", "rescue"), ("rescue", "normal")]
 
 
-def test_a_passenger_stuck_between_floors_raises_one_alarm_after_30_s() -> None:
+def stuck_with_someone_inside() -> tuple[SimulatedCar, Reporter]:
+    """A car with 80 kg in it, halted between landings 2 and 3 by a drive fault that stays; and its reporter."""
     car = SimulatedCar()
     reporter = Reporter(car.sim.period_s, 630.0, state_every_s=5.0)
     car.set_extra_load(80.0)
     car.press_car_call(5)
     car.wait_until(lambda: 6.5 < car.shaft.position_m < 7.5, within_s=30, what="between landings")
-    car.inject("drive_fault")  # and it does not clear
+    car.inject("drive_fault")
+    return car, reporter
+
+
+def test_a_passenger_stuck_between_floors_raises_one_alarm_after_30_s() -> None:
+    car, reporter = stuck_with_someone_inside()  # and the drive fault does not clear
     stuck_s = car.t_s
     alarms = []
     seen = len(car.events)
@@ -167,12 +173,7 @@ def test_presses_left_out_are_told_at_the_end_of_the_window_with_the_button_as_i
 
 
 def test_an_alarm_held_between_floors_reaches_the_platform_with_where_the_car_is() -> None:
-    car = SimulatedCar()
-    reporter = Reporter(car.sim.period_s, 630.0, state_every_s=5.0)
-    car.set_extra_load(80.0)
-    car.press_car_call(5)
-    car.wait_until(lambda: 6.5 < car.shaft.position_m < 7.5, within_s=30, what="between landings")
-    car.inject("drive_fault")
+    car, reporter = stuck_with_someone_inside()
     seen = len(car.events)
     car.run_for(1.0)
     car.hold_alarm(1.5)
@@ -192,12 +193,7 @@ def test_an_alarm_held_between_floors_reaches_the_platform_with_where_the_car_is
 
 
 def test_the_alarm_and_the_trapped_passenger_event_of_one_entrapment_share_its_id() -> None:
-    car = SimulatedCar()
-    reporter = Reporter(car.sim.period_s, 630.0, state_every_s=5.0)
-    car.set_extra_load(80.0)
-    car.press_car_call(5)
-    car.wait_until(lambda: 6.5 < car.shaft.position_m < 7.5, within_s=30, what="between landings")
-    car.inject("drive_fault")
+    car, reporter = stuck_with_someone_inside()
     messages: list[dict] = []
     seen = len(car.events)
     car.hold_alarm(1.5)
