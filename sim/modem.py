@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from carctl.protocol.modem import AtSession, Step
 
 BEHAVIOURS = ("answer", "busy", "no-answer")
+MAX_DIALLED = 100
 
 
 @dataclass(slots=True)
@@ -78,7 +79,8 @@ class SimulatedModem:
             self._say("OK")
         elif command.startswith("ATD") and command.endswith(";"):
             number = command[3:-1]
-            self.dialled.append(number)
+            # The latest calls only: `sim serve` may run for days, and the state shows the last twenty.
+            self.dialled = [*self.dialled[-(MAX_DIALLED - 1):], number]
             if not self.registered:
                 self._say("NO CARRIER")
                 return

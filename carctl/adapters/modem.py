@@ -117,7 +117,11 @@ def run(config_path: Path, port: str | None = None, stop_after_s: float = 0.0) -
             if link.open(now):
                 session.receive(link.exchange(session.to_send(now)), now)
             else:
-                session.dead = True  # no port: the module cannot be reached, and no call can be going on
+                # No port: the module cannot be reached and no call can be going on. The session's timers still run
+                # (commands time out, a round waits its backoff), and what it would write is dropped with the port,
+                # so nothing queues up for a module that comes back.
+                session.to_send(now)
+                session.dead = True
                 session.voice = False
             # No service (rounds of calls that reached no one: no SIM, no network) shows as the module's failure.
             dead = session.dead or session.failed_rounds >= NO_SERVICE_AFTER_ROUNDS

@@ -87,3 +87,30 @@ def test_a_periodic_tests_result_reaches_the_core_once_and_a_failure_stands(tmp_
     finally:
         bridge.close()
         modem.close()
+
+
+def test_the_modem_process_without_its_port_reports_the_module_dead_and_keeps_going(tmp_path: Path) -> None:
+    from carctl.adapters.modem import run
+    from carctl.protocol.loopback import parse_alarm_channel
+
+    directory = prepare_socket_dir(tmp_path / "run")
+    config = tmp_path / "board.toml"
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
+                      f'[runtime]\nsocket_dir = "{directory}"\n[processes]\nmodem = true\n'
+                      f'[alarm]\nnumbers = ["110"]\nmodem_port = "{tmp_path / "no-module"}"\n')
+    loop_inbox = Inbox(directory, LOOP_FROM_MODEM)
+    to_modem = Sender(directory, MODEM_FROM_LOOP)
+    try:
+        import threading
+
+        process = threading.Thread(target=run, args=(config, None, 1.5))
+        process.start()
+        time.sleep(0.3)
+        to_modem.send(loopback.alarm_call(True))  # an alarm with no module to call on
+        process.join(timeout=10)
+        reports = [parse_alarm_channel(value) for value in loop_inbox.take()]
+    finally:
+        loop_inbox.close()
+        to_modem.close()
+    assert reports and all(isinstance(r, AlarmChannel) and r.dead and not r.voice for r in reports)
+    assert reports[-1].call  # the alarm is held, waiting for a module
