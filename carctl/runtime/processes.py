@@ -2,9 +2,10 @@
 
 The control loop runs in the main process, at real-time priority. Optional parts (the face worker, the platform
 link) run as child processes at lower priority, are restarted with a backoff when they die, and never hold up the
-loop: nothing in the safety path waits for them. A part whose module is not installed is logged and skipped; a part
-that cannot be started (no memory, no processes left) is logged and tried again after its backoff. The backoff
-doubles from 1 s to 60 s with each exit, and starts again at 1 s after a run of a minute or more.
+loop: nothing in the safety path waits for them. They end with the loop's process, however it ends
+(realtime.die_with_loop). A part whose module is not installed is logged and skipped; a part that cannot be started
+(no memory, no processes left) is logged and tried again after its backoff. The backoff doubles from 1 s to 60 s with
+each exit, and starts again at 1 s after a run of a minute or more.
 """
 
 from __future__ import annotations
@@ -103,11 +104,11 @@ class ProcessTable:
     def _start(self, child: _Child, now: float) -> None:
         try:
             # The part takes its side channel's datagrams only from this process (sidechannel.py).
-            loop_cpus = _loop_cpus()
+            loop_cpus, loop_pid = _loop_cpus(), os.getpid()
             child.process = subprocess.Popen(
                 [sys.executable, "-m", child.spec.module, "--config", str(self.config_path),
                  *self.extra_args.get(child.spec.name, ())],
-                preexec_fn=lambda: _worker_scheduling(loop_cpus),
+                preexec_fn=lambda: _worker_scheduling(loop_cpus, loop_pid),
                 env={**os.environ, LOOP_PID_VARIABLE: str(os.getpid())})
         except (OSError, subprocess.SubprocessError) as error:
             # No memory, no processes left, an executable that cannot be run: try again after the backoff; the car
@@ -144,7 +145,8 @@ def _loop_cpus() -> set[int]:
     return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 
 
-def _worker_scheduling(loop_cpus: set[int]) -> None:
-    from carctl.runtime.realtime import set_worker_scheduling
+def _worker_scheduling(loop_cpus: set[int], loop_pid: int) -> None:
+    from carctl.runtime.realtime import die_with_loop, set_worker_scheduling
 
+    die_with_loop(loop_pid)
     set_worker_scheduling(NICENESS, loop_cpus)

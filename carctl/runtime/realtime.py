@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import signal
 from dataclasses import dataclass
 
 
@@ -77,6 +78,23 @@ def set_lower_priority(niceness: int) -> None:
             os.nice(niceness - current)
     except OSError:
         pass
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_loop(loop_pid: int) -> None:
+    """In a worker, before it runs: SIGTERM when the loop's process ends, however it ends (SIGKILL, a crash), so that
+    no worker outlives its loop holding what the next loop's workers need: the modem's port, the broker session of
+    the car's client id, a side channel a new loop would refuse it on. (The unit's cgroup does the same under
+    systemd; this covers a loop run by hand or by a test.) Linux only: elsewhere nothing is done."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: no library search after a fork
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != loop_pid:  # the loop ended between the fork and the prctl: nothing would signal us
+        os._exit(1)
 
 
 def set_worker_scheduling(niceness: int, loop_cpus: set[int]) -> None:

@@ -165,7 +165,7 @@ cpus = sorted(os.sched_getaffinity(0))
 result = set_realtime(50, cpus[-1])
 loop_cpus = processes._loop_cpus()
 child = subprocess.run([sys.executable, "-c", {WORKER_REPORT!r}], capture_output=True, text=True,
-                       preexec_fn=lambda: processes._worker_scheduling(loop_cpus))
+                       preexec_fn=lambda: processes._worker_scheduling(loop_cpus, os.getppid()))
 forked = subprocess.run([sys.executable, "-c", {WORKER_REPORT!r}], capture_output=True, text=True)
 print(json.dumps({{"fifo": result.fifo, "loop": [os.sched_getscheduler(0), sorted(loop_cpus)],
                   "worker": json.loads(child.stdout), "plain_child": json.loads(forked.stdout)}}))
@@ -198,3 +198,47 @@ def test_a_worker_that_lowers_itself_after_the_table_did_stays_at_the_tables_nic
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.split() == ["10", "10"], result.stderr
+
+
+ORPHAN = """
+import os, subprocess, sys, time
+from carctl.runtime.processes import _worker_scheduling
+
+loop_pid = os.getpid()
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                          preexec_fn=lambda: _worker_scheduling(set(), loop_pid))
+print(worker.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_worker_does_not_outlive_a_loop_that_is_killed() -> None:
+    """A loop killed outright (SIGKILL, a crash) leaves no worker behind holding the modem's port or the broker's
+    session: the next loop's workers found them taken, and the next loop refused the old ones' datagrams."""
+    loop = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert loop.stdout is not None
+        worker_pid = int(loop.stdout.readline())
+        os.kill(worker_pid, 0)  # running
+        loop.kill()
+        loop.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                break
+            try:  # reaped by init, or by us if init is this test's own parent chain
+                os.waitpid(worker_pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+        else:
+            os.kill(worker_pid, 9)
+            raise AssertionError("the worker outlived its killed loop")
+    finally:
+        if loop.poll() is None:
+            loop.kill()
+        if loop.stdout is not None:
+            loop.stdout.close()
