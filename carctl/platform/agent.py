@@ -113,8 +113,7 @@ class Agent:
             self._tell_loop(loopback.mode_request(params["mode"]))
             return {"mode_requested": params["mode"]}
         if kind == "alarm.acknowledge":
-            self._tell_loop(loopback.alarm_acknowledged())
-            return {"acknowledged": True}
+            return self._acknowledge_alarm(params.get("alarm", ""))
         if kind == "config.get":
             return {"state": self.last_state, "settings": overrides.read(self.overrides_path),
                     "link": self.health()}
@@ -129,6 +128,22 @@ class Agent:
             return self._apply_face(kind, params)
         except FaceCommandError as error:
             raise RuntimeError(str(error)) from None
+
+    def _acknowledge_alarm(self, named: str) -> dict[str, Any]:
+        """The operator's acknowledgement, checked against the car's last state so that the operator hears at once
+        why it does nothing; the loop checks it again against the alarm standing when it takes it (a reset at the
+        car may come in between). A state without the alarm's phase (none received yet) leaves it to the loop."""
+        phase = self.last_state.get("alarm")
+        standing = self.last_state.get("alarm_id")
+        if phase == "idle":
+            raise RuntimeError("no alarm is standing at the car")
+        if phase == "requested":
+            raise RuntimeError("the rescue service does not have the alarm yet: the car tells the rider help is on "
+                               "the way once it has (phone the rescue service)")
+        if named and isinstance(standing, str) and named != standing:
+            raise RuntimeError(f"alarm {named} is not the one standing at the car ({standing})")
+        self._tell_loop(loopback.alarm_acknowledged(named))
+        return {"acknowledged": True, "alarm": standing if isinstance(standing, str) else None}
 
     def _apply_face(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         if kind == "face.enable":

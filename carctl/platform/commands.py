@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from carctl import safejson
+from carctl.protocol.loopback import ALARM_ID
 
 MAX_COMMAND_BYTES = 4 * 1024 * 1024  # resident.enroll carries a few photos
 MAX_LIFETIME_S = 600.0
@@ -99,8 +100,9 @@ SCHEMAS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "car.mode": {"mode": lambda v: v in MODES},
     "car.home_landing": {"landing": _landing},
     # The duty operator has seen the car's alarm: the rider is told help is on the way. It does not end the alarm
-    # (only the rescuer's reset at the car does).
-    "alarm.acknowledge": {},
+    # (only the rescuer's reset at the car does). ``alarm``: the id of the alarm seen (its events' alarm_id); an
+    # acknowledgement naming an alarm that no longer stands is refused.
+    "alarm.acknowledge": {"alarm?": lambda v: isinstance(v, str) and ALARM_ID.fullmatch(v) is not None},
     "config.get": {},
 }
 

@@ -36,6 +36,7 @@ from typing import Any
 from carctl.core.config import MAX_LANDING_INDEX
 from carctl.filein import read_bounded
 from carctl.platform.commands import MAX_COMMAND_BYTES
+from carctl.protocol.loopback import ALARM_ID
 from carctl.platform.keys import MAX_CA_FILE_BYTES, KeyFileError, ca_file_problem, car_key, load_key, write_key
 from carctl.platform.naming import host_problem, id_problem, is_loopback
 
@@ -86,8 +87,11 @@ def add_parser(commands: argparse._SubParsersAction, parser_class: type) -> None
     mode = actions.add_parser("mode")
     target(mode, car_required=True)
     mode.add_argument("mode", choices=["normal", "out_of_service", "independent"])
-    target(actions.add_parser("alarm-ack", help="the duty operator has seen the car's alarm: the rider is told help "
-                                               "is on the way (it does not end the alarm)"), car_required=True)
+    ack = actions.add_parser("alarm-ack", help="the duty operator has seen the car's alarm: the rider is told help "
+                                               "is on the way (it does not end the alarm)")
+    target(ack, car_required=True)
+    ack.add_argument("--alarm", default="", help="the alarm_id of the alarm seen (from its events or the car's "
+                                                 "state): refused if that alarm no longer stands")
     home = actions.add_parser("home-landing")
     target(home, car_required=True)
     home.add_argument("landing", type=int)
@@ -351,7 +355,10 @@ def _params(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if action == "mode":
         return "car.mode", {"mode": args.mode}
     if action == "alarm-ack":
-        return "alarm.acknowledge", {}
+        if args.alarm and not ALARM_ID.fullmatch(args.alarm):
+            raise ConsoleInputError(f"--alarm: {args.alarm[:40]!r} is not an alarm id (32 hex digits, as the "
+                                    f"alarm's events carry it)")
+        return "alarm.acknowledge", {"alarm": args.alarm} if args.alarm else {}
     if action == "home-landing":
         return "car.home_landing", {"landing": _check_landing(args.landing, "landing")}
     if action == "resident-delete":
@@ -468,7 +475,10 @@ def alarm_headline(topic: str, payload: bytes) -> str:
     car = topic.split("/")[2] if topic.count("/") >= 3 else "?"
     where = ("between landings" if message.get("between_landings") or message.get("kind") == "trapped_passenger"
              and message.get("cause") == "outside the door zone" else f"at landing {message.get('landing')}")
-    what = (f"ALARM {str(message.get('state'))[:20]}" if message["kind"] == "alarm"
+    alarm_id = message.get("alarm_id")
+    what = (f"ALARM {str(message.get('state'))[:20]}"
+            + (f" (alarm {alarm_id[:32]})" if isinstance(alarm_id, str) and alarm_id else "")
+            if message["kind"] == "alarm"
             else f"TRAPPED PASSENGER for {message.get('waited_s')} s")
     faults = message.get("faults")
     return (f"*** car {car[:64]}: {what}, {where}, {message.get('position_m')} m, {message.get('load_kg')} kg"

@@ -43,9 +43,11 @@ REPORTED_EVENTS = {
 
 
 def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, face_on: bool,
-                  loop_lag_p99_ms: float, time_s: float, limits: SupervisorLimits | None = None) -> dict[str, Any]:
-    """The retained state: where the car is and what it is doing (GB/T 24476 running state), and what keeps it from
-    serving (``limits``: the final limits, for saying the car is beyond one)."""
+                  loop_lag_p99_ms: float, time_s: float, limits: SupervisorLimits | None = None,
+                  alarm_id: str = "") -> dict[str, Any]:
+    """The retained state: where the car is and what it is doing (GB/T 24476 running state), what keeps it from
+    serving (``limits``: the final limits, for saying the car is beyond one), and the alarm standing (its phase, and
+    ``alarm_id``, the id its events carry, which an operator's acknowledgement may name)."""
     return {
         "t": round(time_s, 3),
         "landing": state.landing,
@@ -61,6 +63,8 @@ def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, 
                                    limits),
         "face": face_on,
         "loop_lag_p99_ms": round(loop_lag_p99_ms, 3),
+        "alarm": state.alarm.value,
+        "alarm_id": alarm_id or None,
     }
 
 
@@ -101,14 +105,15 @@ def event_message(event: Event, period_s: float, time_s: float, drive_fault_code
 
 @dataclass(slots=True)
 class StateCadence:
-    """When the state goes out: when landing, door, mode, phase or faults change, and at least every every_s."""
+    """When the state goes out: when landing, door, mode, phase, faults or the alarm change, and at least every
+    every_s."""
 
     every_s: float
     last_key: tuple[Any, ...] = ()
     last_sent_s: float = float("-inf")
 
     def due(self, state: ControllerState, time_s: float) -> bool:
-        key = (state.landing, state.door.phase, state.mode, state.phase, state.faults)
+        key = (state.landing, state.door.phase, state.mode, state.phase, state.faults, state.alarm)
         if key == self.last_key and time_s - self.last_sent_s < self.every_s:
             return False
         self.last_key = key
@@ -247,6 +252,10 @@ class Reporter:
     alarm_started_tick: int = -1  # the tick of the alarm standing now (for how long it stood, told at its reset)
     # The id shared by the trapped-passenger event and the alarm events of one entrapment ("" when there is none).
     entrapment: str = ""
+    # The id of the alarm standing ("" when none): every event of one alarm carries it, from requested to
+    # cancelled. The loop sets it before each update (its id survives a restart in the latch record); without a
+    # loop to set it, one is made at the alarm's first event.
+    alarm_id: str = ""
 
     def __post_init__(self) -> None:
         self.alarms = AlarmReports(max(1, round(ALARM_REPORT_EVERY_S / self.period_s)))
@@ -288,6 +297,9 @@ class Reporter:
                 out.append({**trapped_message(event, state, inputs, time_s), "entrapment": self._entrapment()})
             elif kind is EventKind.ALARM:
                 message = alarm_message(event, state, inputs, time_s, self.period_s, self.alarm_started_tick)
+                if event.detail != "filtered":  # a hold held back at open doors is not an alarm
+                    self.alarm_id = self.alarm_id or uuid.uuid4().hex
+                    message["alarm_id"] = self.alarm_id
                 if self.entrapment or state.trapped_since_tick >= 0 or state.trapped:
                     message["entrapment"] = self._entrapment()  # someone held in the car: the same entrapment
                 out.append(message)
@@ -295,12 +307,16 @@ class Reporter:
                     self.alarm_started_tick = event.tick
                 elif event.detail == "cancelled":
                     self.alarm_started_tick = -1
+                    self.alarm_id = ""  # the next alarm is another
                     if state.trapped_since_tick < 0:
                         self.entrapment = ""
+        if state.alarm is AlarmPhase.IDLE:
+            self.alarm_id = ""
         report = self.statistics.update(state, events, time_s)
         if report is not None:
             out.append(report)
         status = None
         if self.cadence.due(state, time_s):
-            status = state_message(state, inputs, self.rated_load_kg, self.face_on, lag_p99_ms, time_s, self.limits)
+            status = state_message(state, inputs, self.rated_load_kg, self.face_on, lag_p99_ms, time_s, self.limits,
+                                   self.alarm_id)
         return out, status

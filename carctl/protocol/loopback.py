@@ -27,6 +27,7 @@ from carctl.core.signals import Mode, Recognition
 
 PLATFORM_MODES = {"normal": Mode.NORMAL, "out_of_service": Mode.OUT_OF_SERVICE, "independent": Mode.INDEPENDENT}
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ALARM_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex: the id of one alarm, from requested to cancelled
 RESIDENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a resident id, here and in the gallery (carctl/face/gallery.py)
 EVENT_CATEGORIES = ("faults_and_alarms", "running_state", "statistics")
 MAX_EVENT_FIELDS = 32
@@ -78,7 +79,10 @@ class ReloadSettings:
 
 @dataclass(frozen=True, slots=True)
 class AlarmAcknowledged:
-    """The platform's operator has seen the car's alarm (a signed alarm.acknowledge)."""
+    """The platform's operator has seen the car's alarm (a signed alarm.acknowledge): ``alarm_id`` names the alarm
+    acknowledged ("" for whichever stands: an acknowledgement that named none)."""
+
+    alarm_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +139,10 @@ def parse_platform_message(value: Any) -> ModeRequest | ReloadSettings | EventSt
     if kind == "reload":
         return ReloadSettings()
     if kind == "alarm_acknowledged":
-        return AlarmAcknowledged()
+        alarm_id = value.get("alarm", "")
+        if alarm_id == "" or (isinstance(alarm_id, str) and ALARM_ID.fullmatch(alarm_id)):
+            return AlarmAcknowledged(alarm_id)
+        return Refused("alarm_acknowledged with an alarm id that is not one")
     if kind == "event_stored":
         event_id = value.get("id")
         if isinstance(event_id, str) and EVENT_ID.fullmatch(event_id):
@@ -152,8 +159,8 @@ def reload_settings() -> dict[str, Any]:
     return {"type": "reload"}
 
 
-def alarm_acknowledged() -> dict[str, Any]:
-    return {"type": "alarm_acknowledged"}
+def alarm_acknowledged(alarm_id: str = "") -> dict[str, Any]:
+    return {"type": "alarm_acknowledged", "alarm": alarm_id} if alarm_id else {"type": "alarm_acknowledged"}
 
 
 def event_stored(event_id: str) -> dict[str, Any]:

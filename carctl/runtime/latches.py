@@ -15,7 +15,12 @@ Rules of this module:
   the record cannot be written, ``failing`` is true (the loop shows it as the fault latch_record_unwritable).
 - close() writes what is pending before the process ends.
 - The record also keeps an alarm that is active (issue 15, EN 81-28): it stays active across a restart until the
-  rescuer's reset at the car. The key "alarm" is written only while one is; a record without it has none.
+  rescuer's reset at the car. The key "alarm" is written only while one is; a record without it has none. With it,
+  "alarm_id": the id the alarm's platform events carry, so that after a restart they carry the same one and an
+  operator's acknowledgement of it is still taken.
+- A record that cannot be trusted loses the alarm it may have held, as it loses the latched faults: the car is
+  held on latch_record_unreadable (told to the platform), a rider still in it starts a new alarm with the button,
+  and the trapped-passenger watch reports someone held (docs/alarm.md).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from carctl.atomicfile import move_aside, remove_stale_temporaries, write_atomic
 from carctl.core.faults import FAULTS, Fault
 from carctl.core.signals import AlarmPhase
 from carctl.filein import read_bounded
+from carctl.protocol.loopback import ALARM_ID
 from carctl.runtime.state_layout import TECHNICIAN_READABLE
 
 VERSION = 1
@@ -46,6 +52,7 @@ class LatchRecord:
         self.problem = ""  # why there was no record to trust at start ("" when there was)
         self.set_aside: Path | None = None
         self.alarm = AlarmPhase.IDLE  # the alarm recorded (restore())
+        self.alarm_id = ""  # ... and its id ("" when it has none)
         self._kept: _Kept | None = None  # what was last handed to the writer
         self._pending: _Kept | None = None
         self._written: tuple[bytes, _Kept] | None = None  # what the record should hold (the writer's)
@@ -77,7 +84,7 @@ class LatchRecord:
             return None
         self._kept = kept
         self._written = (_body(*kept), kept)
-        self.alarm = kept[1]
+        self.alarm, self.alarm_id = kept[1], kept[2]
         return kept[0]
 
     def _move_aside(self) -> None:
@@ -88,13 +95,13 @@ class LatchRecord:
 
     # -- while running -------------------------------------------------------------------------------------------
 
-    def keep(self, latched: frozenset[Fault], alarm: AlarmPhase = AlarmPhase.IDLE) -> None:
-        """The loop's latched faults (and the alarm to keep: core.state.kept_alarm) this cycle: written (by the
-        writer thread) when they differ from the last."""
+    def keep(self, latched: frozenset[Fault], alarm: AlarmPhase = AlarmPhase.IDLE, alarm_id: str = "") -> None:
+        """The loop's latched faults (and the alarm to keep: core.state.kept_alarm, with its id) this cycle:
+        written (by the writer thread) when they differ from the last."""
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="carctl-latches", daemon=True)
             self._writer.start()
-        kept = (latched, alarm)
+        kept = (latched, alarm, alarm_id if alarm is not AlarmPhase.IDLE else "")
         if kept == self._kept:
             return
         self._kept = kept
@@ -154,15 +161,18 @@ class LatchRecord:
         self._write_pending()
 
 
-_Kept = tuple[frozenset[Fault], AlarmPhase]
+_Kept = tuple[frozenset[Fault], AlarmPhase, str]
+_KEYS = {"version", "latched", "alarm", "alarm_id"}
 # The alarm phases a record may hold (core.state.kept_alarm never keeps a voice connection: it ends with the run).
 _KEPT_ALARMS = {phase.value: phase for phase in (AlarmPhase.REQUESTED, AlarmPhase.TRANSMITTED)}
 
 
-def _body(faults: frozenset[Fault], alarm: AlarmPhase = AlarmPhase.IDLE) -> bytes:
+def _body(faults: frozenset[Fault], alarm: AlarmPhase = AlarmPhase.IDLE, alarm_id: str = "") -> bytes:
     record: dict[str, object] = {"version": VERSION, "latched": sorted(fault.value for fault in faults)}
     if alarm is not AlarmPhase.IDLE:
         record["alarm"] = alarm.value
+        if alarm_id:
+            record["alarm_id"] = alarm_id
     return json.dumps(record).encode()
 
 
@@ -172,13 +182,18 @@ def parse(value: object) -> frozenset[Fault]:
 
 
 def parse_record(value: object) -> _Kept:
-    """The latched faults and the alarm kept in a record's JSON value; ValueError naming what is wrong with it."""
-    if not isinstance(value, dict) or not {"version", "latched"} <= set(value) <= {"version", "latched", "alarm"}:
-        raise ValueError("expected an object with the keys version and latched (and alarm, only while one is "
-                         "active)")
+    """The latched faults, the alarm kept and its id in a record's JSON value; ValueError naming what is wrong
+    with it."""
+    if not isinstance(value, dict) or not {"version", "latched"} <= set(value) <= _KEYS:
+        raise ValueError("expected an object with the keys version and latched (and alarm and alarm_id, only while "
+                         "one is active)")
     alarm = value.get("alarm", "idle")
     if "alarm" in value and (not isinstance(alarm, str) or alarm not in _KEPT_ALARMS):
         raise ValueError(f"alarm must be one of {', '.join(_KEPT_ALARMS)} ({str(alarm)[:40]!r})")
+    alarm_id = value.get("alarm_id", "")
+    if "alarm_id" in value and ("alarm" not in value or not isinstance(alarm_id, str)
+                                or not ALARM_ID.fullmatch(alarm_id)):
+        raise ValueError("alarm_id must be the id of the alarm kept (32 hex digits), and only with alarm")
     if type(value["version"]) is not int or value["version"] != VERSION:
         raise ValueError(f"version must be {VERSION}")
     names = value["latched"]
@@ -189,7 +204,7 @@ def parse_record(value: object) -> _Kept:
         if not isinstance(name, str) or name not in _LATCHING:
             raise ValueError(f"latched names a fault that does not latch ({str(name)[:40]!r})")
         faults.add(_LATCHING[name])
-    return frozenset(faults), _KEPT_ALARMS.get(alarm, AlarmPhase.IDLE)
+    return frozenset(faults), _KEPT_ALARMS.get(alarm, AlarmPhase.IDLE), alarm_id
 
 
 __all__ = ["LatchRecord", "parse", "parse_record"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -107,6 +108,9 @@ class ControlLoop:
             0.0, latched=restored, alarm=self.latches.alarm if self.latches is not None else AlarmPhase.IDLE)
         self._faults_kept: frozenset[Fault] | None = None  # the fault set last handed to the latch record
         self._alarm_kept: AlarmPhase | None = None  # ... and the alarm
+        # The id of the alarm standing, from its hold to the rescuer's reset: its platform events carry it, and an
+        # operator's acknowledgement naming another is not taken. Kept with the alarm across a restart.
+        self.alarm_id = self.latches.alarm_id if self.latches is not None else ""
         self.commands = Commands()
         self.outputs = output(self.commands)
         self.tick = 0
@@ -195,7 +199,8 @@ class ControlLoop:
                            controller_error=self.tick < self.controller_error_until_tick,
                            latch_record_failing=self.latches is not None and self.latches.failing,
                            alarm_channel=self._alarm_channel(),
-                           alarm_acknowledged=self.bridge is not None and self.bridge.take_acknowledgement(),
+                           alarm_acknowledged=(self.bridge is not None
+                                               and self.bridge.take_acknowledgement(self.alarm_id)),
                            alarm_modem_dead=self.alarm_bridge is not None and self.alarm_bridge.dead(),
                            alarm_test=self.alarm_bridge.take_test() if self.alarm_bridge is not None else ("", False))
             self.state, commands, events = self.controller.step(self.state, inputs)
@@ -213,8 +218,11 @@ class ControlLoop:
                 self.alarm_bridge.tell(commands.alarm_call)
             except Exception:  # noqa: BLE001
                 self.errors.caught("alarm_channel")
+        if self.state.alarm is not AlarmPhase.IDLE and not self.alarm_id:
+            self.alarm_id = uuid.uuid4().hex  # a new alarm (or one restored from a record without its id)
         if self.bridge is not None:
             try:
+                self.bridge.reporter.alarm_id = self.alarm_id  # the reset's "cancelled" still carries it
                 self.bridge.after_cycle(self.state, inputs, events, self.lag_p99_ms)
             except Exception:  # noqa: BLE001
                 self.errors.caught("platform_bridge")
@@ -227,9 +235,11 @@ class ControlLoop:
                                          or self.state.alarm is not self._alarm_kept):
             try:
                 self._faults_kept, self._alarm_kept = self.state.faults, self.state.alarm
-                self.latches.keep(latched_faults(self.state), kept_alarm(self.state))
+                self.latches.keep(latched_faults(self.state), kept_alarm(self.state), self.alarm_id)
             except Exception:  # noqa: BLE001
                 self.errors.caught("latches")
+        if self.state.alarm is AlarmPhase.IDLE:
+            self.alarm_id = ""
         for event in events:
             self.log.write("event", tick=event.tick, event=event.kind.value, landing=event.landing,
                            detail=event.detail)

@@ -56,7 +56,7 @@ class PlatformBridge:
         self.out = Sender(socket_dir, AGENT_FROM_LOOP)
         self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)
         self.spool_overflow = 0
-        self.alarm_acknowledged = False
+        self.alarm_acknowledged: str | None = None  # the alarm id an acknowledgement named ("": any), until taken
 
     @property
     def dropped(self) -> int:
@@ -109,17 +109,25 @@ class PlatformBridge:
                 if stale is not None:
                     self.inbox.refuse(stale)
                     continue
-                self.alarm_acknowledged = True
+                self.alarm_acknowledged = message.alarm_id
             elif isinstance(message, EventStored):
                 self.spool.pop(message.event_id, None)
             elif isinstance(message, Refused):
                 self.inbox.refuse(message.reason)
         return request, reload
 
-    def take_acknowledgement(self) -> bool:
-        """Whether the platform's operator acknowledged the alarm since the last cycle (then forgotten)."""
-        acknowledged, self.alarm_acknowledged = self.alarm_acknowledged, False
-        return acknowledged
+    def take_acknowledgement(self, standing_alarm_id: str) -> bool:
+        """Whether the platform's operator acknowledged the alarm standing (``standing_alarm_id``) since the last
+        cycle (then forgotten). An acknowledgement that names another alarm — one reset at the car since the
+        operator saw it — is refused and counted: the rider of a new alarm must not hear that help is on the way
+        because of the old one."""
+        named, self.alarm_acknowledged = self.alarm_acknowledged, None
+        if named is None:
+            return False
+        if named and named != standing_alarm_id:
+            self.inbox.refuse("acknowledgement of an alarm not standing")
+            return False
+        return True
 
     def after_cycle(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float) -> None:
         messages, status = self.reporter.update(state, inputs, events, lag_p99_ms, time.time())

@@ -126,17 +126,37 @@ def test_the_state_and_the_health_say_whether_the_cars_clock_is_synchronised(age
         operator.close()
 
 
-def test_an_acknowledged_alarm_is_told_to_the_loop(agent: Agent, broker: Broker, tmp_path: Path) -> None:
+def test_an_acknowledged_alarm_is_told_to_the_loop_and_one_that_cannot_be_is_refused_with_the_reason(
+        agent: Agent, broker: Broker, tmp_path: Path) -> None:
     from carctl.protocol.loopback import AlarmAcknowledged, parse_platform_message
     from carctl.runtime.sidechannel import LOOP_FROM_PLATFORM, Inbox
 
+    standing, other = "a" * 32, "b" * 32
     loop_inbox = Inbox(tmp_path / "run", LOOP_FROM_PLATFORM)
     operator = Observer(broker.port, "platform", [f"{CAR}/ack"])
     try:
+        # No state from the loop yet: the loop decides.
         ack, _ = send(operator, "alarm.acknowledge", {})
-        assert ack["accepted"] and ack["result"] == {"acknowledged": True}
+        assert ack["accepted"] and ack["result"] == {"acknowledged": True, "alarm": None}
         time.sleep(0.1)
         assert [parse_platform_message(value) for value in loop_inbox.take()] == [AlarmAcknowledged()]
+        agent.handle_loop_message({"type": "state", "state": {"mode": "normal", "alarm": "idle", "alarm_id": None}})
+        ack, _ = send(operator, "alarm.acknowledge", {})
+        assert not ack["accepted"] and "no alarm is standing" in ack["reason"]
+        agent.handle_loop_message({"type": "state", "state": {"alarm": "requested", "alarm_id": standing}})
+        ack, _ = send(operator, "alarm.acknowledge", {"alarm": standing})
+        assert not ack["accepted"] and "rescue service does not have the alarm yet" in ack["reason"]
+        agent.handle_loop_message({"type": "state", "state": {"alarm": "transmitted", "alarm_id": standing}})
+        ack, _ = send(operator, "alarm.acknowledge", {"alarm": other})
+        assert not ack["accepted"] and f"alarm {other} is not the one standing" in ack["reason"]
+        ack, _ = send(operator, "alarm.acknowledge", {"alarm": "A" * 32})  # not an id: refused by the gate
+        assert not ack["accepted"] and "alarm" in ack["reason"]
+        time.sleep(0.1)
+        assert loop_inbox.take() == []  # nothing refused reached the loop
+        ack, _ = send(operator, "alarm.acknowledge", {"alarm": standing})
+        assert ack["accepted"] and ack["result"] == {"acknowledged": True, "alarm": standing}
+        time.sleep(0.1)
+        assert [parse_platform_message(value) for value in loop_inbox.take()] == [AlarmAcknowledged(standing)]
     finally:
         operator.close()
         loop_inbox.close()

@@ -140,7 +140,9 @@ def test_bad_keys_brokers_and_ids_are_refused_with_one_sentence(tmp_path: Path) 
     for community in ("xi/han", "xihan#", "Xihan", ""):
         bad = console(1883, tmp_path, "config-get", "--community", community, "--car", "b7u2")
         assert bad.returncode == 2 and "--community" in bad.stderr
-    for result in (short, shared, remote, bad):
+    not_an_alarm = console(1883, tmp_path, "alarm-ack", "--community", "xihan", "--car", "b7u2", "--alarm", "42")
+    assert not_an_alarm.returncode == 2 and "--alarm" in not_an_alarm.stderr
+    for result in (short, shared, remote, bad, not_an_alarm):
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
@@ -217,9 +219,11 @@ def test_watch_makes_an_alarm_stand_out_and_ignores_garbage() -> None:
     from carctl.platform.console import alarm_headline
 
     alarm = json.dumps({"kind": "alarm", "state": "requested", "between_landings": True, "landing": None,
-                        "position_m": 7.0, "load_kg": 80, "faults": ["drive_fault"]}).encode()
+                        "position_m": 7.0, "load_kg": 80, "faults": ["drive_fault"], "alarm_id": "a" * 32}).encode()
     line = alarm_headline("carctl/xihan/b7u2/events", alarm)
-    assert line.startswith("*** car b7u2: ALARM requested, between landings, 7.0 m, 80 kg, faults drive_fault")
+    # The alarm's id, for `alarm-ack --alarm`.
+    assert line.startswith(f"*** car b7u2: ALARM requested (alarm {'a' * 32}), between landings, 7.0 m, 80 kg, "
+                           f"faults drive_fault")
     assert alarm_headline("carctl/xihan/b7u2/events", b'{"kind": "fault_raised"}') == ""
     for garbage in (b"\xff", b"[]", b'{"kind": "alarm", "faults": 3}', b"null"):
         alarm_headline("x", garbage)  # never raises

@@ -190,6 +190,17 @@ def test_an_alarm_held_between_floors_reaches_the_platform_with_where_the_car_is
     assert requested["faults"] == ["drive_fault"] and requested["door"] == "closed"
     assert 3.5 <= alarms[2]["active_s"] <= 4.5  # from the end of the 1 s hold to the reset, 4 s later
     assert all(event_problem(m) is None for m in alarms)  # the link process takes it into its outbox
+    # One alarm, one id, from the hold to the reset, which an operator's acknowledgement may name.
+    assert len({m["alarm_id"] for m in alarms}) == 1 and len(alarms[0]["alarm_id"]) == 32
+    assert reporter.alarm_id == ""
+    seen = len(car.events)
+    car.hold_alarm(1.5)
+    car.run_for(2.0)
+    messages, status = reporter.update(car.sim.state, now_inputs(car), tuple(car.events[seen:]), 0.0, car.t_s)
+    again = [m for m in messages if m["kind"] == "alarm"]
+    assert again and again[0]["alarm_id"] not in {m["alarm_id"] for m in alarms}  # the next alarm is another
+    assert status is not None and (status["alarm"], status["alarm_id"]) == (car.sim.state.alarm.value,
+                                                                           again[0]["alarm_id"])
 
 
 def test_the_alarm_and_the_trapped_passenger_event_of_one_entrapment_share_its_id() -> None:

@@ -144,6 +144,31 @@ def test_an_active_alarm_is_kept_and_restored_and_a_record_without_one_has_none(
     again.close()
     assert json.loads(path.read_text()) == {"version": 1, "latched": []}  # as before alarms were kept
     for bad in ({"version": 1, "latched": [], "alarm": "voice_connected"}, {"version": 1, "latched": [], "alarm": 3},
-                {"version": 1, "latched": [], "alarm": "idle"}, {"version": 1, "latched": [], "other": 1}):
+                {"version": 1, "latched": [], "alarm": "idle"}, {"version": 1, "latched": [], "other": 1},
+                {"version": 1, "latched": [], "alarm_id": "a" * 32},  # an id without its alarm
+                {"version": 1, "latched": [], "alarm": "requested", "alarm_id": "A" * 32},
+                {"version": 1, "latched": [], "alarm": "requested", "alarm_id": ["a" * 32]},
+                {"version": 1, "latched": [], "alarm": "requested", "alarm_id": "a" * 33}):
         with pytest.raises(ValueError):
             parse_record(bad)
+
+
+def test_the_alarms_id_is_kept_with_it_and_goes_with_its_reset(tmp_path: Path) -> None:
+    """Its platform events carry the same id after a restart, so an operator's acknowledgement of it is taken."""
+    from carctl.core.signals import AlarmPhase
+    from carctl.runtime.latches import LatchRecord
+
+    path = tmp_path / "latched.json"
+    record = LatchRecord(path)
+    record.restore()
+    record.keep(frozenset(), AlarmPhase.REQUESTED, "c" * 32)
+    record.close()
+    assert json.loads(path.read_text()) == {"version": 1, "latched": [], "alarm": "requested", "alarm_id": "c" * 32}
+    again = LatchRecord(path)
+    assert again.restore() == frozenset() and (again.alarm, again.alarm_id) == (AlarmPhase.REQUESTED, "c" * 32)
+    again.keep(frozenset(), AlarmPhase.IDLE, "c" * 32)  # the reset: no alarm, so no id either
+    again.close()
+    assert json.loads(path.read_text()) == {"version": 1, "latched": []}
+    path.write_text('{"version": 1, "latched": [], "alarm": "transmitted"}')  # written before ids were kept
+    older = LatchRecord(path)
+    assert older.restore() == frozenset() and (older.alarm, older.alarm_id) == (AlarmPhase.TRANSMITTED, "")

@@ -85,3 +85,31 @@ def test_the_spool_is_bounded_and_counts_what_it_had_to_drop(tmp_path: Path, mon
         assert bridge.spool_overflow == 2
     finally:
         bridge.close()
+
+
+def test_an_acknowledgement_of_an_alarm_no_longer_standing_is_not_taken(tmp_path: Path) -> None:
+    """The operator acknowledged alarm A; the rescuer reset it and a rider started alarm B before the
+    acknowledgement arrived: B's rider must not hear that help is on the way because of A."""
+    from carctl.protocol import loopback
+    from carctl.runtime.sidechannel import LOOP_FROM_PLATFORM, Sender
+
+    old, standing = "a" * 32, "b" * 32
+    socket_dir = prepare_socket_dir(tmp_path / "run")
+    bridge = PlatformBridge(car_config(tmp_path), socket_dir)
+    link = Sender(socket_dir, LOOP_FROM_PLATFORM)
+    try:
+        for named, taken in ((old, False), (standing, True), ("", True)):
+            link.send(loopback.alarm_acknowledged(named))
+            time.sleep(0.05)
+            bridge.take()
+            assert bridge.take_acknowledgement(standing) is taken
+            assert bridge.take_acknowledgement(standing) is False  # taken once
+        assert bridge.inbox.refused == {"acknowledgement of an alarm not standing": 1}
+        link.send({"type": "alarm_acknowledged", "alarm": "not-an-id"})
+        time.sleep(0.05)
+        bridge.take()
+        assert bridge.take_acknowledgement(standing) is False
+        assert bridge.inbox.refused["alarm_acknowledged with an alarm id that is not one"] == 1
+    finally:
+        link.close()
+        bridge.close()
