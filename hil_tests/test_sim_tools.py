@@ -47,6 +47,9 @@ def test_ctl_presses_injects_and_reports_state(simulator: dict[str, Any]) -> Non
         assert ctl(simulator, *words).returncode == 0
     result = ctl(simulator, "--drop", "3", "modbus")
     assert result.returncode == 0
+    assert json.loads(ctl(simulator, "rescue", "busy", "+8653281234567").stdout)["modem"]["rescue_numbers"] == {
+        "+8653281234567": "busy"}
+    assert json.loads(ctl(simulator, "rescue", "answer").stdout)["modem"]["rescue_numbers"] == {}  # forgotten
 
 
 def test_ctl_refuses_bad_requests(simulator: dict[str, Any]) -> None:
@@ -56,6 +59,12 @@ def test_ctl_refuses_bad_requests(simulator: dict[str, Any]) -> None:
     assert ctl(simulator, "key", "eeo", "maybe").returncode == 2
     assert ctl(simulator, "key", "lift").returncode == 2
     assert ctl(simulator, "eeo-run", "left").returncode == 2
+    for words in (("rescue", "busy", "12ab"), ("rescue", "hangup", "110"), ("rescue", "busy", "1" * 40)):
+        refused = ctl(simulator, *words)
+        assert refused.returncode == 2 and "number" in refused.stderr and "Traceback" not in refused.stderr
+    for number in range(16):
+        assert ctl(simulator, "rescue", "no-answer", f"{1000 + number}").returncode == 0
+    assert "at most 16" in ctl(simulator, "rescue", "busy", "2000").stderr  # bounded
     unreachable = subprocess.run([sys.executable, "-m", "sim", "ctl", "--control", "127.0.0.1:1", "state"],
                                  capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr  # a wrong --control is bad input

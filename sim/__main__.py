@@ -49,7 +49,7 @@ ACTIONS: dict[str, str] = {
     "inject": "KIND", "clear": "KIND",
     "key": "inspection|eeo|independent on|off", "inspection-run": "up|down|stop", "eeo-run": "up|down|stop",
     "modbus": "(with --drop N, --corrupt N)", "panel-garbage": "BYTES", "panel-corrupt": "FRAMES",
-    "rescue": "answer|busy|no-answer|hangup", "modem-dead": "", "modem-alive": "",
+    "rescue": "answer|busy|no-answer|hangup [NUMBER]", "modem-dead": "", "modem-alive": "",
 }
 # One label of a host name (RFC 1123; '_' too, which resolvers accept): what the IDNA codec takes without failing.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
@@ -182,7 +182,8 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
     if action == "panel-corrupt":
         return {"cmd": "panel_corrupt", "frames": int(rest[0])}
     if action == "rescue":  # what the simulated rescue centre does with the alarm's calls, or it hangs up
-        return {"cmd": "rescue", "action": rest[0]}
+        # With a number: what it does with the calls to that number only (the first busy, the second answers).
+        return {"cmd": "rescue", "action": rest[0], **({"number": rest[1]} if len(rest) > 1 else {})}
     return None
 
 

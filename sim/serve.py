@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import pty
+import re
 import random
 import signal
 import socket
@@ -55,10 +56,12 @@ CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "panel_garbage": ("bytes",), "panel_corrupt": ("frames",), "panel_silent": ("address", "silent"),
     "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
     "key": ("name", "on"), "alarm": ("held",), "eeo_run": ("direction",),
-    "rescue": ("action",), "modem": ("dead",),
+    "rescue": ("action", "number"), "modem": ("dead",),
 }
 # What the simulated rescue centre does with the alarm's calls (sim/modem.py), or "hangup": it ends the call.
 RESCUE_ACTIONS = ("answer", "busy", "no-answer", "hangup")
+MAX_RESCUE_NUMBERS = 16
+DIALLED_NUMBER = re.compile(r"\+?[0-9]{1,32}")  # as the car dials it (carctl/protocol/modem.py: digits only)
 CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset", "alarm_reset")
 # Frames or answers a line fault may take: enough for any test, few enough to end.
 MAX_LINE_FAULTS = 10_000
@@ -333,10 +336,21 @@ class ShaftServer:
             boards.eeo_up, boards.eeo_down = held == "up", held == "down"
         elif command == "rescue":
             action = _choice(request, "action", RESCUE_ACTIONS)
+            number = _value(request, "number", None)
+            if number is not None and (action == "hangup" or not isinstance(number, str)
+                                       or not DIALLED_NUMBER.fullmatch(number)):
+                raise Refused(f"number must be a number the car dials (+ and up to 32 digits), with answer, busy or "
+                              f"no-answer (got {shown(number)})")
             if action == "hangup":
                 self.modem.hang_up()
+            elif number is not None:
+                if number not in self.modem.per_number and len(self.modem.per_number) >= MAX_RESCUE_NUMBERS:
+                    raise Refused(f"the rescue centre keeps a behaviour for at most {MAX_RESCUE_NUMBERS} numbers "
+                                  f"(`rescue answer` without a number forgets them)")
+                self.modem.per_number[number] = action
             else:
                 self.modem.behaviour = action
+                self.modem.per_number.clear()
             self._on_modem_time()
         elif command == "modem":
             self.modem.dead = _flag(request, "dead")
@@ -374,7 +388,7 @@ class ShaftServer:
             # The alarm's modem and the rescue centre it calls (sim/modem.py).
             "modem": {"dialled": list(self.modem.dialled[-20:]), "calling": self.modem.calling,
                       "connected": self.modem.connected, "dead": self.modem.dead,
-                      "rescue": self.modem.behaviour},
+                      "rescue": self.modem.behaviour, "rescue_numbers": dict(self.modem.per_number)},
             "injected": sorted(shaft.injected),
             "drive_fault_code": shaft.drive_fault_code,
             "comm_loss_trip": self.drive.comm_loss_trip,

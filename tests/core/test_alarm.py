@@ -166,3 +166,16 @@ def test_an_acknowledgement_before_the_rescue_service_has_the_alarm_says_nothing
     state, _, _ = hold(state, inputs, range(1, PRESS + 2))
     state, commands, events = CONTROLLER.step(state, replace(inputs, tick=PRESS + 2, alarm_acknowledged=True))
     assert alarms(events) == [] and not commands.alarm_prompt  # "help is on the way" only once it is true
+
+
+def test_after_a_restart_with_no_record_to_trust_a_rider_still_gets_an_alarm_out() -> None:
+    """The latch record could not be trusted: the alarm it may have held is not known, and the car is held on
+    latch_record_unreadable (a stop at once). The rider's new hold still goes out, at once: the stop that holds the
+    car is no reason to hold back the alarm."""
+    start = CONTROLLER.initial_state(7.0, latched=None)
+    _, inputs = between_floors()
+    inputs = replace(inputs, drive_fault_code=0)
+    state, commands, _ = CONTROLLER.step(start, replace(inputs, tick=1))
+    assert Fault.LATCH_RECORD_UNREADABLE in state.faults and commands.quick_stop and state.alarm is AlarmPhase.IDLE
+    state, commands, seen = hold(state, inputs, range(2, PRESS + 3))
+    assert seen == ["requested"] and commands.alarm_call
