@@ -42,7 +42,7 @@ from sim.traffic import Passenger, PassengerFlow, Presses, generate
 
 # The simulated rescue service: called on the alarm's line, it answers after this long (sim/modem.py).
 RESCUE_ANSWERS_AFTER_S = 0.5
-ALARM_NUMBERS = ("+8653281234567",)
+ALARM_NUMBERS = ("+8653281234567", "053280001111")  # configs/sim.toml's: the rescue service's two lines
 NEVER = 1 << 62
 # Scenario faults that silence a panel board: its answers stop, so its data ages.
 BOARD_SILENCES = {"car_top_silent": "car_top", "car_panel_silent": "car_panel", "landing_silent": "landing"}
@@ -151,6 +151,7 @@ class Lockstep:
         # (sim/modem.py), with the configuration's numbers when it has them.
         self.alarm_line = AlarmLine(ALARM_NUMBERS, RESCUE_ANSWERS_AFTER_S)
         self._alarm_channel = (False, False)
+        self._alarm_unreachable = False  # the module answers nothing, or no call reaches anyone (AtSession)
         self._car_top_key: tuple[object, ...] = ()
         self.readings = self._first_readings()
         self._next_ident = len(passengers)
@@ -207,6 +208,8 @@ class Lockstep:
             pending.fault_reset = True
         elif kind == "alarm_reset":
             pending.alarm_reset = True
+        elif kind == "rescue":
+            self.alarm_line.rescue(event.action, event.number)
         elif kind == "fire_detected":
             self.fire_detected = self.fire_detected | {event.landing}
         elif kind == "fire_detector_reset":
@@ -226,6 +229,8 @@ class Lockstep:
             self.frozen_since = self.tick
         if kind in BOARD_SILENCES:
             self.silent_since.setdefault(BOARD_SILENCES[kind], self.tick)
+        if kind == "modem_dead":
+            self.alarm_line.modem.dead = True
 
     def clear(self, kind: str) -> None:
         self.shaft.clear(kind)
@@ -235,6 +240,8 @@ class Lockstep:
             self.frozen_since = -1
         if kind in BOARD_SILENCES:
             self.silent_since.pop(BOARD_SILENCES[kind], None)
+        if kind == "modem_dead":
+            self.alarm_line.modem.dead = False
 
     def restart_controller(self) -> None:
         """The controller reboots (its state is lost but for the latched faults, which the firmware keeps on disk);
@@ -338,8 +345,10 @@ class Lockstep:
         line = self.alarm_line
         if self.commands.alarm_call or line.session.wanted or line.session.step is not Step.IDLE:  # AlarmLine.busy
             self._alarm_channel = self.alarm_line.exchange(self.commands.alarm_call, tick * self.period_s)
+            self._alarm_unreachable = line.session.unreachable
         return sense(readings, presses, self.freshness, tick, requested_mode=requested,
-                     recognitions=pending.recognitions, alarm_channel=self._alarm_channel)
+                     recognitions=pending.recognitions, alarm_channel=self._alarm_channel,
+                     alarm_modem_dead=self._alarm_unreachable)
 
     # -- checks and records --------------------------------------------------------------------------------------
 

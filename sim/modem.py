@@ -11,11 +11,15 @@ What the rescue centre does with the next call is set from outside (the tests, `
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from carctl.protocol.modem import AtSession, Step
 
 BEHAVIOURS = ("answer", "busy", "no-answer")
+RESCUE_ACTIONS = (*BEHAVIOURS, "hangup")  # what the tests may have the rescue centre do
+MAX_RESCUE_NUMBERS = 16  # numbers with a behaviour of their own
+DIALLED_NUMBER = re.compile(r"\+?[0-9]{1,32}")  # as the car dials it (carctl/protocol/modem.py: digits only)
 MAX_DIALLED = 100
 
 
@@ -119,6 +123,16 @@ class AlarmLine:
     def busy(self) -> bool:
         session = self.session  # on every stepped tick of the lockstep: kept to two attribute reads
         return session.wanted or session.step is not Step.IDLE
+
+    def rescue(self, action: str, number: str = "") -> None:
+        """What the rescue centre does with the next calls (to ``number`` only, when given), or "hangup"."""
+        if action == "hangup":
+            self.modem.hang_up()
+        elif number:
+            self.modem.per_number[number] = action
+        else:
+            self.modem.behaviour = action
+            self.modem.per_number.clear()
 
     def exchange(self, wanted: bool, now_s: float) -> tuple[bool, bool]:
         """One tick: the car's wish, the bytes both ways; (transmitted, voice)."""

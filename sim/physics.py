@@ -44,7 +44,9 @@ DOOR_TRAVEL_UNITS = 1_000_000
 FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
                "overload", "brake_slip", "position_lost", "reference_fault", "drive_runaway", "door_lock_lost",
                "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent", "drive_frozen",
-               "encoder_slip", "alarm_battery")
+               "encoder_slip", "alarm_battery", "modem_dead")
+# modem_dead: the alarm's GSM module answers nothing at all (sim/modem.py). Not the shaft's: the lockstep and
+# `sim serve` act on it in the module; the shaft only lists it as injected.
 # encoder_slip: the drive's count advances this much less than the car moves (a slipping encoder wheel), unknown to
 # the drive, which still reports it referenced; the reference mark puts it right when the car passes it. Small
 # enough for the run's position loop to absorb (the reference may lead the plan by 5 %), so no tracking check sees

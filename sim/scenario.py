@@ -20,13 +20,14 @@ from carctl.core.config import (DAY_S, MAX_LANDING_INDEX, YEAR_S, BuildingConfig
                                 ControllerConfig, Range, shown)
 from carctl.core.signals import Mode
 from carctl.tomlconfig import ConfigFileError, build_table, key_spelling, read_toml
+from sim.modem import DIALLED_NUMBER, RESCUE_ACTIONS
 from sim.physics import FAULT_KINDS, PhysicsConfig
 from sim.traffic import PATTERNS, TrafficConfig, expected_passengers
 
 EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "seat_occupied", "seat_free",
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
                "load", "fire_detected", "fire_detector_reset", "controller_restart", "alarm",
-               "alarm_reset")
+               "alarm_reset", "rescue")
 # Rescue is entered only on the drive's on-battery signal (a power_loss fault), never requested.
 # Rescue is the battery's, and emergency electrical operation the cabinet's key switch (SimulatedCar.
 # emergency_electrical): neither is a request.
@@ -56,6 +57,8 @@ class ScriptedEvent:
     mode: str = ""
     duration_s: float = 0.0
     load_kg: float = 0.0
+    action: str = ""  # what the rescue centre does (a rescue event: sim/modem.py RESCUE_ACTIONS)
+    number: str = ""  # ... with the calls to this number only ("" all)
 
     # Checked by build_table, which knows the event's spelling in the file (events[2]).
     RANGES: ClassVar[Mapping[str, Range]] = {
@@ -160,6 +163,13 @@ def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
         raise ScenarioError(f"{where}.kind", f"must be one of {', '.join(FAULT_KINDS)} (got {shown(event.kind)})")
     if event.type == "mode" and event.mode not in REQUESTABLE_MODES:
         raise ScenarioError(f"{where}.mode", f"must be one of {', '.join(REQUESTABLE_MODES)} (got {shown(event.mode)})")
+    if event.type == "rescue":
+        if event.action not in RESCUE_ACTIONS:
+            raise ScenarioError(f"{where}.action", f"must be one of {', '.join(RESCUE_ACTIONS)} (got "
+                                                   f"{shown(event.action)})")
+        if event.number and (event.action == "hangup" or not DIALLED_NUMBER.fullmatch(event.number)):
+            raise ScenarioError(f"{where}.number", f"must be a number the car dials (+ and up to 32 digits), with "
+                                                   f"answer, busy or no-answer (got {shown(event.number)})")
     if event.type in ("obstruct", "alarm") and event.duration_s <= 0:
         raise ScenarioError(f"{where}.duration_s", f"must be greater than 0 for an {event.type} event")
     return event

@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import pty
-import re
 import random
 import signal
 import socket
@@ -41,7 +40,7 @@ from carctl import safejson
 from carctl.core.config import DAY_S, ConfigError, ControllerConfig, Range, check_number, shown
 from carctl.protocol import panelbus
 from sim.drive import SimulatedDrive
-from sim.modem import SimulatedModem
+from sim.modem import DIALLED_NUMBER, MAX_RESCUE_NUMBERS, RESCUE_ACTIONS, SimulatedModem
 from sim.panels import PanelBoards
 from sim.physics import FAULT_KINDS, PhysicsConfig, Shaft, UnknownFault
 from sim.scenario import ScriptedEvent
@@ -58,10 +57,6 @@ CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "key": ("name", "on"), "alarm": ("held",), "eeo_run": ("direction",),
     "rescue": ("action", "number"), "modem": ("dead",),
 }
-# What the simulated rescue centre does with the alarm's calls (sim/modem.py), or "hangup": it ends the call.
-RESCUE_ACTIONS = ("answer", "busy", "no-answer", "hangup")
-MAX_RESCUE_NUMBERS = 16
-DIALLED_NUMBER = re.compile(r"\+?[0-9]{1,32}")  # as the car dials it (carctl/protocol/modem.py: digits only)
 CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset", "alarm_reset")
 # Frames or answers a line fault may take: enough for any test, few enough to end.
 MAX_LINE_FAULTS = 10_000
@@ -308,6 +303,8 @@ class ShaftServer:
                 shaft.inject(kind)
             else:
                 shaft.clear(kind)
+            if kind == "modem_dead":  # the module's, not the shaft's (the `modem` command does the same)
+                self.modem.dead = command == "inject"
             self._silence_board(kind, silent=command == "inject")
         elif command == "modbus":
             drop = _whole(request, "drop", 0, MAX_LINE_FAULTS, default=0)
@@ -341,12 +338,13 @@ class ShaftServer:
                                        or not DIALLED_NUMBER.fullmatch(number)):
                 raise Refused(f"number must be a number the car dials (+ and up to 32 digits), with answer, busy or "
                               f"no-answer (got {shown(number)})")
+            if number is not None and number not in self.modem.per_number and (
+                    len(self.modem.per_number) >= MAX_RESCUE_NUMBERS):
+                raise Refused(f"the rescue centre keeps a behaviour for at most {MAX_RESCUE_NUMBERS} numbers "
+                              f"(`rescue answer` without a number forgets them)")
             if action == "hangup":
                 self.modem.hang_up()
             elif number is not None:
-                if number not in self.modem.per_number and len(self.modem.per_number) >= MAX_RESCUE_NUMBERS:
-                    raise Refused(f"the rescue centre keeps a behaviour for at most {MAX_RESCUE_NUMBERS} numbers "
-                                  f"(`rescue answer` without a number forgets them)")
                 self.modem.per_number[number] = action
             else:
                 self.modem.behaviour = action

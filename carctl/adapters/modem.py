@@ -25,7 +25,7 @@ import serial
 
 from carctl.protocol import loopback
 from carctl.protocol.loopback import AlarmCall, Refused, age_problem, parse_alarm_call
-from carctl.protocol.modem import NO_SERVICE_AFTER_ROUNDS, AtSession
+from carctl.protocol.modem import AtSession
 
 EXIT_NOT_STARTING = 3
 REPORT_EVERY_S = 0.5
@@ -123,9 +123,7 @@ def run(config_path: Path, port: str | None = None, stop_after_s: float = 0.0) -
                 session.to_send(now)
                 session.dead = True
                 session.voice = False
-            # No service (rounds of calls that reached no one: no SIM, no network) shows as the module's failure.
-            dead = session.dead or session.failed_rounds >= NO_SERVICE_AFTER_ROUNDS
-            state = (session.wanted, session.transmitted, session.voice, dead, session.test_result,
+            state = (session.wanted, session.transmitted, session.voice, session.unreachable, session.test_result,
                      session.tests_made)
             if state != told or now >= next_report:
                 to_loop.send(loopback.alarm_channel(*state))

@@ -182,6 +182,12 @@ class AtSession:
 
     # -- the steps -------------------------------------------------------------------------------------------------
 
+    @property
+    def unreachable(self) -> bool:
+        """The rescue service cannot be reached through this module: it answers nothing, or rounds of calls reached
+        no one (no SIM, no network). The car shows it as the module's failure (alarm_modem_dead)."""
+        return self.dead or self.failed_rounds >= NO_SERVICE_AFTER_ROUNDS
+
     def _send(self, command: str, step: Step, now_s: float, timeout_s: float | None = None) -> None:
         self._out += command.encode("ascii") + b"\r"
         self.last_command = command

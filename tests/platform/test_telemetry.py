@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from carctl.core.config import BuildingConfig, ControllerConfig
-from carctl.core.signals import Event, EventKind, Inputs
+from carctl.core.signals import AlarmPhase, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import Fault, SupervisorLimits
 from carctl.core.watch import TRAPPED_AFTER_S
@@ -217,3 +217,35 @@ def test_the_alarm_and_the_trapped_passenger_event_of_one_entrapment_share_its_i
     trapped = [m for m in messages if m["kind"] == "trapped_passenger"]
     assert alarm and len(trapped) == 1
     assert {m["entrapment"] for m in alarm} == {trapped[0]["entrapment"]} and len(trapped[0]["entrapment"]) == 32
+
+
+def test_the_first_line_busy_the_alarm_goes_to_the_second_and_a_dead_module_is_a_fault_the_platform_hears() -> None:
+    """In the lockstep simulator, through the firmware's own AT session: the rescue service's first number busy, the
+    second dialled and answered; then, the rescuer having reset it, a module that answers nothing: a new alarm stands
+    requested, the car shows alarm_modem_dead (a fault event to the platform), and the call goes out once the module
+    answers again."""
+    first, second = "+8653281234567", "053280001111"
+    car, reporter = stuck_with_someone_inside()
+    car.sim.alarm_line.rescue("busy", first)
+    seen = len(car.events)
+    car.hold_alarm(1.5)
+    car.run_for(4.0)
+    assert car.sim.alarm_line.modem.dialled == [first, second]
+    assert car.sim.state.alarm is AlarmPhase.VOICE_CONNECTED and car.sim.commands.alarm_voice_lamp
+    car.reset_alarm()
+    car.run_for(1.0)
+    car.inject("modem_dead")
+    car.hold_alarm(1.5)
+    car.run_for(30.0)
+    assert car.sim.state.alarm is AlarmPhase.REQUESTED and Fault.ALARM_MODEM_DEAD in car.sim.state.faults
+    assert car.sim.commands.alarm_call and not car.sim.commands.alarm_transmitted_lamp
+    car.clear("modem_dead")
+    car.run_for(20.0)  # the round again after its backoff
+    assert car.sim.state.alarm is AlarmPhase.VOICE_CONNECTED and Fault.ALARM_MODEM_DEAD not in car.sim.state.faults
+    messages, _ = reporter.update(car.sim.state, now_inputs(car), tuple(car.events[seen:]), 0.0, car.t_s)
+    alarms = [m for m in messages if m["kind"] == "alarm"]
+    assert [m["state"] for m in alarms] == ["requested", "voice_connected", "cancelled", "requested",
+                                            "voice_connected"]
+    assert len({m["alarm_id"] for m in alarms[:3]} | {m["alarm_id"] for m in alarms[3:]}) == 2  # two alarms
+    modem = [(m["kind"], m["fault"]) for m in messages if m.get("fault") == "alarm_modem_dead"]
+    assert modem == [("fault_raised", "alarm_modem_dead"), ("fault_cleared", "alarm_modem_dead")]

@@ -4,6 +4,7 @@ import io
 
 import pytest
 
+from carctl.core.signals import EventKind
 from sim.lockstep import Lockstep
 from sim.scenario import Scenario, from_dict
 
@@ -155,3 +156,35 @@ def test_a_low_alarm_battery_is_shown_and_clears_when_replaced() -> None:
     details = [(e.kind.value, e.detail.split(":")[0]) for e in lockstep.event_log if "fault" in e.kind.value]
     assert details == [("fault_raised", "alarm_battery"), ("fault_cleared", "alarm_battery")]
     assert report["passengers_served"] == 0 and not report["active_faults"]
+
+
+def test_a_scenarios_rescue_centre_busy_on_the_first_line_and_a_dead_module() -> None:
+    """The scenario's `rescue` event and `modem_dead` fault, skipped or stepped alike: the first line busy, the
+    second answers; a dead module leaves the next alarm requested, shown as alarm_modem_dead, until it answers."""
+    scenario = from_dict({
+        # Long enough for the round after the module's return: the backoff has doubled while it was dead.
+        "traffic": {"pattern": "none", "duration_s": 240.0, "drain_s": 0.0},
+        "events": [
+            {"t_s": 1.0, "type": "rescue", "action": "busy", "number": "+8653281234567"},
+            {"t_s": 2.0, "type": "alarm", "duration_s": 1.5},
+            {"t_s": 10.0, "type": "alarm_reset"},
+            {"t_s": 12.0, "type": "rescue", "action": "answer"},
+            {"t_s": 12.0, "type": "fault", "kind": "modem_dead"},
+            {"t_s": 15.0, "type": "alarm", "duration_s": 1.5},
+            {"t_s": 60.0, "type": "clear_fault", "kind": "modem_dead"},
+        ],
+    })
+    reports = []
+    for skip in (True, False):
+        lockstep = Lockstep(scenario, skip_idle=skip, keep_events=True)
+        reports.append(lockstep.run())
+        assert lockstep.event_log is not None
+        alarms = [(e.tick * lockstep.period_s, e.detail) for e in lockstep.event_log if e.kind is EventKind.ALARM]
+        assert [detail for _, detail in alarms] == ["requested", "voice_connected", "cancelled", "requested",
+                                                    "voice_connected"]
+        assert alarms[4][0] > 60.0  # only once the module answers again
+        raised = [e.tick * lockstep.period_s for e in lockstep.event_log
+                  if e.kind is EventKind.FAULT_RAISED and e.detail.startswith("alarm_modem_dead")]
+        assert len(raised) == 1 and 16.5 < raised[0] < 60.0
+        assert lockstep.alarm_line.modem.dialled[:2] == ["+8653281234567", "053280001111"]
+    assert comparable(reports[0]) == comparable(reports[1])

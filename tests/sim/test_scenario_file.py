@@ -51,6 +51,11 @@ def test_design_example_loads_with_its_meaning() -> None:
     ({"events": [{"t_s": 1.0, "type": "fault", "kind": "meteor"}]}, "events[0].kind"),
     ({"events": [{"t_s": 1.0, "type": "passenger", "origin": 2, "destination": 2}]}, "events[0].destination"),
     ({"events": [{"t_s": 1.0, "type": "mode", "mode": "party"}]}, "events[0].mode"),
+    ({"events": [{"t_s": 1.0, "type": "rescue"}]}, "events[0].action"),
+    ({"events": [{"t_s": 1.0, "type": "rescue", "action": "explode"}]}, "events[0].action"),
+    ({"events": [{"t_s": 1.0, "type": "rescue", "action": "busy", "number": "110;ATH"}]}, "events[0].number"),
+    ({"events": [{"t_s": 1.0, "type": "rescue", "action": "hangup", "number": "110"}]}, "events[0].number"),
+    ({"events": [{"t_s": 1.0, "type": "rescue", "action": "busy", "number": 110}]}, "events[0].number"),
 ])
 def test_bad_scenarios_are_refused_naming_the_key(data: dict, key: str) -> None:
     with pytest.raises(ScenarioError) as error:
