@@ -101,3 +101,20 @@ def test_a_dead_modem_is_a_fault_and_the_alarm_still_stands_until_it_answers(
     car.send(cmd="modem", dead=False)
     car.wait_until(lambda s: lamps(s) == (True, True), 40, "the module back: the call made and answered")
     assert "alarm_modem_dead" in [event["detail"] for event in car.firmware_events("fault_cleared")]
+
+
+def test_a_brush_does_nothing_and_a_hold_at_open_doors_is_held_back_and_logged(
+        car_with_modem: tuple[WireCar, dict[str, Any]]) -> None:
+    car, _ = car_with_modem
+    wait_standing(car)
+    car.send(cmd="alarm", held=True)
+    time.sleep(0.4)  # a brush: well under car.alarm_press_s
+    car.send(cmd="alarm", held=False)
+    time.sleep(1.5)
+    assert car.firmware_events("alarm") == [] and car.state()["modem"]["dialled"] == []
+    car.send(cmd="button", name="door_open")  # at the landing: the doors open, the rider can walk out
+    car.wait_doors("open", within_s=10)
+    hold_alarm(car)
+    time.sleep(1.0)
+    assert [event["detail"] for event in car.firmware_events("alarm")] == ["filtered"]  # logged, held back
+    assert car.state()["modem"]["dialled"] == [] and lamps(car.state()) == (False, False)
