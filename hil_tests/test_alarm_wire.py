@@ -52,9 +52,8 @@ def wait_standing(car: WireCar) -> None:
 
 
 def hold_alarm(car: WireCar) -> None:
-    car.send(cmd="alarm", held=True)
-    time.sleep(1.6)  # held longer than car.alarm_press_s (1 s)
-    car.send(cmd="alarm", held=False)
+    car.send(cmd="button", name="alarm", hold_s=1.6)  # `sim ctl button alarm --hold 1.6`: longer than 1 s
+    time.sleep(1.7)
 
 
 def lamps(state: dict[str, Any]) -> tuple[bool, bool]:

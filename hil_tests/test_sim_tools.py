@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ def test_ctl_presses_injects_and_reports_state(simulator: dict[str, Any]) -> Non
     assert json.loads(ctl(simulator, "rescue", "busy", "+8653281234567").stdout)["modem"]["rescue_numbers"] == {
         "+8653281234567": "busy"}
     assert json.loads(ctl(simulator, "rescue", "answer").stdout)["modem"]["rescue_numbers"] == {}  # forgotten
+    assert json.loads(ctl(simulator, "button", "alarm", "--hold", "0.6").stdout)["alarm_held"] is True
+    time.sleep(1.0)
+    assert json.loads(ctl(simulator, "state").stdout)["alarm_held"] is False  # let go after 0.6 s
 
 
 def test_ctl_refuses_bad_requests(simulator: dict[str, Any]) -> None:
@@ -62,6 +66,10 @@ def test_ctl_refuses_bad_requests(simulator: dict[str, Any]) -> None:
     for words in (("rescue", "busy", "12ab"), ("rescue", "hangup", "110"), ("rescue", "busy", "1" * 40)):
         refused = ctl(simulator, *words)
         assert refused.returncode == 2 and "number" in refused.stderr and "Traceback" not in refused.stderr
+    for words in (("button", "alarm", "--hold", "0"), ("button", "alarm", "--hold", "601"),
+                  ("button", "alarm", "--hold", "nan")):
+        refused = ctl(simulator, *words)
+        assert refused.returncode == 2 and "--hold" in refused.stderr and "Traceback" not in refused.stderr
     for number in range(16):
         assert ctl(simulator, "rescue", "no-answer", f"{1000 + number}").returncode == 0
     assert "at most 16" in ctl(simulator, "rescue", "busy", "2000").stderr  # bounded

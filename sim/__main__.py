@@ -44,7 +44,7 @@ MAX_REPLY_BYTES = 1024 * 1024
 # The actions of `sim ctl`, with their arguments (for the refusal of an unknown one, and --help).
 ACTIONS: dict[str, str] = {
     "state": "", "car-call": "LANDING", "accessible-call": "LANDING", "hall-call": "LANDING up|down",
-    "button": "door_open|door_close|alarm|accessible|fault_reset|alarm_reset", "obstruct": "SECONDS", "load": "KG",
+    "button": "door_open|door_close|alarm|accessible|fault_reset|alarm_reset [--hold S]", "obstruct": "SECONDS", "load": "KG",
     "seat-on": "", "seat-off": "", "fire-on": "", "fire-off": "", "alarm-hold": "", "alarm-release": "",
     "inject": "KIND", "clear": "KIND",
     "key": "inspection|eeo|independent on|off", "inspection-run": "up|down|stop", "eeo-run": "up|down|stop",
@@ -160,7 +160,7 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
     if action == "hall-call":
         return {"cmd": "hall_call", "landing": int(rest[0]), "direction": rest[1]}
     if action == "button":
-        return {"cmd": "button", "name": rest[0]}
+        return {"cmd": "button", "name": rest[0], **({"hold_s": args.hold} if args.hold is not None else {})}
     if action == "obstruct":
         return {"cmd": "obstruct", "duration_s": _finite(rest[0])}
     if action == "load":
@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     ctl.add_argument("--drop", type=line_faults, default=0, help="with 'modbus': drop the next N answers (0..10000)")
     ctl.add_argument("--corrupt", type=line_faults, default=0,
                      help="with 'modbus': corrupt the next N answers (0..10000)")
+    ctl.add_argument("--hold", type=_in(Range(0.0, 600.0, "s", above=True)), default=None,
+                     help="with 'button': hold it down for this many seconds (0..600), e.g. button alarm --hold 1.5")
     ctl.add_argument("words", nargs="+", metavar="ACTION", help="the action and its arguments: " + "; ".join(
         f"{action} {arguments}".rstrip() for action, arguments in ACTIONS.items()))
     fleet = commands.add_parser("fleet", help="a community's cars, each with its own platform link, on one broker")

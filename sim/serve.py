@@ -50,7 +50,7 @@ CONTROL_LINE_BYTES = 4096
 # The keys each command takes (besides "cmd"); any other key is refused, so that a misspelt one is not ignored.
 CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "state": (), "car_call": ("landing",), "accessible_call": ("landing",), "hall_call": ("landing", "direction"),
-    "button": ("name",), "seat": ("occupied",), "obstruct": ("duration_s",), "load": ("load_kg",),
+    "button": ("name", "hold_s"), "seat": ("occupied",), "obstruct": ("duration_s",), "load": ("load_kg",),
     "inject": ("kind",), "clear": ("kind",), "modbus": ("drop", "corrupt"), "modbus_cut": ("duration_s",),
     "panel_garbage": ("bytes",), "panel_corrupt": ("frames",), "panel_silent": ("address", "silent"),
     "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
@@ -58,6 +58,7 @@ CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "rescue": ("action", "number"), "modem": ("dead",),
 }
 CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset", "alarm_reset")
+MAX_HOLD_S = 600.0  # `button NAME --hold S`: long enough for any procedure, short enough to end
 # Frames or answers a line fault may take: enough for any test, few enough to end.
 MAX_LINE_FAULTS = 10_000
 _REQUIRED = object()
@@ -160,6 +161,7 @@ class ShaftServer:
         self.rng = random.Random(seed)
         self.started_s = 0.0
         self.late_ticks = 0
+        self.held_buttons: dict[str, float] = {}  # car-panel buttons held down (sim ctl button NAME --hold S): until
         self.panel_corrupt = 0
         self.cut_until_s = 0.0
         self.modem = SimulatedModem()
@@ -222,11 +224,31 @@ class ShaftServer:
                 await asyncio.sleep(next_s - now)
             self.drive.step(time.monotonic())
             self._on_modem_time()  # a call answered by the rescue centre
+            if self.held_buttons:
+                self._keep_held(time.monotonic())
             next_s += self.period_s
             if time.monotonic() - next_s > 5 * self.period_s:
                 # Far behind (the machine stalled): count it and resynchronise rather than run a burst.
                 self.late_ticks += 1
                 next_s = time.monotonic()
+
+    def _hold_button(self, name: str, hold_s: float) -> None:
+        """A car-panel button held down for hold_s: the alarm button is a level on the bus; the others are pressed
+        again as long as they are held, as a board latches a held button again after each acknowledgement."""
+        self.held_buttons[name] = time.monotonic() + hold_s
+        if name == "alarm":
+            self.boards.hold_alarm(True)
+        else:
+            self.boards.press_car_button(name)
+
+    def _keep_held(self, now_s: float) -> None:
+        for name, until_s in list(self.held_buttons.items()):
+            if now_s >= until_s:
+                del self.held_buttons[name]
+                if name == "alarm":
+                    self.boards.hold_alarm(False)
+            elif name != "alarm":
+                self.boards.press_car_button(name)
 
     # -- control channel -----------------------------------------------------------------------------------------
 
@@ -285,7 +307,11 @@ class ShaftServer:
                 raise Refused(f"landing {landing} has no {direction} button")
             boards.press_hall_call(landing, direction)
         elif command == "button":
-            boards.press_car_button(_choice(request, "name", CAR_BUTTONS))
+            name = _choice(request, "name", CAR_BUTTONS)
+            if "hold_s" in request:
+                self._hold_button(name, _number(request, "hold_s", 0.0, MAX_HOLD_S, above=True))
+            else:
+                boards.press_car_button(name)
         elif command == "alarm":
             boards.hold_alarm(_flag(request, "held"))
         elif command == "seat":

@@ -78,12 +78,12 @@ def test_every_action_listed_is_one_ctl_sends() -> None:
 
     arguments = {"hall-call": ["2", "up"], "button": ["door_open"], "inject": ["drive_fault"],
                  "clear": ["drive_fault"], "key": ["eeo", "on"], "inspection-run": ["up"], "eeo-run": ["stop"]}
-    options = SimpleNamespace(drop=0, corrupt=0)
+    options = SimpleNamespace(drop=0, corrupt=0, hold=None)
     for action in ACTIONS:
         message = _message(action, arguments.get(action, ["1"]), options)
         assert message is not None and message["cmd"] in CONTROL_COMMANDS, action
     assert _message("nonsense", [], options) is None
-    assert ACTIONS["button"] == "|".join(CAR_BUTTONS)
+    assert ACTIONS["button"] == "|".join(CAR_BUTTONS) + " [--hold S]"
 
 
 def test_a_scenario_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
