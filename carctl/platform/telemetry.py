@@ -280,6 +280,14 @@ class Reporter:
                 if extra is None:
                     continue
                 message.update(extra)
+            elif (event.kind is EventKind.FAULT_RAISED or event.kind is EventKind.FAULT_CLEARED) and (
+                    message["fault"] == Fault.ALARM_BATTERY.value):
+                # The alarm unit's battery has an event of its own (EN 81-28: it must carry the alarm for an
+                # hour), besides the fault: the platform's maintenance planning looks for it by name.
+                out.append(message)
+                message = {"id": uuid.uuid4().hex, "t": message["t"], "category": "faults_and_alarms",
+                           "kind": "alarm_battery", "tick": event.tick,
+                           "battery": "low" if event.kind is EventKind.FAULT_RAISED else "ok"}
             elif event.kind is EventKind.TRAPPED_PASSENGER_ENDED and self.entrapment:
                 message["entrapment"] = self.entrapment
                 if state.alarm is AlarmPhase.IDLE:

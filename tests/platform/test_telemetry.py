@@ -249,3 +249,19 @@ def test_the_first_line_busy_the_alarm_goes_to_the_second_and_a_dead_module_is_a
     assert len({m["alarm_id"] for m in alarms[:3]} | {m["alarm_id"] for m in alarms[3:]}) == 2  # two alarms
     modem = [(m["kind"], m["fault"]) for m in messages if m.get("fault") == "alarm_modem_dead"]
     assert modem == [("fault_raised", "alarm_modem_dead"), ("fault_cleared", "alarm_modem_dead")]
+
+
+def test_the_alarm_units_battery_is_an_event_of_its_own() -> None:
+    car = SimulatedCar()
+    reporter = Reporter(car.sim.period_s, 630.0, state_every_s=5.0)
+    seen = len(car.events)
+    car.inject("alarm_battery")
+    car.run_for(2.0)
+    car.clear("alarm_battery")
+    car.run_for(2.0)
+    messages, _ = reporter.update(car.sim.state, now_inputs(car), tuple(car.events[seen:]), 0.0, car.t_s)
+    battery = [m for m in messages if m["kind"] == "alarm_battery"]
+    assert [m["battery"] for m in battery] == ["low", "ok"]
+    assert all(m["category"] == "faults_and_alarms" and event_problem(m) is None for m in battery)
+    kinds = [(m["kind"], m.get("fault")) for m in messages if m.get("fault") == "alarm_battery"]
+    assert kinds == [("fault_raised", "alarm_battery"), ("fault_cleared", "alarm_battery")]  # as any fault, too
