@@ -155,3 +155,33 @@ def test_a_scenario_file_takes_the_brake_faults(kind: str) -> None:
     car = SimulatedCar({"events": [{"t_s": 1.0, "type": "fault", "kind": kind}]})
     car.run_for(1.0)
     assert kind in car.shaft.injected
+
+
+def test_the_simulated_drive_on_the_wire_reports_the_contacts_and_answers_the_brake_test_in_its_registers() -> None:
+    """`sim serve`'s Modbus drive runs the same shaft as the lockstep: what a master writes to CONTROL (bit4) the
+    shaft's drive acts on, and STATUS carries the contacts (bits 10-11) and the torque held (bit12)."""
+    from carctl.core.config import ControllerConfig
+    from carctl.protocol import drive_map
+    from sim.drive import SimulatedDrive
+    from sim.panels import PanelBoards
+    from sim.physics import PhysicsConfig, Shaft
+
+    shaft = Shaft(ControllerConfig(), PhysicsConfig(brake_contacts=2))
+    drive = SimulatedDrive(shaft, PanelBoards(shaft, 6, 0))
+
+    def write(command: drive_map.DriveCommand, watchdog: int) -> int:
+        drive.registers[drive_map.CONTROL:drive_map.CONTROL + 3] = drive_map.encode_command(command, watchdog)
+        drive.step(watchdog * 0.02)
+        return drive.registers[drive_map.STATUS]  # type: ignore[no-any-return]
+
+    status = write(drive_map.DriveCommand(brake_test=True), 1)
+    assert status & drive_map.BRAKE_TEST_TORQUE and not status & (drive_map.BRAKE_CONTACT_1 | drive_map.BRAKE_CONTACT_2)
+    status = write(drive_map.DriveCommand(), 2)
+    assert not status & drive_map.BRAKE_TEST_TORQUE
+    for watchdog in range(3, 40):  # a run: the brake lifts after physics.brake_open_s
+        status = write(drive_map.DriveCommand(run_up=True, speed_ref_m_s=0.5), watchdog)
+    assert status & drive_map.BRAKE_OPEN and status & drive_map.BRAKE_CONTACT_1 and status & drive_map.BRAKE_CONTACT_2
+    shaft.inject("brake_contact_stuck")
+    for watchdog in range(40, 200):
+        status = write(drive_map.DriveCommand(), watchdog)
+    assert not status & drive_map.BRAKE_OPEN and status & 0x1C00 == drive_map.BRAKE_CONTACT_2
