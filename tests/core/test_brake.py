@@ -119,3 +119,4 @@ def test_no_test_with_someone_in_the_car_or_the_doors_unlocked_or_off_by_default
     controller, state = standing_car(every_h=0.0)
     assert state.brake_test_due_tick == -1
     assert controller.step(state, Inputs(tick=10 ** 7))[0].brake_test_since_tick == -1
+

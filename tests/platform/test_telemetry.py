@@ -206,3 +206,12 @@ def test_the_alarm_and_the_trapped_passenger_event_of_one_entrapment_share_its_i
     trapped = [m for m in messages if m["kind"] == "trapped_passenger"]
     assert alarm and len(trapped) == 1
     assert {m["entrapment"] for m in alarm} == {trapped[0]["entrapment"]} and len(trapped[0]["entrapment"]) == 32
+
+
+def test_the_platform_hears_each_brake_test_with_its_result() -> None:
+    passed = event_message(Event(EventKind.BRAKE_TEST, 10, 0, "passed:1"), 0.02, 1.0)
+    unanswered = event_message(Event(EventKind.BRAKE_TEST, 10, 0, "no_answer"), 0.02, 1.0)
+    assert passed is not None and passed["category"] == "faults_and_alarms"
+    assert (passed["result"], passed["moved_mm"]) == ("passed", 1)
+    assert unanswered is not None and (unanswered["result"], unanswered["moved_mm"]) == ("no_answer", None)
+    assert event_problem(passed) is None and event_problem(unanswered) is None  # the outbox takes both
