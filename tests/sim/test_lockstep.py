@@ -155,3 +155,21 @@ def test_a_low_alarm_battery_is_shown_and_clears_when_replaced() -> None:
     details = [(e.kind.value, e.detail.split(":")[0]) for e in lockstep.event_log if "fault" in e.kind.value]
     assert details == [("fault_raised", "alarm_battery"), ("fault_cleared", "alarm_battery")]
     assert report["passengers_served"] == 0 and not report["active_faults"]
+
+
+def test_skipping_gives_the_same_trace_with_brake_contacts_and_periodic_brake_tests() -> None:
+    """The idle car's ticks are skipped up to each brake test and to each brake contact's limit, not past them."""
+    scenario = from_dict({
+        "car": {"brake_contacts": 2, "brake_test_every_h": 0.25},
+        "physics": {"brake_contacts": 2},
+        "traffic": {"duration_s": 2700.0, "seed": 11, "rate_pct_per_5min": 4.0},
+        "events": [{"t_s": 1700.0, "type": "fault", "kind": "weak_brake"}],
+    })
+    traces = []
+    reports = []
+    for skip in (True, False):
+        buffer = io.StringIO()
+        reports.append(comparable(Lockstep(scenario, skip_idle=skip, trace=buffer, trace_every=5).run()))
+        traces.append(buffer.getvalue())
+    assert reports[0] == reports[1] and traces[0] == traces[1]
+    assert [fault["kind"] for fault in reports[0]["faults"]] == ["brake_slipping"]
