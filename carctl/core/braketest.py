@@ -47,15 +47,14 @@ def first_due_tick(ctx: Context) -> int:
 
 def _idle(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules) -> bool:
     """The car may be tested now (the rules above). Its speed and settling are left out: under test they are what a
-    slipping brake changes."""
+    slipping brake changes; so is the drive's running bit, which a drive may set while it holds the test torque."""
     faults = state.faults
     return (rules.brake_test and state.phase is Phase.STANDING and state.door.phase is DoorPhase.CLOSED
             and state.door.fault is None and inputs.door_locked and inputs.door_closed_limit
             and not state.calls.any() and not inputs.door_open_button and not inputs.door_close_button
             and inputs.load_kg <= watch.OCCUPIED_KG and not state.correction
             and (not faults or faults == {Fault.BRAKE_TEST_UNANSWERED})
-            and inputs.drive_age_ticks <= ctx.supervisor_limits.freshness.drive
-            and not inputs.brake_open and not inputs.drive_running)
+            and inputs.drive_age_ticks <= ctx.supervisor_limits.freshness.drive and not inputs.brake_open)
 
 
 def brake_test(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules, events: list[Event],
@@ -65,7 +64,7 @@ def brake_test(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
     timing = ctx.timing
     if state.brake_test_since_tick < 0:
         speed = inputs.speed_m_s if inputs.speed_m_s >= 0.0 else -inputs.speed_m_s
-        if state.settling or speed >= STANDSTILL_M_S or not _idle(ctx, state, inputs, rules):
+        if state.settling or speed >= STANDSTILL_M_S or inputs.drive_running or not _idle(ctx, state, inputs, rules):
             return state
         return replace(state, brake_test_since_tick=tick, brake_test_held_since_tick=-1)
     held_since = state.brake_test_held_since_tick

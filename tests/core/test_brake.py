@@ -101,8 +101,9 @@ def test_the_test_is_held_then_passes_or_finds_the_slip() -> None:
     state, _, _ = controller.step(state, Inputs(tick=due))
     state, _, _ = controller.step(state, Inputs(tick=due + 1, brake_test_torque=True))
     held = state
+    # A drive may report itself running while it holds the torque.
     state, commands, events = controller.step(held, Inputs(tick=due + 1 + hold, brake_test_torque=True,
-                                                           position_m=0.004))
+                                                           drive_running=True, position_m=0.004))
     assert [e.detail for e in events if e.kind is EventKind.BRAKE_TEST] == ["passed:4"] and not commands.brake_test
     assert state.brake_test_due_tick == due + 1 + hold + controller.timing.brake_test_every
     state, commands, events = controller.step(held, Inputs(tick=due + 5, brake_test_torque=True, position_m=0.006))
