@@ -18,6 +18,9 @@ Rules of this module:
   at zero, unreferenced.
 - The drive's position count is re-referenced, exactly (the drive latches it in hardware), whenever the car passes
   the reference mark reference_mark_m above the bottom landing.
+- The brake: the drive's brake-open bit is its command and, healthy, the brake itself; the contacts of
+  physics.brake_contacts circuits follow it on the same tick (brake_contacts()); asked for the brake test with the
+  car standing, the drive holds its test torque against the closed brake, which a healthy brake holds.
 """
 
 from __future__ import annotations
