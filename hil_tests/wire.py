@@ -44,7 +44,8 @@ def simulator_scenario(workdir: Path, car_keys: str = "", physics: str = "") -> 
     return path
 
 
-def start_simulator(workdir: Path, car_keys: str = "", physics: str = "") -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def start_simulator(workdir: Path, car_keys: str = "",
+                    physics: str = "") -> tuple[subprocess.Popen[str], dict[str, Any]]:
     scenario = simulator_scenario(workdir, car_keys, physics)
     with open(workdir / "sim.log", "w") as log:  # the child keeps its own descriptor
         process = subprocess.Popen([sys.executable, "-m", "sim", "serve", "--scenario", str(scenario)], cwd=ROOT,

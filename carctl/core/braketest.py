@@ -91,7 +91,8 @@ def brake_test(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
 
 def _end(state: ControllerState, tick: int, next_after: int, outcome: str, events: list[Event]) -> ControllerState:
     events.append(Event(EventKind.BRAKE_TEST, tick, state.landing, outcome))
-    return replace(state, brake_test_since_tick=-1, brake_test_held_since_tick=-1, brake_test_due_tick=tick + next_after)
+    return replace(state, brake_test_since_tick=-1, brake_test_held_since_tick=-1,
+                   brake_test_due_tick=tick + next_after)
 
 
 def deadlines(ctx: Context, state: ControllerState) -> list[int]:

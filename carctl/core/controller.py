@@ -9,9 +9,9 @@ Rules of this module:
   contacts (brake.py) and the input watch (supervisor.py, watch.py), the supervisor raising and clearing faults,
   access and call registration (access.py, calls.py), the periodic brake test when one is due or under way
   (braketest.py; while it lasts no phase handler runs), the phase logic (one handler per phase, HANDLERS;
-  inspection.py where the mode is hold-to-run), the faults the logic found, the entrapment watch (on the state after the logic), energy saving, the
-  commands (outputs.py), then the supervisor's last word on them (enforce); a quick stop among them starts the car
-  settling (standstill.py).
+  inspection.py where the mode is hold-to-run), the faults the logic found, the entrapment watch (on the state
+  after the logic), energy saving, the commands (outputs.py), then the supervisor's last word on them (enforce); a
+  quick stop among them starts the car settling (standstill.py).
 - This module only composes. Each behaviour lives in its own module: the phase table in phases.py, standing and
   relevelling in landing.py, runs in travel.py, HALTED in recovery.py, the correction run in correction.py, rescue
   in rescue.py, the doors in doorway.py (the door machine itself in door.py).
