@@ -172,7 +172,7 @@ def test_the_simulated_drive_on_the_wire_reports_the_contacts_and_answers_the_br
     def write(command: drive_map.DriveCommand, watchdog: int) -> int:
         drive.registers[drive_map.CONTROL:drive_map.CONTROL + 3] = drive_map.encode_command(command, watchdog)
         drive.step(watchdog * 0.02)
-        return drive.registers[drive_map.STATUS]  # type: ignore[no-any-return]
+        return drive.registers[drive_map.STATUS]
 
     status = write(drive_map.DriveCommand(brake_test=True), 1)
     assert status & drive_map.BRAKE_TEST_TORQUE and not status & (drive_map.BRAKE_CONTACT_1 | drive_map.BRAKE_CONTACT_2)
