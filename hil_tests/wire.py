@@ -23,27 +23,30 @@ POLL_S = 0.02
 BENCH_CAR = "terminal_switches_m = [0.5, 0.25]\n"
 
 
-def bench_config_text() -> str:
-    """configs/sim.toml for the bench car."""
-    return (ROOT / "configs" / "sim.toml").read_text().replace("[car]\n", "[car]\n" + BENCH_CAR, 1)
+def bench_config_text(car_keys: str = "") -> str:
+    """configs/sim.toml for the bench car, with ``car_keys`` (TOML lines) added to its [car] table."""
+    return (ROOT / "configs" / "sim.toml").read_text().replace("[car]\n", "[car]\n" + BENCH_CAR + car_keys, 1)
 
 
-def simulator_scenario(workdir: Path) -> Path:
+def simulator_scenario(workdir: Path, car_keys: str = "", physics: str = "") -> Path:
     """The building and the car of the firmware's configuration as a scenario for `sim serve`: the simulated shaft
     is the one the firmware is configured for (its slowdown switches where the firmware expects them, and the
     rest)."""
-    firmware = tomllib.loads(bench_config_text())
+    firmware = tomllib.loads(bench_config_text(car_keys))
     lines = []
     for table in ("building", "car"):
         lines.append(f"[{table}]")
         lines.extend(f"{key} = {json.dumps(value)}" for key, value in firmware.get(table, {}).items())
+    if physics:  # the simulated machine's own parts (its brake contacts: docs/scenarios.md, [physics])
+        lines.extend(["[physics]", physics])
     path = workdir / "scenario.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    scenario = simulator_scenario(workdir)
+def start_simulator(workdir: Path, car_keys: str = "",
+                    physics: str = "") -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    scenario = simulator_scenario(workdir, car_keys, physics)
     with open(workdir / "sim.log", "w") as log:  # the child keeps its own descriptor
         process = subprocess.Popen([sys.executable, "-m", "sim", "serve", "--scenario", str(scenario)], cwd=ROOT,
                                    stdout=subprocess.PIPE, stderr=log, text=True)
@@ -54,13 +57,13 @@ def start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any
     return process, json.loads(line)
 
 
-def firmware_config(workdir: Path) -> Path:
+def firmware_config(workdir: Path, car_keys: str = "") -> Path:
     """configs/sim.toml with a record of latched faults in ``workdir``, as a car in service keeps one (written
     empty before the first start, as the commissioning engineer's reset would leave it)."""
     record = workdir / "latched.json"
     if not record.exists():
         record.write_text('{"version": 1, "latched": []}')
-    text = bench_config_text().replace('latch_file = ""', f'latch_file = "{record}"')
+    text = bench_config_text(car_keys).replace('latch_file = ""', f'latch_file = "{record}"')
     path = workdir / "firmware.toml"
     path.write_text(text)
     return path
@@ -84,6 +87,7 @@ class WireCar:
         self.drive = drive
         self.panel = panel
         self.firmware: subprocess.Popen[str] | None = None
+        self.config: Path | None = None  # the firmware's configuration, when not the bench's default
 
     # -- the shaft -----------------------------------------------------------------------------------------------
 
@@ -154,7 +158,7 @@ class WireCar:
         self.firmware.wait(timeout=5)
 
     def restart_firmware(self) -> None:
-        self.firmware = start_firmware(self.workdir, self.drive, self.panel)
+        self.firmware = start_firmware(self.workdir, self.drive, self.panel, self.config)
 
     def stop_firmware(self) -> None:
         if self.firmware is not None and self.firmware.poll() is None:

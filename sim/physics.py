@@ -18,6 +18,9 @@ Rules of this module:
   at zero, unreferenced.
 - The drive's position count is re-referenced, exactly (the drive latches it in hardware), whenever the car passes
   the reference mark reference_mark_m above the bottom landing.
+- The brake: the drive's brake-open bit is its command and, healthy, the brake itself; the contacts of
+  physics.brake_contacts circuits follow it on the same tick (brake_contacts()); asked for the brake test with the
+  car standing, the drive holds its test torque against the closed brake, which a healthy brake holds.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ DOOR_TRAVEL_UNITS = 1_000_000
 FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", "power_loss", "encoder_freeze",
                "overload", "brake_slip", "position_lost", "reference_fault", "drive_runaway", "door_lock_lost",
                "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent", "drive_frozen",
-               "encoder_slip", "alarm_battery", "modem_dead")
+               "encoder_slip", "alarm_battery", "brake_stuck_closed", "brake_stuck_open", "brake_contact_stuck",
+               "weak_brake", "modem_dead")
 # modem_dead: the alarm's GSM module answers nothing at all (sim/modem.py). Not the shaft's: the lockstep and
 # `sim serve` act on it in the module; the shaft only lists it as injected.
 # encoder_slip: the drive's count advances this much less than the car moves (a slipping encoder wheel), unknown to
@@ -52,6 +56,12 @@ FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", 
 # enough for the run's position loop to absorb (the reference may lead the plan by 5 %), so no tracking check sees
 # it: the car simply goes farther than its count says.
 ENCODER_SLIP_FRACTION = 0.04
+# The brake's faults (docs/scenarios.md): brake_stuck_closed, neither circuit lifts when the drive opens the brake
+# (the motor drags against it: the car does not move; the contacts read dropped); brake_stuck_open, both circuits
+# hang lifted when the drive next drops the brake (the contacts read lifted and nothing holds the car: it creeps as
+# with brake_slip, until the rope gripper acts); brake_contact_stuck, the last fitted circuit's contact reads lifted
+# whatever the brake does (the brake itself is sound); weak_brake, the brake holds the car but not the drive's test
+# torque: under it the car creeps upwards (the test torque lifts), and stops on the brake when the torque goes.
 
 # Drive fault codes the simulated drive reports in its FAULT_CODE register (docs/register-map.md).
 DRIVE_FAULT_CODES = {
@@ -85,6 +95,11 @@ class PhysicsConfig:
     rescue_lift_limit_kg: float = 100.0
     # The reference mark the drive re-references its count at, this far above the bottom landing.
     reference_mark_m: float = 0.5
+    # The drive's brake monitoring (docs/register-map.md): how many brake circuits' contacts it reports in STATUS
+    # bits 10-11 (0: a drive without them, as before), and whether it answers the brake test's request (CONTROL
+    # bit4) by holding its test torque against the closed brake (STATUS bit12).
+    brake_contacts: int = 0
+    brake_test: bool = True
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "car_mass_kg": Range(0.0, 10_000.0, "kg", above=True),
@@ -104,6 +119,7 @@ class PhysicsConfig:
         "rescue_speed_limit_m_s": Range(0.0, 1.0, "m/s", above=True),
         "rescue_lift_limit_kg": Range(0.0, 5000.0, "kg", above=True),
         "reference_mark_m": Range(0.0, 300.0, "m", above=True),
+        "brake_contacts": Range(0, 2, "circuits"),
     }
 
     def __post_init__(self) -> None:
@@ -164,6 +180,11 @@ class Shaft:
         self.emergency_dv = self.physics.emergency_decel_m_s2 * self.period_s
         self.slip_dv = 0.2 * self.period_s  # a slipping brake lets the car accelerate at 0.2 m/s²
         self.gripped = False
+        # The brake's state beyond the drive's brake-open bit: both circuits hanging lifted after the drive dropped
+        # them (brake_stuck_open), and the drive holding its test torque against the closed brake.
+        self.brake_hanging = False
+        self.test_torque = False
+        self._contacts_fitted = (1 << self.physics.brake_contacts) - 1
         # Mains and the rescue device: the tick the mains failed (-1: on mains) and whether the battery feeds the drive.
         self.power_lost_tick = -1
         self.on_battery = False
@@ -224,8 +245,10 @@ class Shaft:
             self.on_battery = False
         self.injected.discard(kind)
         self._refresh_contacts()
-        if kind == "brake_slip":
+        if kind in ("brake_slip", "brake_stuck_open"):
             self.gripped = False
+        if kind == "brake_stuck_open":
+            self.brake_hanging = False
         if kind in DRIVE_FAULT_CODES and not any(k in self.injected for k in DRIVE_FAULT_CODES):
             self.drive_fault_code = 0
 
@@ -284,7 +307,14 @@ class Shaft:
         speed = self.speed_m_s
         run = (commands.run_up != commands.run_down) and not commands.quick_stop
         trip = bool(self.drive_fault_code) or not self.safety_chain_closed() or commands.quick_stop
-        if "brake_slip" in self.injected and not self.brake_open and not (run and not trip):
+        # The brake test: the drive holds its test torque only against the closed brake, with no run and no trip.
+        self.test_torque = (commands.brake_test and self.physics.brake_test and not run and not trip
+                            and not self.brake_open and self.drive_powered())
+        if self.test_torque and "weak_brake" in self.injected and not self.brake_hanging:
+            # The brake holds the car's own out-of-balance, not the test torque: the car creeps up.
+            speed = min(0.5, speed + self.slip_dv)
+        elif (("brake_slip" in self.injected or self.brake_hanging) and not self.brake_open
+              and not (run and not trip)):
             # The brake no longer holds: the car creeps towards the heavier side until the unintended-movement
             # protection grips it: a rope gripper that acts on the controller's quick stop once the car has left
             # the door zone (EN 81-20 5.6.7: detect before leaving the unlocking zone, stop within 1.2 m).
@@ -297,6 +327,7 @@ class Shaft:
                 speed = max(-0.5, min(0.5, speed + drift))
         elif trip or (commands.run_up and commands.run_down):
             # The brake drops: the car stops hard.
+            self._drop_brake()
             self.brake_open = False
             self.brake_ticks = 0
             self.drive_running = False
@@ -305,6 +336,7 @@ class Shaft:
         elif run and self.on_battery and self._lifts_too_much(commands):
             # The battery-fed drive cannot hold this much out-of-balance mass against gravity: overcurrent trip.
             self.drive_fault_code = DRIVE_FAULT_CODES["drive_fault"]
+            self._drop_brake()
             self.brake_open = False
             self.brake_ticks = 0
             self.drive_running = False
@@ -316,10 +348,15 @@ class Shaft:
                 self.brake_ticks += 1
                 if self.brake_ticks >= self.brake_open_ticks:
                     self.brake_open = True
+                    self.brake_hanging = False
                     self.brake_lifts += 1
                     self.lift_speed_m_s = speed  # what the car was doing when its brake let go
                     self.fastest_lift_m_s = max(self.fastest_lift_m_s, abs(speed))
-            if self.brake_open:
+            if self.brake_open and "brake_stuck_closed" in self.injected:
+                # The drive has opened the brake, but it has not lifted: the motor drags against it, the car stays.
+                if speed:
+                    speed = max(0.0, speed - self.emergency_dv) if speed > 0 else min(0.0, speed + self.emergency_dv)
+            elif self.brake_open:
                 reference = commands.speed_ref_m_s
                 if self.on_battery and reference > self.physics.rescue_speed_limit_m_s:
                     reference = self.physics.rescue_speed_limit_m_s
@@ -341,6 +378,7 @@ class Shaft:
             elif speed < 0:
                 speed = min(0.0, speed + step)
             if speed == 0.0:
+                self._drop_brake()
                 self.brake_open = False
                 self.brake_ticks = 0
                 self.drive_running = False
@@ -364,6 +402,21 @@ class Shaft:
             if power_w > 0:
                 self.energy_j += power_w / self._drive_efficiency * self.period_s
         self.speed_m_s = speed
+
+    def _drop_brake(self) -> None:
+        """The drive drops the brake: with brake_stuck_open, both circuits hang lifted instead."""
+        if self.brake_open and "brake_stuck_open" in self.injected:
+            self.brake_hanging = True
+
+    def brake_contacts(self) -> int:
+        """The fitted brake circuits' contacts that read lifted (bit i: circuit i + 1; 0 with none fitted)."""
+        fitted = self._contacts_fitted
+        if not fitted:
+            return 0
+        lifted = fitted if (self.brake_open and "brake_stuck_closed" not in self.injected) or self.brake_hanging else 0
+        if "brake_contact_stuck" in self.injected:
+            lifted |= 1 << (self.physics.brake_contacts - 1)
+        return lifted
 
     def _lifts_too_much(self, commands: ShaftCommand) -> bool:
         car_heavier_kg = self.physics.car_mass_kg + self.load_kg + self.extra_load_kg - self.counterweight_kg
@@ -433,6 +486,8 @@ class Shaft:
             self.on_battery,  # on_battery
             self.position_unreferenced,  # position_unreferenced
             self.below_mark,  # below_reference_mark
+            self.brake_contacts(),  # brake_contacts
+            self.test_torque,  # brake_test_torque
         )
 
     def door_open_fraction(self) -> float:
@@ -484,8 +539,8 @@ class Shaft:
         """The car stands with its brake closed: under the same commands only the door moves, predictably, until
         next_input_change_tick(). A passenger crossing the threshold blocks the light curtain until their transfer
         ends, which the passenger flow schedules (PassengerFlow.next_event_tick): the shaft is steady meanwhile."""
-        if self.speed_m_s or self.brake_open or commands.quick_stop or (
-                "brake_slip" in self.injected and not self.gripped):
+        if self.speed_m_s or self.brake_open or commands.quick_stop or commands.brake_test or self.test_torque or (
+                ("brake_slip" in self.injected or self.brake_hanging) and not self.gripped):
             return False
         return self.lifting_brake(commands) or not (self.drive_running or commands.run_up or commands.run_down)
 
@@ -554,6 +609,7 @@ class Actuators(NamedTuple):
     door_close: bool
     door_nudge: bool
     door_slow: bool
+    brake_test: bool = False  # the drive's test torque against the closed brake (CONTROL bit4)
 
 
 ShaftCommand = Union[Commands, Actuators]
@@ -564,4 +620,5 @@ def actuators(command: DriveCommand, door: CarTopOutputs, obey: bool = True) -> 
     and the car-top board's door-operator outputs. The simulated drive on the wire and the lockstep loop both move
     the shaft through this, from what the firmware's output step produced."""
     return Actuators(command.run_up and obey, command.run_down and obey, command.speed_ref_m_s if obey else 0.0,
-                     command.quick_stop, door.door_open, door.door_close, door.door_nudge, door.door_slow)
+                     command.quick_stop, door.door_open, door.door_close, door.door_nudge, door.door_slow,
+                     command.brake_test and obey)

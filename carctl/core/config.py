@@ -198,6 +198,17 @@ class CarConfig:
     # The terminal slowdown switches, this far from each terminal landing (at most three, distinct; none: only the
     # count is judged): passing one, the car must be below that profile's speed there (docs/commissioning.md).
     terminal_switches_m: tuple[float, ...] = ()
+    # Brake monitoring (EN 81-20 5.6.7.3, core/brake.py): the brake circuits whose contacts the drive reports (STATUS
+    # bits 10-11; 0: none fitted, the bits are not judged), and how long after the drive opens, or closes, the brake
+    # every contact must read lifted, or dropped.
+    brake_contacts: int = 0
+    brake_lift_limit_s: float = 0.5
+    brake_drop_limit_s: float = 0.5
+    # The periodic brake test (core/braketest.py): every this many hours (0: never), at an idle moment, the drive
+    # holds its test torque against the closed brake for brake_test_hold_s; the car may move at most brake_test_slip_m.
+    brake_test_every_h: float = 0.0
+    brake_test_hold_s: float = 3.0
+    brake_test_slip_m: float = 0.005
 
     # Plausible for small passenger lifts, with room on both sides; a range never admits a value the core cannot
     # turn into ticks and metres. Speeds for moving with the doors open or on inspection stay below 0.3 m/s
@@ -254,6 +265,14 @@ class CarConfig:
         "terminal_speed_margin_m_s": Range(0.05, 0.5, "m/s"),
         # Not nearer than 0.15 m: a switch is checked against the count beyond 0.1 m of where it acts.
         "terminal_switches_m": Range(0.15, 5.0, "m"),
+        "brake_contacts": Range(0, 2, "circuits"),
+        # A brake lifts or drops in a tenth of a second or two; the limit must not be shorter than a few statuses.
+        "brake_lift_limit_s": Range(0.1, 3.0, "s"),
+        "brake_drop_limit_s": Range(0.1, 3.0, "s"),
+        "brake_test_every_h": Range(0.0, 720.0, "h"),
+        "brake_test_hold_s": Range(1.0, 10.0, "s"),
+        # Above the count's step (1 mm) and rope stretch, below a slip worth the name.
+        "brake_test_slip_m": Range(0.002, 0.05, "m"),
     }
 
     def __post_init__(self) -> None:

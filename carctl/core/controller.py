@@ -5,12 +5,13 @@ Rules of this module:
   a deadline tick kept in the state, and the tick is used only to compare against those deadlines or to sample the
   running profile. So a car that is standing and waiting returns its state unchanged (the same object), which is
   what lets the lockstep simulator skip idle ticks without changing the result (next_deadline_tick()).
-- Order within a tick: the mode (modes.py), the standstill watch (standstill.py), fault detection and the input
-  watch (supervisor.py, watch.py), the supervisor raising and clearing faults, access and call registration
-  (access.py, calls.py), the phase logic (one handler per phase, HANDLERS; inspection.py where the mode is
-  hold-to-run), the faults the logic found, the entrapment watch (on the state after the logic), energy saving, the
-  commands (outputs.py), then the supervisor's last word on them (enforce); a quick stop among them starts the car
-  settling (standstill.py).
+- Order within a tick: the mode (modes.py), the standstill watch (standstill.py), fault detection, the brake
+  contacts (brake.py) and the input watch (supervisor.py, watch.py), the supervisor raising and clearing faults,
+  access and call registration (access.py, calls.py), the periodic brake test when one is due or under way
+  (braketest.py; while it lasts no phase handler runs), the phase logic (one handler per phase, HANDLERS;
+  inspection.py where the mode is hold-to-run), the faults the logic found, the entrapment watch (on the state
+  after the logic), energy saving, the commands (outputs.py), then the supervisor's last word on them (enforce); a
+  quick stop among them starts the car settling (standstill.py).
 - This module only composes. Each behaviour lives in its own module: the phase table in phases.py, standing and
   relevelling in landing.py, runs in travel.py, HALTED in recovery.py, the correction run in correction.py, rescue
   in rescue.py, the doors in doorway.py (the door machine itself in door.py).
@@ -21,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from carctl.core import (access, alarm, correction, energy, inspection, landing, outputs, recovery, rescue, standstill,
-                         travel, watch)
+from carctl.core import (access, alarm, brake, braketest, correction, energy, inspection, landing, outputs, recovery,
+                         rescue, standstill, travel, watch)
 from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
 from carctl.core.context import Context
@@ -30,7 +31,7 @@ from carctl.core.door import DoorPhase
 from carctl.core.faults import Fault
 from carctl.core.faults import latched as latched_among
 from carctl.core.modes import RULES, ModeRules, follow_requests, stop_now, stopping_faults, watch_fire
-from carctl.core.phases import Cue, DriveRequest, Phase, Run, enter
+from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, Run, enter
 from carctl.core.signals import AlarmPhase, Commands, Event, Inputs
 from carctl.core.state import ControllerState, kept_alarm, latched_faults
 from carctl.core.supervisor import detect, enforce, update_faults
@@ -79,7 +80,8 @@ class Controller:
         restored = frozenset({Fault.LATCH_RECORD_UNREADABLE}) if latched is None else latched_among(latched)
         # Settling: nothing has shown the car at rest yet (it may have been moving when the controller restarted).
         return ControllerState(landing=self.context.nearest_landing(position_m), restored=restored, settling=True,
-                               alarm=alarm, alarm_since_tick=0 if alarm is not AlarmPhase.IDLE else -1)
+                               alarm=alarm, alarm_since_tick=0 if alarm is not AlarmPhase.IDLE else -1,
+                               brake_test_due_tick=braketest.first_due_tick(self.context))
 
     def nearest_landing(self, position_m: float) -> int:
         return self.context.nearest_landing(position_m)
@@ -98,6 +100,8 @@ class Controller:
         candidates += watch.deadlines(self.context, state)
         candidates += standstill.deadlines(self.context, state)
         candidates += alarm.deadlines(self.context, state)
+        candidates += brake.deadlines(self.context, state)
+        candidates += braketest.deadlines(self.context, state)
         return min((tick for tick in candidates if tick > after), default=1 << 62)
 
     def step(self, state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
@@ -122,6 +126,10 @@ class Controller:
             found.add(state.door.fault)
         if state.settling and standstill.unconfirmed(ctx, state, tick):
             found.add(Fault.STANDSTILL_UNCONFIRMED)
+        if ctx.car.brake_contacts:
+            state = brake.watch(ctx, state, inputs, found)
+        if state.brake_test_unanswered:
+            found.add(Fault.BRAKE_TEST_UNANSWERED)
         if state.restored:
             found |= state.restored  # the latched faults restored at start, raised on the first step
             state = replace(state, restored=frozenset())
@@ -165,7 +173,11 @@ class Controller:
             state = rescue.rescue(ctx, state, inputs, events)
         if rules.hold_to_run:
             state = inspection.end_automatic_run(state, tick)
-        if rules.hold_to_run and inspection.takes_the_buttons(state):
+        if state.brake_test_since_tick >= 0 or 0 <= state.brake_test_due_tick <= tick:
+            state = braketest.brake_test(ctx, state, inputs, rules, events, found)
+        if state.brake_test_since_tick >= 0:
+            drive = HOLD  # the car stands for the brake test: nothing departs, parks or opens the doors meanwhile
+        elif rules.hold_to_run and inspection.takes_the_buttons(state):
             state, drive = inspection.inspecting(ctx, state, inputs, rules, events, found)
         else:
             state, drive = HANDLERS[state.phase](ctx, state, inputs, rules, events, found)

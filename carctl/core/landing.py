@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from carctl.core import calls as call_registry
-from carctl.core import correction, dispatch, motion, standstill
+from carctl.core import brake, correction, dispatch, motion, standstill
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
 from carctl.core.doorway import door_step, letting_out, open_doors
@@ -54,7 +54,7 @@ def standing(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
                          or letting_out(ctx, state, inputs)
                          or (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)))
             level = inputs.in_door_zone and abs(error_m) <= ctx.car.relevel_threshold_m * 2
-        if want_open and level:
+        if want_open and level and brake.holding(ctx, inputs):
             return open_doors(ctx, replace(state, direction=lantern, park_tick=-1), inputs, rules, events)
         if not inputs.door_locked or not inputs.door_closed_limit:
             return state, HOLD

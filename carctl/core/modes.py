@@ -48,13 +48,16 @@ class ModeRules:
     # Faults that do not stop the car in this mode (they stay active, shown and latched): the electric safety devices
     # EN 81-20 5.12.1.6 lets emergency electrical operation make ineffective, as far as this controller judges them.
     bridged_faults: frozenset[Fault] = frozenset()
+    # The periodic brake test may be made at an idle moment (braketest.py): in normal service only, never with a
+    # mechanic, a fireman, an attendant or the rescue device in charge of the car.
+    brake_test: bool = False
 
 
 RULES: dict[Mode, ModeRules] = {
     Mode.NORMAL: ModeRules(
         car_calls=True, landing_calls=True, cancel_car_calls=False, automatic_runs=True, auto_close=True,
         park_open=False, park_at_home=True, park_out_of_service=False, recall_main_landing=False,
-        energy_saving=True, hold_to_run=False, rescue_run=False, relevel=True, correction_runs=True),
+        energy_saving=True, hold_to_run=False, rescue_run=False, relevel=True, correction_runs=True, brake_test=True),
     Mode.INDEPENDENT: ModeRules(
         car_calls=True, landing_calls=False, cancel_car_calls=False, automatic_runs=True, auto_close=False,
         park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,

@@ -6,7 +6,8 @@ Rules of this module:
 - The gong sounds on arrival; the announcement names the landing arrived at, or the home landing of a resident
   the car has just recognised and is now taking there.
 - Lamps show the registered calls; the buzzer sounds while nudging and on overload; light and fan follow energy
-  saving; the rescue notice is held once a rescue has released the passengers.
+  saving; the rescue notice is held once a rescue has released the passengers. The brake test's torque is asked for
+  while a test is under way (braketest.py).
 - Commands are built on every stepped tick by make_commands() (records.fast_constructor), whose parameters are the
   fields in their order: it sets the frozen record's slots directly, at half the dataclass constructor's cost.
   tests/core/test_outputs.py checks its result against Commands(...) built with keywords.
@@ -73,6 +74,7 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
         state.rescued,  # rescue_notice
         alarm_call, transmitted_lamp, voice_lamp,  # alarm_call, alarm_transmitted_lamp, alarm_voice_lamp
         alarm_prompt,
+        state.brake_test_since_tick >= 0,  # brake_test: the drive holds its test torque (braketest.py)
     )
 
 

@@ -146,6 +146,11 @@ class Inputs:
     alarm_test_failed: bool = False
     # The car-top board: the alarm unit's battery cannot carry the alarm for an hour (EN 81-28).
     alarm_battery_low: bool = False
+    # Drive status bits added for brake monitoring (docs/register-map.md; EN 81-20 5.6.7.3): the brake circuits'
+    # contacts that read lifted (bit i: circuit i + 1; judged only for the car.brake_contacts fitted), and the drive
+    # holding its test torque against the closed brake (the periodic brake test, braketest.py).
+    brake_contacts_lifted: int = 0
+    brake_test_torque: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +188,8 @@ class Commands:
     alarm_voice_lamp: bool = False
     # The car panel speaks "your call has been received, help is on the way" (held for ALARM_PROMPT_S).
     alarm_prompt: bool = False
+    # The drive holds its test torque against the closed brake (the periodic brake test, braketest.py).
+    brake_test: bool = False
 
 
 class EventKind(IdentityEnum):
@@ -218,6 +225,8 @@ class EventKind(IdentityEnum):
     # (the platform's operator has seen it: the rider is told help is on the way).
     ALARM = "alarm"
     ALARM_TEST = "alarm_test"  # the periodic test call of the alarm: detail "ok" or "failed"
+    # The periodic brake test (braketest.py): detail "passed:<mm>", "slipped:<mm>", "no_answer" or "abandoned".
+    BRAKE_TEST = "brake_test"
 
 
 @dataclass(frozen=True, slots=True)

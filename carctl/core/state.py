@@ -80,6 +80,16 @@ class ControllerState:
     alarm_since_tick: int = -1
     alarm_prompt_until_tick: int = -1  # the "help is on the way" prompt is spoken until this tick
     alarm_hold_spent: bool = False  # the button held through a reset: no new alarm until it is let go
+    # brake.py: since when the brake contacts have disagreed with the drive's brake-open bit (-1: they agree).
+    brake_mismatch_since_tick: int = -1
+    # braketest.py: when the next periodic brake test is due (-1: none configured); since when one is under way
+    # (-1: none), since when the drive has held its test torque (-1: not yet) and where the car was then; whether
+    # the drive left the last request unanswered.
+    brake_test_due_tick: int = -1
+    brake_test_since_tick: int = -1
+    brake_test_held_since_tick: int = -1
+    brake_test_at_m: float = 0.0
+    brake_test_unanswered: bool = False
 
 
 def kept_alarm(state: ControllerState) -> AlarmPhase:

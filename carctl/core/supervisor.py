@@ -11,7 +11,8 @@ Rules of this module:
   in the same tick's commands.
 - enforce() overrides the logic's commands: no run unless the doors are closed and locked, except relevelling inside
   the door zone below 0.3 m/s; no run while the car is settling after a stop at once (standstill.py); any
-  stop-at-once fault drops the run and commands a quick stop.
+  stop-at-once fault drops the run and the brake test's torque and commands a quick stop; the brake test's torque
+  only with no run and the doors locked.
 - Nothing here depends on the face module, the platform link or the network.
 """
 
@@ -209,9 +210,13 @@ def enforce(commands: Commands, faults: frozenset[Fault], inputs: Inputs, releve
     rest for the settling time (standstill.py)."""
     running = commands.run_up or commands.run_down
     if faults and worst_level(faults) >= FaultLevel.STOP_NOW:
-        if running or not commands.quick_stop:
-            return replace(commands, run_up=False, run_down=False, speed_ref_m_s=0.0, quick_stop=True)
+        if running or not commands.quick_stop or commands.brake_test:
+            return replace(commands, run_up=False, run_down=False, speed_ref_m_s=0.0, quick_stop=True,
+                           brake_test=False)
         return commands
+    if commands.brake_test and (running or not inputs.door_locked):
+        # The test torque only against a closed brake, the car standing with its doors locked (braketest.py).
+        commands = replace(commands, brake_test=False)
     if not running:
         return commands
     if commands.run_up and commands.run_down:

@@ -22,6 +22,13 @@ TRAPPED_AFTER_S = 30.0
 STANDSTILL_UNCONFIRMED_S = 10.0
 # The alarm's "help is on the way" prompt is held this long (alarm.py), so a car panel that misses a poll speaks it.
 ALARM_PROMPT_S = 1.0
+# The drive must answer the brake test's request (hold its torque) within this (braketest.py): a drive that can
+# ramp its torque up takes a few hundred milliseconds.
+BRAKE_TEST_ANSWER_S = 1.0
+# A brake test that could not be made (a call came, the drive did not answer) is tried again this much later.
+BRAKE_TEST_RETRY_S = 600.0
+# ... and one the drive did not answer, an hour later (a drive without the test is asked once an hour, not flooded).
+BRAKE_TEST_UNANSWERED_RETRY_S = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class Timing:
@@ -47,6 +54,13 @@ class Timing:
     speed_deviation: int
     alarm_press: int
     alarm_prompt: int
+    brake_lift_limit: int
+    brake_drop_limit: int
+    brake_test_every: int  # 0: never
+    brake_test_hold: int
+    brake_test_answer: int
+    brake_test_retry: int
+    brake_test_unanswered_retry: int
 
     @classmethod
     def from_config(cls, car: CarConfig) -> Timing:
@@ -76,4 +90,11 @@ class Timing:
             speed_deviation=max(1, ticks(car.speed_deviation_s)),
             alarm_press=max(1, ticks(car.alarm_press_s)),
             alarm_prompt=max(1, ticks(ALARM_PROMPT_S)),
+            brake_lift_limit=max(1, ticks(car.brake_lift_limit_s)),
+            brake_drop_limit=max(1, ticks(car.brake_drop_limit_s)),
+            brake_test_every=ticks(car.brake_test_every_h * 3600.0),
+            brake_test_hold=max(1, ticks(car.brake_test_hold_s)),
+            brake_test_answer=max(1, ticks(BRAKE_TEST_ANSWER_S)),
+            brake_test_retry=max(1, ticks(BRAKE_TEST_RETRY_S)),
+            brake_test_unanswered_retry=max(1, ticks(BRAKE_TEST_UNANSWERED_RETRY_S)),
         )

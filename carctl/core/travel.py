@@ -11,6 +11,9 @@ Rules of this module:
   the supervisor) and the car halts on the same tick; so is a measured speed off the speed reference the drive is
   given by more than car.speed_deviation_m_s for car.speed_deviation_s (SPEED_DEVIATION: the drive is not
   following), or above the creep speed by as much while levelling.
+- STOPPING ends when the drive has closed the brake and stopped running, and, with brake contacts fitted, a circuit
+  reads dropped (brake.holding): a car whose brake hangs lifted stays STOPPING, doors closed, until
+  BRAKE_NOT_DROPPED halts it.
 - On arrival the lantern is set for the direction the car will leave in, and the doors open if a call is served
   here, the mode parks open here, or passengers are to be let out.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from carctl.core import dispatch, motion
+from carctl.core import brake, dispatch, motion
 from carctl.core.context import Context
 from carctl.core.doorway import letting_out, open_doors
 from carctl.core.faults import Fault, FaultLevel, worst_level
@@ -159,8 +162,8 @@ def retarget(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
 
 def stopping(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules, events: list[Event],
              found: set[Fault]) -> tuple[ControllerState, DriveRequest]:
-    if inputs.brake_open or inputs.drive_running:
-        return state, HOLD
+    if inputs.brake_open or inputs.drive_running or not brake.holding(ctx, inputs):
+        return state, HOLD  # with brake contacts fitted, also until one reads dropped (brake.py)
     tick = inputs.tick
     run = state.run
     at = ctx.nearest_landing(inputs.position_m)

@@ -39,6 +39,8 @@ REPORTED_EVENTS = {
     EventKind.ALARM_BUTTON: "faults_and_alarms",
     EventKind.TRAPPED_PASSENGER_ENDED: "faults_and_alarms",
     EventKind.ALARM_TEST: "faults_and_alarms",  # the alarm's periodic test call: ok or failed
+    # The periodic brake test (EN 81-20 5.6.7.3): passed, slipped, no answer from the drive, abandoned.
+    EventKind.BRAKE_TEST: "faults_and_alarms",
 }
 
 
@@ -97,6 +99,9 @@ def event_message(event: Event, period_s: float, time_s: float, drive_fault_code
         message.update(waited_s=float(event.detail))  # how long they were held in all
     elif event.kind is EventKind.ALARM_TEST:
         message.update(result=event.detail)  # "ok" or "failed"
+    elif event.kind is EventKind.BRAKE_TEST:
+        result, _, moved_mm = event.detail.partition(":")  # "passed:<mm>", "slipped:<mm>", "no_answer", "abandoned"
+        message.update(result=result, moved_mm=int(moved_mm) if moved_mm.isdigit() else None)
     else:
         source, _, resident = event.detail.partition(":")
         message.update(source=source, resident=resident, home_landing=event.landing)

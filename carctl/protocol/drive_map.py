@@ -41,6 +41,8 @@ RUN_UP = 1 << 0
 RUN_DOWN = 1 << 1
 FAULT_RESET = 1 << 2
 QUICK_STOP = 1 << 3
+# Added compatibly (a drive that predates it ignores it and never sets BRAKE_TEST_TORQUE: the test times out):
+BRAKE_TEST = 1 << 4  # with the run bits clear: hold the configured test torque against the closed brake
 
 # STATUS bits
 READY = 1 << 0
@@ -54,7 +56,13 @@ SAFETY_CHAIN_CLOSED = 1 << 6
 ON_BATTERY = 1 << 7  # mains lost; the rescue device's battery feeds the drive, at low speed only
 UNREFERENCED = 1 << 8  # the position count began at the drive's power-up and has not passed the reference mark
 BELOW_REFERENCE_MARK = 1 << 9  # the reference switch near the bottom landing is made (the car is below its mark)
-KNOWN_STATUS_BITS = (1 << 10) - 1
+# Added compatibly for brake monitoring (EN 81-20 5.6.7.3; a drive without brake contacts, or without the test,
+# leaves them 0, and a controller configured with car.brake_contacts = 0 ignores bits 10 and 11):
+BRAKE_CONTACT_1 = 1 << 10  # the first brake circuit's contact reads lifted
+BRAKE_CONTACT_2 = 1 << 11  # the second brake circuit's contact reads lifted
+BRAKE_CONTACTS_SHIFT = 10  # the contacts as a number: bit i, circuit i + 1 lifted
+BRAKE_TEST_TORQUE = 1 << 12  # the drive holds its test torque against the closed brake (CONTROL bit4 answered)
+KNOWN_STATUS_BITS = (1 << 13) - 1
 
 # The drive ramps to a stop and trips when WATCHDOG stops changing for this long.
 WATCHDOG_TIMEOUT_S = 0.5
@@ -79,6 +87,7 @@ class DriveCommand:
     speed_ref_m_s: float = 0.0
     fault_reset: bool = False
     quick_stop: bool = False
+    brake_test: bool = False  # hold the test torque against the closed brake (the periodic brake test)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +108,8 @@ class DriveStatus:
     on_battery: bool = False
     position_unreferenced: bool = False
     below_reference_mark: bool = False
+    brake_contacts: int = 0  # bit i: brake circuit i + 1's contact reads lifted (STATUS bits 10-11)
+    brake_test_torque: bool = False
 
 
 # A DriveStatus with every field given by keyword, without the dataclass constructor's cost: the firmware decodes
@@ -113,7 +124,8 @@ class DecodeError(ValueError):
 def encode_command(command: DriveCommand, watchdog: int) -> list[int]:
     """Registers CONTROL, SPEED_REF, WATCHDOG for one write-multiple."""
     control = (RUN_UP if command.run_up else 0) | (RUN_DOWN if command.run_down else 0) | (
-        FAULT_RESET if command.fault_reset else 0) | (QUICK_STOP if command.quick_stop else 0)
+        FAULT_RESET if command.fault_reset else 0) | (QUICK_STOP if command.quick_stop else 0) | (
+        BRAKE_TEST if command.brake_test else 0)
     speed_mm_s = min(MAX_SPEED_REF_MM_S, max(0, round(command.speed_ref_m_s * 1000.0)))
     return [control, speed_mm_s, watchdog & 0xFFFF]
 
@@ -124,7 +136,7 @@ def decode_command(registers: list[int]) -> tuple[DriveCommand, int]:
         raise DecodeError(f"command block needs {COMMAND_BLOCK_COUNT} registers, got {len(registers)}")
     control, speed, watchdog = registers
     command = DriveCommand(bool(control & RUN_UP), bool(control & RUN_DOWN), speed / 1000.0,
-                           bool(control & FAULT_RESET), bool(control & QUICK_STOP))
+                           bool(control & FAULT_RESET), bool(control & QUICK_STOP), bool(control & BRAKE_TEST))
     return command, watchdog
 
 
@@ -139,7 +151,9 @@ def encode_status(status: DriveStatus) -> list[int]:
             | (COMM_LOSS_TRIP if status.comm_loss_trip else 0)
             | (SAFETY_CHAIN_CLOSED if status.safety_chain_closed else 0) | (ON_BATTERY if status.on_battery else 0)
             | (UNREFERENCED if status.position_unreferenced else 0)
-            | (BELOW_REFERENCE_MARK if status.below_reference_mark else 0))
+            | (BELOW_REFERENCE_MARK if status.below_reference_mark else 0)
+            | (status.brake_contacts & 0b11) << BRAKE_CONTACTS_SHIFT
+            | (BRAKE_TEST_TORQUE if status.brake_test_torque else 0))
     speed = max(-32768, min(32767, round(status.speed_m_s * 1000.0))) & 0xFFFF
     position = round(status.position_m * 1000.0) & 0xFFFFFFFF
     current = max(0, min(0xFFFF, round(status.current_a * 10.0)))
@@ -178,6 +192,8 @@ def decode_status(registers: list[int]) -> DriveStatus:
         on_battery=bool(bits & ON_BATTERY),
         position_unreferenced=bool(bits & UNREFERENCED),
         below_reference_mark=bool(bits & BELOW_REFERENCE_MARK),
+        brake_contacts=(bits >> BRAKE_CONTACTS_SHIFT) & 0b11,
+        brake_test_torque=bool(bits & BRAKE_TEST_TORQUE),
     )
 
 # A late reply is an answer to the read before (or the one before that): its TICK a few steps behind the last one

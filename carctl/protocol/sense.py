@@ -235,6 +235,8 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         alarm_test[0],  # alarm_test
         alarm_test[1],  # alarm_test_failed
         top.alarm_battery_low,  # alarm_battery_low
+        drive.brake_contacts,  # brake_contacts_lifted
+        drive.brake_test_torque,  # brake_test_torque
     )
 
 
@@ -256,9 +258,10 @@ def output(commands: Commands, drive_fault_reset: bool = False) -> Outputs:
 
 
 def drive_command(commands: Commands, drive_fault_reset: bool = False) -> DriveCommand:
-    # In the fields' order: run_up, run_down, speed_ref_m_s, fault_reset, quick_stop (tests/protocol/test_sense.py).
+    # In the fields' order: run_up, run_down, speed_ref_m_s, fault_reset, quick_stop, brake_test
+    # (tests/protocol/test_sense.py).
     return _make_drive_command(commands.run_up, commands.run_down, commands.speed_ref_m_s,
-                               commands.fault_reset or drive_fault_reset, commands.quick_stop)
+                               commands.fault_reset or drive_fault_reset, commands.quick_stop, commands.brake_test)
 
 
 def car_top_outputs(commands: Commands) -> CarTopOutputs:

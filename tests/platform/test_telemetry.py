@@ -265,3 +265,10 @@ def test_the_alarm_units_battery_is_an_event_of_its_own() -> None:
     assert all(m["category"] == "faults_and_alarms" and event_problem(m) is None for m in battery)
     kinds = [(m["kind"], m.get("fault")) for m in messages if m.get("fault") == "alarm_battery"]
     assert kinds == [("fault_raised", "alarm_battery"), ("fault_cleared", "alarm_battery")]  # as any fault, too
+def test_the_platform_hears_each_brake_test_with_its_result() -> None:
+    passed = event_message(Event(EventKind.BRAKE_TEST, 10, 0, "passed:1"), 0.02, 1.0)
+    unanswered = event_message(Event(EventKind.BRAKE_TEST, 10, 0, "no_answer"), 0.02, 1.0)
+    assert passed is not None and passed["category"] == "faults_and_alarms"
+    assert (passed["result"], passed["moved_mm"]) == ("passed", 1)
+    assert unanswered is not None and (unanswered["result"], unanswered["moved_mm"]) == ("no_answer", None)
+    assert event_problem(passed) is None and event_problem(unanswered) is None  # the outbox takes both

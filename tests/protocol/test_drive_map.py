@@ -43,7 +43,21 @@ def test_rescue_and_reference_bits_round_trip_and_an_older_drive_reads_as_on_mai
     assert not (older.on_battery or older.position_unreferenced or older.below_reference_mark)
 
 
-@pytest.mark.parametrize("registers", [[], [0] * 7, [0] * 9, [0x400] + [0] * 7, [0x8000] + [0] * 7, [0, -1, 0, 0, 0, 0, 0, 0],
+def test_the_brake_test_bit_and_the_brake_status_bits_round_trip_and_an_older_drive_has_neither() -> None:
+    registers = drive_map.encode_command(DriveCommand(brake_test=True), 1)
+    assert registers[0] == drive_map.BRAKE_TEST == 0x10
+    assert drive_map.decode_command(registers)[0] == DriveCommand(brake_test=True)
+    assert not drive_map.decode_command(drive_map.encode_command(DriveCommand(run_up=True), 1))[0].brake_test
+    status = DriveStatus(True, False, False, False, True, False, True, 0.0, 2.9, 0, 4.0, 0.0, 9, brake_contacts=0b10,
+                         brake_test_torque=True)
+    registers = drive_map.encode_status(status)
+    assert registers[0] & 0x1C00 == drive_map.BRAKE_CONTACT_2 | drive_map.BRAKE_TEST_TORQUE
+    assert drive_map.decode_status(registers) == status
+    older = drive_map.decode_status([0x3FF, 0, 0, 0, 0, 0, 0, 0])  # every bit a drive before them knows
+    assert older.brake_contacts == 0 and not older.brake_test_torque
+
+
+@pytest.mark.parametrize("registers", [[], [0] * 7, [0] * 9, [0x2000] + [0] * 7, [0x8000] + [0] * 7, [0, -1, 0, 0, 0, 0, 0, 0],
                                        [0, 70000, 0, 0, 0, 0, 0, 0]])
 def test_bad_status_blocks_are_decode_errors(registers: list[int]) -> None:
     with pytest.raises(DecodeError):

@@ -107,11 +107,13 @@ def test_output_gives_the_drive_block_and_the_boards_outputs() -> None:
 def test_the_drive_command_block_takes_each_field_from_its_own_command() -> None:
     # drive_command() passes the fields in their order: each command alone, against the keyword form.
     for changes, reset in (({"run_up": True}, False), ({"run_down": True}, False), ({"speed_ref_m_s": 0.75}, False),
-                           ({"fault_reset": True}, False), ({}, True), ({"quick_stop": True}, False)):
+                           ({"fault_reset": True}, False), ({}, True), ({"quick_stop": True}, False),
+                           ({"brake_test": True}, False)):
         expected = DriveCommand(run_up=changes.get("run_up", False), run_down=changes.get("run_down", False),
                                 speed_ref_m_s=changes.get("speed_ref_m_s", 0.0),
                                 fault_reset=changes.get("fault_reset", False) or reset,
-                                quick_stop=changes.get("quick_stop", False))
+                                quick_stop=changes.get("quick_stop", False),
+                                brake_test=changes.get("brake_test", False))
         assert drive_command(Commands(**changes), drive_fault_reset=reset) == expected  # type: ignore[arg-type]
 
 
@@ -213,6 +215,8 @@ def test_each_input_comes_from_its_own_source() -> None:
         "alarm_test": sensed(alarm_test=("ok", False)),
         "alarm_test_failed": sensed(alarm_test=("", True)),
         "alarm_battery_low": sensed(top=replace(top, alarm_battery_low=True)),
+        "brake_contacts_lifted": sensed(drive=replace(drive, brake_contacts=0b10)),
+        "brake_test_torque": sensed(drive=replace(drive, brake_test_torque=True)),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere

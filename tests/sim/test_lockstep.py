@@ -188,3 +188,19 @@ def test_a_scenarios_rescue_centre_busy_on_the_first_line_and_a_dead_module() ->
         assert len(raised) == 1 and 16.5 < raised[0] < 60.0
         assert lockstep.alarm_line.modem.dialled[:2] == ["+8653281234567", "053280001111"]
     assert comparable(reports[0]) == comparable(reports[1])
+def test_skipping_gives_the_same_trace_with_brake_contacts_and_periodic_brake_tests() -> None:
+    """The idle car's ticks are skipped up to each brake test and to each brake contact's limit, not past them."""
+    scenario = from_dict({
+        "car": {"brake_contacts": 2, "brake_test_every_h": 0.25},
+        "physics": {"brake_contacts": 2},
+        "traffic": {"duration_s": 2700.0, "seed": 11, "rate_pct_per_5min": 4.0},
+        "events": [{"t_s": 1700.0, "type": "fault", "kind": "weak_brake"}],
+    })
+    traces = []
+    reports = []
+    for skip in (True, False):
+        buffer = io.StringIO()
+        reports.append(comparable(Lockstep(scenario, skip_idle=skip, trace=buffer, trace_every=5).run()))
+        traces.append(buffer.getvalue())
+    assert reports[0] == reports[1] and traces[0] == traces[1]
+    assert [fault["kind"] for fault in reports[0]["faults"]] == ["brake_slipping"]
