@@ -24,6 +24,11 @@ def test_same_procedure_over_modbus_rtu(car_rtu: WireCar) -> None:
     car_rtu.press_car_call(2)
     car_rtu.wait_doors("open", within_s=30, at_m=LANDING_M[2])
     assert "arrived" in [e["event"] for e in car_rtu.firmware_events()]
+    # At 115,200 baud two transactions do not fit half the 20 ms period: one Read/Write Multiple Registers (0x17)
+    # each cycle, which the simulated drive's pymodbus server takes (docs/register-map.md).
+    car_rtu.wait_until(lambda _: bool(car_rtu.firmware_health()), within_s=10, what="a health record")
+    health = car_rtu.firmware_health()
+    assert health["drive_transaction"] == "combined" and not health["drive_combined_refused"], health
 
 
 def test_light_curtain_reopens_closing_doors(car: WireCar) -> None:

@@ -2,7 +2,11 @@
 
 Rules of this module:
 - One read of the status block and one write of the command block per cycle, with short explicit timeouts and no
-  retries (pymodbus's defaults, 3 s and 3 retries, would stall the loop).
+  retries (pymodbus's defaults, 3 s and 3 retries, would stall the loop). Where two transactions do not fit the
+  period (a slow RTU line, drive_map.transactions_fit), both go in one Read/Write Multiple Registers (function 0x17):
+  the cycle's command is then kept and written with the next cycle's read, one period later; a drive that answers
+  0x17 with "illegal function" gets two transactions from then on (``combined_refused``, in the health record).
+  close() writes a command still kept.
 - Nothing raises into the loop: a timeout, a Modbus exception, a short or malformed answer, a lost connection is a
   LinkError the runtime turns into a stale drive input; the counters say how often each happened.
 - pymodbus is pinned to 3.11.x (device_id= and keyword count=, the API of 3.10+).
@@ -44,6 +48,9 @@ logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 READ_HOLDING_REGISTERS = 3
 WRITE_MULTIPLE_REGISTERS = 16
+READ_WRITE_MULTIPLE_REGISTERS = 23
+ILLEGAL_FUNCTION = 1  # the Modbus exception of a drive that does not implement a function
+TRANSACTIONS = ("auto", "combined", "separate")
 
 
 class LinkErrorKind(enum.Enum):
@@ -54,6 +61,7 @@ class LinkErrorKind(enum.Enum):
     STALE = "stale"  # a well-formed status whose TICK has not advanced
     IMPLAUSIBLE = "implausible"  # a status whose speed or position changed faster than the car can (a damaged answer)
     UNCONFIRMED = "unconfirmed"  # the first status since start, waiting for the next to agree with it (one per start)
+    UNSUPPORTED = "unsupported"  # the drive does not implement Read/Write Multiple Registers (0x17)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +101,21 @@ class Endpoint:
         raise ValueError(f"drive endpoint {shown}: expected tcp://IP:PORT or rtu:/dev/PATH")
 
 
+def combined_for(transaction: str, endpoint: Endpoint, baud: int, period_s: float) -> bool:
+    """Whether the cycle's two exchanges go in one 0x17 transaction: "combined" always, "separate" never, "auto"
+    where two transactions do not fit the period at this baud rate (RTU only: TCP is fast enough for two)."""
+    if transaction == "auto":
+        return endpoint.kind == "rtu" and not drive_map.transactions_fit(baud, period_s, combined=False)
+    return transaction == "combined"
+
+
 class DriveLink:
     def __init__(self, endpoint: Endpoint, timeout_s: float, baud: int = 115200,
-                 plausibility: drive_map.Plausibility | None = None) -> None:
+                 plausibility: drive_map.Plausibility | None = None, combined: bool = False) -> None:
         self.endpoint = endpoint
+        self.combined = combined  # read and write in one 0x17 transaction
+        self.combined_refused = False  # the drive answered 0x17 with "illegal function": two from then on
+        self._kept: tuple[DriveCommand, int] | None = None  # the command to write with the next read (combined)
         self.errors: Counter[str] = Counter()
         self.exchanges = 0
         self.late_bytes = 0  # discarded before a request over RTU: answers that came after their timeout
@@ -130,6 +149,11 @@ class DriveLink:
         return f"no connection to {self.endpoint.address}:{self.endpoint.port} (the drive off, its address, the cable)"
 
     def close(self) -> None:
+        """Write a command still kept (combined: the last one of the loop, a stop), then close."""
+        if self._kept is not None:
+            command, watchdog = self._kept
+            self._kept = None
+            self._write(command, watchdog)
         self.client.close()
 
     def _error(self, kind: LinkErrorKind, detail: str) -> LinkError:
@@ -156,6 +180,9 @@ class DriveLink:
             self.client.close()
             return self._error(LinkErrorKind.MALFORMED, repr(error))
         if response.isError():
+            if function_code == READ_WRITE_MULTIPLE_REGISTERS and getattr(
+                    response, "exception_code", None) == ILLEGAL_FUNCTION:
+                return self._error(LinkErrorKind.UNSUPPORTED, str(response))
             return self._error(LinkErrorKind.EXCEPTION, str(response))
         if getattr(response, "function_code", None) != function_code:
             return self._error(LinkErrorKind.MALFORMED, f"an answer to function {response.function_code}, not "
@@ -163,10 +190,22 @@ class DriveLink:
         return response
 
     def read_status(self) -> DriveStatus | LinkError:
+        """The drive's status; combined, the command kept from the last cycle is written in the same transaction."""
         self.exchanges += 1
-        response = self._transact(lambda: self.client.read_holding_registers(
-            drive_map.STATUS_BLOCK_START, count=drive_map.STATUS_BLOCK_COUNT, device_id=drive_map.DEVICE_ID),
-            READ_HOLDING_REGISTERS)
+        kept, self._kept = self._kept, None
+        if kept is not None and self.combined:
+            command, watchdog = kept
+            response = self._transact(lambda: self.client.readwrite_registers(
+                read_address=drive_map.STATUS_BLOCK_START, read_count=drive_map.STATUS_BLOCK_COUNT,
+                write_address=drive_map.COMMAND_BLOCK_START, values=drive_map.encode_command(command, watchdog),
+                device_id=drive_map.DEVICE_ID), READ_WRITE_MULTIPLE_REGISTERS)
+            if isinstance(response, LinkError) and response.kind is LinkErrorKind.UNSUPPORTED:
+                # Two transactions from now on; this cycle's command still goes out, before its read.
+                self.combined, self.combined_refused = False, True
+                self._write(command, watchdog)
+                response = self._read()
+        else:
+            response = self._read()
         if isinstance(response, LinkError):
             return response
         try:
@@ -182,7 +221,19 @@ class DriveLink:
                 return self._error(kind, problem)
         return status
 
+    def _read(self) -> Any:
+        return self._transact(lambda: self.client.read_holding_registers(
+            drive_map.STATUS_BLOCK_START, count=drive_map.STATUS_BLOCK_COUNT, device_id=drive_map.DEVICE_ID),
+            READ_HOLDING_REGISTERS)
+
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:
+        """Write the cycle's command now; combined, keep it for the next cycle's read (None: nothing known yet)."""
+        if self.combined:
+            self._kept = (command, watchdog)
+            return None
+        return self._write(command, watchdog)
+
+    def _write(self, command: DriveCommand, watchdog: int) -> LinkError | None:
         response = self._transact(lambda: self.client.write_registers(
             drive_map.COMMAND_BLOCK_START, drive_map.encode_command(command, watchdog),
             device_id=drive_map.DEVICE_ID), WRITE_MULTIPLE_REGISTERS)

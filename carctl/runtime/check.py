@@ -23,11 +23,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from carctl.adapters.drive import DriveLink, Endpoint, LinkError, LinkErrorKind
+from carctl.adapters.drive import DriveLink, Endpoint, LinkError, LinkErrorKind, combined_for
 from carctl.adapters.panelbus import PanelBusMaster, is_terminal
 from carctl.adapters.serial_latency import lower_latency
 from carctl.clocksync import clock_synchronised
 from carctl.filein import FileRefused, NotARegularFile, check_output
+from carctl.protocol import drive_map
 from carctl.protocol.drive_map import DriveStatus
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.state_layout import LOG_DIR, STATE_DIR, written_files
@@ -166,6 +167,19 @@ def _drive(config: FirmwareConfig, item: str) -> Iterator[Verdict]:
         yield from verdicts
         if any(v.status == FAIL for v in verdicts):
             return
+        period_s, baud = config.controller.car.control_period_s, config.drive.baud
+        combined = combined_for(config.drive.transaction, endpoint, baud, period_s)
+        if not drive_map.transactions_fit(baud, period_s, combined):
+            # Over the whole period, the loop overruns every cycle; over half, the panel bus is squeezed.
+            exchange_s = drive_map.exchange_time_s(baud, combined)
+            yield Verdict(FAIL if exchange_s > period_s else WARN, item,
+                          f"at {baud} baud one cycle's drive exchanges take about {exchange_s * 1000:.0f} ms "
+                          f"({'one 0x17 transaction' if combined else 'two transactions'}), more than "
+                          f"{'the' if exchange_s > period_s else 'half the'} {period_s * 1000:.0f} ms control "
+                          f"period: raise drive.baud (and the drive's), or car.control_period_s, or let "
+                          f"drive.transaction be auto (docs/register-map.md)")
+            if exchange_s > period_s:
+                return
     # One read of the status block, a few tries a cycle apart: read only, whatever is running.
     link = DriveLink(endpoint, config.drive.timeout_s, config.drive.baud)
     try:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from carctl.adapters.drive import Endpoint
-from carctl.core.config import YEAR_S, BuildingConfig, CarConfig, ConfigError, ControllerConfig, Range, check_ranges
+from carctl.adapters.drive import TRANSACTIONS, Endpoint
+from carctl.core.config import (YEAR_S, BuildingConfig, CarConfig, ConfigError, ControllerConfig, Range, check_ranges,
+                                shown)
 from carctl.platform.naming import host_problem, id_problem, is_loopback
 from carctl.protocol.modem import number_problem
 from carctl.tomlconfig import ConfigFileError, build_table, key_spelling, read_toml
@@ -56,6 +57,9 @@ class DriveSection:
     # A comm-loss trip is reset automatically after this many good status reads in a row; other drive faults need
     # the maintenance reset.
     comm_loss_reset_reads: int = 10
+    # One Read/Write Multiple Registers (0x17) transaction a cycle, or a read and a write: "auto" takes one where two
+    # do not fit the period at this baud rate over RTU (docs/register-map.md), "combined" always, "separate" never.
+    transaction: str = "auto"
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "baud": BAUD,
@@ -72,6 +76,9 @@ class DriveSection:
             raise ConfigError("drive.endpoint", str(error)) from None
         if self.baud not in (9600, 19200, 38400, 57600, 115200, 230400):
             raise ConfigError("drive.baud", f"must be a standard rate up to 230400 (got {self.baud})")
+        if self.transaction not in TRANSACTIONS:
+            raise ConfigError("drive.transaction", f"must be one of {', '.join(TRANSACTIONS)} (got "
+                                                   f"{shown(self.transaction)})")
 
 
 @dataclass(frozen=True, slots=True)

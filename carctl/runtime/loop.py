@@ -421,6 +421,9 @@ class ControlLoop:
             "drive_exchanges": self.drive.exchanges,
             "drive_errors": dict(self.drive.errors),
             "drive_port_problem": self.drive.port_problem,
+            # One 0x17 transaction a cycle, or two (docs/register-map.md); and whether the drive refused 0x17.
+            "drive_transaction": "combined" if self.drive.combined else "separate",
+            "drive_combined_refused": self.drive.combined_refused,
             "panel_polls": self.panels.polls,
             "panel_timeouts": self.panels.timeouts,
             "panel_serial_errors": self.panels.serial_errors,

@@ -15,7 +15,7 @@ import stat
 import sys
 from pathlib import Path
 
-from carctl.adapters.drive import DriveLink, Endpoint
+from carctl.adapters.drive import DriveLink, Endpoint, combined_for
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.adapters.serial_latency import lower_latency
 from carctl.core.config import ConfigError
@@ -111,8 +111,10 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         if latency.before_ms is not None:
             log.write("latency_timer", port=port, before_ms=latency.before_ms, after_ms=latency.after_ms,
                       too_slow_for=key if latency.too_slow_for(budget_s) else None, note=latency.note)
-    link = DriveLink(Endpoint.parse(config.drive.endpoint), config.drive.timeout_s, config.drive.baud,
-                     drive_map.Plausibility(config.controller.car.rated_speed_m_s))
+    link = DriveLink(endpoint, config.drive.timeout_s, config.drive.baud,
+                     drive_map.Plausibility(config.controller.car.rated_speed_m_s),
+                     combined=combined_for(config.drive.transaction, endpoint, config.drive.baud,
+                                           config.controller.car.control_period_s))
     master = PanelBusMaster(config.panel.port, config.panel.baud, config.panel.response_timeout_s)
     processes = ProcessTable(config, config_path, log)
     if modem is not None:

@@ -113,8 +113,9 @@ def test_fuzz_answers_never_raise_and_are_counted(fake: FakeDrive, pdu: bytes) -
     try:
         results = [link.read_status() for _ in range(3)]  # and again: garbage must not leave it stuck or leaking
         if isinstance(results[0], DriveStatus):
-            # A good block, answered three times the same: the repeats have not moved the TICK on.
-            assert pdu[:2] == bytes([3, 16]) and len(pdu) == 18
+            # A good block, answered three times the same: the repeats have not moved the TICK on. (Bytes after the
+            # 16 the byte count names, inside the frame's MBAP length, are not read: pymodbus decodes by the count.)
+            assert pdu[:2] == bytes([3, 16]) and len(pdu) >= 18
             assert [r.kind for r in results[1:] if isinstance(r, LinkError)] == [LinkErrorKind.STALE] * 2
         else:
             assert all(isinstance(r, LinkError) and r.kind in (LinkErrorKind.TIMEOUT, LinkErrorKind.MALFORMED,
@@ -230,3 +231,84 @@ def test_over_rtu_a_late_reply_is_discarded_before_the_next_request() -> None:
         link.close()
         os.close(master)
         os.close(slave)
+
+
+def test_a_drive_without_read_write_multiple_gets_two_transactions_from_then_on(fake: FakeDrive) -> None:
+    """Combined, the cycle's command waits for the next read; a drive that answers 0x17 with "illegal function"
+    still gets that command (a write, then the read) and two transactions from then on."""
+    seen: list[int] = []
+
+    def answer(request: bytes) -> bytes:
+        function = request[7]
+        seen.append(function)
+        if function == 23:
+            return mbap(request, bytes([0x97, 0x01]))  # illegal function
+        if function == 3:
+            return mbap(request, status_pdu(len(seen)))
+        return mbap(request, request[7:12])
+
+    fake.answer = answer
+    link = DriveLink(Endpoint("tcp", "127.0.0.1", fake.port), timeout_s=0.2, combined=True)
+    assert isinstance(link.read_status(), DriveStatus) and seen == [3]  # nothing kept yet: a read
+    assert link.write_command(DriveCommand(run_up=True, speed_ref_m_s=0.5), 1) is None and seen == [3]  # kept
+    link.read_status()
+    assert seen == [3, 23, 16, 3] and link.combined_refused and not link.combined
+    assert link.errors["unsupported"] == 1
+    link.write_command(DriveCommand(), 2)
+    assert seen[-1] == 16  # written at once now
+    link.close()
+
+
+def test_read_write_multiple_against_the_simulated_drives_modbus_server() -> None:
+    """The real pymodbus server of `sim serve`'s drive: one 0x17 transaction writes the command kept from the
+    last cycle and reads the status; close() writes the last command kept."""
+    import asyncio
+
+    from pymodbus.server import ModbusTcpServer
+
+    from sim.drive import SimulatedDrive
+    from sim.panels import PanelBoards
+    from sim.physics import Shaft
+    from carctl.core.config import ControllerConfig
+    from carctl.protocol import drive_map
+
+    config = ControllerConfig()
+    shaft = Shaft(config)
+    drive = SimulatedDrive(shaft, PanelBoards(shaft, config.building.landing_count, config.building.main_landing))
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stopping = threading.Event()
+    ports: list[int] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def run() -> None:
+            server = ModbusTcpServer(drive.context, address=("127.0.0.1", 0))
+            await server.serve_forever(background=True)
+            ports.append(server.transport.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            ready.set()
+            while not stopping.is_set():
+                await asyncio.sleep(0.01)
+            await server.shutdown()
+
+        loop.run_until_complete(run())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    port = ports[0]
+    link = DriveLink(Endpoint("tcp", "127.0.0.1", port), timeout_s=0.5, combined=True)
+    try:
+        assert isinstance(link.read_status(), DriveStatus)
+        link.write_command(DriveCommand(quick_stop=True), 41)
+        assert drive.registers[drive_map.WATCHDOG] == 0  # kept, not written yet
+        drive.step(0.0)  # the drive's next cycle: a new TICK
+        assert isinstance(link.read_status(), DriveStatus)
+        assert drive.registers[drive_map.WATCHDOG] == 41 and not link.combined_refused  # written with the read
+        link.write_command(DriveCommand(), 42)
+        link.close()
+        assert drive.registers[drive_map.WATCHDOG] == 42  # the last command written at close
+    finally:
+        stopping.set()
+        thread.join(timeout=5)

@@ -212,3 +212,26 @@ def test_a_port_that_is_not_a_terminal_or_is_shared_is_refused(tmp_path: Path) -
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_a_drive_line_too_slow_for_the_control_period_is_named() -> None:
+    """At 19,200 baud a 20 ms period cannot hold even one transaction: FAIL, with what to change; two transactions
+    forced at 115,200 baud fit the period but not its drive's half: a warning."""
+    from carctl.runtime.check import WARN, _drive
+    from carctl.runtime.config import from_dict
+
+    leader, follower = os.openpty()
+    try:
+        port = os.ttyname(follower)
+        slow = from_dict({"drive": {"endpoint": f"rtu:{port}", "baud": 19200}, "panel": {"port": "/dev/null"}})
+        found = [v for v in _drive(slow, "drive.endpoint") if "drive exchanges" in v.text]
+        assert [v.status for v in found] == [FAIL] and "car.control_period_s" in found[0].text
+        forced = from_dict({"drive": {"endpoint": f"rtu:{port}", "transaction": "separate"},
+                            "panel": {"port": "/dev/null"}})
+        found = [v for v in _drive(forced, "drive.endpoint") if "drive exchanges" in v.text]
+        assert [v.status for v in found] == [WARN] and "half the 20 ms" in found[0].text
+        fitting = from_dict({"drive": {"endpoint": f"rtu:{port}"}, "panel": {"port": "/dev/null"}})  # auto: 0x17
+        assert [v for v in _drive(fitting, "drive.endpoint") if "drive exchanges" in v.text] == []
+    finally:
+        os.close(leader)
+        os.close(follower)
