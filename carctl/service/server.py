@@ -28,8 +28,6 @@ from carctl.runtime.config import FirmwareConfig, FirmwareConfigError, listen_pr
 from carctl.runtime.sidechannel import LOOP_PID_VARIABLE, SocketDirError, only_process, prepare_socket_dir, \
     same_user
 from carctl.runtime.structlog import StructuredLog
-from carctl.service.app import ServiceSettings, ServiceState, build_app
-from carctl.service.audit import StructuredLogAudit
 from carctl.service.feed import LoopFeed
 
 EXIT_BAD_INPUT = 2
@@ -85,7 +83,14 @@ def _url(sock: socket.socket, tls: bool) -> str:
 
 def serve(config: FirmwareConfig, listen: str | None, loop_pid: int | None) -> None:
     """Listen, print the URL line, serve until SIGTERM or SIGINT. ServiceStartError before listening."""
-    import uvicorn
+    try:
+        import uvicorn
+
+        from carctl.service.app import ServiceSettings, ServiceState, build_app
+        from carctl.service.audit import StructuredLogAudit
+    except ModuleNotFoundError as error:
+        raise ServiceStartError(f"processes.service: the service tool's packages are not installed ({error.name} is "
+                                f"missing): install the service extra (make venv-board, docs/deployment.md)") from None
 
     service = config.service
     _check_tls(config)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -170,6 +171,12 @@ def test_a_technician_watches_the_car_sees_a_fault_and_is_locked_out_after_wrong
     wait_for(lambda: browser.current_url == url, 10, "the live page after the login")
     wait_for(lambda: text_of(browser, "phase") == "standing", 20, "the page shows the car standing")
     assert not browser.find_element(By.ID, "stale").is_displayed()
+    # At least 5 updates a second reach the page (the loop sends 10).
+    updates = browser.execute_async_script(
+        "const done = arguments[0]; let count = 0; const stream = new EventSource('/live/stream');"
+        "stream.onmessage = () => { count += 1; };"
+        "setTimeout(() => { stream.close(); done(count); }, 2000);")
+    assert updates >= 10, f"{updates} updates in 2 s"
 
     # A car call pressed at the car's panel (the simulator's buttons): the page shows the lamp, then the car moving.
     sim_ctl(control, "car-call", "4")
@@ -221,3 +228,29 @@ def test_a_technician_watches_the_car_sees_a_fault_and_is_locked_out_after_wrong
     logins = [record["outcome"] for record in audit if record["action"] == "login"]
     assert logins.count("ok") == 1 and "refused: locked out" in logins
     assert any(record["outcome"] == "refused: no valid CSRF token" for record in audit)
+
+
+def test_a_service_run_by_hand_beside_carctl_run_sees_the_car(car_with_service: tuple[str, str, Path]) -> None:
+    """`carctl service --config FILE --listen 127.0.0.1:0` beside the running firmware (and the service its process
+    table started): one JSON line with its url, and the loop's live state on it."""
+    from tests.service.test_http import Browser, start_service, stop
+
+    _, control, workdir = car_with_service
+    process, url = start_service(workdir, "--config", str(workdir / "firmware.toml"), "--listen", "127.0.0.1:0")
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        assert url.startswith("http://127.0.0.1:") and parsed.port not in (None, 0)
+        browser = Browser(parsed.hostname or "", parsed.port or 0)
+        assert browser.log_in("tech", PASSWORD)[0] == 303
+
+        def live() -> dict[str, Any] | None:
+            snapshot = json.loads(browser.request("GET", "/live.json")[2])
+            return None if snapshot["stale"] else snapshot["live"]
+
+        first = wait_for(live, 10, "the loop's live state on the second service")
+        sim_ctl(control, "car-call", "3")
+        wait_for(lambda: (live() or {}).get("car_calls") == [3] or (live() or {}).get("position_m", 0) > 1.0, 10,
+                 "the car call seen by the second service")
+        assert first["mode"] == "normal"
+    finally:
+        stop(process)
