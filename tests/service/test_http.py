@@ -311,3 +311,66 @@ def test_it_stops_at_once_on_sigterm(tmp_path: Path) -> None:
     # uvicorn shuts down gracefully, then ends by the signal it caught, as the signal would have (-SIGTERM).
     assert process.returncode in (0, -signal.SIGTERM) and time.monotonic() - started < 5
     assert "Traceback" not in (tmp_path / "service.log").read_text()
+
+
+def self_signed(workdir: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by openssl (every Debian has it)."""
+    cert, key = workdir / "service.crt", workdir / "service.key"
+    done = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                           "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
+                           str(cert)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return cert, key
+
+
+@pytest.mark.skipif(not Path("/usr/bin/openssl").exists(), reason="needs openssl to make a test certificate")
+def test_under_tls_the_page_is_https_without_the_banner_and_the_cookie_is_secure(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    accounts.add_user(tmp_path / "users.json", "alice", "maintenance", PASSWORD)
+    config = write_config(tmp_path, f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n')
+    process, url = start_service(tmp_path, "--config", str(config), "--listen", "127.0.0.1:0")
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        parsed = urllib.parse.urlsplit(url)
+        context = ssl.create_default_context(cafile=str(cert))
+        connection = http.client.HTTPSConnection("127.0.0.1", parsed.port, context=context, timeout=10)
+        connection.request("GET", "/login")
+        response = connection.getresponse()
+        page = response.read().decode()
+        login_cookie = response.getheader("set-cookie") or ""
+        connection.close()
+        assert response.status == 200 and 'id="no-tls"' not in page
+        assert "Secure" in login_cookie and "HttpOnly" in login_cookie
+        token = re.search(r'name="login_token" value="([^"]+)"', page)
+        assert token
+        connection = http.client.HTTPSConnection("127.0.0.1", parsed.port, context=context, timeout=10)
+        connection.request("POST", "/login", body=urllib.parse.urlencode(
+            {"login_token": token.group(1), "user": "alice", "password": PASSWORD}),
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Cookie": login_cookie.split(";")[0]})
+        response = connection.getresponse()
+        response.read()
+        cookies = [value for name, value in response.getheaders() if name.lower() == "set-cookie"]
+        connection.close()
+        assert response.status == 303
+        session = next(cookie for cookie in cookies if cookie.startswith("carctl_session="))
+        assert "Secure" in session and "HttpOnly" in session and "SameSite=strict" in session
+    finally:
+        stop(process)
+
+
+def test_tls_files_that_cannot_be_used_are_refused_in_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "bad.crt").write_text("not a certificate\n")
+    (tmp_path / "bad.key").write_text("not a key\n")
+    config = write_config(tmp_path, f'tls_cert_file = "{tmp_path / "bad.crt"}"\n'
+                                    f'tls_key_file = "{tmp_path / "bad.key"}"\n')
+    done = subprocess.run([sys.executable, "-m", "carctl.cli", "service", "--config", str(config), "--listen",
+                           "127.0.0.1:0"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "service.tls_cert_file" in done.stderr
+    half = write_config(tmp_path, f'tls_cert_file = "{tmp_path / "bad.crt"}"\n')
+    done = subprocess.run([sys.executable, "-m", "carctl.cli", "service", "--config", str(half)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "service.tls_key_file" in done.stderr and "both" in done.stderr
