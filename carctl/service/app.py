@@ -194,7 +194,8 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
         form = await read_form(request)
         cookie_token = request.cookies.get(LOGIN_COOKIE)
         if form is None or not cookie_token or not secrets.compare_digest(
-                cookie_token.encode(), form.get("login_token", "").encode("utf-8", "surrogatepass")):
+                cookie_token.encode("utf-8", "surrogatepass"),
+                form.get("login_token", "").encode("utf-8", "surrogatepass")):
             state.audit.record("login", "", client, "refused: no valid form token")
             return _login_page(request, "The form had expired. Please log in again.", 403)
         user = form.get("user", "")[:64]
@@ -205,7 +206,7 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
         if locked_s:
             state.audit.record("login", user, client, "refused: locked out", seconds_left=round(locked_s))
             return _login_page(request, f"Too many failed logins. Try again in {int(locked_s) + 1} s.", 429)
-        account = _account(user)
+        account = await asyncio.to_thread(_account, user)  # a file read: off the event loop
         matches = False
         if len(password) <= accounts_file.MAX_PASSWORD_BYTES:
             stored = account.password_hash if account is not None else unknown_account_hash

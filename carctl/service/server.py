@@ -58,7 +58,6 @@ def _bind(listen: str, key: str) -> socket.socket:
     except OSError as error:
         sock.close()
         raise ServiceStartError(f"{key}: cannot listen on {listen} ({error.strerror or error})") from None
-    sock.set_inheritable(True)
     return sock
 
 
