@@ -7,8 +7,9 @@ Rules of this module:
   directory. `carctl service` exits 2; the process table's child exits 3 and is started again after its backoff.
 - Once it listens it prints one JSON line, `{"url": …}`, on stdout (the port the system chose, with port 0).
 - uvicorn, on one asyncio loop, pure Python (h11): request headers of at most MAX_HEADER_BYTES, at most
-  MAX_CONNECTIONS at once (more get 503), idle keep-alive connections closed after KEEP_ALIVE_S; no access log
-  (the audit trail records what matters), no server banner.
+  MAX_CONNECTIONS at once (more get 503), idle keep-alive connections closed after KEEP_ALIVE_S, and a request's
+  head due within 10 s (http_protocol.py: a client that opens connections and sends nothing cannot hold them); no
+  access log (the audit trail records what matters), no server banner.
 - At lower priority than the loop, always: the process table sets it (nice +10, off the loop's CPU); run by hand it
   lowers its own priority the same way.
 """
@@ -87,6 +88,7 @@ def serve(config: FirmwareConfig, listen: str | None, loop_pid: int | None) -> N
 
         from carctl.service.app import ServiceSettings, ServiceState, build_app
         from carctl.service.audit import StructuredLogAudit
+        from carctl.service.http_protocol import HeadDeadlineH11Protocol
     except ModuleNotFoundError as error:
         raise ServiceStartError(f"processes.service: the service tool's packages are not installed ({error.name} is "
                                 f"missing): install the service extra (make venv-board, docs/deployment.md)") from None
@@ -121,7 +123,7 @@ def serve(config: FirmwareConfig, listen: str | None, loop_pid: int | None) -> N
 
     app = build_app(ServiceState(settings, feed, StructuredLogAudit(log)), on_startup=announce)
     server = uvicorn.Server(uvicorn.Config(
-        app, http="h11", ws="none", lifespan="on", loop="asyncio", log_level="warning", access_log=False,
+        app, http=HeadDeadlineH11Protocol, ws="none", lifespan="on", loop="asyncio", log_level="warning", access_log=False,
         server_header=False, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=int(KEEP_ALIVE_S),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES, timeout_graceful_shutdown=2,
         ssl_certfile=service.tls_cert_file or None, ssl_keyfile=service.tls_key_file or None))

@@ -289,6 +289,24 @@ def test_limits_on_what_a_client_may_send(service: Service) -> None:
     assert service.process.poll() is None
 
 
+def test_a_connection_that_sends_no_whole_head_in_time_is_closed(service: Service) -> None:
+    """A client that opens connections and sends nothing, or a head a byte at a time, cannot hold them (the server
+    takes 32 at once): closed after the head's deadline (10 s), while a real request on another is answered."""
+    from carctl.service.http_protocol import HEAD_DEADLINE_S
+
+    silent = socket.create_connection((service.host, service.port), timeout=HEAD_DEADLINE_S + 5)
+    partial = socket.create_connection((service.host, service.port), timeout=HEAD_DEADLINE_S + 5)
+    try:
+        started = time.monotonic()
+        partial.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n")
+        assert service.browser().request("GET", "/login")[0] == 200
+        assert silent.recv(100) == b"" and partial.recv(100) == b""
+        assert HEAD_DEADLINE_S - 1 <= time.monotonic() - started <= HEAD_DEADLINE_S + 3
+    finally:
+        silent.close()
+        partial.close()
+
+
 def test_an_address_in_use_is_refused_in_one_sentence(tmp_path: Path) -> None:
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
