@@ -31,7 +31,7 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, \
     StreamingResponse
 from starlette.routing import Mount, Route
@@ -54,6 +54,7 @@ MAX_TARGET_CHARS = 2048
 MAX_HEADER_BYTES = 8 * 1024
 MAX_HEADERS = 64
 MAX_FORM_FIELDS = 8
+BODY_DEADLINE_S = 10.0  # a form's body arrives whole within this, or the form is refused (a slow body holds nothing)
 MAX_STREAMS = 8
 # Each password check takes 16 MiB for 0.1 s (accounts.py): a burst of logins is checked two at a time, not all at once.
 MAX_CONCURRENT_HASHES = 2
@@ -143,10 +144,10 @@ async def read_form(request: Request) -> dict[str, str] | None:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
         return None
     try:
-        body = (await request.body()).decode("utf-8")
+        body = (await asyncio.wait_for(request.body(), BODY_DEADLINE_S)).decode("utf-8")
         pairs = urllib.parse.parse_qsl(body, keep_blank_values=True, strict_parsing=False,
                                        max_num_fields=MAX_FORM_FIELDS)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, TimeoutError, ClientDisconnect):
         return None
     form: dict[str, str] = {}
     for name, value in pairs:
