@@ -1,8 +1,8 @@
 """The process table: which parts of the firmware run, and how they are kept running.
 
 The control loop runs in the main process, at real-time priority. Optional parts (the face worker, the platform
-link, the alarm's modem, the service tool) run as child processes at lower priority, are restarted with a backoff when they die, and never hold up the
-loop: nothing in the safety path waits for them. A part whose module is not installed is logged and skipped; a part
+link, the alarm's modem, the service tool) run as child processes at lower priority, are restarted with a backoff
+when they die, and never hold up the loop: nothing in the safety path waits for them. A part whose module is not installed is logged and skipped; a part
 that cannot be started (no memory, no processes left) is logged and tried again after its backoff. The backoff
 doubles from 1 s to 60 s with each exit, and starts again at 1 s after a run of a minute or more.
 """

@@ -123,8 +123,8 @@ def serve(config: FirmwareConfig, listen: str | None, loop_pid: int | None) -> N
 
     app = build_app(ServiceState(settings, feed, StructuredLogAudit(log)), on_startup=announce)
     server = uvicorn.Server(uvicorn.Config(
-        app, http=HeadDeadlineH11Protocol, ws="none", lifespan="on", loop="asyncio", log_level="warning", access_log=False,
-        server_header=False, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=int(KEEP_ALIVE_S),
+        app, http=HeadDeadlineH11Protocol, ws="none", lifespan="on", loop="asyncio", log_level="warning",
+        access_log=False, server_header=False, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=int(KEEP_ALIVE_S),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES, timeout_graceful_shutdown=2,
         ssl_certfile=service.tls_cert_file or None, ssl_keyfile=service.tls_key_file or None))
     try:
