@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 comma := ,
 PIP_FLAGS := --disable-pip-version-check --quiet --only-binary=:all: -c requirements/constraints.txt
 
-# The board's own venv (make venv-board): only what `carctl run` needs. On a board:
+# The board's own venv (make venv-board): only what `carctl run` needs, with the platform link and the service tool.
+# On a board:
 # make venv-board BOARD_VENV=/opt/carctl/.venv [FACE=1] [PYTHON=python3.13]
 BOARD_VENV ?= .venv-board
 FACE ?=
@@ -29,7 +30,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt carctl/face/model_manifest.toml tools/install_face_models.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
-	$(BIN)/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[sim,dev,face,platform]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[sim,dev,face,platform,service]'
 	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps face_recognition==1.3.0
 	$(BIN)/python tools/install_face_models.py
 	@touch $(STAMP)
@@ -44,7 +45,8 @@ $(BOARD_STAMP): pyproject.toml requirements/constraints.txt carctl/face/model_ma
 	@$(PYTHON) -c '$(PY_OK)'
 	@test -x $(BOARD_VENV)/bin/python || $(PYTHON) -m venv $(BOARD_VENV)
 	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) setuptools==84.2.1
-	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-build-isolation -e '.[platform$(if $(FACE),$(comma)face)]'
+	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-build-isolation \
+		-e '.[platform,service$(if $(FACE),$(comma)face)]'
 ifneq ($(FACE),)
 	$(BOARD_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps face_recognition==1.3.0
 	$(BOARD_VENV)/bin/python tools/install_face_models.py

@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from carctl.platform.console import add_parser as add_platform_parser
 
     add_platform_parser(commands, _Parser)
+    from carctl.service.cli import add_parser as add_service_parser
+
+    add_service_parser(commands, _Parser)
     return parser
 
 
@@ -156,6 +159,10 @@ def _main(argv: Sequence[str] | None) -> int:
         from carctl.platform.console import run as run_platform
 
         return run_platform(args)
+    if args.command == "service":
+        from carctl.service.cli import run as run_service
+
+        return run_service(args)
     return EXIT_BAD_INPUT
 
 

@@ -69,14 +69,14 @@ mkdir -p "$prefix"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 
 # Only the bundle's wheels: --no-index keeps pip off the network, the constraints keep every package at its pin.
-extras=platform
-[ -d "$bundle/models" ] && extras=platform,face
+extras=platform,service
+[ -d "$bundle/models" ] && extras=platform,service,face
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet install --no-index --find-links "$bundle/wheels"
      --only-binary=:all: -c "$bundle/requirements/constraints.txt")
 "${pip[@]}" "carctl[$extras]"
 # The version stays 0.1.0 from one build to the next: without this an update would keep the old code.
 "${pip[@]}" --force-reinstall --no-deps "$bundle"/wheels/carctl-*.whl
-if [ "$extras" = platform,face ]; then
+if [ -d "$bundle/models" ]; then
   # face_recognition's dependency dlib would be built from source; dlib-bin is installed instead (the face extra).
   "${pip[@]}" --no-deps face_recognition==1.3.0
   "$venv/bin/python" "$bundle/tools/install_face_models.py" --from "$bundle/models"

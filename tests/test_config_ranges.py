@@ -28,7 +28,7 @@ SCENARIO_TABLES = [(BuildingConfig, "building"), (CarConfig, "car"), (PhysicsCon
                    (TrafficConfig, "traffic")]
 FIRMWARE_TABLES = [(firmware.DriveSection, "drive"), (firmware.PanelSection, "panel"),
                    (firmware.RuntimeSection, "runtime"), (firmware.FaceSection, "face"),
-                   (firmware.PlatformSection, "platform")]
+                   (firmware.PlatformSection, "platform"), (firmware.ServiceSection, "service")]
 ALL_CLASSES = [cls for cls, _ in SCENARIO_TABLES + FIRMWARE_TABLES] + [ScriptedEvent]
 
 

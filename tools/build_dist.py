@@ -59,7 +59,7 @@ def build(out: Path, pythons: list[str], arch: str, face: bool) -> Path:
         # The carctl wheel, built by the pinned setuptools (build-system.requires) in pip's build environment.
         pip("wheel", "--no-deps", "--only-binary=:all:", "-c", str(CONSTRAINTS), "-w", str(wheels), str(ROOT))
         carctl = next(wheels.glob("carctl-*.whl"))
-        extras = "platform,face" if face else "platform"
+        extras = "platform,service,face" if face else "platform,service"
         for python in pythons:
             target = ["--only-binary=:all:", "--implementation", "cp", "--python-version", python, *platforms(arch)]
             pip("download", *target, "-c", str(CONSTRAINTS), "-d", str(wheels), f"{carctl}[{extras}]")

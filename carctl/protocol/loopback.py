@@ -290,3 +290,75 @@ def parse_alarm_channel(value: Any) -> AlarmChannel | Refused:
         return Refused("not an alarm_channel message")
     return AlarmChannel(value["call"], value["transmitted"], value["voice"], value["dead"], value.get("test", ""),
                         value.get("tests", 0))
+
+
+# -- the service tool (docs/service-tool.md) -------------------------------------------------------------------------
+
+MAX_LIVE_FIELDS = 48
+MAX_HEALTH_FIELDS = 64
+MAX_EVENTS_PER_MESSAGE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRequest:
+    """service tool → loop: send me your live state for the next few seconds (a lease, renewed every second)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveReport:
+    live: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    health: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventsReport:
+    events: tuple[dict[str, Any], ...]
+
+
+def watch_request() -> dict[str, Any]:
+    return {"type": "watch"}
+
+
+def parse_watch(value: Any) -> WatchRequest | Refused:
+    if _type_of(value) != "watch" or set(value) - {"type", SENT_KEY}:
+        return Refused("not a watch request")
+    return WatchRequest()
+
+
+def _shallow(value: Any, levels: int = 2) -> bool:
+    """A flat value, or a small object of them, at most ``levels`` deep (the health record's counters by reason,
+    and a part's own record of them)."""
+    if isinstance(value, dict):
+        return levels > 0 and len(value) <= MAX_STATE_FIELDS and all(
+            isinstance(key, str) and len(key) <= MAX_TEXT_CHARS and _shallow(item, levels - 1)
+            for key, item in value.items())
+    return _flat(value)
+
+
+def parse_service_message(value: Any) -> LiveReport | HealthReport | EventsReport | Refused:
+    """What the service tool takes from the loop: its live state (flat), its health record (one level of counters
+    by reason), the events of a cycle (small flat objects)."""
+    kind = _type_of(value)
+    if kind == "live":
+        live = value.get("live")
+        if isinstance(live, dict) and len(live) <= MAX_LIVE_FIELDS and all(_flat(v) for v in live.values()):
+            return LiveReport(live)
+        return Refused("live state that is not a flat object")
+    if kind == "health":
+        health = value.get("health")
+        if isinstance(health, dict) and len(health) <= MAX_HEALTH_FIELDS and all(_shallow(v) for v in
+                                                                                  health.values()):
+            return HealthReport(health)
+        return Refused("health that is not a shallow object")
+    if kind == "events":
+        events = value.get("events")
+        if (isinstance(events, list) and len(events) <= MAX_EVENTS_PER_MESSAGE
+                and all(isinstance(event, dict) and len(event) <= MAX_EVENT_FIELDS
+                        and all(_flat(v) for v in event.values()) for event in events)):
+            return EventsReport(tuple(events))
+        return Refused("events that are not a short list of flat objects")
+    return Refused("not a message for the service tool from the loop")

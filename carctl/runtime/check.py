@@ -311,7 +311,8 @@ def _face_key(path: Path) -> None:
 
 
 def _socket_dir(config: FirmwareConfig) -> Iterator[Verdict]:
-    if not (config.processes.platform or config.processes.face or config.processes.modem):
+    if not (config.processes.platform or config.processes.face or config.processes.modem
+            or config.processes.service):
         return
     path = Path(config.runtime.socket_dir)
     try:

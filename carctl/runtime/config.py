@@ -275,10 +275,58 @@ class AlarmSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceSection:
+    """The technician's service tool, a web page served by the board (docs/service-tool.md); read only when
+    processes.service is on or `carctl service` is run."""
+
+    # HOST:PORT: an IP address (a name would be looked up); the car's own network, never the internet.
+    listen: str = "127.0.0.1:8080"
+    # TLS when both are set; without it the page shows a warning banner (passwords cross the network in the clear).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # The technicians' accounts: scrypt hashes, written by `carctl service add-user` (0600).
+    users_file: str = "/var/lib/carctl/service-users.json"
+    session_s: float = 1800.0
+    # Failed logins in a row, per account and per client address, before that account or address is locked out.
+    lockout_failures: int = 5
+    lockout_s: float = 300.0
+
+    RANGES: ClassVar[Mapping[str, Range]] = {
+        "session_s": Range(60.0, 43_200.0, "s"),
+        "lockout_failures": Range(2, 20, "failures"),
+        "lockout_s": Range(10.0, 86_400.0, "s"),
+    }
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "service")
+        check_absolute(self, "service", ("tls_cert_file", "tls_key_file", "users_file"))
+        if listen_problem(self.listen):
+            raise ConfigError("service.listen", listen_problem(self.listen) or "")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ConfigError("service.tls_key_file" if self.tls_cert_file else "service.tls_cert_file",
+                              "TLS needs both the certificate and its key (or neither)")
+
+
+def listen_problem(text: str) -> str | None:
+    """Why ``text`` is not IP:PORT ([IPv6]:PORT), or None. Port 0 lets the system choose (tests)."""
+    import ipaddress
+
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isascii() or not port.isdigit() or len(port) > 5 or int(port) > 65535:
+        return f"must be IP:PORT, e.g. 127.0.0.1:8080 (got {text[:80]!r})"
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    except ValueError:
+        return f"must be an IP address and a port, not a name (got {text[:80]!r})"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessesSection:
     face: bool = False
     platform: bool = False
     modem: bool = False  # the alarm's voice call (docs/alarm.md)
+    service: bool = False  # the technician's web page (docs/service-tool.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,12 +339,14 @@ class FirmwareConfig:
     face: FaceSection = field(default_factory=FaceSection)
     platform: PlatformSection = field(default_factory=PlatformSection)
     alarm: AlarmSection = field(default_factory=AlarmSection)
+    service: ServiceSection = field(default_factory=ServiceSection)
 
 
 def from_dict(data: dict[str, Any]) -> FirmwareConfig:
     if not isinstance(data, dict):
         raise FirmwareConfigError("", f"a configuration is a table of tables (got {type(data).__name__})")
-    sections = {"building", "car", "drive", "panel", "runtime", "processes", "face", "platform", "alarm"}
+    sections = {"building", "car", "drive", "panel", "runtime", "processes", "face", "platform", "alarm",
+                "service"}
     for key in data:
         if key not in sections:
             raise FirmwareConfigError(key_spelling(key), f"unknown table (known: {', '.join(sorted(sections))})")
@@ -338,6 +388,7 @@ def from_dict(data: dict[str, Any]) -> FirmwareConfig:
         face,
         platform,
         alarm,
+        build_table(ServiceSection, data.get("service", {}), "service", FirmwareConfigError),
     )
 
 

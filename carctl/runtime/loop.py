@@ -53,6 +53,7 @@ from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.structlog import StructuredLog, open_log
 from carctl.runtime.recognitions import RecognitionInbox
+from carctl.runtime.service_feed import ServiceFeed
 from carctl.runtime.sidechannel import SenderCheck, SocketDirError, only_process, prepare_socket_dir, same_user
 
 HEALTH_EVERY_S = 5.0
@@ -133,7 +134,7 @@ class ControlLoop:
         # The side channels' private directory, checked before any socket is made (SocketDirError if it is open to
         # other users); only a car with a platform link or a face feature needs it.
         self.socket_dir = Path(config.runtime.socket_dir)
-        if config.processes.platform or config.processes.face or config.processes.modem:
+        if uses_side_channels(config):
             prepare_socket_dir(self.socket_dir)
         # The fault log on disk (written by its own thread); a log that could not be read was set aside.
         self.fault_log: FaultLog | None = None
@@ -164,6 +165,10 @@ class ControlLoop:
         self.alarm_bridge: AlarmBridge | None = None
         if config.processes.modem:
             self._open_alarm_bridge()
+        # The service tool's live state, while a service process watches (service_feed.py).
+        self.service_feed: ServiceFeed | None = None
+        if config.processes.service:
+            self._open_service_feed()
         if config.processes.platform:
             self._open_bridge()
             self.reload_overrides()
@@ -226,6 +231,11 @@ class ControlLoop:
                 self.bridge.after_cycle(self.state, inputs, events, self.lag_p99_ms)
             except Exception:  # noqa: BLE001
                 self.errors.caught("platform_bridge")
+        if self.service_feed is not None:
+            try:
+                self.service_feed.after_cycle(self.state, inputs, commands, events, self.lag_p99_ms, self.health)
+            except Exception:  # noqa: BLE001 - the service tool is never in the safety path
+                self.errors.caught("service_feed")
         if events and self.fault_log is not None:
             try:
                 self.fault_log.add(events, self.state, inputs)
@@ -305,6 +315,14 @@ class ControlLoop:
             return
         self._available("modem")
 
+    def _open_service_feed(self) -> None:
+        try:
+            self.service_feed = ServiceFeed(self.socket_dir, self.period_s)
+        except OSError as error:
+            self._unavailable("service", error)
+            return
+        self._available("service")
+
     def _alarm_channel(self) -> tuple[bool, bool]:
         if self.alarm_bridge is None:
             return False, False
@@ -340,6 +358,8 @@ class ControlLoop:
             self._open_inbox()
         if self.config.processes.modem and self.alarm_bridge is None:
             self._open_alarm_bridge()
+        if self.config.processes.service and self.service_feed is None:
+            self._open_service_feed()
 
     def _sender(self, part: str) -> SenderCheck:
         child_pid = self.child_pid
@@ -443,6 +463,7 @@ class ControlLoop:
             "platform_messages_refused": dict(self.bridge.inbox.refused) if self.bridge is not None else None,
             "platform_modes_refused": self.platform_modes_refused,
             "alarm_modem": self.alarm_bridge.health() if self.alarm_bridge is not None else None,
+            "service_feed": self.service_feed.health() if self.service_feed is not None else None,
             "side_channels_unavailable": dict(self.unavailable),
             "loop_errors": dict(self.errors.counts),
             "log_write_failures": self.log.failed_writes,
@@ -505,6 +526,14 @@ class ControlLoop:
         self.close_platform()
         if self.alarm_bridge is not None:
             self.alarm_bridge.close()
+        if self.service_feed is not None:
+            self.service_feed.close()
+
+
+def uses_side_channels(config: FirmwareConfig) -> bool:
+    """Whether the loop has a side channel to open, and so needs the private socket directory."""
+    processes = config.processes
+    return processes.platform or processes.face or processes.modem or processes.service
 
 
 __all__ = ["ControlLoop", "StructuredLog", "open_log"]

@@ -21,7 +21,7 @@ from carctl.adapters.serial_latency import lower_latency
 from carctl.core.config import ConfigError
 from carctl.protocol import drive_map
 from carctl.runtime import config as firmware_config
-from carctl.runtime.loop import ControlLoop
+from carctl.runtime.loop import ControlLoop, uses_side_channels
 from carctl.runtime.structlog import open_log
 from carctl.runtime.processes import ProcessTable
 from carctl.runtime.realtime import set_realtime
@@ -74,7 +74,7 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
         print(f"carctl run: error: {'--panel' if panel is not None else 'panel.port'}: {config.panel.port} is in use by "
               f"another process (another carctl run? on a car, `systemctl stop carctl` first)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if config.processes.platform or config.processes.face or config.processes.modem:
+    if uses_side_channels(config):
         # The side channels' directory: only the firmware's user may enter it (docs/security.md); and only one
         # firmware may use it, so a second `carctl run` cannot take the running car's sockets over.
         try:
@@ -125,6 +125,7 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
     processes.set_enabled("face", loop.face_enabled)
     processes.set_enabled("platform", config.processes.platform)
     processes.set_enabled("modem", config.processes.modem)
+    processes.set_enabled("service", config.processes.service)
     loop.on_face_switch = lambda enabled: processes.set_enabled("face", enabled)
     loop.on_second = processes.supervise
     processes.supervise()

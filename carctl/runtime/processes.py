@@ -1,11 +1,11 @@
 """The process table: which parts of the firmware run, and how they are kept running.
 
 The control loop runs in the main process, at real-time priority. Optional parts (the face worker, the platform
-link) run as child processes at lower priority, are restarted with a backoff when they die, and never hold up the
-loop: nothing in the safety path waits for them. They end with the loop's process, however it ends
-(realtime.die_with_loop). A part whose module is not installed is logged and skipped; a part that cannot be started
-(no memory, no processes left) is logged and tried again after its backoff. The backoff doubles from 1 s to 60 s with
-each exit, and starts again at 1 s after a run of a minute or more.
+link, the alarm's modem, the service tool) run as child processes at lower priority, are restarted with a backoff
+when they die, and never hold up the loop: nothing in the safety path waits for them. They end with the loop's
+process, however it ends (realtime.die_with_loop). A part whose module is not installed is logged and skipped; a part
+that cannot be started (no memory, no processes left) is logged and tried again after its backoff. The backoff
+doubles from 1 s to 60 s with each exit, and starts again at 1 s after a run of a minute or more.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class ProcessSpec:
 
 # The optional parts, by the processes.<name> switch that enables them.
 OPTIONAL = (ProcessSpec("face", "carctl.face.worker"), ProcessSpec("platform", "carctl.platform.agent"),
-            ProcessSpec("modem", "carctl.adapters.modem"))
+            ProcessSpec("modem", "carctl.adapters.modem"), ProcessSpec("service", "carctl.service.server"))
 
 
 @dataclass(slots=True)

@@ -44,6 +44,8 @@ LOOP_FROM_FACE = "loop-face.sock"
 AGENT_FROM_LOOP = "agent.sock"
 LOOP_FROM_MODEM = "loop-modem.sock"
 MODEM_FROM_LOOP = "modem.sock"
+# The service tool asks the loop for its live state here; the loop sends it to service-<pid>.sock (service_feed.py).
+LOOP_FROM_SERVICE = "loop-service.sock"
 FIRMWARE_LOCK = "carctl-run.lock"
 # The environment variable through which the process table tells a part the pid of the loop that started it.
 LOOP_PID_VARIABLE = "CARCTL_LOOP_PID"
@@ -160,6 +162,10 @@ class Inbox:
 
     def take(self) -> list[Any]:
         """The JSON values that arrived since the last call from an allowed sender (at most max_per_take)."""
+        return [value for _, value in self.take_from()]
+
+    def take_from(self) -> list[tuple[int, Any]]:
+        """As take(), each value with the pid of the process that sent it (the kernel's word, not the sender's)."""
         values = []
         for _ in range(self.max_per_take):
             try:
@@ -169,27 +175,29 @@ class Inbox:
             except OSError:
                 self.refuse("receive error")
                 break
-            if not self._sender_allowed(ancillary):
+            pid = self._allowed_sender(ancillary)
+            if pid is None:
                 self.refuse("sender not allowed")
                 continue
             if len(datagram) > self.max_bytes:
                 self.refuse("oversized")
                 continue
             try:
-                values.append(safejson.loads(datagram, max_bytes=self.max_bytes, max_depth=MAX_DEPTH,
-                                             max_values=self.max_values))
+                values.append((pid, safejson.loads(datagram, max_bytes=self.max_bytes, max_depth=MAX_DEPTH,
+                                                   max_values=self.max_values)))
             except safejson.JsonRefused:
                 self.refuse("not acceptable JSON")
                 continue
             self.received += 1
         return values
 
-    def _sender_allowed(self, ancillary: list[tuple[int, int, bytes]]) -> bool:
+    def _allowed_sender(self, ancillary: list[tuple[int, int, bytes]]) -> int | None:
+        """The sender's pid when it may send here, else None."""
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= _CREDENTIALS.size:
                 pid, uid, _ = _CREDENTIALS.unpack_from(data)
-                return self.sender(pid, uid)
-        return False  # the kernel always attaches them with SO_PASSCRED: without them, do not trust the datagram
+                return pid if self.sender(pid, uid) else None
+        return None  # the kernel always attaches them with SO_PASSCRED: without them, do not trust the datagram
 
     def refused_total(self) -> int:
         return sum(self.refused.values())

@@ -5,7 +5,7 @@ system is read-only to it except the three directories systemd makes for it. Eve
 in one of them, so a default configuration can write everything it must and nothing else:
 
 - STATE_DIR, /var/lib/carctl (StateDirectory, 0750, carctl:carctl): the latched faults, the fault log, the platform's
-  outbox and settings, the face galleries and the gallery key.
+  outbox and settings, the face galleries and the gallery key, the service tool's accounts.
 - LOG_DIR, /var/log/carctl (LogsDirectory, 0750): the structured control log, when `runtime.log` is a file.
 - RUNTIME_DIR, /run/carctl (RuntimeDirectory, 0700): the side channels' sockets.
 
@@ -41,7 +41,7 @@ class StateFile:
     key: str  # the configuration key that names it
     path: str
     mode: int  # the mode the firmware gives it
-    written_by: str  # which part writes it: "loop", "platform link", "face"
+    written_by: str  # which part writes it: "loop", "platform link", "face", "carctl service add-user"
     what: str
 
 
@@ -66,4 +66,8 @@ def written_files(config: FirmwareConfig) -> list[StateFile]:
             StateFile("face.gallery_dir", face.gallery_dir.rstrip("/") + f"/{face.community}.gallery", PRIVATE,
                       "platform link", "the community's gallery, written at the first enrolment"),
         ]
+    if config.processes.service:
+        # Written by `sudo -u carctl carctl service add-user`, read by the service tool: password hashes, private.
+        files.append(StateFile("service.users_file", config.service.users_file, PRIVATE, "carctl service add-user",
+                               "the service tool's accounts (scrypt hashes)"))
     return [file for file in files if file.path]

@@ -58,7 +58,9 @@ def install(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_bundle_holds_only_what_the_board_runs(bundle: Path) -> None:
     wheels = sorted(p.name.split("-")[0].lower() for p in (bundle / "wheels").glob("*.whl"))
     # cryptography (with cffi and pycparser): the platform link carries out the face commands on the gallery.
-    assert wheels == ["carctl", "cffi", "cryptography", "paho_mqtt", "pycparser", "pymodbus", "pyserial"]
+    # Starlette, uvicorn and Jinja2 with what they pull in: the service tool (docs/service-tool.md).
+    assert wheels == ["anyio", "carctl", "cffi", "click", "cryptography", "h11", "idna", "jinja2", "markupsafe",
+                      "paho_mqtt", "pycparser", "pymodbus", "pyserial", "starlette", "typing_extensions", "uvicorn"]
     for name in ("configs/board.toml", "deploy/carctl.service", "deploy/mosquitto/mosquitto.conf",
                  "requirements/constraints.txt"):
         assert (bundle / name).is_file(), name
@@ -74,9 +76,11 @@ def test_installs_offline_and_again_without_touching_the_configuration(bundle: P
     run_help = subprocess.run([str(venv / "bin" / "carctl"), "run", "--help"], capture_output=True, text=True,
                               timeout=60)
     assert run_help.returncode == 0 and "--config" in run_help.stdout, run_help.stderr
-    # Every part the board runs without the face feature loads: the loop and the platform link (which once needed
-    # a package only the face extra brought, and restarted for ever).
-    parts = subprocess.run([str(venv / "bin" / "python"), "-c", "import carctl.runtime.main, carctl.platform.agent"],
+    # Every part the board runs without the face feature loads: the loop, the platform link (which once needed
+    # a package only the face extra brought, and restarted for ever) and the service tool with its templates.
+    parts = subprocess.run([str(venv / "bin" / "python"), "-c", "import carctl.runtime.main, carctl.platform.agent, "
+                            "carctl.service.server, carctl.service.app, pathlib; assert (pathlib.Path("
+                            "carctl.service.app.HERE) / 'templates' / 'live.html').is_file()"],
                            capture_output=True, text=True, timeout=60)
     assert parts.returncode == 0, parts.stderr
     # The directories the firmware writes exist before the first start, so that `carctl run --check` can pass.

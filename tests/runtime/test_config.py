@@ -114,7 +114,8 @@ def test_deployment_doc_gives_every_key_with_its_range() -> None:
     doc = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     for cls, section in ((firmware_config.DriveSection, "drive"), (firmware_config.PanelSection, "panel"),
                          (firmware_config.RuntimeSection, "runtime"), (firmware_config.ProcessesSection, "processes"),
-                         (firmware_config.FaceSection, "face"), (firmware_config.PlatformSection, "platform")):
+                         (firmware_config.FaceSection, "face"), (firmware_config.PlatformSection, "platform"),
+                         (firmware_config.ServiceSection, "service")):
         for spec in dataclasses.fields(cls):
             rows = [line for line in doc.splitlines() if line.startswith("| ") and f"`{section}.{spec.name}`" in line]
             assert rows, f"{section}.{spec.name} is missing from docs/deployment.md"

@@ -1,0 +1,144 @@
+"""The control loop's side of the service tool (docs/service-tool.md): its live state, health and events out, over
+the side channels (sidechannel.py), to whichever service processes watch. Nothing here waits.
+
+Rules of this module:
+- A service process asks to watch with a `watch` datagram on `loop-service.sock`, renewed every second; the loop
+  then sends to `service-<pid>.sock`, the pid being the one the kernel attached to the request, so a process can
+  only have the state sent to its own socket. A lease not renewed for LEASE_S ends. At most MAX_WATCHERS at once:
+  the process table's service tool and one started by hand (`carctl service --listen`), with room to spare.
+- Any process of the firmware's user may watch (the socket directory keeps everyone else out): what it gets is what
+  the page shows, and watching changes nothing in the car. Writes (settings, resets) will not come this way.
+- The cost is bounded and paid only while someone watches: the live state every LIVE_EVERY_S (10 a second, the
+  page needs 5), the health record every HEALTH_EVERY_S, a cycle's events when there are any. A watcher that is
+  dead, hung or slow has a full socket queue: its datagrams are dropped and counted, and the loop goes on.
+- What arrives (only `watch`) is checked by protocol/loopback.py; anything else is refused and counted by reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from carctl.core.controller import ControllerState
+from carctl.core.signals import Commands, Event, Inputs
+from carctl.protocol.loopback import MAX_EVENTS_PER_MESSAGE, Refused, parse_watch
+from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, Sender, same_user
+
+LEASE_S = 3.0
+MAX_WATCHERS = 4
+LIVE_EVERY_S = 0.1
+HEALTH_EVERY_S = 1.0
+REQUESTS_PER_CYCLE = 4
+REQUEST_BYTES = 256
+
+
+def watcher_socket(pid: int) -> str:
+    """The socket a service process of this pid binds, and the only one the loop sends it to."""
+    return f"service-{pid}.sock"
+
+
+@dataclass(slots=True)
+class _Watcher:
+    sender: Sender
+    lease_until_s: float
+
+
+def live_state(state: ControllerState, inputs: Inputs, commands: Commands, lag_p99_ms: float) -> dict[str, Any]:
+    """What the live page draws: the car in the shaft, its doors, calls, lamps, load, seat, mode and faults."""
+    return {
+        "tick": inputs.tick,
+        "position_m": round(inputs.position_m, 3),
+        "speed_m_s": round(inputs.speed_m_s, 3),
+        "landing": state.landing,
+        "direction": int(state.direction),
+        "door": state.door.phase.value,
+        "door_locked": inputs.door_locked,
+        "mode": state.mode.value,
+        "phase": state.phase.value,
+        "load_kg": round(inputs.load_kg, 1),
+        "seat_occupied": inputs.seat_occupied,
+        "car_calls": sorted(state.calls.car),
+        "hall_up": sorted(state.calls.up),
+        "hall_down": sorted(state.calls.down),
+        "car_call_lamps": sorted(commands.car_call_lamps),
+        "hall_up_lamps": sorted(commands.hall_up_lamps),
+        "hall_down_lamps": sorted(commands.hall_down_lamps),
+        "position_landing": commands.position_landing,
+        "overload_lamp": commands.overload_lamp,
+        "alarm": state.alarm.value,
+        "faults": sorted(fault.value for fault in state.faults),
+        "lag_p99_ms": round(lag_p99_ms, 3),
+    }
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    return {"tick": event.tick, "event": event.kind.value, "landing": event.landing, "detail": event.detail[:200]}
+
+
+class ServiceFeed:
+    def __init__(self, socket_dir: Path, period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.socket_dir = socket_dir
+        self.clock = clock
+        self.inbox = Inbox(socket_dir, LOOP_FROM_SERVICE, REQUESTS_PER_CYCLE, REQUEST_BYTES, 8, same_user)
+        self.watchers: dict[int, _Watcher] = {}
+        self.refused: Counter[str] = Counter()
+        self.live_every_cycles = max(1, round(LIVE_EVERY_S / period_s))
+        self.cycles = 0
+        self.next_health_s = 0.0
+
+    def take_requests(self) -> None:
+        now = self.clock()
+        for pid, value in self.inbox.take_from():
+            message = parse_watch(value)
+            if isinstance(message, Refused):
+                self.inbox.refuse(message.reason)
+                continue
+            watcher = self.watchers.get(pid)
+            if watcher is not None:
+                watcher.lease_until_s = now + LEASE_S
+            elif len(self.watchers) >= MAX_WATCHERS:
+                self.inbox.refuse("too many watchers")
+            else:
+                self.watchers[pid] = _Watcher(Sender(self.socket_dir, watcher_socket(pid)), now + LEASE_S)
+                self.next_health_s = 0.0  # a new watcher gets the health record at once
+        for pid, watcher in list(self.watchers.items()):
+            if now >= watcher.lease_until_s:
+                watcher.sender.close()
+                del self.watchers[pid]
+
+    def after_cycle(self, state: ControllerState, inputs: Inputs, commands: Commands, events: tuple[Event, ...],
+                    lag_p99_ms: float, health: Callable[[], dict[str, Any]]) -> None:
+        self.cycles += 1
+        if self.cycles % self.live_every_cycles == 0:
+            self.take_requests()
+        if not self.watchers:
+            return
+        if events:
+            self._send({"type": "events", "events": [event_record(event)
+                                                     for event in events[:MAX_EVENTS_PER_MESSAGE]]})
+        if self.cycles % self.live_every_cycles == 0:
+            self._send({"type": "live", "live": live_state(state, inputs, commands, lag_p99_ms)})
+            now = self.clock()
+            if now >= self.next_health_s:
+                self.next_health_s = now + HEALTH_EVERY_S
+                self._send({"type": "health", "health": health()})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        for watcher in self.watchers.values():
+            watcher.sender.send(message)
+
+    def dropped(self) -> int:
+        return sum(watcher.sender.dropped for watcher in self.watchers.values())
+
+    def health(self) -> dict[str, Any]:
+        return {"watchers": len(self.watchers), "dropped": self.dropped(), "refused": self.inbox.refused_total()}
+
+    def close(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.sender.close()
+        self.watchers.clear()
+        self.inbox.close()
