@@ -18,6 +18,8 @@ class DrivePort(Protocol):
     exchanges: int
     errors: Counter[str]
     port_problem: str | None  # why it cannot be reached now, None once connected
+    combined: bool  # one Read/Write Multiple Registers transaction a cycle (docs/register-map.md)
+    combined_refused: bool  # the drive refused it: two transactions from then on
 
     def connect(self) -> bool: ...
 

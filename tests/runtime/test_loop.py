@@ -33,6 +33,8 @@ class FakeDrive:
     def __init__(self) -> None:
         self.exchanges = 0
         self.port_problem: str | None = None
+        self.combined = False
+        self.combined_refused = False
         self.errors: Counter[str] = Counter()
         self.tick = 0
         self.silent = False
