@@ -88,12 +88,13 @@ def board_config(root: Path, dirs: dict[str, Path], broker_port: int) -> Path:
         os.chown(path, FIRMWARE_UID, FIRMWARE_GID)
         os.chmod(path, 0o600)
     # configs/sim.toml keeps no files and logs to stderr: those keys go, and the board's paths come instead.
-    text = re.sub(r"^(log|fault_log|latch_file) = .*\n", "", bench_config_text(), flags=re.MULTILINE)
+    text = re.sub(r"^(log|fault_log|audit_log|latch_file) = .*\n", "", bench_config_text(), flags=re.MULTILINE)
     text = text.replace("platform = false", "platform = true")
     text = text.replace("[runtime]\n", f'''[runtime]
 socket_dir = "{on_board(root, runtime.socket_dir)}"
 latch_file = "{on_board(root, runtime.latch_file)}"
 fault_log = "{on_board(root, runtime.fault_log)}"
+audit_log = "{on_board(root, runtime.audit_log)}"
 log = "{dirs['logs'] / 'control.jsonl'}"
 ''')
     text += f'''
@@ -218,7 +219,7 @@ def test_the_firmware_as_its_own_user_writes_every_file_of_the_layout(board_root
         wait_for(lambda: on_board(root, RuntimeSection().fault_log).exists(), 10, "the fault log written")
 
         files = state_layout.written_files(config)
-        assert {f.key for f in files} == {"runtime.latch_file", "runtime.fault_log", "runtime.log",
+        assert {f.key for f in files} == {"runtime.latch_file", "runtime.fault_log", "runtime.audit_log", "runtime.log",
                                           "platform.outbox_path", "platform.overrides_path", "face.key_file",
                                           "face.gallery_dir"}
         for file in files:
