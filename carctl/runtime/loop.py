@@ -120,6 +120,7 @@ class ControlLoop:
         self.session = MasterSession(self.landings, config.panel.landing_polls_per_cycle,
                                      config.controller.building.cabinet_landing_index)
         self.good_drive_reads = 0
+        self.drive_reset_held = False  # the loop's own reset of a comm-loss trip, as the last cycle sent it
         self.switches = SwitchLevels()
         self.switches_before = self.switches  # the key switches a cycle before (the maintenance record)
         self.eeo_held = (False, False)  # the EEO buttons a cycle before
@@ -271,6 +272,10 @@ class ControlLoop:
         # drive fault needs the deliberate reset.
         auto_reset = (status is not None and status.comm_loss_trip
                       and self.good_drive_reads >= self.config.drive.comm_loss_reset_reads)
+        if auto_reset != self.drive_reset_held:
+            self.drive_reset_held = auto_reset
+            if auto_reset:  # the loop's own reset is a reset path too: in the maintenance record, once per trip
+                self.record_action("fault_reset", "controller", "drive comm-loss reset", {"drive": "comm_loss_trip"})
         self.commands = commands
         self.outputs = outputs = output(commands, drive_fault_reset=auto_reset)
         self.watchdog = (self.watchdog + 1) & 0xFFFF

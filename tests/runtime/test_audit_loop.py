@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
@@ -15,6 +16,7 @@ from carctl.core.signals import Event, EventKind, Inputs, Mode
 from carctl.platform.agent import Agent
 from carctl.platform.keys import write_key
 from carctl.platform.outbox import Outbox
+from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.sense import SwitchLevels
 from carctl.runtime.audit_actions import seen_in_cycle
 from carctl.runtime.audit_chain import digest, verify
@@ -86,6 +88,38 @@ def test_a_restarted_loop_continues_the_chain(tmp_path: Path) -> None:
     assert [r["action"] for r in records] == ["fault_reset", "torn_tail", "mode_switch", "mode_changed"]
     assert records[1]["details"]["bytes"] == len(b'{"action":"alarm_re')
     assert verify([("audit.log", audit.read_bytes())]).intact
+
+
+class TrippedDrive(FakeDrive):
+    """A drive that reports a comm-loss trip until the controller resets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tripped = True
+        self.resets = 0
+
+    def read_status(self) -> Any:
+        status = super().read_status()
+        return dataclasses.replace(status, comm_loss_trip=self.tripped) if isinstance(status, DriveStatus) else status
+
+    def write_command(self, command: DriveCommand, watchdog: int) -> None:
+        if command.fault_reset:
+            self.resets += 1
+            self.tripped = False
+
+
+def test_the_loops_own_reset_of_a_comm_loss_trip_is_recorded_once(tmp_path: Path) -> None:
+    loop, _, audit = loop_with_audit(tmp_path)
+    drive = TrippedDrive()
+    loop.drive = drive
+    cycles(loop, 30)
+    assert drive.resets == 1 and not drive.tripped  # the loop really reset the drive
+    drive.tripped = True  # a second trip later: a second record
+    cycles(loop, 30)
+    loop.audit.close()  # type: ignore[union-attr]
+    records = audit_records(audit)
+    assert [(r["action"], r["via"], r["who"]) for r in records] == [
+        ("fault_reset", "controller", "drive comm-loss reset")] * 2
 
 
 def test_the_eeo_buttons_and_the_alarm_reset_are_seen_once_per_press() -> None:
