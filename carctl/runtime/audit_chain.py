@@ -47,7 +47,7 @@ ACTIONS: dict[str, str] = {
     "learning_run": "a learning run of the shaft (the hook is ready; the run itself is still to come)",
     "brake_test": "a brake test (the hook is ready; the test itself is still to come)",
     "torn_tail": "the writer found its last line cut short at start and continued from the last whole record",
-    "log_set_aside": "the writer found a last line that is not a record at start: the file set aside, a new chain begun",
+    "log_set_aside": "the writer found a last line that is not a record at start: the file set aside, a chain begun",
     "records_lost": "records that could not be kept while the card stood still (the writer's queue was full)",
 }
 # Who acted, by the way the action reached the car.
@@ -98,7 +98,8 @@ def parse_record(line: bytes) -> dict[str, Any] | None:
     for key, kind in RECORD_FIELDS.items():
         if isinstance(value[key], bool) or not isinstance(value[key], kind):
             return None
-    if value["seq"] < 1 or not (isinstance(value["t"], int) or math.isfinite(value["t"])) or not 0 <= value["t"] <= MAX_T:
+    time_s = value["t"]
+    if value["seq"] < 1 or not (isinstance(time_s, int) or math.isfinite(time_s)) or not 0 <= time_s <= MAX_T:
         return None
     if value["action"] not in ACTIONS or value["via"] not in VIAS or len(value["who"]) > MAX_TEXT_CHARS:
         return None
@@ -109,25 +110,47 @@ def parse_record(line: bytes) -> dict[str, Any] | None:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line of a log file: where it is, and the record on it (None if it is not one)."""
+    """One line of a log file: where it is, and what the chain needs of the record on it (seq 0: not a record).
+    The record itself is not kept: a log of 60,000 records is checked in a few megabytes."""
 
     file: str
     number: int  # from 1
-    record: dict[str, Any] | None
+    seq: int
+    prev: str
     hash: str  # of the record's canonical form ("" when it is not a record)
     whole: bool  # ended by a newline
+    begins_a_record: bool  # a line without its newline that starts as the writer's lines do (a torn write)
+
+
+# Every line the writer makes begins so (the keys are sorted): a torn write is a prefix of a line like this.
+RECORD_START = b'{"action":"'
+# No record is shorter (its `prev` alone is 64 characters): a file of more, shorter lines is not a log.
+MIN_LINE_BYTES = 100
+
+
+def parts_of(name: str, data: bytes) -> list[bytes]:
+    """The lines of a file (the last one without its newline, b"" when the file ends with one); ValueError when
+    they are too many and too short to be records."""
+    if data.count(b"\n") > len(data) // MIN_LINE_BYTES + 1:
+        raise ValueError(f"{name} is not a carctl audit log (its lines are too short to be records)")
+    return data.split(b"\n")
 
 
 def split_lines(name: str, data: bytes) -> list[Line]:
     lines = []
-    parts = data.split(b"\n")
+    parts = parts_of(name, data)
     for index, part in enumerate(parts):
         whole = index < len(parts) - 1
         if not whole and not part:
             break  # the file ends with its newline
         record = parse_record(part)
-        lines.append(Line(name, index + 1, record, digest(canonical_line(record)) if record is not None else "",
-                          whole))
+        if record is None:
+            line = Line(name, index + 1, 0, "", "", whole,
+                        not whole and (part.startswith(RECORD_START) or RECORD_START.startswith(part)))
+        else:
+            line = Line(name, index + 1, record["seq"], record["prev"], digest(canonical_line(record)), whole,
+                        not whole)
+        lines.append(line)
     return lines
 
 
@@ -150,63 +173,59 @@ def verify(files: list[tuple[str, bytes]]) -> Verdict:
     """Check the chain through ``files``, oldest first (the rotated file, then the current one). ValueError when
     nothing in them is a record (not an audit log at all); an empty log is intact."""
     lines = [line for name, data in files for line in split_lines(name, data)]
-    if lines and all(line.record is None for line in lines):
-        raise ValueError(f"{lines[0].file} is not a carctl audit log (no line is a record)")
     torn = ""
-    if lines and not lines[-1].whole:
+    if lines and not lines[-1].whole and lines[-1].begins_a_record:
         last = lines.pop()
         torn = f"{_where(last)} is torn (the write of its record was cut short: a kill or a power cut, not tampering)"
-    records = [line for line in lines if line.record is not None]
-    first_seq = records[0].record["seq"] if records else 0  # type: ignore[index]
+    if lines and not any(line.seq for line in lines):
+        raise ValueError(f"{lines[0].file} is not a carctl audit log (no line is a record)")
+    records = [line for line in lines if line.seq]
+    first_seq = records[0].seq if records else 0
 
     def verdict(problem: str = "", upto: list[Line] | None = None) -> Verdict:
         kept = records if upto is None else upto
         last = kept[-1] if kept else None
-        return Verdict(not problem, len(records), first_seq, last.record["seq"] if last else 0,  # type: ignore[index]
-                       last.hash if last else "", problem, torn)
+        return Verdict(not problem, len(records), first_seq, last.seq if last else 0, last.hash if last else "",
+                       problem, torn)
 
     seen_at: dict[int, Line] = {}
     for index, line in enumerate(lines):
-        if not line.whole:
+        if not line.whole and line.begins_a_record:
             return verdict(f"{_where(line)} is cut short in the middle of the log", lines[:index])
-        if line.record is None:
+        if not line.seq:
             return verdict(f"{_where(line)} is not a record", lines[:index])
-        record = line.record
-        seq = record["seq"]
+        seq = line.seq
         if index == 0:
-            if seq == 1 and record["prev"] != GENESIS:
+            if seq == 1 and line.prev != GENESIS:
                 return verdict(f"record 1 ({_where(line)}) does not begin the chain", [])
             seen_at[seq] = line
             continue
         before = lines[index - 1]
-        previous = before.record
-        assert previous is not None
-        expected = previous["seq"] + 1
-        after = lines[index + 1].record if index + 1 < len(lines) else None
+        expected = before.seq + 1
+        after = lines[index + 1] if index + 1 < len(lines) and lines[index + 1].seq else None
         if seq == expected:
-            if record["prev"] != before.hash:
-                if after is not None and after["seq"] == seq:
+            if line.prev != before.hash:
+                if after is not None and after.seq == seq:
                     return verdict(f"a record was inserted at {_where(line)} (sequence {seq} twice)", lines[:index])
-                if after is not None and after["prev"] != line.hash:
+                if after is not None and after.prev != line.hash:
                     return verdict(f"record {seq} ({_where(line)}) was changed: neither its hash of record "
-                                   f"{previous['seq']} nor record {after['seq']}'s hash of it match", lines[:index])
-                return verdict(f"record {previous['seq']} ({_where(before)}) was changed: record {seq} carries "
+                                   f"{before.seq} nor record {after.seq}'s hash of it match", lines[:index])
+                return verdict(f"record {before.seq} ({_where(before)}) was changed: record {seq} carries "
                                f"another hash of it", lines[:index - 1])
-        elif seq == previous["seq"]:
+        elif seq == before.seq:
             # The same number twice: the stranger is the one the chain does not run through.
-            if record["prev"] == _hash_before(lines, index - 1):
+            if line.prev == _hash_before(lines, index - 1):
                 return verdict(f"a record was inserted at {_where(before)} (sequence {seq} twice)", lines[:index - 1])
             return verdict(f"a record was inserted at {_where(line)} (sequence {seq} twice)", lines[:index])
         elif seq in seen_at:
             return verdict(f"a record was inserted at {_where(line)}: record {seq} again (first at "
                            f"{_where(seen_at[seq])})", lines[:index])
-        elif seq < previous["seq"]:
-            return verdict(f"records {previous['seq']} and {seq} are out of order ({_where(before)} and "
+        elif seq < before.seq:
+            return verdict(f"records {before.seq} and {seq} are out of order ({_where(before)} and "
                            f"{_where(line)})", lines[:index - 1])
         else:
-            missing = range(expected, seq)
-            later = {other.record["seq"] for other in lines[index + 1:] if other.record is not None}
-            if any(number in later for number in missing):
+            later = {other.seq for other in lines[index + 1:]}
+            if any(number in later for number in range(expected, seq)):
                 return verdict(f"records are out of order: record {seq} ({_where(line)}) comes before record "
                                f"{expected}", lines[:index])
             gone = f"record {expected}" if seq == expected + 1 else f"records {expected} to {seq - 1}"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from carctl.filein import NotARegularFile, read_bounded
-from carctl.runtime.audit_chain import Verdict, split_lines, verify
+from carctl.runtime.audit_chain import Verdict, parse_record, parts_of, verify
 from carctl.runtime.audit_log import ROTATED_SUFFIX
 from carctl.runtime.config import RuntimeSection
 
@@ -114,19 +114,25 @@ def _report(verdict: Verdict, names: list[str]) -> int:
 
 
 def _show(files: list[tuple[str, bytes]], as_json: bool) -> int:
-    lines = [line for name, data in files for line in split_lines(name, data)]
-    if lines and all(line.record is None for line in lines):
-        raise BadInput(f"{lines[0].file} is not a carctl audit log (no line is a record)")
-    for line in lines:
-        record = line.record
-        if record is None:
-            print(f"{line.file} line {line.number}: not a record" + ("" if line.whole else " (torn)"))
-        elif as_json:
-            print(json.dumps(record, sort_keys=True))
-        else:
+    shown = 0
+    for name, data in files:
+        parts = parts_of(name, data)
+        for number, part in enumerate(parts, start=1):
+            if number == len(parts) and not part:
+                break  # the file ends with its newline
+            record = parse_record(part)
+            if record is None:
+                print(f"{name} line {number}: not a record" + ("" if number < len(parts) else " (torn)"))
+                continue
+            shown += 1
+            if as_json:
+                print(json.dumps(record, sort_keys=True))
+                continue
             # parse_record() has checked every field printed here: its type, a time within 1970-2106.
             when = datetime.datetime.fromtimestamp(float(record["t"])).isoformat(sep=" ", timespec="seconds")
             details = json.dumps(record["details"], sort_keys=True, ensure_ascii=True)
             print(f"{record['seq']:>6}  {when}  {record['action']:16}  {record['via']:12}  {record['who']!r}  "
                   f"{details}")
+    if not shown and any(data for _, data in files):
+        raise BadInput(f"{files[0][0]} is not a carctl audit log (no line is a record)")
     return EXIT_INTACT

@@ -126,7 +126,7 @@ class RuntimeSection:
         "run_seconds": Range(0.0, YEAR_S, "s"),
         "log_max_bytes": Range(65_536, 1 << 30, "bytes"),
         "fault_log_capacity": Range(10, 100_000, "records"),
-        "audit_log_max_bytes": Range(65_536, 64 * 1024 * 1024, "bytes"),
+        "audit_log_max_bytes": Range(65_536, 16 * 1024 * 1024, "bytes"),
     }
 
     def __post_init__(self) -> None:

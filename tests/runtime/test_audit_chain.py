@@ -101,6 +101,14 @@ def test_a_torn_last_line_is_torn_not_tampering() -> None:
     assert verdict.torn.startswith("audit.log line 4 is torn")
 
 
+def test_a_new_log_whose_first_write_was_cut_short_is_torn_and_garbage_at_the_end_is_not() -> None:
+    verdict = verify([("audit.log", chain(1)[0][:50])])
+    assert verdict.intact and verdict.records == 0 and verdict.torn.startswith("audit.log line 1 is torn")
+    lines = chain(3)
+    verdict = verify([("audit.log", b"".join(line + b"\n" for line in lines) + b"rm -rf the evidence")])
+    assert not verdict.intact and verdict.problem == "audit.log line 4 is not a record" and verdict.last_seq == 3
+
+
 def test_a_cut_in_the_middle_of_the_log_is_tampering() -> None:
     first, second = chain(2), chain(2, 3)
     data = first[0] + b"\n" + first[1][:30]
@@ -125,7 +133,8 @@ def test_the_chain_runs_through_the_rotated_file() -> None:
 
 
 @pytest.mark.parametrize("data", [b"\x00\x01\x02", b"not json at all\n", b'{"seq": 1}\n', b"[1,2,3]\n",
-                                  b"\xff\xfe\n" * 10, b"{" * 5000 + b"\n", b"x" * (MAX_LINE_BYTES * 3)])
+                                  b"\xff\xfe\n" * 10, b"{" * 5000 + b"\n", b"x" * (MAX_LINE_BYTES * 3),
+                                  b"\n" * 1_000_000, b'{"action":"x"}\n' * 3])
 def test_garbage_is_not_an_audit_log(data: bytes) -> None:
     with pytest.raises(ValueError, match="is not a carctl audit log"):
         verify([("audit.log", data)])
