@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carctl.runtime.audit_chain import (GENESIS, MAX_LINE_BYTES, canonical_line, digest, make_record, parse_record,
                                         verify)
@@ -156,3 +158,20 @@ def test_details_too_long_are_replaced_by_their_size_and_hash() -> None:
     assert set(record["details"]) == {"too_long_bytes", "sha256"}
     assert record["who"] == "c?md"  # a control character from outside never reaches the file
     assert parse_record(canonical_line(record)) == record
+
+
+@pytest.mark.fuzz
+@given(st.lists(st.one_of(st.binary(max_size=200), st.sampled_from(chain(6)),
+                          st.builds(lambda line, cut: line[:cut], st.sampled_from(chain(6)), st.integers(0, 300))),
+                max_size=12),
+       st.booleans())
+def test_fuzz_any_lines_are_checked_or_refused_never_raised(lines: list[bytes], end_with_newline: bool) -> None:
+    data = b"\n".join(lines) + (b"\n" if end_with_newline else b"")
+    try:
+        verdict = verify([("audit.log", data)])
+    except ValueError as refusal:
+        assert "is not a carctl audit log" in str(refusal)
+        return
+    # Only the untouched chain, or a prefix of it, is intact.
+    if verdict.intact and verdict.records:
+        assert verdict.last_seq - verdict.first_seq + 1 == verdict.records
