@@ -311,8 +311,10 @@ class ControlLoop:
         if platform_mode is not None:
             if requested is None:
                 self.platform_modes_refused += 1  # a key switch is on: the platform does not take the car from it
+            # Taken only when no key switch changed this cycle: a key turned now makes the request itself.
+            taken = requested is not None and now == before
             self.record_action("mode_command", "platform", self.bridge.mode_command if self.bridge else "",
-                               {"mode": platform_mode.value, "taken": requested is not None})
+                               {"mode": platform_mode.value, "taken": taken})
         return requested
 
     def record_action(self, action: str, via: str, who: str, details: dict[str, Any]) -> None:

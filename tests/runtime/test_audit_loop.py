@@ -162,17 +162,22 @@ def test_platform_commands_are_recorded_with_their_ids_and_reach_the_outbox(tmp_
         loop._mode_request()  # a landing that does not exist: refused, and recorded as refused
         agent.apply({"id": "cmd-oos", "type": "car.mode", "params": {"mode": "out_of_service"}})
         assert loop._mode_request() is Mode.OUT_OF_SERVICE
+        # The independent-service key turned off in the same cycle as a platform command: the key's request wins.
+        loop.switches = SwitchLevels(independent=True)
+        agent.apply({"id": "cmd-idle", "type": "car.mode", "params": {"mode": "independent"}})
+        assert loop._mode_request() is Mode.NORMAL
         assert loop.audit is not None and loop.bridge is not None
         loop.audit.close()
         records = audit_records(audit)
         assert [(r["action"], r["via"], r["who"]) for r in records] == [
             ("parameter_change", "platform", "cmd-home-3"), ("parameter_change", "platform", "cmd-free"),
-            ("mode_command", "platform", "cmd-oos")]
+            ("mode_command", "platform", "cmd-oos"), ("mode_command", "platform", "cmd-idle")]
         assert records[0]["details"] == {"changes": {"home_landing": {"from": None, "to": 3}}, "applied": True}
         assert records[1]["details"]["applied"] is False and "car.free_landings" in records[1]["details"]["refused"]
         assert records[1]["details"]["changes"] == {"free_landings": {"from": None, "to": [9]},
                                                     "permissions_enabled": {"from": None, "to": True}}
         assert records[2]["details"] == {"mode": "out_of_service", "taken": True}
+        assert records[3]["details"] == {"mode": "independent", "taken": False}
         assert verify([("audit.log", audit.read_bytes())]).intact
         # Each record went to the link process as an `audit` event, which its outbox keeps for the broker.
         for value in agent.from_loop.take():
@@ -188,7 +193,7 @@ def test_platform_commands_are_recorded_with_their_ids_and_reach_the_outbox(tmp_
         outbox.close()
     audits = [event for event in events if event["kind"] == "audit"]
     lines = audit.read_bytes().splitlines()
-    assert [event["seq"] for event in audits] == [1, 2, 3]
+    assert [event["seq"] for event in audits] == [1, 2, 3, 4]
     assert [event["record"].encode() for event in audits] == lines  # the platform holds the very lines
     assert [event["hash"] for event in audits] == [digest(line) for line in lines]
     assert audits[2]["who"] == "cmd-oos" and audits[2]["category"] == "running_state"
