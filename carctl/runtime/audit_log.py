@@ -96,15 +96,18 @@ class AuditLog:
 
     # -- the loop's side -------------------------------------------------------------------------------------------
 
-    def record(self, action: str, via: str, who: str, details: dict[str, Any]) -> Written | None:
-        """Chain one record and queue its line (never waits for the disk); None when the queue is full (counted)."""
+    def record(self, action: str, via: str, who: str, details: dict[str, Any]) -> list[Written]:
+        """Chain one record and queue its line (never waits for the disk): the records made, which the platform hears
+        of too — none when the queue is full (counted), the `records_lost` before it when some were lost."""
         if len(self.pending) >= MAX_PENDING - 1:
             self.lost += 1
-            return None
+            return []
+        made = []
         if self.lost:
             lost, self.lost = self.lost, 0
-            self._chain("records_lost", "controller", "audit log", {"records": lost})
-        return self._chain(action, via, who, details)
+            made.append(self._chain("records_lost", "controller", "audit log", {"records": lost}))
+        made.append(self._chain(action, via, who, details))
+        return made
 
     def _chain(self, action: str, via: str, who: str, details: dict[str, Any]) -> Written:
         record = make_record(self.seq + 1, self.last_hash, time.time(), action, via, who, details)

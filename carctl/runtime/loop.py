@@ -323,9 +323,9 @@ class ControlLoop:
         if self.audit is None:
             return
         try:
-            written = self.audit.record(action, via, who, details)
-            if written is not None and self.bridge is not None:
-                self.bridge.send_event(audit_message(written.record, written.line, written.hash))
+            for written in self.audit.record(action, via, who, details):
+                if self.bridge is not None:
+                    self.bridge.send_event(audit_message(written.record, written.line, written.hash))
         except Exception:  # noqa: BLE001 - the record is not in the safety path
             self.errors.caught("audit_log")
 
