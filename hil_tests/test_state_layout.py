@@ -240,6 +240,17 @@ def test_the_firmware_as_its_own_user_writes_every_file_of_the_layout(board_root
                                   **as_user(TECHNICIAN_UID, TECHNICIAN_UID, [], root / "home"))
         assert stranger.returncode == 2 and "Permission denied" in stranger.stderr
         assert len(stranger.stderr.strip().splitlines()) == 1
+
+        # The technician checks the maintenance record: face.enable was a settings change, chained there.
+        audit = [*board_python(), "-m", "carctl.cli", "audit", "verify", "--file", config.runtime.audit_log]
+        wait_for(lambda: b"parameter_change" in Path(config.runtime.audit_log).read_bytes(), 10,
+                 "the settings change in the maintenance record")
+        checked = subprocess.run(audit, capture_output=True, text=True, timeout=30,
+                                 **as_user(TECHNICIAN_UID, TECHNICIAN_UID, [FIRMWARE_GID], root / "home"))
+        assert checked.returncode == 0 and checked.stdout.startswith("intact: "), (checked.stdout, checked.stderr)
+        stranger = subprocess.run(audit, capture_output=True, text=True, timeout=30,
+                                  **as_user(TECHNICIAN_UID, TECHNICIAN_UID, [], root / "home"))
+        assert stranger.returncode == 2 and "Permission denied" in stranger.stderr
     finally:
         for process in (firmware, simulator):
             if process is not None:
