@@ -74,7 +74,8 @@ def _log_path(file: Path | None, config: Path | None) -> Path:
     try:
         runtime = firmware_config.load(config).runtime
     except (firmware_config.FirmwareConfigError, OSError) as error:
-        raise BadInput(f"{config}: {error}") from None
+        message = str(error)
+        raise BadInput(message if str(config) in message else f"{config}: {message}") from None
     if not runtime.audit_log:
         raise BadInput(f"{config}: runtime.audit_log is empty: this configuration keeps no maintenance record")
     return Path(runtime.audit_log)
