@@ -197,3 +197,15 @@ def test_platform_commands_are_recorded_with_their_ids_and_reach_the_outbox(tmp_
     assert [event["record"].encode() for event in audits] == lines  # the platform holds the very lines
     assert [event["hash"] for event in audits] == [digest(line) for line in lines]
     assert audits[2]["who"] == "cmd-oos" and audits[2]["category"] == "running_state"
+
+
+def test_the_hooks_for_a_learning_run_and_a_brake_test_are_ready(tmp_path: Path) -> None:
+    loop, _, audit = loop_with_audit(tmp_path)
+    loop.record_action("learning_run", "service_tool", "technician li", {"landings_found": 6})
+    loop.record_action("brake_test", "service_tool", "technician li", {"result": "held", "load_kg": 788})
+    loop.record_action("coffee_break", "service_tool", "technician li", {})  # not an action: counted, not raised
+    loop.audit.close()  # type: ignore[union-attr]
+    records = audit_records(audit)
+    assert [(r["action"], r["via"], r["who"]) for r in records] == [
+        ("learning_run", "service_tool", "technician li"), ("brake_test", "service_tool", "technician li")]
+    assert loop.errors.counts["audit_log"] == 1
