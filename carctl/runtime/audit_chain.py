@@ -27,11 +27,10 @@ from typing import Any
 from carctl import safejson
 
 GENESIS = "0" * 64
-# A record is a few hundred bytes; the largest, a parameter change with every landing listed, under 2 KiB.
+# A record is a few hundred bytes; the largest, a parameter change with every landing listed, under 1 KiB.
 MAX_LINE_BYTES = 4096
-MAX_LINE_VALUES = 300
+MAX_LINE_VALUES = 1200  # a value takes two bytes at least: a line of MAX_LINE_BYTES holds fewer
 MAX_TEXT_CHARS = 128
-MAX_DETAILS_BYTES = 2048
 # Wall-clock seconds of a record: from 1970 to 2106, as the fault log (a board without a clock may start in 1970).
 MAX_T = 2.0**32
 
@@ -69,20 +68,21 @@ def digest(line: bytes) -> str:
 
 def make_record(seq: int, prev: str, time_s: float, action: str, via: str, who: str,
                 details: dict[str, Any]) -> dict[str, Any]:
-    """A record; details that would make it too long are replaced by their size and hash (still witnessed)."""
+    """A record that parse_record() reads back as it is: details too long, or of a shape no record may hold, are
+    replaced by their size and hash (still witnessed), so a record can never look like tampering."""
     if action not in ACTIONS or via not in VIAS:
         raise ValueError(f"not an audit action and source: {action!r} via {via!r}")
-    detail_bytes = canonical_line(details)
-    if len(detail_bytes) > MAX_DETAILS_BYTES:
-        details = {"too_long_bytes": len(detail_bytes), "sha256": digest(detail_bytes)}
-    return {"seq": seq, "t": round(time_s, 3), "action": action, "via": via, "who": _text(who), "details": details,
-            "prev": prev}
+    record = {"seq": seq, "t": round(time_s, 3), "action": action, "via": via, "who": _text(who), "details": details,
+              "prev": prev}
+    if parse_record(canonical_line(record)) != record:
+        detail_bytes = canonical_line(details)
+        record["details"] = {"too_long_bytes": len(detail_bytes), "sha256": digest(detail_bytes)}
+    return record
 
 
 def _text(value: str) -> str:
     """Text from outside (a command id) made printable and short, so a record can always be written and read."""
-    printable = "".join(char if char.isprintable() else "?" for char in value[:MAX_TEXT_CHARS])
-    return printable
+    return "".join(char if char.isprintable() else "?" for char in value[:MAX_TEXT_CHARS])
 
 
 def parse_record(line: bytes) -> dict[str, Any] | None:

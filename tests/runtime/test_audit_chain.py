@@ -152,10 +152,15 @@ def test_a_record_of_the_wrong_shape_is_not_a_record(change: dict[str, object]) 
     assert parse_record(canonical_line(record)) is None
 
 
-def test_details_too_long_are_replaced_by_their_size_and_hash() -> None:
-    record = make_record(1, GENESIS, 0.0, "parameter_change", "platform", "c\x07md",
-                         {"changes": {"free_landings": {"from": None, "to": list(range(1000))}}})
+@pytest.mark.parametrize("details", [
+    {"changes": {"free_landings": {"from": None, "to": list(range(1000))}}},  # too long
+    {"changes": {"free_landings": {"from": [0] * 700, "to": [0] * 700}}},  # short, but too many values
+    {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}},  # too deep
+])
+def test_details_no_record_may_hold_are_replaced_by_their_size_and_hash(details: dict[str, object]) -> None:
+    record = make_record(1, GENESIS, 0.0, "parameter_change", "platform", "c\x07md", details)
     assert set(record["details"]) == {"too_long_bytes", "sha256"}
+    assert record["details"]["sha256"] == digest(canonical_line(details))
     assert record["who"] == "c?md"  # a control character from outside never reaches the file
     assert parse_record(canonical_line(record)) == record
 
