@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from carctl import safejson
 from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.signals import Commands, Mode
@@ -29,6 +30,7 @@ from carctl.platform.telemetry import DailyStatistics, audit_message, event_mess
 from carctl.protocol import loopback
 from carctl.protocol.loopback import EventReport, ModeRequest, Refused, ReloadSettings, StateReport
 from carctl.runtime import loop as loop_module
+from carctl.runtime.audit_chain import MAX_LINE_BYTES, canonical_line, digest, make_record
 from carctl.runtime.config import FirmwareConfig, from_dict
 from carctl.runtime.loop import ControlLoop, StructuredLog
 from carctl.runtime.recognitions import RecognitionInbox
@@ -215,6 +217,13 @@ def test_an_audit_event_carries_its_record_line_and_nothing_unbounded() -> None:
               "details": {}, "prev": "0" * 64}
     event = audit_message(record, json.dumps(record), "a" * 64)
     assert isinstance(loopback.parse_loop_message({"type": "event", "event": event}), EventReport)
+    # The largest record there can be, in characters that JSON escapes six bytes each, still fits one datagram.
+    largest = make_record(1, "0" * 64, 1.0, "parameter_change", "platform", "中" * 128, {"refused": "中" * 1100})
+    line = canonical_line(largest)
+    assert len(line) <= MAX_LINE_BYTES and largest["details"] == {"refused": "中" * 1100}
+    message = {"type": "event", "event": audit_message(largest, line.decode(), digest(line)), "sent_s": 0.0}
+    assert len(safejson.dumps(message)) <= MAX_DATAGRAM_BYTES
+    assert isinstance(loopback.parse_loop_message(message), EventReport)
     for bad in ({**event, "record": "x" * 5000}, {**event, "record": 7}, {**event, "who": {"nested": 1}},
                 {k: v for k, v in event.items() if k != "record"}):
         assert isinstance(loopback.parse_loop_message({"type": "event", "event": bad}), Refused), bad
