@@ -110,6 +110,10 @@ def test_a_missing_file_a_folder_a_fifo_or_an_unreadable_file_exits_2(tmp_path: 
     os.mkfifo(fifo)
     assert_refused(carctl("audit", "verify", "--file", str(fifo)), "is not a regular file (a FIFO)")
     assert_refused(carctl("audit", "verify", "--file", "/dev/zero"), "is not a regular file (a device)")
+    huge = tmp_path / "huge.log"
+    with open(huge, "wb") as sparse:  # larger than any record the configuration allows, refused before it is read
+        sparse.truncate(64 * 1024 * 1024)
+    assert_refused(carctl("audit", "verify", "--file", str(huge)), "is larger than")
     assert_refused(carctl("audit", "verify", "--file", str(tmp_path / "a"), "--config", str(tmp_path / "b")),
                    "not allowed with argument")
     if os.geteuid() != 0:  # root reads whatever the mode says
