@@ -1,8 +1,8 @@
 """The ``carctl`` command.
 
-Exit codes: 0 success, 1 a run that finished with safety violations, 2 bad input (a malformed scenario, an impossible
-configuration, a bad option, a file that cannot be written, a fault log with malformed records), with one line naming
-the key or the option and no traceback; 141 (as for any command stopped by SIGPIPE), quietly, when whoever reads the
+Exit codes: 0 success, 1 a run that finished with safety violations (or, for `carctl audit verify`, a maintenance
+record tampered with), 2 bad input (a malformed scenario, an impossible configuration, a bad option, a file that
+cannot be written, a fault log with malformed records), with one line naming the key or the option and no traceback; 141 (as for any command stopped by SIGPIPE), quietly, when whoever reads the
 output stops reading (`carctl faults | head`). Files a run writes are checked before the run starts, not after it:
 a FIFO or a device is refused there, since writing to it would block or go nowhere. Text that cannot be encoded for
 the terminal (a file name that is not UTF-8) is printed with backslash escapes, never refused.
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--last", type=_positive_int, default=50, metavar="N", help="the last N records")
     faults.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
+    from carctl.runtime.audit_cli import add_parser as add_audit_parser
+
+    add_audit_parser(commands, _Parser)
     from carctl.face.cli import add_parser as add_face_parser
 
     add_face_parser(commands, _Parser)
@@ -151,6 +154,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return run_firmware(args.config, args.drive, args.panel, args.run_seconds, args.check, modem=args.modem)
     if args.command == "faults":
         return _show_faults(args.log, args.last, args.json)
+    if args.command == "audit":
+        from carctl.runtime.audit_cli import run as run_audit
+
+        return run_audit(args)
     if args.command == "face":
         from carctl.face.cli import run as run_face
 

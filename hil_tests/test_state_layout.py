@@ -88,12 +88,13 @@ def board_config(root: Path, dirs: dict[str, Path], broker_port: int) -> Path:
         os.chown(path, FIRMWARE_UID, FIRMWARE_GID)
         os.chmod(path, 0o600)
     # configs/sim.toml keeps no files and logs to stderr: those keys go, and the board's paths come instead.
-    text = re.sub(r"^(log|fault_log|latch_file) = .*\n", "", bench_config_text(), flags=re.MULTILINE)
+    text = re.sub(r"^(log|fault_log|audit_log|latch_file) = .*\n", "", bench_config_text(), flags=re.MULTILINE)
     text = text.replace("platform = false", "platform = true")
     text = text.replace("[runtime]\n", f'''[runtime]
 socket_dir = "{on_board(root, runtime.socket_dir)}"
 latch_file = "{on_board(root, runtime.latch_file)}"
 fault_log = "{on_board(root, runtime.fault_log)}"
+audit_log = "{on_board(root, runtime.audit_log)}"
 log = "{dirs['logs'] / 'control.jsonl'}"
 ''')
     text += f'''
@@ -218,7 +219,7 @@ def test_the_firmware_as_its_own_user_writes_every_file_of_the_layout(board_root
         wait_for(lambda: on_board(root, RuntimeSection().fault_log).exists(), 10, "the fault log written")
 
         files = state_layout.written_files(config)
-        assert {f.key for f in files} == {"runtime.latch_file", "runtime.fault_log", "runtime.log",
+        assert {f.key for f in files} == {"runtime.latch_file", "runtime.fault_log", "runtime.audit_log", "runtime.log",
                                           "platform.outbox_path", "platform.overrides_path", "face.key_file",
                                           "face.gallery_dir"}
         for file in files:
@@ -239,6 +240,17 @@ def test_the_firmware_as_its_own_user_writes_every_file_of_the_layout(board_root
                                   **as_user(TECHNICIAN_UID, TECHNICIAN_UID, [], root / "home"))
         assert stranger.returncode == 2 and "Permission denied" in stranger.stderr
         assert len(stranger.stderr.strip().splitlines()) == 1
+
+        # The technician checks the maintenance record: face.enable was a settings change, chained there.
+        audit = [*board_python(), "-m", "carctl.cli", "audit", "verify", "--file", config.runtime.audit_log]
+        wait_for(lambda: b"parameter_change" in Path(config.runtime.audit_log).read_bytes(), 10,
+                 "the settings change in the maintenance record")
+        checked = subprocess.run(audit, capture_output=True, text=True, timeout=30,
+                                 **as_user(TECHNICIAN_UID, TECHNICIAN_UID, [FIRMWARE_GID], root / "home"))
+        assert checked.returncode == 0 and checked.stdout.startswith("intact: "), (checked.stdout, checked.stderr)
+        stranger = subprocess.run(audit, capture_output=True, text=True, timeout=30,
+                                  **as_user(TECHNICIAN_UID, TECHNICIAN_UID, [], root / "home"))
+        assert stranger.returncode == 2 and "Permission denied" in stranger.stderr
     finally:
         for process in (firmware, simulator):
             if process is not None:

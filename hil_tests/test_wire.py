@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -171,6 +174,41 @@ def test_controller_killed_mid_trip_restarts_into_a_safe_known_state(car: WireCa
                    what="levelled at the nearest landing")
     car.press_car_call(0)
     car.wait_doors("open", within_s=40, at_m=LANDING_M[0])
+
+
+def test_the_maintenance_record_over_the_wire_survives_a_kill(car: WireCar) -> None:
+    """A fault reset at the car and the inspection key turned on and off, with the controller killed in between:
+    the firmware's own record holds each, in a chain `carctl audit verify` finds intact."""
+    audit = car.workdir / "audit.log"
+
+    def actions() -> list[tuple[str, dict[str, Any]]]:
+        return [(record["action"], record["details"]) for record in map(json.loads, audit.read_bytes().splitlines())]
+
+    car.send(cmd="inject", kind="drive_fault")
+    car.wait_until(lambda s: "drive_fault" in car.firmware_faults_raised(), within_s=3, what="the fault raised")
+    car.send(cmd="clear", kind="drive_fault")
+    car.send(cmd="button", name="fault_reset")
+    car.wait_until(lambda s: any(action == "fault_reset" for action, _ in actions()), within_s=3,
+                   what="the reset recorded")
+    car.send(cmd="key", name="inspection", on=True)
+    car.wait_until(lambda s: ("mode_changed", {"from": "normal", "to": "inspection"}) in actions(), within_s=3,
+                   what="the switch recorded")
+    car.kill_firmware()
+    car.restart_firmware()
+    # The restarted firmware finds the key on (a switch is seen on at start as a change, and takes the car).
+    switched_on = ("mode_switch", {"switch": "inspection", "to": "on"})
+    car.wait_until(lambda s: actions().count(switched_on) == 2, within_s=10, what="the key seen on after the restart")
+    car.send(cmd="key", name="inspection", on=False)
+    car.wait_until(lambda s: ("mode_switch", {"switch": "inspection", "to": "off"}) in actions(), within_s=5,
+                   what="the switch off recorded")
+    car.stop_firmware()
+    recorded = actions()
+    assert recorded[0][0] == "fault_reset" and recorded[0][1]["faults_before"] == ["drive_fault"]
+    assert recorded[-2:] == [("mode_switch", {"switch": "inspection", "to": "off"}),
+                             ("mode_changed", {"from": "inspection", "to": "normal"})]
+    verified = subprocess.run([sys.executable, "-m", "carctl.cli", "audit", "verify", "--file", str(audit)],
+                              capture_output=True, text=True, timeout=30)
+    assert verified.returncode == 0 and verified.stdout.startswith(f"intact: {len(recorded)} records"), verified
 
 
 def hold_to_run_up(car: WireCar, switch: str, buttons: str, held_s: float) -> tuple[float, float]:

@@ -59,11 +59,13 @@ def start_simulator(workdir: Path, car_keys: str = "",
 
 def firmware_config(workdir: Path, car_keys: str = "") -> Path:
     """configs/sim.toml with a record of latched faults in ``workdir``, as a car in service keeps one (written
-    empty before the first start, as the commissioning engineer's reset would leave it)."""
+    empty before the first start, as the commissioning engineer's reset would leave it), and a maintenance record
+    there (docs/audit.md)."""
     record = workdir / "latched.json"
     if not record.exists():
         record.write_text('{"version": 1, "latched": []}')
     text = bench_config_text(car_keys).replace('latch_file = ""', f'latch_file = "{record}"')
+    text = text.replace('audit_log = ""', f'audit_log = "{workdir / "audit.log"}"')
     path = workdir / "firmware.toml"
     path.write_text(text)
     return path

@@ -109,8 +109,9 @@ class Agent:
         """Carry out a command the gate accepted (its parameters fit its type)."""
         kind = command["type"]
         params = command.get("params") or {}
+        command_id = str(command.get("id", ""))
         if kind == "car.mode":
-            self._tell_loop(loopback.mode_request(params["mode"]))
+            self._tell_loop(loopback.mode_request(params["mode"], command_id))
             return {"mode_requested": params["mode"]}
         if kind == "alarm.acknowledge":
             return self._acknowledge_alarm(params.get("alarm", ""))
@@ -118,14 +119,14 @@ class Agent:
             return {"state": self.last_state, "settings": overrides.read(self.overrides_path),
                     "link": self.health()}
         if kind == "car.home_landing":
-            return {"settings": self._change_settings({"home_landing": params["landing"]})}
+            return {"settings": self._change_settings({"home_landing": params["landing"]}, command_id)}
         if kind == "permissions.set":
             changes = {"permissions_enabled": params["enabled"]}
             if "free_landings" in params:
                 changes["free_landings"] = params["free_landings"]
-            return {"settings": self._change_settings(changes)}
+            return {"settings": self._change_settings(changes, command_id)}
         try:
-            return self._apply_face(kind, params)
+            return self._apply_face(kind, params, command_id)
         except FaceCommandError as error:
             raise RuntimeError(str(error)) from None
 
@@ -145,14 +146,15 @@ class Agent:
         self._tell_loop(loopback.alarm_acknowledged(named))
         return {"acknowledged": True, "alarm": standing if isinstance(standing, str) else None}
 
-    def _apply_face(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _apply_face(self, kind: str, params: dict[str, Any], command_id: str) -> dict[str, Any]:
         if kind == "face.enable":
             enrolled = self.faces.check_usable()
-            result = {"face": True, "residents": enrolled, "settings": self._change_settings({"face_enabled": True})}
+            result = {"face": True, "residents": enrolled,
+                      "settings": self._change_settings({"face_enabled": True}, command_id)}
             self._event("running_state", "face_switched", face=True)
             return result
         if kind == "face.disable":
-            result = {"face": False, "settings": self._change_settings({"face_enabled": False})}
+            result = {"face": False, "settings": self._change_settings({"face_enabled": False}, command_id)}
             self._event("running_state", "face_switched", face=False)
             if params.get("wipe", False):
                 result.update(self.faces.wipe())
@@ -169,9 +171,10 @@ class Agent:
             return result
         raise RuntimeError(f"{kind} is not a command this firmware knows")
 
-    def _change_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+    def _change_settings(self, changes: dict[str, Any], command_id: str) -> dict[str, Any]:
+        """Write the settings and tell the loop, with the command's id: the loop records the change (docs/audit.md)."""
         settings = overrides.write(self.overrides_path, changes)
-        self._tell_loop(loopback.reload_settings())
+        self._tell_loop(loopback.reload_settings(command_id))
         return settings
 
     def _event(self, category: str, kind: str, **fields: Any) -> None:

@@ -150,6 +150,15 @@ def alarm_message(event: Event, state: ControllerState, inputs: Inputs, time_s: 
             "active_s": round((event.tick - since) * period_s, 1) if since >= 0 else 0.0, "t": round(time_s, 3)}
 
 
+def audit_message(record: dict[str, Any], line: str, record_hash: str) -> dict[str, Any]:
+    """The platform's `audit` event for a maintenance record (docs/audit.md): its fields, its exact line and its hash,
+    so that the platform keeps a copy of the chain the car cannot rewrite. The id comes from the hash: the same
+    record is the same event, however often it is sent."""
+    return {"id": f"audit-{record_hash[:40]}", "t": record["t"], "category": "running_state", "kind": "audit",
+            "seq": record["seq"], "action": record["action"], "via": record["via"], "who": record["who"],
+            "prev": record["prev"], "hash": record_hash, "record": line}
+
+
 MOVING_PHASES = frozenset({Phase.STARTING, Phase.RUNNING, Phase.STOPPING, Phase.RELEVELLING})
 
 

@@ -3,7 +3,8 @@
 
 Rules of this module:
 - Each receiver has its own parser and accepts only its own message types:
-  the loop from the platform link: `mode` (a mode the platform may request), `reload` (its settings changed),
+  the loop from the platform link: `mode` (a mode the platform may request), `reload` (its settings changed), each
+  with the id of the command that asked (for the maintenance record),
   `event_stored` (the link's outbox has an event); the loop from the face worker: `recognition`;
   the platform link from the loop: `state`, `event`.
 - A recognition or a mode request that waited in the socket longer than its source's maximum age (core/rates.py)
@@ -33,6 +34,8 @@ EVENT_CATEGORIES = ("faults_and_alarms", "running_state", "statistics")
 MAX_EVENT_FIELDS = 32
 MAX_STATE_FIELDS = 32
 MAX_TEXT_CHARS = 256
+MAX_COMMAND_ID_CHARS = 128  # as carctl/platform/commands.py allows
+MAX_AUDIT_RECORD_CHARS = 4096  # audit_chain.MAX_LINE_BYTES
 # Bounds of one day's statistics: a small residential lift makes a few hundred trips a day; these are far above
 # anything real and far below anything that would corrupt the running totals.
 MAX_DAILY_COUNT = 100_000
@@ -70,11 +73,12 @@ class Refused:
 @dataclass(frozen=True, slots=True)
 class ModeRequest:
     mode: Mode
+    command: str = ""  # the platform command's id, for the maintenance record ("" when the link did not say)
 
 
 @dataclass(frozen=True, slots=True)
 class ReloadSettings:
-    pass
+    command: str = ""  # the id of the command that changed the settings ("" when the link did not say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +135,16 @@ def _flat(value: Any) -> bool:
 
 def parse_platform_message(value: Any) -> ModeRequest | ReloadSettings | EventStored | AlarmAcknowledged | Refused:
     kind = _type_of(value)
-    if kind == "mode":
+    if kind in ("mode", "reload"):
+        command = value.get("command", "")
+        if not isinstance(command, str) or len(command) > MAX_COMMAND_ID_CHARS or not command.isprintable():
+            return Refused(f"{kind} with a command id that is not short printable text")
+        if kind == "reload":
+            return ReloadSettings(command)
         mode = value.get("mode")
         if isinstance(mode, str) and mode in PLATFORM_MODES:
-            return ModeRequest(PLATFORM_MODES[mode])
+            return ModeRequest(PLATFORM_MODES[mode], command)
         return Refused("mode not one the platform may request")
-    if kind == "reload":
-        return ReloadSettings()
     if kind == "alarm_acknowledged":
         alarm_id = value.get("alarm", "")
         if alarm_id == "" or (isinstance(alarm_id, str) and ALARM_ID.fullmatch(alarm_id)):
@@ -151,12 +158,12 @@ def parse_platform_message(value: Any) -> ModeRequest | ReloadSettings | EventSt
     return Refused("not a message for the loop from the platform link")
 
 
-def mode_request(mode: str) -> dict[str, Any]:
-    return {"type": "mode", "mode": mode}
+def mode_request(mode: str, command: str = "") -> dict[str, Any]:
+    return {"type": "mode", "mode": mode, "command": command}
 
 
-def reload_settings() -> dict[str, Any]:
-    return {"type": "reload"}
+def reload_settings(command: str = "") -> dict[str, Any]:
+    return {"type": "reload", "command": command}
 
 
 def alarm_acknowledged(alarm_id: str = "") -> dict[str, Any]:
@@ -213,6 +220,14 @@ def event_problem(event: Any) -> str | None:
         return "event without a valid id"
     if event.get("category") not in EVENT_CATEGORIES or not isinstance(event.get("kind"), str):
         return "event without a known category and a kind"
+    if event.get("kind") == "audit":
+        # The maintenance record's own line, so that the platform can check the chain: longer than other text.
+        record = event.get("record")
+        if not isinstance(record, str) or len(record) > MAX_AUDIT_RECORD_CHARS:
+            return "audit event without its record"
+        if not all(_flat(value) for key, value in event.items() if key != "record"):
+            return "event with a field that is not a bounded scalar"
+        return None
     if not all(_flat(value) for value in event.values()):
         return "event with a field that is not a bounded scalar"
     if event.get("kind") == "daily_statistics":

@@ -116,6 +116,10 @@ class RuntimeSection:
     run_seconds: float = 0.0  # stop after this long (tests, benches); 0 runs until SIGTERM
     fault_log: str = "/var/lib/carctl/faults.json"  # the on-disk fault log (fault_log.py); "" for none
     fault_log_capacity: int = 500
+    # The maintenance record: hash-chained, append-only (audit_log.py, docs/audit.md); "" for none. Past
+    # audit_log_max_bytes it is renamed to <file>.1 and a new file continues the chain: at most twice this on the card.
+    audit_log: str = "/var/lib/carctl/audit.log"
+    audit_log_max_bytes: int = 4 * 1024 * 1024
     # The latched faults (overspeed, a final limit, unintended movement...), kept across a restart or a power cycle
     # until the maintenance reset (latches.py); "" keeps none, for the simulator only: a car in service needs it.
     latch_file: str = "/var/lib/carctl/latched.json"
@@ -129,11 +133,12 @@ class RuntimeSection:
         "run_seconds": Range(0.0, YEAR_S, "s"),
         "log_max_bytes": Range(65_536, 1 << 30, "bytes"),
         "fault_log_capacity": Range(10, 100_000, "records"),
+        "audit_log_max_bytes": Range(65_536, 16 * 1024 * 1024, "bytes"),
     }
 
     def __post_init__(self) -> None:
         check_ranges(self, "runtime")
-        check_absolute(self, "runtime", ("log", "fault_log", "latch_file"))
+        check_absolute(self, "runtime", ("log", "fault_log", "audit_log", "latch_file"))
         if not self.socket_dir.startswith("/") or len(self.socket_dir.encode()) > SOCKET_DIR_MAX_BYTES:
             raise ConfigError("runtime.socket_dir", f"must be an absolute path of at most {SOCKET_DIR_MAX_BYTES} "
                                                     f"bytes (a Unix socket's path is limited to 107)")

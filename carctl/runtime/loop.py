@@ -12,10 +12,13 @@ Rules of this module:
 - A comm-loss trip of the drive is reset by the loop itself once the link has been healthy for
   `drive.comm_loss_reset_reads` reads in a row; every other drive fault needs the deliberate reset.
 - The loop never exits mid-run. Each step outside the core (adapters, side channels, the platform bridge, the fault
-  log, the structured log) is guarded: an exception is counted by where it happened and logged with its traceback
-  (the first, then at most every LOG_ERROR_EVERY_S), and the cycle goes on without that step's result. An exception
-  inside the core is answered with the supervisor's SAFE_STOP (quick stop, no run, doors held) for that cycle, and
-  the next step that succeeds raises the stop-at-once fault controller_error.
+  log, the maintenance record, the structured log) is guarded: an exception is counted by where it happened and
+  logged with its traceback (the first, then at most every LOG_ERROR_EVERY_S), and the cycle goes on without that
+  step's result. An exception inside the core is answered with the supervisor's SAFE_STOP (quick stop, no run,
+  doors held) for that cycle, and the next step that succeeds raises the stop-at-once fault controller_error.
+- Maintenance actions (the reset keys, a key switch turned, an EEO button, a platform mode command or settings
+  change) are chained into the maintenance record in memory and written by its own thread (audit_log.py): the loop
+  never waits for the card on their account.
 - The side channels (platform link, face worker) are Unix sockets in `runtime.socket_dir` (sidechannel.py), checked
   when the loop starts; what they deliver is parsed and range-checked (protocol/loopback.py) and what is refused is
   counted in the health record, never handed to the core.
@@ -40,12 +43,15 @@ from carctl.core.state import kept_alarm, latched_faults
 from carctl.core.supervisor import SAFE_STOP
 from carctl.core.signals import AlarmPhase, Commands, Event, Inputs, Mode, Recognition
 from carctl.core.waiting import waiting_for
+from carctl.platform.telemetry import audit_message
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panel_session import MasterSession
 from carctl.protocol.sense import Presses, SwitchLevels, mode_request, output, sense, switch_levels
 from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.alarm_bridge import AlarmBridge
+from carctl.runtime.audit_actions import seen_in_cycle, settings_changes
+from carctl.runtime.audit_log import AuditLog
 from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.interfaces import DrivePort, PanelPort
 from carctl.runtime.latches import LatchRecord
@@ -119,7 +125,10 @@ class ControlLoop:
         self.session = MasterSession(self.landings, config.panel.landing_polls_per_cycle,
                                      config.controller.building.cabinet_landing_index)
         self.good_drive_reads = 0
+        self.drive_reset_held = False  # the loop's own reset of a comm-loss trip, as the last cycle sent it
         self.switches = SwitchLevels()
+        self.switches_before = self.switches  # the key switches a cycle before (the maintenance record)
+        self.eeo_held = (False, False)  # the EEO buttons a cycle before
         # The core raised: controller_error is an input until this tick.
         self.controller_error_until_tick = 0
         self.controller_error_hold_ticks = max(1, round(CONTROLLER_ERROR_HOLD_S / self.period_s))
@@ -146,6 +155,13 @@ class ControlLoop:
             else:
                 if self.fault_log.set_aside is not None:
                     log.write("fault_log", state="unreadable log set aside", path=str(self.fault_log.set_aside))
+        # The maintenance record (audit_log.py, docs/audit.md): its writer continues the chain from the last record.
+        self.audit: AuditLog | None = None
+        if config.runtime.audit_log:
+            try:
+                self.audit = AuditLog(Path(config.runtime.audit_log), config.runtime.audit_log_max_bytes)
+            except OSError as error:
+                log.write("audit_log", state="unavailable", error=str(error))
         # Recognition events from the face worker, only while the community has the feature on: the installer's
         # processes.face, unless the platform has switched it since (overrides.py).
         self.inbox: RecognitionInbox | None = None
@@ -174,11 +190,16 @@ class ControlLoop:
             self.reload_overrides()
         else:
             self.switch_face(config.processes.face)
+        if self.audit is not None and self.audit.recovery is not None:
+            # Recorded once the platform's bridge is open, so that the platform hears of it too.
+            log.write("audit_log", state=self.audit.recovery.action, **self.audit.recovery.details)
+            self.record_action(self.audit.recovery.action, "controller", "audit log", self.audit.recovery.details)
 
     # -- one cycle -----------------------------------------------------------------------------------------------
 
     def cycle(self) -> tuple[Commands, tuple[Event, ...]]:
         started = time.perf_counter()
+        faults_before = self.state.faults
         readings = self.session.readings
         readings.age_all()
         try:
@@ -236,6 +257,14 @@ class ControlLoop:
                 self.service_feed.after_cycle(self.state, inputs, commands, events, self.lag_p99_ms, self.health)
             except Exception:  # noqa: BLE001 - the service tool is never in the safety path
                 self.errors.caught("service_feed")
+        if self.audit is not None:
+            try:
+                for action in seen_in_cycle(inputs, events, faults_before, self.switches_before, self.switches,
+                                            self.eeo_held):
+                    self.record_action(*action)
+                self.eeo_held = (inputs.eeo_up, inputs.eeo_down)
+            except Exception:  # noqa: BLE001
+                self.errors.caught("audit_log")
         if events and self.fault_log is not None:
             try:
                 self.fault_log.add(events, self.state, inputs)
@@ -263,6 +292,10 @@ class ControlLoop:
         # drive fault needs the deliberate reset.
         auto_reset = (status is not None and status.comm_loss_trip
                       and self.good_drive_reads >= self.config.drive.comm_loss_reset_reads)
+        if auto_reset != self.drive_reset_held:
+            self.drive_reset_held = auto_reset
+            if auto_reset:  # the loop's own reset is a reset path too: in the maintenance record, once per trip
+                self.record_action("fault_reset", "controller", "drive comm-loss reset", {"drive": "comm_loss_trip"})
         self.commands = commands
         self.outputs = outputs = output(commands, drive_fault_reset=auto_reset)
         self.watchdog = (self.watchdog + 1) & 0xFFFF
@@ -283,7 +316,8 @@ class ControlLoop:
     def _mode_request(self) -> Mode | None:
         """A key switch that changed makes the request; else the platform's, if it asked (sense.mode_request)."""
         now = switch_levels(self.session.readings, self.main_landing)
-        before, self.switches = self.switches, now
+        self.switches_before = before = self.switches
+        self.switches = now
         platform_mode = None
         if self.bridge is not None:
             try:
@@ -294,9 +328,26 @@ class ControlLoop:
                 self.errors.caught("platform_messages")
                 platform_mode = None
         requested = mode_request(now, before, platform_mode)
-        if platform_mode is not None and requested is None:
-            self.platform_modes_refused += 1  # a key switch is on: the platform does not take the car from it
+        if platform_mode is not None:
+            if requested is None:
+                self.platform_modes_refused += 1  # a key switch is on: the platform does not take the car from it
+            # Taken only when no key switch changed this cycle: a key turned now makes the request itself.
+            taken = requested is not None and now == before
+            self.record_action("mode_command", "platform", self.bridge.mode_command if self.bridge else "",
+                               {"mode": platform_mode.value, "taken": taken})
         return requested
+
+    def record_action(self, action: str, via: str, who: str, details: dict[str, Any]) -> None:
+        """Add a maintenance action to the record (audit_log.py: the disk is its writer thread's) and send it to the
+        platform as an `audit` event. Also the hook for what is still to come: a learning run, a brake test."""
+        if self.audit is None:
+            return
+        try:
+            for written in self.audit.record(action, via, who, details):
+                if self.bridge is not None:
+                    self.bridge.send_event(audit_message(written.record, written.line, written.hash))
+        except Exception:  # noqa: BLE001 - the record is not in the safety path
+            self.errors.caught("audit_log")
 
     def _open_bridge(self) -> None:
         try:
@@ -405,14 +456,27 @@ class ControlLoop:
         settings = overrides.read(Path(self.config.platform.overrides_path))
         if settings == self.applied_settings:
             return  # a reload that changes nothing rebuilds nothing and logs nothing (a flood of them fills no disk)
-        self.applied_settings = settings
+        before, self.applied_settings = self.applied_settings, settings
         self.switch_face(settings.get("face_enabled", self.config.processes.face))
         try:
             self.controller = Controller(overrides.apply(self.config.controller, settings))
         except ConfigError as error:
             self.log.write("platform", state="settings refused", error=str(error))
+            self._record_settings(before, settings, str(error))
             return
         self.log.write("platform", state="settings applied", settings=settings)
+        self._record_settings(before, settings, "")
+
+    def _record_settings(self, before: dict[str, Any] | None, settings: dict[str, Any], refused: str) -> None:
+        """A change of the platform's settings in the maintenance record (not those found at start: nobody changed
+        them then, and a change made while the loop was stopped is in the platform's own record of its command)."""
+        if before is None:
+            return
+        details: dict[str, Any] = {"changes": settings_changes(before, settings), "applied": not refused}
+        if refused:
+            details["refused"] = refused[:200]
+        self.record_action("parameter_change", "platform", self.bridge.settings_command if self.bridge else "",
+                           details)
 
     # -- running -------------------------------------------------------------------------------------------------
 
@@ -454,6 +518,8 @@ class ControlLoop:
             "panel_payload_errors": self.session.payload_errors,
             "panel_repeated_status": self.session.repeated_status,
             "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
+            "audit_write_errors": self.audit.write_errors if self.audit is not None else None,
+            "audit_records_lost": self.audit.lost if self.audit is not None else None,
             "latch_write_errors": self.latches.write_errors if self.latches is not None else None,
             "latch_rewrites": self.latches.rewrites if self.latches is not None else None,
             "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
@@ -521,6 +587,8 @@ class ControlLoop:
             self.inbox.close()
         if self.fault_log is not None:
             self.fault_log.close()
+        if self.audit is not None:
+            self.audit.close()
         if self.latches is not None:
             self.latches.close()
         self.close_platform()

@@ -57,6 +57,9 @@ class PlatformBridge:
         self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)
         self.spool_overflow = 0
         self.alarm_acknowledged: str | None = None  # the alarm id an acknowledgement named ("": any), until taken
+        # The ids of the commands behind the last take()'s mode request and settings reload (the maintenance record).
+        self.mode_command = ""
+        self.settings_command = ""
 
     @property
     def dropped(self) -> int:
@@ -99,9 +102,9 @@ class PlatformBridge:
                 if stale is not None:
                     self.inbox.refuse(stale)
                     continue
-                request = message.mode
+                request, self.mode_command = message.mode, message.command
             elif isinstance(message, ReloadSettings):
-                reload = True
+                reload, self.settings_command = True, message.command
             elif isinstance(message, AlarmAcknowledged):
                 # Taken by the loop's next snapshot (take_acknowledgement); one that waited, as a mode request
                 # would have, may belong to an alarm that has ended since.

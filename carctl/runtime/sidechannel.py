@@ -50,7 +50,7 @@ FIRMWARE_LOCK = "carctl-run.lock"
 # The environment variable through which the process table tells a part the pid of the loop that started it.
 LOOP_PID_VARIABLE = "CARCTL_LOOP_PID"
 
-MAX_DATAGRAM_BYTES = 16384  # the largest message (a state or an event) is well under 2 KiB
+MAX_DATAGRAM_BYTES = 16384  # a state or an event is under 2 KiB; an audit event, with its record's line, under 10 KiB
 MAX_DEPTH = 6
 RECEIVE_BUFFER_BYTES = 262144
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid

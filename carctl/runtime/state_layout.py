@@ -4,16 +4,17 @@ On the board the unit (deploy/carctl.service) runs as user `carctl` under `Prote
 system is read-only to it except the three directories systemd makes for it. Every file the firmware writes lives
 in one of them, so a default configuration can write everything it must and nothing else:
 
-- STATE_DIR, /var/lib/carctl (StateDirectory, 0750, carctl:carctl): the latched faults, the fault log, the platform's
-  outbox and settings, the face galleries and the gallery key, the service tool's accounts.
+- STATE_DIR, /var/lib/carctl (StateDirectory, 0750, carctl:carctl): the latched faults, the fault log, the
+  maintenance record, the platform's outbox and settings, the face galleries and the gallery key, the service tool's
+  accounts.
 - LOG_DIR, /var/log/carctl (LogsDirectory, 0750): the structured control log, when `runtime.log` is a file.
 - RUNTIME_DIR, /run/carctl (RuntimeDirectory, 0700): the side channels' sockets.
 
 The configuration, /etc/carctl (ConfigurationDirectory), is root's and read-only to the service: board.toml, the
 command key, the broker password and the broker's CA certificate, put there by the installer.
 
-Technicians are members of group `carctl`: what they read (the fault log, the latched faults, the control log, the
-platform's settings) is group-readable (0640); what holds residents' data or a secret (the outbox, the galleries,
+Technicians are members of group `carctl`: what they read (the fault log, the maintenance record, the latched faults,
+the control log, the platform's settings) is group-readable (0640); what holds residents' data or a secret (the outbox, the galleries,
 the keys) is the firmware's alone (0600).
 """
 
@@ -52,6 +53,8 @@ def written_files(config: FirmwareConfig) -> list[StateFile]:
     files = [
         StateFile("runtime.latch_file", runtime.latch_file, TECHNICIAN_READABLE, "loop", "the latched faults"),
         StateFile("runtime.fault_log", runtime.fault_log, TECHNICIAN_READABLE, "loop", "the fault log"),
+        StateFile("runtime.audit_log", runtime.audit_log, TECHNICIAN_READABLE, "loop",
+                  "the maintenance record (hash-chained; <file>.1 after a rotation)"),
     ]
     if runtime.log != "-":
         files.append(StateFile("runtime.log", runtime.log, TECHNICIAN_READABLE, "loop", "the control log"))

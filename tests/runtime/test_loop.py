@@ -103,7 +103,8 @@ class FakePanels:
 
 def make_loop(tmp_path: Path, log_to: Any = None, latch_file: str = "") -> tuple[ControlLoop, FakeDrive, FakePanels]:
     config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-                        "runtime": {"fault_log": "", "socket_dir": str(tmp_path), "latch_file": latch_file}})
+                        "runtime": {"fault_log": "", "audit_log": "", "socket_dir": str(tmp_path),
+                                    "latch_file": latch_file}})
     controller = config.controller
     boards = PanelBoards(Shaft(controller, PhysicsConfig()), controller.building.landing_count, 0)
     drive, panels = FakeDrive(), FakePanels(boards)

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from carctl import safejson
 from carctl.adapters.drive import DriveLink, Endpoint
 from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.signals import Commands, Mode
@@ -25,10 +26,11 @@ from carctl.core.supervisor import Fault
 from carctl.platform.agent import Agent
 from carctl.platform.keys import write_key
 from carctl.platform.outbox import Outbox
-from carctl.platform.telemetry import DailyStatistics, event_message, state_message
+from carctl.platform.telemetry import DailyStatistics, audit_message, event_message, state_message
 from carctl.protocol import loopback
-from carctl.protocol.loopback import EventReport, ModeRequest, Refused, StateReport
+from carctl.protocol.loopback import EventReport, ModeRequest, Refused, ReloadSettings, StateReport
 from carctl.runtime import loop as loop_module
+from carctl.runtime.audit_chain import MAX_LINE_BYTES, canonical_line, digest, make_record
 from carctl.runtime.config import FirmwareConfig, from_dict
 from carctl.runtime.loop import ControlLoop, StructuredLog
 from carctl.runtime.recognitions import RecognitionInbox
@@ -60,7 +62,8 @@ def firmware_config(tmp_path: Path, **platform: Any) -> FirmwareConfig:
         write_key(tmp_path / "key", b"k" * 32)
     return from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-        "processes": {"platform": True}, "runtime": {"socket_dir": str(tmp_path / "run")},
+        "processes": {"platform": True},
+        "runtime": {"socket_dir": str(tmp_path / "run"), "audit_log": str(tmp_path / "audit.log")},
         "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "gallery.key"),
                  "community": "xihan"},
         "platform": {"broker_port": 1, "password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),
@@ -197,6 +200,33 @@ def test_the_parsers_take_their_own_messages_only() -> None:
                 {**good, "resident": "r/../x"}, {**good, "resident": 7}, {"type": "mode", "mode": "normal"}):
         assert isinstance(loopback.parse_recognition(bad, 6), Refused), bad
     assert isinstance(loopback.parse_loop_message({"type": "mode", "mode": "normal"}), Refused)
+
+
+def test_the_command_behind_a_mode_or_a_reload_is_carried_for_the_maintenance_record() -> None:
+    assert loopback.parse_platform_message(loopback.mode_request("normal", "cmd-1")) == ModeRequest(Mode.NORMAL,
+                                                                                                     "cmd-1")
+    assert loopback.parse_platform_message(loopback.reload_settings("cmd-2")) == ReloadSettings("cmd-2")
+    assert loopback.parse_platform_message({"type": "reload"}) == ReloadSettings("")  # an older link process
+    for command in (7, None, "x" * 129, "a\nb", ["cmd"]):
+        for message in ({"type": "reload", "command": command}, {"type": "mode", "mode": "normal", "command": command}):
+            assert isinstance(loopback.parse_platform_message(message), Refused), message
+
+
+def test_an_audit_event_carries_its_record_line_and_nothing_unbounded() -> None:
+    record = {"seq": 1, "t": 1.0, "action": "fault_reset", "via": "car_key", "who": "fault reset key",
+              "details": {}, "prev": "0" * 64}
+    event = audit_message(record, json.dumps(record), "a" * 64)
+    assert isinstance(loopback.parse_loop_message({"type": "event", "event": event}), EventReport)
+    # The largest record there can be, in characters that JSON escapes six bytes each, still fits one datagram.
+    largest = make_record(1, "0" * 64, 1.0, "parameter_change", "platform", "中" * 128, {"refused": "中" * 1100})
+    line = canonical_line(largest)
+    assert 3500 < len(line) <= MAX_LINE_BYTES and largest["details"] == {"refused": "中" * 1100}
+    message = {"type": "event", "event": audit_message(largest, line.decode(), digest(line)), "sent_s": 0.0}
+    assert len(safejson.dumps(message)) <= MAX_DATAGRAM_BYTES
+    assert isinstance(loopback.parse_loop_message(message), EventReport)
+    for bad in ({**event, "record": "x" * 5000}, {**event, "record": 7}, {**event, "who": {"nested": 1}},
+                {k: v for k, v in event.items() if k != "record"}):
+        assert isinstance(loopback.parse_loop_message({"type": "event", "event": bad}), Refused), bad
 
 
 def test_every_message_the_car_really_sends_is_accepted_by_the_link_process() -> None:

@@ -1,0 +1,56 @@
+"""The maintenance actions seen in one cycle of the loop, for the maintenance record (docs/audit.md).
+
+Rules of this module:
+- Pure: the cycle's inputs and events, the faults before the step and the key switches before and after, in; the
+  actions, each (action, via, who, details), out. The loop writes them (audit_log.py) and sends them on.
+- Cheap when nothing happened: a cycle with no reset, no switch turned, no EEO button changed and no event costs a
+  few comparisons (the loop runs this every cycle).
+- A key turned is recorded as itself (which switch, on or off), and what the car made of it as `mode_changed` (a key
+  may be turned while a higher one is on, and change nothing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from carctl.core.faults import Fault
+from carctl.core.signals import Event, EventKind, Inputs
+from carctl.protocol.sense import SwitchLevels
+
+Action = tuple[str, str, str, dict[str, Any]]  # (action, via, who, details)
+
+# Each key switch, and the name of the key that turns it.
+SWITCH_KEYS = (("inspection", "car-top inspection switch"), ("eeo", "cabinet EEO switch"),
+               ("fire", "fire-service switch"), ("independent", "independent-service key"))
+
+
+def seen_in_cycle(inputs: Inputs, events: tuple[Event, ...], faults_before: frozenset[Fault],
+                  switches_before: SwitchLevels, switches_now: SwitchLevels,
+                  eeo_before: tuple[bool, bool]) -> list[Action]:
+    actions: list[Action] = []
+    if inputs.fault_reset:
+        cleared = sorted(event.detail for event in events if event.kind is EventKind.FAULT_CLEARED)
+        actions.append(("fault_reset", "car_key", "fault reset key",
+                        {"faults_before": sorted(fault.value for fault in faults_before), "cleared": cleared}))
+    if inputs.alarm_reset:
+        actions.append(("alarm_reset", "car_key", "alarm reset key", {}))
+    if switches_now is not switches_before and switches_now != switches_before:
+        for name, key in SWITCH_KEYS:
+            level = getattr(switches_now, name)
+            if level != getattr(switches_before, name):
+                actions.append(("mode_switch", "car_key", key, {"switch": name, "to": "on" if level else "off"}))
+    if (inputs.eeo_up, inputs.eeo_down) != eeo_before:
+        for held, was, direction in ((inputs.eeo_up, eeo_before[0], "up"), (inputs.eeo_down, eeo_before[1], "down")):
+            if held and not was:
+                actions.append(("eeo_run", "car_key", "cabinet EEO buttons", {"direction": direction}))
+    for event in events:
+        if event.kind is EventKind.MODE_CHANGED:
+            before, _, after = event.detail.partition("->")
+            actions.append(("mode_changed", "controller", "controller", {"from": before, "to": after}))
+    return actions
+
+
+def settings_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Each setting that differs, with its value before and after (None where it was or is not set)."""
+    return {key: {"from": before.get(key), "to": after.get(key)}
+            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)}
