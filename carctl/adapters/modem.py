@@ -19,7 +19,9 @@ import os
 import select
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import serial
 
@@ -81,6 +83,23 @@ class ModemLink:
         self.port = None
 
 
+def take_wishes(values: list[Any], session: AtSession, refuse: Callable[[str], None], now_s: float) -> None:
+    """The loop's wishes for the call, in the order sent. A "wanted" that waited longer than CALL_WANTED_MAX_AGE_S
+    is refused (the alarm may have been reset since: the next, repeated every second, says); a "not wanted" never
+    is: it is the rescuer's reset, and dropping it would let the next alarm inherit this one's state (transmitted,
+    with no call made)."""
+    for value in values:
+        message = parse_alarm_call(value)
+        if isinstance(message, AlarmCall) and message.call:
+            problem = age_problem(value, now_s, CALL_WANTED_MAX_AGE_S)
+            if problem:
+                message = Refused(problem)
+        if isinstance(message, AlarmCall):
+            session.want(message.call, now_s)
+        else:
+            refuse(message.reason)
+
+
 def run(config_path: Path, port: str | None = None, stop_after_s: float = 0.0) -> int:
     from carctl.runtime import config as firmware_config
     from carctl.runtime.sidechannel import (LOOP_FROM_MODEM, LOOP_PID_VARIABLE, MODEM_FROM_LOOP, Inbox, Sender,
@@ -107,13 +126,7 @@ def run(config_path: Path, port: str | None = None, stop_after_s: float = 0.0) -
     try:
         while not stop_after_s or time.monotonic() - started < stop_after_s:
             now = time.monotonic()
-            for value in inbox.take():
-                problem = age_problem(value, now, CALL_WANTED_MAX_AGE_S)
-                message = Refused(problem) if problem else parse_alarm_call(value)
-                if isinstance(message, AlarmCall):
-                    session.want(message.call, now)
-                else:
-                    inbox.refuse(message.reason)
+            take_wishes(inbox.take(), session, inbox.refuse, now)
             if link.open(now):
                 session.receive(link.exchange(session.to_send(now)), now)
             else:

@@ -90,6 +90,9 @@ class ControllerState:
     brake_test_held_since_tick: int = -1
     brake_test_at_m: float = 0.0
     brake_test_unanswered: bool = False
+    # alarm.py: the last tick the rescuer's reset key was seen (-1: never). A key held, or stuck, is reported again
+    # after every acknowledgement: only a turn after a pause of alarm_press ends an alarm.
+    alarm_reset_tick: int = -1
 
 
 def kept_alarm(state: ControllerState) -> AlarmPhase:

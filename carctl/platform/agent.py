@@ -114,7 +114,7 @@ class Agent:
             self._tell_loop(loopback.mode_request(params["mode"], command_id))
             return {"mode_requested": params["mode"]}
         if kind == "alarm.acknowledge":
-            return self._acknowledge_alarm(params.get("alarm", ""))
+            return self._acknowledge_alarm(params.get("alarm", ""), float(command["issued_at"]))
         if kind == "config.get":
             return {"state": self.last_state, "settings": overrides.read(self.overrides_path),
                     "link": self.health()}
@@ -130,12 +130,17 @@ class Agent:
         except FaceCommandError as error:
             raise RuntimeError(str(error)) from None
 
-    def _acknowledge_alarm(self, named: str) -> dict[str, Any]:
+    def _acknowledge_alarm(self, named: str, issued_at: float = float("inf")) -> dict[str, Any]:
         """The operator's acknowledgement, checked against the car's last state so that the operator hears at once
         why it does nothing; the loop checks it again against the alarm standing when it takes it (a reset at the
-        car may come in between). A state without the alarm's phase (none received yet) leaves it to the loop."""
+        car may come in between). One that names no alarm is taken only if it was issued after the alarm standing
+        began (it may have waited at the broker while an earlier alarm was reset and a new one began)."""
         phase = self.last_state.get("alarm")
         standing = self.last_state.get("alarm_id")
+        since = self.last_state.get("alarm_since_t")
+        if phase is None:
+            raise RuntimeError("the car has not reported its alarm yet (the link just started): send it again in a "
+                               "few seconds")
         if phase == "idle":
             raise RuntimeError("no alarm is standing at the car")
         if phase == "requested":
@@ -143,6 +148,9 @@ class Agent:
                                "the way once it has (phone the rescue service)")
         if named and isinstance(standing, str) and named != standing:
             raise RuntimeError(f"alarm {named} is not the one standing at the car ({standing})")
+        if not named and not (isinstance(since, (int, float)) and issued_at >= since):
+            raise RuntimeError(f"issued before the alarm standing began, or the car cannot say when it did: name it "
+                               f"(alarm-ack --alarm {standing if isinstance(standing, str) else 'ID'})")
         self._tell_loop(loopback.alarm_acknowledged(named))
         return {"acknowledged": True, "alarm": standing if isinstance(standing, str) else None}
 

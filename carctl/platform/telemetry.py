@@ -46,7 +46,7 @@ REPORTED_EVENTS = {
 
 def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, face_on: bool,
                   loop_lag_p99_ms: float, time_s: float, limits: SupervisorLimits | None = None,
-                  alarm_id: str = "") -> dict[str, Any]:
+                  alarm_id: str = "", alarm_since_t: float | None = None) -> dict[str, Any]:
     """The retained state: where the car is and what it is doing (GB/T 24476 running state), what keeps it from
     serving (``limits``: the final limits, for saying the car is beyond one), and the alarm standing (its phase, and
     ``alarm_id``, the id its events carry, which an operator's acknowledgement may name)."""
@@ -67,6 +67,9 @@ def state_message(state: ControllerState, inputs: Inputs, rated_load_kg: float, 
         "loop_lag_p99_ms": round(loop_lag_p99_ms, 3),
         "alarm": state.alarm.value,
         "alarm_id": alarm_id or None,
+        # When the alarm standing began (Unix time; null when none, or not known since a restart): an operator's
+        # acknowledgement that names no alarm must have been issued after it.
+        "alarm_since_t": alarm_since_t if alarm_id else None,
     }
 
 
@@ -270,6 +273,7 @@ class Reporter:
     # cancelled. The loop sets it before each update (its id survives a restart in the latch record); without a
     # loop to set it, one is made at the alarm's first event.
     alarm_id: str = ""
+    alarm_since_t: float | None = None  # when the alarm standing was requested (wall clock; None: not seen here)
 
     def __post_init__(self) -> None:
         self.alarms = AlarmReports(max(1, round(ALARM_REPORT_EVERY_S / self.period_s)))
@@ -327,6 +331,7 @@ class Reporter:
                 out.append(message)
                 if event.detail == "requested":
                     self.alarm_started_tick = event.tick
+                    self.alarm_since_t = round(time_s, 3)
                 elif event.detail == "cancelled":
                     self.alarm_started_tick = -1
                     self.alarm_id = ""  # the next alarm is another
@@ -334,11 +339,12 @@ class Reporter:
                         self.entrapment = ""
         if state.alarm is AlarmPhase.IDLE:
             self.alarm_id = ""
+            self.alarm_since_t = None
         report = self.statistics.update(state, events, time_s)
         if report is not None:
             out.append(report)
         status = None
         if self.cadence.due(state, time_s):
             status = state_message(state, inputs, self.rated_load_kg, self.face_on, lag_p99_ms, time_s, self.limits,
-                                   self.alarm_id)
+                                   self.alarm_id, self.alarm_since_t)
         return out, status

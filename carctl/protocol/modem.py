@@ -45,6 +45,10 @@ TEST_FIRST_AFTER_S = 300.0
 TEST_RETRY_AFTER_S = 3600.0
 DEAD_AFTER_TIMEOUTS = 2
 FAILED = ("BUSY", "NO ANSWER", "NO CARRIER", "NO DIALTONE", "ERROR")
+# What answers a command: final result codes, and the information lines of the commands sent. An unsolicited line
+# (+CSQ, +CPIN, RING, ...) or the echo of a command is not an answer: a hung module still emits them.
+FINAL_RESULTS = frozenset({"OK", "CONNECT", "VOICE CALL: BEGIN", "VOICE CALL: END", *FAILED})
+CLCC_MISSES_TO_END = 2  # unanswered AT+CLCC checks before a connected call is taken as ended (one may be noise)
 CONNECTED = ("CONNECT", "VOICE CALL: BEGIN")
 ENDED = ("NO CARRIER", "VOICE CALL: END")
 
@@ -105,6 +109,8 @@ class AtSession:
     clcc_due_s: float = 0.0  # when the call under way is next checked with AT+CLCC
     clcc_deadline_s: float = -1.0  # the AT+CLCC in flight must be answered by then (-1: none in flight)
     clcc_active: bool = False  # the AT+CLCC in flight listed an active voice call
+    clcc_missed: int = 0  # AT+CLCC checks of the connected call in a row with no answer
+    clcc_alerting: bool = False  # the AT+CLCC in flight listed the car's own call still dialling or ringing
     test_due_s: float = -1.0  # when the next test call is due (-1: not yet scheduled)
     _buffer: bytearray = field(default_factory=bytearray)
     _overlong: bool = False
@@ -145,9 +151,12 @@ class AtSession:
                 self.number_index = 0  # a round under way (a test's) goes on as the alarm's
             # else (a probe or a hang-up in flight): the round begins once it is answered (_settled)
         else:
+            call_may_be_up = self.voice or self.step in (Step.DIALLING, Step.RINGING, Step.CONNECTED)
             self.transmitted = self.voice = False
             self.next_after_hang_up = False
-            if self.step in (Step.DIALLING, Step.RINGING, Step.CONNECTED):
+            if call_may_be_up or self.calls_made:
+                # The reset hangs up whatever the session believes: a call whose end it only inferred (a check
+                # unanswered) may still be up on the module.
                 self._send("ATH", Step.HANGING_UP, now_s)
             else:
                 self.step = Step.IDLE
@@ -247,10 +256,13 @@ class AtSession:
         except UnicodeDecodeError:
             self.lines_dropped += 1
             return
-        if not line:
-            return
+        if not line or line == self.last_command or line == "AT+CLCC":
+            return  # the module's echo of what it was sent (echo on, or TX and RX shorted): not an answer
+        if line.startswith(("+CME ERROR", "+CMS ERROR")):
+            line = "ERROR"  # the extended error result (AT+CMEE=1 or 2 in the module's profile)
         step = self.step
-        if step is not Step.IDLE and step is not Step.CONNECTED and line != "RING":
+        answer = line in FINAL_RESULTS or (step is Step.REGISTRATION and line.startswith("+CREG:"))
+        if step is not Step.IDLE and step is not Step.CONNECTED and answer:
             self.silent_commands = 0  # an answer to what was asked: the module is there
             self.dead = False
         if self.clcc_deadline_s >= 0 and (line.startswith("+CLCC:") or line in ("OK", "ERROR")):
@@ -318,14 +330,25 @@ class AtSession:
         """A line of the answer to AT+CLCC: a call listed, or the end of the list."""
         if line.startswith("+CLCC:"):
             fields = [part.strip() for part in line[len("+CLCC:"):].split(",")]
-            # +CLCC: <id>,<dir>,<stat>,<mode>,...: stat 0 is an active call; mode 0 is voice.
-            if len(fields) >= 4 and fields[2] == "0" and fields[3] == "0":
+            # +CLCC: <id>,<dir>,<stat>,<mode>,...: dir 0 is a call the car made (1: one coming in, a call-back or
+            # a wrong number, which is not the rescue service answering); stat 0 is an active call; mode 0 voice.
+            if len(fields) >= 4 and fields[1] == "0" and fields[2] == "0" and fields[3] == "0":
                 self.clcc_active = True
+            elif len(fields) >= 4 and fields[1] == "0" and fields[2] in ("2", "3") and fields[3] == "0":
+                self.clcc_alerting = True
             return
+        self.clcc_missed = 0
         self.clcc_deadline_s = -1.0
         self.clcc_due_s = now_s + CALL_CHECK_EVERY_S
         if self.step is Step.RINGING and self.clcc_active:
             self._line(b"CONNECT", now_s)  # answered, though the module did not say so
+        elif self.step is Step.CONNECTED and not self.clcc_active and self.clcc_alerting and not self.testing:
+            # The CONNECT was not an answer (line noise, a module's quirk): the car's call still rings. Back to
+            # ringing, so that it is hung up at the ring timeout and the next number called; the session no longer
+            # reports the alarm transmitted (the core keeps what it was told: it never goes back).
+            self.transmitted = self.voice = False
+            self.step = Step.RINGING
+            self.deadline_s = now_s + self.ring_timeout_s
         elif self.step is Step.CONNECTED and not self.clcc_active:
             self._line(b"NO CARRIER", now_s)  # the call has ended, though its NO CARRIER was lost
 
@@ -334,14 +357,15 @@ class AtSession:
         if step is Step.RINGING or step is Step.CONNECTED:
             if self.clcc_deadline_s < 0 and now_s >= self.clcc_due_s:
                 self._out += b"AT+CLCC\r"
-                self.clcc_active = False
+                self.clcc_active = self.clcc_alerting = False
                 self.clcc_deadline_s = now_s + self.command_timeout_s
             elif 0 <= self.clcc_deadline_s <= now_s:
                 self.clcc_deadline_s = -1.0  # no answer: the module has gone quiet
                 self.silent_commands += 1
+                self.clcc_missed += 1
                 if self.silent_commands >= DEAD_AFTER_TIMEOUTS:
                     self.dead = True
-                if step is Step.CONNECTED:
+                if step is Step.CONNECTED and self.clcc_missed >= CLCC_MISSES_TO_END:
                     self.voice = False  # a connection that cannot be confirmed is not shown as one
                     self.step = Step.IDLE
                     return

@@ -241,7 +241,9 @@ class ControlLoop:
             return self._write_drive(commands, started), events
         if self.alarm_bridge is not None:
             try:
-                self.alarm_bridge.tell(commands.alarm_call)
+                # From the alarm's phase, not the cycle's commands: a core that failed this cycle (SAFE_STOP) leaves
+                # the phase as it was, and must not hang up a trapped rider's call.
+                self.alarm_bridge.tell(self.state.alarm is not AlarmPhase.IDLE)
             except Exception:  # noqa: BLE001
                 self.errors.caught("alarm_channel")
         if self.state.alarm is not AlarmPhase.IDLE and not self.alarm_id:

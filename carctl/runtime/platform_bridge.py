@@ -56,7 +56,9 @@ class PlatformBridge:
         self.out = Sender(socket_dir, AGENT_FROM_LOOP)
         self.spool: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()  # id -> (last sent, event)
         self.spool_overflow = 0
-        self.alarm_acknowledged: str | None = None  # the alarm id an acknowledgement named ("": any), until taken
+        # The alarm ids acknowledgements named ("": any) since the last cycle: a few, so that a late one for an alarm
+        # reset since cannot wipe out the operator's for the alarm standing.
+        self.alarm_acknowledged: set[str] = set()
         # The ids of the commands behind the last take()'s mode request and settings reload (the maintenance record).
         self.mode_command = ""
         self.settings_command = ""
@@ -112,7 +114,8 @@ class PlatformBridge:
                 if stale is not None:
                     self.inbox.refuse(stale)
                     continue
-                self.alarm_acknowledged = message.alarm_id
+                if len(self.alarm_acknowledged) < MESSAGES_PER_CYCLE:
+                    self.alarm_acknowledged.add(message.alarm_id)
             elif isinstance(message, EventStored):
                 self.spool.pop(message.event_id, None)
             elif isinstance(message, Refused):
@@ -124,13 +127,13 @@ class PlatformBridge:
         cycle (then forgotten). An acknowledgement that names another alarm — one reset at the car since the
         operator saw it — is refused and counted: the rider of a new alarm must not hear that help is on the way
         because of the old one."""
-        named, self.alarm_acknowledged = self.alarm_acknowledged, None
-        if named is None:
+        named, self.alarm_acknowledged = self.alarm_acknowledged, set()
+        if not named:
             return False
-        if named and named != standing_alarm_id:
-            self.inbox.refuse("acknowledgement of an alarm not standing")
-            return False
-        return True
+        if "" in named or standing_alarm_id in named:
+            return True
+        self.inbox.refuse("acknowledgement of an alarm not standing")
+        return False
 
     def after_cycle(self, state: ControllerState, inputs: Inputs, events: tuple[Event, ...], lag_p99_ms: float) -> None:
         messages, status = self.reporter.update(state, inputs, events, lag_p99_ms, time.time())

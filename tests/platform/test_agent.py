@@ -135,11 +135,9 @@ def test_an_acknowledged_alarm_is_told_to_the_loop_and_one_that_cannot_be_is_ref
     loop_inbox = Inbox(tmp_path / "run", LOOP_FROM_PLATFORM)
     operator = Observer(broker.port, "platform", [f"{CAR}/ack"])
     try:
-        # No state from the loop yet: the loop decides.
-        ack, _ = send(operator, "alarm.acknowledge", {})
-        assert ack["accepted"] and ack["result"] == {"acknowledged": True, "alarm": None}
-        time.sleep(0.1)
-        assert [parse_platform_message(value) for value in loop_inbox.take()] == [AlarmAcknowledged()]
+        # No state from the loop yet: the operator is told to try again, not that it is done.
+        ack, _ = send(operator, "alarm.acknowledge", {"alarm": standing})
+        assert not ack["accepted"] and "has not reported its alarm yet" in ack["reason"]
         agent.handle_loop_message({"type": "state", "state": {"mode": "normal", "alarm": "idle", "alarm_id": None}})
         ack, _ = send(operator, "alarm.acknowledge", {})
         assert not ack["accepted"] and "no alarm is standing" in ack["reason"]
@@ -157,6 +155,19 @@ def test_an_acknowledged_alarm_is_told_to_the_loop_and_one_that_cannot_be_is_ref
         assert ack["accepted"] and ack["result"] == {"acknowledged": True, "alarm": standing}
         time.sleep(0.1)
         assert [parse_platform_message(value) for value in loop_inbox.take()] == [AlarmAcknowledged(standing)]
+        # One that names no alarm: taken only if issued after the alarm standing began (the car says when).
+        ack, _ = send(operator, "alarm.acknowledge", {})
+        assert not ack["accepted"] and "--alarm" in ack["reason"]
+        agent.handle_loop_message({"type": "state", "state": {"alarm": "transmitted", "alarm_id": standing,
+                                                              "alarm_since_t": time.time() + 3600.0}})
+        ack, _ = send(operator, "alarm.acknowledge", {})
+        assert not ack["accepted"] and "issued before the alarm standing began" in ack["reason"]
+        agent.handle_loop_message({"type": "state", "state": {"alarm": "transmitted", "alarm_id": standing,
+                                                              "alarm_since_t": time.time() - 60.0}})
+        ack, _ = send(operator, "alarm.acknowledge", {})
+        assert ack["accepted"]
+        time.sleep(0.1)
+        assert [parse_platform_message(value) for value in loop_inbox.take()] == [AlarmAcknowledged()]
     finally:
         operator.close()
         loop_inbox.close()
