@@ -117,3 +117,17 @@ def test_a_brush_does_nothing_and_a_hold_at_open_doors_is_held_back_and_logged(
     time.sleep(1.0)
     assert [event["detail"] for event in car.firmware_events("alarm")] == ["filtered"]  # logged, held back
     assert car.state()["modem"]["dialled"] == [] and lamps(car.state()) == (False, False)
+
+
+def test_a_reset_key_held_at_the_car_does_not_swallow_a_new_alarm(
+        car_with_modem: tuple[WireCar, dict[str, Any]]) -> None:
+    """The rescuer's key left turned (or its contact stuck): the board reports it again after every acknowledgement.
+    A rider trapped afterwards holds the alarm button: the alarm goes out, and stands."""
+    car, _ = car_with_modem
+    wait_standing(car)
+    car.send(cmd="button", name="alarm_reset", hold_s=30.0)  # `sim ctl button alarm_reset --hold 30`
+    time.sleep(0.5)
+    car.send(cmd="button", name="alarm", hold_s=3.0)
+    car.wait_until(lambda s: s["modem"]["dialled"][:1] == [FIRST_NUMBER] and lamps(s) == (True, True), 15,
+                   "the rescue service called and answering, the key still held")
+    assert [event["detail"] for event in car.firmware_events("alarm")] == ["requested", "voice_connected"]
