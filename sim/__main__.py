@@ -212,6 +212,13 @@ def _ctl(args: argparse.Namespace) -> int:
     if message is None:
         print(f"sim ctl: error: unknown action {action[:40]!r} (known: {', '.join(ACTIONS)})", file=sys.stderr)
         return EXIT_BAD_INPUT
+    # Words beyond the action's arguments are refused, not ignored: `rescue answer 1234 extra` was meant otherwise.
+    # (Each word of an action's arguments in ACTIONS is one argument; button's --hold and modbus's are options.)
+    takes = {"button": 1, "modbus": 0}.get(action, len(ACTIONS[action].split()))
+    if len(rest) > takes:
+        print(f"sim ctl: error: {action[:40]!r} takes {takes} argument{'s' if takes != 1 else ''} "
+              f"({ACTIONS[action] or 'none'}), not {len(rest)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         reply = request(control, message)
     except ControlError as error:

@@ -49,6 +49,9 @@ def python_sim(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess
     (("ctl", "--control", "127.0.0.1:1", "obstruct", "nan"), "obstruct"),
     (("ctl", "--control", "127.0.0.1:1", "load", "1e400"), "load"),
     (("ctl", "--control", "127.0.0.1:1", "--drop", "1e9", "modbus"), "--drop"),
+    (("ctl", "--control", "127.0.0.1:1", "rescue", "answer", "1234", "extra"), "rescue"),  # words left over
+    (("ctl", "--control", "127.0.0.1:1", "modem-dead", "extra"), "modem-dead"),
+    (("ctl", "--control", "127.0.0.1:1", "button", "alarm", "door_open"), "button"),
 ])
 def test_bad_options_exit_2_in_one_line(args: tuple[str, ...], named: str) -> None:
     assert_refused(python_sim(*args), named)
