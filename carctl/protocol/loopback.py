@@ -338,6 +338,43 @@ def watch_request() -> dict[str, Any]:
     return {"type": "watch"}
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceAudit:
+    """service tool → loop: a login, a logout or a change, for the maintenance record (docs/audit.md)."""
+
+    action: str  # "login", "logout", or the path of a change
+    user: str  # the account ("" when unknown)
+    client: str  # where from
+    outcome: str  # "ok", or "refused: why"
+
+
+SERVICE_ACTION = re.compile(r"[a-z0-9/_-]{1,48}")
+MAX_AUDIT_TEXT = 64
+
+
+def service_audit(action: str, user: str, client: str, outcome: str) -> dict[str, Any]:
+    """The record as parse_service_request takes it, whatever the texts (a login form's user name is anyone's)."""
+    def printable(text: str) -> str:
+        return "".join(char if char.isprintable() else "?" for char in text[:MAX_AUDIT_TEXT])
+
+    return {"type": "audit", "action": re.sub(r"[^a-z0-9/_-]", "_", action.lower()[:48]) or "_",
+            "user": printable(user), "client": printable(client), "outcome": printable(outcome)}
+
+
+def parse_service_request(value: Any) -> WatchRequest | ServiceAudit | Refused:
+    """What the loop takes from a service process: a watch request, or a record for the maintenance record."""
+    if _type_of(value) == "audit":
+        if set(value) - {"type", "action", "user", "client", "outcome", SENT_KEY}:
+            return Refused("audit with unknown keys")
+        action, fields = value.get("action"), [value.get(key) for key in ("user", "client", "outcome")]
+        if not isinstance(action, str) or not SERVICE_ACTION.fullmatch(action):
+            return Refused("audit with an action that is not one")
+        if not all(isinstance(text, str) and len(text) <= MAX_AUDIT_TEXT and text.isprintable() for text in fields):
+            return Refused("audit with a field that is not short printable text")
+        return ServiceAudit(action, *fields)
+    return parse_watch(value)
+
+
 def parse_watch(value: Any) -> WatchRequest | Refused:
     if _type_of(value) != "watch" or set(value) - {"type", SENT_KEY}:
         return Refused("not a watch request")

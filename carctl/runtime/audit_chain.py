@@ -48,6 +48,9 @@ ACTIONS: dict[str, str] = {
     "torn_tail": "the writer found its last line cut short at start and continued from the last whole record",
     "log_set_aside": "the writer found a last line that is not a record at start: the file set aside, a chain begun",
     "records_lost": "records that could not be kept while the card stood still (the writer's queue was full)",
+    "service_login": "a login to the service tool, or one refused (a wrong password, a lockout, no form token)",
+    "service_logout": "a logout from the service tool",
+    "service_change": "a change asked for through the service tool (taken, or refused with the reason)",
 }
 # Who acted, by the way the action reached the car.
 VIAS = ("car_key", "platform", "service_tool", "controller")

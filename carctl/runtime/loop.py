@@ -257,6 +257,13 @@ class ControlLoop:
         if self.service_feed is not None:
             try:
                 self.service_feed.after_cycle(self.state, inputs, commands, events, self.lag_p99_ms, self.health)
+                for record in self.service_feed.take_audit():
+                    action = {"login": "service_login", "logout": "service_logout"}.get(record.action,
+                                                                                         "service_change")
+                    details = {"client": record.client, "outcome": record.outcome}
+                    if action == "service_change":
+                        details["path"] = record.action
+                    self.record_action(action, "service_tool", record.user, details)
             except Exception:  # noqa: BLE001 - the service tool is never in the safety path
                 self.errors.caught("service_feed")
         if self.audit is not None:

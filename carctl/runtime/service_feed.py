@@ -7,7 +7,9 @@ Rules of this module:
   only have the state sent to its own socket. A lease not renewed for LEASE_S ends. At most MAX_WATCHERS at once:
   the process table's service tool and one started by hand (`carctl service --listen`), with room to spare.
 - Any process of the firmware's user may watch (the socket directory keeps everyone else out): what it gets is what
-  the page shows, and watching changes nothing in the car. Writes (settings, resets) will not come this way.
+  the page shows, and watching changes nothing in the car. Writes (settings, resets) will not come this way. The
+  service tool's logins, logouts and changes come this way for the maintenance record (at most AUDIT_BACKLOG waiting
+  for the loop; more are counted and dropped), recorded as the service tool's, with the account it names.
 - The cost is bounded and paid only while someone watches: the live state every LIVE_EVERY_S (10 a second, the
   page needs 5), the health record every HEALTH_EVERY_S, a cycle's events when there are any. A watcher that is
   dead, hung or slow has a full socket queue: its datagrams are dropped and counted, and the loop goes on.
@@ -25,7 +27,7 @@ from typing import Any
 
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Commands, Event, Inputs
-from carctl.protocol.loopback import MAX_EVENTS_PER_MESSAGE, Refused, parse_watch
+from carctl.protocol.loopback import MAX_EVENTS_PER_MESSAGE, Refused, ServiceAudit, parse_service_request
 from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, Sender, same_user
 
 LEASE_S = 3.0
@@ -33,7 +35,8 @@ MAX_WATCHERS = 4
 LIVE_EVERY_S = 0.1
 HEALTH_EVERY_S = 1.0
 REQUESTS_PER_CYCLE = 4
-REQUEST_BYTES = 256
+REQUEST_BYTES = 512  # an audit record: four short texts
+AUDIT_BACKLOG = 16
 
 
 def watcher_socket(pid: int) -> str:
@@ -89,13 +92,24 @@ class ServiceFeed:
         self.live_every_cycles = max(1, round(LIVE_EVERY_S / period_s))
         self.cycles = 0
         self.next_health_s = 0.0
+        self.audit: list[ServiceAudit] = []  # for the maintenance record, until the loop takes them
+
+    def take_audit(self) -> list[ServiceAudit]:
+        taken, self.audit = self.audit, []
+        return taken
 
     def take_requests(self) -> None:
         now = self.clock()
         for pid, value in self.inbox.take_from():
-            message = parse_watch(value)
+            message = parse_service_request(value)
             if isinstance(message, Refused):
                 self.inbox.refuse(message.reason)
+                continue
+            if isinstance(message, ServiceAudit):
+                if len(self.audit) < AUDIT_BACKLOG:
+                    self.audit.append(message)
+                else:
+                    self.inbox.refuse("audit backlog full")
                 continue
             watcher = self.watchers.get(pid)
             if watcher is not None:

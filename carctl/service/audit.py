@@ -1,8 +1,8 @@
 """Where the service tool records who logged in and what they changed.
 
-The car's audit log is coming (issue 17); until then every record goes to the firmware's structured log (JSON
-lines on stderr: the journal under systemd). Everything that records calls `AuditTrail.record`, so pointing it at the
-audit log is one class, not a search through the handlers.
+Every record goes to the firmware's structured log (JSON lines on stderr: the journal under systemd) and to the
+loop, which chains it into the car's maintenance record (docs/audit.md) as the service tool's, with the account and
+the client, and sends it to the platform. Everything that records calls `AuditTrail.record`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from carctl.protocol.loopback import service_audit
+from carctl.runtime.sidechannel import Sender
 from carctl.runtime.structlog import StructuredLog
 
 
@@ -20,11 +22,15 @@ class AuditTrail(Protocol):
 
 
 class StructuredLogAudit:
-    """Audit records as `audit` lines of the structured log."""
+    """Audit records as `audit` lines of the structured log, and, given a way to the loop, in the maintenance
+    record."""
 
-    def __init__(self, log: StructuredLog) -> None:
+    def __init__(self, log: StructuredLog, to_loop: Sender | None = None) -> None:
         self.log = log
+        self.to_loop = to_loop
 
     def record(self, action: str, user: str, client: str, outcome: str, **details: Any) -> None:
         self.log.write("audit", t=round(time.time(), 3), action=action, user=user[:64], client=client[:64],
                        outcome=outcome, **details)
+        if self.to_loop is not None:
+            self.to_loop.send(service_audit(action.lower(), user, client, outcome))

@@ -121,7 +121,7 @@ def serve(config: FirmwareConfig, listen: str | None, loop_pid: int | None) -> N
         print(json.dumps({"url": url}), flush=True)
         log.write("service", state="listening", url=url, tls=tls)
 
-    app = build_app(ServiceState(settings, feed, StructuredLogAudit(log)), on_startup=announce)
+    app = build_app(ServiceState(settings, feed, StructuredLogAudit(log, feed.to_loop)), on_startup=announce)
     server = uvicorn.Server(uvicorn.Config(
         app, http=HeadDeadlineH11Protocol, ws="none", lifespan="on", loop="asyncio", log_level="warning",
         access_log=False, server_header=False, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=int(KEEP_ALIVE_S),

@@ -209,3 +209,48 @@ def test_the_hooks_for_a_learning_run_and_a_brake_test_are_ready(tmp_path: Path)
     assert [(r["action"], r["via"], r["who"]) for r in records] == [
         ("learning_run", "service_tool", "technician li"), ("brake_test", "service_tool", "technician li")]
     assert loop.errors.counts["audit_log"] == 1
+
+
+def test_the_service_tools_logins_and_changes_reach_the_maintenance_record(tmp_path: Path) -> None:
+    """Through the service tool's side channel, as carctl/service/audit.py sends them: a refused login (a name with
+    a control character in it, as anyone may type), a login, a refused change and a logout; garbage is refused and
+    counted, never recorded."""
+    import time as clock
+
+    from carctl.protocol import loopback
+    from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Sender
+    from carctl.service.audit import StructuredLogAudit
+
+    audit = tmp_path / "audit.log"
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "processes": {"service": True},
+                        "runtime": {"fault_log": "", "latch_file": "", "socket_dir": str(tmp_path / "run"),
+                                    "audit_log": str(audit)}})
+    boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
+    loop = ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream()))
+    service = Sender(tmp_path / "run", LOOP_FROM_SERVICE)
+    trail = StructuredLogAudit(StructuredLog(NullStream()), service)
+    try:
+        trail.record("login", "wang\x1bli", "10.0.0.7", "refused: wrong password")
+        trail.record("login", "wangli", "10.0.0.7", "ok", role="maintenance")
+        trail.record("/faults/reset", "wangli", "10.0.0.7", "refused: no valid CSRF token")
+        trail.record("logout", "wangli", "10.0.0.7", "ok")
+        service.send({"type": "audit", "action": "login", "user": ["x"], "client": "", "outcome": "ok"})
+        service.send({"type": "audit", "action": "LOGIN; rm", "user": "x", "client": "", "outcome": "ok"})
+        clock.sleep(0.05)
+        cycles(loop, 20)
+        refused = loop.service_feed.inbox.refused if loop.service_feed is not None else {}
+    finally:
+        service.close()
+        loop.audit.close()  # type: ignore[union-attr]
+        if loop.service_feed is not None:
+            loop.service_feed.close()
+    records = [r for r in audit_records(audit) if str(r["action"]).startswith("service_")]
+    assert [(r["action"], r["via"], r["who"], r["details"]["outcome"]) for r in records] == [
+        ("service_login", "service_tool", "wang?li", "refused: wrong password"),
+        ("service_login", "service_tool", "wangli", "ok"),
+        ("service_change", "service_tool", "wangli", "refused: no valid CSRF token"),
+        ("service_logout", "service_tool", "wangli", "ok")]
+    assert records[2]["details"]["path"] == "/faults/reset"
+    assert sum(refused.values()) == 2, refused  # the garbage: refused and counted, not recorded
+    assert verify([("audit.log", audit.read_bytes())]).intact
