@@ -23,10 +23,9 @@ from typing import Any
 import pytest
 
 from carctl.platform.console import build_command
-from carctl.platform.keys import write_key
-from hil_tests.test_platform_wire import KEY, messages
+from hil_tests.test_platform_wire import KEY, messages, platform_section
 from hil_tests.wire import ROOT, WireCar, firmware_config, start_simulator
-from tests.platform.conftest import MOSQUITTO, PASSWD, USERS, Broker, start_broker
+from tests.platform.conftest import MOSQUITTO, PASSWD, Broker, start_broker
 from tests.platform.test_link import Observer
 
 pytestmark = pytest.mark.hil
@@ -54,25 +53,11 @@ def bench(tmp_path: Path) -> Iterator[AlarmBench]:
         pytest.skip("mosquitto is not installed (Debian package mosquitto; .ci/run installs it)")
     broker = start_broker(tmp_path)
     simulator, endpoints = start_simulator(tmp_path)
-    (tmp_path / "mqtt.password").write_text(USERS["xihan-b7u2"])
-    write_key(tmp_path / "community.key", KEY)
     config = firmware_config(tmp_path)  # with a latch record: the alarm is kept in it across a restart
     config.write_text(config.read_text().replace("modem = false", "modem = true").replace(
         "platform = false", "platform = true").replace(
         "[runtime]\n", f'[runtime]\nsocket_dir = "{tmp_path / "run"}"\n').replace(
-        "retry_after_s = 10.0", "retry_after_s = 2.0") + f'''
-[platform]
-broker_host = "127.0.0.1"
-broker_port = {broker.port}
-username = "xihan-b7u2"
-password_file = "{tmp_path / 'mqtt.password'}"
-community = "xihan"
-car = "b7u2"
-key_file = "{tmp_path / 'community.key'}"
-outbox_path = "{tmp_path / 'outbox.db'}"
-state_every_s = 1.0
-overrides_path = "{tmp_path / 'overrides.json'}"
-''')
+        "retry_after_s = 10.0", "retry_after_s = 2.0") + platform_section(tmp_path, broker.port))
     car = WireCar(endpoints["control"], tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"])
     running = AlarmBench(car, broker, [sys.executable, "-m", "carctl.cli", "run", "--config", str(config), "--drive",
                                        car.drive, "--panel", car.panel, "--modem", endpoints["modem"]])

@@ -37,26 +37,12 @@ def connected_car(tmp_path: Path) -> Iterator[tuple[WireCar, Broker]]:
         pytest.skip("mosquitto is not installed (Debian package mosquitto; .ci/run installs it)")
     broker = start_broker(tmp_path)
     simulator, endpoints = start_simulator(tmp_path)
-    (tmp_path / "mqtt.password").write_text(USERS["xihan-b7u2"])
-    write_key(tmp_path / "community.key", KEY)
     config = tmp_path / "car.toml"
     # The face feature on, with no gallery key: the loop opens its recognition socket while the worker refuses to
     # start (and is restarted with a backoff), so every side channel exists.
     base = bench_config_text().replace("platform = false", "platform = true").replace(
         "face = false", "face = true").replace("[runtime]\n", f'[runtime]\nsocket_dir = "{tmp_path / "run"}"\n')
-    config.write_text(base + f'''
-[platform]
-broker_host = "127.0.0.1"
-broker_port = {broker.port}
-username = "xihan-b7u2"
-password_file = "{tmp_path / 'mqtt.password'}"
-community = "xihan"
-car = "b7u2"
-key_file = "{tmp_path / 'community.key'}"
-outbox_path = "{tmp_path / 'outbox.db'}"
-state_every_s = 1.0
-overrides_path = "{tmp_path / 'overrides.json'}"
-
+    config.write_text(base + platform_section(tmp_path, broker.port) + f'''
 [face]
 key_file = "{tmp_path / 'no-gallery.key'}"
 gallery_dir = "{tmp_path / 'gallery'}"
@@ -72,6 +58,26 @@ gallery_dir = "{tmp_path / 'gallery'}"
         if simulator.stdout is not None:
             simulator.stdout.close()
         broker.stop()
+
+
+def platform_section(workdir: Path, broker_port: int) -> str:
+    """The car's [platform] table for the bench broker, with its password and community key written in
+    ``workdir``."""
+    (workdir / "mqtt.password").write_text(USERS["xihan-b7u2"])
+    write_key(workdir / "community.key", KEY)
+    return f'''
+[platform]
+broker_host = "127.0.0.1"
+broker_port = {broker_port}
+username = "xihan-b7u2"
+password_file = "{workdir / 'mqtt.password'}"
+community = "xihan"
+car = "b7u2"
+key_file = "{workdir / 'community.key'}"
+outbox_path = "{workdir / 'outbox.db'}"
+state_every_s = 1.0
+overrides_path = "{workdir / 'overrides.json'}"
+'''
 
 
 def link_process_pid(car: WireCar) -> int:
