@@ -24,7 +24,7 @@ import pytest
 
 from carctl.platform.console import build_command
 from hil_tests.test_platform_wire import KEY, messages, platform_section
-from hil_tests.wire import ROOT, WireCar, firmware_config, start_simulator
+from hil_tests.wire import ROOT, WireCar, firmware_config, start_simulator, stop_simulator
 from tests.platform.conftest import MOSQUITTO, PASSWD, Broker, start_broker
 from tests.platform.test_link import Observer
 
@@ -66,10 +66,7 @@ def bench(tmp_path: Path) -> Iterator[AlarmBench]:
         yield running
     finally:
         car.stop_firmware()
-        simulator.terminate()
-        simulator.wait(timeout=10)
-        if simulator.stdout is not None:
-            simulator.stdout.close()
+        stop_simulator(simulator)
         broker.stop()
 
 

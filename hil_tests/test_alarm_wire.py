@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hil_tests.wire import ROOT, WireCar, firmware_config, start_simulator
+from hil_tests.wire import ROOT, WireCar, firmware_config, start_simulator, stop_simulator
 
 pytestmark = pytest.mark.hil
 FIRST_NUMBER = "+8653281234567"
@@ -38,10 +38,7 @@ def car_with_modem(tmp_path: Path) -> Iterator[tuple[WireCar, dict[str, Any]]]:
         yield car, endpoints
     finally:
         car.stop_firmware()
-        simulator.terminate()
-        simulator.wait(timeout=10)
-        if simulator.stdout is not None:
-            simulator.stdout.close()
+        stop_simulator(simulator)
 
 
 def wait_standing(car: WireCar) -> None:

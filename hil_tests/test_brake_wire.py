@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil_tests.wire import WireCar, firmware_config, start_firmware, start_simulator
+from hil_tests.wire import WireCar, firmware_config, start_firmware, start_simulator, stop_simulator
 
 LANDING_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
 BRAKE_CONTACTS = "brake_contacts = 2\n"
@@ -31,10 +31,7 @@ def car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireCar]:
         yield wire
     finally:
         wire.stop_firmware()
-        simulator.terminate()
-        simulator.wait(timeout=10)
-        if simulator.stdout is not None:
-            simulator.stdout.close()
+        stop_simulator(simulator)
 
 
 def latched_on_disk(car: WireCar) -> set[str]:

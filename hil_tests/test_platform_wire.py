@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from carctl.platform.console import build_command
-from hil_tests.wire import WireCar, bench_config_text, start_firmware, start_simulator
+from hil_tests.wire import WireCar, bench_config_text, start_firmware, start_simulator, stop_simulator
 from tests.platform.conftest import MOSQUITTO, PASSWD, USERS, Broker, start_broker
 from tests.platform.test_link import Observer
 from tests.sidechannel_senders import REFUSED, send_from_another_process
@@ -53,10 +53,7 @@ gallery_dir = "{tmp_path / 'gallery'}"
         yield car, broker
     finally:
         car.stop_firmware()
-        simulator.terminate()
-        simulator.wait(timeout=10)
-        if simulator.stdout is not None:
-            simulator.stdout.close()
+        stop_simulator(simulator)
         broker.stop()
 
 

@@ -57,6 +57,13 @@ def start_simulator(workdir: Path, car_keys: str = "",
     return process, json.loads(line)
 
 
+def stop_simulator(simulator: subprocess.Popen[str]) -> None:
+    simulator.terminate()
+    simulator.wait(timeout=10)
+    if simulator.stdout is not None:
+        simulator.stdout.close()
+
+
 def firmware_config(workdir: Path, car_keys: str = "") -> Path:
     """configs/sim.toml with a record of latched faults in ``workdir``, as a car in service keeps one (written
     empty before the first start, as the commissioning engineer's reset would leave it), and a maintenance record
