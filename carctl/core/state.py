@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from carctl.core.calls import Calls
 from carctl.core.door import DoorState
 from carctl.core.faults import Fault, latched
+from carctl.core.learned import LearnedTable, LearningRun
 from carctl.core.phases import Phase, Run
 from carctl.core.signals import AlarmPhase, Direction, Mode
 
@@ -90,6 +91,11 @@ class ControllerState:
     brake_test_held_since_tick: int = -1
     brake_test_at_m: float = 0.0
     brake_test_unanswered: bool = False
+    # learning.py: the learn input as last seen (a press starts a run), the run under way (None: none), and the table
+    # the last complete run learned (None: none since start), for the runtime to write.
+    learn_button_held: bool = False
+    learning: LearningRun | None = None
+    learned: LearnedTable | None = None
 
 
 def kept_alarm(state: ControllerState) -> AlarmPhase:
