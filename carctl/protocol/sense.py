@@ -237,6 +237,8 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         top.alarm_battery_low,  # alarm_battery_low
         drive.brake_contacts,  # brake_contacts_lifted
         drive.brake_test_torque,  # brake_test_torque
+        # A level, trusted only while the cabinet's board reading is fresh (as its hold-to-run buttons).
+        cabinet is not None and cabinet.learn_button and cabinet_age <= fresh.cabinet_hold_to_run,  # learn_button
     )
 
 
