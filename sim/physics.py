@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, Union
 
-from carctl.core.config import ControllerConfig, Range, check_ranges, shown
+from carctl.core.config import MAX_LANDING_INDEX, ControllerConfig, Range, check_ranges, shown
 from carctl.core.signals import Commands
 from carctl.protocol.drive_map import DriveCommand, DriveStatus, make_drive_status
 from carctl.protocol.panelbus import CarTopOutputs
@@ -108,6 +108,8 @@ class PhysicsConfig:
     # scenario's [building] landing_offsets_mm. The door-zone sensor, the terminal switches and the reference mark
     # follow the true landings; a car levelled on the typed table stands off by these. () or zeros: none.
     landing_offsets_mm: tuple[float, ...] = ()
+    # Landings whose door-zone vane is not there (never fitted, or fallen off): the sensor sees no zone at them.
+    missing_vanes: tuple[int, ...] = ()
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "car_mass_kg": Range(0.0, 10_000.0, "kg", above=True),
@@ -129,6 +131,7 @@ class PhysicsConfig:
         "reference_mark_m": Range(0.0, 300.0, "m", above=True),
         "brake_contacts": Range(0, 2, "circuits"),
         "landing_offsets_mm": Range(-LANDING_OFFSET_MAX_MM, LANDING_OFFSET_MAX_MM, "mm"),
+        "missing_vanes": Range(0, MAX_LANDING_INDEX),
     }
 
     def __post_init__(self) -> None:
@@ -163,6 +166,9 @@ class Shaft:
         # The true landings (the vanes, the sills): the typed table moved by physics.landing_offsets_mm.
         self.landings_m = true_landings_m(building.landings_m, self.physics.landing_offsets_mm)
         self.door_zone_m = building.door_zone_m
+        # The vanes the door-zone sensor sees: at the true landings, but for the missing ones.
+        self.vanes_m = tuple(height for index, height in enumerate(self.landings_m)
+                             if index not in self.physics.missing_vanes)
         # The terminal slowdown switches, where the configuration says the cams are: actuated from that distance of
         # a terminal landing onwards (beyond the landing too), by the car's true position.
         self.slowdown_m = car.terminal_switches_m
@@ -521,7 +527,7 @@ class Shaft:
         return "opening" if self.door_motion > 0 else "closing"
 
     def _door_zone_at(self, position: float) -> bool:
-        landings = self.landings_m
+        landings = self.vanes_m
         index = bisect.bisect_left(landings, position)
         zone = self.door_zone_m
         if index < len(landings) and landings[index] - position <= zone:
