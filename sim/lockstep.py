@@ -624,6 +624,7 @@ class Lockstep:
             "wall_seconds": round(wall_seconds, 3),
             "stepped_ticks": self.stepped_ticks,
             "skipped_ticks": self.tick - self.stepped_ticks,
+            "learning_runs": list(self.learnings),
         })
         if self.camera is not None:
             report["face"] = self.camera.stats.report()
