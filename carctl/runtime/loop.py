@@ -49,6 +49,7 @@ from carctl.runtime.alarm_bridge import AlarmBridge
 from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.interfaces import DrivePort, PanelPort
 from carctl.runtime.latches import LatchRecord
+from carctl.runtime.learned_table import LandingTable
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.structlog import StructuredLog, open_log
@@ -82,7 +83,14 @@ class ControlLoop:
     def __init__(self, config: FirmwareConfig, drive: DrivePort, panels: PanelPort, log: StructuredLog,
                  child_pid: Callable[[str], int | None] | None = None) -> None:
         self.config = config
-        self.controller = Controller(config.controller)
+        # The learned landing table, when there is a sound one, in place of the typed landings (learned_table.py).
+        self.landing_table = LandingTable(config.controller, config.runtime.learned_table)
+        if self.landing_table.problem:
+            log.write("landing_table", state="learned table refused: the typed table is used",
+                      problem=self.landing_table.problem)
+        else:
+            log.write("landing_table", state=self.landing_table.source)
+        self.controller = Controller(self.landing_table.config)
         self.drive = drive
         self.panels = panels
         self.log = log
@@ -240,6 +248,12 @@ class ControlLoop:
                 self.errors.caught("latches")
         if self.state.alarm is AlarmPhase.IDLE:
             self.alarm_id = ""
+        if self.state.learned is not None and events:
+            learned = self.landing_table.take(self.state.learned, events)
+            if learned is not None:  # a learning run just ended with a table: in force at once, and written
+                self.controller = Controller(learned)
+                self.log.write("landing_table", state=self.landing_table.source,
+                               landings_m=list(learned.building.landings_m))
         for event in events:
             self.log.write("event", tick=event.tick, event=event.kind.value, landing=event.landing,
                            detail=event.detail)
@@ -433,6 +447,7 @@ class ControlLoop:
             "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
             "latch_write_errors": self.latches.write_errors if self.latches is not None else None,
             "latch_rewrites": self.latches.rewrites if self.latches is not None else None,
+            **self.landing_table.health(),
             "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
             "platform_spool_dropped": self.bridge.spool_overflow if self.bridge is not None else None,
             "recognitions": self.inbox.accepted if self.inbox is not None else None,
@@ -499,6 +514,7 @@ class ControlLoop:
             self.fault_log.close()
         if self.latches is not None:
             self.latches.close()
+        self.landing_table.close()
         self.close_platform()
         if self.alarm_bridge is not None:
             self.alarm_bridge.close()

@@ -4,8 +4,8 @@ On the board the unit (deploy/carctl.service) runs as user `carctl` under `Prote
 system is read-only to it except the three directories systemd makes for it. Every file the firmware writes lives
 in one of them, so a default configuration can write everything it must and nothing else:
 
-- STATE_DIR, /var/lib/carctl (StateDirectory, 0750, carctl:carctl): the latched faults, the fault log, the platform's
-  outbox and settings, the face galleries and the gallery key.
+- STATE_DIR, /var/lib/carctl (StateDirectory, 0750, carctl:carctl): the latched faults, the fault log, the learned
+  landing table, the platform's outbox and settings, the face galleries and the gallery key.
 - LOG_DIR, /var/log/carctl (LogsDirectory, 0750): the structured control log, when `runtime.log` is a file.
 - RUNTIME_DIR, /run/carctl (RuntimeDirectory, 0700): the side channels' sockets.
 
@@ -52,6 +52,8 @@ def written_files(config: FirmwareConfig) -> list[StateFile]:
     files = [
         StateFile("runtime.latch_file", runtime.latch_file, TECHNICIAN_READABLE, "loop", "the latched faults"),
         StateFile("runtime.fault_log", runtime.fault_log, TECHNICIAN_READABLE, "loop", "the fault log"),
+        StateFile("runtime.learned_table", runtime.learned_table, TECHNICIAN_READABLE, "loop",
+                  "the landing table the last shaft learning run measured"),
     ]
     if runtime.log != "-":
         files.append(StateFile("runtime.log", runtime.log, TECHNICIAN_READABLE, "loop", "the control log"))
