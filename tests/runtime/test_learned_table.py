@@ -138,3 +138,34 @@ def test_the_loop_side_reports_a_table_it_cannot_write(tmp_path: Path) -> None:
     assert table.take(TABLE, done) is not None  # in force at once, whatever the disk says
     table.close()
     assert table.write_errors == 1 and "not written" in str(table.health()["landing_table_problem"])
+
+
+def _board_config(tmp_path: Path, table_path: Path) -> Path:
+    board = (Path(__file__).parent.parent.parent / "configs" / "board.toml").read_text(encoding="utf-8")
+    config = tmp_path / "board.toml"
+    config.write_text(board.replace('[runtime]\n', f'[runtime]\nlearned_table = "{table_path}"\n', 1),
+                      encoding="utf-8")
+    return config
+
+
+def test_carctl_learned_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from carctl.cli import main
+
+    table_path = tmp_path / "learned.json"
+    config = _board_config(tmp_path, table_path)
+    assert main(["learned", "show", "--config", str(config)]) == 0
+    assert "no learned table" in capsys.readouterr().out
+    write(table_path, TABLE, WHEN)
+    assert main(["learned", "show", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert WHEN in out and "+27.0" in out and "-18.0" in out
+    assert main(["learned", "show", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["used"] == f"learned {WHEN}"
+    table_path.write_bytes(encode(TABLE, WHEN)[:-40])  # torn
+    assert main(["learned", "show", "--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "refused" in error and "typed table" in error
+    assert main(["learned", "show", "--config", str(tmp_path / "absent.toml")]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["learned", "show"])
+    assert exit_.value.code == 2
