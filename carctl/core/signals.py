@@ -156,6 +156,9 @@ class Inputs:
     # The controller cabinet's learn button (cabinet landing board, STATUS bit7; or the service tool), a level: its
     # press starts the shaft learning run (learning.py).
     learn_button: bool = False
+    # The runtime refused the learned landing table at start (or could not write a new one): the car runs on the
+    # typed table, shown as a fault (runtime/learned_table.py).
+    landing_table_refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,7 +210,8 @@ class ControlLoop:
                            alarm_acknowledged=(self.bridge is not None
                                                and self.bridge.take_acknowledgement(self.alarm_id)),
                            alarm_modem_dead=self.alarm_bridge is not None and self.alarm_bridge.dead(),
-                           alarm_test=self.alarm_bridge.take_test() if self.alarm_bridge is not None else ("", False))
+                           alarm_test=self.alarm_bridge.take_test() if self.alarm_bridge is not None else ("", False),
+                           landing_table_refused=bool(self.landing_table.problem))
             self.state, commands, events = self.controller.step(self.state, inputs)
         except Exception:  # noqa: BLE001 - the core failing is a stop at once (docs/faults.md, 38)
             # Logged with its traceback. The clean steps of the next CONTROLLER_ERROR_HOLD_S raise controller_error,
