@@ -7,8 +7,10 @@ Rules of this module:
   nothing moves.
 - The run (mode learning, ModeRules.learning_run) goes up at the inspection speed to the top terminal, recording
   every edge of the door-zone sensor (vanes or magnets at each landing) and of the terminal slowdown switches by the
-  count, each at the middle of the tick that saw it change. It stops level with the top vane's middle, and never
-  farther than the typed top landing plus half the overtravel (the final limit is judged on the typed table).
+  count, each at the middle of the tick that saw it change. It stops level with the middle of the top landing's
+  vane (the one within a door zone of the typed top landing: the top is not found by counting vanes), and never
+  farther than the typed top landing plus half the overtravel (the final limit is judged on the typed table);
+  with no vane there, at the typed top landing.
 - A landing is the middle of its vane; a terminal landing, whose vane the car cannot pass through, is its one edge
   and half the vane length measured at the other landings. The bottom landing is the count's zero (the drive's
   reference mark sets it): learned farther from it than the levelling accuracy is refused.
@@ -113,10 +115,13 @@ def learning(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
         return _end(replace(state, learning=run), tick,
                     f"refused:vane_count:{seen}>{ctx.landing_count}", events), HOLD
     top_m = ctx.landings_m[-1]
-    limit_m = top_m + ctx.building.overtravel_m / 2
-    target_m = min(limit_m, top_m)
-    if seen == ctx.landing_count and len(run.edges_m) % 2 == 0:  # inside the last vane: its middle is the top
-        target_m = min(limit_m, run.edges_m[-1] + _half_vane_m(ctx, run.edges_m))
+    target_m = top_m
+    if run.edges_m and len(run.edges_m) % 2 == 0:  # inside a vane entered on the way up
+        middle_m = run.edges_m[-1] + _half_vane_m(ctx, run.edges_m)
+        if abs(middle_m - top_m) <= ctx.building.door_zone_m:
+            # The top landing's vane (one nearer the typed top than a door zone): stop level with its middle. Any
+            # other vane, however many have been counted, is passed: the top is not found by counting.
+            target_m = min(top_m + ctx.building.overtravel_m / 2, middle_m)
     remaining_m = target_m - inputs.position_m
     moving = inputs.brake_open or inputs.drive_running
     if remaining_m > ctx.car.level_tolerance_m:
