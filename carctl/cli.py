@@ -215,8 +215,8 @@ def _show_learned(config_path: Path, as_json: bool) -> int:
     try:
         record = read(Path(path))
     except (OSError, ValueError) as error:
-        return _fail(f"{path}: refused ({getattr(error, 'reason', None) or getattr(error, 'strerror', None) or error}); "
-                     f"the firmware uses the typed table")
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
+        return _fail(f"{path}: refused ({reason}); the firmware uses the typed table")
     if record is None:
         print(f"{path}: no learned table (no learning run yet); the typed building.landings_m is used")
         return EXIT_OK
@@ -231,7 +231,9 @@ def _show_learned(config_path: Path, as_json: bool) -> int:
         typed = config.controller.building.landings_m
         print("landing  learned m  typed m  difference mm")
         for index, learned_m in enumerate(record.table.landings_m):
-            typed_text = f"{typed[index]:7.3f}  {(learned_m - typed[index]) * 1000:+13.1f}" if index < len(typed) else ""
+            typed_text = ""
+            if index < len(typed):
+                typed_text = f"{typed[index]:7.3f}  {(learned_m - typed[index]) * 1000:+13.1f}"
             print(f"{index:7}  {learned_m:9.4f}  {typed_text}")
         for name, edge, height_m in record.table.switch_edges:
             print(f"switch {name} {edge} at {height_m:.4f} m")

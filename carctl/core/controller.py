@@ -5,12 +5,12 @@ Rules of this module:
   a deadline tick kept in the state, and the tick is used only to compare against those deadlines or to sample the
   running profile. So a car that is standing and waiting returns its state unchanged (the same object), which is
   what lets the lockstep simulator skip idle ticks without changing the result (next_deadline_tick()).
-- Order within a tick: the mode (modes.py; the learn input, learning.py), the standstill watch (standstill.py), fault detection, the brake
-  contacts (brake.py) and the input watch (supervisor.py, watch.py), the supervisor raising and clearing faults,
-  access and call registration (access.py, calls.py), the periodic brake test when one is due or under way
-  (braketest.py; while it lasts no phase handler runs), the phase logic (one handler per phase, HANDLERS;
-  inspection.py where the mode is hold-to-run, learning.py in the learning run), the faults the logic found, the entrapment watch (on the state
-  after the logic), energy saving, the commands (outputs.py), then the supervisor's last word on them (enforce); a
+- Order within a tick: the mode (modes.py; then the learn input, learning.py), the standstill watch
+  (standstill.py), fault detection, the brake contacts (brake.py) and the input watch (supervisor.py, watch.py),
+  the supervisor raising and clearing faults, access and call registration (access.py, calls.py), the periodic
+  brake test when one is due or under way (braketest.py; while it lasts no phase handler runs), the phase logic
+  (one handler per phase, HANDLERS; inspection.py where the mode is hold-to-run, learning.py in the learning run),
+  the faults the logic found, the entrapment watch (on the state after the logic), energy saving, the commands (outputs.py), then the supervisor's last word on them (enforce); a
   quick stop among them starts the car settling (standstill.py).
 - This module only composes. Each behaviour lives in its own module: the phase table in phases.py, standing and
   relevelling in landing.py, runs in travel.py, HALTED in recovery.py, the correction run in correction.py, rescue

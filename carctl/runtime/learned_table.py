@@ -111,9 +111,10 @@ def parse(data: bytes) -> LearnedRecord:
 
 
 def _height(value: object, key: str) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value) or not -1.0 <= value <= MAX_HEIGHT_M:  # type: ignore[arg-type]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not (
+            -1.0 <= value <= MAX_HEIGHT_M):
         raise ValueError(f"{key} holds a value that is not a height in metres ({str(value)[:40]!r})")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def write(path: Path, table: LearnedTable, learned_at: str) -> None:

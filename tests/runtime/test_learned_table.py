@@ -143,8 +143,8 @@ def test_the_loop_side_reports_a_table_it_cannot_write(tmp_path: Path) -> None:
 def _board_config(tmp_path: Path, table_path: Path) -> Path:
     board = (Path(__file__).parent.parent.parent / "configs" / "board.toml").read_text(encoding="utf-8")
     config = tmp_path / "board.toml"
-    config.write_text(board.replace('[runtime]\n', f'[runtime]\nlearned_table = "{table_path}"\n', 1),
-                      encoding="utf-8")
+    config.write_text(board.replace('learned_table = "/var/lib/carctl/learned_landings.json"',
+                                    f'learned_table = "{table_path}"'), encoding="utf-8")
     return config
 
 
