@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     from carctl.runtime.audit_cli import add_parser as add_audit_parser
 
     add_audit_parser(commands, _Parser)
+    learned = commands.add_parser("learned", help="the landing table the last shaft learning run measured "
+                                                  "(runtime.learned_table)")
+    learned_commands = learned.add_subparsers(dest="learned_command", required=True, parser_class=_Parser)
+    show = learned_commands.add_parser("show", help="the learned table beside the typed one; exit 2 when it is "
+                                                    "refused (the car then runs on the typed table)")
+    show.add_argument("--config", type=Path, required=True, help="the firmware's configuration (board.toml)")
+    show.add_argument("--json", action="store_true", help="the record as JSON")
+
     from carctl.face.cli import add_parser as add_face_parser
 
     add_face_parser(commands, _Parser)
@@ -158,6 +166,8 @@ def _main(argv: Sequence[str] | None) -> int:
         from carctl.runtime.audit_cli import run as run_audit
 
         return run_audit(args)
+    if args.command == "learned":
+        return _show_learned(args.config, args.json)
     if args.command == "face":
         from carctl.face.cli import run as run_face
 
@@ -199,6 +209,50 @@ def _show_faults(path: Path, last: int, as_json: bool) -> int:
     if contents.malformed:
         return _fail(f"{path}: {contents.malformed} malformed record(s) not shown; the first: "
                      f"{contents.first_problem}")
+    return EXIT_OK
+
+
+def _show_learned(config_path: Path, as_json: bool) -> int:
+    """The learned landing table the firmware configured by ``config_path`` would use at start, beside the typed
+    one, in millimetres of difference; a table the firmware would refuse is exit 2, with the reason."""
+    from carctl.runtime import config as firmware_config
+    from carctl.runtime.learned_table import read, startup
+
+    try:
+        config = firmware_config.load(config_path)
+    except (OSError, ValueError) as error:
+        return _fail(str(error))  # it names the file and the key
+    path = config.runtime.learned_table
+    if not path:
+        print("runtime.learned_table is empty: no learned table is kept; the typed building.landings_m is used")
+        return EXIT_OK
+    try:
+        record = read(Path(path))
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
+        return _fail(f"{path}: refused ({reason}); the firmware uses the typed table")
+    if record is None:
+        print(f"{path}: no learned table (no learning run yet); the typed building.landings_m is used")
+        return EXIT_OK
+    _, source, problem = startup(config.controller, path)
+    if as_json:
+        print(json.dumps({"path": path, "learned_at": record.learned_at, "landings_m": record.table.landings_m,
+                          "typed_landings_m": config.controller.building.landings_m,
+                          "vane_edges_m": record.table.vane_edges_m, "switch_edges": record.table.switch_edges,
+                          "used": source, "problem": problem or None}))
+    else:
+        print(f"{path}: learned {record.learned_at}")
+        typed = config.controller.building.landings_m
+        print("landing  learned m  typed m  difference mm")
+        for index, learned_m in enumerate(record.table.landings_m):
+            typed_text = ""
+            if index < len(typed):
+                typed_text = f"{typed[index]:7.3f}  {(learned_m - typed[index]) * 1000:+13.1f}"
+            print(f"{index:7}  {learned_m:9.4f}  {typed_text}")
+        for name, edge, height_m in record.table.switch_edges:
+            print(f"switch {name} {edge} at {height_m:.4f} m")
+    if problem:
+        return _fail(f"{problem}; the firmware uses the typed table")
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@
     python -m sim ctl --control HOST:PORT inject comm_loss | clear comm_loss
     python -m sim ctl --control HOST:PORT modbus --drop 5 | --corrupt 5
     python -m sim ctl --control HOST:PORT key eeo on | eeo-run down | eeo-run stop
+    python -m sim ctl --control HOST:PORT key inspection on | inspection-run down | learn
     python -m sim ctl --control HOST:PORT panel-garbage 200
     python -m sim fleet --cars 223 --duration 3600 [--speed 1] [--faults-per-car-h 2] [--json FILE]
 
@@ -49,7 +50,7 @@ ACTIONS: dict[str, str] = {
     "inject": "KIND", "clear": "KIND",
     "key": "inspection|eeo|independent on|off", "inspection-run": "up|down|stop", "eeo-run": "up|down|stop",
     "modbus": "(with --drop N, --corrupt N)", "panel-garbage": "BYTES", "panel-corrupt": "FRAMES",
-    "rescue": "answer|busy|no-answer|hangup [NUMBER]", "modem-dead": "", "modem-alive": "",
+    "rescue": "answer|busy|no-answer|hangup [NUMBER]", "modem-dead": "", "modem-alive": "", "learn": "",
 }
 # One label of a host name (RFC 1123; '_' too, which resolvers accept): what the IDNA codec takes without failing.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
@@ -152,7 +153,7 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
               "seat-off": {"cmd": "seat", "occupied": False}, "fire-on": {"cmd": "fire_switch", "on": True},
               "fire-off": {"cmd": "fire_switch", "on": False}, "alarm-hold": {"cmd": "alarm", "held": True},
               "alarm-release": {"cmd": "alarm", "held": False}, "modem-dead": {"cmd": "modem", "dead": True},
-              "modem-alive": {"cmd": "modem", "dead": False}}
+              "modem-alive": {"cmd": "modem", "dead": False}, "learn": {"cmd": "learn"}}
     if action in simple:
         return simple[action]
     if action in ("car-call", "accessible-call"):

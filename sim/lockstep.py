@@ -24,7 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
+from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState
+from carctl.core.learning import landings_from_detail, with_learned_landings
 from carctl.core.state import kept_alarm, latched_faults
 from carctl.protocol.modem import Step
 from sim.modem import AlarmLine
@@ -37,6 +39,7 @@ from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs,
 from sim.metrics import passenger_metrics
 from sim.panels import car_top_reading
 from sim.physics import Shaft, actuators
+from sim.learnrun import LearnProcedure
 from sim.scenario import Scenario, ScriptedEvent
 from sim.traffic import Passenger, PassengerFlow, Presses, generate
 
@@ -123,6 +126,11 @@ class Lockstep:
         # cabinet landing's board; and what that board last reported of them.
         self.cabinet = (False, False, False)
         self._cabinet_read = self.cabinet
+        # The cabinet's learn button (the same board), what that board last reported of it, and the scenario event
+        # learn in progress (sim/learnrun.py; None: none).
+        self.learn_button = False
+        self._learn_read = False
+        self.learn_procedure: LearnProcedure | None = None
         self.violations: list[Violation] = []
         building = config.building
         self._overspeed_m_s = config.car.governor_trip_m_s
@@ -137,6 +145,7 @@ class Lockstep:
         self.alarms = {"requested": 0, "filtered": 0}  # alarms started, and holds held back at open doors
         self.trapped_passengers = 0
         self.levelling_errors_m: list[float] = []
+        self.learnings: list[str] = []  # how each learning run ended (LEARNING event details)
         self.stepped_ticks = 0
         self.tick = 0
         self.state: ControllerState = self.controller.initial_state(self.shaft.encoder_m())
@@ -219,6 +228,8 @@ class Lockstep:
         elif kind == "load":
             shaft.extra_load_kg = event.load_kg
             shaft.set_load(shaft.load_kg)
+        elif kind == "learn" and self.learn_procedure is None:
+            self.learn_procedure = LearnProcedure(tick, self.period_s)
 
     def inject(self, kind: str) -> None:
         """A scenario fault: in the shaft, or (comm loss, a silent board) in what reaches the controller."""
@@ -308,14 +319,17 @@ class Lockstep:
             readings.landing_age = [age] * readings.landing_count
             presses.up.clear()
             presses.down.clear()
-        elif self.fire_detected != readings.fire_detected or self.cabinet != self._cabinet_read:
+        elif (self.fire_detected != readings.fire_detected or self.cabinet != self._cabinet_read
+              or self.learn_button is not self._learn_read):
             self._cabinet_read = switch, up, down = self.cabinet
+            self._learn_read = learn = self.learn_button
             cabinet = readings.cabinet_landing
             for landing in range(readings.landing_count):
                 at_cabinet = landing == cabinet
                 readings.take_landing(landing, LandingInputs(fire_detector=landing in self.fire_detected,
                                                              eeo_switch=switch and at_cabinet,
-                                                             eeo_up=up and at_cabinet, eeo_down=down and at_cabinet))
+                                                             eeo_up=up and at_cabinet, eeo_down=down and at_cabinet,
+                                                             learn_button=learn and at_cabinet))
         elif readings.landing_age[0]:  # heard again after a silence
             readings.landing_age = [0] * readings.landing_count
 
@@ -392,6 +406,8 @@ class Lockstep:
                 self.alarms[event.detail] += 1
             elif event.kind is EventKind.TRAPPED_PASSENGER:
                 self.trapped_passengers += 1
+            elif event.kind is EventKind.LEARNING:
+                self._on_learning(event)
             elif event.kind is EventKind.ARRIVED:
                 shaft = self.shaft
                 self.levelling_errors_m.append(abs(shaft.position_m - shaft.landings_m[event.landing]))
@@ -404,6 +420,21 @@ class Lockstep:
                     if entry["kind"] == event.detail and entry["cleared_t_s"] is None:
                         entry["cleared_t_s"] = round(event.tick * self.period_s, 3)
                         break
+
+    def _on_learning(self, event: Event) -> None:
+        """A learning run's end: a learned table becomes the controller's (as the firmware builds its configuration
+        from the table it wrote); the scenario's learn procedure hears how it ended."""
+        if event.detail == "started":
+            return
+        self.learnings.append(event.detail)
+        landings_m = landings_from_detail(event.detail)
+        if landings_m is not None:
+            try:
+                self.controller = Controller(with_learned_landings(self.config, landings_m))
+            except ConfigError as error:
+                self.learnings.append(f"not_used:{error}")
+        if self.learn_procedure is not None:
+            self.learn_procedure.result = event.detail
 
     def _trace_record(self, tick: int) -> dict[str, Any]:
         shaft = self.shaft
@@ -475,9 +506,11 @@ class Lockstep:
             pending = self.pending
             if self.script:
                 self._apply_script(tick, presses, pending)
+            if self.learn_procedure is not None and self.learn_procedure.step(self, tick):
+                self.learn_procedure = None
             inputs = self._sense(tick, presses, pending)
             previous = self._previous_inputs
-            had_input = presses.any() or pending.any()
+            had_input = presses.any() or pending.any() or self.learn_procedure is not None
             if (self._repeating and self.skip_idle and previous is not None and not had_input
                     and not self.alarm_line.busy
                     and shaft.is_steady(self.commands)
@@ -496,6 +529,8 @@ class Lockstep:
                     continue
             state = self.state
             new_state, commands, events = controller.step(state, inputs)
+            if controller is not self.controller:  # a learned table took over (_on_learning)
+                controller = self.controller
             self.stepped_ticks += 1
             if recording is not None:
                 recording.inputs.append(inputs)
@@ -589,6 +624,7 @@ class Lockstep:
             "wall_seconds": round(wall_seconds, 3),
             "stepped_ticks": self.stepped_ticks,
             "skipped_ticks": self.tick - self.stepped_ticks,
+            "learning_runs": list(self.learnings),
         })
         if self.camera is not None:
             report["face"] = self.camera.stats.report()

@@ -34,6 +34,7 @@ class PanelBoards:
         self.eeo_switch = False
         self.eeo_up = False
         self.eeo_down = False
+        self.learn_button = False  # the cabinet's learn button (the shaft learning run), on the same board
         self.decoder = FrameDecoder()
         self.car_top_outputs = CarTopOutputs()
         self.car_panel_outputs = CarPanelOutputs()
@@ -149,7 +150,8 @@ class PanelBoards:
             return LandingInputs(sequence=latch.sequence, up_pressed="up" in reported, down_pressed="down" in reported,
                                  fire_switch=fire, fire_detector=landing in self.fire_detected,
                                  eeo_switch=cabinet and self.eeo_switch, eeo_up=cabinet and self.eeo_up,
-                                 eeo_down=cabinet and self.eeo_down).to_payload()
+                                 eeo_down=cabinet and self.eeo_down,
+                                 learn_button=cabinet and self.learn_button).to_payload()
         return None
 
     # -- what the car shows --------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, Union
 
-from carctl.core.config import ControllerConfig, Range, check_ranges, shown
+from carctl.core.config import MAX_LANDING_INDEX, ControllerConfig, Range, check_ranges, shown
 from carctl.core.signals import Commands
 from carctl.protocol.drive_map import DriveCommand, DriveStatus, make_drive_status
 from carctl.protocol.panelbus import CarTopOutputs
@@ -64,6 +64,10 @@ ENCODER_SLIP_FRACTION = 0.04
 # torque: under it the car creeps upwards (the test torque lifts), and stops on the brake when the torque goes.
 
 # Drive fault codes the simulated drive reports in its FAULT_CODE register (docs/register-map.md).
+# The farthest a landing's true position may be from the typed one in a scenario: a storey's worth, enough to put two
+# vanes too close together for a learning run to accept.
+LANDING_OFFSET_MAX_MM = 3000.0
+
 DRIVE_FAULT_CODES = {
     "drive_fault": 0x21,  # overcurrent
     "comm_loss": 0x31,  # watchdog stopped changing
@@ -100,6 +104,12 @@ class PhysicsConfig:
     # bit4) by holding its test torque against the closed brake (STATUS bit12).
     brake_contacts: int = 0
     brake_test: bool = True
+    # Where each landing's door-zone vane (and sill) truly is, off the typed table (building.landings_m), in mm: the
+    # scenario's [building] landing_offsets_mm. The door-zone sensor, the terminal switches and the reference mark
+    # follow the true landings; a car levelled on the typed table stands off by these. () or zeros: none.
+    landing_offsets_mm: tuple[float, ...] = ()
+    # Landings whose door-zone vane is not there (never fitted, or fallen off): the sensor sees no zone at them.
+    missing_vanes: tuple[int, ...] = ()
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "car_mass_kg": Range(0.0, 10_000.0, "kg", above=True),
@@ -120,10 +130,19 @@ class PhysicsConfig:
         "rescue_lift_limit_kg": Range(0.0, 5000.0, "kg", above=True),
         "reference_mark_m": Range(0.0, 300.0, "m", above=True),
         "brake_contacts": Range(0, 2, "circuits"),
+        "landing_offsets_mm": Range(-LANDING_OFFSET_MAX_MM, LANDING_OFFSET_MAX_MM, "mm"),
+        "missing_vanes": Range(0, MAX_LANDING_INDEX),
     }
 
     def __post_init__(self) -> None:
         check_ranges(self, "physics")
+
+
+def true_landings_m(typed_m: tuple[float, ...], offsets_mm: tuple[float, ...]) -> tuple[float, ...]:
+    """The landings where the shaft has them: the typed heights moved by the offsets (none: the typed ones)."""
+    if not offsets_mm:
+        return typed_m
+    return tuple(height + offset / 1000.0 for height, offset in zip(typed_m, offsets_mm))
 
 
 class UnknownFault(ValueError):
@@ -144,8 +163,12 @@ class Shaft:
         car = config.car
         building = config.building
         self.period_s = car.control_period_s
-        self.landings_m = building.landings_m
+        # The true landings (the vanes, the sills): the typed table moved by physics.landing_offsets_mm.
+        self.landings_m = true_landings_m(building.landings_m, self.physics.landing_offsets_mm)
         self.door_zone_m = building.door_zone_m
+        # The vanes the door-zone sensor sees: at the true landings, but for the missing ones.
+        self.vanes_m = tuple(height for index, height in enumerate(self.landings_m)
+                             if index not in self.physics.missing_vanes)
         # The terminal slowdown switches, where the configuration says the cams are: actuated from that distance of
         # a terminal landing onwards (beyond the landing too), by the car's true position.
         self.slowdown_m = car.terminal_switches_m
@@ -504,7 +527,7 @@ class Shaft:
         return "opening" if self.door_motion > 0 else "closing"
 
     def _door_zone_at(self, position: float) -> bool:
-        landings = self.landings_m
+        landings = self.vanes_m
         index = bisect.bisect_left(landings, position)
         zone = self.door_zone_m
         if index < len(landings) and landings[index] - position <= zone:

@@ -21,6 +21,7 @@ from typing import Any
 from carctl.core.controller import Phase
 from carctl.core.signals import Direction, Event, EventKind, Mode, Recognition
 from carctl.core.supervisor import Fault
+from sim.learnrun import PRESS_S, LearnProcedure
 from sim.lockstep import Lockstep
 from sim.physics import Shaft
 from sim.scenario import from_dict
@@ -152,6 +153,20 @@ class SimulatedCar:
     def hold_inspection(self, direction: str | None) -> None:
         """Hold the car-top inspection station's "up" or "down" button; None releases both."""
         self.sim.inspection_buttons = (direction == "up", direction == "down")
+
+    def press_learn(self) -> None:
+        """Press the cabinet's learn button (held for learnrun.PRESS_S, then let go)."""
+        self.sim.learn_button = True
+        self.run_for(PRESS_S)
+        self.sim.learn_button = False
+
+    def learn(self, within_s: float = 300.0) -> str:
+        """What the scenario event learn does: inspection, down to the bottom, the learn button, the run, back to
+        normal. Returns how the run ended (the LEARNING event's detail)."""
+        procedure = LearnProcedure(self.sim.tick, self.sim.period_s)
+        self.sim.learn_procedure = procedure
+        self.wait_until(lambda: self.sim.learn_procedure is None, within_s=within_s, what="the learning procedure over")
+        return procedure.result
 
     def detect_fire(self, landing: int) -> None:
         """The fire (smoke) detector at a landing goes active."""

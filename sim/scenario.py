@@ -12,26 +12,28 @@ Rules of this module:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from carctl.core.config import (DAY_S, MAX_LANDING_INDEX, YEAR_S, BuildingConfig, CarConfig, ConfigError,
-                                ControllerConfig, Range, shown)
+                                ControllerConfig, Range, check_number, shown)
 from carctl.core.signals import Mode
 from carctl.tomlconfig import ConfigFileError, build_table, key_spelling, read_toml
 from sim.modem import DIALLED_NUMBER, RESCUE_ACTIONS
-from sim.physics import FAULT_KINDS, PhysicsConfig
+from sim.physics import FAULT_KINDS, LANDING_OFFSET_MAX_MM, PhysicsConfig, true_landings_m
 from sim.traffic import PATTERNS, TrafficConfig, expected_passengers
 
 EVENT_TYPES = ("hall_call", "car_call", "passenger", "fault", "clear_fault", "seat_occupied", "seat_free",
                "accessible_call", "obstruct", "mode", "door_open_button", "door_close_button", "fault_reset",
                "load", "fire_detected", "fire_detector_reset", "controller_restart", "alarm",
-               "alarm_reset", "rescue")
+               "alarm_reset", "rescue", "learn")
 # Rescue is entered only on the drive's on-battery signal (a power_loss fault), never requested.
 # Rescue is the battery's, and emergency electrical operation the cabinet's key switch (SimulatedCar.
 # emergency_electrical): neither is a request.
-REQUESTABLE_MODES = tuple(mode.value for mode in Mode if mode not in (Mode.RESCUE, Mode.EMERGENCY_ELECTRICAL))
+# The learning run is the learn input's, from inspection (the event learn).
+REQUESTABLE_MODES = tuple(mode.value for mode in Mode
+                          if mode not in (Mode.RESCUE, Mode.EMERGENCY_ELECTRICAL, Mode.LEARNING))
 __all__ = ["EVENT_TYPES", "FAULT_KINDS", "REQUESTABLE_MODES", "Scenario", "ScenarioError", "ScriptedEvent",
            "check_traffic_volume", "from_dict", "load"]
 # Generated scenarios can script a year of events; a file larger than this is not a scenario.
@@ -99,6 +101,11 @@ def from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
         count = len(building_table["landings_m"])
         main = building_table.get("main_landing", 0)
         building_table = {**building_table, "population": [0 if i == main else 5 for i in range(count)]}
+    offsets_mm: object = ()
+    if isinstance(building_table, dict) and "landing_offsets_mm" in building_table:
+        # The shaft's truth, not the controller's: kept out of the controller's building, given to the physics.
+        building_table = dict(building_table)
+        offsets_mm = building_table.pop("landing_offsets_mm")
     building = _build(BuildingConfig, building_table, "building")
     car = _build(CarConfig, data.get("car", {}), "car")
     try:
@@ -106,6 +113,8 @@ def from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
     except ConfigError as error:
         raise ScenarioError(error.key, error.message) from None
     physics = _build(PhysicsConfig, data.get("physics", {}), "physics")
+    if offsets_mm != ():
+        physics = replace(physics, landing_offsets_mm=_landing_offsets(offsets_mm, building))
     traffic = _build(TrafficConfig, data.get("traffic", {}), "traffic")
     if traffic.pattern not in PATTERNS:
         raise ScenarioError("traffic.pattern", f"must be one of {', '.join(PATTERNS)} (got {shown(traffic.pattern)})")
@@ -117,6 +126,26 @@ def from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
         raise ScenarioError("events", "must be an array of tables ([[events]])")
     events = tuple(_event(raw, index, building.landing_count) for index, raw in enumerate(raw_events))
     return Scenario(controller, physics, traffic, tuple(sorted(events, key=lambda e: e.t_s)), name)
+
+
+def _landing_offsets(value: object, building: BuildingConfig) -> tuple[float, ...]:
+    """[building] landing_offsets_mm: one number per landing, within LANDING_OFFSET_MAX_MM, the true landings still
+    in increasing order."""
+    key = "building.landing_offsets_mm"
+    if not isinstance(value, list) or len(value) != building.landing_count:
+        raise ScenarioError(key, f"must be a list of one number per landing ({building.landing_count}) "
+                                 f"(got {shown(value)})")
+    span = Range(-LANDING_OFFSET_MAX_MM, LANDING_OFFSET_MAX_MM, "mm")
+    try:
+        for index, entry in enumerate(value):
+            check_number(entry, span, key, whole=False, entry=f"entry {index} ")
+    except ConfigError as error:
+        raise ScenarioError(error.key, error.message) from None
+    offsets = tuple(float(entry) for entry in value)
+    true_m = true_landings_m(building.landings_m, offsets)
+    if any(upper <= lower for lower, upper in zip(true_m, true_m[1:])):
+        raise ScenarioError(key, "must leave the true landings in increasing order")
+    return offsets
 
 
 def check_traffic_volume(building: BuildingConfig, traffic: TrafficConfig) -> None:

@@ -55,9 +55,11 @@ CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "panel_garbage": ("bytes",), "panel_corrupt": ("frames",), "panel_silent": ("address", "silent"),
     "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
     "key": ("name", "on"), "alarm": ("held",), "eeo_run": ("direction",),
-    "rescue": ("action", "number"), "modem": ("dead",),
+    "rescue": ("action", "number"), "modem": ("dead",), "learn": (),
 }
 CAR_BUTTONS = ("door_open", "door_close", "alarm", "accessible", "fault_reset", "alarm_reset")
+# The cabinet's learn button (`sim ctl learn`) is held this long: read on several polls of its board, then let go.
+LEARN_PRESS_S = 0.5
 MAX_HOLD_S = 600.0  # `button NAME --hold S`: long enough for any procedure, short enough to end
 # Frames or answers a line fault may take: enough for any test, few enough to end.
 MAX_LINE_FAULTS = 10_000
@@ -238,6 +240,8 @@ class ShaftServer:
         self.held_buttons[name] = time.monotonic() + hold_s
         if name == "alarm":
             self.boards.hold_alarm(True)
+        elif name == "learn":
+            self.boards.learn_button = True
         else:
             self.boards.press_car_button(name)
 
@@ -247,7 +251,9 @@ class ShaftServer:
                 del self.held_buttons[name]
                 if name == "alarm":
                     self.boards.hold_alarm(False)
-            elif name != "alarm":
+                elif name == "learn":
+                    self.boards.learn_button = False
+            elif name not in ("alarm", "learn"):
                 self.boards.press_car_button(name)
 
     # -- control channel -----------------------------------------------------------------------------------------
@@ -378,6 +384,8 @@ class ShaftServer:
             self._on_modem_time()
         elif command == "modem":
             self.modem.dead = _flag(request, "dead")
+        elif command == "learn":  # the cabinet's learn button, pressed and let go (a level on the bus)
+            self._hold_button("learn", LEARN_PRESS_S)
         elif command == "key":
             name = _choice(request, "name", ("independent", "inspection", "eeo"))
             attribute = {"independent": "independent_key", "inspection": "inspection", "eeo": "eeo_switch"}[name]

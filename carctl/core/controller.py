@@ -5,12 +5,12 @@ Rules of this module:
   a deadline tick kept in the state, and the tick is used only to compare against those deadlines or to sample the
   running profile. So a car that is standing and waiting returns its state unchanged (the same object), which is
   what lets the lockstep simulator skip idle ticks without changing the result (next_deadline_tick()).
-- Order within a tick: the mode (modes.py), the standstill watch (standstill.py), fault detection, the brake
-  contacts (brake.py) and the input watch (supervisor.py, watch.py), the supervisor raising and clearing faults,
-  access and call registration (access.py, calls.py), the periodic brake test when one is due or under way
-  (braketest.py; while it lasts no phase handler runs), the phase logic (one handler per phase, HANDLERS;
-  inspection.py where the mode is hold-to-run), the faults the logic found, the entrapment watch (on the state
-  after the logic), energy saving, the commands (outputs.py), then the supervisor's last word on them (enforce); a
+- Order within a tick: the mode (modes.py; then the learn input, learning.py), the standstill watch
+  (standstill.py), fault detection, the brake contacts (brake.py) and the input watch (supervisor.py, watch.py),
+  the supervisor raising and clearing faults, access and call registration (access.py, calls.py), the periodic
+  brake test when one is due or under way (braketest.py; while it lasts no phase handler runs), the phase logic
+  (one handler per phase, HANDLERS; inspection.py where the mode is hold-to-run, learning.py in the learning run),
+  the faults the logic found, the entrapment watch (on the state after the logic), energy saving, the commands (outputs.py), then the supervisor's last word on them (enforce); a
   quick stop among them starts the car settling (standstill.py).
 - This module only composes. Each behaviour lives in its own module: the phase table in phases.py, standing and
   relevelling in landing.py, runs in travel.py, HALTED in recovery.py, the correction run in correction.py, rescue
@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from carctl.core import (access, alarm, brake, braketest, correction, energy, inspection, landing, outputs, recovery,
-                         rescue, standstill, travel, watch)
+from carctl.core import (access, alarm, brake, braketest, correction, energy, inspection, landing, learning, outputs,
+                         recovery, rescue, standstill, travel, watch)
 from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
 from carctl.core.context import Context
@@ -113,6 +113,9 @@ class Controller:
         if inputs.mode_request is not None or inputs.on_battery or rules.rescue_run:
             state = follow_requests(state, inputs, events)  # rescue ends when the battery signal does
             rules = RULES[state.mode]
+        if inputs.learn_button is not state.learn_button_held or state.learning is not None:
+            state = learning.learn(ctx, state, inputs, rules, events)  # the learn input, or a run under way
+            rules = RULES[state.mode]
         if inputs.position_unreferenced and not state.correction:
             state = replace(state, correction="unreferenced")
         if rules.recall_main_landing:
@@ -177,6 +180,8 @@ class Controller:
             state = braketest.brake_test(ctx, state, inputs, rules, events, found)
         if state.brake_test_since_tick >= 0:
             drive = HOLD  # the car stands for the brake test: nothing departs, parks or opens the doors meanwhile
+        elif rules.learning_run:
+            state, drive = learning.learning(ctx, state, inputs, rules, events, found)
         elif rules.hold_to_run and inspection.takes_the_buttons(state):
             state, drive = inspection.inspecting(ctx, state, inputs, rules, events, found)
         else:

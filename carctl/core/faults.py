@@ -58,6 +58,7 @@ class Fault(IdentityEnum):
     LATCH_RECORD_UNREADABLE = "latch_record_unreadable"
     CONTROLLER_ERROR = "controller_error"
     LATCH_RECORD_UNWRITABLE = "latch_record_unwritable"
+    LANDING_TABLE_REFUSED = "landing_table_refused"
     ALARM_MODEM_DEAD = "alarm_modem_dead"
     ALARM_TEST_FAILED = "alarm_test_failed"
     ALARM_BATTERY = "alarm_battery"
@@ -140,6 +141,10 @@ FAULTS: dict[Fault, FaultSpec] = {
     # Shown, not a stop: the car is safe now, but a latched fault it raises would not survive a restart.
     Fault.LATCH_RECORD_UNWRITABLE: FaultSpec(39, FaultLevel.DISPLAY, False,
                                              "the record of latched faults cannot be written (runtime.latch_file)"),
+    # Shown, not a stop: the typed landing table is a valid one, only less exact than the learned one was.
+    Fault.LANDING_TABLE_REFUSED: FaultSpec(40, FaultLevel.DISPLAY, False,
+                                           "the learned landing table was refused, or not written "
+                                           "(runtime.learned_table): the typed table is in use"),
     Fault.DOOR_OPEN_FAILED: FaultSpec(41, FaultLevel.NO_NEW_TRIPS, False,
                                       "doors failed to open within the protection time, after the retries"),
     Fault.DOOR_CLOSE_FAILED: FaultSpec(42, FaultLevel.NO_NEW_TRIPS, False,

@@ -51,6 +51,11 @@ class ModeRules:
     # The periodic brake test may be made at an idle moment (braketest.py): in normal service only, never with a
     # mechanic, a fireman, an attendant or the rescue device in charge of the car.
     brake_test: bool = False
+    # The shaft learning run moves the car (learning.py): up from the bottom terminal at the inspection speed.
+    learning_run: bool = False
+    # A press of the learn input may start the learning run from this mode (inspection only: the car is the
+    # mechanic's, no call waits for it).
+    learning_start: bool = False
 
 
 RULES: dict[Mode, ModeRules] = {
@@ -74,7 +79,8 @@ RULES: dict[Mode, ModeRules] = {
     Mode.INSPECTION: ModeRules(
         car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=False, auto_close=False,
         park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
-        energy_saving=False, hold_to_run=True, rescue_run=False, relevel=True, correction_runs=False),
+        energy_saving=False, hold_to_run=True, rescue_run=False, relevel=True, correction_runs=False,
+        learning_start=True),
     # On the rescue device's battery: calls cancelled, one low-speed run to the rescue landing, doors parked open;
     # no relevelling and no correction run on the battery.
     # Emergency electrical operation: as inspection, on the cabinet's buttons; the final limit bridged, so a car
@@ -88,6 +94,12 @@ RULES: dict[Mode, ModeRules] = {
         car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=True, auto_close=False,
         park_open=True, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
         energy_saving=False, hold_to_run=False, rescue_run=True, relevel=False, correction_runs=False),
+    # The shaft learning run, from inspection: no calls, doors closed, one run up the shaft at inspection speed.
+    Mode.LEARNING: ModeRules(
+        car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=False, auto_close=False,
+        park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
+        energy_saving=False, hold_to_run=False, rescue_run=False, relevel=False, correction_runs=False,
+        learning_run=True),
 }
 
 
@@ -100,7 +112,8 @@ def follow_requests(state: ControllerState, inputs: Inputs, events: list[Event])
         else:
             state = change_mode(state, request, inputs.tick, events)
     if inputs.on_battery:
-        if state.mode is not Mode.RESCUE and not RULES[state.mode].hold_to_run:
+        rules = RULES[state.mode]
+        if state.mode is not Mode.RESCUE and not rules.hold_to_run and not rules.learning_run:
             state = change_mode(state, Mode.RESCUE, inputs.tick, events)
     elif state.mode is Mode.RESCUE:
         state = change_mode(state, state.resume_mode, inputs.tick, events)
@@ -129,6 +142,16 @@ def change_mode(state: ControllerState, mode: Mode, tick: int, events: list[Even
                    rescue_landing=-1, rescued=False, hold_to_run_armed=False)
 
 
+def start_learning(state: ControllerState, tick: int, events: list[Event]) -> ControllerState:
+    """The learning run takes the car (learning.py has checked that it may)."""
+    return change_mode(state, Mode.LEARNING, tick, events)
+
+
+def end_learning(state: ControllerState, tick: int, events: list[Event]) -> ControllerState:
+    """The learning run is over (learned, refused or interrupted): the car is the mechanic's again."""
+    return change_mode(state, Mode.INSPECTION, tick, events)
+
+
 def watch_fire(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules,
                events: list[Event]) -> ControllerState:
     """Fire return avoids the designated landing once its detector has been seen active."""
@@ -148,5 +171,5 @@ def recall_landing(ctx: Context, state: ControllerState, rules: ModeRules) -> in
     return building.alternate_fire_landing if state.fire_alternate else building.designated_fire_landing
 
 
-__all__ = ["RULES", "ModeRules", "change_mode", "follow_requests", "recall_landing", "stop_now", "stopping_faults",
-           "watch_fire"]
+__all__ = ["RULES", "ModeRules", "change_mode", "end_learning", "follow_requests", "recall_landing", "start_learning",
+           "stop_now", "stopping_faults", "watch_fire"]

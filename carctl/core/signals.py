@@ -36,6 +36,8 @@ class Mode(IdentityEnum):
     # Entered and left only by the drive's on-battery signal (mains lost, the rescue device feeding the drive),
     # never by a request: see modes.py.
     RESCUE = "rescue"
+    # The shaft learning run (learning.py): entered from inspection by the learn input, left back to inspection.
+    LEARNING = "learning"
 
 
 
@@ -151,6 +153,12 @@ class Inputs:
     # holding its test torque against the closed brake (the periodic brake test, braketest.py).
     brake_contacts_lifted: int = 0
     brake_test_torque: bool = False
+    # The controller cabinet's learn button (cabinet landing board, STATUS bit7; or the service tool), a level: its
+    # press starts the shaft learning run (learning.py).
+    learn_button: bool = False
+    # The runtime refused the learned landing table at start (or could not write a new one): the car runs on the
+    # typed table, shown as a fault (runtime/learned_table.py).
+    landing_table_refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +235,9 @@ class EventKind(IdentityEnum):
     ALARM_TEST = "alarm_test"  # the periodic test call of the alarm: detail "ok" or "failed"
     # The periodic brake test (braketest.py): detail "passed:<mm>", "slipped:<mm>", "no_answer" or "abandoned".
     BRAKE_TEST = "brake_test"
+    # The shaft learning run (learning.py): detail "started", "refused:<why>", "interrupted:<why>", or
+    # "done:<landing heights in m, comma-separated>" (the table is the state's ``learned``).
+    LEARNING = "learning"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from carctl.core.calls import Calls
 from carctl.core.door import DoorState
 from carctl.core.faults import Fault, latched
+from carctl.core.learned import LearnedTable, LearningRun
 from carctl.core.phases import Phase, Run
 from carctl.core.signals import AlarmPhase, Direction, Mode
 
@@ -93,6 +94,11 @@ class ControllerState:
     # alarm.py: the last tick the rescuer's reset key was seen (-1: never). A key held, or stuck, is reported again
     # after every acknowledgement: only a turn after a pause of alarm_press ends an alarm.
     alarm_reset_tick: int = -1
+    # learning.py: the learn input as last seen (a press starts a run), the run under way (None: none), and the table
+    # the last complete run learned (None: none since start), for the runtime to write.
+    learn_button_held: bool = False
+    learning: LearningRun | None = None
+    learned: LearnedTable | None = None
 
 
 def kept_alarm(state: ControllerState) -> AlarmPhase:

@@ -120,6 +120,8 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
         present.add(Fault.CONTROLLER_ERROR)
     if inputs.latch_record_failing:
         present.add(Fault.LATCH_RECORD_UNWRITABLE)
+    if inputs.landing_table_refused:
+        present.add(Fault.LANDING_TABLE_REFUSED)
     if inputs.alarm_modem_dead:
         present.add(Fault.ALARM_MODEM_DEAD)
     if inputs.alarm_test_failed:

@@ -156,7 +156,7 @@ CAR_PANEL_STATUS_BITS = ("door_open_button", "door_close_button", "alarm_button"
                          "seat_occupied", "independent_key", "fault_reset_key", "alarm_reset_key")
 LANDING_POLL_BITS = ("up_lamp", "down_lamp", "arrow_up", "arrow_down", "gong")
 LANDING_STATUS_BITS = ("up_pressed", "down_pressed", "fire_switch", "fire_detector", "eeo_switch", "eeo_up",
-                       "eeo_down")
+                       "eeo_down", "learn_button")
 
 
 def _pack(record: object, names: tuple[str, ...]) -> int:
@@ -342,6 +342,9 @@ class LandingInputs:
     eeo_switch: bool = False
     eeo_up: bool = False
     eeo_down: bool = False
+    # bit7, added compatibly: the cabinet's learn button (the shaft learning run, docs/modes.md); other boards leave
+    # it 0.
+    learn_button: bool = False
 
     def to_payload(self) -> bytes:
         return bytes([self.sequence & 0xFF, _pack(self, LANDING_STATUS_BITS)])

@@ -161,13 +161,15 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
           requested_mode: Mode | None = None, recognitions: tuple[Recognition, ...] = (),
           controller_error: bool = False, latch_record_failing: bool = False,
           alarm_channel: tuple[bool, bool] = (False, False), alarm_acknowledged: bool = False,
-          alarm_modem_dead: bool = False, alarm_test: tuple[str, bool] = ("", False)) -> Inputs:
+          alarm_modem_dead: bool = False, alarm_test: tuple[str, bool] = ("", False),
+          landing_table_refused: bool = False) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
     already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
     cycle; ``latch_record_failing``: the record of latched faults cannot be written; ``alarm_channel``: what the
     alarm's channel to the rescue service reports, (transmitted, voice connected); ``alarm_acknowledged``: the
     platform's operator has seen the alarm (this cycle); ``alarm_modem_dead``: the alarm's module, or its process,
-    answers nothing; ``alarm_test``: a periodic test's result just made ("" none), and whether the last failed."""
+    answers nothing; ``alarm_test``: a periodic test's result just made ("" none), and whether the last failed;
+    ``landing_table_refused``: the learned landing table was refused at start, or could not be written."""
     drive = readings.drive or NEVER_ANSWERED
     top = readings.car_top
     panel = readings.car_panel
@@ -237,6 +239,9 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         top.alarm_battery_low,  # alarm_battery_low
         drive.brake_contacts,  # brake_contacts_lifted
         drive.brake_test_torque,  # brake_test_torque
+        # A level, trusted only while the cabinet's board reading is fresh (as its hold-to-run buttons).
+        cabinet is not None and cabinet.learn_button and cabinet_age <= fresh.cabinet_hold_to_run,  # learn_button
+        landing_table_refused,  # landing_table_refused
     )
 
 

@@ -126,6 +126,9 @@ class RuntimeSection:
     # The directory of the side channels' Unix sockets (loop, platform link, face worker): created 0700 at start,
     # and refused unless only the firmware's user can enter it (docs/security.md).
     socket_dir: str = "/run/carctl"
+    # The landing table the last shaft learning run measured (learned_table.py): used at start in place of
+    # building.landings_m when it is there and sound; "" keeps none (the typed table always).
+    learned_table: str = "/var/lib/carctl/learned_landings.json"
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "realtime_priority": Range(0, 99),
@@ -138,7 +141,7 @@ class RuntimeSection:
 
     def __post_init__(self) -> None:
         check_ranges(self, "runtime")
-        check_absolute(self, "runtime", ("log", "fault_log", "audit_log", "latch_file"))
+        check_absolute(self, "runtime", ("log", "fault_log", "audit_log", "latch_file", "learned_table"))
         if not self.socket_dir.startswith("/") or len(self.socket_dir.encode()) > SOCKET_DIR_MAX_BYTES:
             raise ConfigError("runtime.socket_dir", f"must be an absolute path of at most {SOCKET_DIR_MAX_BYTES} "
                                                     f"bytes (a Unix socket's path is limited to 107)")

@@ -55,6 +55,7 @@ from carctl.runtime.audit_log import AuditLog
 from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.interfaces import DrivePort, PanelPort
 from carctl.runtime.latches import LatchRecord
+from carctl.runtime.learned_table import LandingTable
 from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.structlog import StructuredLog, open_log
@@ -89,7 +90,14 @@ class ControlLoop:
     def __init__(self, config: FirmwareConfig, drive: DrivePort, panels: PanelPort, log: StructuredLog,
                  child_pid: Callable[[str], int | None] | None = None) -> None:
         self.config = config
-        self.controller = Controller(config.controller)
+        # The learned landing table, when there is a sound one, in place of the typed landings (learned_table.py).
+        self.landing_table = LandingTable(config.controller, config.runtime.learned_table)
+        if self.landing_table.problem:
+            log.write("landing_table", state="learned table refused: the typed table is used",
+                      problem=self.landing_table.problem)
+        else:
+            log.write("landing_table", state=self.landing_table.source)
+        self.controller = Controller(self.landing_table.config)
         self.drive = drive
         self.panels = panels
         self.log = log
@@ -228,7 +236,8 @@ class ControlLoop:
                            alarm_acknowledged=(self.bridge is not None
                                                and self.bridge.take_acknowledgement(self.alarm_id)),
                            alarm_modem_dead=self.alarm_bridge is not None and self.alarm_bridge.dead(),
-                           alarm_test=self.alarm_bridge.take_test() if self.alarm_bridge is not None else ("", False))
+                           alarm_test=self.alarm_bridge.take_test() if self.alarm_bridge is not None else ("", False),
+                           landing_table_refused=bool(self.landing_table.problem))
             self.state, commands, events = self.controller.step(self.state, inputs)
         except Exception:  # noqa: BLE001 - the core failing is a stop at once (docs/faults.md, 38)
             # Logged with its traceback. The clean steps of the next CONTROLLER_ERROR_HOLD_S raise controller_error,
@@ -288,6 +297,12 @@ class ControlLoop:
                 self.errors.caught("latches")
         if self.state.alarm is AlarmPhase.IDLE:
             self.alarm_id = ""
+        if self.state.learned is not None and events:
+            learned = self.landing_table.take(self.state.learned, events)
+            if learned is not None:  # a learning run just ended with a table: in force at once, and written
+                self.controller = Controller(learned)
+                self.log.write("landing_table", state=self.landing_table.source,
+                               landings_m=list(learned.building.landings_m))
         for event in events:
             self.log.write("event", tick=event.tick, event=event.kind.value, landing=event.landing,
                            detail=event.detail)
@@ -531,6 +546,7 @@ class ControlLoop:
             "audit_records_lost": self.audit.lost if self.audit is not None else None,
             "latch_write_errors": self.latches.write_errors if self.latches is not None else None,
             "latch_rewrites": self.latches.rewrites if self.latches is not None else None,
+            **self.landing_table.health(),
             "platform_spool": len(self.bridge.spool) if self.bridge is not None else None,
             "platform_spool_dropped": self.bridge.spool_overflow if self.bridge is not None else None,
             "recognitions": self.inbox.accepted if self.inbox is not None else None,
@@ -600,6 +616,7 @@ class ControlLoop:
             self.audit.close()
         if self.latches is not None:
             self.latches.close()
+        self.landing_table.close()
         self.close_platform()
         if self.alarm_bridge is not None:
             self.alarm_bridge.close()

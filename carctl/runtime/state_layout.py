@@ -5,8 +5,8 @@ system is read-only to it except the three directories systemd makes for it. Eve
 in one of them, so a default configuration can write everything it must and nothing else:
 
 - STATE_DIR, /var/lib/carctl (StateDirectory, 0750, carctl:carctl): the latched faults, the fault log, the
-  maintenance record, the platform's outbox and settings, the face galleries and the gallery key, the service tool's
-  accounts.
+  maintenance record, the learned landing table, the platform's outbox and settings, the face galleries and the
+  gallery key, the service tool's accounts.
 - LOG_DIR, /var/log/carctl (LogsDirectory, 0750): the structured control log, when `runtime.log` is a file.
 - RUNTIME_DIR, /run/carctl (RuntimeDirectory, 0700): the side channels' sockets.
 
@@ -55,6 +55,8 @@ def written_files(config: FirmwareConfig) -> list[StateFile]:
         StateFile("runtime.fault_log", runtime.fault_log, TECHNICIAN_READABLE, "loop", "the fault log"),
         StateFile("runtime.audit_log", runtime.audit_log, TECHNICIAN_READABLE, "loop",
                   "the maintenance record (hash-chained; <file>.1 after a rotation)"),
+        StateFile("runtime.learned_table", runtime.learned_table, TECHNICIAN_READABLE, "loop",
+                  "the landing table the last shaft learning run measured"),
     ]
     if runtime.log != "-":
         files.append(StateFile("runtime.log", runtime.log, TECHNICIAN_READABLE, "loop", "the control log"))

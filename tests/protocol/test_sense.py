@@ -217,6 +217,8 @@ def test_each_input_comes_from_its_own_source() -> None:
         "alarm_battery_low": sensed(top=replace(top, alarm_battery_low=True)),
         "brake_contacts_lifted": sensed(drive=replace(drive, brake_contacts=0b10)),
         "brake_test_torque": sensed(drive=replace(drive, brake_test_torque=True)),
+        "learn_button": sensed(cabinet=LandingInputs(learn_button=True)),
+        "landing_table_refused": sensed(landing_table_refused=True),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere

@@ -289,3 +289,25 @@ def test_an_alarm_in_the_latch_record_is_active_again_after_a_restart(tmp_path: 
     assert any(json.loads(line).get("state") == "alarm restored" for line in stream.getvalue().splitlines())
     loop.latches.close()  # type: ignore[union-attr]
     assert json.loads(latch_file.read_text())["alarm"] == "requested"
+
+
+def test_a_corrupt_learned_table_at_start_gives_the_typed_table_a_log_record_and_a_display_fault(
+        tmp_path: Path) -> None:
+    from carctl.core.faults import FAULTS, Fault, FaultLevel
+
+    table = tmp_path / "learned.json"
+    table.write_bytes(b'{"version": 1, "landings_m": [0.0, 2.9')  # torn by a power cut
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "runtime": {"fault_log": "", "socket_dir": str(tmp_path), "latch_file": "",
+                                    "learned_table": str(table)}})
+    controller = config.controller
+    boards = PanelBoards(Shaft(controller, PhysicsConfig()), controller.building.landing_count, 0)
+    stream = io.StringIO()
+    loop = ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(stream))
+    assert loop.controller.landings_m == controller.building.landings_m  # the typed table
+    assert "learned table refused: the typed table is used" in stream.getvalue()
+    loop.cycle()
+    assert Fault.LANDING_TABLE_REFUSED in loop.state.faults
+    assert FAULTS[Fault.LANDING_TABLE_REFUSED].level is FaultLevel.DISPLAY
+    health = loop.health()
+    assert health["landing_table"] == "typed" and str(table) in str(health["landing_table_problem"])

@@ -1,0 +1,78 @@
+"""The shaft learning run over the wire: the firmware (`carctl run`) against `sim serve` whose vanes are off the
+typed table. The cabinet's learn button (`sim ctl learn`, landing STATUS bit7) starts the run in inspection at the
+bottom; the firmware writes the learned table, uses it at once, and again after a restart."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from hil_tests.wire import WireCar, bench_config_text, start_firmware, start_simulator
+
+TYPED_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
+OFFSETS_MM = [0, 27, -18, 12, -9, 15]
+TRUE_M = [typed + offset / 1000 for typed, offset in zip(TYPED_M, OFFSETS_MM)]
+
+
+@pytest.fixture()
+def car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireCar]:
+    workdir = tmp_path_factory.mktemp("hil-learning")
+    simulator, endpoints = start_simulator(workdir, physics=f"landing_offsets_mm = {json.dumps(OFFSETS_MM)}\n")
+    drive, panel = f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"]
+    wire = WireCar(endpoints["control"], workdir, drive, panel)
+    config = workdir / "firmware.toml"
+    config.write_text(bench_config_text().replace('learned_table = ""',
+                                                  f'learned_table = "{workdir / "learned.json"}"'))
+    wire.config = config
+    wire.firmware = start_firmware(workdir, drive, panel, config)
+    try:
+        wire.wait_until(lambda state: any(r.get("kind") == "start" for r in wire.firmware_records()), within_s=10,
+                        what="firmware running")
+        time.sleep(0.5)
+        yield wire
+    finally:
+        wire.stop_firmware()
+        simulator.terminate()
+        simulator.wait(timeout=10)
+        if simulator.stdout is not None:
+            simulator.stdout.close()
+
+
+def level_at(car: WireCar, landing: int) -> float:
+    """Ride to ``landing``; how far (mm) the car stands from its true sill when the doors open."""
+    car.press_car_call(landing)
+    car.wait_until(lambda s: s["door"] == "open" and abs(s["position_m"] - TRUE_M[landing]) < 0.1, within_s=60,
+                   what=f"doors open at landing {landing}")
+    state = car.state()
+    return (state["position_m"] - TRUE_M[landing]) * 1000.0
+
+
+def test_a_learning_run_over_the_wire_puts_every_landing_within_accuracy(car: WireCar) -> None:
+    assert abs(level_at(car, 1) + OFFSETS_MM[1]) < 5.0  # on the typed table: off by the vane's offset
+    car.wait_doors("closed", within_s=30)
+    car.send(cmd="key", name="inspection", on=True)
+    time.sleep(0.5)  # a button held as the switch is turned moves nothing (docs/modes.md)
+    car.send(cmd="inspection_run", direction="down")
+    car.wait_until(lambda s: s["position_m"] < 0.005 and s["speed_m_s"] == 0.0, within_s=40,
+                   what="down to the bottom on inspection")
+    car.send(cmd="inspection_run", direction=None)
+    time.sleep(0.5)
+    car.send(cmd="learn")
+    car.wait_until(lambda s: any(r["detail"].startswith(("done:", "refused:", "interrupted:"))
+                                 for r in car.firmware_events("learning")), within_s=120, what="the learning run over")
+    details = [r["detail"] for r in car.firmware_events("learning")]
+    assert details[0] == "started" and details[-1].startswith("done:"), details
+    car.wait_until(lambda s: (car.workdir / "learned.json").exists(), within_s=5, what="the table written")
+    learned = json.loads((car.workdir / "learned.json").read_text())
+    assert all(abs(height - true_m) < 0.005 for height, true_m in zip(learned["landings_m"], TRUE_M)), learned
+    car.send(cmd="key", name="inspection", on=False)
+    for landing in (1, 2, 5):
+        assert abs(level_at(car, landing)) <= 10.0, landing
+    car.kill_firmware()
+    car.restart_firmware()
+    car.wait_until(lambda s: any(r.get("kind") == "landing_table" and str(r.get("state")).startswith("learned ")
+                                 for r in car.firmware_records()), within_s=10, what="the learned table at start")
+    assert abs(level_at(car, 3)) <= 10.0
