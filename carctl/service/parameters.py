@@ -37,11 +37,9 @@ _ROW_START = re.compile(r"^\| *`[a-z_][a-z0-9_.]*`")
 _KEY = re.compile(r"`([a-z_][a-z0-9_.]*)`")
 _SECTION = re.compile(r"^## `\[([a-z_]+)\]`")
 _MARKUP = re.compile(r"[`*]")
-# The page's form fields of the editable keys, and the settings file's names for them.
+# The editable keys, and their names in the settings file, which are also the form's fields.
 EDITABLE = {"car.home_landing": "home_landing", "car.permissions_enabled": "permissions_enabled",
             "car.free_landings": "free_landings"}
-FORM_FIELDS = {"car.home_landing": "home_landing", "car.permissions_enabled": "permissions_enabled",
-               "car.free_landings": "free_landings"}
 MAX_FIELD_CHARS = 400
 
 
@@ -151,7 +149,7 @@ def changes_from_form(form: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     """The settings a Parameters form asks for, as the settings file holds them, or a sentence saying which field
     is not a value at all (a value that is one but not acceptable is overrides.problem's to refuse)."""
     changes: dict[str, Any] = {}
-    for key, field in FORM_FIELDS.items():
+    for key, field in EDITABLE.items():
         if field not in form:
             continue
         text = form[field].strip()[:MAX_FIELD_CHARS]

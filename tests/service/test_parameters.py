@@ -21,7 +21,6 @@ from carctl.adapters.panelbus import PanelBusMaster
 from carctl.core.config import BuildingConfig, CarConfig
 from carctl.protocol import loopback
 from carctl.protocol.loopback import Refused, ServiceReload, parse_service_request
-from carctl.runtime import config as firmware_config
 from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig, from_dict, load
 from carctl.runtime.loop import ControlLoop, StructuredLog
@@ -237,8 +236,3 @@ def test_a_maintenance_user_changes_the_home_landing_and_a_bad_value_gets_its_se
     outcomes = [r["outcome"] for r in audit_of(workdir) if r["user"] == "alice"]
     assert "refused: car.home_landing: must be a landing index 0..5 (got 9)" in outcomes and "ok" in outcomes
 
-
-def test_the_firmware_config_module_lists_the_sections_the_page_shows() -> None:
-    assert {name for name, _ in all_sections()} >= {"drive", "panel", "runtime", "processes", "face", "platform",
-                                                     "alarm", "service"}
-    assert firmware_config.FirmwareConfig is FirmwareConfig
