@@ -6,7 +6,8 @@ Rules of this module:
   the loop from the platform link: `mode` (a mode the platform may request), `reload` (its settings changed), each
   with the id of the command that asked (for the maintenance record),
   `event_stored` (the link's outbox has an event); the loop from the face worker: `recognition`;
-  the platform link from the loop: `state`, `event`.
+  the platform link from the loop: `state`, `event`; the loop from the service tool: `watch`, `audit` and `reload`
+  (a maintenance account changed the settings file; it carries nothing else).
 - A recognition or a mode request that waited in the socket longer than its source's maximum age (core/rates.py)
   is refused too (age_problem): the runtime asks, with its clock.
 - Any other value of any type is a Refused with a short, fixed reason (the health record counts them by reason),
@@ -361,8 +362,23 @@ def service_audit(action: str, user: str, client: str, outcome: str) -> dict[str
             "user": printable(user), "client": printable(client), "outcome": printable(outcome)}
 
 
-def parse_service_request(value: Any) -> WatchRequest | ServiceAudit | Refused:
-    """What the loop takes from a service process: a watch request, or a record for the maintenance record."""
+@dataclass(frozen=True, slots=True)
+class ServiceReload:
+    """service tool → loop: a maintenance account changed the settings file (platform.overrides_path, through
+    runtime/overrides.py): apply it between two cycles, as for the platform's `reload`."""
+
+
+def service_reload() -> dict[str, Any]:
+    return {"type": "reload"}
+
+
+def parse_service_request(value: Any) -> WatchRequest | ServiceAudit | ServiceReload | Refused:
+    """What the loop takes from a service process: a watch request, a record for the maintenance record, or a
+    reload of the settings file."""
+    if _type_of(value) == "reload":
+        if set(value) - {"type", SENT_KEY}:
+            return Refused("reload with unknown keys")
+        return ServiceReload()
     if _type_of(value) == "audit":
         if set(value) - {"type", "action", "user", "client", "outcome", SENT_KEY}:
             return Refused("audit with unknown keys")

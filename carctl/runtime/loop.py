@@ -195,6 +195,8 @@ class ControlLoop:
             self._open_service_feed()
         if config.processes.platform:
             self._open_bridge()
+        if config.processes.platform or config.processes.service:
+            # The settings file is written by the platform link and by the service tool (a maintenance account).
             self.reload_overrides()
         else:
             self.switch_face(config.processes.face)
@@ -273,6 +275,8 @@ class ControlLoop:
                     if action == "service_change":
                         details["path"] = record.action
                     self.record_action(action, "service_tool", record.user, details)
+                if self.service_feed.take_reload():
+                    self.reload_overrides("service_tool")  # between two cycles, as the platform's reload
             except Exception:  # noqa: BLE001 - the service tool is never in the safety path
                 self.errors.caught("service_feed")
         if self.audit is not None:
@@ -474,7 +478,7 @@ class ControlLoop:
             self.on_face_switch(enabled)
         self.log.write("face", state="on" if enabled else "off")
 
-    def reload_overrides(self) -> None:
+    def reload_overrides(self, via: str = "platform") -> None:
         """Apply the platform's settings (home landing, permissions, the face switch) between two cycles, keeping
         the car's state."""
         settings = overrides.read(Path(self.config.platform.overrides_path))
@@ -486,12 +490,13 @@ class ControlLoop:
             self.controller = Controller(overrides.apply(self.config.controller, settings))
         except ConfigError as error:
             self.log.write("platform", state="settings refused", error=str(error))
-            self._record_settings(before, settings, str(error))
+            self._record_settings(before, settings, str(error), via)
             return
         self.log.write("platform", state="settings applied", settings=settings)
-        self._record_settings(before, settings, "")
+        self._record_settings(before, settings, "", via)
 
-    def _record_settings(self, before: dict[str, Any] | None, settings: dict[str, Any], refused: str) -> None:
+    def _record_settings(self, before: dict[str, Any] | None, settings: dict[str, Any], refused: str,
+                         via: str = "platform") -> None:
         """A change of the platform's settings in the maintenance record (not those found at start: nobody changed
         them then, and a change made while the loop was stopped is in the platform's own record of its command)."""
         if before is None:
@@ -499,8 +504,8 @@ class ControlLoop:
         details: dict[str, Any] = {"changes": settings_changes(before, settings), "applied": not refused}
         if refused:
             details["refused"] = refused[:200]
-        self.record_action("parameter_change", "platform", self.bridge.settings_command if self.bridge else "",
-                           details)
+        who = self.bridge.settings_command if self.bridge is not None and via == "platform" else ""
+        self.record_action("parameter_change", via, who, details)
 
     # -- running -------------------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 from carctl import safejson
 from carctl.filein import read_bounded
 from carctl.atomicfile import remove_stale_temporaries, write_atomic
-from carctl.core.config import ConfigError, ControllerConfig
+from carctl.core.config import ConfigError, ControllerConfig, shown
 from carctl.runtime.state_layout import TECHNICIAN_READABLE
 
 MAX_FILE_BYTES = 65536  # four settings; anything larger is not this file
@@ -32,6 +32,9 @@ CHECKS = {"home_landing": _landing, "permissions_enabled": lambda v: isinstance(
           "free_landings": lambda v: isinstance(v, list) and len(v) <= 1000 and all(_landing(n) for n in v),
           "face_enabled": lambda v: isinstance(v, bool)}
 KEYS = tuple(CHECKS)
+# Each setting's key as the configuration file spells it (the sentences of problem()).
+CONFIG_KEYS = {"home_landing": "car.home_landing", "permissions_enabled": "car.permissions_enabled",
+               "free_landings": "car.free_landings", "face_enabled": "processes.face"}
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -71,3 +74,18 @@ def apply(config: ControllerConfig, settings: dict[str, Any]) -> ControllerConfi
     if not changes:
         return config
     return ControllerConfig(config.building, dataclasses.replace(car, **changes))
+
+
+def problem(config: ControllerConfig, changes: dict[str, Any]) -> str | None:
+    """Why the loop would not apply these settings, in one sentence naming the key, or None: a key this file does not
+    hold, a value of the wrong type (read() drops those), or one the configuration refuses (apply())."""
+    for key, value in changes.items():
+        if key not in CHECKS:
+            return f"{key}: not a setting that may be changed on a running car"
+        if not CHECKS[key](value):
+            return f"{CONFIG_KEYS[key]}: {shown(value)} is not a value this setting takes"
+    try:
+        apply(config, changes)
+    except ConfigError as error:
+        return str(error)
+    return None

@@ -7,13 +7,16 @@ Rules of this module:
   only have the state sent to its own socket. A lease not renewed for LEASE_S ends. At most MAX_WATCHERS at once:
   the process table's service tool and one started by hand (`carctl service --listen`), with room to spare.
 - Any process of the firmware's user may watch (the socket directory keeps everyone else out): what it gets is what
-  the page shows, and watching changes nothing in the car. Writes (settings, resets) will not come this way. The
+  the page shows, and watching changes nothing in the car. The one write that comes this way is `reload`: a
+  maintenance account changed the settings file (runtime/overrides.py, validated there and again by the loop), and
+  the loop applies it between two cycles, as the platform's (several in one take are one reload). The
   service tool's logins, logouts and changes come this way for the maintenance record (at most AUDIT_BACKLOG waiting
   for the loop; more are counted and dropped), recorded as the service tool's, with the account it names.
 - The cost is bounded and paid only while someone watches: the live state every LIVE_EVERY_S (10 a second, the
   page needs 5), the health record every HEALTH_EVERY_S, a cycle's events when there are any. A watcher that is
   dead, hung or slow has a full socket queue: its datagrams are dropped and counted, and the loop goes on.
-- What arrives (only `watch`) is checked by protocol/loopback.py; anything else is refused and counted by reason.
+- What arrives (`watch`, `audit`, `reload`) is checked by protocol/loopback.py; anything else is refused and
+  counted by reason.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from typing import Any
 
 from carctl.core.controller import ControllerState
 from carctl.core.signals import Commands, Event, Inputs
-from carctl.protocol.loopback import MAX_EVENTS_PER_MESSAGE, Refused, ServiceAudit, parse_service_request
+from carctl.protocol.loopback import MAX_EVENTS_PER_MESSAGE, Refused, ServiceAudit, ServiceReload, \
+    parse_service_request
 from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, Sender, same_user
 
 LEASE_S = 3.0
@@ -93,10 +97,15 @@ class ServiceFeed:
         self.cycles = 0
         self.next_health_s = 0.0
         self.audit: list[ServiceAudit] = []  # for the maintenance record, until the loop takes them
+        self.reload_wanted = False  # the settings file changed: the loop reloads it after this cycle
 
     def take_audit(self) -> list[ServiceAudit]:
         taken, self.audit = self.audit, []
         return taken
+
+    def take_reload(self) -> bool:
+        wanted, self.reload_wanted = self.reload_wanted, False
+        return wanted
 
     def take_requests(self) -> None:
         now = self.clock()
@@ -110,6 +119,9 @@ class ServiceFeed:
                     self.audit.append(message)
                 else:
                     self.inbox.refuse("audit backlog full")
+                continue
+            if isinstance(message, ServiceReload):
+                self.reload_wanted = True
                 continue
             watcher = self.watchers.get(pid)
             if watcher is not None:

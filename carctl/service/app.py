@@ -1,4 +1,4 @@
-"""The service tool's web application (Starlette): login, the live car, the fault log.
+"""The service tool's web application (Starlette): login, the live car, the fault log, the parameters.
 
 Rules of this module:
 - Every request is hostile until parsed: bodies of at most MAX_BODY_BYTES (Starlette refuses more with 413), a
@@ -8,8 +8,12 @@ Rules of this module:
 - Every page but the login needs a session (sessions.py); every POST needs the CSRF token of its session (or, for
   the login form, the token of the login cookie): without it, 403 and nothing changes.
 - The pages and the live stream only read: the loop's state comes from the feed (feed.py), the fault log from its
-  file. Live streams are bounded (MAX_STREAMS at once): a flood of them is refused with 429, and each is a small
-  coroutine that reads the latest state, never the loop.
+  file, the parameters from the configuration the process was started with (parameters.py). The one write is the
+  Parameters form, for a maintenance account only: the settings file the platform also writes
+  (runtime/overrides.py: validated there, written atomically), then a `reload` to the loop, which applies it between
+  two cycles; every attempt, refused or not, is audited with the form's path as its action. Live streams are
+  bounded (MAX_STREAMS at once): a flood of them is refused with 429, and each is a small coroutine that reads the
+  latest state, never the loop.
 - Logins, refusals, lockouts and logouts go to the audit trail (audit.py).
 - Nothing from outside the board: the page's script and style are served from carctl/service/static, and the
   Content-Security-Policy allows nothing else.
@@ -40,9 +44,12 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from carctl.core.faults import FAULTS
+from carctl.protocol.loopback import service_reload
+from carctl.runtime import overrides
+from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.fault_log import read_log
 from carctl.service import accounts as accounts_file
-from carctl.service import fault_meanings
+from carctl.service import fault_meanings, parameters
 from carctl.service.audit import AuditTrail
 from carctl.service.feed import LoopFeed
 from carctl.service.sessions import Lockout, Session, Sessions, csrf_matches
@@ -85,6 +92,7 @@ class ServiceSettings:
     landings_m: tuple[float, ...]
     fault_log_capacity: int = 500  # the log is read with the loop's own bound (runtime.fault_log_capacity)
     car_name: str = ""
+    config: FirmwareConfig | None = None  # the configuration the process was started with (the Parameters page)
 
 
 @dataclass(slots=True)
@@ -96,6 +104,7 @@ class ServiceState:
     sessions: Sessions = field(init=False)
     lockout: Lockout = field(init=False)
     meanings: dict[str, fault_meanings.FaultMeaning] = field(default_factory=fault_meanings.load)
+    key_docs: dict[str, parameters.KeyDoc] = field(default_factory=parameters.load_docs)
     streams: int = 0
 
     def __post_init__(self) -> None:
@@ -331,6 +340,65 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
         note = f"{contents.malformed} malformed record(s) left out." if contents.malformed else ""
         return [dict(record) for record in contents.records], note
 
+    def _overrides_path() -> Path | None:
+        config = settings.config
+        return Path(config.platform.overrides_path) if config is not None else None
+
+    async def _parameters_page(request: Request, session: Session, status: int = 200, error: str = "",
+                               saved: bool = False) -> Response:
+        config = settings.config
+        if config is None:
+            return page(request, "parameters.html", session, status, sections=[], error=error or
+                        "This service tool was started without a configuration.", saved=False, form={})
+        path = _overrides_path()
+        current = await asyncio.to_thread(overrides.read, path) if path is not None else {}
+        listed = parameters.parameters(config, current, state.key_docs)
+        sections: dict[str, list[parameters.Parameter]] = {}
+        for parameter in listed:
+            sections.setdefault(parameter.section, []).append(parameter)
+        form = {p.key: p.raw for p in listed if p.editable}
+        return page(request, "parameters.html", session, status, sections=list(sections.items()), error=error,
+                    saved=saved, form=form, overrides_path=str(path))
+
+    async def parameters_page(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return RedirectResponse("/login", 303)
+        return await _parameters_page(request, session, saved=request.query_params.get("saved") == "1")
+
+    async def change_parameters(request: Request) -> Response:
+        session = session_of(request)
+        refusal = await _refuse_change(request, session)
+        if refusal is not None:
+            return refusal
+        assert session is not None
+        client, action = client_of(request), request.url.path
+        if not session.may_change:
+            state.audit.record(action, session.user, client, "refused: read-only account")
+            return PlainTextResponse("Refused: a read-only account cannot change parameters.\n", 403)
+        form = await read_form(request) or {}
+        changes, problem = parameters.changes_from_form(form)
+        path = _overrides_path()
+        if not problem and (settings.config is None or path is None):
+            problem = "this service tool was started without a configuration"
+        if not problem:
+            assert settings.config is not None
+            problem = overrides.problem(settings.config.controller, changes) or ""
+        if problem:
+            state.audit.record(action, session.user, client, f"refused: {problem}")
+            return await _parameters_page(request, session, 400, error=problem)
+        assert path is not None
+        try:
+            await asyncio.to_thread(overrides.write, path, changes)
+        except OSError as error:
+            state.audit.record(action, session.user, client, "refused: the settings file cannot be written")
+            return await _parameters_page(request, session, 500, error=f"The settings file {path} cannot be "
+                                                                       f"written: {error.strerror or error}")
+        if state.feed is not None:
+            state.feed.to_loop.send(service_reload())
+        state.audit.record(action, session.user, client, "ok", changes=changes)
+        return RedirectResponse("/parameters?saved=1", 303)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return PlainTextResponse("Not found.\n", 404)
 
@@ -359,6 +427,8 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
         Route("/live.json", live_json),
         Route("/live/stream", live_stream),
         Route("/faults", faults_page),
+        Route("/parameters", parameters_page, methods=["GET"]),
+        Route("/parameters", change_parameters, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, max_body_size=MAX_BODY_BYTES,

@@ -114,7 +114,7 @@ def serve(config: FirmwareConfig, listen: str | None, loop_pid: int | None) -> N
         session_s=service.session_s, lockout_failures=service.lockout_failures, lockout_s=service.lockout_s,
         tls=tls, landings_m=tuple(config.controller.building.landings_m),
         fault_log_capacity=config.runtime.fault_log_capacity,
-        car_name=config.platform.car if config.processes.platform else "")
+        car_name=config.platform.car if config.processes.platform else "", config=config)
     url = _url(sock, tls)
 
     def announce() -> None:
