@@ -37,7 +37,8 @@ class PanelBoards:
         self.eeo_down = False
         self.decoder = FrameDecoder()
         self.car_top_outputs = CarTopOutputs()
-        self.rear_car_top_outputs = CarTopOutputs()  # the rear door's board (0x03), on a car with doors on both sides
+        # The rear door's car-top board (0x03), on a car with doors on both sides.
+        self.rear_car_top_outputs = CarTopOutputs()
         self.rear_car_top_sequence = 0
         self.car_panel_outputs = CarPanelOutputs()
         self.landing_outputs = {landing: LandingOutputs() for landing in range(landing_count)}
