@@ -342,5 +342,5 @@ class ControllerConfig:
         _require(all(landing < count for landing in self.car.free_landings), "car.free_landings",
                  f"landings must exist (0..{count - 1}) (got {shown(self.car.free_landings)})")
 
-__all__ = ["DAY_S", "DOOR_SIDES", "MAX_HEIGHT_M", "MAX_LANDINGS", "MAX_LANDING_INDEX", "YEAR_S", "BuildingConfig", "CarConfig",
-           "ConfigError", "ControllerConfig", "Range", "Timing", "check_number", "check_ranges", "shown"]
+__all__ = ["DAY_S", "DOOR_SIDES", "MAX_HEIGHT_M", "MAX_LANDINGS", "MAX_LANDING_INDEX", "YEAR_S", "BuildingConfig",
+           "CarConfig", "ConfigError", "ControllerConfig", "Range", "Timing", "check_number", "check_ranges", "shown"]
