@@ -31,9 +31,9 @@
  *                   interlock drops any run while it settles (supervisor.enforce(settling=...)); the logic is again
  *                   eager, asking to run on at once
  *
- * Properties: safe (the car never moves, under the drive or sliding, with either door not closed and locked), lift_at_rest (the brake is
- * never lifted, a run never begun, while the car slides on its brake after a stop) and serve_top / serve_bottom (a
- * call is eventually served, under weak fairness, after at most STOPS stops), checked by
+ * Properties: safe (the car never moves, under the drive or sliding, with either door not closed and locked),
+ * lift_at_rest (the brake is never lifted, a run never begun, while the car slides on its brake after a stop) and
+ * serve_top / serve_bottom (a call is eventually served, under weak fairness, after at most STOPS stops), checked by
  * tests/core/test_formal_model.py on every `make test`.
  */
 

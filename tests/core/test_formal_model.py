@@ -91,7 +91,8 @@ def test_without_the_standstill_interlock_the_checker_finds_the_brake_lifted_on_
     text = MODEL.read_text()
     guarded = "    drive_run = (drive_run && front == LOCKED && rear == LOCKED && !settling)\n"
     assert text.count(guarded) == 1
-    pan = verifier(text.replace(guarded, "    drive_run = (drive_run && front == LOCKED && rear == LOCKED)\n"), tmp_path)
+    unguarded = "    drive_run = (drive_run && front == LOCKED && rear == LOCKED)\n"
+    pan = verifier(text.replace(guarded, unguarded), tmp_path)
     errors, _ = check(pan, "lift_at_rest")
     assert errors >= 1
 
