@@ -174,3 +174,20 @@ def test_a_car_with_one_door_traces_and_moves_no_rear_door() -> None:
     assert sim.shaft.rear is None and not sim.readings.rear_door
     keys = set(json.loads(trace.getvalue().splitlines()[-1]))
     assert not keys & {"rear_door", "rear_door_open_fraction", "door_side"}
+
+
+def test_skipping_idle_ticks_gives_the_same_trace_with_a_rear_door() -> None:
+    """The rear door moves on a known schedule too (sim/door_operator.py): the idle skip changes nothing."""
+    scenario = {**HALF_LANDING_BUILDING,
+                "traffic": {"pattern": "residential", "rate_pct_per_5min": 25.0, "duration_s": 600.0, "seed": 3},
+                "events": [{"t_s": 100.0, "type": "obstruct", "duration_s": 4.0, "side": "rear"},
+                           {"t_s": 200.0, "type": "fault", "kind": "rear_light_curtain_blocked"},
+                           {"t_s": 230.0, "type": "clear_fault", "kind": "rear_light_curtain_blocked"}]}
+    traces = []
+    for skip_idle in (True, False):
+        trace = io.StringIO()
+        sim = Lockstep(from_dict(scenario), skip_idle=skip_idle, trace=trace)
+        report = sim.run()
+        traces.append(trace.getvalue())
+        assert report["safety_violations"] == 0
+    assert traces[0] == traces[1]
