@@ -191,3 +191,20 @@ def test_skipping_idle_ticks_gives_the_same_trace_with_a_rear_door() -> None:
         traces.append(trace.getvalue())
         assert report["safety_violations"] == 0
     assert traces[0] == traces[1]
+
+
+def test_a_rescue_on_the_battery_lets_the_passengers_out_by_the_side_of_the_landing_it_reaches() -> None:
+    """The mains fail between landings 2 and 3 of the half-landing building; the light car is rescued upwards to
+    landing 3, a rear landing: the rear door opens there, the front one stays shut."""
+    car = SimulatedCar({**HALF_LANDING_BUILDING, "car": {"park_delay_s": 600.0}})
+    car.add_passenger(0, 6, mass_kg=75.0)
+    car.wait_until(lambda: len(car.sim.flow.in_car) == 1, within_s=30, what="passenger aboard")
+    car.wait_until(lambda: 3.3 < car.shaft.position_m < 3.9 and car.shaft.speed_m_s > 0.3, within_s=60,
+                   what="running between landings 2 and 3")
+    car.inject("power_loss")
+    car.wait_until(lambda: car.shaft.speed_m_s == 0.0, within_s=2, what="stopped by the trip")
+    assert not car.shaft.in_door_zone()  # stranded between the landings
+    car.wait_rear_doors("open", within_s=40, at=3)
+    assert car.doors == "closed" and [event.landing for event in car.events_of(EventKind.RESCUED)] == [3]
+    car.wait_until(lambda: not car.sim.flow.in_car, within_s=10, what="passenger out by the rear door")
+    assert car.sim.report(0.0)["safety_violations"] == 0
