@@ -23,16 +23,18 @@ POLL_S = 0.02
 BENCH_CAR = "terminal_switches_m = [0.5, 0.25]\n"
 
 
-def bench_config_text(car_keys: str = "") -> str:
-    """configs/sim.toml for the bench car, with ``car_keys`` (TOML lines) added to its [car] table."""
-    return (ROOT / "configs" / "sim.toml").read_text().replace("[car]\n", "[car]\n" + BENCH_CAR + car_keys, 1)
+def bench_config_text(car_keys: str = "", building_keys: str = "") -> str:
+    """configs/sim.toml for the bench car, with ``car_keys`` and ``building_keys`` (TOML lines) added to its [car]
+    and [building] tables."""
+    text = (ROOT / "configs" / "sim.toml").read_text().replace("[car]\n", "[car]\n" + BENCH_CAR + car_keys, 1)
+    return text.replace("[building]\n", "[building]\n" + building_keys, 1)
 
 
-def simulator_scenario(workdir: Path, car_keys: str = "", physics: str = "") -> Path:
+def simulator_scenario(workdir: Path, car_keys: str = "", physics: str = "", building_keys: str = "") -> Path:
     """The building and the car of the firmware's configuration as a scenario for `sim serve`: the simulated shaft
     is the one the firmware is configured for (its slowdown switches where the firmware expects them, and the
     rest)."""
-    firmware = tomllib.loads(bench_config_text(car_keys))
+    firmware = tomllib.loads(bench_config_text(car_keys, building_keys))
     lines = []
     for table in ("building", "car"):
         lines.append(f"[{table}]")
@@ -44,9 +46,9 @@ def simulator_scenario(workdir: Path, car_keys: str = "", physics: str = "") -> 
     return path
 
 
-def start_simulator(workdir: Path, car_keys: str = "",
-                    physics: str = "") -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    scenario = simulator_scenario(workdir, car_keys, physics)
+def start_simulator(workdir: Path, car_keys: str = "", physics: str = "",
+                    building_keys: str = "") -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    scenario = simulator_scenario(workdir, car_keys, physics, building_keys)
     with open(workdir / "sim.log", "w") as log:  # the child keeps its own descriptor
         process = subprocess.Popen([sys.executable, "-m", "sim", "serve", "--scenario", str(scenario)], cwd=ROOT,
                                    stdout=subprocess.PIPE, stderr=log, text=True)
@@ -64,14 +66,14 @@ def stop_simulator(simulator: subprocess.Popen[str]) -> None:
         simulator.stdout.close()
 
 
-def firmware_config(workdir: Path, car_keys: str = "") -> Path:
+def firmware_config(workdir: Path, car_keys: str = "", building_keys: str = "") -> Path:
     """configs/sim.toml with a record of latched faults in ``workdir``, as a car in service keeps one (written
     empty before the first start, as the commissioning engineer's reset would leave it), and a maintenance record
     there (docs/audit.md)."""
     record = workdir / "latched.json"
     if not record.exists():
         record.write_text('{"version": 1, "latched": []}')
-    text = bench_config_text(car_keys).replace('latch_file = ""', f'latch_file = "{record}"')
+    text = bench_config_text(car_keys, building_keys).replace('latch_file = ""', f'latch_file = "{record}"')
     text = text.replace('audit_log = ""', f'audit_log = "{workdir / "audit.log"}"')
     path = workdir / "firmware.toml"
     path.write_text(text)

@@ -3,9 +3,18 @@
  *
  * What it corresponds to in the Python core (docs/verification.md has the full correspondence):
  *   door            carctl/core/door.py DoorPhase; door_step() below is door.TRANSITIONS line for line (a test
- *                   parses the lines marked TRANSITION and compares them with the Python table)
+ *                   parses the lines marked TRANSITION and compares them with the Python table). It is the door
+ *                   machine of the landing's doorway (core/sides.py): its limits are the readings of the doors
+ *                   serving the landing (open: each of them open; closed: every door closed and locked)
+ *   front, rear     the car's two door operators (building.door_sides), each LOCKED, AJAR or WIDE open as its
+ *                   limits and lock contacts read; the operators process moves each a step at a time towards what
+ *                   the door machine commands its side: open while the machine opens or is open and the side
+ *                   serves the landing, closed otherwise (sides.split), and opens only at a landing (the operator's
+ *                   own door-zone interlock)
+ *   side[]          the side(s) serving each landing (FRONT, REAR or both), as building.door_sides: front, rear,
+ *                   both, rear
  *   drive_run, moving  the drive's run command and the car moving (controller phases STARTING/RUNNING)
- *   interlock       supervisor.enforce(): no run unless the doors are closed and locked (relevelling with open
+ *   interlock       supervisor.enforce(): no run unless both doors are closed and locked (relevelling with open
  *                   doors inside the door zone below 0.3 m/s is outside this model: it never leaves the landing)
  *   dispatch        dispatch.next_stop / departure_direction: serve calls ahead in the travel direction, reverse
  *                   only when none is ahead, open the doors for a call at the landing
@@ -22,9 +31,9 @@
  *                   interlock drops any run while it settles (supervisor.enforce(settling=...)); the logic is again
  *                   eager, asking to run on at once
  *
- * Properties: safe (the car never moves under the drive with a door that is not closed), lift_at_rest (the brake is
- * never lifted, a run never begun, while the car slides on its brake after a stop) and serve_top / serve_bottom (a
- * call is eventually served, under weak fairness, after at most STOPS stops), checked by
+ * Properties: safe (the car never moves, under the drive or sliding, with either door not closed and locked),
+ * lift_at_rest (the brake is never lifted, a run never begun, while the car slides on its brake after a stop) and
+ * serve_top / serve_bottom (a call is eventually served, under weak fairness, after at most STOPS stops), checked by
  * tests/core/test_formal_model.py on every `make test`.
  */
 
@@ -32,6 +41,11 @@
 #define NUDGE_AFTER 2  /* obstructions of one door cycle before the door nudges closed */
 #define RETRIES 1      /* protection timeouts of one door cycle before the door reaches its limit */
 #define STOPS 1        /* transient stops at once in a run of the model (liveness needs the faults to end) */
+#define LOCKED 0       /* a door operator's door: closed and locked */
+#define AJAR 1         /* between its limits */
+#define WIDE 2         /* at its open limit */
+#define FRONT 1        /* side[] bits: the landing is served by the front door, the rear door, or both */
+#define REAR 2
 
 mtype = { CLOSED, OPENING, OPEN, CLOSING };
 mtype = { OPEN_REQUEST, OPEN_LIMIT, OPEN_TIMEOUT, CLOSE_REQUEST, NUDGE, REOPEN, CLOSED_LIMIT, CLOSE_TIMEOUT };
@@ -47,6 +61,9 @@ byte timeouts = 0;     /* protection timeouts during this stop */
 bool sliding = false;  /* moving on the closed brake after a stop at once */
 bool settling = false; /* after a stop at once, until the car has been seen at rest for the settling time */
 byte stops = 0;        /* stops at once so far */
+byte front = LOCKED;   /* the two door operators' doors, as their limits and lock contacts read */
+byte rear = LOCKED;
+byte side[N];          /* the side(s) serving each landing: FRONT, REAR or both; set once by car() */
 
 inline door_step(stim) {
     if
@@ -77,10 +94,17 @@ inline ahead(d, result) {
     od
 }
 
-/* The supervisor has the last word: a run is dropped unless the doors are closed and locked, and while the car
- * settles after a stop at once. */
+/* The door machine's limits, from the doors serving the landing (core/sides.py doorway()). */
+#define open_limit ((!(side[pos] & FRONT) || front == WIDE) && (!(side[pos] & REAR) || rear == WIDE))
+#define closed_limit (front == LOCKED && rear == LOCKED)
+/* What the door machine commands a side's operator (sides.split): open while it opens or is open, if the side
+ * serves the landing; otherwise closed. */
+#define commanded_open(bit) ((door == OPENING || door == OPEN) && (side[pos] & bit))
+
+/* The supervisor has the last word: a run is dropped unless both doors are closed and locked (what their contacts
+ * read, not what the logic thinks), and while the car settles after a stop at once. */
 inline interlock() {
-    drive_run = (drive_run && (door == CLOSED) && !settling)
+    drive_run = (drive_run && front == LOCKED && rear == LOCKED && !settling)
 }
 
 active proctype passengers() {
@@ -105,9 +129,24 @@ active proctype brake() {
     od
 }
 
+/* The two door operators: each moves its door a step towards what it is commanded; a door opens only with the car
+ * standing at a landing (the operator's own door-zone interlock). */
+active proctype operators() {
+    do
+    :: atomic { commanded_open(FRONT) && front != WIDE && !moving && !sliding -> front++ }
+    :: atomic { !commanded_open(FRONT) && front != LOCKED -> front-- }
+    :: atomic { commanded_open(REAR) && rear != WIDE && !moving && !sliding -> rear++ }
+    :: atomic { !commanded_open(REAR) && rear != LOCKED -> rear-- }
+    od
+}
+
 active proctype car() {
     byte i;
     bool up_ahead, down_ahead;
+    /* The half-landing building in small: front, rear, both and rear again, so that the car passes between every
+     * kind of landing, and each door is both the serving and the idle one somewhere. (Choosing each landing's side
+     * freely also holds, but takes the checker a few minutes a property.) */
+    atomic { side[0] = FRONT; side[1] = REAR; side[2] = FRONT + REAR; side[3] = REAR }
     do
     :: atomic {
         if
@@ -145,7 +184,7 @@ active proctype car() {
             fi
         :: !moving && door == OPENING ->
             if
-            :: door_step(OPEN_LIMIT); call[pos] = false   /* the call is served as the doors open */
+            :: open_limit -> door_step(OPEN_LIMIT); call[pos] = false   /* the call is served as the doors open */
             :: timeouts < RETRIES -> timeouts++; door_step(OPEN_TIMEOUT)
             fi
         :: !moving && door == OPEN ->
@@ -162,7 +201,7 @@ active proctype car() {
             :: skip
             fi;
             if
-            :: door_step(CLOSED_LIMIT)
+            :: closed_limit -> door_step(CLOSED_LIMIT)
             :: blocked < NUDGE_AFTER -> blocked++; door_step(REOPEN)
             :: timeouts < RETRIES -> timeouts++; door_step(CLOSE_TIMEOUT)
             fi
@@ -176,8 +215,8 @@ active proctype car() {
     od
 }
 
-/* The car never moves with a door that is not closed (and locked: the model's CLOSED is closed and locked). */
-ltl safe { [] ((moving || sliding) -> door == CLOSED) }
+/* The car never moves with any door that is not closed and locked: neither the front nor the rear one. */
+ltl safe { [] ((moving || sliding) -> (front == LOCKED && rear == LOCKED)) }
 /* The brake is never lifted (a run never begun) on a car still sliding on it after a stop at once. */
 ltl lift_at_rest { [] (sliding -> !moving) }
 /* With no fault active, every call is eventually served: checked for the terminal landings, the farthest apart. */

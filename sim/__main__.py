@@ -45,7 +45,8 @@ MAX_REPLY_BYTES = 1024 * 1024
 # The actions of `sim ctl`, with their arguments (for the refusal of an unknown one, and --help).
 ACTIONS: dict[str, str] = {
     "state": "", "car-call": "LANDING", "accessible-call": "LANDING", "hall-call": "LANDING up|down",
-    "button": "door_open|door_close|alarm|accessible|fault_reset|alarm_reset [--hold S]", "obstruct": "SECONDS", "load": "KG",
+    "button": "door_open|door_close|alarm|accessible|fault_reset|alarm_reset [--hold S]",
+    "obstruct": "SECONDS [front|rear]", "load": "KG",
     "seat-on": "", "seat-off": "", "fire-on": "", "fire-off": "", "alarm-hold": "", "alarm-release": "",
     "inject": "KIND", "clear": "KIND",
     "key": "inspection|eeo|independent on|off", "inspection-run": "up|down|stop", "eeo-run": "up|down|stop",
@@ -163,7 +164,8 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
     if action == "button":
         return {"cmd": "button", "name": rest[0], **({"hold_s": args.hold} if args.hold is not None else {})}
     if action == "obstruct":
-        return {"cmd": "obstruct", "duration_s": _finite(rest[0])}
+        # The front (or only) door's light curtain unless the rear one is named (a car with doors on both sides).
+        return {"cmd": "obstruct", "duration_s": _finite(rest[0]), **({"side": rest[1]} if len(rest) > 1 else {})}
     if action == "load":
         return {"cmd": "load", "load_kg": _finite(rest[0])}
     if action in ("inject", "clear"):

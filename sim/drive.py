@@ -63,7 +63,8 @@ class SimulatedDrive:
             if shaft.drive_fault_code == DriveFaultCode.COMM_LOSS:
                 shaft.drive_fault_code = 0
         obey = not silent and not self.comm_loss_trip
-        shaft.update(actuators(command, self.boards.car_top_outputs, obey))
+        shaft.update(actuators(command, self.boards.car_top_outputs, obey,
+                               rear=self.boards.rear_car_top_outputs if shaft.rear is not None else None))
         if "drive_frozen" in shaft.injected:
             return  # a drive whose status block has stopped changing: the same registers, the same TICK
         self.drive_tick = (self.drive_tick + 1) & 0xFFFF

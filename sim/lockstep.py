@@ -34,10 +34,10 @@ from carctl.core.rates import Freshness
 from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
 from carctl.protocol.panelbus import CarPanelInputs, LandingInputs
-from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs, drive_command, mode_request, sense,
-                                   switch_levels)
+from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs, drive_command, mode_request,
+                                   rear_car_top_outputs, sense, switch_levels)
 from sim.metrics import passenger_metrics
-from sim.panels import car_top_reading
+from sim.panels import car_top_reading, rear_car_top_reading
 from sim.physics import Shaft, actuators
 from sim.learnrun import LearnProcedure
 from sim.scenario import Scenario, ScriptedEvent
@@ -162,6 +162,7 @@ class Lockstep:
         self._alarm_channel = (False, False)
         self._alarm_unreachable = False  # the module answers nothing, or no call reaches anyone (AtSession)
         self._car_top_key: tuple[object, ...] = ()
+        self._rear_car_top_key: tuple[object, ...] = ()
         self.readings = self._first_readings()
         self._next_ident = len(passengers)
         self.end_tick = round(scenario.traffic.duration_s / self.period_s)
@@ -204,7 +205,11 @@ class Lockstep:
         elif kind == "seat_free":
             shaft.seat_occupied = False
         elif kind == "obstruct":
-            shaft.obstructed_until_tick = tick + max(1, round(event.duration_s / self.period_s))
+            until_tick = tick + max(1, round(event.duration_s / self.period_s))
+            if event.side == "rear" and shaft.rear is not None:
+                shaft.rear.obstructed_until_tick = until_tick
+            else:
+                shaft.obstructed_until_tick = until_tick
         elif kind == "alarm":
             self.alarm_until_tick = tick + max(1, round(event.duration_s / self.period_s))
         elif kind == "mode":
@@ -269,9 +274,11 @@ class Lockstep:
     def _first_readings(self) -> BoardReadings:
         """Every board and the drive answering from the start."""
         building = self.config.building
-        readings = BoardReadings(building.landing_count, building.cabinet_landing_index)
+        readings = BoardReadings(building.landing_count, building.cabinet_landing_index, rear_door=building.rear_door)
         readings.take_drive(self.shaft.drive_status())
         readings.take_car_top(car_top_reading(self.shaft))
+        if building.rear_door:
+            readings.take_rear_car_top(rear_car_top_reading(self.shaft))
         readings.take_car_panel(CarPanelInputs(seat_occupied=self.shaft.seat_occupied))
         for landing in range(readings.landing_count):
             readings.take_landing(landing, LandingInputs())
@@ -292,7 +299,11 @@ class Lockstep:
         # silent; its presses are not heard.
         if "car_top" in silent:
             readings.car_top_age = tick - silent["car_top"]
+            if shaft.rear is not None:  # the car-top boards share the car's travelling cable: silent together
+                readings.rear_car_top_age = tick - silent["car_top"]
         else:
+            if shaft.rear is not None:
+                self._read_rear_car_top()
             up, down = self.inspection_buttons
             key = (shaft.door_units, shaft.door_locked(), shaft.light_curtain_blocked(), shaft.in_door_zone(), up,
                    down, shaft.slowdown, self.inspection_switch, "alarm_battery" in shaft.injected)
@@ -333,6 +344,18 @@ class Lockstep:
         elif readings.landing_age[0]:  # heard again after a silence
             readings.landing_age = [0] * readings.landing_count
 
+    def _read_rear_car_top(self) -> None:
+        """The rear door's car-top board: a new reading when what it reads changed (as _read_boards' front one)."""
+        shaft, readings = self.shaft, self.readings
+        rear = shaft.rear
+        assert rear is not None
+        key = (rear.units, rear.locked(), shaft.rear_light_curtain_blocked(), shaft.in_door_zone())
+        if key != self._rear_car_top_key:
+            self._rear_car_top_key = key
+            readings.take_rear_car_top(rear_car_top_reading(shaft))
+        else:
+            readings.rear_car_top_age = 0
+
     def _sense(self, tick: int, presses: Presses, pending: _Pending) -> Inputs:
         if (pending.door_open_button or pending.door_close_button or pending.accessible_button or pending.fault_reset
                 or pending.alarm_reset):
@@ -370,7 +393,7 @@ class Lockstep:
         """Independent of the controller: the shaft's truth against the rules the car must never break."""
         shaft = self.shaft
         speed = abs(shaft.speed_m_s)
-        door_open_moving = speed > MOVING_M_S and not shaft.door_locked() and (not shaft.in_door_zone()
+        door_open_moving = speed > MOVING_M_S and not shaft.doors_locked() and (not shaft.in_door_zone()
                                                                                or speed >= RELEVEL_LIMIT_M_S)
         overspeed = speed > self._overspeed_m_s
         outside = not self._lowest_m <= shaft.position_m <= self._highest_m
@@ -391,8 +414,12 @@ class Lockstep:
                 if len(self.violations) < 100:
                     self.violations.append(Violation(tick * self.period_s, kind,
                                                       f"position {shaft.position_m:.3f} m speed {shaft.speed_m_s:.3f}"
-                                                      f" m/s door {shaft.door_state()}"))
+                                                      f" m/s door {self._doors_shown()}"))
             self._violating = found
+
+    def _doors_shown(self) -> str:
+        rear = self.shaft.rear
+        return self.shaft.door_state() + ("" if rear is None else f" rear door {rear.state()}")
 
     def _on_events(self, events: tuple[Event, ...]) -> None:
         if self.event_log is not None:
@@ -454,7 +481,17 @@ class Lockstep:
             "phase": state.phase.value,
             "direction": int(state.direction),
             "speed_ref_m_s": round(commands.speed_ref_m_s, 4),
+            **self._rear_trace(),
         }
+
+    def _rear_trace(self) -> dict[str, Any]:
+        """On a car with doors on both sides: the rear door as ``door`` and ``door_open_fraction`` show the front
+        one, and the landing's side (docs/scenarios.md). Nothing on a car with one door (its trace is as before)."""
+        rear = self.shaft.rear
+        if rear is None:
+            return {}
+        return {"rear_door": rear.state(), "rear_door_open_fraction": round(rear.open_fraction(), 4),
+                "door_side": self.config.building.door_side(self.state.landing)}
 
     def _write_trace(self, first_tick: int, last_tick: int) -> None:
         """Records for ticks first..last (inclusive) that fall on the trace grid; they are identical but for t_s."""
@@ -547,7 +584,8 @@ class Lockstep:
             if self.trace is not None:
                 self._write_trace(tick, tick)
             # What the drive and the car-top board get (the car panel's and landings' outputs move nothing).
-            shaft.update(actuators(drive_command(commands), car_top_outputs(commands)))
+            shaft.update(actuators(drive_command(commands), car_top_outputs(commands),
+                                   rear=rear_car_top_outputs(commands) if shaft.rear is not None else None))
             if had_input:
                 self.presses = presses = Presses()
                 self.pending = _Pending()

@@ -9,7 +9,8 @@ Rules of this module:
 - The alarm button is a level: reported while it is held, and a press shorter than a poll is latched like any
   other so that it is not lost.
 - The boards read the shaft (door limits, lock, light curtain, door zone, seat) through the same Shaft the drive
-  moves, so the controller sees one consistent car.
+  moves, so the controller sees one consistent car. The rear door's car-top board (0x03) answers only on a car
+  with doors on both sides.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class PanelBoards:
         self.learn_button = False  # the cabinet's learn button (the shaft learning run), on the same board
         self.decoder = FrameDecoder()
         self.car_top_outputs = CarTopOutputs()
+        # The rear door's car-top board (0x03), on a car with doors on both sides.
+        self.rear_car_top_outputs = CarTopOutputs()
+        self.rear_car_top_sequence = 0
         self.car_panel_outputs = CarPanelOutputs()
         self.landing_outputs = {landing: LandingOutputs() for landing in range(landing_count)}
         self._latches: dict[int, BoardLatch] = {}
@@ -117,6 +121,10 @@ class PanelBoards:
             self.car_top_sequence = (self.car_top_sequence + 1) & 0xFF
             return car_top_reading(shaft, self.car_top_sequence, self.inspection, self.inspection_up,
                                    self.inspection_down).to_payload()
+        if address == panelbus.REAR_CAR_TOP and shaft.rear is not None:
+            self.rear_car_top_outputs = CarTopOutputs.from_payload(payload)
+            self.rear_car_top_sequence = (self.rear_car_top_sequence + 1) & 0xFF
+            return rear_car_top_reading(shaft, self.rear_car_top_sequence).to_payload()
         if address == panelbus.CAR_PANEL:
             before = self.car_panel_outputs.announce_landing
             self.car_panel_outputs = CarPanelOutputs.from_payload(payload)
@@ -174,3 +182,15 @@ def car_top_reading(shaft: Shaft, sequence: int = 0, inspection: bool = False, i
                         inspection_up=inspection_up, inspection_down=inspection_down,
                         slowdown_top=shaft.slowdown[0], slowdown_bottom=shaft.slowdown[1],
                         alarm_battery_low="alarm_battery" in shaft.injected)
+
+
+def rear_car_top_reading(shaft: Shaft, sequence: int = 0) -> CarTopInputs:
+    """What the rear door's car-top board reads (a car with doors on both sides): its own operator's limits, lock
+    contacts and light curtain, and the car's one door-zone sensor; the inspection station, the slowdown switches and
+    the alarm battery are on the front board only (docs/panelbus.md)."""
+    rear = shaft.rear
+    assert rear is not None, "a rear door's board on a car without one"
+    return CarTopInputs(sequence=sequence, door_open_limit=rear.units == DOOR_TRAVEL_UNITS,
+                        door_closed_limit=rear.units == 0, door_locked=rear.locked(),
+                        light_curtain_blocked=shaft.rear_light_curtain_blocked(), safety_edge=False,
+                        in_door_zone=shaft.in_door_zone())

@@ -5,7 +5,9 @@ Rules of this module:
   SIM_Aircraft::update. It reads only the commands a real drive and car-top board would receive.
 - The truth lives here (true position, true speed, door position). What the controller sees is what sensors()
   reports: the encoder is quantised, the speed is in whole mm/s, injected faults distort them.
-- The door position is an integer count of units, so a door moving for n ticks is exactly n steps.
+- The door position is an integer count of units, so a door moving for n ticks is exactly n steps. A car with doors
+  on both sides has a second operator (sim/door_operator.py), moved by its own commands, locked by its own contacts;
+  the safety chain's door contacts are those of every car door.
 - The drive behaves like an elevator inverter: it opens the brake only on a run command with the safety chain
   closed, follows the speed reference with a first-order lag inside its own acceleration limit, ramps to a stop and
   drops the brake when the run command goes, and drops the brake at once on a quick stop, a trip or a chain break.
@@ -35,6 +37,7 @@ from carctl.core.config import MAX_LANDING_INDEX, ControllerConfig, Range, check
 from carctl.core.signals import Commands
 from carctl.protocol.drive_map import DriveCommand, DriveStatus, make_drive_status
 from carctl.protocol.panelbus import CarTopOutputs
+from sim.door_operator import RearDoor
 
 GRAVITY_M_S2 = 9.81
 DOOR_TRAVEL_UNITS = 1_000_000
@@ -48,7 +51,10 @@ FAULT_KINDS = ("drive_fault", "comm_loss", "door_jam", "light_curtain_blocked", 
                "overload", "brake_slip", "position_lost", "reference_fault", "drive_runaway", "door_lock_lost",
                "safety_chain_open", "car_top_silent", "car_panel_silent", "landing_silent", "drive_frozen",
                "encoder_slip", "alarm_battery", "brake_stuck_closed", "brake_stuck_open", "brake_contact_stuck",
-               "weak_brake", "modem_dead")
+               "weak_brake", "modem_dead", "rear_door_jam", "rear_door_lock_lost", "rear_light_curtain_blocked")
+# rear_door_jam, rear_door_lock_lost, rear_light_curtain_blocked: door_jam, door_lock_lost and
+# light_curtain_blocked for the rear door operator of a car with doors on both sides (sim/door_operator.py); on a car
+# with one door they are listed as injected and act on nothing.
 # modem_dead: the alarm's GSM module answers nothing at all (sim/modem.py). Not the shaft's: the lockstep and
 # `sim serve` act on it in the module; the shaft only lists it as injected.
 # encoder_slip: the drive's count advances this much less than the car moves (a slipping encoder wheel), unknown to
@@ -198,6 +204,9 @@ class Shaft:
         self.door_rate_nudge = -(-DOOR_TRAVEL_UNITS // ticks(self.physics.nudge_close_s))
         self.door_motion = 0  # +1 opening, -1 closing, 0 still
         self.lock_count = self.lock_ticks  # ticks the door has been shut; locked at lock_ticks
+        # The rear door operator, on a car with doors on both sides (building.door_sides); None: one door.
+        self.rear = RearDoor(self.lock_ticks, self.door_rate_open, self.door_rate_close, self.door_rate_slow,
+                             self.door_rate_nudge) if building.rear_door else None
         self.alpha = 1.0 - math.exp(-self.period_s / self.physics.drive_lag_s)
         self.max_dv = self.physics.drive_max_accel_m_s2 * self.period_s
         self.emergency_dv = self.physics.emergency_decel_m_s2 * self.period_s
@@ -279,6 +288,11 @@ class Shaft:
         self.lock_forced_open = "door_lock_lost" in self.injected
         self.chain_broken = "safety_chain_open" in self.injected
         self.encoder_slipping = "encoder_slip" in self.injected
+        rear = self.rear
+        if rear is not None:
+            rear.jammed = "rear_door_jam" in self.injected
+            rear.lock_forced_open = "rear_door_lock_lost" in self.injected
+            rear.curtain_failed = "rear_light_curtain_blocked" in self.injected
 
     def _lose_count(self) -> None:
         self.count_offset_m = self.position_m
@@ -315,8 +329,8 @@ class Shaft:
         self._stretch()
 
     def safety_chain_closed(self) -> bool:
-        # Door contacts are bridged only inside the door zone (the relevelling safety circuit).
-        return not self.chain_broken and (self._zone or self.door_locked())
+        # Door contacts (of every car door) are bridged only inside the door zone (the relevelling safety circuit).
+        return not self.chain_broken and (self._zone or self.doors_locked())
 
     def update(self, commands: ShaftCommand) -> None:
         """Advance one control period under ``commands``."""
@@ -325,6 +339,8 @@ class Shaft:
             self._update_mains()
         self._update_drive(commands)
         self._update_door(commands)
+        if self.rear is not None:
+            self.rear.update(commands, self._zone, self.power_lost_tick < 0 or self.on_battery)
 
     def _update_drive(self, commands: ShaftCommand) -> None:
         speed = self.speed_m_s
@@ -517,7 +533,17 @@ class Shaft:
         return self.door_units / DOOR_TRAVEL_UNITS
 
     def door_locked(self) -> bool:
+        """The front (or only) door's lock contacts."""
         return self.door_units == 0 and self.lock_count >= self.lock_ticks and not self.lock_forced_open
+
+    def doors_locked(self) -> bool:
+        """Every car door shut and locked: the front one and, where fitted, the rear one."""
+        return self.door_locked() and (self.rear is None or self.rear.locked())
+
+    def doorway_units(self) -> int:
+        """How far open the most open car door is (what a passenger walks through)."""
+        rear = self.rear
+        return self.door_units if rear is None or rear.units <= self.door_units else rear.units
 
     def door_state(self) -> str:
         if self.door_units == 0:
@@ -552,8 +578,13 @@ class Shaft:
         return self._zone
 
     def light_curtain_blocked(self) -> bool:
-        return self.transferring or self.tick < self.obstructed_until_tick or (
-            "light_curtain_blocked" in self.injected)
+        """The front (or only) door's light curtain; on a car with a rear door a passenger crossing blocks the curtain
+        of the door they cross, an open one."""
+        return (self.transferring and (self.rear is None or self.door_units > 0)) or (
+            self.tick < self.obstructed_until_tick) or "light_curtain_blocked" in self.injected
+
+    def rear_light_curtain_blocked(self) -> bool:
+        return self.rear is not None and self.rear.curtain_blocked(self.tick, self.transferring)
 
     def total_load_kg(self) -> float:
         return self.load_kg + self.extra_load_kg + (800.0 if "overload" in self.injected else 0.0)
@@ -601,6 +632,8 @@ class Shaft:
                     candidates.append(tick + -(-self.door_units // self._close_rate(commands)))
                 elif self.lock_count < self.lock_ticks:
                     candidates.append(tick + self.lock_ticks - self.lock_count)
+        if self.rear is not None:
+            candidates.append(self.rear.next_change_tick(commands, tick, self._zone, not unpowered))
         return min(candidates)
 
     def advance_steady(self, commands: ShaftCommand, ticks: int = 1) -> None:
@@ -610,7 +643,8 @@ class Shaft:
             for _ in range(ticks):
                 self.update(commands)
             return
-        if self.next_input_change_tick(commands) >= 1 << 62 and self.door_motion == 0:
+        if self.next_input_change_tick(commands) >= 1 << 62 and self.door_motion == 0 and (
+                self.rear is None or self.rear.motion == 0):
             self.tick += ticks  # the door is at rest at its limit (or jammed): nothing moves at all
             return
         for _ in range(ticks):
@@ -618,6 +652,8 @@ class Shaft:
             if self.power_lost_tick >= 0:
                 self._update_mains()
             self._update_door(commands)
+            if self.rear is not None:
+                self.rear.update(commands, self._zone, self.power_lost_tick < 0 or self.on_battery)
 
 
 class Actuators(NamedTuple):
@@ -633,15 +669,26 @@ class Actuators(NamedTuple):
     door_nudge: bool
     door_slow: bool
     brake_test: bool = False  # the drive's test torque against the closed brake (CONTROL bit4)
+    # The rear door's car-top board's door-operator outputs (a car with doors on both sides).
+    rear_door_open: bool = False
+    rear_door_close: bool = False
+    rear_door_nudge: bool = False
+    rear_door_slow: bool = False
 
 
 ShaftCommand = Union[Commands, Actuators]
 
 
-def actuators(command: DriveCommand, door: CarTopOutputs, obey: bool = True) -> Actuators:
+def actuators(command: DriveCommand, door: CarTopOutputs, obey: bool = True,
+              rear: CarTopOutputs | None = None) -> Actuators:
     """What moves the shaft: the drive's command block (obeyed unless the drive is tripped or its watchdog ran out)
-    and the car-top board's door-operator outputs. The simulated drive on the wire and the lockstep loop both move
-    the shaft through this, from what the firmware's output step produced."""
+    and the car-top boards' door-operator outputs (``rear``: the rear door's board, None on a car with one door).
+    The simulated drive on the wire and the lockstep loop both move the shaft through this, from what the firmware's
+    output step produced."""
+    if rear is None:
+        return Actuators(command.run_up and obey, command.run_down and obey, command.speed_ref_m_s if obey else 0.0,
+                         command.quick_stop, door.door_open, door.door_close, door.door_nudge, door.door_slow,
+                         command.brake_test and obey)
     return Actuators(command.run_up and obey, command.run_down and obey, command.speed_ref_m_s if obey else 0.0,
                      command.quick_stop, door.door_open, door.door_close, door.door_nudge, door.door_slow,
-                     command.brake_test and obey)
+                     command.brake_test and obey, rear.door_open, rear.door_close, rear.door_nudge, rear.door_slow)

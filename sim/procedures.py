@@ -77,6 +77,12 @@ class SimulatedCar:
         return self.shaft.door_state()
 
     @property
+    def rear_doors(self) -> str:
+        """The rear door of a car with doors on both sides ("closed" on a car with one door)."""
+        rear = self.shaft.rear
+        return "closed" if rear is None else rear.state()
+
+    @property
     def lantern(self) -> Direction:
         return self.sim.commands.direction
 
@@ -189,6 +195,12 @@ class SimulatedCar:
     def obstruct_doors(self, duration_s: float) -> None:
         self.shaft.obstructed_until_tick = self.sim.tick + max(1, round(duration_s / self.sim.period_s))
 
+    def obstruct_rear_doors(self, duration_s: float) -> None:
+        rear = self.shaft.rear
+        if rear is None:
+            raise ProcedureFailed("the car has no rear door to obstruct")
+        rear.obstructed_until_tick = self.sim.tick + max(1, round(duration_s / self.sim.period_s))
+
     def set_extra_load(self, load_kg: float) -> None:
         self.shaft.extra_load_kg = load_kg
         self.shaft.set_load(self.shaft.load_kg)
@@ -243,6 +255,13 @@ class SimulatedCar:
 
         where = f" at landing {at}" if at is not None else ""
         return self.wait_until(reached, within_s, f"doors {state}{where}")
+
+    def wait_rear_doors(self, state: str, within_s: float, at: int | None = None) -> float:
+        def reached() -> bool:
+            return self.rear_doors == state and (at is None or self.landing == at)
+
+        where = f" at landing {at}" if at is not None else ""
+        return self.wait_until(reached, within_s, f"rear doors {state}{where}")
 
     def ride_to(self, landing: int, within_s: float = 60.0) -> None:
         """Call the car to ``landing`` from inside and wait until its doors have opened there and closed again."""

@@ -61,6 +61,7 @@ class ScriptedEvent:
     load_kg: float = 0.0
     action: str = ""  # what the rescue centre does (a rescue event: sim/modem.py RESCUE_ACTIONS)
     number: str = ""  # ... with the calls to this number only ("" all)
+    side: str = ""  # an obstruct event's door: "front" (or "", the default) or "rear" (a car with doors on both sides)
 
     # Checked by build_table, which knows the event's spelling in the file (events[2]).
     RANGES: ClassVar[Mapping[str, Range]] = {
@@ -199,6 +200,9 @@ def _event(raw: Any, index: int, landing_count: int) -> ScriptedEvent:
         if event.number and (event.action == "hangup" or not DIALLED_NUMBER.fullmatch(event.number)):
             raise ScenarioError(f"{where}.number", f"must be a number the car dials (+ and up to 32 digits), with "
                                                    f"answer, busy or no-answer (got {shown(event.number)})")
+    if event.side not in ("", "front", "rear") or (event.side and event.type != "obstruct"):
+        raise ScenarioError(f"{where}.side", f"is 'front' or 'rear', for an obstruct event only (got "
+                                             f"{shown(event.side)})")
     if event.type in ("obstruct", "alarm") and event.duration_s <= 0:
         raise ScenarioError(f"{where}.duration_s", f"must be greater than 0 for an {event.type} event")
     return event

@@ -50,7 +50,7 @@ CONTROL_LINE_BYTES = 4096
 # The keys each command takes (besides "cmd"); any other key is refused, so that a misspelt one is not ignored.
 CONTROL_COMMANDS: dict[str, tuple[str, ...]] = {
     "state": (), "car_call": ("landing",), "accessible_call": ("landing",), "hall_call": ("landing", "direction"),
-    "button": ("name", "hold_s"), "seat": ("occupied",), "obstruct": ("duration_s",), "load": ("load_kg",),
+    "button": ("name", "hold_s"), "seat": ("occupied",), "obstruct": ("duration_s", "side"), "load": ("load_kg",),
     "inject": ("kind",), "clear": ("kind",), "modbus": ("drop", "corrupt"), "modbus_cut": ("duration_s",),
     "panel_garbage": ("bytes",), "panel_corrupt": ("frames",), "panel_silent": ("address", "silent"),
     "fire_switch": ("on",), "inspection_run": ("direction",), "fire_detector": ("landing", "on"),
@@ -324,7 +324,13 @@ class ShaftServer:
             shaft.seat_occupied = _flag(request, "occupied")
         elif command == "obstruct":
             duration_s = _number(request, "duration_s", 0.0, DAY_S, above=True)
-            shaft.obstructed_until_tick = shaft.tick + max(1, round(duration_s / self.period_s))
+            until_tick = shaft.tick + max(1, round(duration_s / self.period_s))
+            if _choice(request, "side", ("front", "rear"), default="front") == "rear":
+                if shaft.rear is None:
+                    raise Refused("the car has no rear door (building.door_sides)")
+                shaft.rear.obstructed_until_tick = until_tick
+            else:
+                shaft.obstructed_until_tick = until_tick
         elif command == "load":
             load_span = ScriptedEvent.RANGES["load_kg"]
             shaft.extra_load_kg = _number(request, "load_kg", load_span.low, load_span.high)
@@ -394,7 +400,9 @@ class ShaftServer:
     def _silence_board(self, kind: str, silent: bool) -> None:
         """A silent-board fault over the wire: the board stops answering on the panel bus, as a cut cable would."""
         landings = range(self.config.building.landing_count)
-        addresses = {"car_top_silent": [panelbus.CAR_TOP], "car_panel_silent": [panelbus.CAR_PANEL],
+        # The car-top boards share the travelling cable: the rear door's board falls silent with the front one.
+        addresses = {"car_top_silent": [panelbus.CAR_TOP, panelbus.REAR_CAR_TOP],
+                     "car_panel_silent": [panelbus.CAR_PANEL],
                      "landing_silent": [panelbus.landing_address(landing) for landing in landings]}.get(kind, [])
         for address in addresses:
             (self.boards.silent.add if silent else self.boards.silent.discard)(address)
@@ -442,7 +450,19 @@ class ShaftServer:
                           "garbage_bytes": self.boards.decoder.counters.garbage_bytes},
             "late_ticks": self.late_ticks,
             "press_to_lamp_ms": [round(value * 1000, 2) for value in self.boards.press_to_lamp_s[-1000:]],
+            **self._rear_state(),
         }
+
+    def _rear_state(self) -> dict[str, Any]:
+        """A car with doors on both sides: its rear door and what the rear door's board was told (nothing on a car
+        with one door, whose state reads as before)."""
+        rear = self.shaft.rear
+        if rear is None:
+            return {}
+        told = self.boards.rear_car_top_outputs
+        return {"rear_door": rear.state(), "rear_door_open_fraction": round(rear.open_fraction(), 4),
+                "rear_car_top": {"door_open": told.door_open, "door_close": told.door_close,
+                                 "nudge": told.door_nudge}}
 
     # -- run -----------------------------------------------------------------------------------------------------
 

@@ -183,7 +183,7 @@ class PassengerFlow:
             self.changes += 1
             self.everyone.append(passenger)
             self.waiting.setdefault(passenger.origin, []).append(passenger)
-        door_units = shaft.door_units
+        door_units = shaft.doorway_units()  # the most open car door: the one they walk through
         landing = -1
         if door_units:
             landing = self._car_landing()
@@ -259,7 +259,7 @@ class PassengerFlow:
     def _press_buttons(self, tick: int, car_at: int, commands: Commands, presses: Presses) -> None:
         """Anyone whose button is dark presses it, unless the open car here will take them anyway."""
         soonest = 1 << 62
-        doors_open_here = self.shaft.door_units > 0
+        doors_open_here = self.shaft.doorway_units() > 0
         standing_at = self._car_landing() if self.shaft.speed_m_s == 0.0 else -1
         for landing, queue in self.waiting.items():
             for going_up in (True, False):

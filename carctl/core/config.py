@@ -30,6 +30,8 @@ MAX_LANDINGS = 100
 MAX_TERMINAL_SWITCHES = 3  # per terminal: the car-top board's STATUS has three bits for each (docs/panelbus.md)
 MAX_LANDING_INDEX = MAX_LANDINGS - 1
 MAX_HEIGHT_M = 300.0
+# Which car door serves a landing (building.door_sides): the front one, the rear one, or both (a through car).
+DOOR_SIDES = ("front", "rear", "both")
 
 
 def _require(condition: bool, key: str, message: str) -> None:
@@ -54,6 +56,10 @@ class BuildingConfig:
     # The landing beside the controller cabinet (-1: the top landing): its landing board reads the cabinet's
     # emergency electrical operation switch and buttons (docs/modes.md).
     cabinet_landing: int = -1
+    # The car door(s) each landing is served by, one entry per landing: "front", "rear" or "both" (core/sides.py).
+    # Empty (the default): every landing "front", the car has one door. Any "rear" or "both" fits the car's rear door
+    # operator, with its own limits, lock contacts and light curtain (docs/panelbus.md: car-top board 0x03).
+    door_sides: tuple[str, ...] = ()
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "landings_m": Range(0.0, MAX_HEIGHT_M, "m"),
@@ -84,12 +90,26 @@ class BuildingConfig:
             value = getattr(self, key)
             _require(-1 <= value < len(landings), f"building.{key}",
                      f"must be a landing index 0..{len(landings) - 1}, or -1 for the default (got {value!r})")
+        _require(not self.door_sides or len(self.door_sides) == len(landings), "building.door_sides",
+                 f"needs one entry per landing ({len(landings)}), got {len(self.door_sides)}")
+        for index, side in enumerate(self.door_sides):
+            _require(side in DOOR_SIDES, "building.door_sides",
+                     f"entry {index} must be one of {', '.join(DOOR_SIDES)} (got {shown(side)})")
         _require(self.designated_fire_landing != self.alternate_fire_landing, "building.fire_alternate_landing",
                  "must differ from the designated fire landing")
 
     @property
     def landing_count(self) -> int:
         return len(self.landings_m)
+
+    @property
+    def rear_door(self) -> bool:
+        """The car has a rear door operator: some landing is served by the rear door."""
+        return any(side != "front" for side in self.door_sides)
+
+    def door_side(self, landing: int) -> str:
+        """The door side that serves ``landing``: "front", "rear" or "both"."""
+        return self.door_sides[landing] if self.door_sides else "front"
 
     @property
     def cabinet_landing_index(self) -> int:
@@ -322,5 +342,5 @@ class ControllerConfig:
         _require(all(landing < count for landing in self.car.free_landings), "car.free_landings",
                  f"landings must exist (0..{count - 1}) (got {shown(self.car.free_landings)})")
 
-__all__ = ["DAY_S", "MAX_HEIGHT_M", "MAX_LANDINGS", "MAX_LANDING_INDEX", "YEAR_S", "BuildingConfig", "CarConfig",
-           "ConfigError", "ControllerConfig", "Range", "Timing", "check_number", "check_ranges", "shown"]
+__all__ = ["DAY_S", "DOOR_SIDES", "MAX_HEIGHT_M", "MAX_LANDINGS", "MAX_LANDING_INDEX", "YEAR_S", "BuildingConfig",
+           "CarConfig", "ConfigError", "ControllerConfig", "Range", "Timing", "check_number", "check_ranges", "shown"]

@@ -40,6 +40,10 @@ class Context:
     relevel_timeout: int  # ticks
     rescue_level_m: float
     correction_timeout: int  # ticks
+    # Doors on both sides (sides.py): the side serving each landing, one entry per landing, and whether the rear door
+    # operator is fitted at all (False: the car has one door and sides.py is never asked).
+    door_sides: tuple[str, ...] = ()
+    rear_door: bool = False
 
     @classmethod
     def from_config(cls, config: ControllerConfig) -> Context:
@@ -74,6 +78,8 @@ class Context:
             rescue_level_m=2 * car.relevel_threshold_m,
             correction_timeout=round((shaft_m / car.correction_speed_m_s + car.start_timeout_s + 5.0)
                                      / car.control_period_s),
+            door_sides=tuple(building.door_side(landing) for landing in range(len(landings))),
+            rear_door=building.rear_door,
         )
 
     def nearest_landing(self, position_m: float) -> int:

@@ -14,7 +14,8 @@ Rules of this module:
   quick stop among them starts the car settling (standstill.py).
 - This module only composes. Each behaviour lives in its own module: the phase table in phases.py, standing and
   relevelling in landing.py, runs in travel.py, HALTED in recovery.py, the correction run in correction.py, rescue
-  in rescue.py, the doors in doorway.py (the door machine itself in door.py).
+  in rescue.py, the doors in doorway.py (the door machine itself in door.py; a rear door's readings reduced to the
+  landing's doorway first, and its commands split between the sides after, in sides.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from carctl.core import (access, alarm, brake, braketest, correction, energy, inspection, landing, learning, outputs,
-                         recovery, rescue, standstill, travel, watch)
+                         recovery, rescue, sides, standstill, travel, watch)
 from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
 from carctl.core.context import Context
@@ -106,6 +107,9 @@ class Controller:
 
     def step(self, state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
         ctx = self.context
+        if ctx.rear_door:
+            # Two door operators: from here on the door fields are the doorway of this landing (sides.py).
+            inputs = sides.doorway(ctx.door_sides, state.landing, inputs)
         events: list[Event] = []
         tick = inputs.tick
         before = state

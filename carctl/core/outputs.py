@@ -5,6 +5,8 @@ Rules of this module:
   RELEVELLING while it creeps), in the direction the phase handler asked for; otherwise no speed either.
 - The gong sounds on arrival; the announcement names the landing arrived at, or the home landing of a resident
   the car has just recognised and is now taking there.
+- The door machine's commands go to the door operator; on a car with a rear door, to the side(s) serving the
+  landing, the other held closed (sides.py).
 - Lamps show the registered calls; the buzzer sounds while nudging and on overload; light and fan follow energy
   saving; the rescue notice is held once a rescue has released the passengers. The brake test's torque is asked for
   while a test is under way (braketest.py).
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 
-from carctl.core import alarm, door
+from carctl.core import alarm, door, sides
 from carctl.core.context import Context
 from carctl.core.faults import Fault
 from carctl.core.phases import DriveRequest, Phase
@@ -41,6 +43,11 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
     speed_ref_m_s = drive.speed_m_s if running else 0.0
     door_state = state.door
     door_open, door_close = door.door_commands(door_state)
+    door_nudge, door_slow = door_state.nudging, door_state.accessible
+    rear_open = rear_close = rear_nudge = rear_slow = False
+    if ctx.rear_door:  # the door machine's commands to the side(s) of this landing, the other held closed
+        (door_open, door_close, door_nudge, door_slow), (rear_open, rear_close, rear_nudge, rear_slow) = sides.split(
+            ctx.door_sides, state.landing, (door_open, door_close, door_nudge, door_slow))
     calls = state.calls
     arrived = -1
     announce_landing = -1
@@ -61,8 +68,8 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
         False,  # quick_stop: the supervisor's to command
         inputs.fault_reset,  # fault_reset: passed on to the drive
         door_open, door_close,
-        door_state.nudging,  # door_nudge
-        door_state.accessible,  # door_slow
+        door_nudge,  # the door machine's nudging
+        door_slow,  # the door machine's accessible stop: a slower close
         door_state.nudging or overload_lamp,  # buzzer
         arrived >= 0,  # gong
         announce_landing,
@@ -75,6 +82,7 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
         alarm_call, transmitted_lamp, voice_lamp,  # alarm_call, alarm_transmitted_lamp, alarm_voice_lamp
         alarm_prompt,
         state.brake_test_since_tick >= 0,  # brake_test: the drive holds its test torque (braketest.py)
+        rear_open, rear_close, rear_nudge, rear_slow,  # rear_door_open .. rear_door_slow (sides.py)
     )
 
 

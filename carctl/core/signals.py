@@ -159,6 +159,16 @@ class Inputs:
     # The runtime refused the learned landing table at start (or could not write a new one): the car runs on the
     # typed table, shown as a fault (runtime/learned_table.py).
     landing_table_refused: bool = False
+    # The rear door's car-top board (address 0x03, fitted when building.door_sides names a rear side): its age and
+    # the rear operator's limits, lock contacts, light curtain and safety edge. A car with one door reads them as a
+    # rear door shut and locked that nobody obstructs; the core looks at them only when the rear door is fitted
+    # (core/sides.py).
+    rear_car_top_age_ticks: int = 0
+    rear_door_open_limit: bool = False
+    rear_door_closed_limit: bool = True
+    rear_door_locked: bool = True
+    rear_light_curtain_blocked: bool = False
+    rear_safety_edge: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +208,13 @@ class Commands:
     alarm_prompt: bool = False
     # The drive holds its test torque against the closed brake (the periodic brake test, braketest.py).
     brake_test: bool = False
+    # The rear door operator (car-top board 0x03), as door_open..door_slow are the front one's: the door machine's
+    # commands go to the side(s) of the landing (core/sides.py), the other side is held closed. All False on a car
+    # with one door, whose door_open..door_slow are then the door machine's own, as ever.
+    rear_door_open: bool = False
+    rear_door_close: bool = False
+    rear_door_nudge: bool = False
+    rear_door_slow: bool = False
 
 
 class EventKind(IdentityEnum):

@@ -2,7 +2,8 @@
 
 Rules of this module:
 - MasterSession is the firmware's bus master: which boards to poll this cycle and with what outputs, and what each
-  answer means. The car-top board and the car panel are polled every cycle (doors and the buttons in the car matter
+  answer means. The car-top board (and, on a car with doors on both sides, the rear door's car-top board) and the
+  car panel are polled every cycle (doors and the buttons in the car matter
   at once); ``landing_polls_per_cycle`` landing boards in turn, plus one whose lamps differ from what it was last
   told, so a landing call's lamp lights on the cycle after the call registers, not a round later; and, while the
   cabinet's emergency electrical operation switch is on, the cabinet landing's board (its hold-to-run buttons).
@@ -33,10 +34,12 @@ class Poll:
 
 
 class MasterSession:
-    def __init__(self, landing_count: int, landing_polls_per_cycle: int, cabinet_landing: int = -1) -> None:
+    def __init__(self, landing_count: int, landing_polls_per_cycle: int, cabinet_landing: int = -1,
+                 rear_door: bool = False) -> None:
         self.landing_count = landing_count
         self.landing_polls_per_cycle = max(1, min(landing_count, landing_polls_per_cycle))
-        self.readings = BoardReadings(landing_count, cabinet_landing)
+        self.readings = BoardReadings(landing_count, cabinet_landing, rear_door=rear_door)
+        self.rear_door = rear_door
         # The landing boards are read a few per cycle, in turn: each has its maximum age from the start to answer
         # before it counts as silent (a landing_stale raised at every start would only be noise in the fault log).
         self.readings.landing_age = [0] * landing_count
@@ -56,6 +59,9 @@ class MasterSession:
         chosen = [Poll(panelbus.CAR_TOP, _with_ack(outputs.car_top.to_payload(), acks.get(panelbus.CAR_TOP, 0))),
                   Poll(panelbus.CAR_PANEL,
                        _with_ack(outputs.car_panel.to_payload(), acks.get(panelbus.CAR_PANEL, 0)))]
+        if self.rear_door:  # the rear door's board, right after the front one's (a car with one door never polls it)
+            chosen.insert(1, Poll(panelbus.REAR_CAR_TOP, _with_ack(outputs.rear_car_top.to_payload(),
+                                                                   acks.get(panelbus.REAR_CAR_TOP, 0))))
         self._asked.clear()
         for landing in self._landings_to_poll(outputs):
             address = panelbus.landing_address(landing)
@@ -101,6 +107,10 @@ class MasterSession:
                 top = CarTopInputs.from_payload(payload)
                 if self._fresh(address, top.sequence):
                     readings.take_car_top(top)
+            elif address == panelbus.REAR_CAR_TOP and self.rear_door:
+                rear = CarTopInputs.from_payload(payload)
+                if self._fresh(address, rear.sequence):
+                    readings.take_rear_car_top(rear)
             elif address == panelbus.CAR_PANEL:
                 panel = CarPanelInputs.from_payload(payload)
                 if self._fresh(address, panel.sequence):

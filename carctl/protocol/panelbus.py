@@ -21,6 +21,9 @@ POLL = 0x01
 STATUS = 0x81
 CAR_TOP = 0x01
 CAR_PANEL = 0x02
+# The rear door's car-top board, on a car with doors on both sides (building.door_sides): the same board, payloads
+# and handshake as CAR_TOP's, for the rear door operator; polled only on such a car (docs/panelbus.md).
+REAR_CAR_TOP = 0x03
 LANDING_BASE = 0x10
 MAX_PAYLOAD = 32
 HEADER_LENGTH = 4

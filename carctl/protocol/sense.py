@@ -70,16 +70,25 @@ class BoardReadings:
     landing_age: list[int] = field(default_factory=list)
     # Landings whose fire detector was active in their last reading (kept as readings arrive, not searched for).
     fire_detected: frozenset[int] = EMPTY
+    # The rear door's car-top board (0x03), on a car with doors on both sides: read and aged only where fitted (a car
+    # with one door reads as a rear door shut, locked and fresh, which the core does not look at).
+    rear_door: bool = False
+    rear_car_top: CarTopInputs = field(default_factory=CarTopInputs)
+    rear_car_top_age: int = 0
 
     def __post_init__(self) -> None:
         if not self.landing_age:
             self.landing_age = [NEVER_SEEN] * self.landing_count
+        if self.rear_door:
+            self.rear_car_top_age = NEVER_SEEN
 
     def age_all(self) -> None:
         """One cycle passed: every reading is a cycle older until a fresh one replaces it."""
         self.drive_age = min(NEVER_SEEN, self.drive_age + 1)
         self.car_top_age = min(NEVER_SEEN, self.car_top_age + 1)
         self.car_panel_age = min(NEVER_SEEN, self.car_panel_age + 1)
+        if self.rear_door:
+            self.rear_car_top_age = min(NEVER_SEEN, self.rear_car_top_age + 1)
         ages = self.landing_age
         for landing, age in enumerate(ages):
             if age < NEVER_SEEN:
@@ -92,6 +101,10 @@ class BoardReadings:
     def take_car_top(self, reading: CarTopInputs) -> None:
         self.car_top = reading
         self.car_top_age = 0
+
+    def take_rear_car_top(self, reading: CarTopInputs) -> None:
+        self.rear_car_top = reading
+        self.rear_car_top_age = 0
 
     def take_car_panel(self, reading: CarPanelInputs) -> None:
         self.car_panel = reading
@@ -172,6 +185,7 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
     ``landing_table_refused``: the learned landing table was refused at start, or could not be written."""
     drive = readings.drive or NEVER_ANSWERED
     top = readings.car_top
+    rear = readings.rear_car_top
     panel = readings.car_panel
     top_fresh = readings.car_top_age <= fresh.hold_to_run
     # The cabinet's hold-to-run buttons: levels, held only while its board's reading is fresh.
@@ -242,6 +256,12 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         # A level, trusted only while the cabinet's board reading is fresh (as its hold-to-run buttons).
         cabinet is not None and cabinet.learn_button and cabinet_age <= fresh.cabinet_hold_to_run,  # learn_button
         landing_table_refused,  # landing_table_refused
+        readings.rear_car_top_age,  # rear_car_top_age_ticks
+        rear.door_open_limit,  # rear_door_open_limit
+        rear.door_closed_limit,  # rear_door_closed_limit
+        rear.door_locked,  # rear_door_locked
+        rear.light_curtain_blocked,  # rear_light_curtain_blocked
+        rear.safety_edge,  # rear_safety_edge
     )
 
 
@@ -253,13 +273,16 @@ class Outputs:
     car_top: CarTopOutputs
     car_panel: CarPanelOutputs
     commands: Commands  # for the landing boards' outputs, made only for the boards polled (landing_outputs)
+    # The rear door's car-top board (0x03): polled only on a car with doors on both sides.
+    rear_car_top: CarTopOutputs = CarTopOutputs()
 
 
 def output(commands: Commands, drive_fault_reset: bool = False) -> Outputs:
     """The drive's command block and the car's boards' outputs. ``drive_fault_reset``: the loop's own reset of a
     comm-loss trip, in addition to a deliberate reset."""
     return Outputs(drive=drive_command(commands, drive_fault_reset), car_top=car_top_outputs(commands),
-                   car_panel=car_panel_outputs(commands), commands=commands)
+                   car_panel=car_panel_outputs(commands), commands=commands,
+                   rear_car_top=rear_car_top_outputs(commands))
 
 
 def drive_command(commands: Commands, drive_fault_reset: bool = False) -> DriveCommand:
@@ -274,6 +297,17 @@ def car_top_outputs(commands: Commands) -> CarTopOutputs:
               commands.car_fan)
     made = _CAR_TOP_OUTPUTS.get(levels)
     if made is None:  # at most 64 of them, made once each (the acknowledgement is the session's, added later)
+        made = _CAR_TOP_OUTPUTS[levels] = CarTopOutputs(0, *levels)
+    return made
+
+
+def rear_car_top_outputs(commands: Commands) -> CarTopOutputs:
+    """The rear door's car-top board: its door operator's commands; the car's light and fan are the front board's to
+    switch, so the rear board is told the same levels and leaves them alone (docs/panelbus.md)."""
+    levels = (commands.rear_door_open, commands.rear_door_close, commands.rear_door_nudge, commands.rear_door_slow,
+              commands.car_light, commands.car_fan)
+    made = _CAR_TOP_OUTPUTS.get(levels)
+    if made is None:
         made = _CAR_TOP_OUTPUTS[levels] = CarTopOutputs(0, *levels)
     return made
 
@@ -303,4 +337,5 @@ def landing_outputs(commands: Commands, landing: int) -> LandingOutputs:
 
 
 __all__ = ["NEVER_ANSWERED", "NEVER_SEEN", "BoardReadings", "Outputs", "Presses", "SwitchLevels", "car_panel_outputs", "car_top_outputs",
-           "drive_command", "landing_outputs", "mode_request", "output", "sense", "switch_levels"]
+           "drive_command", "landing_outputs", "mode_request", "output", "rear_car_top_outputs", "sense",
+           "switch_levels"]

@@ -131,7 +131,8 @@ class ControlLoop:
         self.tick = 0
         self.watchdog = 0
         self.session = MasterSession(self.landings, config.panel.landing_polls_per_cycle,
-                                     config.controller.building.cabinet_landing_index)
+                                     config.controller.building.cabinet_landing_index,
+                                     rear_door=config.controller.building.rear_door)
         self.good_drive_reads = 0
         self.drive_reset_held = False  # the loop's own reset of a comm-loss trip, as the last cycle sent it
         self.switches = SwitchLevels()

@@ -26,8 +26,8 @@ def verifier(model_text: str, directory: Path) -> Path:
     """spin's verifier for the model, built in directory."""
     (directory / "model.pml").write_text(model_text)
     subprocess.run([str(SPIN), "-a", "model.pml"], cwd=directory, check=True, capture_output=True, timeout=60)
-    # NFAIR sizes the weak-fairness construction for the model's three processes.
-    subprocess.run([str(CC), "-O2", "-DNFAIR=4", "-o", "pan", "pan.c"], cwd=directory, check=True,
+    # NFAIR sizes the weak-fairness construction for the model's four processes.
+    subprocess.run([str(CC), "-O2", "-DNFAIR=5", "-o", "pan", "pan.c"], cwd=directory, check=True,
                    capture_output=True, timeout=120)
     return directory / "pan"
 
@@ -89,8 +89,19 @@ def test_the_model_door_table_is_the_python_door_table() -> None:
 @needs_spin
 def test_without_the_standstill_interlock_the_checker_finds_the_brake_lifted_on_a_sliding_car(tmp_path: Path) -> None:
     text = MODEL.read_text()
-    guarded = "    drive_run = (drive_run && (door == CLOSED) && !settling)\n"
+    guarded = "    drive_run = (drive_run && front == LOCKED && rear == LOCKED && !settling)\n"
     assert text.count(guarded) == 1
-    pan = verifier(text.replace(guarded, "    drive_run = (drive_run && (door == CLOSED))\n"), tmp_path)
+    unguarded = "    drive_run = (drive_run && front == LOCKED && rear == LOCKED)\n"
+    pan = verifier(text.replace(guarded, unguarded), tmp_path)
     errors, _ = check(pan, "lift_at_rest")
+    assert errors >= 1
+
+
+@needs_spin
+def test_an_interlock_that_watches_only_the_front_door_is_caught_moving_with_the_rear_one_open(tmp_path: Path) -> None:
+    text = MODEL.read_text()
+    guarded = "    drive_run = (drive_run && front == LOCKED && rear == LOCKED && !settling)\n"
+    assert text.count(guarded) == 1
+    pan = verifier(text.replace(guarded, "    drive_run = (drive_run && front == LOCKED && !settling)\n"), tmp_path)
+    errors, _ = check(pan, "safe")
     assert errors >= 1

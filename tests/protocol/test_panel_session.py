@@ -168,3 +168,33 @@ def test_the_cabinet_landing_is_read_every_cycle_while_its_emergency_switch_is_o
         assert top in {poll.address for poll in session.polls(output(Commands()))}
         exchange(session, sim, Commands())
         assert session.readings.landing_age[landings - 1] == 0 and session.readings.landing[landings - 1].eeo_up
+
+
+def test_the_rear_door_board_is_polled_only_on_a_car_with_a_rear_door() -> None:
+    one_door = [poll.address for poll in MasterSession(LANDINGS, 2).polls(output(Commands()))]
+    assert panelbus.REAR_CAR_TOP not in one_door and one_door[:2] == [panelbus.CAR_TOP, panelbus.CAR_PANEL]
+    rear = MasterSession(LANDINGS, 2, rear_door=True)
+    assert [poll.address for poll in rear.polls(output(Commands()))][:3] == [
+        panelbus.CAR_TOP, panelbus.REAR_CAR_TOP, panelbus.CAR_PANEL]
+    # What the rear board answers is its own reading; a car with one door ignores an answer from 0x03.
+    answer = CarTopInputs(sequence=3, door_locked=False, light_curtain_blocked=True).to_payload()
+    rear.take_answer(Poll(panelbus.REAR_CAR_TOP, b""), answer, Presses())
+    assert not rear.readings.rear_car_top.door_locked and rear.readings.rear_car_top_age == 0
+    session = MasterSession(LANDINGS, 2)
+    session.take_answer(Poll(panelbus.REAR_CAR_TOP, b""), answer, Presses())
+    assert session.readings.rear_car_top.door_locked and session.readings.rear_car_top_age == 0
+
+
+def test_the_rear_door_commands_reach_the_rear_board_on_the_simulated_bus() -> None:
+    config = from_dict({"building": {"door_sides": ["front", "rear", "front", "front", "front", "front"]}}).controller
+    sim = PanelBoards(Shaft(config, PhysicsConfig()), LANDINGS, 0)
+    session = MasterSession(LANDINGS, 2, rear_door=True)
+    exchange(session, sim, Commands(rear_door_open=True, door_close=True))
+    assert sim.rear_car_top_outputs.door_open and not sim.rear_car_top_outputs.door_close
+    assert sim.car_top_outputs.door_close and not sim.car_top_outputs.door_open
+    assert session.readings.rear_car_top_age == 0 and session.readings.rear_car_top.door_closed_limit
+    # A silent rear board ages like any other.
+    sim.silent.add(panelbus.REAR_CAR_TOP)
+    session.readings.age_all()
+    exchange(session, sim, Commands())
+    assert session.readings.rear_car_top_age == 1

@@ -136,10 +136,13 @@ def test_each_input_comes_from_its_own_source() -> None:
     from carctl.core.signals import Inputs, Recognition
 
     def readings_from(drive: DriveStatus, top: CarTopInputs, panel: CarPanelInputs, ages: tuple[int, int, int, int],
-                      fire: frozenset[int], cabinet: LandingInputs, cabinet_age: int) -> BoardReadings:
-        readings = BoardReadings(6, cabinet_landing=5)
+                      fire: frozenset[int], cabinet: LandingInputs, cabinet_age: int, rear: CarTopInputs,
+                      rear_age: int) -> BoardReadings:
+        readings = BoardReadings(6, cabinet_landing=5, rear_door=True)
         readings.take_drive(drive)
         readings.take_car_top(top)
+        readings.take_rear_car_top(rear)
+        readings.rear_car_top_age = rear_age
         readings.take_car_panel(panel)
         for landing in range(6):
             readings.take_landing(landing, LandingInputs(fire_detector=landing in fire))
@@ -155,11 +158,12 @@ def test_each_input_comes_from_its_own_source() -> None:
 
     def sensed(drive: DriveStatus = drive, top: CarTopInputs = top, panel: CarPanelInputs = panel,
                ages: tuple[int, int, int, int] = ages, fire: frozenset[int] = fire, presses: Presses = presses,
-               cabinet: LandingInputs = LandingInputs(), cabinet_age: int = 0, **changes: object) -> Inputs:
+               cabinet: LandingInputs = LandingInputs(), cabinet_age: int = 0, rear: CarTopInputs = top,
+               rear_age: int = 0, **changes: object) -> Inputs:
         args = {**base_args, **changes}
         tick = args.pop("tick")
-        return sense(readings_from(drive, top, panel, ages, fire, cabinet, cabinet_age), presses, FRESH, tick,
-                     **args)  # type: ignore
+        return sense(readings_from(drive, top, panel, ages, fire, cabinet, cabinet_age, rear, rear_age), presses,
+                     FRESH, tick, **args)  # type: ignore
 
     base = sensed()
     recognition = Recognition("r1", 3, frozenset({0, 3}))
@@ -219,6 +223,12 @@ def test_each_input_comes_from_its_own_source() -> None:
         "brake_test_torque": sensed(drive=replace(drive, brake_test_torque=True)),
         "learn_button": sensed(cabinet=LandingInputs(learn_button=True)),
         "landing_table_refused": sensed(landing_table_refused=True),
+        "rear_car_top_age_ticks": sensed(rear_age=1),
+        "rear_door_open_limit": sensed(rear=replace(top, door_open_limit=True)),
+        "rear_door_closed_limit": sensed(rear=replace(top, door_closed_limit=False)),
+        "rear_door_locked": sensed(rear=replace(top, door_locked=False)),
+        "rear_light_curtain_blocked": sensed(rear=replace(top, light_curtain_blocked=True)),
+        "rear_safety_edge": sensed(rear=replace(top, safety_edge=True)),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere
