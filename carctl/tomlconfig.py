@@ -14,6 +14,7 @@ Rules of this module:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 from pathlib import Path
@@ -65,7 +66,7 @@ def build_table(cls: type, table: Any, section: str, error: type[ConfigFileError
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
-            raise error(f"{section}.{key_spelling(key)}", f"unknown key (known: {', '.join(sorted(known))})")
+            raise error(f"{section}.{key_spelling(key)}", unknown_key(key, sorted(known), section))
         expected = known[key].type
         if expected in ("float", float) and isinstance(value, int) and not isinstance(value, bool):
             value = _as_float(value)
@@ -87,6 +88,18 @@ def build_table(cls: type, table: Any, section: str, error: type[ConfigFileError
     except ConfigError as invalid:
         raise error(invalid.key, invalid.message) from None
     return built
+
+
+MAX_KEYS_LISTED = 30  # a refusal stays one readable sentence: a table with more keys names the nearest
+
+
+def unknown_key(key: Any, known: list[str], section: str) -> str:
+    """Why ``key`` is refused: the keys the table takes, or, for a table with many, the nearest spellings."""
+    if len(known) <= MAX_KEYS_LISTED:
+        return f"unknown key (known: {', '.join(known)})"
+    near = difflib.get_close_matches(str(key)[:60], known, n=3, cutoff=0.6)
+    guess = f"did you mean {' or '.join(near)}? " if near else ""
+    return f"unknown key ({guess}[{section}] takes {len(known)} keys: docs/deployment.md and docs/scenarios.md list them)"
 
 
 def key_spelling(key: Any) -> str:
