@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil_tests.wire import WireCar, firmware_config, start_firmware, start_simulator, stop_simulator
+from hil_tests.wire import WireCar, firmware_config, running_car
 
 LANDING_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
 BRAKE_CONTACTS = "brake_contacts = 2\n"
@@ -19,19 +19,9 @@ BRAKE_CONTACTS = "brake_contacts = 2\n"
 @pytest.fixture()
 def car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireCar]:
     workdir = tmp_path_factory.mktemp("hil-brake")
-    simulator, endpoints = start_simulator(workdir, car_keys=BRAKE_CONTACTS, physics=BRAKE_CONTACTS)
-    drive, panel = f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"]
-    wire = WireCar(endpoints["control"], workdir, drive, panel)
-    wire.config = firmware_config(workdir, car_keys=BRAKE_CONTACTS)
-    wire.firmware = start_firmware(workdir, drive, panel, wire.config)
-    try:
-        wire.wait_until(lambda state: any(r.get("kind") == "start" for r in wire.firmware_records()), within_s=10,
-                        what="firmware running")
-        time.sleep(0.5)
+    with running_car(workdir, firmware_config(workdir, car_keys=BRAKE_CONTACTS), car_keys=BRAKE_CONTACTS,
+                     physics=BRAKE_CONTACTS) as wire:
         yield wire
-    finally:
-        wire.stop_firmware()
-        stop_simulator(simulator)
 
 
 def latched_on_disk(car: WireCar) -> set[str]:

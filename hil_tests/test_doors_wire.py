@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil_tests.wire import WireCar, firmware_config, start_firmware, start_simulator
+from hil_tests.wire import WireCar, firmware_config, running_car
 
 LANDING_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
 DOOR_SIDES = 'door_sides = ["front", "rear", "front", "rear", "both", "front"]\n'
@@ -19,22 +19,8 @@ DOOR_SIDES = 'door_sides = ["front", "rear", "front", "rear", "both", "front"]\n
 @pytest.fixture()
 def car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireCar]:
     workdir = tmp_path_factory.mktemp("hil-doors")
-    simulator, endpoints = start_simulator(workdir, building_keys=DOOR_SIDES)
-    drive, panel = f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"]
-    wire = WireCar(endpoints["control"], workdir, drive, panel)
-    wire.config = firmware_config(workdir, building_keys=DOOR_SIDES)
-    wire.firmware = start_firmware(workdir, drive, panel, wire.config)
-    try:
-        wire.wait_until(lambda state: any(r.get("kind") == "start" for r in wire.firmware_records()), within_s=10,
-                        what="firmware running")
-        time.sleep(0.5)
+    with running_car(workdir, firmware_config(workdir, building_keys=DOOR_SIDES), building_keys=DOOR_SIDES) as wire:
         yield wire
-    finally:
-        wire.stop_firmware()
-        simulator.terminate()
-        simulator.wait(timeout=10)
-        if simulator.stdout is not None:
-            simulator.stdout.close()
 
 
 def at(state: dict[str, object], landing: int) -> bool:

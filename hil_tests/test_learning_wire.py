@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil_tests.wire import WireCar, bench_config_text, start_firmware, start_simulator
+from hil_tests.wire import WireCar, bench_config_text, running_car
 
 TYPED_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
 OFFSETS_MM = [0, 27, -18, 12, -9, 15]
@@ -20,26 +20,13 @@ TRUE_M = [typed + offset / 1000 for typed, offset in zip(TYPED_M, OFFSETS_MM)]
 @pytest.fixture()
 def car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireCar]:
     workdir = tmp_path_factory.mktemp("hil-learning")
-    simulator, endpoints = start_simulator(workdir, physics=f"landing_offsets_mm = {json.dumps(OFFSETS_MM)}\n")
-    drive, panel = f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"]
-    wire = WireCar(endpoints["control"], workdir, drive, panel)
     config = workdir / "firmware.toml"
     # At the default inspection speed (0.25 m/s): at 0.3 m/s the car moves 6 mm a 20 ms cycle, and the edges are
     # found less precisely than the 5 mm the table is held to.
-    config.write_text(bench_config_text().replace('learned_table = ""', f'learned_table = "{workdir / "learned.json"}"'))
-    wire.config = config
-    wire.firmware = start_firmware(workdir, drive, panel, config)
-    try:
-        wire.wait_until(lambda state: any(r.get("kind") == "start" for r in wire.firmware_records()), within_s=10,
-                        what="firmware running")
-        time.sleep(0.5)
+    config.write_text(bench_config_text().replace('learned_table = ""',
+                                                  f'learned_table = "{workdir / "learned.json"}"'))
+    with running_car(workdir, config, physics=f"landing_offsets_mm = {json.dumps(OFFSETS_MM)}\n") as wire:
         yield wire
-    finally:
-        wire.stop_firmware()
-        simulator.terminate()
-        simulator.wait(timeout=10)
-        if simulator.stdout is not None:
-            simulator.stdout.close()
 
 
 def level_at(car: WireCar, landing: int) -> float:

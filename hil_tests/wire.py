@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,25 @@ def stop_simulator(simulator: subprocess.Popen[str]) -> None:
     simulator.wait(timeout=10)
     if simulator.stdout is not None:
         simulator.stdout.close()
+
+
+@contextlib.contextmanager
+def running_car(workdir: Path, config: Path, **simulator_keys: str) -> Iterator[WireCar]:
+    """`sim serve` with the shaft of ``simulator_keys`` (start_simulator's), and `carctl run` with ``config``
+    against it over Modbus TCP and the panel bus; both stopped at the end."""
+    simulator, endpoints = start_simulator(workdir, **simulator_keys)
+    drive, panel = f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"]
+    wire = WireCar(endpoints["control"], workdir, drive, panel)
+    wire.config = config
+    wire.firmware = start_firmware(workdir, drive, panel, config)
+    try:
+        wire.wait_until(lambda state: any(r.get("kind") == "start" for r in wire.firmware_records()), within_s=10,
+                        what="firmware running")
+        time.sleep(0.5)
+        yield wire
+    finally:
+        wire.stop_firmware()
+        stop_simulator(simulator)
 
 
 def firmware_config(workdir: Path, car_keys: str = "", building_keys: str = "") -> Path:
