@@ -7,7 +7,8 @@ Rules of this module:
   with the id of the command that asked (for the maintenance record),
   `event_stored` (the link's outbox has an event); the loop from the face worker: `recognition`;
   the platform link from the loop: `state`, `event`; the loop from the service tool: `watch`, `audit` and `reload`
-  (a maintenance account changed the settings file; it carries nothing else).
+  (a maintenance account changed the settings file; it carries nothing else), `runs` and `run` (the run recorder's
+  questions, protocol/run_records.py, which also checks their answers).
 - A recognition or a mode request that waited in the socket longer than its source's maximum age (core/rates.py)
   is refused too (age_problem): the runtime asks, with its clock.
 - Any other value of any type is a Refused with a short, fixed reason (the health record counts them by reason),
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from carctl.core.signals import Mode, Recognition
+from carctl.protocol import run_records
 
 PLATFORM_MODES = {"normal": Mode.NORMAL, "out_of_service": Mode.OUT_OF_SERVICE, "independent": Mode.INDEPENDENT}
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -372,7 +374,8 @@ def service_reload() -> dict[str, Any]:
     return {"type": "reload"}
 
 
-def parse_service_request(value: Any) -> WatchRequest | ServiceAudit | ServiceReload | Refused:
+def parse_service_request(value: Any) -> (WatchRequest | ServiceAudit | ServiceReload | run_records.RunsRequest
+                                          | run_records.RunRequest | Refused):
     """What the loop takes from a service process: a watch request, a record for the maintenance record, or a
     reload of the settings file."""
     if _type_of(value) == "reload":
@@ -388,6 +391,9 @@ def parse_service_request(value: Any) -> WatchRequest | ServiceAudit | ServiceRe
         if not all(isinstance(text, str) and len(text) <= MAX_AUDIT_TEXT and text.isprintable() for text in fields):
             return Refused("audit with a field that is not short printable text")
         return ServiceAudit(action, *fields)
+    if _type_of(value) in ("runs", "run"):
+        request = run_records.parse_request(value)
+        return Refused(request) if isinstance(request, str) else request
     return parse_watch(value)
 
 
@@ -407,7 +413,8 @@ def _shallow(value: Any, levels: int = 2) -> bool:
     return _flat(value)
 
 
-def parse_service_message(value: Any) -> LiveReport | HealthReport | EventsReport | Refused:
+def parse_service_message(value: Any) -> (LiveReport | HealthReport | EventsReport | run_records.RunsAnswer
+                                          | run_records.RunAnswer | Refused):
     """What the service tool takes from the loop: its live state (flat), its health record (one level of counters
     by reason), the events of a cycle (small flat objects)."""
     kind = _type_of(value)
@@ -429,4 +436,7 @@ def parse_service_message(value: Any) -> LiveReport | HealthReport | EventsRepor
                         and all(_flat(v) for v in event.values()) for event in events)):
             return EventsReport(tuple(events))
         return Refused("events that are not a short list of flat objects")
+    if kind in ("runs", "run"):
+        answer = run_records.parse_answer(value)
+        return Refused(answer) if isinstance(answer, str) else answer
     return Refused("not a message for the service tool from the loop")

@@ -60,6 +60,7 @@ from carctl.runtime.platform_bridge import PlatformBridge
 from carctl.runtime.ratekeeper import RateKeeper
 from carctl.runtime.structlog import StructuredLog, open_log
 from carctl.runtime.recognitions import RecognitionInbox
+from carctl.runtime.run_recorder import RunRecorder
 from carctl.runtime.service_feed import ServiceFeed
 from carctl.runtime.sidechannel import SenderCheck, SocketDirError, only_process, prepare_socket_dir, same_user
 
@@ -190,8 +191,10 @@ class ControlLoop:
         self.alarm_bridge: AlarmBridge | None = None
         if config.processes.modem:
             self._open_alarm_bridge()
-        # The service tool's live state, while a service process watches (service_feed.py).
+        # The service tool's live state, while a service process watches (service_feed.py); and the last runs, kept
+        # for it whether or not it watches (run_recorder.py).
         self.service_feed: ServiceFeed | None = None
+        self.run_recorder = RunRecorder(self.period_s) if config.processes.service else None
         if config.processes.service:
             self._open_service_feed()
         if config.processes.platform:
@@ -266,6 +269,11 @@ class ControlLoop:
                 self.bridge.after_cycle(self.state, inputs, events, self.lag_p99_ms)
             except Exception:  # noqa: BLE001
                 self.errors.caught("platform_bridge")
+        if self.run_recorder is not None:
+            try:
+                self.run_recorder.after_cycle(self.state, inputs, events, self.controller.landings_m)
+            except Exception:  # noqa: BLE001 - the recorder is never in the safety path
+                self.errors.caught("run_recorder")
         if self.service_feed is not None:
             try:
                 self.service_feed.after_cycle(self.state, inputs, commands, events, self.lag_p99_ms, self.health)
@@ -397,7 +405,7 @@ class ControlLoop:
 
     def _open_service_feed(self) -> None:
         try:
-            self.service_feed = ServiceFeed(self.socket_dir, self.period_s)
+            self.service_feed = ServiceFeed(self.socket_dir, self.period_s, recorder=self.run_recorder)
         except OSError as error:
             self._unavailable("service", error)
             return

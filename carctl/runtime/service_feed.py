@@ -15,8 +15,11 @@ Rules of this module:
 - The cost is bounded and paid only while someone watches: the live state every LIVE_EVERY_S (10 a second, the
   page needs 5), the health record every HEALTH_EVERY_S, a cycle's events when there are any. A watcher that is
   dead, hung or slow has a full socket queue: its datagrams are dropped and counted, and the loop goes on.
-- What arrives (`watch`, `audit`, `reload`) is checked by protocol/loopback.py; anything else is refused and
-  counted by reason.
+- The run recorder's questions (`runs`, `run`: run_recorder.py, protocol/run_records.py) are answered to a process
+  that watches, at most one of each kind per take of requests (a few datagrams of at most 9 KiB, packed when the run
+  ended); more in the same take are refused and counted.
+- What arrives (`watch`, `audit`, `reload`, `runs`, `run`) is checked by protocol/loopback.py; anything else is
+  refused and counted by reason.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from carctl.core.controller import ControllerState
 from carctl.core.signals import Commands, Event, Inputs
 from carctl.protocol.loopback import MAX_EVENTS_PER_MESSAGE, Refused, ServiceAudit, ServiceReload, \
     parse_service_request
+from carctl.protocol.run_records import RunRequest, RunsRequest
+from carctl.runtime.run_recorder import RunRecorder
 from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, Sender, same_user
 
 LEASE_S = 3.0
@@ -87,8 +92,10 @@ def event_record(event: Event) -> dict[str, Any]:
 
 
 class ServiceFeed:
-    def __init__(self, socket_dir: Path, period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, socket_dir: Path, period_s: float, clock: Callable[[], float] = time.monotonic,
+                 recorder: RunRecorder | None = None) -> None:
         self.socket_dir = socket_dir
+        self.recorder = recorder  # the runs the service tool may ask for (None: it gets no answer)
         self.clock = clock
         self.inbox = Inbox(socket_dir, LOOP_FROM_SERVICE, REQUESTS_PER_CYCLE, REQUEST_BYTES, 8, same_user)
         self.watchers: dict[int, _Watcher] = {}
@@ -109,10 +116,14 @@ class ServiceFeed:
 
     def take_requests(self) -> None:
         now = self.clock()
+        answered: set[type] = set()
         for pid, value in self.inbox.take_from():
             message = parse_service_request(value)
             if isinstance(message, Refused):
                 self.inbox.refuse(message.reason)
+                continue
+            if isinstance(message, (RunsRequest, RunRequest)):
+                self._answer_runs(pid, message, answered)
                 continue
             if isinstance(message, ServiceAudit):
                 if len(self.audit) < AUDIT_BACKLOG:
@@ -135,6 +146,21 @@ class ServiceFeed:
             if now >= watcher.lease_until_s:
                 watcher.sender.close()
                 del self.watchers[pid]
+
+    def _answer_runs(self, pid: int, request: RunsRequest | RunRequest, answered: set[type]) -> None:
+        watcher = self.watchers.get(pid)
+        if watcher is None or self.recorder is None:
+            self.inbox.refuse("run request from a process that does not watch")
+            return
+        if type(request) in answered:
+            self.inbox.refuse("run requests too frequent")
+            return
+        answered.add(type(request))
+        if isinstance(request, RunsRequest):
+            for message in self.recorder.runs_answers(request.ask):
+                watcher.sender.send(message)
+        else:
+            watcher.sender.send(self.recorder.run_answer(request.ask, request.run_id))
 
     def after_cycle(self, state: ControllerState, inputs: Inputs, commands: Commands, events: tuple[Event, ...],
                     lag_p99_ms: float, health: Callable[[], dict[str, Any]]) -> None:
@@ -161,7 +187,10 @@ class ServiceFeed:
         return sum(watcher.sender.dropped for watcher in self.watchers.values())
 
     def health(self) -> dict[str, Any]:
-        return {"watchers": len(self.watchers), "dropped": self.dropped(), "refused": self.inbox.refused_total()}
+        health = {"watchers": len(self.watchers), "dropped": self.dropped(), "refused": self.inbox.refused_total()}
+        if self.recorder is not None:
+            health["runs"] = self.recorder.health()
+        return health
 
     def close(self) -> None:
         for watcher in self.watchers.values():

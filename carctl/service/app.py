@@ -1,4 +1,4 @@
-"""The service tool's web application (Starlette): login, the live car, the fault log, the parameters.
+"""The service tool's web application (Starlette): login, the live car, the fault log, the parameters, the runs.
 
 Rules of this module:
 - Every request is hostile until parsed: bodies of at most MAX_BODY_BYTES (Starlette refuses more with 413), a
@@ -52,6 +52,7 @@ from carctl.service import accounts as accounts_file
 from carctl.service import fault_meanings, parameters
 from carctl.service.audit import AuditTrail
 from carctl.service.feed import LoopFeed
+from carctl.service.runs_page import make_runs_page
 from carctl.service.sessions import Lockout, Session, Sessions, csrf_matches
 
 HERE = Path(__file__).resolve().parent
@@ -429,6 +430,7 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
         Route("/faults", faults_page),
         Route("/parameters", parameters_page, methods=["GET"]),
         Route("/parameters", change_parameters, methods=["POST"]),
+        Route("/runs", make_runs_page(state.feed, settings.landings_m, session_of, page)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, max_body_size=MAX_BODY_BYTES,

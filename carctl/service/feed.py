@@ -6,8 +6,9 @@ Rules of this module:
 - What arrives is hostile until parsed (protocol/loopback.py parse_service_message); refused messages are counted.
   Run by the process table, only the loop that started it may send here; run by hand, any process of the firmware's
   user (the directory keeps others out).
-- Kept: the latest live state and health record, and a ring of the last RECENT_EVENTS events. `stale()` says when
-  the loop has been silent for STALE_AFTER_S: the page shows that instead of a car frozen in place.
+- Kept: the latest live state and health record, a ring of the last RECENT_EVENTS events, and the run recorder's
+  answers (run_store.py). `stale()` says when the loop has been silent for STALE_AFTER_S: the page shows that
+  instead of a car frozen in place.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import Any
 
 from carctl.protocol.loopback import EventsReport, HealthReport, LiveReport, Refused, parse_service_message, \
     watch_request
+from carctl.protocol.run_records import RunAnswer, RunsAnswer
 from carctl.runtime.service_feed import watcher_socket
 from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, Sender, SenderCheck, same_user
+from carctl.service.run_store import RunStore
 
 WATCH_EVERY_S = 1.0
 STALE_AFTER_S = 1.0
@@ -42,6 +45,7 @@ class LoopFeed:
         self.heard_s = float("-inf")
         self.live_updates = 0  # how many live states have arrived (a waiting page sends when it changes)
         self.next_watch_s = 0.0
+        self.runs = RunStore(self.to_loop.send, clock)
 
     def fileno(self) -> int:
         return self.inbox.fileno()
@@ -67,6 +71,8 @@ class LoopFeed:
                 self.health = message.health
             elif isinstance(message, EventsReport):
                 self.events.extend(message.events)
+            elif isinstance(message, (RunsAnswer, RunAnswer)):
+                self.runs.take(message)
 
     def stale(self) -> bool:
         return self.clock() - self.heard_s > STALE_AFTER_S
