@@ -15,10 +15,11 @@ from carctl.core.signals import Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 from carctl.protocol import drive_map
 from carctl.protocol.run_records import DOOR_LOCKED, DOOR_PHASES, MAX_RUNS, MAX_SAMPLES, RunCurves, RunSummary, \
-    parse_answer
+    parse_answer, run_request, runs_request
 from carctl.runtime.config import from_dict
 from carctl.runtime.loop import ControlLoop, StructuredLog
 from carctl.runtime.run_recorder import ARMED_AFTER_CLOSED_S, MAX_LEAD_SAMPLES, RunRecorder
+from carctl.runtime.service_feed import ServiceFeed
 from carctl.runtime.sidechannel import prepare_socket_dir
 from carctl.service.feed import LoopFeed
 from sim.drive import SimulatedDrive
@@ -245,3 +246,28 @@ def test_the_real_loop_records_a_run_and_a_service_process_reads_it(tmp_path: Pa
         service.close()
         if loop.service_feed is not None:
             loop.service_feed.close()
+
+
+def test_the_loop_answers_only_a_watcher_and_one_question_of_each_kind_a_take(tmp_path: Path) -> None:
+    directory = prepare_socket_dir(tmp_path / "run")
+    car = Car()
+    car.ride()
+    loop_side = ServiceFeed(directory, PERIOD_S, recorder=car.recorder)
+    service = LoopFeed(directory)
+    try:
+        service.to_loop.send(runs_request(1))
+        loop_side.take_requests()
+        assert loop_side.inbox.refused["run request from a process that does not watch"] == 1
+        service.ask()
+        for ask in range(2, 5):
+            service.to_loop.send(runs_request(ask))
+        service.to_loop.send(run_request(5, 0))
+        loop_side.take_requests()  # four requests a take: the run's waits for the next
+        assert loop_side.inbox.refused["run requests too frequent"] == 2
+        loop_side.take_requests()
+        service.take()
+        assert service.runs.list_ready(2) and not service.runs.list_ready(3)
+        assert service.runs.run(0) is not None
+    finally:
+        service.close()
+        loop_side.close()
