@@ -19,7 +19,7 @@ WIDTH = 400
 HEIGHT = 150
 LEFT = 44  # room for the value labels
 RIGHT = 8
-TOP = 8
+TOP = 16  # room for the title
 BOTTOM = 22  # room for the time labels
 _DOOR_LEVEL = {"closed": 0.0, "opening": 0.5, "closing": 0.5, "open": 1.0}
 
@@ -76,7 +76,7 @@ def _svg(plot_id: str, title: str, frame: _Frame, y_ticks: Sequence[tuple[float,
                      f'<text class="axis" x="{x}" y="{HEIGHT - BOTTOM + 12}" text-anchor="middle">'
                      f'{_label(t_s)}</text>')
     parts.append(f'<text class="axis" x="{WIDTH - RIGHT}" y="{HEIGHT - 1}" text-anchor="end">s</text>')
-    parts.append(f'<text class="plot-title" x="{LEFT + 4}" y="{TOP + 12}">{title}</text>')
+    parts.append(f'<text class="plot-title" x="{LEFT}" y="{TOP - 4}">{title}</text>')
     parts.extend(body)
     parts.append("</svg>")
     return "".join(parts)
