@@ -129,7 +129,8 @@ def pack_column(values: array) -> str:  # type: ignore[type-arg]
     return base64.b64encode(values.tobytes()).decode("ascii")
 
 
-def runs_answers(boot: str, ask: int, oldest: int, newest: int, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def runs_answers(boot: str, ask: int, oldest: int, newest: int,
+                 summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The list, SUMMARIES_PER_MESSAGE summaries (as summary_json made them) a datagram, newest first; one datagram
     even for an empty ring."""
     parts = [summaries[start:start + SUMMARIES_PER_MESSAGE]

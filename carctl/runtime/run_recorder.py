@@ -181,7 +181,8 @@ class RunRecorder:
         self._stop_cycles = 0
         self._to = _landing_at(inputs.position_m, landings_m)
         if state.phase is Phase.HALTED:
-            self._end = "halted"
+            # A fault stopped it; without one, it is the end of a correction run or of an inspection journey.
+            self._end = "halted" if state.faults else "stopped"
         elif inputs.drive_age_ticks <= FRESH_FOR_LEVELLING_TICKS and 0 <= state.landing < len(landings_m):
             self._to = state.landing
             self._level_mm = (inputs.position_m - landings_m[state.landing]) * 1000.0

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from carctl.core.door import DoorPhase, DoorState
+from carctl.core.faults import Fault
 from carctl.core.phases import Phase, Run
 from carctl.core.signals import Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
@@ -41,9 +42,10 @@ class Car:
         self.landing = 0
 
     def cycles(self, count: int, phase: Phase, door: DoorPhase, speed_m_s: float = 0.0, locked: bool = True,
-               events: tuple[Event, ...] = (), parking: bool = False) -> None:
+               events: tuple[Event, ...] = (), parking: bool = False,
+               faults: frozenset[Fault] = frozenset()) -> None:
         run = Run(direction=Direction.UP, target=3, parking=parking) if phase is Phase.STARTING else None
-        state = ControllerState(phase=phase, door=DoorState(phase=door), landing=self.landing, run=run)
+        state = ControllerState(phase=phase, door=DoorState(phase=door), landing=self.landing, run=run, faults=faults)
         for _ in range(count):
             self.position_m += speed_m_s * PERIOD_S
             self.recorder.after_cycle(state, Inputs(tick=self.tick, position_m=self.position_m, speed_m_s=speed_m_s,
@@ -114,10 +116,14 @@ def test_a_fault_during_the_run_is_in_its_summary_and_a_halt_ends_it() -> None:
     car.cycles(10, Phase.STARTING, DoorPhase.CLOSED)
     car.cycles(40, Phase.RUNNING, DoorPhase.CLOSED, speed_m_s=1.0,
                events=(Event(EventKind.FAULT_RAISED, 3, -1, "overspeed:12:level4"),))
-    car.cycles(500, Phase.HALTED, DoorPhase.CLOSED)
+    car.cycles(500, Phase.HALTED, DoorPhase.CLOSED, faults=frozenset({Fault.OVERSPEED}))
     summary = car.recorder.ring[0].summary
     assert (summary.end, summary.faults, summary.to_landing, summary.levelling_error_mm) == (
         "halted", ("overspeed",), -1, None)
+    car.cycles(1, Phase.HALTED, DoorPhase.CLOSED)
+    car.cycles(300, Phase.CORRECTING, DoorPhase.CLOSED, speed_m_s=-0.3)
+    car.cycles(500, Phase.HALTED, DoorPhase.CLOSED)  # at the reference mark: no fault, it recovers from there
+    assert (car.recorder.ring[1].summary.kind, car.recorder.ring[1].summary.end) == ("correction", "stopped")
 
 
 def test_the_ring_keeps_the_last_50_runs() -> None:
