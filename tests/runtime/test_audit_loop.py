@@ -34,7 +34,7 @@ def audit_records(path: Path) -> list[dict[str, object]]:
 def loop_with_audit(tmp_path: Path) -> tuple[ControlLoop, PanelBoards, Path]:
     audit = tmp_path / "audit.log"
     config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-                        "runtime": {"fault_log": "", "latch_file": "", "socket_dir": str(tmp_path),
+                        "runtime": {"fault_log": "", "latch_file": "", "learned_table": "", "socket_dir": str(tmp_path),
                                     "audit_log": str(audit)}})
     boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
     return ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream())), boards, audit
@@ -144,7 +144,8 @@ def test_platform_commands_are_recorded_with_their_ids_and_reach_the_outbox(tmp_
     config = from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
         "processes": {"platform": True},
-        "runtime": {"socket_dir": str(tmp_path / "run"), "fault_log": "", "latch_file": "", "audit_log": str(audit)},
+        "runtime": {"socket_dir": str(tmp_path / "run"), "fault_log": "", "latch_file": "", "learned_table": "",
+                    "audit_log": str(audit)},
         "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "gallery.key"),
                  "community": "xihan"},
         "platform": {"broker_port": 1, "password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),
@@ -223,9 +224,9 @@ def test_the_service_tools_logins_and_changes_reach_the_maintenance_record(tmp_p
 
     audit = tmp_path / "audit.log"
     config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-                        "processes": {"service": True},
-                        "runtime": {"fault_log": "", "latch_file": "", "socket_dir": str(tmp_path / "run"),
-                                    "audit_log": str(audit)}})
+                        "processes": {"service": True}, "platform": {"overrides_path": str(tmp_path / "o.json")},
+                        "runtime": {"fault_log": "", "latch_file": "", "learned_table": "",
+                                    "socket_dir": str(tmp_path / "run"), "audit_log": str(audit)}})
     boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
     loop = ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream()))
     service = Sender(tmp_path / "run", LOOP_FROM_SERVICE)

@@ -104,7 +104,7 @@ class FakePanels:
 def make_loop(tmp_path: Path, log_to: Any = None, latch_file: str = "") -> tuple[ControlLoop, FakeDrive, FakePanels]:
     config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
                         "runtime": {"fault_log": "", "audit_log": "", "socket_dir": str(tmp_path),
-                                    "latch_file": latch_file}})
+                                    "latch_file": latch_file, "learned_table": ""}})
     controller = config.controller
     boards = PanelBoards(Shaft(controller, PhysicsConfig()), controller.building.landing_count, 0)
     drive, panels = FakeDrive(), FakePanels(boards)
@@ -299,7 +299,7 @@ def test_a_corrupt_learned_table_at_start_gives_the_typed_table_a_log_record_and
     table.write_bytes(b'{"version": 1, "landings_m": [0.0, 2.9')  # torn by a power cut
     config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
                         "runtime": {"fault_log": "", "socket_dir": str(tmp_path), "latch_file": "",
-                                    "learned_table": str(table)}})
+                                    "audit_log": "", "learned_table": str(table)}})
     controller = config.controller
     boards = PanelBoards(Shaft(controller, PhysicsConfig()), controller.building.landing_count, 0)
     stream = io.StringIO()

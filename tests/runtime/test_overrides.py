@@ -48,7 +48,8 @@ def test_platform_command_reaches_the_running_loop(tmp_path: Path) -> None:
     config = from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
         "processes": {"platform": True},
-        "runtime": {"socket_dir": str(tmp_path / "run"), "audit_log": str(tmp_path / "audit.log")},
+        "runtime": {"socket_dir": str(tmp_path / "run"), "audit_log": str(tmp_path / "audit.log"), "fault_log": "",
+                    "latch_file": "", "learned_table": ""},
         "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "gallery.key"),
                  "community": "xihan"},
         "platform": {"password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),

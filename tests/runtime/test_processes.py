@@ -22,7 +22,8 @@ from carctl.runtime.processes import ProcessTable
 from carctl.platform.keys import write_key
 
 # The maintenance record is not what these tests look at: none kept (a car in service keeps one).
-BASE = {"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"}, "runtime": {"audit_log": ""}}
+BASE = {"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"}, "runtime": {"audit_log": "",
+        "fault_log": "", "latch_file": "", "learned_table": ""}}
 
 
 
@@ -79,6 +80,7 @@ def test_the_platform_switches_the_face_feature_and_the_worker_follows(tmp_path:
     config_path.write_text(f'''[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"
 [processes]\nface = false\nplatform = true
 [runtime]\nsocket_dir = "{tmp_path}/run"\naudit_log = "{tmp_path}/audit.log"
+fault_log = ""\nlatch_file = ""\nlearned_table = ""
 [face]\ngallery_dir = "{tmp_path}/g"\nkey_file = "{tmp_path}/gallery.key"
 [platform]\nbroker_port = 1\npassword_file = "{tmp_path}/pw"\nkey_file = "{tmp_path}/key"
 community = "xihan"\ncar = "b7u2"

@@ -202,8 +202,8 @@ class InProcessDrive:
 
 def test_the_real_loop_records_a_run_and_a_service_process_reads_it(tmp_path: Path) -> None:
     config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-                        "processes": {"service": True},
-                        "runtime": {"fault_log": "", "audit_log": "", "latch_file": "",
+                        "processes": {"service": True}, "platform": {"overrides_path": str(tmp_path / "o.json")},
+                        "runtime": {"fault_log": "", "audit_log": "", "latch_file": "", "learned_table": "",
                                     "socket_dir": str(tmp_path / "run")}})
     controller = config.controller
     shaft = Shaft(controller, PhysicsConfig())

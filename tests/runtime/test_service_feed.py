@@ -147,8 +147,9 @@ def test_the_service_takes_the_loops_messages() -> None:
 
 def test_the_loop_feeds_a_watcher_with_processes_service_on(tmp_path: Path) -> None:
     config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-                        "processes": {"service": True}, "runtime": {"socket_dir": str(tmp_path / "run"),
-                                                                    "fault_log": "", "latch_file": ""}})
+                        "processes": {"service": True}, "platform": {"overrides_path": str(tmp_path / "o.json")},
+                        "runtime": {"socket_dir": str(tmp_path / "run"), "fault_log": "", "latch_file": "",
+                                    "audit_log": "", "learned_table": ""}})
     loop = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.005), PanelBusMaster("/dev/null"),
                        StructuredLog(io.StringIO()))
     service = LoopFeed(Path(config.runtime.socket_dir))

@@ -63,7 +63,9 @@ def firmware_config(tmp_path: Path, **platform: Any) -> FirmwareConfig:
     return from_dict({
         "drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
         "processes": {"platform": True},
-        "runtime": {"socket_dir": str(tmp_path / "run"), "audit_log": str(tmp_path / "audit.log")},
+        "runtime": {"socket_dir": str(tmp_path / "run"), "audit_log": str(tmp_path / "audit.log"),
+                    "fault_log": str(tmp_path / "faults.json"), "latch_file": str(tmp_path / "latched.json"),
+                    "learned_table": str(tmp_path / "learned.json")},
         "face": {"gallery_dir": str(tmp_path / "gallery"), "key_file": str(tmp_path / "gallery.key"),
                  "community": "xihan"},
         "platform": {"broker_port": 1, "password_file": str(tmp_path / "pw"), "key_file": str(tmp_path / "key"),

@@ -108,7 +108,7 @@ def test_the_reload_is_parsed_and_the_loop_applies_it_between_two_cycles_and_rec
     config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
                         "processes": {"service": True},
                         "runtime": {"socket_dir": str(tmp_path / "run"), "fault_log": "", "latch_file": "",
-                                    "audit_log": str(tmp_path / "audit.log")},
+                                    "learned_table": "", "audit_log": str(tmp_path / "audit.log")},
                         "platform": {"overrides_path": str(settings)}})
     loop = ControlLoop(config, DriveLink(Endpoint.parse("tcp://127.0.0.1:1"), 0.005), PanelBusMaster("/dev/null"),
                        StructuredLog(io.StringIO()))
