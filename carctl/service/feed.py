@@ -6,7 +6,8 @@ Rules of this module:
 - What arrives is hostile until parsed (protocol/loopback.py parse_service_message); refused messages are counted.
   Run by the process table, only the loop that started it may send here; run by hand, any process of the firmware's
   user (the directory keeps others out).
-- Kept: the latest live state and health record, and a ring of the last RECENT_EVENTS events. `stale()` says when
+- Kept: the latest live state and health record, a ring of the last RECENT_EVENTS events, and the loop's answers
+  to the last ANSWERS_KEPT commissioning requests (by the request's id: every watcher gets every answer). `stale()` says when
   the loop has been silent for STALE_AFTER_S: the page shows that instead of a car frozen in place.
 """
 
@@ -19,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from carctl.protocol.loopback import EventsReport, HealthReport, LiveReport, Refused, parse_service_message, \
-    watch_request
+from carctl.protocol.loopback import CommissionAnswer, EventsReport, HealthReport, LiveReport, Refused, \
+    parse_service_message, watch_request
 from carctl.runtime.service_feed import watcher_socket
 from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, Sender, SenderCheck, same_user
 
@@ -28,6 +29,7 @@ WATCH_EVERY_S = 1.0
 STALE_AFTER_S = 1.0
 RECENT_EVENTS = 200
 MESSAGES_PER_TAKE = 64
+ANSWERS_KEPT = 32  # the loop's answers to commissioning requests, by request id, the oldest forgotten first
 
 
 class LoopFeed:
@@ -42,6 +44,7 @@ class LoopFeed:
         self.heard_s = float("-inf")
         self.live_updates = 0  # how many live states have arrived (a waiting page sends when it changes)
         self.next_watch_s = 0.0
+        self.answers: collections.OrderedDict[str, CommissionAnswer] = collections.OrderedDict()
 
     def fileno(self) -> int:
         return self.inbox.fileno()
@@ -67,6 +70,10 @@ class LoopFeed:
                 self.health = message.health
             elif isinstance(message, EventsReport):
                 self.events.extend(message.events)
+            elif isinstance(message, CommissionAnswer):
+                self.answers[message.request_id] = message
+                while len(self.answers) > ANSWERS_KEPT:
+                    self.answers.popitem(last=False)
 
     def stale(self) -> bool:
         return self.clock() - self.heard_s > STALE_AFTER_S
