@@ -85,7 +85,9 @@ def refusal(ctx: Context, state: ControllerState, inputs: Inputs) -> str:
     """Why a learning run cannot start now ("" when it can)."""
     if not RULES[state.mode].learning_start:
         return "not_in_inspection"
-    if inputs.brake_open or inputs.drive_running or abs(inputs.speed_m_s) > 0.0:
+    if inputs.brake_open or inputs.drive_running or abs(inputs.speed_m_s) > 0.0 or state.settling:
+        # (Settling: not yet seen at rest after a stop at once; the brake may not lift, and the run would wait in
+        # HALTED with its mode taken.)
         return "car_moving"
     if stop_now(state):
         return "fault"
