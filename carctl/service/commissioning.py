@@ -31,9 +31,8 @@ from carctl.protocol.loopback import COMMISSION_ID, CommissionAnswer, commission
 
 ANSWER_WAIT_S = 2.0
 ANSWER_POLL_S = 0.05
-# The page's three actions: the form's path, the request's action, and what it is called on the page.
-ACTIONS = {"learn": "start the learning run", "brake_test": "start the brake test",
-           "reset_faults": "reset the latched faults"}
+# The page's three actions: the form's path and the request's action, and what the page calls it.
+ACTIONS = {"learn": "the learning run", "brake_test": "the brake test", "reset_faults": "the reset"}
 
 # The core's reasons (core/learning.py, core/braketest.py), and the outcomes of a run or test, as the page says them.
 REASONS: dict[str, str] = {
@@ -83,7 +82,7 @@ def answer_sentence(answer: CommissionAnswer | None) -> tuple[bool, str]:
         return True, text
     if answer.accepted:
         return True, f"Accepted: {what} started."
-    return False, f"Refused: cannot {what}: {REASONS.get(answer.reason, answer.reason.replace('_', ' '))}."
+    return False, f"Refused: {what} cannot start now: {REASONS.get(answer.reason, answer.reason.replace('_', ' '))}."
 
 
 def routes(state: Any, page: Page, session_of: SessionOf, refuse_change: RefuseChange,

@@ -101,7 +101,7 @@ def brake_test_result(driver: Any, tries: int = 5) -> str:
     """Start a brake test from the page and wait for its result (pressed again if it was abandoned)."""
     for _ in range(tries):
         said = until_accepted(driver, "start-brake-test")
-        assert said == "Accepted: start the brake test started.", said
+        assert said == "Accepted: the brake test started.", said
         result = wait_for(lambda: (lambda last: last if last.startswith(("passed", "FAILED", "abandoned", "the drive"))
                                    else "")(text_of(driver, "brake-test-last")), 20, "the brake test's result")
         if not result.startswith("abandoned"):
@@ -122,7 +122,7 @@ def test_a_crew_tests_the_brake_in_inspection_resets_its_fault_and_starts_the_le
 
     # In normal service the car refuses, with its reason; nothing is asked of the drive.
     said = press(browser, "start-brake-test")
-    assert said.startswith("Refused: cannot start the brake test: the car is not in inspection"), said
+    assert said.startswith("Refused: the brake test cannot start now: the car is not in inspection"), said
     wait_for(lambda: text_of(browser, "brake-test-last").startswith("refused: the car is not in inspection"), 5,
              "the refusal in the brake test's last result")
 
@@ -148,7 +148,7 @@ def test_a_crew_tests_the_brake_in_inspection_resets_its_fault_and_starts_the_le
     wait_for(lambda: text_of(browser, "phase") in ("standing", "halted") and text_of(browser, "active-faults") ==
              "none", 10, "the car at rest with no fault after the reset")
     said = until_accepted(browser, "start-learning")
-    assert said == "Accepted: start the learning run started.", said
+    assert said == "Accepted: the learning run started.", said
     wait_for(lambda: text_of(browser, "mode") == "learning", 5, "the page shows the learning run")
     assert text_of(browser, "learning-state").startswith("running")
     assert text_of(browser, "learning-found") == "1 of 6"  # the bottom landing's vane, where it starts

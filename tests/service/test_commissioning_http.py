@@ -141,12 +141,12 @@ def test_a_maintenance_account_asks_and_the_cars_reason_reaches_the_page(
     assert loop.requests[-1].user == "alice" and loop.requests[-1].action.value == "brake_test"
     page = browser.request("GET", headers["location"])[2]
     assert 'id="commission-answer"' in page
-    assert "Refused: cannot start the brake test: the car is not in inspection" in page
+    assert "Refused: the brake test cannot start now: the car is not in inspection" in page
     status, headers, _ = browser.request("POST", "/commissioning/reset_faults", f"csrf_token={token}")
     page = browser.request("GET", headers["location"])[2]
     assert "Reset made: cleared overspeed." in page and "Still latched" in page and "shaft_limit" in page
     outcomes = [r["outcome"] for r in audit_of(workdir) if r["user"] == "alice"]
-    assert any(outcome.startswith("refused: cannot start the brake test") for outcome in outcomes)
+    assert any(outcome.startswith("refused: the brake test cannot start now") for outcome in outcomes)
     assert "ok" in outcomes
     assert browser.request("POST", "/commissioning/run_up", f"csrf_token={token}")[0] == 404
 
