@@ -10,8 +10,9 @@ Rules of this module:
   the page shows, and watching changes nothing in the car. One write that comes this way is `reload`: a
   maintenance account changed the settings file (runtime/overrides.py, validated there and again by the loop), and
   the loop applies it between two cycles, as the platform's (several in one take are one reload); the other is
-  `commission` (below). The service tool's logins, logouts and changes come this way for the maintenance record (at most AUDIT_BACKLOG waiting
-  for the loop; more are counted and dropped), recorded as the service tool's, with the account it names.
+  `commission` (below). The service tool's logins, logouts and changes come this way for the maintenance record
+  (at most AUDIT_BACKLOG waiting for the loop; more are counted and dropped), recorded as the service tool's, with
+  the account it names.
 - The cost is bounded and paid only while someone watches: the live state every LIVE_EVERY_S (10 a second, the
   page needs 5), the health record every HEALTH_EVERY_S, a cycle's events when there are any. A watcher that is
   dead, hung or slow has a full socket queue: its datagrams are dropped and counted, and the loop goes on.

@@ -7,8 +7,9 @@ Rules of this module:
   Run by the process table, only the loop that started it may send here; run by hand, any process of the firmware's
   user (the directory keeps others out).
 - Kept: the latest live state and health record, a ring of the last RECENT_EVENTS events, and the loop's answers
-  to the last ANSWERS_KEPT commissioning requests (by the request's id: every watcher gets every answer). `stale()` says when
-  the loop has been silent for STALE_AFTER_S: the page shows that instead of a car frozen in place.
+  to the last ANSWERS_KEPT commissioning requests (by the request's id: every watcher gets every answer).
+  `stale()` says when the loop has been silent for STALE_AFTER_S: the page shows that instead of a car frozen in
+  place.
 """
 
 from __future__ import annotations

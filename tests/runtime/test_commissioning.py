@@ -119,7 +119,8 @@ def test_the_loop_passes_a_request_to_the_core_answers_the_page_and_records_it(t
         assert len(service.live) <= loopback.MAX_LIVE_FIELDS
         assert loop.service_feed.inbox.refused["commission with an action that is not one"] == 1
         # A request that waited longer than a second is not acted on (the page has said it was not taken).
-        stale = {**loopback.commission_request("brake_test", late_id, "li.wei"), loopback.SENT_KEY: time.monotonic() - 5}
+        stale = {**loopback.commission_request("brake_test", late_id, "li.wei"),
+                 loopback.SENT_KEY: time.monotonic() - 5}
         raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         raw.sendto(json.dumps(stale).encode(), str(Path(config.runtime.socket_dir) / LOOP_FROM_SERVICE))
         raw.close()
