@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from carctl.core.signals import Commands, Direction, Inputs, Mode
+from carctl.core.signals import Commands, Commissioning, Direction, Inputs, Mode
 
 _SETS = {"car_calls_pressed", "hall_up_pressed", "hall_down_pressed", "car_call_lamps", "hall_up_lamps",
          "hall_down_lamps", "fire_detected"}
@@ -25,7 +25,7 @@ def to_dict(record: Inputs | Commands) -> dict[str, Any]:
             continue
         if spec.name in _SETS:
             value = sorted(value)
-        elif isinstance(value, Mode):
+        elif isinstance(value, (Mode, Commissioning)):
             value = value.value
         elif isinstance(value, Direction):
             value = int(value)
@@ -43,6 +43,8 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
             value = frozenset(value)
         elif key == "mode_request" and value is not None:
             value = Mode(value)
+        elif key == "commission" and value is not None:
+            value = Commissioning(value)
         elif key == "direction":
             value = Direction(value)
         values[key] = value

@@ -31,7 +31,7 @@ from carctl.core.state import kept_alarm, latched_faults
 from carctl.protocol.modem import Step
 from sim.modem import AlarmLine
 from carctl.core.rates import Freshness
-from carctl.core.signals import EMPTY, Commands, Event, EventKind, Inputs, Mode, Recognition
+from carctl.core.signals import EMPTY, Commands, Commissioning, Event, EventKind, Inputs, Mode, Recognition
 from carctl.core.supervisor import RELEVEL_LIMIT_M_S, parse_fault_detail
 from carctl.protocol.panelbus import CarPanelInputs, LandingInputs
 from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs, drive_command, mode_request,
@@ -74,10 +74,14 @@ class _Pending:
     accessible_button: bool = False
     alarm_reset: bool = False
     recognitions: tuple[Recognition, ...] = ()
+    # The service tool's commissioning request (the firmware's loop passes it from its side channel): none in a
+    # scenario unless a test sets it.
+    commission: Commissioning | None = None
 
     def any(self) -> bool:
         return (self.mode_request is not None or self.fault_reset or self.door_open_button
-                or self.door_close_button or self.accessible_button or self.alarm_reset or bool(self.recognitions))
+                or self.door_close_button or self.accessible_button or self.alarm_reset or bool(self.recognitions)
+                or self.commission is not None)
 
 
 @dataclass
@@ -385,7 +389,7 @@ class Lockstep:
             self._alarm_unreachable = line.session.unreachable
         return sense(readings, presses, self.freshness, tick, requested_mode=requested,
                      recognitions=pending.recognitions, alarm_channel=self._alarm_channel,
-                     alarm_modem_dead=self._alarm_unreachable)
+                     alarm_modem_dead=self._alarm_unreachable, commission=pending.commission)
 
     # -- checks and records --------------------------------------------------------------------------------------
 

@@ -21,8 +21,14 @@ Rules of this module:
   - "abandoned": the idle moment ended (a call, a button, the doors, a load, a fault, a mode, the drive's status
     stale); tried again after BRAKE_TEST_RETRY_S. The car's movement itself never abandons a test: it is what is
     measured.
+- A test may also be asked for by the service tool (Inputs.commission BRAKE_TEST, requested()): only in a mode
+  whose rules allow that (inspection: ModeRules.brake_test_on_request), the car at rest where the mechanic left it
+  (STANDING or HALTED, no hold-to-run button held) and otherwise idle as above. It answers "started", or
+  "refused:<why>" and nothing happens; then it runs, and ends, as a periodic test does (a hold-to-run button
+  pressed abandons it). Where no periodic test is configured, its outcome schedules none, and a drive that does not
+  answer is said by the "no_answer" event only, not by a standing fault.
 - This module owns ControllerState.brake_test_due_tick, brake_test_since_tick, brake_test_held_since_tick,
-  brake_test_at_m and brake_test_unanswered.
+  brake_test_at_m, brake_test_unanswered and brake_test_requested.
 """
 
 from __future__ import annotations
@@ -46,15 +52,59 @@ def first_due_tick(ctx: Context) -> int:
 
 
 def _idle(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules) -> bool:
-    """The car may be tested now (the rules above). Its speed and settling are left out: under test they are what a
-    slipping brake changes; so is the drive's running bit, which a drive may set while it holds the test torque."""
+    return not why_not_idle(ctx, state, inputs, rules)
+
+
+def why_not_idle(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules) -> str:
+    """Why the car may not be tested now ("" when it may: the rules above). Its speed and settling are left out:
+    under test they are what a slipping brake changes; so is the drive's running bit, which a drive may set while it
+    holds the test torque."""
+    if state.brake_test_requested:
+        if not rules.brake_test_on_request:
+            return "not_in_inspection"
+        if (state.phase is not Phase.STANDING and state.phase is not Phase.HALTED or inputs.inspection_up
+                or inputs.inspection_down or inputs.eeo_up or inputs.eeo_down):
+            return "car_moving"
+    elif not rules.brake_test or state.phase is not Phase.STANDING:
+        return "not_idle"
     faults = state.faults
-    return (rules.brake_test and state.phase is Phase.STANDING and state.door.phase is DoorPhase.CLOSED
-            and state.door.fault is None and inputs.door_locked and inputs.door_closed_limit
-            and not state.calls.any() and not inputs.door_open_button and not inputs.door_close_button
-            and inputs.load_kg <= watch.OCCUPIED_KG and not state.correction
-            and (not faults or faults == {Fault.BRAKE_TEST_UNANSWERED})
-            and inputs.drive_age_ticks <= ctx.supervisor_limits.freshness.drive and not inputs.brake_open)
+    if faults and faults != {Fault.BRAKE_TEST_UNANSWERED}:
+        return "fault"
+    if (state.door.phase is not DoorPhase.CLOSED or state.door.fault is not None or not inputs.door_locked
+            or not inputs.door_closed_limit or inputs.door_open_button or inputs.door_close_button):
+        return "doors_not_locked"
+    if state.calls.any():
+        return "calls"
+    if inputs.load_kg > watch.OCCUPIED_KG:
+        return "car_occupied"
+    if state.correction:
+        return "position_unreferenced"
+    if inputs.drive_age_ticks > ctx.supervisor_limits.freshness.drive:
+        return "drive_silent"
+    if inputs.brake_open:
+        return "car_moving"
+    return ""
+
+
+def requested(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules,
+              events: list[Event]) -> ControllerState:
+    """The service tool asks for a test now: it starts (the drive is asked for the test torque from this tick), or
+    is refused with the reason."""
+    tick = inputs.tick
+    speed = inputs.speed_m_s if inputs.speed_m_s >= 0.0 else -inputs.speed_m_s
+    if state.brake_test_since_tick >= 0:
+        why = "under_way"
+    elif not rules.brake_test_on_request:
+        why = "not_in_inspection"
+    elif state.settling or speed >= STANDSTILL_M_S or inputs.drive_running:
+        why = "car_moving"
+    else:
+        why = why_not_idle(ctx, replace(state, brake_test_requested=True), inputs, rules)
+    if why:
+        events.append(Event(EventKind.BRAKE_TEST, tick, state.landing, f"refused:{why}"))
+        return state
+    events.append(Event(EventKind.BRAKE_TEST, tick, state.landing, "started"))
+    return replace(state, brake_test_since_tick=tick, brake_test_held_since_tick=-1, brake_test_requested=True)
 
 
 def brake_test(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules, events: list[Event],
@@ -72,27 +122,31 @@ def brake_test(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
         moved_m = abs(inputs.position_m - state.brake_test_at_m)
         if moved_m > ctx.car.brake_test_slip_m:
             found.add(Fault.BRAKE_SLIPPING)
-            return _end(state, tick, timing.brake_test_every, f"slipped:{moved_m * 1000:.0f}", events)
+            return _end(ctx, state, tick, timing.brake_test_every, f"slipped:{moved_m * 1000:.0f}", events)
     if not _idle(ctx, state, inputs, rules):
-        return _end(state, tick, timing.brake_test_retry, "abandoned", events)
+        return _end(ctx, state, tick, timing.brake_test_retry, "abandoned", events)
     if held_since < 0:
         if inputs.brake_test_torque:
             return replace(state, brake_test_held_since_tick=tick, brake_test_at_m=inputs.position_m,
                            brake_test_unanswered=False)
         if tick - state.brake_test_since_tick >= timing.brake_test_answer:
-            return replace(_end(state, tick, timing.brake_test_unanswered_retry, "no_answer", events),
-                           brake_test_unanswered=True)
+            # A standing fault only where tests are configured: a test only asked for once is answered by the event.
+            return replace(_end(ctx, state, tick, timing.brake_test_unanswered_retry, "no_answer", events),
+                           brake_test_unanswered=timing.brake_test_every > 0)
         return state
     if tick - held_since >= timing.brake_test_hold:
         moved_m = abs(inputs.position_m - state.brake_test_at_m)
-        return _end(state, tick, timing.brake_test_every, f"passed:{moved_m * 1000:.0f}", events)
+        return _end(ctx, state, tick, timing.brake_test_every, f"passed:{moved_m * 1000:.0f}", events)
     return state
 
 
-def _end(state: ControllerState, tick: int, next_after: int, outcome: str, events: list[Event]) -> ControllerState:
+def _end(ctx: Context, state: ControllerState, tick: int, next_after: int, outcome: str,
+         events: list[Event]) -> ControllerState:
     events.append(Event(EventKind.BRAKE_TEST, tick, state.landing, outcome))
-    return replace(state, brake_test_since_tick=-1, brake_test_held_since_tick=-1,
-                   brake_test_due_tick=tick + next_after)
+    # A requested test where none is configured schedules none.
+    due = tick + next_after if ctx.timing.brake_test_every else -1
+    return replace(state, brake_test_since_tick=-1, brake_test_held_since_tick=-1, brake_test_due_tick=due,
+                   brake_test_requested=False)
 
 
 def deadlines(ctx: Context, state: ControllerState) -> list[int]:
@@ -105,4 +159,4 @@ def deadlines(ctx: Context, state: ControllerState) -> list[int]:
     return [state.brake_test_held_since_tick + ctx.timing.brake_test_hold]
 
 
-__all__ = ["brake_test", "deadlines", "first_due_tick"]
+__all__ = ["brake_test", "deadlines", "first_due_tick", "requested", "why_not_idle"]

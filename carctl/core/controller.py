@@ -5,10 +5,11 @@ Rules of this module:
   a deadline tick kept in the state, and the tick is used only to compare against those deadlines or to sample the
   running profile. So a car that is standing and waiting returns its state unchanged (the same object), which is
   what lets the lockstep simulator skip idle ticks without changing the result (next_deadline_tick()).
-- Order within a tick: the mode (modes.py; then the learn input, learning.py), the standstill watch
-  (standstill.py), fault detection, the brake contacts (brake.py) and the input watch (supervisor.py, watch.py),
-  the supervisor raising and clearing faults, access and call registration (access.py, calls.py), the periodic
-  brake test when one is due or under way (braketest.py; while it lasts no phase handler runs), the phase logic
+- Order within a tick: the mode (modes.py; then the learn input or the service tool's request, learning.py), the
+  standstill watch (standstill.py), fault detection, the brake contacts (brake.py) and the input watch
+  (supervisor.py, watch.py), the supervisor raising and clearing faults (the reset key's or the service tool's
+  reset), access and call registration (access.py, calls.py), the brake test asked for by the service tool, then
+  the brake test when one is due or under way (braketest.py; while it lasts no phase handler runs), the phase logic
   (one handler per phase, HANDLERS; inspection.py where the mode is hold-to-run, learning.py in the learning run),
   the faults the logic found, the entrapment watch (on the state after the logic), energy saving, the commands (outputs.py), then the supervisor's last word on them (enforce); a
   quick stop among them starts the car settling (standstill.py).
@@ -33,7 +34,7 @@ from carctl.core.faults import Fault
 from carctl.core.faults import latched as latched_among
 from carctl.core.modes import RULES, ModeRules, follow_requests, stop_now, stopping_faults, watch_fire
 from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, Run, enter
-from carctl.core.signals import AlarmPhase, Commands, Event, Inputs
+from carctl.core.signals import AlarmPhase, Commands, Commissioning, Event, Inputs
 from carctl.core.state import ControllerState, kept_alarm, latched_faults
 from carctl.core.supervisor import detect, enforce, update_faults
 
@@ -117,7 +118,9 @@ class Controller:
         if inputs.mode_request is not None or inputs.on_battery or rules.rescue_run:
             state = follow_requests(state, inputs, events)  # rescue ends when the battery signal does
             rules = RULES[state.mode]
-        if inputs.learn_button is not state.learn_button_held or state.learning is not None:
+        commission = inputs.commission
+        if (inputs.learn_button is not state.learn_button_held or state.learning is not None
+                or commission is Commissioning.LEARNING_RUN):
             state = learning.learn(ctx, state, inputs, rules, events)  # the learn input, or a run under way
             rules = RULES[state.mode]
         if inputs.position_unreferenced and not state.correction:
@@ -147,8 +150,10 @@ class Controller:
                 or state.button_streaks):  # anything for the input watch to look at
             state, hall_up, hall_down = watch.watch_inputs(ctx, state, inputs, found, events)
         faults = state.faults
+        # The maintenance reset key, or the service tool's reset: the same deliberate reset.
+        reset = inputs.fault_reset or commission is Commissioning.FAULT_RESET
         if found or faults:
-            faults = update_faults(faults, found, inputs.fault_reset, tick, events)
+            faults = update_faults(faults, found, reset, tick, events)
         found_before_logic = len(found)
 
         calls = state.calls
@@ -180,6 +185,8 @@ class Controller:
             state = rescue.rescue(ctx, state, inputs, events)
         if rules.hold_to_run:
             state = inspection.end_automatic_run(state, tick)
+        if commission is Commissioning.BRAKE_TEST:
+            state = braketest.requested(ctx, state, inputs, rules, events)  # started, or refused with the reason
         if state.brake_test_since_tick >= 0 or 0 <= state.brake_test_due_tick <= tick:
             state = braketest.brake_test(ctx, state, inputs, rules, events, found)
         if state.brake_test_since_tick >= 0:
@@ -193,7 +200,7 @@ class Controller:
         if len(found) > found_before_logic:
             # The logic found a condition of its own (a run that lost its position, a correction run that found no
             # mark): raised now, so that its stop-at-once is in this tick's commands.
-            state = replace(state, faults=update_faults(state.faults, found, inputs.fault_reset, tick, events))
+            state = replace(state, faults=update_faults(state.faults, found, reset, tick, events))
 
         if state.trapped_since_tick >= 0 or (inputs.load_kg > watch.OCCUPIED_KG and (
                 not inputs.in_door_zone or state.door.fault is not None)):  # someone may be held in the car

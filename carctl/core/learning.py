@@ -1,10 +1,11 @@
 """The shaft learning run: the landings' true heights measured by the drive's count, from the door-zone vanes.
 
 Rules of this module:
-- Started by a press of the learn input (the cabinet's learn button, a level: its rising edge) in inspection only,
-  with the car standing at the bottom terminal: in the door zone, below the reference mark, the count referenced,
-  doors closed and locked, no stop-at-once fault. Anything else is refused with the reason (a LEARNING event);
-  nothing moves.
+- Started by a press of the learn input (the cabinet's learn button, a level: its rising edge), or by the service
+  tool's request (Inputs.commission, one snapshot: the same rules, and "refused:under_way" while a run is under
+  way), in inspection only, with the car standing at the bottom terminal: in the door zone, below the reference
+  mark, the count referenced, doors closed and locked, no stop-at-once fault. Anything else is refused with the
+  reason (a LEARNING event); nothing moves.
 - The run (mode learning, ModeRules.learning_run) goes up at the inspection speed to the top terminal, recording
   every edge of the door-zone sensor (vanes or magnets at each landing) and of the terminal slowdown switches by the
   count, each at the middle of the tick that saw it change. It stops level with the middle of the top landing's
@@ -34,7 +35,7 @@ from carctl.core.faults import Fault
 from carctl.core.learned import LearnedTable, LearningRun
 from carctl.core.modes import RULES, ModeRules, end_learning, start_learning, stop_now
 from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, enter
-from carctl.core.signals import Direction, Event, EventKind, Inputs
+from carctl.core.signals import Commissioning, Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 
 # A vane may be this much longer than two door zones (the vanes are cut to the unlocking zone): longer, and two vanes
@@ -54,13 +55,18 @@ def learn(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules
           events: list[Event]) -> ControllerState:
     """Before the phase logic: a press of the learn input starts a run or is refused; a run whose mode was left (a
     mode request this tick) is interrupted."""
-    pressed = inputs.learn_button and not state.learn_button_held
+    requested = inputs.commission is Commissioning.LEARNING_RUN
+    pressed = inputs.learn_button and not state.learn_button_held or requested
     if inputs.learn_button is not state.learn_button_held:
         state = replace(state, learn_button_held=inputs.learn_button)
     if state.learning is not None and not rules.learning_run:
         events.append(Event(EventKind.LEARNING, inputs.tick, -1, "interrupted:mode"))
         return replace(state, learning=None)
-    if not pressed or state.learning is not None:
+    if not pressed:
+        return state
+    if state.learning is not None:
+        if requested:  # the page asked: it is told why nothing new starts
+            events.append(Event(EventKind.LEARNING, inputs.tick, -1, "refused:under_way"))
         return state
     why = refusal(ctx, state, inputs)
     if why:
@@ -79,7 +85,9 @@ def refusal(ctx: Context, state: ControllerState, inputs: Inputs) -> str:
     """Why a learning run cannot start now ("" when it can)."""
     if not RULES[state.mode].learning_start:
         return "not_in_inspection"
-    if inputs.brake_open or inputs.drive_running or abs(inputs.speed_m_s) > 0.0:
+    if inputs.brake_open or inputs.drive_running or abs(inputs.speed_m_s) > 0.0 or state.settling:
+        # (Settling: not yet seen at rest after a stop at once; the brake may not lift, and the run would wait in
+        # HALTED with its mode taken.)
         return "car_moving"
     if stop_now(state):
         return "fault"
@@ -107,7 +115,7 @@ def learning(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
     if why:
         return _end(state, tick, f"interrupted:{why}", events), HOLD
     run = _record(run, inputs)
-    seen = 1 + sum(1 for index in range(len(run.edges_m)) if index % 2)  # the bottom vane, then each one entered
+    seen = vanes_seen(run)
     close = _too_close(ctx, run.edges_m)
     if close:
         return _end(replace(state, learning=run), tick, f"refused:vanes_too_close:{close}", events), HOLD
@@ -139,6 +147,11 @@ def learning(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
     table = replace(table, landings_m=(0.0,) + table.landings_m[1:])
     detail = "done:" + ",".join(f"{height:.4f}" for height in table.landings_m)
     return _end(replace(state, learned=table), tick, detail, events), HOLD
+
+
+def vanes_seen(run: LearningRun) -> int:
+    """The vanes the run has found so far: the bottom one it starts in, then each one entered on the way up."""
+    return 1 + len(run.edges_m) // 2
 
 
 def table_from(ctx: Context, run: LearningRun) -> LearnedTable:
@@ -250,4 +263,5 @@ def with_learned_landings(config: ControllerConfig, landings_m: tuple[float, ...
 
 
 __all__ = ["BOTTOM_FROM_ZERO_M", "MIN_VANE_GAP_M", "VANE_LENGTH_TOLERANCE_M", "LearnedTable", "LearningRun",
-           "landings_from_detail", "learn", "learning", "refusal", "table_from", "with_learned_landings"]
+           "landings_from_detail", "learn", "learning", "refusal", "table_from", "vanes_seen",
+           "with_learned_landings"]

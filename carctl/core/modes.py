@@ -56,6 +56,9 @@ class ModeRules:
     # A press of the learn input may start the learning run from this mode (inspection only: the car is the
     # mechanic's, no call waits for it).
     learning_start: bool = False
+    # The service tool may ask for a brake test in this mode (braketest.py; inspection only, as the learning run:
+    # the car is the mechanic's and stands where they left it, no call waits for it).
+    brake_test_on_request: bool = False
 
 
 RULES: dict[Mode, ModeRules] = {
@@ -80,7 +83,7 @@ RULES: dict[Mode, ModeRules] = {
         car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=False, auto_close=False,
         park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
         energy_saving=False, hold_to_run=True, rescue_run=False, relevel=True, correction_runs=False,
-        learning_start=True),
+        learning_start=True, brake_test_on_request=True),
     # On the rescue device's battery: calls cancelled, one low-speed run to the rescue landing, doors parked open;
     # no relevelling and no correction run on the battery.
     # Emergency electrical operation: as inspection, on the cabinet's buttons; the final limit bridged, so a car

@@ -24,7 +24,7 @@ from carctl.core.context import Context
 from carctl.core.faults import Fault
 from carctl.core.phases import DriveRequest, Phase
 from carctl.core.records import fast_constructor
-from carctl.core.signals import AlarmPhase, Commands, Direction, Event, EventKind, Inputs
+from carctl.core.signals import AlarmPhase, Commands, Commissioning, Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 
 # Each value passed in the fields' order (make_commands' parameters are the fields: records.py).
@@ -66,7 +66,8 @@ def commands(ctx: Context, state: ControllerState, inputs: Inputs, drive: DriveR
     return make_commands(
         run_up, run_down, speed_ref_m_s,
         False,  # quick_stop: the supervisor's to command
-        inputs.fault_reset,  # fault_reset: passed on to the drive
+        # fault_reset: passed on to the drive, the key's or the service tool's (the same deliberate reset)
+        inputs.fault_reset or inputs.commission is Commissioning.FAULT_RESET,
         door_open, door_close,
         door_nudge,  # the door machine's nudging
         door_slow,  # the door machine's accessible stop: a slower close

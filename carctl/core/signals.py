@@ -40,6 +40,15 @@ class Mode(IdentityEnum):
     LEARNING = "learning"
 
 
+class Commissioning(IdentityEnum):
+    """A commissioning request from the service tool's page (docs/service-tool.md), for one snapshot: the core takes
+    it as it takes the cabinet's learn button and the maintenance reset key, by the same rules, and answers with an
+    event (LEARNING, BRAKE_TEST "started" or "refused:<why>"; FAULT_CLEARED for what a reset cleared)."""
+
+    LEARNING_RUN = "learn"
+    BRAKE_TEST = "brake_test"
+    FAULT_RESET = "reset_faults"
+
 
 class AlarmPhase(IdentityEnum):
     """The alarm's states (alarm.py), in order; an alarm ends only by the rescuer's reset at the car."""
@@ -169,6 +178,9 @@ class Inputs:
     rear_door_locked: bool = True
     rear_light_curtain_blocked: bool = False
     rear_safety_edge: bool = False
+    # A commissioning request from the service tool (None: none), for this snapshot only: start the learning run,
+    # start a brake test (braketest.py), or reset the latched faults as the maintenance reset key does.
+    commission: Commissioning | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,9 +262,11 @@ class EventKind(IdentityEnum):
     # (the platform's operator has seen it: the rider is told help is on the way).
     ALARM = "alarm"
     ALARM_TEST = "alarm_test"  # the periodic test call of the alarm: detail "ok" or "failed"
-    # The periodic brake test (braketest.py): detail "passed:<mm>", "slipped:<mm>", "no_answer" or "abandoned".
+    # The brake test (braketest.py): detail "passed:<mm>", "slipped:<mm>", "no_answer" or "abandoned"; for a test
+    # the service tool asks for, "started" or "refused:<why>" first.
     BRAKE_TEST = "brake_test"
-    # The shaft learning run (learning.py): detail "started", "refused:<why>", "interrupted:<why>", or
+    # The shaft learning run (learning.py): detail "started", "refused:<why>" (also "under_way", to a request from the
+    # service tool while a run is under way), "interrupted:<why>", or
     # "done:<landing heights in m, comma-separated>" (the table is the state's ``learned``).
     LEARNING = "learning"
 

@@ -91,6 +91,8 @@ class ControllerState:
     brake_test_held_since_tick: int = -1
     brake_test_at_m: float = 0.0
     brake_test_unanswered: bool = False
+    # ... and whether the test under way was asked for by the service tool (its own rules: braketest.requested()).
+    brake_test_requested: bool = False
     # alarm.py: the last tick the rescuer's reset key was seen (-1: never). A key held, or stuck, is reported again
     # after every acknowledgement: only a turn after a pause of alarm_press ends an alarm.
     alarm_reset_tick: int = -1

@@ -6,9 +6,11 @@ Rules of this module:
   the loop from the platform link: `mode` (a mode the platform may request), `reload` (its settings changed), each
   with the id of the command that asked (for the maintenance record),
   `event_stored` (the link's outbox has an event); the loop from the face worker: `recognition`;
-  the platform link from the loop: `state`, `event`; the loop from the service tool: `watch`, `audit` and `reload`
+  the platform link from the loop: `state`, `event`; the loop from the service tool: `watch`, `audit`, `reload`
   (a maintenance account changed the settings file; it carries nothing else), `runs` and `run` (the run recorder's
-  questions, protocol/run_records.py, which also checks their answers).
+  questions, protocol/run_records.py, which also checks their answers) and `commission` (a learning run, a brake test
+  or a fault reset asked for: a request the core decides on); the service tool from the loop: `live`, `health`,
+  `events`, the run recorder's answers and `commission` (what the core made of a request).
 - A recognition or a mode request that waited in the socket longer than its source's maximum age (core/rates.py)
   is refused too (age_problem): the runtime asks, with its clock.
 - Any other value of any type is a Refused with a short, fixed reason (the health record counts them by reason),
@@ -26,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from carctl.core.signals import Mode, Recognition
+from carctl.core.signals import Commissioning, Mode, Recognition
 from carctl.protocol import run_records
 
 PLATFORM_MODES = {"normal": Mode.NORMAL, "out_of_service": Mode.OUT_OF_SERVICE, "independent": Mode.INDEPENDENT}
@@ -374,10 +376,12 @@ def service_reload() -> dict[str, Any]:
     return {"type": "reload"}
 
 
-def parse_service_request(value: Any) -> (WatchRequest | ServiceAudit | ServiceReload | run_records.RunsRequest
-                                          | run_records.RunRequest | Refused):
-    """What the loop takes from a service process: a watch request, a record for the maintenance record, or a
-    reload of the settings file."""
+def parse_service_request(value: Any) -> (WatchRequest | ServiceAudit | ServiceReload | ServiceCommission
+                                          | run_records.RunsRequest | run_records.RunRequest | Refused):
+    """What the loop takes from a service process: a watch request, a record for the maintenance record, a
+    reload of the settings file, a commissioning request, or a question to the run recorder."""
+    if _type_of(value) == "commission":
+        return parse_commission(value)
     if _type_of(value) == "reload":
         if set(value) - {"type", SENT_KEY}:
             return Refused("reload with unknown keys")
@@ -413,10 +417,10 @@ def _shallow(value: Any, levels: int = 2) -> bool:
     return _flat(value)
 
 
-def parse_service_message(value: Any) -> (LiveReport | HealthReport | EventsReport | run_records.RunsAnswer
-                                          | run_records.RunAnswer | Refused):
+def parse_service_message(value: Any) -> (LiveReport | HealthReport | EventsReport | CommissionAnswer
+                                          | run_records.RunsAnswer | run_records.RunAnswer | Refused):
     """What the service tool takes from the loop: its live state (flat), its health record (one level of counters
-    by reason), the events of a cycle (small flat objects)."""
+    by reason), the events of a cycle (small flat objects), the answer to a commissioning request."""
     kind = _type_of(value)
     if kind == "live":
         live = value.get("live")
@@ -429,6 +433,8 @@ def parse_service_message(value: Any) -> (LiveReport | HealthReport | EventsRepo
                                                                                   health.values()):
             return HealthReport(health)
         return Refused("health that is not a shallow object")
+    if kind == "commission":
+        return parse_commission_answer(value)
     if kind == "events":
         events = value.get("events")
         if (isinstance(events, list) and len(events) <= MAX_EVENTS_PER_MESSAGE
@@ -440,3 +446,80 @@ def parse_service_message(value: Any) -> (LiveReport | HealthReport | EventsRepo
         answer = run_records.parse_answer(value)
         return Refused(answer) if isinstance(answer, str) else answer
     return Refused("not a message for the service tool from the loop")
+
+
+# -- commissioning from the service tool (docs/service-tool.md, "Commissioning") --------------------------------------
+# The service tool asks; the loop passes the request to the core for one cycle (Inputs.commission), which applies the
+# rules of the learn button, the brake test and the maintenance reset key; the loop answers with what the core did.
+
+COMMISSION_ACTIONS = {request.value: request for request in Commissioning}
+COMMISSION_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, made by the service tool for each request
+# The core's reason for a refusal ("not_in_inspection"), or the faults a reset left latched: short words.
+COMMISSION_REASON = re.compile(r"[a-z0-9_:.,-]{0,64}")
+FAULT_NAME = re.compile(r"[a-z0-9_]{1,48}")
+MAX_FAULTS_NAMED = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCommission:
+    """service tool → loop: a maintenance account asks for a learning run, a brake test or a reset of the latched
+    faults. A request, nothing more: the core decides."""
+
+    action: Commissioning
+    request_id: str
+    user: str  # the account, for the maintenance record
+
+
+def commission_request(action: str, request_id: str, user: str) -> dict[str, Any]:
+    return {"type": "commission", "action": action, "id": request_id, "user": user}
+
+
+def parse_commission(value: Any) -> ServiceCommission | Refused:
+    if _type_of(value) != "commission" or set(value) - {"type", "action", "id", "user", SENT_KEY}:
+        return Refused("commission with unknown keys")
+    action, request_id, user = value.get("action"), value.get("id"), value.get("user")
+    if not isinstance(action, str) or action not in COMMISSION_ACTIONS:
+        return Refused("commission with an action that is not one")
+    if not isinstance(request_id, str) or not COMMISSION_ID.fullmatch(request_id):
+        return Refused("commission without a request id")
+    if not isinstance(user, str) or not 0 < len(user) <= MAX_AUDIT_TEXT or not user.isprintable():
+        return Refused("commission without an account")
+    return ServiceCommission(COMMISSION_ACTIONS[action], request_id, user)
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionAnswer:
+    """loop → service tool: what the core made of a commissioning request. ``accepted``: the run or test started, or
+    the reset was made; otherwise ``reason`` is the core's ("not_in_inspection"). For a reset, the faults it cleared
+    and those still latched (their condition is still there)."""
+
+    request_id: str
+    action: str
+    accepted: bool
+    reason: str = ""
+    cleared: tuple[str, ...] = ()
+    latched: tuple[str, ...] = ()
+
+
+def commission_answer(request_id: str, action: str, accepted: bool, reason: str = "",
+                      cleared: tuple[str, ...] = (), latched: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "commission", "id": request_id, "action": action,
+            "outcome": "accepted" if accepted else "refused", "reason": reason[:64], "cleared": list(cleared),
+            "latched": list(latched)}
+
+
+def parse_commission_answer(value: Any) -> CommissionAnswer | Refused:
+    if set(value) - {"type", "id", "action", "outcome", "reason", "cleared", "latched", SENT_KEY}:
+        return Refused("commission answer with unknown keys")
+    request_id, action, outcome, reason = (value.get(key) for key in ("id", "action", "outcome", "reason"))
+    if not isinstance(request_id, str) or not COMMISSION_ID.fullmatch(request_id):
+        return Refused("commission answer without a request id")
+    if not isinstance(action, str) or action not in COMMISSION_ACTIONS or outcome not in ("accepted", "refused"):
+        return Refused("commission answer with an action or outcome that is not one")
+    if not isinstance(reason, str) or not COMMISSION_REASON.fullmatch(reason):
+        return Refused("commission answer with a reason that is not one")
+    named = [value.get("cleared"), value.get("latched")]
+    if not all(isinstance(faults, list) and len(faults) <= MAX_FAULTS_NAMED
+               and all(isinstance(name, str) and FAULT_NAME.fullmatch(name) for name in faults) for faults in named):
+        return Refused("commission answer with faults that are not fault names")
+    return CommissionAnswer(request_id, action, outcome == "accepted", reason, tuple(named[0]), tuple(named[1]))

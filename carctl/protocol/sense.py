@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from carctl.core.rates import Freshness
 from carctl.core.records import fast_constructor
-from carctl.core.signals import EMPTY, Commands, Direction, Inputs, Mode, Recognition
+from carctl.core.signals import EMPTY, Commands, Commissioning, Direction, Inputs, Mode, Recognition
 from carctl.protocol import panelbus
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
 from carctl.protocol.panelbus import CarPanelInputs, CarPanelOutputs, CarTopInputs, CarTopOutputs, LandingInputs, \
@@ -175,14 +175,15 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
           controller_error: bool = False, latch_record_failing: bool = False,
           alarm_channel: tuple[bool, bool] = (False, False), alarm_acknowledged: bool = False,
           alarm_modem_dead: bool = False, alarm_test: tuple[str, bool] = ("", False),
-          landing_table_refused: bool = False) -> Inputs:
+          landing_table_refused: bool = False, commission: Commissioning | None = None) -> Inputs:
     """One Inputs snapshot from the readings, the cycle's presses and the side channels' requests (the mode request
     already resolved against the key switches: mode_request()). ``controller_error``: the core raised in the last
     cycle; ``latch_record_failing``: the record of latched faults cannot be written; ``alarm_channel``: what the
     alarm's channel to the rescue service reports, (transmitted, voice connected); ``alarm_acknowledged``: the
     platform's operator has seen the alarm (this cycle); ``alarm_modem_dead``: the alarm's module, or its process,
     answers nothing; ``alarm_test``: a periodic test's result just made ("" none), and whether the last failed;
-    ``landing_table_refused``: the learned landing table was refused at start, or could not be written."""
+    ``landing_table_refused``: the learned landing table was refused at start, or could not be written;
+    ``commission``: the service tool's commissioning request, for this cycle only (None: none)."""
     drive = readings.drive or NEVER_ANSWERED
     top = readings.car_top
     rear = readings.rear_car_top
@@ -262,6 +263,7 @@ def sense(readings: BoardReadings, presses: Presses, fresh: Freshness, tick: int
         rear.door_locked,  # rear_door_locked
         rear.light_curtain_blocked,  # rear_light_curtain_blocked
         rear.safety_edge,  # rear_safety_edge
+        commission,  # commission
     )
 
 

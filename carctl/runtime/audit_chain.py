@@ -36,15 +36,16 @@ MAX_T = 2.0**32
 
 # What is recorded, and where it is seen (docs/audit.md has the table with each action's details).
 ACTIONS: dict[str, str] = {
-    "fault_reset": "the maintenance reset key pressed: the latched faults it cleared",
+    "fault_reset": "the maintenance reset key pressed, or the reset asked for on the service tool: the latched faults "
+                   "it cleared",
     "alarm_reset": "the alarm's reset key at the car pressed (the rescuer's reset)",
     "mode_switch": "a key switch turned on or off (inspection, fire service, independent service, EEO)",
     "mode_command": "a signed platform command asking for a mode (taken, or refused while a key switch is on)",
     "mode_changed": "the car's operating mode changed, whatever asked for it",
     "eeo_run": "a hold-to-run button of emergency electrical operation pressed in the cabinet",
     "parameter_change": "the platform's validated settings changed (home landing, permissions, face feature)",
-    "learning_run": "a learning run of the shaft (the hook is ready; the run itself is still to come)",
-    "brake_test": "a brake test (the hook is ready; the test itself is still to come)",
+    "learning_run": "a learning run of the shaft asked for on the service tool: started or refused, then its end",
+    "brake_test": "a brake test asked for on the service tool: started or refused, then its outcome",
     "torn_tail": "the writer found its last line cut short at start and continued from the last whole record",
     "log_set_aside": "the writer found a last line that is not a record at start: the file set aside, a chain begun",
     "records_lost": "records that could not be kept while the card stood still (the writer's queue was full)",

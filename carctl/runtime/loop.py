@@ -17,8 +17,8 @@ Rules of this module:
   step's result. An exception inside the core is answered with the supervisor's SAFE_STOP (quick stop, no run,
   doors held) for that cycle, and the next step that succeeds raises the stop-at-once fault controller_error.
 - Maintenance actions (the reset keys, a key switch turned, an EEO button, a platform mode command or settings
-  change) are chained into the maintenance record in memory and written by its own thread (audit_log.py): the loop
-  never waits for the card on their account.
+  change, a commissioning request from the service tool) are chained into the maintenance record in memory and
+  written by its own thread (audit_log.py): the loop never waits for the card on their account.
 - The side channels (platform link, face worker) are Unix sockets in `runtime.socket_dir` (sidechannel.py), checked
   when the loop starts; what they deliver is parsed and range-checked (protocol/loopback.py) and what is refused is
   counted in the health record, never handed to the core.
@@ -45,6 +45,7 @@ from carctl.core.signals import AlarmPhase, Commands, Event, Inputs, Mode, Recog
 from carctl.core.waiting import waiting_for
 from carctl.platform.telemetry import audit_message
 from carctl.protocol.drive_map import DriveCommand, DriveStatus
+from carctl.protocol.loopback import ServiceCommission
 from carctl.protocol.panel_session import MasterSession
 from carctl.protocol.sense import Presses, SwitchLevels, mode_request, output, sense, switch_levels
 from carctl.runtime import overrides
@@ -233,6 +234,7 @@ class ControlLoop:
             self.errors.caught("panel_bus")
             presses = Presses()
         inputs: Inputs | None = None
+        request = self._commission_request()
         try:
             inputs = sense(readings, presses, self.freshness, self.tick, requested_mode=self._mode_request(),
                            recognitions=self._recognitions(),
@@ -243,7 +245,8 @@ class ControlLoop:
                                                and self.bridge.take_acknowledgement(self.alarm_id)),
                            alarm_modem_dead=self.alarm_bridge is not None and self.alarm_bridge.dead(),
                            alarm_test=self.alarm_bridge.take_test() if self.alarm_bridge is not None else ("", False),
-                           landing_table_refused=bool(self.landing_table.problem))
+                           landing_table_refused=bool(self.landing_table.problem),
+                           commission=request.action if request is not None else None)
             self.state, commands, events = self.controller.step(self.state, inputs)
         except Exception:  # noqa: BLE001 - the core failing is a stop at once (docs/faults.md, 38)
             # Logged with its traceback. The clean steps of the next CONTROLLER_ERROR_HOLD_S raise controller_error,
@@ -276,6 +279,8 @@ class ControlLoop:
                 self.errors.caught("run_recorder")
         if self.service_feed is not None:
             try:
+                for action in self.service_feed.commissioned(request, self.state, events, faults_before):
+                    self.record_action(*action)  # what the core made of the service tool's request
                 self.service_feed.after_cycle(self.state, inputs, commands, events, self.lag_p99_ms, self.health)
                 for record in self.service_feed.take_audit():
                     action = {"login": "service_login", "logout": "service_logout"}.get(record.action,
@@ -350,6 +355,16 @@ class ControlLoop:
             frame = self.panels.poll(poll.address, poll.payload)
             session.take_answer(poll, None if frame is None else frame.payload, presses)
 
+    def _commission_request(self) -> ServiceCommission | None:
+        """The service tool's commissioning request for this cycle, if one waits (service_feed.py)."""
+        if self.service_feed is None:
+            return None
+        try:
+            return self.service_feed.take_commission()
+        except Exception:  # noqa: BLE001 - the service tool is never in the safety path
+            self.errors.caught("service_feed")
+            return None
+
     def _mode_request(self) -> Mode | None:
         """A key switch that changed makes the request; else the platform's, if it asked (sense.mode_request)."""
         now = switch_levels(self.session.readings, self.main_landing)
@@ -376,7 +391,7 @@ class ControlLoop:
 
     def record_action(self, action: str, via: str, who: str, details: dict[str, Any]) -> None:
         """Add a maintenance action to the record (audit_log.py: the disk is its writer thread's) and send it to the
-        platform as an `audit` event. Also the hook for what is still to come: a learning run, a brake test."""
+        platform as an `audit` event."""
         if self.audit is None:
             return
         try:

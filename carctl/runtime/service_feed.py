@@ -7,19 +7,24 @@ Rules of this module:
   only have the state sent to its own socket. A lease not renewed for LEASE_S ends. At most MAX_WATCHERS at once:
   the process table's service tool and one started by hand (`carctl service --listen`), with room to spare.
 - Any process of the firmware's user may watch (the socket directory keeps everyone else out): what it gets is what
-  the page shows, and watching changes nothing in the car. The one write that comes this way is `reload`: a
+  the page shows, and watching changes nothing in the car. One write that comes this way is `reload`: a
   maintenance account changed the settings file (runtime/overrides.py, validated there and again by the loop), and
-  the loop applies it between two cycles, as the platform's (several in one take are one reload). The
-  service tool's logins, logouts and changes come this way for the maintenance record (at most AUDIT_BACKLOG waiting
-  for the loop; more are counted and dropped), recorded as the service tool's, with the account it names.
+  the loop applies it between two cycles, as the platform's (several in one take are one reload); the other is
+  `commission` (below). The service tool's logins, logouts and changes come this way for the maintenance record
+  (at most AUDIT_BACKLOG waiting for the loop; more are counted and dropped), recorded as the service tool's, with
+  the account it names.
 - The cost is bounded and paid only while someone watches: the live state every LIVE_EVERY_S (10 a second, the
   page needs 5), the health record every HEALTH_EVERY_S, a cycle's events when there are any. A watcher that is
   dead, hung or slow has a full socket queue: its datagrams are dropped and counted, and the loop goes on.
 - The run recorder's questions (`runs`, `run`: run_recorder.py, protocol/run_records.py) are answered to a process
   that watches, at most one of each kind per take of requests (a few datagrams of at most 9 KiB, packed when the run
   ended); more in the same take are refused and counted.
-- What arrives (`watch`, `audit`, `reload`, `runs`, `run`) is checked by protocol/loopback.py; anything else is
-  refused and counted by reason.
+- A commissioning request (`commission`: a learning run, a brake test, a reset of the latched faults) is queued
+  (at most COMMISSION_BACKLOG, none older than COMMISSION_MAX_AGE_S) and passed to the core, one a cycle, as a
+  one-cycle input; the core decides by its own rules, and its answer goes back to the watchers with the request's
+  id (commissioning.py). It is the only way the service tool reaches the car's motion, and the core validates it.
+- What arrives (`watch`, `audit`, `reload`, `runs`, `run`, `commission`) is checked by protocol/loopback.py; anything
+  else is refused and counted by reason.
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from carctl.core.controller import ControllerState
+from carctl.core.faults import Fault
 from carctl.core.signals import Commands, Event, Inputs
-from carctl.protocol.loopback import MAX_EVENTS_PER_MESSAGE, Refused, ServiceAudit, ServiceReload, \
-    parse_service_request
+from carctl.protocol.loopback import MAX_EVENTS_PER_MESSAGE, Refused, ServiceAudit, ServiceCommission, \
+    ServiceReload, age_problem, parse_service_request
 from carctl.protocol.run_records import RunRequest, RunsRequest
+from carctl.runtime.audit_actions import Action
+from carctl.runtime.commissioning import Commissions
 from carctl.runtime.run_recorder import RunRecorder
 from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, Sender, same_user
 
@@ -46,6 +54,11 @@ HEALTH_EVERY_S = 1.0
 REQUESTS_PER_CYCLE = 4
 REQUEST_BYTES = 512  # an audit record: four short texts
 AUDIT_BACKLOG = 16
+# Commissioning requests waiting for the next cycles (one is passed to the core per cycle), and how long one may have
+# waited in the socket: the service tool waits COMMISSION_ANSWER_S for the answer and then says the car did not take
+# it, so a request must never be acted on after that.
+COMMISSION_BACKLOG = 4
+COMMISSION_MAX_AGE_S = 1.0
 
 
 def watcher_socket(pid: int) -> str:
@@ -105,6 +118,8 @@ class ServiceFeed:
         self.next_health_s = 0.0
         self.audit: list[ServiceAudit] = []  # for the maintenance record, until the loop takes them
         self.reload_wanted = False  # the settings file changed: the loop reloads it after this cycle
+        self.commission_requests: list[ServiceCommission] = []  # for the core, one a cycle (take_commission)
+        self.commissions = Commissions()
 
     def take_audit(self) -> list[ServiceAudit]:
         taken, self.audit = self.audit, []
@@ -113,6 +128,23 @@ class ServiceFeed:
     def take_reload(self) -> bool:
         wanted, self.reload_wanted = self.reload_wanted, False
         return wanted
+
+    def take_commission(self) -> ServiceCommission | None:
+        """The next commissioning request, for this cycle's inputs (None: none)."""
+        return self.commission_requests.pop(0) if self.commission_requests else None
+
+    def commissioned(self, request: ServiceCommission | None, state: ControllerState, events: tuple[Event, ...],
+                     faults_before: frozenset[Fault]) -> list[Action]:
+        """After the cycle's step: the answer to the cycle's request sent to every watcher (the request's id tells
+        the one that asked), and the maintenance record's actions (the request, a run or test it started ending)."""
+        actions: list[Action] = []
+        if request is not None:
+            answer, action = self.commissions.answer(request, events, faults_before, state.faults)
+            self._send(answer)
+            actions.append(action)
+        if events:
+            actions += self.commissions.seen(events)
+        return actions
 
     def take_requests(self) -> None:
         now = self.clock()
@@ -133,6 +165,15 @@ class ServiceFeed:
                 continue
             if isinstance(message, ServiceReload):
                 self.reload_wanted = True
+                continue
+            if isinstance(message, ServiceCommission):
+                stale = age_problem(value, time.monotonic(), COMMISSION_MAX_AGE_S)
+                if stale:
+                    self.inbox.refuse(f"commission {stale}")
+                elif len(self.commission_requests) >= COMMISSION_BACKLOG:
+                    self.inbox.refuse("commission backlog full")
+                else:
+                    self.commission_requests.append(message)
                 continue
             watcher = self.watchers.get(pid)
             if watcher is not None:
@@ -173,7 +214,8 @@ class ServiceFeed:
             self._send({"type": "events", "events": [event_record(event)
                                                      for event in events[:MAX_EVENTS_PER_MESSAGE]]})
         if self.cycles % self.live_every_cycles == 0:
-            self._send({"type": "live", "live": live_state(state, inputs, commands, lag_p99_ms)})
+            self._send({"type": "live", "live": {**live_state(state, inputs, commands, lag_p99_ms),
+                                                 **self.commissions.live(state)}})
             now = self.clock()
             if now >= self.next_health_s:
                 self.next_health_s = now + HEALTH_EVERY_S

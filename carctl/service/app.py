@@ -8,10 +8,11 @@ Rules of this module:
 - Every page but the login needs a session (sessions.py); every POST needs the CSRF token of its session (or, for
   the login form, the token of the login cookie): without it, 403 and nothing changes.
 - The pages and the live stream only read: the loop's state comes from the feed (feed.py), the fault log from its
-  file, the parameters from the configuration the process was started with (parameters.py). The one write is the
-  Parameters form, for a maintenance account only: the settings file the platform also writes
+  file, the parameters from the configuration the process was started with (parameters.py). The one file written is
+  the Parameters form's, for a maintenance account only: the settings file the platform also writes
   (runtime/overrides.py: validated there, written atomically), then a `reload` to the loop, which applies it between
-  two cycles; every attempt, refused or not, is audited with the form's path as its action. Live streams are
+  two cycles; every attempt, refused or not, is audited with the form's path as its action. The Commissioning
+  page's actions (commissioning.py) are requests the loop passes to the core, which decides. Live streams are
   bounded (MAX_STREAMS at once): a flood of them is refused with 429, and each is a small coroutine that reads the
   latest state, never the loop.
 - Logins, refusals, lockouts and logouts go to the audit trail (audit.py).
@@ -49,7 +50,7 @@ from carctl.runtime import overrides
 from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.fault_log import read_log
 from carctl.service import accounts as accounts_file
-from carctl.service import fault_meanings, parameters
+from carctl.service import commissioning, fault_meanings, parameters
 from carctl.service.audit import AuditTrail
 from carctl.service.feed import LoopFeed
 from carctl.service.runs_page import make_runs_page
@@ -433,6 +434,7 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
         Route("/runs", make_runs_page(state.feed, settings.landings_m, session_of, page)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    routes += commissioning.routes(state, page, session_of, _refuse_change, client_of)
     app = Starlette(routes=routes, lifespan=lifespan, max_body_size=MAX_BODY_BYTES,
                     exception_handlers={404: not_found, 500: server_error})
     app.add_middleware(RequestLimits)

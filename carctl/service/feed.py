@@ -6,9 +6,10 @@ Rules of this module:
 - What arrives is hostile until parsed (protocol/loopback.py parse_service_message); refused messages are counted.
   Run by the process table, only the loop that started it may send here; run by hand, any process of the firmware's
   user (the directory keeps others out).
-- Kept: the latest live state and health record, a ring of the last RECENT_EVENTS events, and the run recorder's
-  answers (run_store.py). `stale()` says when the loop has been silent for STALE_AFTER_S: the page shows that
-  instead of a car frozen in place.
+- Kept: the latest live state and health record, a ring of the last RECENT_EVENTS events, the run recorder's
+  answers (run_store.py), and the loop's answers to the last ANSWERS_KEPT commissioning requests (by the request's
+  id: every watcher gets every answer). `stale()` says when the loop has been silent for STALE_AFTER_S: the page
+  shows that instead of a car frozen in place.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from carctl.protocol.loopback import EventsReport, HealthReport, LiveReport, Refused, parse_service_message, \
-    watch_request
+from carctl.protocol.loopback import CommissionAnswer, EventsReport, HealthReport, LiveReport, Refused, \
+    parse_service_message, watch_request
 from carctl.protocol.run_records import RunAnswer, RunsAnswer
 from carctl.runtime.service_feed import watcher_socket
 from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, Sender, SenderCheck, same_user
@@ -31,6 +32,7 @@ WATCH_EVERY_S = 1.0
 STALE_AFTER_S = 1.0
 RECENT_EVENTS = 200
 MESSAGES_PER_TAKE = 64
+ANSWERS_KEPT = 32  # the loop's answers to commissioning requests, by request id, the oldest forgotten first
 
 
 class LoopFeed:
@@ -46,6 +48,7 @@ class LoopFeed:
         self.live_updates = 0  # how many live states have arrived (a waiting page sends when it changes)
         self.next_watch_s = 0.0
         self.runs = RunStore(self.to_loop.send, clock)
+        self.answers: collections.OrderedDict[str, CommissionAnswer] = collections.OrderedDict()
 
     def fileno(self) -> int:
         return self.inbox.fileno()
@@ -73,6 +76,10 @@ class LoopFeed:
                 self.events.extend(message.events)
             elif isinstance(message, (RunsAnswer, RunAnswer)):
                 self.runs.take(message)
+            elif isinstance(message, CommissionAnswer):
+                self.answers[message.request_id] = message
+                while len(self.answers) > ANSWERS_KEPT:
+                    self.answers.popitem(last=False)
 
     def stale(self) -> bool:
         return self.clock() - self.heard_s > STALE_AFTER_S

@@ -11,7 +11,7 @@ import pytest
 from carctl.core.faults import Fault
 from carctl.core.phases import Phase
 from carctl.core.records import IdentityEnum, fast_constructor
-from carctl.core.signals import Commands, Direction, Inputs, Mode, Recognition
+from carctl.core.signals import Commands, Commissioning, Direction, Inputs, Mode, Recognition
 from carctl.protocol.drive_map import DriveStatus, make_drive_status
 
 
@@ -28,6 +28,8 @@ def _sample(rng: random.Random, kind: str) -> object:
         return frozenset(rng.sample(range(7), rng.randrange(4)))
     if kind == "Mode | None":
         return rng.choice([None, *Mode])
+    if kind == "Commissioning | None":
+        return rng.choice([None, *Commissioning])
     if kind == "str":
         return rng.choice(["", "ok", "failed"])
     if kind == "tuple[Recognition, ...]":

@@ -133,7 +133,7 @@ def test_each_input_comes_from_its_own_source() -> None:
     for speed, so a swap of two would show here)."""
     from dataclasses import fields, replace
 
-    from carctl.core.signals import Inputs, Recognition
+    from carctl.core.signals import Commissioning, Inputs, Recognition
 
     def readings_from(drive: DriveStatus, top: CarTopInputs, panel: CarPanelInputs, ages: tuple[int, int, int, int],
                       fire: frozenset[int], cabinet: LandingInputs, cabinet_age: int, rear: CarTopInputs,
@@ -229,6 +229,7 @@ def test_each_input_comes_from_its_own_source() -> None:
         "rear_door_locked": sensed(rear=replace(top, door_locked=False)),
         "rear_light_curtain_blocked": sensed(rear=replace(top, light_curtain_blocked=True)),
         "rear_safety_edge": sensed(rear=replace(top, safety_edge=True)),
+        "commission": sensed(commission=Commissioning.BRAKE_TEST),
     }
     names = [spec.name for spec in fields(Inputs)]
     assert set(cases) == set(names) - {"period_s"}  # the period is the configuration's, checked elsewhere
@@ -236,3 +237,16 @@ def test_each_input_comes_from_its_own_source() -> None:
     for name, inputs in cases.items():
         changed = {field for field in names if getattr(inputs, field) != getattr(base, field)}
         assert changed == {name}, name
+
+
+def test_the_service_tools_request_is_an_input_of_one_cycle_and_none_by_default() -> None:
+    """The commissioning request reaches the core only in the cycle the loop passes it: the next snapshot, built
+    without it, carries none (a request is a press, never a level)."""
+    from carctl.core.signals import Commissioning
+
+    readings = BoardReadings(6)
+    readings.take_drive(status())
+    assert sense(readings, Presses(), FRESH, 1).commission is None
+    for request in Commissioning:
+        assert sense(readings, Presses(), FRESH, 2, commission=request).commission is request
+    assert sense(readings, Presses(), FRESH, 3).commission is None

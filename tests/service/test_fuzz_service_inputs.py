@@ -17,8 +17,9 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from carctl import safejson
-from carctl.protocol.loopback import EventsReport, HealthReport, LiveReport, Refused, WatchRequest, \
-    parse_service_message, parse_watch
+from carctl.protocol.loopback import CommissionAnswer, EventsReport, HealthReport, LiveReport, Refused, \
+    ServiceAudit, ServiceCommission, ServiceReload, WatchRequest, parse_service_message, parse_service_request, \
+    parse_watch
 from carctl.service import accounts
 from carctl.service.app import _fault_filters, read_form
 from tests.test_fuzz_inputs import VALUES
@@ -30,10 +31,26 @@ MESSAGES = st.one_of(VALUES, st.fixed_dictionaries({"type": st.sampled_from(["li
                                                              "sent_s": VALUES}))
 
 
-@given(MESSAGES)
+# Commissioning: the service tool's request (to the loop) and the loop's answer (to the service tool).
+COMMISSION = st.fixed_dictionaries(
+    {"type": st.just("commission")},
+    optional={"action": st.one_of(st.sampled_from(["learn", "brake_test", "reset_faults"]), VALUES),
+              "id": st.one_of(st.just("0123456789abcdef0123456789abcdef"), VALUES),
+              "user": VALUES, "outcome": st.one_of(st.sampled_from(["accepted", "refused"]), VALUES),
+              "reason": VALUES, "cleared": VALUES, "latched": VALUES, "sent_s": VALUES})
+
+
+@given(st.one_of(MESSAGES, COMMISSION))
 def test_the_loops_messages_are_taken_or_refused(value: Any) -> None:
-    assert isinstance(parse_service_message(value), (LiveReport, HealthReport, EventsReport, Refused))
+    assert isinstance(parse_service_message(value), (LiveReport, HealthReport, EventsReport, CommissionAnswer,
+                                                     Refused))
     assert isinstance(parse_watch(value), (WatchRequest, Refused))
+
+
+@given(st.one_of(MESSAGES, COMMISSION))
+def test_the_service_tools_requests_are_taken_or_refused(value: Any) -> None:
+    assert isinstance(parse_service_request(value), (WatchRequest, ServiceAudit, ServiceReload, ServiceCommission,
+                                                     Refused))
 
 
 @given(st.one_of(VALUES, st.fixed_dictionaries({"version": st.one_of(st.just(1), VALUES),

@@ -204,3 +204,24 @@ def test_skipping_gives_the_same_trace_with_brake_contacts_and_periodic_brake_te
         traces.append(buffer.getvalue())
     assert reports[0] == reports[1] and traces[0] == traces[1]
     assert [fault["kind"] for fault in reports[0]["faults"]] == ["brake_slipping"]
+
+
+def test_a_commissioning_request_reaches_the_core_for_one_tick_through_the_shared_sense_step() -> None:
+    """The service tool's request (Inputs.commission) passes through the lockstep's sense step as through the
+    firmware's loop: none unless set, and set for one tick only. A brake test asked for in inspection is held by the
+    simulated drive and passes; asked for in normal service it is refused, with the reason."""
+    from carctl.core.signals import Commissioning, EventKind
+
+    scenario = from_dict({"traffic": {"pattern": "none", "duration_s": 30.0, "drain_s": 0.0},
+                          "events": [{"t_s": 10.0, "type": "mode", "mode": "inspection"}]})
+    lockstep = Lockstep(scenario, keep_events=True)
+    lockstep.advance(round(8.0 / lockstep.period_s))
+    lockstep.pending.commission = Commissioning.BRAKE_TEST
+    lockstep.advance(lockstep.tick + 1)
+    assert lockstep.pending.commission is None, "a one-tick input"
+    lockstep.advance(round(12.0 / lockstep.period_s))
+    lockstep.pending.commission = Commissioning.BRAKE_TEST
+    lockstep.advance(round(20.0 / lockstep.period_s))
+    assert lockstep.event_log is not None
+    details = [e.detail for e in lockstep.event_log if e.kind is EventKind.BRAKE_TEST]
+    assert details == ["refused:not_in_inspection", "started", "passed:0"], details

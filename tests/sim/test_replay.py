@@ -142,3 +142,13 @@ def test_golden_recording_still_gives_its_commands_and_events() -> None:
     assert not event_mismatches, (f"{len(event_mismatches)} ticks differ in events, first at recorded step "
                                   f"{event_mismatches[0]}: {rows[event_mismatches[0]].get('events', [])}")
     assert events_seen > 200
+
+
+def test_a_commissioning_request_is_recorded_and_read_back() -> None:
+    """The service tool's one-cycle request (Inputs.commission) survives a recording's JSON, as every input does."""
+    from carctl.core.signals import Commissioning, Inputs
+
+    for request in Commissioning:
+        snapshot = Inputs(tick=3, commission=request)
+        assert inputs_from_dict(json.loads(json.dumps(to_dict(snapshot)))) == snapshot
+    assert "commission" not in to_dict(Inputs(tick=3))
