@@ -1,0 +1,72 @@
+"""Brake behaviours that let a failing brake go unseen: a contact that chatters, and a brake that gives way while the
+drive is still building its test torque (core/brake.py, core/braketest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from carctl.core.faults import Fault
+from carctl.core.signals import EventKind, Inputs
+
+from tests.core.test_brake import context, judged, standing_car
+
+
+@pytest.mark.parametrize(("brake_open", "failed", "fault"), [
+    (False, 0b11, Fault.BRAKE_NOT_DROPPED),  # the drive closed the brake; the contacts say it hangs lifted
+    (True, 0b01, Fault.BRAKE_NOT_LIFTED),  # the drive opened it; circuit 2 never lifts (motor drags the car)
+])
+def test_a_contact_that_disagrees_nine_readings_in_ten_is_still_a_fault(brake_open: bool, failed: int,
+                                                                       fault: Fault) -> None:
+    """A brake contact on a loose wire, or an armature that bounces, reads as the drive wants only one status in ten.
+    brake.watch() starts its timer over on every single agreeing reading, so a disagreement that holds for 90 % of
+    10 s never lasts the 0.5 s limit in one piece and is never raised. While the brake hangs lifted the car may
+    open its doors (brake.holding() is true on the agreeing tick), and it may start runs."""
+    ctx = context(2)
+    agreeing = 0b11 if brake_open else 0b00
+    limit = ctx.timing.brake_drop_limit
+    ticks = 20 * limit  # 10 s
+    snapshots = [Inputs(tick=tick, brake_open=brake_open,
+                        brake_contacts_lifted=agreeing if tick % 10 == 9 else failed) for tick in range(ticks)]
+    found = set().union(*judged(ctx, snapshots))
+    assert fault in found, found
+
+
+def test_a_brake_that_slips_while_the_drive_builds_its_test_torque_is_found() -> None:
+    """The drive ramps its test torque up before it reports it holds it (STATUS bit12). The test measures the slip from
+    where the car stands when that report arrives (brake_test_at_m), not from where it stood when the torque was
+    asked for: a brake that lets the car go 30 mm under the rising torque, and then grips, passes as "passed:0"."""
+    controller, state = standing_car()
+    due = state.brake_test_due_tick
+    state, commands, _ = controller.step(state, Inputs(tick=due))
+    assert commands.brake_test  # the test torque asked for, the car standing at 0.000 m
+    outcomes: list[str] = []
+    position_m = 0.0
+    for tick in range(due + 1, due + 11):  # 0.2 s of slip at 0.15 m/s while the torque rises
+        position_m += 0.003
+        state, commands, events = controller.step(state, Inputs(tick=tick, position_m=position_m, speed_m_s=-0.15))
+        outcomes += [e.detail for e in events if e.kind is EventKind.BRAKE_TEST]
+    hold = controller.timing.brake_test_hold
+    for tick in range(due + 11, due + 13 + hold):  # the torque reached and reported; the brake grips again
+        state, commands, events = controller.step(state, Inputs(tick=tick, position_m=position_m,
+                                                                brake_test_torque=True))
+        outcomes += [e.detail for e in events if e.kind is EventKind.BRAKE_TEST]
+    assert Fault.BRAKE_SLIPPING in state.faults, (outcomes, state.faults)
+
+
+def test_a_car_that_moves_under_the_test_torque_without_the_drives_answer_is_found() -> None:
+    """A drive that applies its test torque but never sets STATUS bit12 (a parameter half set up): the car moves
+    200 mm on its closed brake within the answer time and the test ends "no_answer", a display-only fault; the
+    movement itself is never judged, and the brake is never found bad."""
+    controller, state = standing_car()
+    due = state.brake_test_due_tick
+    state, commands, _ = controller.step(state, Inputs(tick=due))
+    assert commands.brake_test
+    outcomes: list[str] = []
+    position_m = 0.0
+    for tick in range(due + 1, due + 2 + controller.timing.brake_test_answer):
+        position_m = min(0.2, position_m + 0.005)
+        state, commands, events = controller.step(state, Inputs(tick=tick, position_m=position_m,
+                                                                speed_m_s=-0.25 if position_m < 0.2 else 0.0))
+        outcomes += [e.detail for e in events if e.kind is EventKind.BRAKE_TEST]
+    assert outcomes, "the test did not end"
+    assert Fault.BRAKE_SLIPPING in state.faults, (outcomes, state.faults)
