@@ -1,0 +1,49 @@
+"""Shafts that make the learning run (core/learning.py) report a table the car must not level by, and a run that moves
+the car while the car-top inspection switch says a mechanic may be on its roof."""
+
+from __future__ import annotations
+
+from carctl.core.signals import EventKind
+
+from tests.core.test_learning import CONTROLLER, PERIOD_S, in_inspection_at_bottom, inputs_at, learn
+
+TYPED_M = CONTROLLER.landings_m  # 0.0, 2.9, 5.8, 8.7, 11.6, 14.5
+
+
+def test_a_top_vane_a_little_below_the_typed_top_does_not_give_a_table_with_one_landing_too_many() -> None:
+    """The top vane fitted 0.25 m below the typed top landing (the drawings' top storey a little off): its middle is
+    more than a door zone from the typed top, so the run passes through it as if it were not the top, leaves it by
+    its upper edge and stops at the typed top outside any vane. The vane count (one for each vane entered) is right,
+    but the edges are odd in number, and table_from() makes seven landings of them for a six-landing building,
+    reported as "done:" (the last one 0.15 m above the real top vane)."""
+    vanes = TYPED_M[:5] + (14.25,)
+    state, details, _ = learn(in_inspection_at_bottom(), vanes_m=vanes)
+    assert not details[-1].startswith("done:"), details[-1]
+    assert state.learned is None or len(state.learned.landings_m) == len(TYPED_M), state.learned
+
+
+def test_a_vane_fitted_far_from_its_landing_is_not_learned_as_that_landing() -> None:
+    """Landing 2's vane fitted 1.5 m above its sill (nearer landing 3's typed height than its own): the count is
+    right and no two vanes are close, so the run learns landing 2 at 7.30 m and the car will level there, in its door
+    zone by the misplaced vane, and open its doors where there is no landing door. Nothing compares a learned height
+    with the typed one it replaces (a few centimetres is what learning is for; metres is a vane in the wrong place)."""
+    vanes = TYPED_M[:2] + (7.3,) + TYPED_M[3:]
+    state, details, _ = learn(in_inspection_at_bottom(), vanes_m=vanes)
+    assert not details[-1].startswith("done:"), details[-1]
+    assert state.learned is None, state.learned.landings_m
+
+
+def test_the_cabinet_learn_button_does_not_drive_the_car_while_the_car_top_inspection_switch_is_on() -> None:
+    """Inspection is the car-top switch: a mechanic may be on the roof. The project's own rule for the cabinet's
+    emergency electrical operation is that such a mechanic is never moved from below (docs/modes.md, EN 81-20
+    5.12.1.6), and in inspection the car moves only while a car-top button is held. A press of the cabinet's learn
+    button, with no car-top button held, sends the car up the whole shaft at inspection speed to the top headroom."""
+    state = in_inspection_at_bottom()
+    position_m = 0.0
+    for tick in range(int(5.0 / PERIOD_S)):
+        inputs = inputs_at(tick, position_m, learn_button=tick < 3)
+        assert not inputs.inspection_up and not inputs.inspection_down  # nobody holds a car-top button
+        state, commands, events = CONTROLLER.step(state, inputs)
+        assert not commands.run_up and not commands.run_down, (
+            tick, [event.detail for event in events if event.kind is EventKind.LEARNING])
+        position_m += commands.speed_ref_m_s * PERIOD_S if commands.run_up else 0.0
