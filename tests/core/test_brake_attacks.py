@@ -70,3 +70,18 @@ def test_a_car_that_moves_under_the_test_torque_without_the_drives_answer_is_fou
         outcomes += [e.detail for e in events if e.kind is EventKind.BRAKE_TEST]
     assert outcomes, "the test did not end"
     assert Fault.BRAKE_SLIPPING in state.faults, (outcomes, state.faults)
+
+
+def test_the_doors_do_not_open_while_the_drive_still_holds_its_test_torque() -> None:
+    """A passenger presses the door-open button at a landing in the middle of a brake test. The test is abandoned and
+    its request dropped, and on that same tick the doors are commanded open, and kept opening, while the drive still
+    reports (STATUS bit12) that it pushes the motor's test torque against the brake. A brake that gives way then moves
+    the car with its doors opening; the doors should wait until the drive says the torque is gone."""
+    controller, state = standing_car()
+    due = state.brake_test_due_tick
+    state, _, _ = controller.step(state, Inputs(tick=due))
+    state, commands, _ = controller.step(state, Inputs(tick=due + 1, brake_test_torque=True))
+    assert commands.brake_test  # the test is under way, the torque held
+    for tick in range(due + 2, due + 12):  # the drive ramps its torque down over 0.2 s
+        state, commands, _ = controller.step(state, Inputs(tick=tick, brake_test_torque=True, door_open_button=True))
+        assert not commands.door_open, tick
