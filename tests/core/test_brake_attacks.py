@@ -10,6 +10,8 @@ from carctl.core.signals import EventKind, Inputs
 
 from tests.core.test_brake import context, judged, standing_car
 
+DAY_TICKS = 24 * 3600 * 50  # at 20 ms
+
 
 @pytest.mark.parametrize(("brake_open", "failed", "fault"), [
     (False, 0b11, Fault.BRAKE_NOT_DROPPED),  # the drive closed the brake; the contacts say it hangs lifted
@@ -85,3 +87,24 @@ def test_the_doors_do_not_open_while_the_drive_still_holds_its_test_torque() -> 
     for tick in range(due + 2, due + 12):  # the drive ramps its torque down over 0.2 s
         state, commands, _ = controller.step(state, Inputs(tick=tick, brake_test_torque=True, door_open_button=True))
         assert not commands.door_open, tick
+
+
+@pytest.mark.parametrize("display_fault", [
+    {"landing_table_refused": True},  # 40: the learned table was refused, the typed one in use
+    {"alarm_modem_dead": True},  # 71: the alarm's GSM module silent
+    {"landing_age_ticks": 10**6},  # 14: one landing board silent
+])
+def test_a_display_only_fault_does_not_stop_the_brake_test_for_ever_without_a_word(display_fault: dict) -> None:
+    """The test waits for a moment with "no fault but an earlier unanswered test" (braketest._idle). A display-only
+    fault that stands for weeks (a landing board with a broken wire, a refused learned table, a dead alarm modem)
+    therefore holds every test off: no request, no BRAKE_TEST event, no fault saying the test is not being made,
+    for as long as it stands. braketest.py's own rule is that "a test the configuration asks for and that is not
+    being made must be seen"."""
+    controller, state = standing_car()
+    due = state.brake_test_due_tick
+    asked, outcomes = False, []
+    for tick in list(range(due - 2, due + 3)) + [due + day * DAY_TICKS for day in (1, 7, 30)]:
+        state, commands, events = controller.step(state, Inputs(tick=tick, **display_fault))
+        asked = asked or commands.brake_test
+        outcomes += [event.detail for event in events if event.kind is EventKind.BRAKE_TEST]
+    assert asked or outcomes or Fault.BRAKE_TEST_UNANSWERED in state.faults, (outcomes, state.faults)
