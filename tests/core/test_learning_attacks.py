@@ -47,3 +47,20 @@ def test_the_cabinet_learn_button_does_not_drive_the_car_while_the_car_top_inspe
         assert not commands.run_up and not commands.run_down, (
             tick, [event.detail for event in events if event.kind is EventKind.LEARNING])
         position_m += commands.speed_ref_m_s * PERIOD_S if commands.run_up else 0.0
+
+
+def test_a_drive_that_runs_away_during_the_learning_run_is_stopped_as_in_inspection() -> None:
+    """The learning run asks for the inspection speed (0.25 m/s). A drive that does not follow (a speed loop gone
+    wrong, a lost encoder feedback) and takes the car up at 0.9 m/s is judged by nothing but overspeed (110 % of
+    rated, 1.1 m/s) and, at the very top, terminal speed limiting: learning() has no check of its own, where
+    inspection.py stops a hold-to-run car that is far faster than asked within 0.1 s (speed_deviation), because
+    "a runaway at this speed would reach overspeed only much later". Two seconds at 0.9 m/s: 1.8 m of travel."""
+    state = in_inspection_at_bottom()
+    position_m, moving = 0.0, False
+    for tick in range(int(2.0 / PERIOD_S)):
+        inputs = inputs_at(tick, position_m, learn_button=tick < 3, brake_open=moving, drive_running=moving,
+                           speed_m_s=0.9 if moving else 0.0)
+        state, commands, _ = CONTROLLER.step(state, inputs)
+        moving = commands.run_up
+        position_m += 0.9 * PERIOD_S if moving else 0.0
+    assert position_m < 0.5 and not commands.run_up, (position_m, state.faults)
