@@ -4,6 +4,7 @@ wrong, and maintenance actions that never reach it (carctl/runtime/audit_log.py,
 from __future__ import annotations
 
 import json
+import os
 import types
 from pathlib import Path
 
@@ -78,3 +79,31 @@ def test_a_learning_run_and_a_brake_test_reach_the_maintenance_record(event: Eve
     off = SwitchLevels()
     actions = seen_in_cycle(Inputs(tick=900), (event,), frozenset(), off, off, (False, False))
     assert action in [name for name, _, _, _ in actions], actions
+
+
+def test_records_the_platform_already_holds_are_not_numbered_again_after_a_power_cut(tmp_path: Path) -> None:
+    """The loop sends every record to the platform as it chains it (ControlLoop.record_action), before the writer
+    thread has appended it to the card; up to MAX_PENDING wait for a slow card. The power goes with two records sent
+    and not yet written. At the next start the writer continues from the last record on the card, so the next
+    records take the same sequence numbers with other contents: the platform holds records 2 and 3 with one hash
+    each, the card another. docs/audit.md makes exactly that comparison the test for tampering ("a different hash
+    for the same seq"): a power cut reads as a rewrite of the car's record."""
+    path = tmp_path / "audit.log"
+    log = AuditLog(path)
+    log.record("fault_reset", "car_key", "fault reset key", {"n": 0})
+    log.close()
+    log = AuditLog(path)
+    log._stopping = True  # the card stands still: its writer thread writes nothing more
+    log._dirty.set()
+    log._writer.join()
+    sent = [written for n in (1, 2) for written in log.record("fault_reset", "car_key", "fault reset key", {"n": n})]
+    assert [written.record["seq"] for written in sent] == [2, 3]  # the platform has them; then the power goes
+    assert len(path.read_bytes().splitlines()) == 1
+    os.close(log._fd)
+    after = AuditLog(path)
+    made = [written for change in ("on", "off") for written in after.record(
+        "mode_switch", "car_key", "car-top inspection switch", {"switch": "inspection", "to": change})]
+    after.close()
+    platform = {written.record["seq"]: written.hash for written in sent}
+    clashes = [(w.record["seq"], w.hash) for w in made if platform.get(w.record["seq"], w.hash) != w.hash]
+    assert not clashes, clashes
