@@ -108,3 +108,19 @@ def test_a_display_only_fault_does_not_stop_the_brake_test_for_ever_without_a_wo
         asked = asked or commands.brake_test
         outcomes += [event.detail for event in events if event.kind is EventKind.BRAKE_TEST]
     assert asked or outcomes or Fault.BRAKE_TEST_UNANSWERED in state.faults, (outcomes, state.faults)
+
+
+def test_a_test_whose_torque_goes_away_during_the_hold_does_not_pass() -> None:
+    """The drive reports the test torque held (STATUS bit12) for one status, then no longer (it tripped on its
+    current limit, or its torque was never more than a blip): the hold is timed from that one status and nothing
+    looks at bit12 again, so after brake_test_hold_s the test ends "passed:0" and the next one is a whole interval
+    away, though the brake held no torque at all for 3 s."""
+    controller, state = standing_car()
+    due, hold = state.brake_test_due_tick, controller.timing.brake_test_hold
+    state, _, _ = controller.step(state, Inputs(tick=due))
+    state, _, _ = controller.step(state, Inputs(tick=due + 1, brake_test_torque=True))
+    outcomes: list[str] = []
+    for tick in range(due + 2, due + 3 + hold):
+        state, _, events = controller.step(state, Inputs(tick=tick, brake_test_torque=False))
+        outcomes += [event.detail for event in events if event.kind is EventKind.BRAKE_TEST]
+    assert not any(outcome.startswith("passed") for outcome in outcomes), outcomes
