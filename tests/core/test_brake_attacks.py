@@ -1,5 +1,6 @@
-"""Brake behaviours that let a failing brake go unseen: a contact that chatters, and a brake that gives way while the
-drive is still building its test torque (core/brake.py, core/braketest.py)."""
+"""Ways a failing brake goes unseen, or a brake test ends unsafely (core/brake.py, core/braketest.py): a contact that
+chatters, a brake that gives way before the drive reports its test torque (or without that report), a torque report
+that goes away, the doors opening on a test abandoned, a display fault that holds every test off."""
 
 from __future__ import annotations
 

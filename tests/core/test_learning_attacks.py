@@ -1,5 +1,6 @@
-"""Shafts that make the learning run (core/learning.py) report a table the car must not level by, and a run that moves
-the car while the car-top inspection switch says a mechanic may be on its roof."""
+"""The shaft learning run (core/learning.py) against shafts and drives as they come: vanes that make it report a table
+the car must not level by, a run that moves the car while the car-top inspection switch says a mechanic may be on its
+roof, and a drive or a count that fails while the car runs on its own."""
 
 from __future__ import annotations
 
