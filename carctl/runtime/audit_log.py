@@ -7,8 +7,8 @@ Rules of this module:
   are counted, not queued, and the first record that fits again says how many were lost, so the chain stays whole.
   On disk: past `runtime.audit_log_max_bytes` the file is renamed to `<file>.1` (replacing the one before) and a new
   one begun, whose first record carries the hash of the last of the old: at most twice the limit on the card.
-- At start the chain continues from the last whole record (of `<file>.1` when the file is empty: a rotation cut
-  short). A last line cut short by a kill or a power cut (no newline) is cut off and recorded (`torn_tail`, with its
+- At start the chain continues from the last whole record (of `<file>.1` when the file holds none, empty or only
+  a torn line: a rotation cut short). A last line cut short by a kill or a power cut (no newline) is cut off and recorded (`torn_tail`, with its
   length and hash). A last line that is not a record, or a file that cannot be read, is set aside as
   `<file>.unreadable-<n>` (nothing is deleted) and a new chain begun; the loop records that too.
 - Created 0640: technicians in group carctl read it (state_layout.py). Opened with O_NOFOLLOW, and refused at start
@@ -80,7 +80,10 @@ class AuditLog:
     def _recover(self) -> tuple[int, str, Recovery | None]:
         try:
             record, line_hash, torn = _last_record(self.path, cut_torn_tail=True)
-            if record is None and not torn:  # no file, or an empty one: a rotation cut short after its rename
+            if record is None:
+                # No whole record in the file: a rotation cut short after its rename, before (nothing, or an empty
+                # file) or during (a torn line) the first write into the new file. The chain goes on from the last
+                # record of the rotated file, whatever is torn here.
                 record, line_hash, _ = _last_record(self.rotated, cut_torn_tail=False)
         except (OSError, ValueError) as problem:
             try:
