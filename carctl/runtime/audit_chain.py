@@ -4,9 +4,9 @@ Rules of this module:
 - Pure: records and bytes in, records, lines and verdicts out. No clock, no file (audit_log.py writes, the CLI
   reads).
 - A record is a JSON object with exactly the keys of RECORD_FIELDS: `seq` (1, 2, 3... with no gap, across a rotation
-  too), `t` (wall-clock seconds), `action` (one of ACTIONS), `via` (one of VIAS), `who` (the key, the command id, the
-  user), `details` (a small object), `prev` (the SHA-256, hex, of the record before; GENESIS for the first record
-  ever). Its line is its canonical JSON (sorted keys, no spaces, UTF-8); the hash of a record is the SHA-256 of that
+  too), `t` (wall-clock seconds, within 1970-2106), `action` (one of ACTIONS), `via` (one of VIAS), `who` (the key,
+  the command id, the user), `details` (a small object), `prev` (the SHA-256, hex, of the record before; GENESIS for
+  the first record ever). Its line is its canonical JSON (sorted keys, no spaces, UTF-8); the hash of a record is the SHA-256 of that
   line, so the next record witnesses every byte of it.
 - Reading is total: a line longer than MAX_LINE_BYTES, not UTF-8, not JSON within limits (carctl/safejson.py), or not
   a record of this form is "not a record", never an exception.
@@ -75,12 +75,20 @@ def make_record(seq: int, prev: str, time_s: float, action: str, via: str, who: 
     replaced by their size and hash (still witnessed), so a record can never look like tampering."""
     if action not in ACTIONS or via not in VIAS:
         raise ValueError(f"not an audit action and source: {action!r} via {via!r}")
-    record = {"seq": seq, "t": round(time_s, 3), "action": action, "via": via, "who": _text(who), "details": details,
+    record = {"seq": seq, "t": record_time(time_s), "action": action, "via": via, "who": _text(who), "details": details,
               "prev": prev}
     if parse_record(canonical_line(record)) != record:
         detail_bytes = canonical_line(details)
         record["details"] = {"too_long_bytes": len(detail_bytes), "sha256": digest(detail_bytes)}
     return record
+
+
+def record_time(time_s: float) -> float:
+    """The board's clock as a record may carry it: within 1970 to MAX_T (a clock before 1970 or past 2106, or no
+    number at all, is written as the nearest end), so that a wrong clock never makes a line that is not a record."""
+    if not math.isfinite(time_s):
+        return 0.0 if math.isnan(time_s) or time_s < 0 else MAX_T
+    return round(min(max(time_s, 0.0), MAX_T), 3)
 
 
 def _text(value: str) -> str:

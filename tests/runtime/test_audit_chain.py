@@ -180,3 +180,10 @@ def test_fuzz_any_lines_are_checked_or_refused_never_raised(lines: list[bytes], 
     # Only the untouched chain, or a prefix of it, is intact.
     if verdict.intact and verdict.records:
         assert verdict.last_seq - verdict.first_seq + 1 == verdict.records
+
+
+@pytest.mark.parametrize(("clock_s", "written"), [
+    (2.0**32 + 3600.0, 2.0**32), (-5.0, 0.0), (float("inf"), 2.0**32), (float("-inf"), 0.0), (float("nan"), 0.0)])
+def test_a_clock_outside_1970_to_2106_is_written_as_the_nearest_end(clock_s: float, written: float) -> None:
+    record = make_record(1, GENESIS, clock_s, "alarm_reset", "car_key", "alarm reset key", {})
+    assert record["t"] == written and parse_record(canonical_line(record)) == record
