@@ -6,8 +6,8 @@ Rules of this module:
 - A record is a JSON object with exactly the keys of RECORD_FIELDS: `seq` (1, 2, 3... with no gap, across a rotation
   too), `t` (wall-clock seconds, within 1970-2106), `action` (one of ACTIONS), `via` (one of VIAS), `who` (the key,
   the command id, the user), `details` (a small object), `prev` (the SHA-256, hex, of the record before; GENESIS for
-  the first record ever). Its line is its canonical JSON (sorted keys, no spaces, UTF-8); the hash of a record is the SHA-256 of that
-  line, so the next record witnesses every byte of it.
+  the first record ever). Its line is its canonical JSON (sorted keys, no spaces, UTF-8); the hash of a record is the
+  SHA-256 of that line, so the next record witnesses every byte of it.
 - Reading is total: a line longer than MAX_LINE_BYTES, not UTF-8, not JSON within limits (carctl/safejson.py), or not
   a record of this form is "not a record", never an exception.
 - verify() names the first break of the chain: a record changed, inserted, reordered or removed (by sequence and
