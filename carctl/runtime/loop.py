@@ -368,7 +368,7 @@ class ControlLoop:
 
     def record_action(self, action: str, via: str, who: str, details: dict[str, Any]) -> None:
         """Add a maintenance action to the record (audit_log.py: the disk is its writer thread's) and send it to the
-        platform as an `audit` event. Also the hook for what is still to come: a learning run, a brake test."""
+        platform as an `audit` event: every record, whoever makes it (the cycle, the platform, the service tool)."""
         if self.audit is None:
             return
         try:

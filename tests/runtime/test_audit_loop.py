@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import types
 from pathlib import Path
 from typing import Any
 
@@ -253,4 +254,49 @@ def test_the_service_tools_logins_and_changes_reach_the_maintenance_record(tmp_p
         ("service_logout", "service_tool", "wangli", "ok")]
     assert records[2]["details"]["path"] == "/faults/reset"
     assert sum(refused.values()) == 2, refused  # the garbage: refused and counted, not recorded
+    assert verify([("audit.log", audit.read_bytes())]).intact
+
+
+def test_the_end_of_a_learning_run_and_of_a_brake_test_reach_the_record_and_the_platform(tmp_path: Path) -> None:
+    """The core's events at the end of each run (core/learning.py, core/braketest.py) are recorded by the loop, via
+    the car itself, with their outcome, and sent to the platform as every record is."""
+    loop, _, audit = loop_with_audit(tmp_path)
+    sent: list[dict[str, Any]] = []
+
+    class Platform:
+        """The platform link's side of the loop, keeping what is sent."""
+
+        reporter = types.SimpleNamespace(alarm_id="", face_on=False)
+
+        def take(self) -> tuple[None, bool]:
+            return None, False
+
+        def take_acknowledgement(self, alarm_id: str) -> bool:
+            return False
+
+        def after_cycle(self, *args: Any) -> None:
+            pass
+
+        def send_event(self, message: dict[str, Any]) -> None:
+            sent.append(message)
+
+    loop.bridge = Platform()  # type: ignore[assignment]
+    step = loop.controller.step
+    ends = [Event(EventKind.LEARNING, 0, -1, "refused:not_at_bottom"),
+            Event(EventKind.BRAKE_TEST, 0, 0, "passed:0"), Event(EventKind.LEARNING, 0, -1, "started")]
+
+    def step_with_ends(state: Any, inputs: Inputs) -> Any:
+        state, commands, events = step(state, inputs)
+        return state, commands, events + (tuple(ends) if inputs.tick == 3 else ())
+
+    loop.controller.step = step_with_ends  # type: ignore[method-assign]
+    cycles(loop, 5)
+    loop.audit.close()  # type: ignore[union-attr]
+    records = audit_records(audit)
+    assert [(r["action"], r["via"], r["details"]) for r in records] == [
+        ("learning_run", "controller", {"outcome": "refused", "reason": "not_at_bottom"}),
+        ("brake_test", "controller", {"outcome": "passed", "moved_mm": 0})]
+    assert [(message["kind"], message["action"]) for message in sent] == [("audit", "learning_run"),
+                                                                          ("audit", "brake_test")]
+    assert not loop.errors.counts, loop.errors.counts
     assert verify([("audit.log", audit.read_bytes())]).intact
