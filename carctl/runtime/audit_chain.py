@@ -51,7 +51,12 @@ ACTIONS: dict[str, str] = {
     "service_login": "a login to the service tool, or one refused (a wrong password, a lockout, no form token)",
     "service_logout": "a logout from the service tool",
     "service_change": "a change asked for through the service tool (taken, or refused with the reason)",
+    "records_unwritten": "the writer found numbers reserved past the last record at start (a power cut with records "
+                         "queued, perhaps sent to the platform): they are skipped, not used again",
 }
+# The writer's records at start that may declare the numbers it skipped (details `unwritten`: [first, last]): the gap
+# before such a record, exactly as declared, is not a removal.
+DECLARES_UNWRITTEN = frozenset({"torn_tail", "records_unwritten"})
 # Who acted, by the way the action reached the car.
 VIAS = ("car_key", "platform", "service_tool", "controller")
 RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -131,6 +136,7 @@ class Line:
     hash: str  # of the record's canonical form ("" when it is not a record)
     whole: bool  # ended by a newline
     begins_a_record: bool  # a line without its newline that starts as the writer's lines do (a torn write)
+    unwritten_from: int = 0  # the first number of the gap the record declares just before it (0: none)
 
 
 # Every line the writer makes begins so (the keys are sorted): a torn write is a prefix of a line like this.
@@ -160,9 +166,20 @@ def split_lines(name: str, data: bytes) -> list[Line]:
                         not whole and (part.startswith(RECORD_START) or RECORD_START.startswith(part)))
         else:
             line = Line(name, index + 1, record["seq"], record["prev"], digest(canonical_line(record)), whole,
-                        not whole)
+                        not whole, _unwritten_from(record))
         lines.append(line)
     return lines
+
+
+def _unwritten_from(record: dict[str, Any]) -> int:
+    """The first number of the gap a writer's record declares, ending just before it (0 when it declares none)."""
+    if record["action"] not in DECLARES_UNWRITTEN:
+        return 0
+    unwritten = record["details"].get("unwritten")
+    if not isinstance(unwritten, list) or len(unwritten) != 2 or any(type(n) is not int for n in unwritten):
+        return 0
+    first, last = unwritten
+    return first if 1 <= first <= last == record["seq"] - 1 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +251,8 @@ def verify(files: list[tuple[str, bytes]]) -> Verdict:
         elif seq < before.seq:
             return verdict(f"records {before.seq} and {seq} are out of order ({_where(before)} and "
                            f"{_where(line)})", lines[:index - 1])
+        elif line.unwritten_from == expected and line.prev == before.hash:
+            pass  # numbers the writer skipped after a power cut, declared by the record after them
         else:
             later = {other.seq for other in lines[index + 1:]}
             if any(number in later for number in range(expected, seq)):
