@@ -8,9 +8,11 @@ Rules of this module:
   On disk: past `runtime.audit_log_max_bytes` the file is renamed to `<file>.1` (replacing the one before) and a new
   one begun, whose first record carries the hash of the last of the old: at most twice the limit on the card.
 - At start the chain continues from the last whole record (of `<file>.1` when the file holds none, empty or only a
-  torn line: a rotation cut short). A last line cut short by a kill or a power cut (no newline) is cut off and
-  recorded (`torn_tail`, with its length and hash). A last line that is not a record, or a file that cannot be read,
-  is set aside as `<file>.unreadable-<n>` (nothing is deleted) and a new chain begun; the loop records that too.
+  torn line: a rotation cut short). A last line cut short by a kill or a power cut (no newline) is recorded
+  (`torn_tail`, with its length and hash) and cut off only by the first line written over it: a kill before that line
+  is on the card leaves the torn line, found again at the next start: a cut always leaves a trace. A last line that is not a
+  record, or a file that cannot be read, is set aside as `<file>.unreadable-<n>` (nothing is deleted) and a new chain
+  begun; the loop records that too.
 - A number handed out is never handed out again, though the platform hears of a record before the card has it: the
   writer keeps `<file>.reserved` RESERVE_AHEAD numbers ahead of the loop, and the last record at a clean stop. At
   start the numbers reserved past the last record on the card are skipped, and the recovery record declares them
@@ -51,9 +53,10 @@ MAX_SEQ = 2**53  # a JSON number every reader takes as an integer
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """What the writer found at start that the loop records: a torn last line cut off, or a log set aside."""
+    """What the writer found at start that the loop records (its first record of the run): a torn last line (cut off
+    by that record's own line), a log set aside, or numbers skipped."""
 
-    action: str  # "torn_tail" or "log_set_aside"
+    action: str  # "torn_tail", "log_set_aside" or "records_unwritten"
     details: dict[str, Any]
 
 
@@ -77,9 +80,14 @@ class AuditLog:
         self.lost = 0  # records not kept since the last that was (the queue was full)
         self.pending: collections.deque[bytes] = collections.deque()
         check_output(path)
+        self._torn_bytes = 0
         self.seq, self.last_hash, self.recovery = self._recover()
         self._fd = _open_append(path)
         self._size = os.fstat(self._fd).st_size
+        # Where the torn line begins, while it waits for the first line to be written over it (None: nothing torn).
+        self._cut_at: int | None = None
+        if self._torn_bytes:
+            self._size = self._cut_at = max(0, self._size - self._torn_bytes)
         # Before the loop hands out a number (start may wait for the card; the loop may not).
         self.reserved = self.seq
         self._reserve_ahead()
@@ -95,13 +103,15 @@ class AuditLog:
 
     def _recover(self) -> tuple[int, str, Recovery | None]:
         try:
-            record, line_hash, torn = _last_record(self.path, cut_torn_tail=True)
+            record, line_hash, torn = _last_record(self.path)
+            self._torn_bytes = len(torn)
             if record is None:
                 # No whole record in the file: a rotation cut short after its rename, before (nothing, or an empty
                 # file) or during (a torn line) the first write into the new file. The chain goes on from the last
                 # record of the rotated file, whatever is torn here.
-                record, line_hash, _ = _last_record(self.rotated, cut_torn_tail=False)
+                record, line_hash, _ = _last_record(self.rotated)
         except (OSError, ValueError) as problem:
+            self._torn_bytes = 0
             try:
                 aside = move_aside(self.path)
             except OSError:
@@ -167,7 +177,8 @@ class AuditLog:
                     reserving = self._reserve_ahead()  # tried once a wake when it fails: the lines go first
                 line = self.pending[0]
                 try:
-                    if self._size and self._size + len(line) > self.max_bytes:
+                    # A torn line is written over in place (one line past the limit at most), never rotated away.
+                    if self._cut_at is None and self._size and self._size + len(line) > self.max_bytes:
                         self._rotate()
                     self._append(line)
                 except OSError:
@@ -176,6 +187,9 @@ class AuditLog:
                 self.pending.popleft()
 
     def _append(self, line: bytes) -> None:
+        if self._cut_at is not None:
+            self._write_over_torn(line, self._cut_at)
+            return
         before = self._size
         try:
             written = 0
@@ -190,6 +204,23 @@ class AuditLog:
                 pass
             raise
         self._size = before + len(line)
+
+    def _write_over_torn(self, line: bytes, at: int) -> None:
+        """The first line of the run, in place of the torn one. The file is only ever shortened to what is still a
+        torn line (its first bytes), and the line then written over them: at every moment the file ends with a torn
+        line or with the new one, so a kill leaves a trace (an O_APPEND descriptor cannot write at an offset)."""
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if os.fstat(descriptor).st_size > at + len(line):
+                os.ftruncate(descriptor, at + len(line))
+            written = 0
+            while written < len(line):
+                written += os.pwrite(descriptor, line[written:], at + written)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        self._cut_at = None
+        self._size = at + len(line)
 
     def _reserve_ahead(self) -> bool:
         return self._reserve(min(self.seq + RESERVE_AHEAD, MAX_SEQ))
@@ -251,13 +282,12 @@ def _read_reserved(path: Path) -> int:
     return reserved
 
 
-def _last_record(path: Path, cut_torn_tail: bool) -> tuple[dict[str, Any] | None, str, bytes]:
+def _last_record(path: Path) -> tuple[dict[str, Any] | None, str, bytes]:
     """(the last whole record, the hash of its line, the torn bytes after it) of a log file: (None, GENESIS, b"")
     when there is no file or nothing in it, (None, GENESIS, torn) when its only line is torn. ValueError when its last
-    whole line is not a record (or is longer than any record). With ``cut_torn_tail`` the torn bytes are cut off."""
+    whole line is not a record (or is longer than any record)."""
     try:
-        descriptor = os.open(path, (os.O_RDWR if cut_torn_tail else os.O_RDONLY) | os.O_NONBLOCK | os.O_NOFOLLOW
-                             | os.O_CLOEXEC)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None, GENESIS, b""
     try:
@@ -283,9 +313,6 @@ def _last_record(path: Path, cut_torn_tail: bool) -> tuple[dict[str, Any] | None
             if record is None:
                 raise ValueError(f"{path}: its last whole line is not an audit record")
             line_hash = digest(canonical_line(record))
-        if cut_torn_tail and torn:
-            os.ftruncate(descriptor, start + end_of_whole)
-            os.fsync(descriptor)
         return record, line_hash, torn
     finally:
         os.close(descriptor)

@@ -216,3 +216,28 @@ def test_a_reservation_that_is_not_one_skips_nothing(tmp_path: Path, content: by
     Path(str(path) + audit_log.RESERVED_SUFFIX).write_bytes(content)
     log = write_some(path, 1)
     assert log.recovery is None and records_of(path)[-1]["seq"] == 3
+
+
+@pytest.mark.parametrize("torn", [b'{"action":"fault_reset","details":{"n":',
+                                  b'{"action":"parameter_change","details":{"changes":' + b"[0," * 600])
+def test_a_kill_before_the_torn_tail_record_is_written_leaves_the_torn_line_to_be_found_again(tmp_path: Path,
+                                                                                             torn: bytes) -> None:
+    path = tmp_path / "audit.log"
+    write_some(path, 3)
+    whole = path.read_bytes()
+    path.write_bytes(whole + torn)
+    log = AuditLog(path)
+    stand_still(log)  # killed at start, before its first line reached the card
+    assert log.recovery is not None
+    log.record(log.recovery.action, "controller", "audit log", log.recovery.details)
+    os.close(log._fd)
+    assert path.read_bytes() == whole + torn  # the torn line is still there: the cut has left a trace
+    log = AuditLog(path)
+    assert log.recovery is not None and log.recovery.action == "torn_tail"
+    assert log.recovery.details["sha256"] == digest(torn) and log.recovery.details["after_seq"] == 3
+    log.record(log.recovery.action, "controller", "audit log", log.recovery.details)
+    log.record("alarm_reset", "car_key", "alarm reset key", {})
+    log.close()
+    verdict = verify(files_of(path))
+    assert verdict.intact and not verdict.torn, verdict
+    assert [record["action"] for record in records_of(path)][3:] == ["torn_tail", "alarm_reset"]
