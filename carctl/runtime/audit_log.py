@@ -10,9 +10,9 @@ Rules of this module:
 - At start the chain continues from the last whole record (of `<file>.1` when the file holds none, empty or only a
   torn line: a rotation cut short). A last line cut short by a kill or a power cut (no newline) is recorded
   (`torn_tail`, with its length and hash) and cut off only by the first line written over it: a kill before that line
-  is on the card leaves the torn line, found again at the next start: a cut always leaves a trace. A last line that is not a
-  record, or a file that cannot be read, is set aside as `<file>.unreadable-<n>` (nothing is deleted) and a new chain
-  begun; the loop records that too.
+  is on the card leaves the torn line, found again at the next start: a cut always leaves a trace. A last line that is
+  not a record, or a file that cannot be read, is set aside as `<file>.unreadable-<n>` (nothing is deleted) and a new
+  chain begun; the loop records that too.
 - A number handed out is never handed out again, though the platform hears of a record before the card has it: the
   writer keeps `<file>.reserved` RESERVE_AHEAD numbers ahead of the loop, and the last record at a clean stop. At
   start the numbers reserved past the last record on the card are skipped, and the recovery record declares them
