@@ -300,3 +300,23 @@ def test_the_end_of_a_learning_run_and_of_a_brake_test_reach_the_record_and_the_
                                                                           ("audit", "brake_test")]
     assert not loop.errors.counts, loop.errors.counts
     assert verify([("audit.log", audit.read_bytes())]).intact
+
+
+def test_a_record_that_cannot_be_opened_is_said_in_the_health_record_and_the_car_runs_on(tmp_path: Path) -> None:
+    audit = tmp_path / "no-such-folder" / "audit.log"
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "runtime": {"fault_log": "", "latch_file": "", "socket_dir": str(tmp_path),
+                                    "audit_log": str(audit)}})
+    boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
+    loop = ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream()))
+    assert loop.audit is None
+    cycles(loop, 20)
+    boards.press_car_button("fault_reset")
+    cycles(loop, 5)
+    health = loop.health()
+    assert "No such file or directory" in health["audit_log_unavailable"]
+    assert health["audit_records_not_kept"] == 1 and not loop.errors.counts
+    assert not audit.parent.exists()  # nothing made in its place
+    working, _, _ = loop_with_audit(tmp_path)
+    assert (working.health()["audit_log_unavailable"], working.health()["audit_records_not_kept"]) == (None, None)
+    working.audit.close()  # type: ignore[union-attr]
