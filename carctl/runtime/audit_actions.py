@@ -5,6 +5,8 @@ Rules of this module:
   actions, each (action, via, who, details), out. The loop writes them (audit_log.py) and sends them on.
 - Cheap when nothing happened: a cycle with no reset, no switch turned, no EEO button changed and no event costs a
   few comparisons (the loop runs this every cycle).
+- The ends of the car's own maintenance runs, a shaft learning run and a brake test, are recorded from the core's
+  events with their outcome (`via` controller: the car did it, whoever pressed the learn button).
 - A key turned is recorded as itself (which switch, on or off), and what the car made of it as `mode_changed` (a key
   may be turned while a higher one is on, and change nothing).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from carctl.core.faults import Fault
+from carctl.core.learning import landings_from_detail
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.protocol.sense import SwitchLevels
 
@@ -47,7 +50,32 @@ def seen_in_cycle(inputs: Inputs, events: tuple[Event, ...], faults_before: froz
         if event.kind is EventKind.MODE_CHANGED:
             before, _, after = event.detail.partition("->")
             actions.append(("mode_changed", "controller", "controller", {"from": before, "to": after}))
+        elif event.kind is EventKind.LEARNING and not event.detail.startswith("started"):
+            # Its start is the mode_changed to learning; its end says what became of the landing table.
+            actions.append(("learning_run", "controller", "controller", learning_outcome(event.detail)))
+        elif event.kind is EventKind.BRAKE_TEST:
+            actions.append(("brake_test", "controller", "controller", brake_test_outcome(event.detail)))
     return actions
+
+
+def learning_outcome(detail: str) -> dict[str, Any]:
+    """A learning run's end (core/learning.py): "done" with the landings learned, or "refused" / "interrupted" with
+    the reason."""
+    outcome, _, rest = detail.partition(":")
+    if outcome == "done":
+        landings = landings_from_detail(detail)
+        return {"outcome": "done", "landings_m": list(landings) if landings is not None else rest}
+    return {"outcome": outcome, "reason": rest}
+
+
+def brake_test_outcome(detail: str) -> dict[str, Any]:
+    """A brake test's end (core/braketest.py): "passed" or "slipped" with how far the car moved, "no_answer" (the drive
+    never held its test torque) or "abandoned" (the idle moment ended)."""
+    outcome, _, moved = detail.partition(":")
+    details: dict[str, Any] = {"outcome": outcome}
+    if moved:
+        details["moved_mm"] = int(moved) if moved.isdigit() else moved
+    return details
 
 
 def settings_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,10 @@ Rules of this module:
 - Pure: records and bytes in, records, lines and verdicts out. No clock, no file (audit_log.py writes, the CLI
   reads).
 - A record is a JSON object with exactly the keys of RECORD_FIELDS: `seq` (1, 2, 3... with no gap, across a rotation
-  too), `t` (wall-clock seconds), `action` (one of ACTIONS), `via` (one of VIAS), `who` (the key, the command id, the
-  user), `details` (a small object), `prev` (the SHA-256, hex, of the record before; GENESIS for the first record
-  ever). Its line is its canonical JSON (sorted keys, no spaces, UTF-8); the hash of a record is the SHA-256 of that
-  line, so the next record witnesses every byte of it.
+  too), `t` (wall-clock seconds, within 1970-2106), `action` (one of ACTIONS), `via` (one of VIAS), `who` (the key,
+  the command id, the user), `details` (a small object), `prev` (the SHA-256, hex, of the record before; GENESIS for
+  the first record ever). Its line is its canonical JSON (sorted keys, no spaces, UTF-8); the hash of a record is the
+  SHA-256 of that line, so the next record witnesses every byte of it.
 - Reading is total: a line longer than MAX_LINE_BYTES, not UTF-8, not JSON within limits (carctl/safejson.py), or not
   a record of this form is "not a record", never an exception.
 - verify() names the first break of the chain: a record changed, inserted, reordered or removed (by sequence and
@@ -44,15 +44,20 @@ ACTIONS: dict[str, str] = {
     "mode_changed": "the car's operating mode changed, whatever asked for it",
     "eeo_run": "a hold-to-run button of emergency electrical operation pressed in the cabinet",
     "parameter_change": "the platform's validated settings changed (home landing, permissions, face feature)",
-    "learning_run": "a learning run of the shaft asked for on the service tool: started or refused, then its end",
-    "brake_test": "a brake test asked for on the service tool: started or refused, then its outcome",
+    "learning_run": "a shaft learning run ended (done, refused, interrupted), or was asked for on the service tool",
+    "brake_test": "a brake test ended (passed, slipped, not answered, abandoned), or was asked for on the service tool",
     "torn_tail": "the writer found its last line cut short at start and continued from the last whole record",
     "log_set_aside": "the writer found a last line that is not a record at start: the file set aside, a chain begun",
     "records_lost": "records that could not be kept while the card stood still (the writer's queue was full)",
     "service_login": "a login to the service tool, or one refused (a wrong password, a lockout, no form token)",
     "service_logout": "a logout from the service tool",
     "service_change": "a change asked for through the service tool (taken, or refused with the reason)",
+    "records_unwritten": "the writer found numbers reserved past the last record at start (a power cut with records "
+                         "queued, perhaps sent to the platform): they are skipped, not used again",
 }
+# The writer's records at start that may declare the numbers it skipped (details `unwritten`: [first, last]): the gap
+# before such a record, exactly as declared, is not a removal.
+DECLARES_UNWRITTEN = frozenset({"torn_tail", "records_unwritten"})
 # Who acted, by the way the action reached the car.
 VIAS = ("car_key", "platform", "service_tool", "controller")
 RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -76,12 +81,20 @@ def make_record(seq: int, prev: str, time_s: float, action: str, via: str, who: 
     replaced by their size and hash (still witnessed), so a record can never look like tampering."""
     if action not in ACTIONS or via not in VIAS:
         raise ValueError(f"not an audit action and source: {action!r} via {via!r}")
-    record = {"seq": seq, "t": round(time_s, 3), "action": action, "via": via, "who": _text(who), "details": details,
+    record = {"seq": seq, "t": record_time(time_s), "action": action, "via": via, "who": _text(who), "details": details,
               "prev": prev}
     if parse_record(canonical_line(record)) != record:
         detail_bytes = canonical_line(details)
         record["details"] = {"too_long_bytes": len(detail_bytes), "sha256": digest(detail_bytes)}
     return record
+
+
+def record_time(time_s: float) -> float:
+    """The board's clock as a record may carry it: within 1970 to MAX_T (a clock before 1970 or past 2106, or no
+    number at all, is written as the nearest end), so that a wrong clock never makes a line that is not a record."""
+    if not math.isfinite(time_s):
+        return 0.0 if math.isnan(time_s) or time_s < 0 else MAX_T
+    return round(min(max(time_s, 0.0), MAX_T), 3)
 
 
 def _text(value: str) -> str:
@@ -124,6 +137,7 @@ class Line:
     hash: str  # of the record's canonical form ("" when it is not a record)
     whole: bool  # ended by a newline
     begins_a_record: bool  # a line without its newline that starts as the writer's lines do (a torn write)
+    unwritten_from: int = 0  # the first number of the gap the record declares just before it (0: none)
 
 
 # Every line the writer makes begins so (the keys are sorted): a torn write is a prefix of a line like this.
@@ -153,9 +167,20 @@ def split_lines(name: str, data: bytes) -> list[Line]:
                         not whole and (part.startswith(RECORD_START) or RECORD_START.startswith(part)))
         else:
             line = Line(name, index + 1, record["seq"], record["prev"], digest(canonical_line(record)), whole,
-                        not whole)
+                        not whole, _unwritten_from(record))
         lines.append(line)
     return lines
+
+
+def _unwritten_from(record: dict[str, Any]) -> int:
+    """The first number of the gap a writer's record declares, ending just before it (0 when it declares none)."""
+    if record["action"] not in DECLARES_UNWRITTEN:
+        return 0
+    unwritten = record["details"].get("unwritten")
+    if not isinstance(unwritten, list) or len(unwritten) != 2 or any(type(n) is not int for n in unwritten):
+        return 0
+    first, last = unwritten
+    return first if 1 <= first <= last == record["seq"] - 1 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +252,8 @@ def verify(files: list[tuple[str, bytes]]) -> Verdict:
         elif seq < before.seq:
             return verdict(f"records {before.seq} and {seq} are out of order ({_where(before)} and "
                            f"{_where(line)})", lines[:index - 1])
+        elif line.unwritten_from == expected and line.prev == before.hash:
+            pass  # numbers the writer skipped after a power cut, declared by the record after them
         else:
             later = {other.seq for other in lines[index + 1:]}
             if any(number in later for number in range(expected, seq)):

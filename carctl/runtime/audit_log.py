@@ -7,10 +7,16 @@ Rules of this module:
   are counted, not queued, and the first record that fits again says how many were lost, so the chain stays whole.
   On disk: past `runtime.audit_log_max_bytes` the file is renamed to `<file>.1` (replacing the one before) and a new
   one begun, whose first record carries the hash of the last of the old: at most twice the limit on the card.
-- At start the chain continues from the last whole record (of `<file>.1` when the file is empty: a rotation cut
-  short). A last line cut short by a kill or a power cut (no newline) is cut off and recorded (`torn_tail`, with its
-  length and hash). A last line that is not a record, or a file that cannot be read, is set aside as
-  `<file>.unreadable-<n>` (nothing is deleted) and a new chain begun; the loop records that too.
+- At start the chain continues from the last whole record (of `<file>.1` when the file holds none, empty or only a
+  torn line: a rotation cut short). A last line cut short by a kill or a power cut (no newline) is recorded
+  (`torn_tail`, with its length and hash) and cut off only by the first line written over it: a kill before that line
+  is on the card leaves the torn line, found again at the next start: a cut always leaves a trace. A last line that is
+  not a record, or a file that cannot be read, is set aside as `<file>.unreadable-<n>` (nothing is deleted) and a new
+  chain begun; the loop records that too.
+- A number handed out is never handed out again, though the platform hears of a record before the card has it: the
+  writer keeps `<file>.reserved` RESERVE_AHEAD numbers ahead of the loop, and the last record at a clean stop. At
+  start the numbers reserved past the last record on the card are skipped, and the recovery record declares them
+  (`unwritten`; `records_unwritten` when nothing else is to be said).
 - Created 0640: technicians in group carctl read it (state_layout.py). Opened with O_NOFOLLOW, and refused at start
   if it is not a regular file (a FIFO would block the writer for ever).
 """
@@ -26,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carctl.atomicfile import move_aside
-from carctl.filein import NotARegularFile, check_output
+from carctl import safejson
+from carctl.atomicfile import move_aside, write_atomic
+from carctl.filein import NotARegularFile, check_output, read_bounded
 from carctl.runtime.audit_chain import GENESIS, MAX_LINE_BYTES, canonical_line, digest, make_record, parse_record
 from carctl.runtime.state_layout import TECHNICIAN_READABLE
 
@@ -35,13 +42,21 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 ROTATED_SUFFIX = ".1"
 MAX_PENDING = 256
 RETRY_AFTER_S = 1.0
+# The numbers the loop may hand out, kept on the card ahead of it in `<file>.reserved`: a power cut loses the records
+# still queued, which the platform may already hold, and the next start must not number others the same. Renewed by
+# the writer when less than half is left: more than the queue holds, so the loop does not overtake it.
+RESERVED_SUFFIX = ".reserved"
+RESERVE_AHEAD = 4 * MAX_PENDING
+MAX_RESERVED_BYTES = 64
+MAX_SEQ = 2**53  # a JSON number every reader takes as an integer
 
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """What the writer found at start that the loop records: a torn last line cut off, or a log set aside."""
+    """What the writer found at start that the loop records (its first record of the run): a torn last line (cut off
+    by that record's own line), a log set aside, or numbers skipped."""
 
-    action: str  # "torn_tail" or "log_set_aside"
+    action: str  # "torn_tail", "log_set_aside" or "records_unwritten"
     details: dict[str, Any]
 
 
@@ -58,15 +73,24 @@ class AuditLog:
     def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.path = path
         self.rotated = Path(str(path) + ROTATED_SUFFIX)
+        self.reservation = Path(str(path) + RESERVED_SUFFIX)
         self.max_bytes = max_bytes
         self.write_errors = 0
         self.rotations = 0
         self.lost = 0  # records not kept since the last that was (the queue was full)
         self.pending: collections.deque[bytes] = collections.deque()
         check_output(path)
+        self._torn_bytes = 0
         self.seq, self.last_hash, self.recovery = self._recover()
         self._fd = _open_append(path)
         self._size = os.fstat(self._fd).st_size
+        # Where the torn line begins, while it waits for the first line to be written over it (None: nothing torn).
+        self._cut_at: int | None = None
+        if self._torn_bytes:
+            self._size = self._cut_at = max(0, self._size - self._torn_bytes)
+        # Before the loop hands out a number (start may wait for the card; the loop may not).
+        self.reserved = self.seq
+        self._reserve_ahead()
         self._renamed = False  # a rotation renamed the file and has not yet opened the new one
         self._dirty = threading.Event()
         # Held while lines go to the disk, by the writer thread or by close(): never by the loop.
@@ -79,20 +103,40 @@ class AuditLog:
 
     def _recover(self) -> tuple[int, str, Recovery | None]:
         try:
-            record, line_hash, torn = _last_record(self.path, cut_torn_tail=True)
-            if record is None and not torn:  # no file, or an empty one: a rotation cut short after its rename
-                record, line_hash, _ = _last_record(self.rotated, cut_torn_tail=False)
+            record, line_hash, torn = _last_record(self.path)
+            self._torn_bytes = len(torn)
+            if record is None:
+                # No whole record in the file: a rotation cut short after its rename, before (nothing, or an empty
+                # file) or during (a torn line) the first write into the new file. The chain goes on from the last
+                # record of the rotated file, whatever is torn here.
+                record, line_hash, _ = _last_record(self.rotated)
         except (OSError, ValueError) as problem:
+            self._torn_bytes = 0
             try:
                 aside = move_aside(self.path)
             except OSError:
                 raise OSError(f"{self.path}: cannot be read ({problem}) nor set aside") from None
-            return 0, GENESIS, Recovery("log_set_aside", {"problem": str(problem)[:120], "set_aside": aside.name})
+            # A new chain, numbered past what the platform may hold of the old one.
+            return self._skip_unwritten(0, GENESIS, Recovery("log_set_aside", {"problem": str(problem)[:120],
+                                                                              "set_aside": aside.name}))
         seq = record["seq"] if record is not None else 0
         recovery = None
         if torn:
             recovery = Recovery("torn_tail", {"bytes": len(torn), "sha256": digest(torn), "after_seq": seq})
-        return seq, line_hash, recovery
+        return self._skip_unwritten(seq, line_hash, recovery)
+
+    def _skip_unwritten(self, seq: int, line_hash: str, recovery: Recovery | None) -> tuple[int, str, Recovery | None]:
+        """Numbers the last run reserved past the last record on the card were perhaps handed out, and sent to the
+        platform, but never written (a power cut): they are not used again, and the recovery record says so."""
+        reserved = _read_reserved(self.reservation)
+        if reserved <= seq:
+            return seq, line_hash, recovery
+        unwritten = [seq + 1, reserved]
+        if recovery is None:
+            recovery = Recovery("records_unwritten", {"after_seq": seq, "unwritten": unwritten})
+        else:
+            recovery = Recovery(recovery.action, {**recovery.details, "unwritten": unwritten})
+        return reserved, line_hash, recovery
 
     # -- the loop's side -------------------------------------------------------------------------------------------
 
@@ -127,10 +171,14 @@ class AuditLog:
 
     def _write_pending(self) -> None:
         with self._writing:
+            reserving = True
             while self.pending:
+                if reserving and self.reserved - self.seq < RESERVE_AHEAD // 2:
+                    reserving = self._reserve_ahead()  # tried once a wake when it fails: the lines go first
                 line = self.pending[0]
                 try:
-                    if self._size and self._size + len(line) > self.max_bytes:
+                    # A torn line is written over in place (one line past the limit at most), never rotated away.
+                    if self._cut_at is None and self._size and self._size + len(line) > self.max_bytes:
                         self._rotate()
                     self._append(line)
                 except OSError:
@@ -139,6 +187,9 @@ class AuditLog:
                 self.pending.popleft()
 
     def _append(self, line: bytes) -> None:
+        if self._cut_at is not None:
+            self._write_over_torn(line, self._cut_at)
+            return
         before = self._size
         try:
             written = 0
@@ -153,6 +204,36 @@ class AuditLog:
                 pass
             raise
         self._size = before + len(line)
+
+    def _write_over_torn(self, line: bytes, at: int) -> None:
+        """The first line of the run, in place of the torn one. The file is only ever shortened to what is still a
+        torn line (its first bytes), and the line then written over them: at every moment the file ends with a torn
+        line or with the new one, so a kill leaves a trace (an O_APPEND descriptor cannot write at an offset)."""
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if os.fstat(descriptor).st_size > at + len(line):
+                os.ftruncate(descriptor, at + len(line))
+            written = 0
+            while written < len(line):
+                written += os.pwrite(descriptor, line[written:], at + written)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        self._cut_at = None
+        self._size = at + len(line)
+
+    def _reserve_ahead(self) -> bool:
+        return self._reserve(min(self.seq + RESERVE_AHEAD, MAX_SEQ))
+
+    def _reserve(self, upto: int) -> bool:
+        """Keep ``upto`` on the card as the last number that may be in use (False, counted, when it cannot be)."""
+        try:
+            write_atomic(self.reservation, b'{"reserved_seq":%d}\n' % upto, TECHNICIAN_READABLE)
+        except OSError:
+            self.write_errors += 1
+            return False
+        self.reserved = upto
+        return True
 
     def _rotate(self) -> None:
         if not self._renamed:
@@ -170,6 +251,8 @@ class AuditLog:
         self._dirty.set()
         self._writer.join(timeout=5)
         self._write_pending()
+        if not self.pending and self.reserved != self.seq:
+            self._reserve(self.seq)  # every number handed out is on the card: the next start skips none
         try:
             os.close(self._fd)
         except OSError:
@@ -186,13 +269,25 @@ def _open_append(path: Path) -> int:
     return descriptor
 
 
-def _last_record(path: Path, cut_torn_tail: bool) -> tuple[dict[str, Any] | None, str, bytes]:
+def _read_reserved(path: Path) -> int:
+    """The last number a run reserved (0 when there is no reservation, or none that can be read: nothing to skip)."""
+    try:
+        value = safejson.loads(read_bounded(path, MAX_RESERVED_BYTES, follow_symlinks=False),
+                               max_bytes=MAX_RESERVED_BYTES, max_depth=2, max_values=4)
+    except (OSError, safejson.JsonRefused):
+        return 0
+    reserved = value.get("reserved_seq") if isinstance(value, dict) else None
+    if isinstance(reserved, bool) or not isinstance(reserved, int) or not 0 <= reserved <= MAX_SEQ:
+        return 0
+    return reserved
+
+
+def _last_record(path: Path) -> tuple[dict[str, Any] | None, str, bytes]:
     """(the last whole record, the hash of its line, the torn bytes after it) of a log file: (None, GENESIS, b"")
     when there is no file or nothing in it, (None, GENESIS, torn) when its only line is torn. ValueError when its last
-    whole line is not a record (or is longer than any record). With ``cut_torn_tail`` the torn bytes are cut off."""
+    whole line is not a record (or is longer than any record)."""
     try:
-        descriptor = os.open(path, (os.O_RDWR if cut_torn_tail else os.O_RDONLY) | os.O_NONBLOCK | os.O_NOFOLLOW
-                             | os.O_CLOEXEC)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None, GENESIS, b""
     try:
@@ -218,9 +313,6 @@ def _last_record(path: Path, cut_torn_tail: bool) -> tuple[dict[str, Any] | None
             if record is None:
                 raise ValueError(f"{path}: its last whole line is not an audit record")
             line_hash = digest(canonical_line(record))
-        if cut_torn_tail and torn:
-            os.ftruncate(descriptor, start + end_of_whole)
-            os.fsync(descriptor)
         return record, line_hash, torn
     finally:
         os.close(descriptor)

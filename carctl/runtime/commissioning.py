@@ -9,8 +9,8 @@ Rules of this module:
   the request; a reset is what update_faults() cleared (FAULT_CLEARED), the latched faults left being those whose
   condition is still there. A request the core gave no answer to (it raised that cycle) is refused as "not_taken".
 - Every request is recorded with the account that asked, as the existing actions: `learning_run`, `brake_test`,
-  `fault_reset` via `service_tool` (docs/audit.md), accepted or refused with the reason; a run or test that was
-  started so is recorded again when it ends, with its outcome.
+  `fault_reset` via `service_tool` (docs/audit.md), accepted or refused with the reason. How a run or test ends
+  is the loop's `controller` record, made for every run and test whoever started it.
 """
 
 from __future__ import annotations
@@ -35,10 +35,8 @@ MAX_DETAIL_CHARS = 200  # a learning run's "done:" lists every landing: cut to w
 
 @dataclass(slots=True)
 class Commissions:
-    """The runs and tests started from the service tool and not yet ended (by the account that asked), and the last
-    outcome of each kind for the page."""
+    """The last outcome of the learning run and of the brake test, for the page."""
 
-    running: dict[EventKind, str] = field(default_factory=dict)
     last: dict[EventKind, str] = field(default_factory=dict)
 
     def answer(self, request: ServiceCommission, events: tuple[Event, ...], faults_before: frozenset[Fault],
@@ -56,27 +54,17 @@ class Commissions:
         detail = next((event.detail for event in events if event.kind is kind
                        and (event.detail == "started" or event.detail.startswith("refused:"))), "refused:not_taken")
         accepted = detail == "started"
-        if accepted:
-            self.running[kind] = user
         reason = "" if accepted else detail.partition(":")[2]
         outcome = "started" if accepted else f"refused: {reason}"
         return (commission_answer(request.request_id, action.value, accepted, reason),
                 (RECORDED_AS[action], "service_tool", user, {"outcome": outcome}))
 
-    def seen(self, events: tuple[Event, ...]) -> list[Action]:
-        """Every cycle's events: the last outcome of the learning run and the brake test (whoever started them), and
-        the end of a run or test the service tool started, for the record."""
-        ended: list[Action] = []
+    def seen(self, events: tuple[Event, ...]) -> None:
+        """Every cycle's events: the last outcome of the learning run and the brake test, whoever started them, for
+        the page. Their end is recorded by the loop for every run and test (the `controller` records)."""
         for event in events:
-            kind = event.kind
-            if kind is not EventKind.LEARNING and kind is not EventKind.BRAKE_TEST:
-                continue
-            self.last[kind] = event.detail[:MAX_DETAIL_CHARS]
-            if event.detail != "started" and not event.detail.startswith("refused:under_way") and kind in self.running:
-                user = self.running.pop(kind)
-                action = "learning_run" if kind is EventKind.LEARNING else "brake_test"
-                ended.append((action, "service_tool", user, {"outcome": event.detail[:MAX_DETAIL_CHARS]}))
-        return ended
+            if event.kind is EventKind.LEARNING or event.kind is EventKind.BRAKE_TEST:
+                self.last[event.kind] = event.detail[:MAX_DETAIL_CHARS]
 
     def live(self, state: ControllerState) -> dict[str, Any]:
         """The live state's commissioning fields (flat): the learning run's vanes found so far and the last outcome,

@@ -168,11 +168,17 @@ class ControlLoop:
                     log.write("fault_log", state="unreadable log set aside", path=str(self.fault_log.set_aside))
         # The maintenance record (audit_log.py, docs/audit.md): its writer continues the chain from the last record.
         self.audit: AuditLog | None = None
+        # Why the record the configuration asks for is off for this run, and the records it has not kept: in the
+        # health record, not only in one line of the log at start. Not tried again while the loop runs: opening it
+        # reads and fsyncs the card, which the loop never waits for.
+        self.audit_problem: str | None = None
+        self.audit_not_kept = 0
         if config.runtime.audit_log:
             try:
                 self.audit = AuditLog(Path(config.runtime.audit_log), config.runtime.audit_log_max_bytes)
-            except OSError as error:
-                log.write("audit_log", state="unavailable", error=str(error))
+            except Exception as error:  # noqa: BLE001 - the record is not in the safety path: the car runs without
+                self.audit_problem = str(error)[:200] or type(error).__name__
+                log.write("audit_log", state="unavailable", error=self.audit_problem)
         # Recognition events from the face worker, only while the community has the feature on: the installer's
         # processes.face, unless the platform has switched it since (overrides.py).
         self.inbox: RecognitionInbox | None = None
@@ -293,7 +299,7 @@ class ControlLoop:
                     self.reload_overrides("service_tool")  # between two cycles, as the platform's reload
             except Exception:  # noqa: BLE001 - the service tool is never in the safety path
                 self.errors.caught("service_feed")
-        if self.audit is not None:
+        if self.audit is not None or self.audit_problem is not None:  # (counted, when the record is off)
             try:
                 for action in seen_in_cycle(inputs, events, faults_before, self.switches_before, self.switches,
                                             self.eeo_held):
@@ -391,8 +397,10 @@ class ControlLoop:
 
     def record_action(self, action: str, via: str, who: str, details: dict[str, Any]) -> None:
         """Add a maintenance action to the record (audit_log.py: the disk is its writer thread's) and send it to the
-        platform as an `audit` event."""
+        platform as an `audit` event: every record, whoever makes it (the cycle, the platform, the service tool)."""
         if self.audit is None:
+            if self.audit_problem is not None:
+                self.audit_not_kept += 1
             return
         try:
             for written in self.audit.record(action, via, who, details):
@@ -573,6 +581,9 @@ class ControlLoop:
             "fault_log_write_errors": self.fault_log.write_errors if self.fault_log is not None else None,
             "audit_write_errors": self.audit.write_errors if self.audit is not None else None,
             "audit_records_lost": self.audit.lost if self.audit is not None else None,
+            # The record the configuration asks for could not be opened at start: why, and what it has not kept.
+            "audit_log_unavailable": self.audit_problem,
+            "audit_records_not_kept": self.audit_not_kept if self.audit_problem is not None else None,
             "latch_write_errors": self.latches.write_errors if self.latches is not None else None,
             "latch_rewrites": self.latches.rewrites if self.latches is not None else None,
             **self.landing_table.health(),

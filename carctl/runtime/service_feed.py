@@ -143,7 +143,7 @@ class ServiceFeed:
             self._send(answer)
             actions.append(action)
         if events:
-            actions += self.commissions.seen(events)
+            self.commissions.seen(events)
         return actions
 
     def take_requests(self) -> None:

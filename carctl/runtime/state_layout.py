@@ -54,7 +54,7 @@ def written_files(config: FirmwareConfig) -> list[StateFile]:
         StateFile("runtime.latch_file", runtime.latch_file, TECHNICIAN_READABLE, "loop", "the latched faults"),
         StateFile("runtime.fault_log", runtime.fault_log, TECHNICIAN_READABLE, "loop", "the fault log"),
         StateFile("runtime.audit_log", runtime.audit_log, TECHNICIAN_READABLE, "loop",
-                  "the maintenance record (hash-chained; <file>.1 after a rotation)"),
+                  "the maintenance record (hash-chained; <file>.1 after a rotation, <file>.reserved)"),
         StateFile("runtime.learned_table", runtime.learned_table, TECHNICIAN_READABLE, "loop",
                   "the landing table the last shaft learning run measured"),
     ]

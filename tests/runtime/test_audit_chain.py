@@ -180,3 +180,28 @@ def test_fuzz_any_lines_are_checked_or_refused_never_raised(lines: list[bytes], 
     # Only the untouched chain, or a prefix of it, is intact.
     if verdict.intact and verdict.records:
         assert verdict.last_seq - verdict.first_seq + 1 == verdict.records
+
+
+@pytest.mark.parametrize(("clock_s", "written"), [
+    (2.0**32 + 3600.0, 2.0**32), (-5.0, 0.0), (float("inf"), 2.0**32), (float("-inf"), 0.0), (float("nan"), 0.0)])
+def test_a_clock_outside_1970_to_2106_is_written_as_the_nearest_end(clock_s: float, written: float) -> None:
+    record = make_record(1, GENESIS, clock_s, "alarm_reset", "car_key", "alarm reset key", {})
+    assert record["t"] == written and parse_record(canonical_line(record)) == record
+
+
+def declaration(seq: int, prev: str, unwritten: object, action: str = "records_unwritten") -> bytes:
+    return canonical_line(make_record(seq, prev, 1_796_000_100.0, action, "controller", "audit log",
+                                      {"after_seq": 2, "unwritten": unwritten}))
+
+
+def test_numbers_skipped_after_a_power_cut_are_a_gap_only_when_declared_exactly() -> None:
+    lines = chain(2)
+    declared = declaration(40, digest(lines[-1]), [3, 39])
+    after = chain(1, first_seq=41, prev=digest(declared))
+    verdict = verify([("audit.log", b"\n".join([*lines, declared, *after]) + b"\n")])
+    assert verdict.intact and (verdict.records, verdict.last_seq) == (4, 41), verdict.problem
+    for wrong in (declaration(40, digest(lines[-1]), [4, 39]), declaration(40, digest(lines[-1]), [3, 38]),
+                  declaration(40, GENESIS, [3, 39]), declaration(40, digest(lines[-1]), [3, 39], "mode_switch"),
+                  declaration(40, digest(lines[-1]), [3, True]), declaration(40, digest(lines[-1]), "3-39")):
+        verdict = verify([("audit.log", b"\n".join([*lines, wrong]) + b"\n")])
+        assert not verdict.intact and "removed" in verdict.problem, wrong

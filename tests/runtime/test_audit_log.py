@@ -154,3 +154,90 @@ def test_a_fifo_or_a_folder_in_its_place_is_refused_at_start(tmp_path: Path) -> 
     (tmp_path / "folder").mkdir()
     with pytest.raises(NotARegularFile):
         AuditLog(tmp_path / "folder")
+
+
+def stand_still(log: AuditLog) -> None:
+    """The card stands still: the writer thread writes nothing more (a power cut follows)."""
+    log._stopping = True
+    log._dirty.set()
+    log._writer.join(timeout=5)
+
+
+def test_numbers_handed_out_before_a_power_cut_are_declared_unwritten_and_never_used_again(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    write_some(path, 2)
+    log = AuditLog(path)
+    stand_still(log)
+    sent = [written.record["seq"] for n in range(3) for written in log.record("eeo_run", "car_key", "cabinet EEO "
+                                                                              "buttons", {"n": n})]
+    assert sent == [3, 4, 5] and len(path.read_bytes().splitlines()) == 2  # the platform has them; the card not
+    os.close(log._fd)  # the power goes
+    for _ in range(2):  # and goes again before the record saying so is written: still nothing numbered twice
+        again = AuditLog(path)
+        assert again.recovery is not None and again.recovery.action == "records_unwritten"
+        assert again.recovery.details["after_seq"] == 2 and again.recovery.details["unwritten"][0] == 3
+        stand_still(again)
+        made = again.record(again.recovery.action, "controller", "audit log", again.recovery.details)
+        assert made[0].record["seq"] not in sent
+        sent.append(made[0].record["seq"])
+        os.close(again._fd)
+    log = AuditLog(path)
+    assert log.recovery is not None
+    log.record(log.recovery.action, "controller", "audit log", log.recovery.details)
+    log.record("alarm_reset", "car_key", "alarm reset key", {})
+    log.close()
+    records = records_of(path)
+    assert records[2]["seq"] > max(sent) and records[2]["details"]["unwritten"] == [3, records[2]["seq"] - 1]
+    verdict = verify(files_of(path))
+    assert verdict.intact, verdict.problem
+    log = AuditLog(path)
+    log.close()
+    assert log.recovery is None  # a clean stop leaves nothing to skip
+
+
+def test_the_reservation_stays_ahead_of_the_numbers_handed_out(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    log = AuditLog(path)
+    for n in range(audit_log.RESERVE_AHEAD):
+        log.record("eeo_run", "car_key", "cabinet EEO buttons", {"n": n})
+        if n % 100 == 0:
+            log._write_pending()
+        reserved = json.loads(Path(str(path) + audit_log.RESERVED_SUFFIX).read_bytes())["reserved_seq"]
+        assert reserved >= log.seq
+    log.close()
+    assert json.loads(Path(str(path) + audit_log.RESERVED_SUFFIX).read_bytes()) == {"reserved_seq": log.seq}
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b'{"reserved_seq": -4}', b'{"reserved_seq": true}', b"[1]",
+                                     b'{"reserved_seq": 1e400}', b"9" * 5000])
+def test_a_reservation_that_is_not_one_skips_nothing(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "audit.log"
+    write_some(path, 2)
+    Path(str(path) + audit_log.RESERVED_SUFFIX).write_bytes(content)
+    log = write_some(path, 1)
+    assert log.recovery is None and records_of(path)[-1]["seq"] == 3
+
+
+@pytest.mark.parametrize("torn", [b'{"action":"fault_reset","details":{"n":',
+                                  b'{"action":"parameter_change","details":{"changes":' + b"[0," * 600])
+def test_a_kill_before_the_torn_tail_record_is_written_leaves_the_torn_line_to_be_found_again(tmp_path: Path,
+                                                                                             torn: bytes) -> None:
+    path = tmp_path / "audit.log"
+    write_some(path, 3)
+    whole = path.read_bytes()
+    path.write_bytes(whole + torn)
+    log = AuditLog(path)
+    stand_still(log)  # killed at start, before its first line reached the card
+    assert log.recovery is not None
+    log.record(log.recovery.action, "controller", "audit log", log.recovery.details)
+    os.close(log._fd)
+    assert path.read_bytes() == whole + torn  # the torn line is still there: the cut has left a trace
+    log = AuditLog(path)
+    assert log.recovery is not None and log.recovery.action == "torn_tail"
+    assert log.recovery.details["sha256"] == digest(torn) and log.recovery.details["after_seq"] == 3
+    log.record(log.recovery.action, "controller", "audit log", log.recovery.details)
+    log.record("alarm_reset", "car_key", "alarm reset key", {})
+    log.close()
+    verdict = verify(files_of(path))
+    assert verdict.intact and not verdict.torn, verdict
+    assert [record["action"] for record in records_of(path)][3:] == ["torn_tail", "alarm_reset"]

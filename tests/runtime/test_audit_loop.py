@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import types
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +256,68 @@ def test_the_service_tools_logins_and_changes_reach_the_maintenance_record(tmp_p
     assert records[2]["details"]["path"] == "/faults/reset"
     assert sum(refused.values()) == 2, refused  # the garbage: refused and counted, not recorded
     assert verify([("audit.log", audit.read_bytes())]).intact
+
+
+def test_the_end_of_a_learning_run_and_of_a_brake_test_reach_the_record_and_the_platform(tmp_path: Path) -> None:
+    """The core's events at the end of each run (core/learning.py, core/braketest.py) are recorded by the loop, via
+    the car itself, with their outcome, and sent to the platform as every record is."""
+    loop, _, audit = loop_with_audit(tmp_path)
+    sent: list[dict[str, Any]] = []
+
+    class Platform:
+        """The platform link's side of the loop, keeping what is sent."""
+
+        reporter = types.SimpleNamespace(alarm_id="", face_on=False)
+
+        def take(self) -> tuple[None, bool]:
+            return None, False
+
+        def take_acknowledgement(self, alarm_id: str) -> bool:
+            return False
+
+        def after_cycle(self, *args: Any) -> None:
+            pass
+
+        def send_event(self, message: dict[str, Any]) -> None:
+            sent.append(message)
+
+    loop.bridge = Platform()  # type: ignore[assignment]
+    step = loop.controller.step
+    ends = [Event(EventKind.LEARNING, 0, -1, "refused:not_at_bottom"),
+            Event(EventKind.BRAKE_TEST, 0, 0, "passed:0"), Event(EventKind.LEARNING, 0, -1, "started")]
+
+    def step_with_ends(state: Any, inputs: Inputs) -> Any:
+        state, commands, events = step(state, inputs)
+        return state, commands, events + (tuple(ends) if inputs.tick == 3 else ())
+
+    loop.controller.step = step_with_ends  # type: ignore[method-assign]
+    cycles(loop, 5)
+    loop.audit.close()  # type: ignore[union-attr]
+    records = audit_records(audit)
+    assert [(r["action"], r["via"], r["details"]) for r in records] == [
+        ("learning_run", "controller", {"outcome": "refused", "reason": "not_at_bottom"}),
+        ("brake_test", "controller", {"outcome": "passed", "moved_mm": 0})]
+    assert [(message["kind"], message["action"]) for message in sent] == [("audit", "learning_run"),
+                                                                          ("audit", "brake_test")]
+    assert not loop.errors.counts, loop.errors.counts
+    assert verify([("audit.log", audit.read_bytes())]).intact
+
+
+def test_a_record_that_cannot_be_opened_is_said_in_the_health_record_and_the_car_runs_on(tmp_path: Path) -> None:
+    audit = tmp_path / "no-such-folder" / "audit.log"
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "runtime": {"fault_log": "", "latch_file": "", "learned_table": "", "socket_dir": str(tmp_path),
+                                    "audit_log": str(audit)}})
+    boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
+    loop = ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream()))
+    assert loop.audit is None
+    cycles(loop, 20)
+    boards.press_car_button("fault_reset")
+    cycles(loop, 5)
+    health = loop.health()
+    assert "No such file or directory" in health["audit_log_unavailable"]
+    assert health["audit_records_not_kept"] == 1 and not loop.errors.counts
+    assert not audit.parent.exists()  # nothing made in its place
+    working, _, _ = loop_with_audit(tmp_path)
+    assert (working.health()["audit_log_unavailable"], working.health()["audit_records_not_kept"]) == (None, None)
+    working.audit.close()  # type: ignore[union-attr]
