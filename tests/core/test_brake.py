@@ -49,7 +49,7 @@ def test_contacts_that_follow_the_drive_a_little_late_are_no_fault() -> None:
 def test_without_contacts_configured_the_bits_are_not_judged_and_one_contact_reads_bit10_only() -> None:
     snapshots = [Inputs(tick=tick, brake_open=False, brake_contacts_lifted=0b11) for tick in range(100)]
     assert all(not found for found in judged(context(0), snapshots))
-    assert holding(context(0), snapshots[0])
+    assert holding(context(0), ControllerState(), snapshots[0])
     one = [Inputs(tick=tick, brake_open=True, brake_contacts_lifted=0b01) for tick in range(100)]
     assert all(not found for found in judged(context(1), one))  # bit11, not fitted, is ignored
 
