@@ -91,13 +91,16 @@ class ControllerState:
     brake_agree_since_tick: int = -1
     brake_dropped_since_tick: int = -1
     # braketest.py: when the next periodic brake test is due (-1: none configured); since when one is under way
-    # (-1: none), since when the drive has held its test torque (-1: not yet) and where the car was then; whether
-    # the drive left the last request unanswered.
+    # (-1: none) and where the car stood when it asked for the test torque; since when the drive has held that torque
+    # (-1: not yet); whether the drive left the last request unanswered; when the test is overdue (-1: none
+    # configured); since when the drive has reported its test torque with no test asked for (-1: it does not).
     brake_test_due_tick: int = -1
     brake_test_since_tick: int = -1
     brake_test_held_since_tick: int = -1
     brake_test_at_m: float = 0.0
     brake_test_unanswered: bool = False
+    brake_test_overdue_tick: int = -1
+    brake_test_torque_since_tick: int = -1
     # alarm.py: the last tick the rescuer's reset key was seen (-1: never). A key held, or stuck, is reported again
     # after every acknowledgement: only a turn after a pause of alarm_press ends an alarm.
     alarm_reset_tick: int = -1
