@@ -6,13 +6,15 @@ Rules of this module:
   running profile. So a car that is standing and waiting returns its state unchanged (the same object), which is
   what lets the lockstep simulator skip idle ticks without changing the result (next_deadline_tick()).
 - Order within a tick: the mode (modes.py; then the learn input or the service tool's request, learning.py), the
-  standstill watch (standstill.py), fault detection, the brake contacts (brake.py) and the input watch
-  (supervisor.py, watch.py), the supervisor raising and clearing faults (the reset key's or the service tool's
-  reset), access and call registration (access.py, calls.py), the brake test asked for by the service tool, then
-  the brake test when one is due or under way (braketest.py; while it lasts no phase handler runs), the phase logic
-  (one handler per phase, HANDLERS; inspection.py where the mode is hold-to-run, learning.py in the learning run),
-  the faults the logic found, the entrapment watch (on the state after the logic), energy saving, the commands (outputs.py), then the supervisor's last word on them (enforce); a
-  quick stop among them starts the car settling (standstill.py).
+  standstill watch (standstill.py), fault detection, the brake contacts (brake.py), the brake test's standing faults
+  (braketest.py) and the input watch (supervisor.py, watch.py), the supervisor raising and clearing faults (the
+  reset key's or the service tool's reset), access and call registration (access.py, calls.py), the brake test
+  asked for by the service tool, then the brake test when one is due or under way (braketest.py; while it lasts,
+  and at a landing until the drive no longer reports its test torque, no phase handler runs), the phase logic (one
+  handler per phase, HANDLERS; inspection.py where the mode is hold-to-run, learning.py in the learning run), the
+  faults the logic found, the entrapment watch (on the state after the logic), energy saving, the commands
+  (outputs.py), then the supervisor's last word on them (enforce); a quick stop among them starts the car settling
+  (standstill.py).
 - This module only composes. Each behaviour lives in its own module: the phase table in phases.py, standing and
   relevelling in landing.py, runs in travel.py, HALTED in recovery.py, the correction run in correction.py, rescue
   in rescue.py, the doors in doorway.py (the door machine itself in door.py; a rear door's readings reduced to the
@@ -83,7 +85,8 @@ class Controller:
         # Settling: nothing has shown the car at rest yet (it may have been moving when the controller restarted).
         return ControllerState(landing=self.context.nearest_landing(position_m), restored=restored, settling=True,
                                alarm=alarm, alarm_since_tick=0 if alarm is not AlarmPhase.IDLE else -1,
-                               brake_test_due_tick=braketest.first_due_tick(self.context))
+                               brake_test_due_tick=braketest.first_due_tick(self.context),
+                               brake_test_overdue_tick=braketest.first_overdue_tick(self.context))
 
     def nearest_landing(self, position_m: float) -> int:
         return self.context.nearest_landing(position_m)
@@ -138,8 +141,9 @@ class Controller:
             found.add(Fault.STANDSTILL_UNCONFIRMED)
         if ctx.car.brake_contacts:
             state = brake.watch(ctx, state, inputs, found)
-        if state.brake_test_unanswered:
-            found.add(Fault.BRAKE_TEST_UNANSWERED)
+        if (state.brake_test_unanswered or inputs.brake_test_torque or state.brake_test_torque_since_tick >= 0
+                or 0 <= state.brake_test_overdue_tick <= tick):
+            state = braketest.watch(ctx, state, inputs, found)  # the test's unanswered, overdue, torque held on
         if state.restored:
             found |= state.restored  # the latched faults restored at start, raised on the first step
             state = replace(state, restored=frozenset())
@@ -189,7 +193,7 @@ class Controller:
             state = braketest.requested(ctx, state, inputs, rules, events)  # started, or refused with the reason
         if state.brake_test_since_tick >= 0 or 0 <= state.brake_test_due_tick <= tick:
             state = braketest.brake_test(ctx, state, inputs, rules, events, found)
-        if state.brake_test_since_tick >= 0:
+        if (state.brake_test_since_tick >= 0 or inputs.brake_test_torque) and braketest.holds_the_car(state, inputs):
             drive = HOLD  # the car stands for the brake test: nothing departs, parks or opens the doors meanwhile
         elif rules.learning_run:
             state, drive = learning.learning(ctx, state, inputs, rules, events, found)

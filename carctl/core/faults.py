@@ -67,6 +67,8 @@ class Fault(IdentityEnum):
     BRAKE_CONTACTS_DISAGREE = "brake_contacts_disagree"
     BRAKE_SLIPPING = "brake_slipping"
     BRAKE_TEST_UNANSWERED = "brake_test_unanswered"
+    BRAKE_TEST_TORQUE_HELD = "brake_test_torque_held"
+    BRAKE_TEST_OVERDUE = "brake_test_overdue"
 
 
 FAULTS: dict[Fault, FaultSpec] = {
@@ -105,7 +107,17 @@ FAULTS: dict[Fault, FaultSpec] = {
     # Shown, not a stop: the brake has not been found bad, but the test the configuration asks for is not being
     # made (a drive without the test, or not set up for it: docs/drive-parameters.md).
     Fault.BRAKE_TEST_UNANSWERED: FaultSpec(27, FaultLevel.DISPLAY, False,
-                                           "the drive did not answer the periodic brake test's request"),
+                                           "the drive did not answer the periodic brake test's request, or did "
+                                           "not hold its test torque through the hold"),
+    # The register map's way to end a test torque the drive holds on to is a quick stop; meanwhile nothing departs
+    # or opens the doors at the landing (braketest.py).
+    Fault.BRAKE_TEST_TORQUE_HELD: FaultSpec(19, FaultLevel.STOP_NOW, False,
+                                            "the drive still reports its brake-test torque 1 s after the test's "
+                                            "request went"),
+    # Shown, not a stop: nothing is known against the brake, but the test the configuration asks for is not being
+    # made (faults above display only, a mode, or a car never idle hold it off).
+    Fault.BRAKE_TEST_OVERDUE: FaultSpec(20, FaultLevel.DISPLAY, False,
+                                        "no periodic brake test made for a whole interval past its due time"),
     Fault.OVERSPEED: FaultSpec(31, FaultLevel.STOP_NOW, True, "speed at or above 110 % of rated (governor: 115 %)"),
     Fault.SHAFT_LIMIT: FaultSpec(32, FaultLevel.STOP_NOW, True, "car beyond a terminal landing's final limit"),
     Fault.DOOR_LOCK_LOST: FaultSpec(33, FaultLevel.STOP_NOW, False, "door lock lost while running"),

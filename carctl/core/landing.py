@@ -54,7 +54,7 @@ def standing(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
                          or letting_out(ctx, state, inputs)
                          or (at in calls.car if full_load else dispatch.wants_doors_open(calls, at, lantern)))
             level = inputs.in_door_zone and abs(error_m) <= ctx.car.relevel_threshold_m * 2
-        if want_open and level and brake.holding(ctx, inputs):
+        if want_open and level and brake.holding(ctx, state, inputs):
             return open_doors(ctx, replace(state, direction=lantern, park_tick=-1), inputs, rules, events)
         if not inputs.door_locked or not inputs.door_closed_limit:
             return state, HOLD

@@ -81,11 +81,19 @@ class ControllerState:
     alarm_since_tick: int = -1
     alarm_prompt_until_tick: int = -1  # the "help is on the way" prompt is spoken until this tick
     alarm_hold_spent: bool = False  # the button held through a reset: no new alarm until it is let go
-    # brake.py: since when the brake contacts have disagreed with the drive's brake-open bit (-1: they agree).
+    # brake.py: since when the brake contacts have not been seen steadily as the drive's brake-open bit wants them
+    # (-1: they have), for which state of the bit (its change starts the time again) and how they read when they last
+    # disagreed; since when they have agreed without a break (-1: they disagree, or are steady); since when at least
+    # one fitted contact has read dropped without a break (-1: none does).
     brake_mismatch_since_tick: int = -1
+    brake_mismatch_open: bool = False
+    brake_mismatch_lifted: int = 0
+    brake_agree_since_tick: int = -1
+    brake_dropped_since_tick: int = -1
     # braketest.py: when the next periodic brake test is due (-1: none configured); since when one is under way
-    # (-1: none), since when the drive has held its test torque (-1: not yet) and where the car was then; whether
-    # the drive left the last request unanswered.
+    # (-1: none) and where the car stood when it asked for the test torque; since when the drive has held that torque
+    # (-1: not yet); whether the drive left the last request unanswered; when the test is overdue (-1: none
+    # configured); since when the drive has reported its test torque with no test asked for (-1: it does not).
     brake_test_due_tick: int = -1
     brake_test_since_tick: int = -1
     brake_test_held_since_tick: int = -1
@@ -93,6 +101,8 @@ class ControllerState:
     brake_test_unanswered: bool = False
     # ... and whether the test under way was asked for by the service tool (its own rules: braketest.requested()).
     brake_test_requested: bool = False
+    brake_test_overdue_tick: int = -1
+    brake_test_torque_since_tick: int = -1
     # alarm.py: the last tick the rescuer's reset key was seen (-1: never). A key held, or stuck, is reported again
     # after every acknowledgement: only a turn after a pause of alarm_press ends an alarm.
     alarm_reset_tick: int = -1

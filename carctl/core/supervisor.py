@@ -12,7 +12,7 @@ Rules of this module:
 - enforce() overrides the logic's commands: no run unless the doors are closed and locked, except relevelling inside
   the door zone below 0.3 m/s; no run while the car is settling after a stop at once (standstill.py); any
   stop-at-once fault drops the run and the brake test's torque and commands a quick stop; the brake test's torque
-  only with no run and the doors locked.
+  only with no run and the doors locked; no run starts while the drive still reports its test torque.
 - Nothing here depends on the face module, the platform link or the network.
 """
 
@@ -224,6 +224,10 @@ def enforce(commands: Commands, faults: frozenset[Fault], inputs: Inputs, releve
     if commands.run_up and commands.run_down:
         events.append(Event(EventKind.COMMAND_BLOCKED, tick, -1, "run up and down at once"))
         return replace(commands, run_up=False, run_down=False, speed_ref_m_s=0.0, quick_stop=True)
+    if inputs.brake_test_torque and not inputs.brake_open:
+        # The drive still pushes its brake-test torque against the closed brake: a run waits until it says it is gone.
+        events.append(Event(EventKind.COMMAND_BLOCKED, tick, -1, "run while the drive holds its brake test torque"))
+        return replace(commands, run_up=False, run_down=False, speed_ref_m_s=0.0)
     if settling:
         # Lifting the brake on a car that may still be sliding on it, perhaps for a run the other way.
         events.append(Event(EventKind.COMMAND_BLOCKED, tick, -1, "run before the car was at rest after a stop"))

@@ -22,6 +22,9 @@ TRAPPED_AFTER_S = 30.0
 STANDSTILL_UNCONFIRMED_S = 10.0
 # The alarm's "help is on the way" prompt is held this long (alarm.py), so a car panel that misses a poll speaks it.
 ALARM_PROMPT_S = 1.0
+# A brake contact counts as following the drive (brake.py) only once it has read so this long without a break: a
+# contact that chatters agrees now and then, and one agreeing reading must not end a disagreement or open the doors.
+BRAKE_CONTACTS_STEADY_S = 0.1
 # The drive must answer the brake test's request (hold its torque) within this (braketest.py): a drive that can
 # ramp its torque up takes a few hundred milliseconds.
 BRAKE_TEST_ANSWER_S = 1.0
@@ -56,6 +59,7 @@ class Timing:
     alarm_prompt: int
     brake_lift_limit: int
     brake_drop_limit: int
+    brake_contacts_steady: int
     brake_test_every: int  # 0: never
     brake_test_hold: int
     brake_test_answer: int
@@ -92,6 +96,7 @@ class Timing:
             alarm_prompt=max(1, ticks(ALARM_PROMPT_S)),
             brake_lift_limit=max(1, ticks(car.brake_lift_limit_s)),
             brake_drop_limit=max(1, ticks(car.brake_drop_limit_s)),
+            brake_contacts_steady=max(1, ticks(BRAKE_CONTACTS_STEADY_S)),
             brake_test_every=ticks(car.brake_test_every_h * 3600.0),
             brake_test_hold=max(1, ticks(car.brake_test_hold_s)),
             brake_test_answer=max(1, ticks(BRAKE_TEST_ANSWER_S)),

@@ -162,7 +162,7 @@ def retarget(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
 
 def stopping(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules, events: list[Event],
              found: set[Fault]) -> tuple[ControllerState, DriveRequest]:
-    if inputs.brake_open or inputs.drive_running or not brake.holding(ctx, inputs):
+    if inputs.brake_open or inputs.drive_running or not brake.holding(ctx, state, inputs):
         return state, HOLD  # with brake contacts fitted, also until one reads dropped (brake.py)
     tick = inputs.tick
     run = state.run

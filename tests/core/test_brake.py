@@ -10,8 +10,9 @@ from carctl.core.context import Context
 from carctl.core.controller import Controller
 from carctl.core.faults import Fault
 from carctl.core.phases import Phase
-from carctl.core.signals import EventKind, Inputs
+from carctl.core.signals import Commands, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
+from carctl.core.supervisor import enforce
 
 
 def context(contacts: int) -> Context:
@@ -49,7 +50,7 @@ def test_contacts_that_follow_the_drive_a_little_late_are_no_fault() -> None:
 def test_without_contacts_configured_the_bits_are_not_judged_and_one_contact_reads_bit10_only() -> None:
     snapshots = [Inputs(tick=tick, brake_open=False, brake_contacts_lifted=0b11) for tick in range(100)]
     assert all(not found for found in judged(context(0), snapshots))
-    assert holding(context(0), snapshots[0])
+    assert holding(context(0), ControllerState(), snapshots[0])
     one = [Inputs(tick=tick, brake_open=True, brake_contacts_lifted=0b01) for tick in range(100)]
     assert all(not found for found in judged(context(1), one))  # bit11, not fitted, is ignored
 
@@ -121,3 +122,44 @@ def test_no_test_with_someone_in_the_car_or_the_doors_unlocked_or_off_by_default
     assert state.brake_test_due_tick == -1
     assert controller.step(state, Inputs(tick=10 ** 7))[0].brake_test_since_tick == -1
 
+
+
+def test_a_torque_the_drive_keeps_after_the_test_holds_the_doors_and_is_quick_stopped_after_a_second() -> None:
+    controller, state = standing_car()
+    due, answer = state.brake_test_due_tick, controller.timing.brake_test_answer
+    state, _, _ = controller.step(state, Inputs(tick=due))
+    state, _, _ = controller.step(state, Inputs(tick=due + 1, brake_test_torque=True))
+    state, commands, events = controller.step(state, Inputs(tick=due + 2, brake_test_torque=True,
+                                                            door_open_button=True))
+    assert [e.detail for e in events if e.kind is EventKind.BRAKE_TEST] == ["abandoned"] and not commands.brake_test
+    for tick in range(due + 3, due + 4 + answer):
+        state, commands, _ = controller.step(state, Inputs(tick=tick, brake_test_torque=True, door_open_button=True))
+        assert not commands.door_open
+    assert Fault.BRAKE_TEST_TORQUE_HELD in state.faults and commands.quick_stop
+    state, commands, _ = controller.step(state, Inputs(tick=due + 4 + answer))  # the drive has let go
+    assert Fault.BRAKE_TEST_TORQUE_HELD not in state.faults and not commands.quick_stop
+
+
+def test_a_test_held_off_for_a_whole_interval_is_shown_overdue_until_one_is_made() -> None:
+    controller, state = standing_car()
+    overdue = state.brake_test_overdue_tick
+    assert overdue == state.brake_test_due_tick + controller.timing.brake_test_every
+    busy = Inputs(tick=overdue - 1, load_kg=400.0)  # someone in the car at every idle moment
+    state, _, _ = controller.step(state, busy)
+    assert Fault.BRAKE_TEST_OVERDUE not in state.faults
+    assert controller.next_deadline_tick(state, after=overdue - 1) <= overdue
+    state, commands, _ = controller.step(state, replace(busy, tick=overdue))
+    assert Fault.BRAKE_TEST_OVERDUE in state.faults and not commands.quick_stop  # display only
+    state, commands, _ = controller.step(state, Inputs(tick=overdue + 1))
+    assert commands.brake_test  # the display fault does not hold the test off
+    hold = controller.timing.brake_test_hold
+    for tick in range(overdue + 2, overdue + 3 + hold):
+        state, _, _ = controller.step(state, Inputs(tick=tick, brake_test_torque=True))
+    state, _, _ = controller.step(state, Inputs(tick=overdue + 3 + hold))
+    assert Fault.BRAKE_TEST_OVERDUE not in state.faults
+
+
+def test_the_supervisor_starts_no_run_while_the_drive_reports_its_test_torque() -> None:
+    events: list[Event] = []
+    commands = enforce(Commands(run_up=True), frozenset(), Inputs(tick=0, brake_test_torque=True), False, 0, events)
+    assert not commands.run_up and events and events[0].kind is EventKind.COMMAND_BLOCKED
