@@ -73,7 +73,8 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
     if not state.hold_to_run_armed:
         up = down = False
     if state.correction == "unreferenced" and not inputs.position_unreferenced:
-        state = replace(state, correction="")  # the drive referenced its count at the mark on the way
+        # The drive referenced its count at the mark on the way: the count jumped, and is judged afresh from here.
+        state = countwatch.resting(replace(state, correction=""))
     moving = inputs.brake_open or inputs.drive_running
     if state.phase is Phase.INSPECTING and moving:
         state, runaway = running_away(ctx, state, inputs, top_speed_m_s)
