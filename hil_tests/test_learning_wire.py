@@ -1,6 +1,6 @@
 """The shaft learning run over the wire: the firmware (`carctl run`) against `sim serve` whose vanes are off the
-typed table. The cabinet's learn button (`sim ctl learn`, landing STATUS bit7) starts the run in inspection at the
-bottom; the firmware writes the learned table, uses it at once, and again after a restart."""
+typed table. The cabinet's learn button (`sim ctl learn`, landing STATUS bit7) starts the run in emergency electrical
+operation at the bottom (the car-top inspection switch off); the firmware writes the learned table, uses it at once, and again after a restart."""
 
 from __future__ import annotations
 
@@ -41,12 +41,12 @@ def level_at(car: WireCar, landing: int) -> float:
 def test_a_learning_run_over_the_wire_puts_every_landing_within_accuracy(car: WireCar) -> None:
     assert abs(level_at(car, 1) + OFFSETS_MM[1]) < 5.0  # on the typed table: off by the vane's offset
     car.wait_doors("closed", within_s=30)
-    car.send(cmd="key", name="inspection", on=True)
+    car.send(cmd="key", name="eeo", on=True)
     time.sleep(0.5)  # a button held as the switch is turned moves nothing (docs/modes.md)
-    car.send(cmd="inspection_run", direction="down")
+    car.send(cmd="eeo_run", direction="down")
     car.wait_until(lambda s: s["position_m"] < 0.005 and s["speed_m_s"] == 0.0, within_s=40,
-                   what="down to the bottom on inspection")
-    car.send(cmd="inspection_run", direction=None)
+                   what="down to the bottom from the cabinet")
+    car.send(cmd="eeo_run", direction=None)
     time.sleep(0.5)
     car.send(cmd="learn")
     car.wait_until(lambda s: any(r["detail"].startswith(("done:", "refused:", "interrupted:"))
@@ -56,7 +56,7 @@ def test_a_learning_run_over_the_wire_puts_every_landing_within_accuracy(car: Wi
     car.wait_until(lambda s: (car.workdir / "learned.json").exists(), within_s=5, what="the table written")
     learned = json.loads((car.workdir / "learned.json").read_text())
     assert all(abs(height - true_m) < 0.005 for height, true_m in zip(learned["landings_m"], TRUE_M)), learned
-    car.send(cmd="key", name="inspection", on=False)
+    car.send(cmd="key", name="eeo", on=False)
     assert abs(level_at(car, 5)) <= 10.0  # the table file holds every landing within 5 mm (above)
     car.kill_firmware()
     car.restart_firmware()

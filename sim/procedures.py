@@ -167,8 +167,8 @@ class SimulatedCar:
         self.sim.learn_button = False
 
     def learn(self, within_s: float = 300.0) -> str:
-        """What the scenario event learn does: inspection, down to the bottom, the learn button, the run, back to
-        normal. Returns how the run ended (the LEARNING event's detail)."""
+        """What the scenario event learn does: the cabinet's EEO switch, down to the bottom, the learn button, the
+        run, back to normal. Returns how the run ended (the LEARNING event's detail)."""
         procedure = LearnProcedure(self.sim.tick, self.sim.period_s)
         self.sim.learn_procedure = procedure
         self.wait_until(lambda: self.sim.learn_procedure is None, within_s=within_s, what="the learning procedure over")

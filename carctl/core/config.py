@@ -60,6 +60,11 @@ class BuildingConfig:
     # Empty (the default): every landing "front", the car has one door. Any "rear" or "both" fits the car's rear door
     # operator, with its own limits, lock contacts and light curtain (docs/panelbus.md: car-top board 0x03).
     door_sides: tuple[str, ...] = ()
+    # The farthest a learned landing may lie from its typed height (core/learning.py, runtime/learned_table.py). A
+    # retrofit shaft's sills differ from the drawings by centimetres (each storey built a centimetre or two off,
+    # added up over six or seven); a learned landing farther off is a vane fitted at the wrong place, or a table
+    # from another shaft. Below the door zone, so that a learned landing stays inside its typed one's unlocking zone.
+    learned_tolerance_m: float = 0.15
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "landings_m": Range(0.0, MAX_HEIGHT_M, "m"),
@@ -71,6 +76,7 @@ class BuildingConfig:
         "fire_landing": Range(-1, MAX_LANDING_INDEX),
         "fire_alternate_landing": Range(-1, MAX_LANDING_INDEX),
         "cabinet_landing": Range(-1, MAX_LANDING_INDEX),
+        "learned_tolerance_m": Range(0.01, 0.30, "m"),
     }
 
     def __post_init__(self) -> None:

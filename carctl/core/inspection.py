@@ -14,8 +14,9 @@ Rules of this module:
   than the count does stop it going on towards that terminal, and from the cabinet (the final limit bridged) an
   untrusted count moves the car only where the switches can still stop it.
 - Moving far faster than hold-to-run drives (by car.speed_deviation_m_s, for 0.1 s) is speed_deviation, a stop
-  at once. A button held through a stop, a stale reading or open doors must be let go and
-  pressed again. With an untrusted count and no slowdown switches, only down to the reference mark.
+  at once; a count that does not follow the drive's speed reading (countwatch.py) is position_tracking. A button
+  held through a stop, a stale reading or open doors must be let go and pressed again. With an untrusted count
+  and no slowdown switches, only down to the reference mark.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from carctl.core import motion, standstill
+from carctl.core import countwatch, motion, standstill
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
 from carctl.core.faults import Fault
@@ -72,21 +73,21 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
     if not state.hold_to_run_armed:
         up = down = False
     if state.correction == "unreferenced" and not inputs.position_unreferenced:
-        state = replace(state, correction="")  # the drive referenced its count at the mark on the way
+        # The drive referenced its count at the mark on the way: the count jumped, and is judged afresh from here.
+        state = countwatch.resting(replace(state, correction=""))
     moving = inputs.brake_open or inputs.drive_running
     if state.phase is Phase.INSPECTING and moving:
-        # Far faster than hold-to-run drives, for as long as speed deviation allows: the drive is not following (a
-        # runaway at this speed would reach overspeed, 110 % of rated, only much later).
-        if abs(inputs.speed_m_s) > top_speed_m_s + car.speed_deviation_m_s:
-            since = state.deviating_since_tick
-            if since < 0:
-                state = replace(state, deviating_since_tick=inputs.tick)
-            elif inputs.tick - since >= min(ctx.timing.speed_deviation,
-                                            max(2, math.ceil(HOLD_TO_RUN_DEVIATION_S / ctx.timing.period_s))):
-                found.add(Fault.SPEED_DEVIATION)  # raised this tick: its stop at once is in this tick's commands
-                return replace(state, deviating_since_tick=-1), HOLD
-        elif state.deviating_since_tick >= 0:
-            state = replace(state, deviating_since_tick=-1)
+        state, runaway = running_away(ctx, state, inputs, top_speed_m_s)
+        if runaway:
+            found.add(Fault.SPEED_DEVIATION)  # raised this tick: its stop at once is in this tick's commands
+            return state, HOLD
+        # Asking for a run: a button held (a start or a reversal is not asked for until the car has stopped).
+        state, lost = countwatch.watch(ctx, state, inputs, asking=(up or down) and not stop_now(state))
+        if lost:
+            found.add(Fault.POSITION_TRACKING)  # the count does not follow the drive: it cannot stop the car
+            return countwatch.resting(state), HOLD
+    elif state.count_moved_tick >= 0:
+        state = countwatch.resting(state)
     direction = Direction.UP if up and not down else Direction.DOWN if down and not up else Direction.NONE
     if direction is not Direction.NONE and (stop_now(state)
                                             or not inputs.door_locked or not inputs.door_closed_limit
@@ -124,6 +125,23 @@ def inspecting(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mode
                                                                      car.position_gain_per_s))
 
 
+def running_away(ctx: Context, state: ControllerState, inputs: Inputs,
+                 top_speed_m_s: float) -> tuple[ControllerState, bool]:
+    """Far faster than a slow run drives (hold-to-run, the learning run), for as long as speed deviation allows: the
+    drive is not following (a runaway at this speed would reach overspeed, 110 % of rated, only much later). The
+    state with the deviation's start kept, and whether it has lasted too long (speed_deviation)."""
+    if abs(inputs.speed_m_s) > top_speed_m_s + ctx.car.speed_deviation_m_s:
+        since = state.deviating_since_tick
+        if since < 0:
+            return replace(state, deviating_since_tick=inputs.tick), False
+        if inputs.tick - since >= min(ctx.timing.speed_deviation,
+                                      max(2, math.ceil(HOLD_TO_RUN_DEVIATION_S / ctx.timing.period_s))):
+            return replace(state, deviating_since_tick=-1), True
+    elif state.deviating_since_tick >= 0:
+        return replace(state, deviating_since_tick=-1), False
+    return state, False
+
+
 def _interrupted(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules) -> bool:
     """The buttons cannot move the car now, or cannot be believed: a stop-at-once fault, doors not closed and locked,
     or a stale reading of the station's board."""
@@ -150,4 +168,5 @@ def _switches_leave_room(ctx: Context, inputs: Inputs, direction: Direction) -> 
     return not bits >> switches.index(min(switches)) & 1
 
 
-__all__ = ["AUTOMATIC_RUN_PHASES", "HOLD_TO_RUN_PHASES", "end_automatic_run", "inspecting", "takes_the_buttons"]
+__all__ = ["AUTOMATIC_RUN_PHASES", "HOLD_TO_RUN_PHASES", "end_automatic_run", "inspecting", "running_away",
+           "takes_the_buttons"]

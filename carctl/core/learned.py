@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from carctl.core.signals import Mode
+
 
 @dataclass(frozen=True, slots=True)
 class LearnedTable:
@@ -33,6 +35,7 @@ class LearningRun:
     slowdown: tuple[int, int] = (0, 0)  # (top, bottom) as last seen
     switch_edges: tuple[tuple[str, str, float], ...] = ()
     last_position_m: float = 0.0
+    started_in: Mode | None = None  # the mode the run returns to when it ends (None: modes.end_learning's own)
 
 
 __all__ = ["LearnedTable", "LearningRun"]

@@ -2,10 +2,12 @@
 
 Rules of this module:
 - Started by a press of the learn input (the cabinet's learn button, a level: its rising edge), or by the service
-  tool's request (Inputs.commission, one snapshot: the same rules, and "refused:under_way" while a run is under
-  way), in inspection only, with the car standing at the bottom terminal: in the door zone, below the reference
-  mark, the count referenced, doors closed and locked, no stop-at-once fault. Anything else is refused with the
-  reason (a LEARNING event); nothing moves.
+  tool's request (Inputs.commission, one snapshot: the same rules, and "refused:under_way" while a run is under way),
+  in a mode that allows it (ModeRules.learning_start: emergency electrical operation, where the cabinet has the
+  car), with the car standing at the bottom terminal: in the door zone, below the reference mark, the count
+  referenced, doors closed and locked, no stop-at-once fault. Anything else is refused with the reason (a LEARNING
+  event); nothing moves. In inspection the press is refused (car_top_inspection): the car-top switch says a mechanic
+  may be on the roof, and he is never moved from below.
 - The run (mode learning, ModeRules.learning_run) goes up at the inspection speed to the top terminal, recording
   every edge of the door-zone sensor (vanes or magnets at each landing) and of the terminal slowdown switches by the
   count, each at the middle of the tick that saw it change. It stops level with the middle of the top landing's
@@ -15,10 +17,15 @@ Rules of this module:
 - A landing is the middle of its vane; a terminal landing, whose vane the car cannot pass through, is its one edge
   and half the vane length measured at the other landings. The bottom landing is the count's zero (the drive's
   reference mark sets it): learned farther from it than the levelling accuracy is refused.
-- Refused, nothing learned, when the vane count differs from the configured landings, when two vanes are closer than
-  they can be (run together, or a gap too narrow to tell them apart), or when the run is interrupted: a mode
-  change, a stop-at-once fault, doors that open, a silent car-top board, a lost count, or a run longer than a
-  whole shaft at inspection speed. The car stops; the mode returns to inspection.
+- Refused, nothing learned, when the vane count differs from the configured landings, when the run ends outside a
+  vane (the top vane passed below the typed top), when two vanes are closer than they can be (run together, or a
+  gap too narrow to tell them apart), when a landing is learned farther from its typed height than
+  building.learned_tolerance_m (a vane at the wrong place), or when the run is interrupted: a mode change, a
+  stop-at-once fault, doors that open, a silent car-top board, a lost count, or a run longer than a whole shaft at
+  inspection speed. The car stops; the mode returns to the one the run started from.
+- The drive is judged as in the hold-to-run moves: far faster than the inspection speed is speed_deviation
+  (inspection.running_away), a count that does not follow the drive's speed reading is position_tracking
+  (countwatch.py); both stop the car at once and end the run.
 - The result is the state's ``learned`` table, announced by a LEARNING event "done:..."; the runtime writes it (the
   core does no I/O) and builds the next configuration from it.
 """
@@ -28,10 +35,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from carctl.core import motion
-from carctl.core.config import ConfigError, ControllerConfig
+from carctl.core import countwatch, motion
+from carctl.core.config import BuildingConfig, ConfigError, ControllerConfig
 from carctl.core.context import Context
 from carctl.core.faults import Fault
+from carctl.core.inspection import running_away
 from carctl.core.learned import LearnedTable, LearningRun
 from carctl.core.modes import RULES, ModeRules, end_learning, start_learning, stop_now
 from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, enter
@@ -73,9 +81,10 @@ def learn(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules
         events.append(Event(EventKind.LEARNING, inputs.tick, -1, f"refused:{why}"))
         return state
     events.append(Event(EventKind.LEARNING, inputs.tick, -1, "started"))
-    state = start_learning(state, inputs.tick, events)
     slowdown = (inputs.slowdown_top, inputs.slowdown_bottom)
-    run = LearningRun(started_tick=inputs.tick, slowdown=slowdown, last_position_m=inputs.position_m)
+    run = LearningRun(started_tick=inputs.tick, slowdown=slowdown, last_position_m=inputs.position_m,
+                      started_in=state.mode)
+    state = start_learning(state, inputs.tick, events)
     if state.phase is Phase.INSPECTING:
         return replace(state, learning=run, phase_tick=inputs.tick, direction=Direction.UP)
     return enter(state, Cue.HOLD_TO_RUN, inputs.tick, learning=run, direction=Direction.UP, run=None)
@@ -83,8 +92,12 @@ def learn(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules
 
 def refusal(ctx: Context, state: ControllerState, inputs: Inputs) -> str:
     """Why a learning run cannot start now ("" when it can)."""
-    if not RULES[state.mode].learning_start:
-        return "not_in_inspection"
+    rules = RULES[state.mode]
+    if not rules.learning_start:
+        # The car-top station has the car: a mechanic may be on the roof, and is never moved from below.
+        if rules.hold_to_run and not rules.hold_to_run_from_cabinet:
+            return "car_top_inspection"
+        return "not_in_emergency_electrical"
     if inputs.brake_open or inputs.drive_running or abs(inputs.speed_m_s) > 0.0 or state.settling:
         # (Settling: not yet seen at rest after a stop at once; the brake may not lift, and the run would wait in
         # HALTED with its mode taken.)
@@ -109,11 +122,16 @@ def learning(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
     """The run, tick by tick (the mode's phase handler): record the edges passed, go up, stop at the top vane."""
     run = state.learning
     tick = inputs.tick
-    if run is None:  # the mode without a run (cannot be requested): back to inspection
+    if run is None:  # the mode without a run (cannot be requested): back to the cabinet
         return end_learning(state, tick, events), HOLD
     why = _interruption(ctx, state, inputs, run)
     if why:
         return _end(state, tick, f"interrupted:{why}", events), HOLD
+    if inputs.brake_open or inputs.drive_running:
+        state, runaway = running_away(ctx, state, inputs, ctx.car.inspection_speed_m_s)
+        if runaway:
+            found.add(Fault.SPEED_DEVIATION)  # raised this tick: its stop at once is in this tick's commands
+            return _end(state, tick, "interrupted:speed_deviation", events), HOLD
     run = _record(run, inputs)
     seen = vanes_seen(run)
     close = _too_close(ctx, run.edges_m)
@@ -131,6 +149,10 @@ def learning(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
             # other vane, however many have been counted, is passed: the top is not found by counting.
             target_m = min(top_m + ctx.building.overtravel_m / 2, middle_m)
     remaining_m = target_m - inputs.position_m
+    state, lost = countwatch.watch(ctx, state, inputs, asking=remaining_m > ctx.car.level_tolerance_m)
+    if lost:
+        found.add(Fault.POSITION_TRACKING)  # the count cannot say where the car is, nor stop it at the top
+        return _end(countwatch.resting(state), tick, "interrupted:position_tracking", events), HOLD
     moving = inputs.brake_open or inputs.drive_running
     if remaining_m > ctx.car.level_tolerance_m:
         speed_m_s = motion.levelling_speed_m_s(remaining_m, ctx.car.inspection_speed_m_s, ctx.car.position_gain_per_s)
@@ -140,11 +162,18 @@ def learning(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
     state = replace(state, learning=run)
     if seen != ctx.landing_count:
         return _end(state, tick, f"refused:vane_count:{seen}!={ctx.landing_count}", events), HOLD
+    if len(run.edges_m) % 2:
+        # Stopped outside any vane: the top vane (if fitted) was passed on the way, counted as a landing below the
+        # top, and the top landing has none where the typed table says.
+        return _end(state, tick, "refused:vane_count:no_top_vane", events), HOLD
     table = table_from(ctx, run)
     bottom_m = table.landings_m[0]
     if abs(bottom_m) > BOTTOM_FROM_ZERO_M:
         return _end(state, tick, f"refused:bottom_off_zero:{bottom_m:.3f}", events), HOLD
     table = replace(table, landings_m=(0.0,) + table.landings_m[1:])
+    far = far_from_typed(ctx.building, table.landings_m)
+    if far:
+        return _end(state, tick, f"refused:far_from_typed:{far}", events), HOLD
     detail = "done:" + ",".join(f"{height:.4f}" for height in table.landings_m)
     return _end(replace(state, learned=table), tick, detail, events), HOLD
 
@@ -235,11 +264,24 @@ def _interruption(ctx: Context, state: ControllerState, inputs: Inputs, run: Lea
 
 
 def _end(state: ControllerState, tick: int, detail: str, events: list[Event]) -> ControllerState:
-    """The run is over (learned, refused or interrupted): the car stops and is the mechanic's again."""
+    """The run is over (learned, refused or interrupted): the car stops and is the technician's again, in the mode the
+    run started from."""
     events.append(Event(EventKind.LEARNING, tick, -1, detail))
-    return end_learning(replace(state, learning=None), tick, events)
+    run = state.learning
+    state = replace(state, learning=None)
+    if run is None or run.started_in is None:
+        return end_learning(state, tick, events)
+    return end_learning(state, tick, events, run.started_in)
 
 
+
+def far_from_typed(building: BuildingConfig, landings_m: tuple[float, ...]) -> str:
+    """The first landing farther from its typed height than building.learned_tolerance_m, as "<index>:<off m>"
+    ("" none): a vane fitted at the wrong place, or a table some other shaft learned."""
+    for index, (learned_m, typed_m) in enumerate(zip(landings_m, building.landings_m)):
+        if abs(learned_m - typed_m) > building.learned_tolerance_m:
+            return f"{index}:{learned_m - typed_m:+.3f}"
+    return ""
 
 
 def landings_from_detail(detail: str) -> tuple[float, ...] | None:
@@ -254,14 +296,25 @@ def landings_from_detail(detail: str) -> tuple[float, ...] | None:
 
 
 def with_learned_landings(config: ControllerConfig, landings_m: tuple[float, ...]) -> ControllerConfig:
-    """The configuration with the learned landings in place of the typed ones; ConfigError if they do not make a
-    building (their count, their order, the door zones between them)."""
-    if len(landings_m) != config.building.landing_count:
+    """The configuration with the learned landings in place of the typed ones; ConfigError if they are not a table a
+    learning run of this shaft could have given: their count, the bottom at the count's zero, each landing within
+    building.learned_tolerance_m of its typed height, their order and the door zones between them."""
+    building = config.building
+    if len(landings_m) != building.landing_count:
         raise ConfigError("building.landings_m", f"learned {len(landings_m)} landings, the building has "
-                                                 f"{config.building.landing_count}")
+                                                 f"{building.landing_count}")
+    if abs(landings_m[0]) > BOTTOM_FROM_ZERO_M:
+        raise ConfigError("building.landings_m", f"learned bottom landing at {landings_m[0]:.3f} m: the bottom landing "
+                                                 f"is the count's zero (the drive's reference mark)")
+    far = far_from_typed(building, landings_m)
+    if far:
+        index, off = far.split(":")
+        raise ConfigError("building.learned_tolerance_m",
+                          f"learned landing {index} is {off} m from its typed height, more than "
+                          f"{building.learned_tolerance_m} m: a table from another shaft, or a vane out of place")
     return replace(config, building=replace(config.building, landings_m=tuple(landings_m)))
 
 
 __all__ = ["BOTTOM_FROM_ZERO_M", "MIN_VANE_GAP_M", "VANE_LENGTH_TOLERANCE_M", "LearnedTable", "LearningRun",
-           "landings_from_detail", "learn", "learning", "refusal", "table_from", "vanes_seen",
+           "far_from_typed", "landings_from_detail", "learn", "learning", "refusal", "table_from", "vanes_seen",
            "with_learned_landings"]

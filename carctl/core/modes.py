@@ -53,8 +53,9 @@ class ModeRules:
     brake_test: bool = False
     # The shaft learning run moves the car (learning.py): up from the bottom terminal at the inspection speed.
     learning_run: bool = False
-    # A press of the learn input may start the learning run from this mode (inspection only: the car is the
-    # mechanic's, no call waits for it).
+    # A press of the learn input may start the learning run from this mode (emergency electrical operation only:
+    # the learn button is in the cabinet, and the cabinet has the car only while no one is on the car roof; no call
+    # waits for it).
     learning_start: bool = False
     # The service tool may ask for a brake test in this mode (braketest.py; inspection only, as the learning run:
     # the car is the mechanic's and stands where they left it, no call waits for it).
@@ -83,21 +84,23 @@ RULES: dict[Mode, ModeRules] = {
         car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=False, auto_close=False,
         park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
         energy_saving=False, hold_to_run=True, rescue_run=False, relevel=True, correction_runs=False,
-        learning_start=True, brake_test_on_request=True),
+        brake_test_on_request=True),
     # On the rescue device's battery: calls cancelled, one low-speed run to the rescue landing, doors parked open;
     # no relevelling and no correction run on the battery.
     # Emergency electrical operation: as inspection, on the cabinet's buttons; the final limit bridged, so a car
-    # beyond a terminal can be brought back into the shaft (inspection.py never drives it farther out).
+    # beyond a terminal can be brought back into the shaft (inspection.py never drives it farther out). The learning
+    # run starts from here: the cabinet has the car only while the car-top switch is off (no one is on the roof).
     Mode.EMERGENCY_ELECTRICAL: ModeRules(
         car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=False, auto_close=False,
         park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
         energy_saving=False, hold_to_run=True, rescue_run=False, relevel=False, correction_runs=False,
-        hold_to_run_from_cabinet=True, bridged_faults=frozenset({Fault.SHAFT_LIMIT})),
+        hold_to_run_from_cabinet=True, bridged_faults=frozenset({Fault.SHAFT_LIMIT}), learning_start=True),
     Mode.RESCUE: ModeRules(
         car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=True, auto_close=False,
         park_open=True, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
         energy_saving=False, hold_to_run=False, rescue_run=True, relevel=False, correction_runs=False),
-    # The shaft learning run, from inspection: no calls, doors closed, one run up the shaft at inspection speed.
+    # The shaft learning run, from emergency electrical operation: no calls, doors closed, one run up the shaft at
+    # inspection speed; no fault bridged (the final limit is judged on the count again).
     Mode.LEARNING: ModeRules(
         car_calls=False, landing_calls=False, cancel_car_calls=True, automatic_runs=False, auto_close=False,
         park_open=False, park_at_home=False, park_out_of_service=False, recall_main_landing=False,
@@ -150,9 +153,11 @@ def start_learning(state: ControllerState, tick: int, events: list[Event]) -> Co
     return change_mode(state, Mode.LEARNING, tick, events)
 
 
-def end_learning(state: ControllerState, tick: int, events: list[Event]) -> ControllerState:
-    """The learning run is over (learned, refused or interrupted): the car is the mechanic's again."""
-    return change_mode(state, Mode.INSPECTION, tick, events)
+def end_learning(state: ControllerState, tick: int, events: list[Event],
+                 back_to: Mode = Mode.EMERGENCY_ELECTRICAL) -> ControllerState:
+    """The learning run is over (learned, refused or interrupted): back to the mode it started from (its switch is
+    still on), the car the technician's again."""
+    return change_mode(state, back_to, tick, events)
 
 
 def watch_fire(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules,

@@ -111,6 +111,12 @@ class ControllerState:
     learn_button_held: bool = False
     learning: LearningRun | None = None
     learned: LearnedTable | None = None
+    # countwatch.py: in a learning run or a hold-to-run move, the count where the car began to move and the distance
+    # the drive's speed reading has covered since; the count as last seen moving and when (-1: the car stands).
+    count_from_m: float = 0.0
+    reckoned_m: float = 0.0
+    count_seen_m: float = 0.0
+    count_moved_tick: int = -1
 
 
 def kept_alarm(state: ControllerState) -> AlarmPhase:

@@ -5,7 +5,8 @@ Rules of this module:
   (temporary, fsync, rename: atomicfile.write_atomic), versioned, with the date and a SHA-256 checksum over
   everything else in the record, so a torn, edited or bit-rotted file is told from a good one.
 - At start, startup() builds the controller's configuration: the learned landings when the record is there and
-  sound and fits the building (as many landings as configured, a valid table), else the typed
+  sound and fits the building (core/learning.with_learned_landings: as many landings as configured, the bottom at
+  the count's zero, each within building.learned_tolerance_m of its typed height, a valid table), else the typed
   `building.landings_m` and the reason, which the loop logs and shows in its health record. No record is the normal
   state before the first learning run.
 - Every byte is hostile: at most MAX_FILE_BYTES, read without following a symbolic link (filein.read_bounded),
@@ -158,6 +159,7 @@ class LandingTable:
 
     def __init__(self, config: ControllerConfig, path: str) -> None:
         self.path = path
+        self.typed = config  # a table learned later is held to the typed heights, not to the last learned ones
         self.config, self.source, self.problem = startup(config, path)
         self.write_errors = 0
         self._writer: threading.Thread | None = None
@@ -169,7 +171,7 @@ class LandingTable:
                                             for event in events):
             return None
         try:
-            config = with_learned_landings(self.config, state_learned.landings_m)
+            config = with_learned_landings(self.typed, state_learned.landings_m)
         except ConfigError as error:
             self.problem = f"learned table not used: {error}"
             return None

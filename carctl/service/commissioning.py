@@ -43,8 +43,12 @@ REASONS: dict[str, str] = {
     "doors_not_locked": "the doors are not closed and locked",
     "position_unreferenced": "the car's position is not referenced: a correction run is due first",
     "car_top_silent": "the car-top board does not answer",
-    "not_at_bottom": "the car is not standing level with the bottom landing: bring it down on the inspection "
-                     "buttons first",
+    "not_at_bottom": "the car is not standing level with the bottom landing: bring it down on the cabinet's "
+                     "down button first",
+    "car_top_inspection": "the car-top inspection switch is on: a mechanic may be on the roof, and the cabinet never "
+                          "moves him; get off the roof and turn it off",
+    "not_in_emergency_electrical": "the learning run starts only in emergency electrical operation: the cabinet's "
+                                   "EEO switch on, the car-top inspection switch off",
     "calls": "calls are waiting",
     "car_occupied": "someone is in or on the car (the load cell reads a load): the car must be empty",
     "drive_silent": "the drive does not answer",

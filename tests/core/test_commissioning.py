@@ -30,27 +30,33 @@ def ask(state: ControllerState, request: Commissioning, tick: int = 1, controlle
     return state, commands, [event.detail for event in events if event.kind is kind]
 
 
-def test_a_learning_run_asked_for_out_of_inspection_is_refused_with_the_reason_and_nothing_moves() -> None:
+def test_a_learning_run_asked_for_out_of_emergency_electrical_operation_is_refused_and_nothing_moves() -> None:
     state, commands, details = ask(at_bottom(Mode.NORMAL), Commissioning.LEARNING_RUN)
-    assert details == ["refused:not_in_inspection"]
+    assert details == ["refused:not_in_emergency_electrical"]
     assert state.mode is Mode.NORMAL and state.learning is None and not commands.run_up  # type: ignore[attr-defined]
+    # In inspection a mechanic may be on the roof: the page, like the cabinet's button, never moves him.
+    state, commands, details = ask(at_bottom(), Commissioning.LEARNING_RUN)
+    assert details == ["refused:car_top_inspection"]
+    assert state.mode is Mode.INSPECTION and state.learning is None and not commands.run_up  # type: ignore
 
 
-def test_a_learning_run_asked_for_in_inspection_at_the_bottom_starts_as_the_learn_button_starts_it() -> None:
-    state, _, details = ask(at_bottom(), Commissioning.LEARNING_RUN)
+def test_a_learning_run_asked_for_from_the_cabinet_at_the_bottom_starts_as_the_learn_button_starts_it() -> None:
+    cabinet = at_bottom(Mode.EMERGENCY_ELECTRICAL)
+    state, _, details = ask(cabinet, Commissioning.LEARNING_RUN)
     assert details == ["started"] and state.mode is Mode.LEARNING and state.learning is not None
-    pressed, _, _ = CONTROLLER.step(at_bottom(), Inputs(tick=1, below_reference_mark=True, learn_button=True))
+    pressed, _, _ = CONTROLLER.step(cabinet, Inputs(tick=1, below_reference_mark=True, learn_button=True))
     assert replace(pressed, learn_button_held=False) == state  # the button's press, exactly
     again, _, details = ask(state, Commissioning.LEARNING_RUN, tick=2)
     assert details == ["refused:under_way"] and again.learning == state.learning
 
 
 def test_a_learning_run_away_from_the_bottom_is_refused_as_the_button_is() -> None:
-    _, _, details = ask(at_bottom(), Commissioning.LEARNING_RUN, position_m=2.9, below_reference_mark=False)
+    cabinet = at_bottom(Mode.EMERGENCY_ELECTRICAL)
+    _, _, details = ask(cabinet, Commissioning.LEARNING_RUN, position_m=2.9, below_reference_mark=False)
     assert details == ["refused:not_at_bottom"]
     # Not yet seen at rest after a stop at once (a brake test that found a slip, say): the brake may not lift yet.
-    state, commands, details = ask(replace(at_bottom(), settling=True), Commissioning.LEARNING_RUN)
-    assert details == ["refused:car_moving"] and state.mode is Mode.INSPECTION
+    state, commands, details = ask(replace(cabinet, settling=True), Commissioning.LEARNING_RUN)
+    assert details == ["refused:car_moving"] and state.mode is Mode.EMERGENCY_ELECTRICAL
 
 
 @pytest.mark.parametrize(("state", "inputs", "why"), [

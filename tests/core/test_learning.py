@@ -22,6 +22,12 @@ def in_inspection_at_bottom() -> ControllerState:
     return ControllerState(mode=Mode.INSPECTION, phase=Phase.STANDING, landing=0)
 
 
+def from_the_cabinet_at_bottom() -> ControllerState:
+    """Where a learning run starts: emergency electrical operation (the cabinet has the car, the car-top switch is
+    off), the car standing at the bottom landing."""
+    return ControllerState(mode=Mode.EMERGENCY_ELECTRICAL, phase=Phase.STANDING, landing=0)
+
+
 def inputs_at(tick: int, position_m: float, vanes_m: tuple[float, ...] = TRUE_M, **changes: object) -> Inputs:
     zone_m = CONTROLLER.config.building.door_zone_m
     return Inputs(tick=tick, position_m=position_m, in_door_zone=any(abs(position_m - vane) <= zone_m
@@ -51,14 +57,14 @@ def learn(state: ControllerState, vanes_m: tuple[float, ...] = TRUE_M, stop_at_m
 
 def test_a_typed_top_too_far_from_the_top_vane_finds_too_few_vanes() -> None:
     vanes = TRUE_M[:5] + (15.2,)  # the top landing 0.7 m above the typed one: never reached
-    state, details, end_m = learn(in_inspection_at_bottom(), vanes_m=vanes)
+    state, details, end_m = learn(from_the_cabinet_at_bottom(), vanes_m=vanes)
     assert details[-1] == "refused:vane_count:5!=6" and abs(end_m - CONTROLLER.landings_m[-1]) < 0.005
 
 
 def test_the_run_learns_every_landing_from_the_vanes_to_a_few_millimetres() -> None:
-    state, details, end_m = learn(in_inspection_at_bottom())
+    state, details, end_m = learn(from_the_cabinet_at_bottom())
     assert details[0] == "started" and details[-1].startswith("done:"), details
-    assert state.learned is not None and state.mode is Mode.INSPECTION and state.learning is None
+    assert state.learned is not None and state.mode is Mode.EMERGENCY_ELECTRICAL and state.learning is None
     for learned_m, true_m in zip(state.learned.landings_m, TRUE_M):
         assert abs(learned_m - true_m) < 0.003
     assert landings_from_detail(details[-1]) == state.learned.landings_m
@@ -67,11 +73,12 @@ def test_the_run_learns_every_landing_from_the_vanes_to_a_few_millimetres() -> N
 
 
 @pytest.mark.parametrize(("state", "inputs", "why"), [
-    (ControllerState(mode=Mode.NORMAL, phase=Phase.STANDING), {}, "not_in_inspection"),
-    (in_inspection_at_bottom(), {"position_m": 2.9, "below_reference_mark": False}, "not_at_bottom"),
-    (in_inspection_at_bottom(), {"door_locked": False}, "doors_not_locked"),
-    (in_inspection_at_bottom(), {"brake_open": True}, "car_moving"),
-    (in_inspection_at_bottom(), {"position_unreferenced": True}, "position_unreferenced"),
+    (ControllerState(mode=Mode.NORMAL, phase=Phase.STANDING), {}, "not_in_emergency_electrical"),
+    (in_inspection_at_bottom(), {}, "car_top_inspection"),
+    (from_the_cabinet_at_bottom(), {"position_m": 2.9, "below_reference_mark": False}, "not_at_bottom"),
+    (from_the_cabinet_at_bottom(), {"door_locked": False}, "doors_not_locked"),
+    (from_the_cabinet_at_bottom(), {"brake_open": True}, "car_moving"),
+    (from_the_cabinet_at_bottom(), {"position_unreferenced": True}, "position_unreferenced"),
 ])
 def test_a_press_is_refused_with_the_reason_and_nothing_moves(state: ControllerState, inputs: dict[str, object],
                                                                why: str) -> None:
@@ -81,7 +88,7 @@ def test_a_press_is_refused_with_the_reason_and_nothing_moves(state: ControllerS
 
 
 def test_a_held_button_starts_one_run_only() -> None:
-    state = in_inspection_at_bottom()
+    state = from_the_cabinet_at_bottom()
     state, _, events = CONTROLLER.step(state, inputs_at(1, 0.0, learn_button=True))
     assert state.mode is Mode.LEARNING
     state, _, events = CONTROLLER.step(state, inputs_at(2, 0.0, learn_button=True))
@@ -89,31 +96,31 @@ def test_a_held_button_starts_one_run_only() -> None:
 
 
 def test_a_missing_vane_is_a_count_mismatch_and_nothing_is_learned() -> None:
-    state, details, end_m = learn(in_inspection_at_bottom(), vanes_m=TRUE_M[:3] + TRUE_M[4:])
+    state, details, end_m = learn(from_the_cabinet_at_bottom(), vanes_m=TRUE_M[:3] + TRUE_M[4:])
     assert details[-1] == "refused:vane_count:5!=6" and state.learned is None
     assert abs(end_m - TRUE_M[-1]) < 0.005  # up to the top vane all the same: the top is not found by counting
 
 
 def test_an_extra_vane_stops_the_run_as_it_is_entered() -> None:
-    state, details, end_m = learn(in_inspection_at_bottom(), vanes_m=tuple(sorted(TRUE_M + (7.25,))))
+    state, details, end_m = learn(from_the_cabinet_at_bottom(), vanes_m=tuple(sorted(TRUE_M + (7.25,))))
     assert details[-1] == "refused:vane_count:7>6" and state.learned is None
     assert end_m < TRUE_M[-1] - 0.15  # stopped as the seventh vane (the top one) was entered, not level in it
 
 
 def test_vanes_too_close_are_refused() -> None:
     close = (0.0, 2.9, 3.32, 8.7, 11.6, 14.5)  # a 20 mm gap between the vanes of landings 1 and 2
-    state, details, _ = learn(in_inspection_at_bottom(), vanes_m=close)
+    state, details, _ = learn(from_the_cabinet_at_bottom(), vanes_m=close)
     assert details[-1] == "refused:vanes_too_close:1-2" and state.learned is None
 
 
 def test_a_mode_change_interrupts_the_run() -> None:
-    state, details, _ = learn(in_inspection_at_bottom(), stop_at_m=4.0)
+    state, details, _ = learn(from_the_cabinet_at_bottom(), stop_at_m=4.0)
     assert details == ["started", "interrupted:mode"] and state.learned is None and state.mode is Mode.NORMAL
 
 
 def test_a_bottom_landing_off_the_count_zero_is_refused() -> None:
     shifted = tuple(height + 0.03 for height in TRUE_M)
-    state, details, _ = learn(in_inspection_at_bottom(), vanes_m=shifted)
+    state, details, _ = learn(from_the_cabinet_at_bottom(), vanes_m=shifted)
     assert details[-1].startswith("refused:bottom_off_zero") and state.learned is None
 
 

@@ -113,9 +113,10 @@ def test_the_loop_passes_a_request_to_the_core_answers_the_page_and_records_it(t
             loop.cycle()
         service.take()
         # The car is in normal service (and its drive silent): the learning run is refused with the core's reason.
-        assert service.answers[learn_id] == CommissionAnswer(learn_id, "learn", False, "not_in_inspection")
+        assert service.answers[learn_id] == CommissionAnswer(learn_id, "learn", False,
+                                                                "not_in_emergency_electrical")
         assert service.answers[reset_id].accepted and service.answers[reset_id].latched == ()
-        assert service.live is not None and service.live["learning_last"] == "refused:not_in_inspection"
+        assert service.live is not None and service.live["learning_last"] == "refused:not_in_emergency_electrical"
         assert service.live["latched_faults"] == [] and service.live["brake_test"] == ""
         assert len(service.live) <= loopback.MAX_LIVE_FIELDS
         assert loop.service_feed.inbox.refused["commission with an action that is not one"] == 1
@@ -139,6 +140,6 @@ def test_the_loop_passes_a_request_to_the_core_answers_the_page_and_records_it(t
     records = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
     learning = [r for r in records if r["action"] == "learning_run"]
     assert learning and learning[0]["via"] == "service_tool" and learning[0]["who"] == "li.wei"
-    assert learning[0]["details"] == {"outcome": "refused: not_in_inspection"}
+    assert learning[0]["details"] == {"outcome": "refused: not_in_emergency_electrical"}
     resets = [r for r in records if r["action"] == "fault_reset" and r["via"] == "service_tool"]
     assert resets and resets[0]["details"]["outcome"] == "ok"

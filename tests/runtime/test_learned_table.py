@@ -131,6 +131,19 @@ def test_the_loop_side_takes_a_learned_table_once_and_writes_it(tmp_path: Path) 
     assert record is not None and record.table == TABLE
 
 
+def test_each_learned_table_is_held_to_the_typed_heights_not_to_the_last_learned_one(tmp_path: Path) -> None:
+    """Two runs, each within the tolerance of the table before it, must not walk a landing away from its typed
+    height: the second is judged against the typed table."""
+    table = LandingTable(ControllerConfig(), str(tmp_path / "learned.json"))
+    first = LearnedTable(landings_m=(0.0, 3.04, 5.8, 8.7, 11.6, 14.5), vane_edges_m=TABLE.vane_edges_m)
+    second = LearnedTable(landings_m=(0.0, 3.18, 5.8, 8.7, 11.6, 14.5), vane_edges_m=TABLE.vane_edges_m)
+    done = (Event(EventKind.LEARNING, 9, -1, "done:"),)
+    assert table.take(first, done) is not None
+    assert table.take(second, done) is None and "learned_tolerance_m" in str(table.health()["landing_table_problem"])
+    table.close()
+    assert table.config.building.landings_m == first.landings_m
+
+
 def test_the_loop_side_reports_a_table_it_cannot_write(tmp_path: Path) -> None:
     (tmp_path / "not-a-dir").write_bytes(b"")
     table = LandingTable(ControllerConfig(), str(tmp_path / "not-a-dir" / "learned.json"))

@@ -46,19 +46,27 @@ def test_learning_against_offset_vanes_then_every_landing_is_level_within_accura
     assert car.sim.report(0.0)["safety_violations"] == 0
 
 
-def test_learning_refused_unless_in_inspection_at_the_bottom_terminal() -> None:
+def test_learning_refused_unless_from_the_cabinet_at_the_bottom_terminal() -> None:
     car = SimulatedCar()
     car.press_learn()
-    assert _learning_details(car) == ["refused:not_in_inspection"]
+    assert _learning_details(car) == ["refused:not_in_emergency_electrical"]
+    car.inspection_switch(True)  # the car-top switch: a mechanic may be on the roof, even with the car at the bottom
+    car.run_for(1.0)
+    assert car.sim.state.mode is Mode.INSPECTION and car.landing == 0
+    car.press_learn()
+    car.run_for(2.0)
+    assert _learning_details(car)[-1] == "refused:car_top_inspection"
+    assert car.shaft.speed_m_s == 0.0 and car.sim.state.mode is Mode.INSPECTION  # nothing moved
+    car.inspection_switch(False)
     car.ride_to(2)
     car.wait_idle(within_s=60.0)
-    car.inspection_switch(True)
+    car.emergency_electrical(True)
     car.run_for(1.0)
-    assert car.sim.state.mode is Mode.INSPECTION and car.landing == 2
+    assert car.sim.state.mode is Mode.EMERGENCY_ELECTRICAL and car.landing == 2
     car.press_learn()
     car.run_for(2.0)
     assert _learning_details(car)[-1] == "refused:not_at_bottom"
-    assert car.shaft.speed_m_s == 0.0 and car.sim.state.mode is Mode.INSPECTION  # nothing moved
+    assert car.shaft.speed_m_s == 0.0 and car.sim.state.mode is Mode.EMERGENCY_ELECTRICAL  # nothing moved
     assert car.sim.state.learned is None
 
 
@@ -90,12 +98,12 @@ def test_learning_refused_when_two_vanes_run_together() -> None:
 def test_an_interrupted_learning_run_learns_nothing_and_keeps_the_table() -> None:
     car = SimulatedCar({"building": {"landing_offsets_mm": OFFSETS_MM}})
     typed = car.sim.controller.landings_m
-    car.inspection_switch(True)
+    car.emergency_electrical(True)
     car.run_for(1.0)
     car.press_learn()
     car.wait_until(lambda: car.shaft.position_m > 4.0, within_s=60.0, what="the learning run well under way")
     assert car.sim.state.mode is Mode.LEARNING and car.phase is Phase.INSPECTING
-    car.inspection_switch(False)  # the mechanic turns inspection off mid-run
+    car.emergency_electrical(False)  # the technician turns the cabinet's switch off mid-run
     car.run_for(2.0)
     assert _learning_details(car) == ["started", "interrupted:mode"]
     assert car.sim.state.learned is None and car.sim.controller.landings_m == typed
@@ -106,7 +114,7 @@ def test_an_interrupted_learning_run_learns_nothing_and_keeps_the_table() -> Non
 
 def test_a_learning_run_stops_for_doors_that_open() -> None:
     car = SimulatedCar()
-    car.inspection_switch(True)
+    car.emergency_electrical(True)
     car.run_for(1.0)
     car.press_learn()
     car.wait_until(lambda: car.shaft.position_m > 1.0, within_s=60.0, what="the learning run under way")
@@ -114,4 +122,16 @@ def test_a_learning_run_stops_for_doors_that_open() -> None:
     car.run_for(3.0)
     assert car.shaft.speed_m_s == 0.0
     assert _learning_details(car)[-1] in ("interrupted:doors", "interrupted:fault")
-    assert car.sim.state.mode is Mode.INSPECTION and car.sim.state.learned is None
+    assert car.sim.state.mode is Mode.EMERGENCY_ELECTRICAL and car.sim.state.learned is None
+
+
+def test_a_learning_run_stops_when_the_car_top_switch_is_turned_on() -> None:
+    car = SimulatedCar()
+    car.emergency_electrical(True)
+    car.run_for(1.0)
+    car.press_learn()
+    car.wait_until(lambda: car.shaft.position_m > 1.0, within_s=60.0, what="the learning run under way")
+    car.inspection_switch(True)  # someone on the roof: the car-top station takes the car
+    car.run_for(3.0)
+    assert car.shaft.speed_m_s == 0.0 and car.sim.state.mode is Mode.INSPECTION
+    assert _learning_details(car)[-1] == "interrupted:mode" and car.sim.state.learned is None
