@@ -13,53 +13,72 @@ Rules of this module:
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from typing import Any
 
 from sim.metrics import WINDOW_S
 
+# Durations counted in a dense array up to this many ticks (10 minutes at the default 0.02 s period).
+DENSE_TICKS = 30_000
+
 
 class TickHistogram:
     """A distribution of durations counted in whole control ticks: mean, p95 (nearest rank) and max as
-    sim.metrics.distribution gives them for the same values."""
+    sim.metrics.distribution gives them for the same values.
+
+    Durations up to DENSE_TICKS are counted in an array (4 bytes a tick, grown to the longest seen: 120 kB at most),
+    the rare longer ones in a dict: the memory is that of the range of durations, not of their number."""
 
     def __init__(self, counts: dict[int, int] | None = None) -> None:
-        self.counts: dict[int, int] = dict(counts or {})
+        self.dense = array("I")
+        self.sparse: dict[int, int] = {}
+        self.n = 0
+        for ticks, count in (counts or {}).items():
+            self.add(ticks, count)
 
-    @property
-    def n(self) -> int:
-        return sum(self.counts.values())
-
-    def add(self, ticks: int) -> None:
-        self.counts[ticks] = self.counts.get(ticks, 0) + 1
+    def add(self, ticks: int, count: int = 1) -> None:
+        self.n += count
+        if 0 <= ticks < DENSE_TICKS:
+            dense = self.dense
+            if ticks >= len(dense):
+                dense.extend([0] * (ticks + 1 - len(dense)))
+            dense[ticks] += count
+        else:
+            self.sparse[ticks] = self.sparse.get(ticks, 0) + count
 
     def merge(self, other: TickHistogram) -> None:
         for ticks, count in other.counts.items():
-            self.counts[ticks] = self.counts.get(ticks, 0) + count
+            self.add(ticks, count)
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """Every duration seen and its count, ascending (for merging across processes, and for JSON)."""
+        found = {ticks: count for ticks, count in enumerate(self.dense) if count}
+        found.update(sorted(self.sparse.items()))
+        return dict(sorted(found.items()))
 
     def distribution(self, period_s: float) -> dict[str, float]:
         n = self.n
         if n == 0:
             return {"mean": 0.0, "p95": 0.0, "max": 0.0}
-        keys = sorted(self.counts)
+        counts = self.counts
+        keys = list(counts)
         # Summed value by value in ascending order, as sum(sorted(values)) does: the same float, not a near one.
         total = 0.0
         for ticks in keys:
             value = ticks * period_s
-            for _ in range(self.counts[ticks]):
+            for _ in range(counts[ticks]):
                 total += value
         rank = max(0, math.ceil(0.95 * n) - 1)
         seen = 0
         p95 = keys[-1]
         for ticks in keys:
-            seen += self.counts[ticks]
+            seen += counts[ticks]
             if seen > rank:
                 p95 = ticks
                 break
         return {"mean": round(total / n, 3), "p95": round(p95 * period_s, 3), "max": round(keys[-1] * period_s, 3)}
-
-    def as_json(self) -> dict[str, int]:
-        return {str(ticks): count for ticks, count in sorted(self.counts.items())}
 
 
 class WorstWindowMean:
