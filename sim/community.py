@@ -41,6 +41,7 @@ RESET_AFTER_S = 8.0
 # Joining a worker that has sent its result, or that was terminated, takes no longer than this.
 JOIN_S = 10.0
 DISTRIBUTIONS = ("wait_s", "transit_s", "time_to_destination_s")
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def _work(plan: CarPlan, send: multiprocessing.connection.Connection,
     """A worker process: one car, its result or its error down the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent around the fork
     outcome: dict[str, Any]
     try:
         outcome = {"ok": run_one(plan)}
@@ -160,9 +162,15 @@ def run_cars(car_plans: list[CarPlan], jobs: int, run_one: Callable[[CarPlan], d
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(target=_work, args=(plan, send, run_one), daemon=True,
                                           name=f"car-{plan.name}")
-                process.start()
+                # Ctrl-C between the fork and the worker's registration would leave a worker nobody stops (and
+                # that holds the output's pipes): the signal waits until the worker is known.
+                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                try:
+                    process.start()
+                    running[process.sentinel] = _Worker(plan, process, receive)
+                finally:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                 send.close()  # the worker holds the only writing end: its death is an end of file here
-                running[process.sentinel] = _Worker(plan, process, receive)
             ready = multiprocessing.connection.wait([w.receive for w in running.values()] + list(running))
             for sentinel, worker in list(running.items()):
                 if worker.receive not in ready and sentinel not in ready:
