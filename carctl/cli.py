@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _sheaves(text: str) -> int:
+    value = _positive_int(text)
+    if value > 12:
+        raise argparse.ArgumentTypeError(f"must be 1 to 12 (got {value})")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -67,7 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", type=Path, metavar="FILE.png",
                      help="write a PNG: position, speed, doors, waiting times")
     sim.add_argument("--no-skip", action="store_true", help="step every tick, even idle ones (same result, slower)")
-    sim.add_argument("--quiet", action="store_true", help="no progress line")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.add_argument("--progress", action="store_true",
+                     help="a progress line on stderr even when it is not a terminal (a line every 10 %%); on a "
+                          "terminal the bar is shown anyway")
+    sim.add_argument("--rope-sheaves", type=_sheaves, default=None, metavar="N",
+                     help="sheaves the hoist ropes pass over, for the report's rope bends (1..12; default 4: "
+                          "2:1 roping, machine-room-less)")
     sim.add_argument("--face", action="store_true",
                      help="simulate the face feature: the car camera shows boarding residents to the recogniser")
 
@@ -328,8 +342,11 @@ def run_sim(args: argparse.Namespace) -> int:
             from sim.camera import SimulatedCamera
 
             camera = SimulatedCamera(scenario.controller.building.landing_count, scenario.traffic.seed)
-        lockstep = Lockstep(scenario, skip_idle=not args.no_skip, trace=sink, trace_every=every, camera=camera)
-        progress = None if args.quiet else _Progress(traffic.duration_s)
+        # Bounded memory (a year's run) unless the plot wants every passenger's wait or the camera every passenger.
+        lockstep = Lockstep(scenario, skip_idle=not args.no_skip, trace=sink, trace_every=every, camera=camera,
+                            bounded=args.plot is None and camera is None)
+        shown = not args.quiet and (args.progress or sys.stderr.isatty())
+        progress = _Progress(traffic.duration_s) if shown else None
         report = lockstep.run(progress)
         if progress is not None:
             progress.done()
@@ -340,6 +357,9 @@ def run_sim(args: argparse.Namespace) -> int:
     finally:
         if trace_file is not None:
             trace_file.abandon()  # closed already, unless the run stopped on an error
+    from sim.maintenance import ROPE_SHEAVES, maintenance_report
+
+    report.update(maintenance_report(report, args.rope_sheaves or ROPE_SHEAVES))
     if args.json:
         try:
             args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -407,23 +427,36 @@ class _ListSink:
 
 
 class _Progress:
-    """A progress line on stderr, rewritten in place on a terminal and printed every 10 % otherwise."""
+    """A progress bar on stderr, rewritten in place on a terminal and printed every 10 % otherwise (--progress), with
+    the simulated days and the time left at the rate so far. Never on stdout, which the summary (and a report
+    piped on) owns."""
 
     def __init__(self, duration_s: float) -> None:
         self.duration_s = duration_s
         self.tty = sys.stderr.isatty()
         self.last_decile = -1
+        self.started = time.monotonic()
+
+    def _left(self, fraction: float) -> str:
+        elapsed_s = time.monotonic() - self.started
+        if fraction <= 0.0 or elapsed_s < 1.0:
+            return ""
+        left_s = elapsed_s * (1.0 - fraction) / fraction
+        return f", {left_s / 60:.0f} min left" if left_s >= 120 else f", {left_s:.0f} s left"
 
     def __call__(self, fraction: float) -> None:
         if self.tty:
             bar = "#" * int(fraction * 30)
-            print(f"\rsimulating {fraction * self.duration_s:8.0f} s of {self.duration_s:.0f} s [{bar:<30}]",
-                  end="", file=sys.stderr, flush=True)
+            simulated_s = fraction * self.duration_s
+            amount = (f"{simulated_s / 86400:6.1f} d of {self.duration_s / 86400:.1f} d"
+                      if self.duration_s >= 2 * 86400 else f"{simulated_s:8.0f} s of {self.duration_s:.0f} s")
+            print(f"\rsimulating {amount} [{bar:<30}]{self._left(fraction):<18}", end="", file=sys.stderr,
+                  flush=True)
             return
         decile = int(fraction * 10)
         if decile > self.last_decile:
             self.last_decile = decile
-            print(f"simulating: {decile * 10} %", file=sys.stderr, flush=True)
+            print(f"simulating: {decile * 10} %{self._left(fraction)}", file=sys.stderr, flush=True)
 
     def done(self) -> None:
         if self.tty:
@@ -453,6 +486,7 @@ def summary_table(report: dict[str, Any]) -> str:
         row("levelling error (mm)", f"mean {report['levelling_error_mm']['mean']:.2f}   "
                                     f"max {report['levelling_error_mm']['max']:.2f}"),
         row("energy (kWh)", f"{report['energy_kwh']:.3f}"),
+        *_maintenance_rows(report, row),
         row("faults raised", str(len(report["faults"]))),
         row("safety violations", str(report["safety_violations"])),
     ]
@@ -465,6 +499,25 @@ def summary_table(report: dict[str, Any]) -> str:
             row("face: visitors accepted", f"{face['visitors_accepted']} of {face['visitors_seen']}"),
         ]
     return "\n".join(lines)
+
+
+def _maintenance_rows(report: dict[str, Any], row: Any) -> list[str]:
+    """The planner's lines (sim/maintenance.py), when the report has them."""
+    plan = report.get("maintenance")
+    if not plan:
+        return []
+    yearly = plan["per_year"]
+    lines = [
+        row("running hours / starts per hour", f"{report['running_hours']:.1f} h / {report['starts_per_hour']:.1f}"),
+        row("rope bends", f"{report['rope_bends']} ({plan['rope_sheaves']} sheaves a trip)"),
+        row("per year", f"{yearly['trips']:,} trips, {yearly['door_cycles']:,} door cycles, "
+                        f"{yearly['rope_bends']:,} rope bends, {yearly['running_hours']:,.0f} running h"),
+    ]
+    for interval in plan["intervals"]:
+        low, high = interval["count_in_interval"]
+        span = f"{low:,}" if low == high else f"{low:,}-{high:,}"
+        lines.append(row(f"  {interval['item'][:36]}", f"{span} {interval['counts'].replace('_', ' ')} (typical)"))
+    return lines
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@
     python -m sim ctl --control HOST:PORT key inspection on | inspection-run down | learn
     python -m sim ctl --control HOST:PORT panel-garbage 200
     python -m sim fleet --cars 223 --duration 3600 [--speed 1] [--faults-per-car-h 2] [--json FILE]
+    python -m sim fleet --lockstep --cars 223 --duration 86400 [--jobs N] [--faults-per-car-h 0] [--json FILE]
 
 The control endpoint is printed by `serve`; `ctl` also reads it from $CARCTL_SIM_CONTROL.
 
-Exit codes: 0 done, 1 a fleet that lost events or cars, 2 bad input (a bad option, scenario or request, a simulator
-that cannot be reached at --control or answers nonsense), with one line on stderr and no traceback.
+Exit codes: 0 done, 1 a fleet that lost events or cars (with --lockstep: a car that failed or had a safety
+violation), 2 bad input (a bad option, scenario or request, a simulator that cannot be reached at --control or
+answers nonsense), with one line on stderr and no traceback; 130 a lockstep fleet stopped by Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -262,20 +264,26 @@ def main(argv: list[str] | None = None) -> int:
                      help="with 'button': hold it down for this many seconds (0..600), e.g. button alarm --hold 1.5")
     ctl.add_argument("words", nargs="+", metavar="ACTION", help="the action and its arguments: " + "; ".join(
         f"{action} {arguments}".rstrip() for action, arguments in ACTIONS.items()))
-    fleet = commands.add_parser("fleet", help="a community's cars, each with its own platform link, on one broker")
+    fleet = commands.add_parser("fleet", help="a community's cars, each with its own platform link, on one broker; "
+                                              "or, with --lockstep, every car on virtual time on all cores")
     fleet.add_argument("--cars", type=int, default=223)
     fleet.add_argument("--duration", type=_in(Range(0.0, YEAR_S, "s", above=True)), default=3600.0,
                        help="simulated seconds")
-    fleet.add_argument("--speed", type=_in(Range(0.0, 10_000.0, above=True)), default=1.0,
-                       help="simulated seconds per wall second (1: real time)")
-    fleet.add_argument("--faults-per-car-h", type=_in(Range(0.0, 3600.0)), default=2.0)
+    fleet.add_argument("--speed", type=_in(Range(0.0, 10_000.0, above=True)), default=None,
+                       help="simulated seconds per wall second (1, the default: real time); not with --lockstep")
+    fleet.add_argument("--faults-per-car-h", type=_in(Range(0.0, 3600.0)), default=None,
+                       help="drive faults injected per car-hour (default 2; 0 with --lockstep)")
+    fleet.add_argument("--lockstep", action="store_true",
+                       help="no broker: every car on virtual time, as fast as the cores allow (docs/performance.md)")
+    fleet.add_argument("--jobs", type=_in(Range(1, 256), whole=True), default=None,
+                       help="with --lockstep: worker processes, 1..256 (default: the CPU count)")
     fleet.add_argument("--rate-pct-per-5min", type=_in(Range(0.0, 100.0, "%")), default=8.0,
                        help="residential traffic per car")
     fleet.add_argument("--seed", type=_in(Range(0, 2**63 - 1), whole=True), default=1)
     fleet.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     if args.command == "fleet":
-        return _fleet(args)
+        return _lockstep_fleet(args) if args.lockstep else _fleet(args)
     return _serve(args) if args.command == "serve" else _ctl(args)
 
 
@@ -283,16 +291,17 @@ def _fleet(args: argparse.Namespace) -> int:
     from sim.fleet import run_fleet
     from sim.mosquitto import BrokerUnavailable
 
-    if not 1 <= args.cars <= 5000:
-        print(f"sim fleet: error: --cars 1..5000 (got {args.cars})", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.json is not None and not args.json.parent.is_dir():
-        print(f"sim fleet: error: --json {args.json}: the folder {args.json.parent} does not exist", file=sys.stderr)
+    problem = _fleet_problem(args)
+    if args.jobs is not None and not problem:
+        problem = "--jobs is for the lockstep fleet (add --lockstep)"
+    if problem:
+        print(f"sim fleet: error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     # SIGTERM stops the fleet like Ctrl-C, so the broker and the shard processes are stopped on the way out.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        report = run_fleet(args.cars, args.duration, args.speed, args.faults_per_car_h, args.seed,
+        report = run_fleet(args.cars, args.duration, 1.0 if args.speed is None else args.speed,
+                           2.0 if args.faults_per_car_h is None else args.faults_per_car_h, args.seed,
                            args.rate_pct_per_5min)
     except KeyboardInterrupt:
         print("sim fleet: stopped", file=sys.stderr)
@@ -309,6 +318,55 @@ def _fleet(args: argparse.Namespace) -> int:
             print(f"sim fleet: error: --json {args.json}: {error.strerror}", file=sys.stderr)
             return EXIT_BAD_INPUT
     return 0 if report["events_missing"] == 0 and report["connected"] == report["cars"] else 1
+
+
+def _fleet_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options both fleets take, in one sentence, or None."""
+    if not 1 <= args.cars <= 5000:
+        return f"--cars 1..5000 (got {args.cars})"
+    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
+        where = "is a folder" if args.json.is_dir() else f"the folder {args.json.parent} does not exist"
+        return f"--json {args.json}: {where}"
+    return None
+
+
+def _lockstep_fleet(args: argparse.Namespace) -> int:
+    """`sim fleet --lockstep`: exit 0 when every car ran without a safety violation, 1 when a car failed or
+    violated, 2 for bad options, 130 when stopped (Ctrl-C or SIGTERM)."""
+    from sim.community import default_jobs, run_community
+
+    problem = _fleet_problem(args)
+    if problem is None and args.speed is not None:
+        problem = "--speed is for the real-time fleet; --lockstep runs as fast as the cores allow"
+    if problem:
+        print(f"sim fleet: error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    tty = sys.stderr.isatty()
+
+    def done(finished: int, total: int) -> None:
+        if tty:
+            print(f"\rsim fleet: {finished} of {total} cars done", end="" if finished < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the workers as Ctrl-C does
+    try:
+        report = run_community(args.cars, args.duration, jobs, args.seed, args.rate_pct_per_5min,
+                               args.faults_per_car_h or 0.0, on_done=done)
+    except KeyboardInterrupt:
+        print("\nsim fleet: stopped; the workers were stopped", file=sys.stderr)
+        return 130
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        try:
+            args.json.write_text(text + "\n")
+        except OSError as error:
+            print(f"sim fleet: error: --json {args.json}: {error.strerror}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    for failure in report["cars_failed"]:
+        print(f"sim fleet: car {failure['car']} failed: {failure['error']}", file=sys.stderr)
+    return 0 if not report["cars_failed"] and report["community"]["safety_violations"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ from sim.panels import car_top_reading, rear_car_top_reading
 from sim.physics import Shaft, actuators
 from sim.learnrun import LearnProcedure
 from sim.scenario import Scenario, ScriptedEvent
-from sim.traffic import Passenger, PassengerFlow, Presses, generate
+from sim.runstats import LevellingStats, PassengerStats, levelling_summary_mm
+from sim.traffic import Passenger, PassengerFlow, Presses, generate, stream
 
 # The simulated rescue service: called on the alarm's line, it answers after this long (sim/modem.py).
 RESCUE_ANSWERS_AFTER_S = 0.5
@@ -96,17 +97,26 @@ class Lockstep:
     def __init__(self, scenario: Scenario, skip_idle: bool = True, trace: IO[str] | None = None,
                  trace_every: int = 1, recording: Recording | None = None,
                  extra_passengers: list[Passenger] | None = None, keep_events: bool = False,
-                 camera: Any = None) -> None:
+                 camera: Any = None, bounded: bool = False) -> None:
+        """``bounded``: memory that does not grow with the run (a year): passengers are drawn as they arrive and
+        counted into streaming statistics (sim/runstats.py), with the same report; not with a camera."""
         self.scenario = scenario
         config = scenario.controller
         self.config = config
         self.period_s = config.car.control_period_s
         self.controller = Controller(config)
         self.shaft = Shaft(config, scenario.physics)
-        passengers = generate(scenario.traffic, config.building.population, config.building.main_landing,
-                              self.period_s)
-        passengers.extend(extra_passengers or [])
-        self.flow = PassengerFlow(passengers, self.shaft, config.car.capacity_persons, config.car.transfer_s)
+        if bounded:
+            passengers = list(extra_passengers or [])
+            self.flow = PassengerFlow(passengers, self.shaft, config.car.capacity_persons, config.car.transfer_s,
+                                      source=stream(scenario.traffic, config.building.population,
+                                                    config.building.main_landing, self.period_s),
+                                      stats=PassengerStats(self.period_s))
+        else:
+            passengers = generate(scenario.traffic, config.building.population, config.building.main_landing,
+                                  self.period_s)
+            passengers.extend(extra_passengers or [])
+            self.flow = PassengerFlow(passengers, self.shaft, config.car.capacity_persons, config.car.transfer_s)
         self.camera = camera
         if camera is not None:
             for passenger in passengers:
@@ -148,7 +158,7 @@ class Lockstep:
         self.alarm_presses = 0
         self.alarms = {"requested": 0, "filtered": 0}  # alarms started, and holds held back at open doors
         self.trapped_passengers = 0
-        self.levelling_errors_m: list[float] = []
+        self.levelling_errors_m: list[float] | LevellingStats = LevellingStats() if bounded else []
         self.learnings: list[str] = []  # how each learning run ended (LEARNING event details)
         self.stepped_ticks = 0
         self.tick = 0
@@ -168,7 +178,7 @@ class Lockstep:
         self._car_top_key: tuple[object, ...] = ()
         self._rear_car_top_key: tuple[object, ...] = ()
         self.readings = self._first_readings()
-        self._next_ident = len(passengers)
+        self._next_ident = 1 << 40 if bounded else len(passengers)  # scripted passengers after generated ones
         self.end_tick = round(scenario.traffic.duration_s / self.period_s)
         self.drain_end_tick = self.end_tick + round(scenario.traffic.drain_s / self.period_s)
         self.presses = Presses()
@@ -635,15 +645,17 @@ class Lockstep:
         config = self.config
         flow = self.flow
         sim_seconds = self.tick * self.period_s
-        levelling_mm = [error * 1000.0 for error in self.levelling_errors_m]
         standby_j = self.scenario.physics.standby_power_w * sim_seconds
         report: dict[str, Any] = {
             "scenario": self.scenario.name,
             "seed": self.scenario.traffic.seed,
             "pattern": self.scenario.traffic.pattern,
         }
-        report.update(passenger_metrics(flow.everyone + [p for p in flow.pending], self.period_s,
-                                        sum(config.building.population)))
+        if flow.stats is not None:
+            report.update(flow.stats.report(flow.not_arrived(), sum(config.building.population)))
+        else:
+            report.update(passenger_metrics(flow.everyone + [p for p in flow.pending], self.period_s,
+                                            sum(config.building.population)))
         report.update({
             "trips": self.trips,
             "alarm_presses": self.alarm_presses,
@@ -652,8 +664,7 @@ class Lockstep:
             "alarm_at_end": self.state.alarm.value,
             "trapped_passengers": self.trapped_passengers,
             "door_cycles": flow.door_openings,
-            "levelling_error_mm": {"max": round(max(levelling_mm, default=0.0), 2),
-                                   "mean": round(sum(levelling_mm) / len(levelling_mm), 2) if levelling_mm else 0.0},
+            "levelling_error_mm": levelling_summary_mm(self.levelling_errors_m),
             "safety_violations": self.violation_count,
             "safety_violation_log": [violation.as_dict() for violation in self.violations],
             "faults": self.fault_log,

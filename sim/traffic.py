@@ -15,14 +15,17 @@ Rules of this module:
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from carctl.core.config import DAY_S, YEAR_S, Range, check_ranges
 from carctl.core.signals import Commands, Recognition
 from carctl.protocol.sense import Presses  # what the passengers press: the boards' presses, as the firmware senses them
 from sim.physics import DOOR_TRAVEL_UNITS, Shaft
+
+if TYPE_CHECKING:
+    from sim.runstats import PassengerStats
 
 PATTERNS = ("residential", "up_peak", "down_peak", "interfloor", "none")
 # A passenger left behind presses the landing button again no sooner than this.
@@ -102,17 +105,23 @@ def expected_passengers(traffic: TrafficConfig, population: tuple[int, ...], mai
 def generate(traffic: TrafficConfig, population: tuple[int, ...], main_landing: int,
              period_s: float) -> list[Passenger]:
     """The seeded passenger list for the whole run, sorted by arrival."""
+    return list(stream(traffic, population, main_landing, period_s))
+
+
+def stream(traffic: TrafficConfig, population: tuple[int, ...], main_landing: int,
+           period_s: float) -> Iterator[Passenger]:
+    """generate()'s passengers one at a time, in arrival order: a year's traffic without holding a year's list."""
     if traffic.pattern == "none" or traffic.rate_pct_per_5min <= 0:
-        return []
+        return
     rng = random.Random(traffic.seed)
     weights = list(population)
     weights[main_landing] = 0
     total_population = sum(weights)
     if total_population == 0:
-        return []
+        return
     rate_per_s = traffic.rate_pct_per_5min / 100.0 * total_population / 300.0
     mix = (traffic.incoming_pct, traffic.outgoing_pct, traffic.interfloor_pct)
-    passengers: list[Passenger] = []
+    made = 0
     t_s = 0.0
     while True:
         t_s += rng.expovariate(rate_per_s)
@@ -129,16 +138,26 @@ def generate(traffic: TrafficConfig, population: tuple[int, ...], main_landing: 
             origin = _weighted_landing(rng, weights)
             destination = _weighted_landing(rng, weights, exclude=origin)
         mass = max(20.0, min(150.0, rng.gauss(traffic.passenger_mass_kg, 12.0)))
-        passengers.append(Passenger(len(passengers), round(t_s / period_s), origin, destination, mass))
-    return passengers
+        yield Passenger(made, round(t_s / period_s), origin, destination, mass)
+        made += 1
 
 
 class PassengerFlow:
-    """The passengers in the building, stepped with the shaft. It presses buttons and loads the car."""
+    """The passengers in the building, stepped with the shaft. It presses buttons and loads the car.
 
-    def __init__(self, passengers: list[Passenger], shaft: Shaft, capacity_persons: int, transfer_s: float) -> None:
+    With a ``source`` (stream()) and ``stats`` (sim/runstats.py), memory stays bounded over a year: arrivals are
+    drawn from the source a few at a time, and a passenger is counted into ``stats`` and forgotten instead of being
+    kept in ``everyone`` and ``finished``."""
+
+    def __init__(self, passengers: list[Passenger], shaft: Shaft, capacity_persons: int, transfer_s: float,
+                 source: Iterator[Passenger] | None = None, stats: PassengerStats | None = None) -> None:
         self.pending = sorted(passengers, key=lambda p: (p.arrival_tick, p.ident))
         self.pending.reverse()  # pop() from the end is the next arrival
+        self.source = source
+        self.stats = stats
+        self._not_arrived_in_source = -1  # counted once, by not_arrived()
+        self._lookahead = next(source, None) if source is not None else None  # the source's next, not yet pending
+        self._refill()
         self.shaft = shaft
         self.capacity = capacity_persons
         self.transfer_ticks = max(1, round(transfer_s / shaft.period_s))
@@ -165,6 +184,26 @@ class PassengerFlow:
         """A scripted passenger (scenario event)."""
         self.pending.append(passenger)
         self.pending.sort(key=lambda p: (-p.arrival_tick, -p.ident))
+        self._refill()
+
+    def _refill(self) -> None:
+        """Move the source's next arrival into ``pending`` whenever it comes before pending's next (or pending is
+        empty), so that ``pending[-1]`` is always the next arrival, as with the whole list sorted up front."""
+        pending = self.pending
+        while self._lookahead is not None and (
+                not pending or (self._lookahead.arrival_tick, self._lookahead.ident)
+                < (pending[-1].arrival_tick, pending[-1].ident)):
+            pending.append(self._lookahead)
+            self._lookahead = next(self.source, None) if self.source is not None else None
+
+    def not_arrived(self) -> int:
+        """Generated passengers that have not arrived yet (the source is drained to count them, once)."""
+        if self._not_arrived_in_source < 0:
+            rest = sum(1 for _ in self.source) if self.source is not None else 0
+            self._not_arrived_in_source = rest + (self._lookahead is not None)
+            self.source = None
+            self._lookahead = None
+        return len(self.pending) + self._not_arrived_in_source
 
     def next_event_tick(self) -> int:
         candidates = [self.next_press_tick]
@@ -181,8 +220,13 @@ class PassengerFlow:
         while pending and pending[-1].arrival_tick <= tick:
             passenger = pending.pop()
             self.changes += 1
-            self.everyone.append(passenger)
+            if self.stats is None:
+                self.everyone.append(passenger)
+            else:
+                self.stats.arrived += 1
             self.waiting.setdefault(passenger.origin, []).append(passenger)
+            if self._lookahead is not None:
+                self._refill()
         door_units = shaft.doorway_units()  # the most open car door: the one they walk through
         landing = -1
         if door_units:
@@ -244,6 +288,10 @@ class PassengerFlow:
                 del self.waiting[passenger.origin]
             passenger.boarded_tick = max(opened, passenger.arrival_tick)
             self.in_car.append(passenger)
+            if self.stats is not None:
+                # Nobody still waiting, nor anyone yet to come, arrived before this: their windows can close.
+                open_tick = min((p.arrival_tick for queue in self.waiting.values() for p in queue), default=tick)
+                self.stats.on_board(passenger.arrival_tick, passenger.boarded_tick, min(open_tick, tick))
             if passenger.destination not in commands.car_call_lamps:
                 presses.car.add(passenger.destination)
                 passenger.last_press_tick = tick
@@ -253,7 +301,10 @@ class PassengerFlow:
         else:
             self.in_car.remove(passenger)
             passenger.delivered_tick = opened
-            self.finished.append(passenger)
+            if self.stats is None:
+                self.finished.append(passenger)
+            else:
+                self.stats.on_delivered(passenger.arrival_tick, passenger.boarded_tick, opened)
         self.shaft.set_load(sum(p.mass_kg for p in self.in_car))
 
     def _press_buttons(self, tick: int, car_at: int, commands: Commands, presses: Presses) -> None:
