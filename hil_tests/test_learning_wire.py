@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil_tests.wire import WireCar, bench_config_text, running_car
+from hil_tests.wire import ProcedureFailed, WireCar, bench_config_text, running_car
 
 TYPED_M = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
 OFFSETS_MM = [0, 27, -18, 12, -9, 15]
@@ -38,19 +38,42 @@ def level_at(car: WireCar, landing: int) -> float:
     return (state["position_m"] - TRUE_M[landing]) * 1000.0
 
 
+def ended_runs(car: WireCar) -> list[str]:
+    return [r["detail"] for r in car.firmware_events("learning")
+            if r["detail"].startswith(("done:", "refused:", "interrupted:"))]
+
+
+def down_to_the_bottom_from_the_cabinet(car: WireCar, tries: int = 4) -> None:
+    """Hold the cabinet's down button until the car stands at the bottom. A stop on the way (a reading aged on a
+    loaded test machine is a stop at once) needs the button released and pressed again, as hold-to-run always does:
+    the technician presses again."""
+    for _ in range(tries):
+        car.send(cmd="eeo_run", direction="down")
+        try:
+            car.wait_until(lambda s: s["position_m"] < 0.005 and s["speed_m_s"] == 0.0, within_s=20,
+                           what="down to the bottom from the cabinet")
+            return
+        except ProcedureFailed:
+            pass
+        finally:
+            car.send(cmd="eeo_run", direction=None)
+        time.sleep(0.5)
+    raise ProcedureFailed(f"down to the bottom from the cabinet: not after {tries} presses; {car.state()}")
+
+
 def test_a_learning_run_over_the_wire_puts_every_landing_within_accuracy(car: WireCar) -> None:
     assert abs(level_at(car, 1) + OFFSETS_MM[1]) < 5.0  # on the typed table: off by the vane's offset
     car.wait_doors("closed", within_s=30)
     car.send(cmd="key", name="eeo", on=True)
     time.sleep(0.5)  # a button held as the switch is turned moves nothing (docs/modes.md)
-    car.send(cmd="eeo_run", direction="down")
-    car.wait_until(lambda s: s["position_m"] < 0.005 and s["speed_m_s"] == 0.0, within_s=40,
-                   what="down to the bottom from the cabinet")
-    car.send(cmd="eeo_run", direction=None)
-    time.sleep(0.5)
-    car.send(cmd="learn")
-    car.wait_until(lambda s: any(r["detail"].startswith(("done:", "refused:", "interrupted:"))
-                                 for r in car.firmware_events("learning")), within_s=120, what="the learning run over")
+    for _ in range(2):  # a run interrupted by a reading aged on a loaded test machine is made again, as a crew would
+        down_to_the_bottom_from_the_cabinet(car)
+        time.sleep(0.5)
+        ended = len(ended_runs(car))
+        car.send(cmd="learn")
+        car.wait_until(lambda s: len(ended_runs(car)) > ended, within_s=120, what="the learning run over")
+        if not ended_runs(car)[-1].startswith("interrupted:"):
+            break
     details = [r["detail"] for r in car.firmware_events("learning")]
     assert details[0] == "started" and details[-1].startswith("done:"), details
     car.wait_until(lambda s: (car.workdir / "learned.json").exists(), within_s=5, what="the table written")

@@ -61,7 +61,9 @@ class SimulatedDrive:
             self.comm_loss_trip = False
             shaft.clear("comm_loss")
             if shaft.drive_fault_code == DriveFaultCode.COMM_LOSS:
-                shaft.drive_fault_code = 0
+                # The reset ends the comm-loss trip, not a fault that stood before it (an injected overcurrent
+                # trip still there): that one shows again, as a real drive keeps its own fault through a reset.
+                shaft.drive_fault_code = shaft.standing_fault_code()
         obey = not silent and not self.comm_loss_trip
         shaft.update(actuators(command, self.boards.car_top_outputs, obey,
                                rear=self.boards.rear_car_top_outputs if shaft.rear is not None else None))

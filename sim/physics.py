@@ -298,6 +298,13 @@ class Shaft:
         self.count_offset_m = self.position_m
         self.position_unreferenced = True
 
+    def standing_fault_code(self) -> int:
+        """The drive's fault code from the faults injected now (0: none): the code a reset cannot clear."""
+        for kind, code in DRIVE_FAULT_CODES.items():
+            if kind in self.injected and (kind != "power_loss" or not self.drive_powered()):
+                return code
+        return 0
+
     def drive_powered(self) -> bool:
         return "power_loss" not in self.injected or self.on_battery
 

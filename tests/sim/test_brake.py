@@ -186,3 +186,33 @@ def test_the_simulated_drive_on_the_wire_reports_the_contacts_and_answers_the_br
     for watchdog in range(40, 200):
         status = write(drive_map.DriveCommand(), watchdog)
     assert not status & drive_map.BRAKE_OPEN and status & 0x1C00 == drive_map.BRAKE_CONTACT_2
+
+
+def test_a_fault_the_drive_had_before_a_comm_loss_trip_stands_after_its_reset() -> None:
+    """An overcurrent trip injected, then the controller silent (killed) until the drive trips on comm loss, then
+    heard again with the fault-reset bit: the reset ends the comm-loss trip, and the overcurrent fault is still
+    there (the car must not be released by a controller restart; hil_tests/test_alarm_platform_wire.py)."""
+    from carctl.core.config import ControllerConfig
+    from carctl.protocol import drive_map
+    from sim.drive import SimulatedDrive
+    from sim.panels import PanelBoards
+    from sim.physics import DRIVE_FAULT_CODES, PhysicsConfig, Shaft
+
+    shaft = Shaft(ControllerConfig(), PhysicsConfig())
+    drive = SimulatedDrive(shaft, PanelBoards(shaft, 6, 0))
+
+    def write(command: drive_map.DriveCommand, watchdog: int, now_s: float) -> None:
+        drive.registers[drive_map.CONTROL:drive_map.CONTROL + 3] = drive_map.encode_command(command, watchdog)
+        drive.step(now_s)
+
+    write(drive_map.DriveCommand(), 1, 0.0)
+    shaft.inject("drive_fault")
+    write(drive_map.DriveCommand(), 2, 0.02)
+    assert shaft.drive_fault_code == DRIVE_FAULT_CODES["drive_fault"]
+    write(drive_map.DriveCommand(), 2, 2.0)  # the watchdog unchanged for 2 s: the comm-loss trip
+    assert drive.comm_loss_trip
+    write(drive_map.DriveCommand(fault_reset=True), 3, 2.02)
+    assert not drive.comm_loss_trip and shaft.drive_fault_code == DRIVE_FAULT_CODES["drive_fault"]
+    shaft.clear("drive_fault")
+    write(drive_map.DriveCommand(), 4, 2.04)
+    assert shaft.drive_fault_code == 0
