@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from carctl.core.config import ConfigError
-from carctl.core.controller import Controller, ControllerState
+from carctl.core.controller import Controller, ControllerState, Phase
+from carctl.core.cruise import Cruise
 from carctl.core.learning import landings_from_detail, with_learned_landings
 from carctl.core.state import kept_alarm, latched_faults
 from carctl.protocol.modem import Step
@@ -38,7 +39,7 @@ from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs,
                                    rear_car_top_outputs, sense, switch_levels)
 from sim.metrics import passenger_metrics
 from sim.panels import car_top_reading, rear_car_top_reading
-from sim.physics import Shaft, actuators
+from sim.physics import Actuators, Shaft, actuators
 from sim.learnrun import LearnProcedure
 from sim.scenario import Scenario, ScriptedEvent
 from sim.traffic import Passenger, PassengerFlow, Presses, generate
@@ -92,7 +93,7 @@ class Lockstep:
     def __init__(self, scenario: Scenario, skip_idle: bool = True, trace: IO[str] | None = None,
                  trace_every: int = 1, recording: Recording | None = None,
                  extra_passengers: list[Passenger] | None = None, keep_events: bool = False,
-                 camera: Any = None) -> None:
+                 camera: Any = None, cruise: bool = True) -> None:
         self.scenario = scenario
         config = scenario.controller
         self.config = config
@@ -109,6 +110,10 @@ class Lockstep:
                 camera.assign(passenger)
             self.flow.camera = camera
         self.skip_idle = skip_idle
+        # Runs cruised (_cruise): only with skip_idle, as the other way of not doing what changes nothing.
+        self.cruise_runs = cruise and skip_idle
+        self._cruise_law: Cruise | None = None
+        self.cruised_ticks = 0
         self.trace = trace
         self.trace_every = max(1, trace_every)
         self.recording = recording
@@ -173,6 +178,7 @@ class Lockstep:
         # The last step changed nothing: same state, same commands, no events, no input.
         self._repeating = False
         self._commands_before = self.commands
+        self._sensed = (True, False)  # in_door_zone, below_reference_mark of the cruise law's inputs
         self.event_log: list[Event] | None = [] if keep_events else None
 
     # -- scripted events -----------------------------------------------------------------------------------------
@@ -541,6 +547,11 @@ class Lockstep:
             tick = self.tick
             presses = self.presses
             pending = self.pending
+            if self._cruise_law is not None:
+                reached = self._cruise(tick, until_tick) if stop is None else tick
+                self._cruise_law = None
+                if reached > tick:
+                    continue
             if self.script:
                 self._apply_script(tick, presses, pending)
             if self.learn_procedure is not None and self.learn_procedure.step(self, tick):
@@ -580,12 +591,13 @@ class Lockstep:
             self._previous_inputs = inputs
             self.state = new_state
             self.commands = commands
+            if self._repeating and self.cruise_runs and new_state.phase is Phase.RUNNING and recording is None:
+                self._cruise_law = controller.cruise(new_state, inputs, commands)
+                self._sensed = (inputs.in_door_zone, inputs.below_reference_mark)
             self._check_safety(tick)
             if self.trace is not None:
                 self._write_trace(tick, tick)
-            # What the drive and the car-top board get (the car panel's and landings' outputs move nothing).
-            shaft.update(actuators(drive_command(commands), car_top_outputs(commands),
-                                   rear=rear_car_top_outputs(commands) if shaft.rear is not None else None))
+            shaft.update(self._output(commands))
             if had_input:
                 self.presses = presses = Presses()
                 self.pending = _Pending()
@@ -594,6 +606,63 @@ class Lockstep:
             if stop is not None and stop():
                 return True
         return False
+
+    def _output(self, commands: Commands) -> Actuators:
+        """The firmware's output step: what the drive and the car-top board get (the car panel's and landings'
+        outputs move nothing), as what moves the shaft."""
+        return actuators(drive_command(commands), car_top_outputs(commands),
+                         rear=rear_car_top_outputs(commands) if self.shaft.rear is not None else None)
+
+    def _cruise(self, tick: int, until_tick: int) -> int:
+        """Step the run on from ``tick`` by the controller's cruise law (core/cruise.py) while only the car's motion
+        changes, and return the tick reached (``tick``: none stepped). Each tick is what a stepped one is, but that
+        the snapshot, the command record and the readings are not built: the drive's position and speed as it
+        reports them go to the law, its speed reference to the shaft, and the safety check and the trace see the
+        tick. Ends before a tick whose readings differ in anything else, where the law refuses, and at the first
+        tick anything else may happen (a passenger's move, a scripted event, an obstruction ending, the end of the
+        traffic); the readings are taken afresh by the next stepped tick."""
+        law = self._cruise_law
+        assert law is not None
+        shaft = self.shaft
+        if (law.state is not self.state or self.comm_lost_since >= 0 or self.frozen_since >= 0 or self.silent_since
+                or self.learn_procedure is not None or self.alarm_line.busy or shaft.injected or shaft.rear is not None
+                or shaft.door_units or shaft.drive_fault_code or self.presses.any() or self.pending.any()):
+            return tick
+        horizon = min(until_tick, self.flow.next_event_tick(), self._next_script_tick(),
+                      self.end_tick if tick < self.end_tick else NEVER, self.drain_end_tick,
+                      self.alarm_until_tick if self.alarm_until_tick > tick else NEVER,
+                      shaft.obstructed_until_tick if shaft.obstructed_until_tick > tick else NEVER)
+        template = law.commands
+        moved = self._output(template)
+        zone, below = self._sensed
+        reference = law.reference
+        trace = self.trace
+        reached = tick
+        speed_ref = template.speed_ref_m_s
+        while reached < horizon:
+            # The readings of this tick differ from the law's inputs only in the drive's position and speed.
+            speed_m_s = shaft.speed_m_s
+            if (not speed_m_s or shaft._zone is not zone or shaft.below_mark is not below or not shaft.brake_open
+                    or not shaft.drive_running or shaft.slowdown != (0, 0)):
+                break
+            speed_ref = reference(reached, shaft.encoder_m(), round(speed_m_s * 1000.0) / 1000.0)
+            if speed_ref < 0.0:
+                break
+            self._check_safety(reached)
+            if trace is not None:
+                self.commands = replace(template, speed_ref_m_s=speed_ref)
+                self._write_trace(reached, reached)
+            shaft.update(moved._replace(speed_ref_m_s=speed_ref))
+            reached += 1
+        if reached > tick:
+            stepped = reached - tick
+            self.stepped_ticks += stepped
+            self.cruised_ticks += stepped
+            self.commands = replace(template, speed_ref_m_s=speed_ref)
+            self._repeating = False
+            self.tick = reached
+            self._update_flow(reached, self.commands, self.presses)
+        return reached
 
     def _update_flow(self, tick: int, commands: Commands, presses: Presses) -> None:
         """Passengers move; what the car camera recognised as they boarded reaches the controller next tick."""

@@ -1,0 +1,105 @@
+"""The cruise law: what Controller.step() returns, tick after tick, for a car in a plain run when only its motion
+changes. The lockstep simulator uses it to step a run without building a snapshot and a command record every tick.
+
+Rules of this module:
+- Pure, and derived from step(): cruise() looks at one tick's state, inputs and commands (a step that returned its
+  state unchanged, with no events) and answers with a Cruise only when every part of step() but the RUNNING
+  handler's arithmetic is provably idle for any later tick whose inputs differ from these only in tick, position_m
+  and speed_m_s: normal service, no fault active or found, no call, press, recognition, alarm, light curtain,
+  entrapment watch, brake test, learning, settling or rear door, the doors locked, the drive fresh and running
+  with its brake open, no slowdown switch actuated. Anything else: None, and the caller steps.
+- Cruise.reference(tick, position_m, speed_m_s) is the speed reference step() would command at that tick, the rest
+  of its commands being those given (``commands``) and its state the one given, unchanged; or -1.0 where step()
+  may do anything else (the plan's end or a levelling reached, a tracking or speed deviation, a fault the
+  motion could raise: overspeed, the shaft's limits, terminal speed, the slowdown switches below standstill speed;
+  the position indicator changing landing; a brake test falling due). The arithmetic is travel.follow() and
+  supervisor.terminal_speed_exceeded(), the very functions step() calls, so the two agree to the bit.
+- A conservative refusal costs one ordinary step; a wrong answer would change the trace: tests/core/test_cruise.py
+  checks every answer against step() over a recorded busy morning, and tests/sim/test_lockstep.py a day both ways.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from carctl.core import travel
+from carctl.core.context import Context
+from carctl.core.modes import RULES
+from carctl.core.phases import Phase
+from carctl.core.signals import AlarmPhase, Commands, Direction, Inputs
+from carctl.core.state import ControllerState
+from carctl.core.supervisor import STANDSTILL_M_S, detect, terminal_speed_exceeded
+
+NEVER = 1 << 62
+
+
+class Cruise:
+    """The run's law for the ticks after a quiet step (cruise()); reference() per tick."""
+
+    __slots__ = ("ctx", "state", "commands", "run", "direction", "top_m_s", "deviation_m_s", "limits",
+                 "midpoints_m", "position_landing", "brake_test_due_tick")
+
+    def __init__(self, ctx: Context, state: ControllerState, commands: Commands) -> None:
+        self.ctx = ctx
+        self.state = state
+        self.commands = commands
+        self.run = state.run
+        self.direction = Direction.UP if commands.run_up else Direction.DOWN
+        self.top_m_s = ctx.car.rated_speed_m_s  # not a rescue run (cruise() refuses one)
+        self.deviation_m_s = ctx.car.speed_deviation_m_s
+        self.limits = ctx.supervisor_limits
+        self.midpoints_m = ctx.midpoints_m
+        self.position_landing = commands.position_landing
+        due = state.brake_test_due_tick
+        self.brake_test_due_tick = due if due >= 0 else NEVER
+
+    def reference(self, tick: int, position_m: float, speed_m_s: float) -> float:
+        """The speed reference step() commands at ``tick`` for this position and speed (the drive's reported ones),
+        everything else as at the quiet step; -1.0 where step() may do anything else."""
+        if tick >= self.brake_test_due_tick:
+            return -1.0
+        speed = -speed_m_s if speed_m_s < 0 else speed_m_s
+        limits = self.limits
+        if (speed < STANDSTILL_M_S or speed >= limits.overspeed_m_s
+                or not limits.lowest_m <= position_m <= limits.highest_m
+                or terminal_speed_exceeded(limits, position_m, speed_m_s, speed)
+                or bisect.bisect_left(self.midpoints_m, position_m) != self.position_landing):
+            return -1.0
+        verdict, direction, reference, off_m_s = travel.follow(self.ctx, self.run, tick, position_m,  # type: ignore[arg-type]
+                                                               speed_m_s, self.top_m_s)
+        if verdict != travel.FOLLOWING or direction is not self.direction or off_m_s > self.deviation_m_s:
+            return -1.0
+        return reference
+
+
+def cruise(ctx: Context, state: ControllerState, inputs: Inputs, commands: Commands) -> Cruise | None:
+    """The cruise law after a step that took ``state`` and ``inputs`` and returned ``state`` itself, ``commands``
+    and no events; None unless the module's conditions all hold."""
+    if state.phase is not Phase.RUNNING or state.run is None or state.run.profile is None or ctx.rear_door:
+        return None
+    rules = RULES[state.mode]
+    if (rules.rescue_run or rules.recall_main_landing or rules.hold_to_run or rules.learning_run
+            or ctx.car.brake_contacts):
+        return None
+    if (state.faults or state.restored or state.settling or state.correction or state.door.fault is not None
+            or state.brake_test_unanswered or state.brake_test_since_tick >= 0 or state.deviating_since_tick >= 0
+            or state.learning is not None or state.authorised or state.curtain_since_tick >= 0
+            or state.button_streaks or state.trapped_since_tick >= 0 or state.alarm is not AlarmPhase.IDLE
+            or state.alarm_held_since_tick >= 0 or state.alarm_prompt_until_tick >= 0 or state.alarm_pressed
+            or state.dark_tick >= 0 or state.dark):
+        return None
+    if (inputs.mode_request is not None or inputs.on_battery or inputs.learn_button is not state.learn_button_held
+            or inputs.position_unreferenced or not inputs.brake_open or not inputs.drive_running
+            or not inputs.door_locked or not inputs.safety_chain_closed or inputs.light_curtain_blocked
+            or inputs.car_calls_pressed or inputs.hall_up_pressed or inputs.hall_down_pressed or inputs.recognitions
+            or inputs.fault_reset or inputs.alarm_button or inputs.alarm_reset or inputs.alarm_test
+            or inputs.slowdown_top or inputs.slowdown_bottom):
+        return None
+    if commands.run_up == commands.run_down or commands.quick_stop or commands.brake_test:
+        return None
+    if detect(inputs, ctx.supervisor_limits, False, True):
+        return None
+    return Cruise(ctx, state, commands)
+
+
+__all__ = ["Cruise", "cruise"]
