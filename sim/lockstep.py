@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from math import floor
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
@@ -178,7 +179,6 @@ class Lockstep:
         # The last step changed nothing: same state, same commands, no events, no input.
         self._repeating = False
         self._commands_before = self.commands
-        self._sensed = (True, False)  # in_door_zone, below_reference_mark of the cruise law's inputs
         self.event_log: list[Event] | None = [] if keep_events else None
 
     # -- scripted events -----------------------------------------------------------------------------------------
@@ -593,7 +593,6 @@ class Lockstep:
             self.commands = commands
             if self._repeating and self.cruise_runs and new_state.phase is Phase.RUNNING and recording is None:
                 self._cruise_law = controller.cruise(new_state, inputs, commands)
-                self._sensed = (inputs.in_door_zone, inputs.below_reference_mark)
             self._check_safety(tick)
             if self.trace is not None:
                 self._write_trace(tick, tick)
@@ -633,32 +632,44 @@ class Lockstep:
                       self.alarm_until_tick if self.alarm_until_tick > tick else NEVER,
                       shaft.obstructed_until_tick if shaft.obstructed_until_tick > tick else NEVER)
         template = law.commands
-        moved = self._output(template)
-        zone, below = self._sensed
+        if not shaft.plain_run(self._output(template)) or self._violating or (
+                shaft.brake_lifts != self._brake_lifts_seen):
+            return tick
         reference = law.reference
+        update = shaft.update_plain_run
+        run_up = template.run_up
         trace = self.trace
+        # The safety check (_check_safety) on a car in a plain run (doors locked, brake open since its last lift)
+        # can find only the overspeed and the shaft's limits; where either may hold, it is made in full.
+        overspeed_m_s, lowest_m, highest_m = self._overspeed_m_s, self._lowest_m, self._highest_m
         reached = tick
-        speed_ref = template.speed_ref_m_s
+        resolution_m = shaft._encoder_resolution_m
+        speed_ref = last_position_m = 0.0
         while reached < horizon:
             # The readings of this tick differ from the law's inputs only in the drive's position and speed.
             speed_m_s = shaft.speed_m_s
-            if (not speed_m_s or shaft._zone is not zone or shaft.below_mark is not below or not shaft.brake_open
-                    or not shaft.drive_running or shaft.slowdown != (0, 0)):
+            # (The door-zone sensor and the reference mark may change: the law does not look at them.)
+            if not speed_m_s or not shaft.brake_open or shaft.slowdown != (0, 0):
                 break
-            speed_ref = reference(reached, shaft.encoder_m(), round(speed_m_s * 1000.0) / 1000.0)
-            if speed_ref < 0.0:
+            # encoder_m() with nothing injected (no frozen encoder): the count, quantised.
+            position_m = floor((shaft.position_m - shaft.count_offset_m) / resolution_m + 0.5) * resolution_m
+            next_ref = reference(reached, position_m, round(speed_m_s * 1000.0) / 1000.0)
+            if next_ref < 0.0:
                 break
-            self._check_safety(reached)
+            speed_ref, last_position_m = next_ref, position_m
+            if (speed_m_s > overspeed_m_s or -speed_m_s > overspeed_m_s
+                    or not lowest_m <= shaft.position_m <= highest_m):
+                self._check_safety(reached)
             if trace is not None:
-                self.commands = replace(template, speed_ref_m_s=speed_ref)
+                self.commands = law.commands_at(position_m, speed_ref)
                 self._write_trace(reached, reached)
-            shaft.update(moved._replace(speed_ref_m_s=speed_ref))
+            update(run_up, speed_ref)
             reached += 1
         if reached > tick:
             stepped = reached - tick
             self.stepped_ticks += stepped
             self.cruised_ticks += stepped
-            self.commands = replace(template, speed_ref_m_s=speed_ref)
+            self.commands = law.commands_at(last_position_m, speed_ref)
             self._repeating = False
             self.tick = reached
             self._update_flow(reached, self.commands, self.presses)

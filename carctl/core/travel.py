@@ -94,20 +94,25 @@ def follow(ctx: Context, run: Run, tick: int, position_m: float, speed_m_s: floa
     profile = run.profile
     assert profile is not None
     car = ctx.car
+    direction = run.direction
     t_s = (tick - run.start_tick) * ctx.timing.period_s
     planned_m, planned_speed, planned_accel = profile.sample(t_s)
-    travelled_m = (position_m - run.origin_m) * run.direction
+    travelled_m = (position_m - run.origin_m) * direction
     if abs(planned_m - travelled_m) > TRACKING_LIMIT_M:
-        return TRACKING_LOST, run.direction, 0.0, 0.0
-    along_m_s = speed_m_s * run.direction
+        return TRACKING_LOST, direction, 0.0, 0.0
+    along_m_s = speed_m_s * direction
     if t_s < profile.duration_s:
         speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
                                            car.drive_lag_s, car.position_gain_per_s)
-        reference = min(max(speed, 0.0), top_m_s * 1.05)
+        # min(max(speed, 0.0), top_m_s * 1.05), without the two calls (the same value: max and min keep the first
+        # argument unless the second is strictly beyond it).
+        floor = 0.0 if 0.0 > speed else speed
+        ceiling = top_m_s * 1.05
+        reference = ceiling if ceiling < floor else floor
         # The drive must follow the reference it is given (the plan, led by the lag and pulled onto the planned
         # position): measured against it, not against the plan, so that the position correction is not taken for
         # a deviation.
-        return FOLLOWING, run.direction, reference, abs(along_m_s - reference)
+        return FOLLOWING, direction, reference, abs(along_m_s - reference)
     error_m = (ctx.landings_m[run.target] - position_m) * run.direction
     if abs(error_m) <= car.level_tolerance_m and abs(speed_m_s) < STOPPED_M_S or (
             t_s > profile.duration_s + LEVELLING_TIMEOUT_S):
