@@ -11,7 +11,19 @@ Rules of this module:
   pressed a button, and no timer (controller deadlines, the passengers' next move, the next scripted event, an
   obstruction ending, the brake opening, the end of the run) falls inside the skipped span.
   tests/sim/test_lockstep.py checks a seeded day both ways.
-- A stepped tick is nearly always a moving car under feedback, so its cost is the simulator's speed: records are
+- A run's ticks are cruised where that is provably the same as stepping them (_cruise): after a step that returned
+  its state unchanged with no events and no input, the controller's cruise law (Controller.cruise, core/cruise.py)
+  gives the speed reference step() would command from the drive's position and speed alone, or refuses; the shaft
+  moves by it (Shaft.update_plain_run: update()'s arithmetic for a plain run, checked by Shaft.plain_run() on
+  entry), the safety check and the trace see every tick, and no snapshot, command record or board reading is built.
+  A cruise stops before a tick at which the law refuses, a reading other than the drive's position and speed, the
+  door zone and the reference mark would change (the brake, a slowdown switch, the true speed reaching zero, which
+  the passengers see), or anything else may happen (the passengers' next move, a scripted event, an obstruction or
+  a held alarm ending, the end of the traffic or the drain, until_tick); never with a recording (it records every
+  stepped snapshot), a stop callback, a withheld or silent source, a learn procedure, the alarm line busy, a fault
+  injected or a rear door. The next stepped tick reads the boards afresh. tests/sim/test_cruise.py checks the law
+  against step() and the traces three ways; cruise=False (or skip_idle=False) steps every run in full.
+- A stepped tick is a car starting, stopping or standing under feedback, so its cost still counts: records are
   built by the fast constructors (core/records.py) and nothing is rebuilt that did not change.
 - Deterministic for a scenario and seed: no clock, no unseeded randomness.
 """
