@@ -12,7 +12,8 @@ Rules of this module:
   closed, follows the speed reference with a first-order lag inside its own acceleration limit, ramps to a stop and
   drops the brake when the run command goes, and drops the brake at once on a quick stop, a trip or a chain break.
 - is_steady() and next_input_change_tick() tell the lockstep loop when, and for how long, the sensors cannot
-  change under the same commands.
+  change under the same commands; plain_run() when update() would move only the drive, by its speed loop, which
+  update_plain_run() then does by the same arithmetic (_follow, _move), for the lockstep's cruised runs.
 - Mains loss: the drive trips on undervoltage and the door operator stops. With a rescue device fitted, after
   rescue_switch_s its battery feeds the drive and the door operator: the drive reports ON_BATTERY, runs at no more
   than rescue_speed_limit_m_s, and trips on overcurrent if asked to lift more out-of-balance mass than
