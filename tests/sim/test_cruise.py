@@ -72,3 +72,21 @@ def test_cruising_runs_gives_the_trace_of_stepping_every_tick() -> None:
             assert sim.cruised_ticks == 0
     assert traces[0] == traces[1] == traces[2]
     assert reports[0] == reports[1] == reports[2]
+
+
+def test_a_drive_withheld_mid_run_keeps_the_reading_of_the_tick_before() -> None:
+    """A comm loss scripted mid-run (as the property tests strike one): the drive's status the controller keeps is
+    that of the last tick before it, cruised or stepped (a cruise once left the reading of its first tick)."""
+    events = [{"t_s": 1.0, "type": "car_call", "landing": 5}, {"t_s": 67.8, "type": "car_call", "landing": 0},
+              {"t_s": 3.3, "type": "fault", "kind": "comm_loss"}, {"t_s": 3.32, "type": "clear_fault",
+                                                                   "kind": "comm_loss"}]
+    scenario = from_dict({"traffic": {"pattern": "none", "duration_s": 150.0, "drain_s": 600.0}, "events": events})
+    traces, faults = [], []
+    for cruise in (True, False):
+        buffer = io.StringIO()
+        sim = Lockstep(scenario, trace=buffer, cruise=cruise)
+        faults.append([fault["kind"] for fault in sim.run()["faults"]])
+        traces.append(buffer.getvalue())
+        assert (sim.cruised_ticks > 1000) is cruise
+    assert traces[0] == traces[1]
+    assert "position_tracking" not in faults[0]
