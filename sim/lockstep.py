@@ -22,8 +22,10 @@ Rules of this module:
   a held alarm ending, the end of the traffic or the drain, until_tick), and the tick before that is stepped in
   full, so that a source withheld from then on keeps the reading stepping every tick leaves; never with a recording
   (it records every stepped snapshot), a stop callback, a withheld or silent source, a learn procedure, the alarm
-  line busy, a fault injected or a rear door. The next stepped tick reads the boards afresh. tests/sim/test_cruise.py checks the law
-  against step() and the traces three ways; cruise=False (or skip_idle=False) steps every run in full.
+  line busy, a fault injected or a rear door. A cruise begins at a tick sensed as any (Cruise.holds_for: its inputs
+  differ from the law's quiet step's only in the car's motion, whatever changed between two advance() calls), and
+  the next stepped tick reads the boards afresh. tests/sim/test_cruise.py checks the law against step() and the
+  traces three ways; cruise=False (or skip_idle=False) steps every run in full.
 - A stepped tick is a car starting, stopping or standing under feedback, so its cost still counts: records are
   built by the fast constructors (core/records.py) and nothing is rebuilt that did not change.
 - Deterministic for a scenario and seed: no clock, no unseeded randomness.
@@ -560,16 +562,18 @@ class Lockstep:
             tick = self.tick
             presses = self.presses
             pending = self.pending
-            if self._cruise_law is not None:
-                reached = self._cruise(tick, until_tick) if stop is None else tick
-                self._cruise_law = None
-                if reached > tick:
-                    continue
             if self.script:
                 self._apply_script(tick, presses, pending)
             if self.learn_procedure is not None and self.learn_procedure.step(self, tick):
                 self.learn_procedure = None
             inputs = self._sense(tick, presses, pending)
+            if self._cruise_law is not None:
+                # This tick's inputs, sensed as any stepped tick's, must be what the law was made for but for the
+                # car's motion: whatever else changed since (a scripted event, a procedure between two advance()
+                # calls: an alarm held, a door obstructed, a key turned) is stepped.
+                law, self._cruise_law = self._cruise_law, None
+                if stop is None and law.holds_for(inputs) and self._cruise(law, tick, until_tick) > tick:
+                    continue
             previous = self._previous_inputs
             had_input = presses.any() or pending.any() or self.learn_procedure is not None
             if (self._repeating and self.skip_idle and previous is not None and not had_input
@@ -625,16 +629,15 @@ class Lockstep:
         return actuators(drive_command(commands), car_top_outputs(commands),
                          rear=rear_car_top_outputs(commands) if self.shaft.rear is not None else None)
 
-    def _cruise(self, tick: int, until_tick: int) -> int:
-        """Step the run on from ``tick`` by the controller's cruise law (core/cruise.py) while only the car's motion
-        changes, and return the tick reached (``tick``: none stepped). Each tick is what a stepped one is, but that
+    def _cruise(self, law: Cruise, tick: int, until_tick: int) -> int:
+        """Step the run on from ``tick`` (its inputs sensed, and found to hold for ``law``) by the controller's cruise
+        law (core/cruise.py) while only the car's motion changes, and return the tick reached (``tick``: none
+        stepped). Each tick is what a stepped one is, but that
         the snapshot, the command record and the readings are not built: the drive's position and speed as it
         reports them go to the law, its speed reference to the shaft, and the safety check and the trace see the
         tick. Ends before a tick whose readings differ in anything else, where the law refuses, and at the first
         tick anything else may happen (a passenger's move, a scripted event, an obstruction ending, the end of the
         traffic); the readings are taken afresh by the next stepped tick."""
-        law = self._cruise_law
-        assert law is not None
         shaft = self.shaft
         if (law.state is not self.state or self.comm_lost_since >= 0 or self.frozen_since >= 0 or self.silent_since
                 or self.learn_procedure is not None or self.alarm_line.busy or shaft.injected or shaft.rear is not None

@@ -11,7 +11,8 @@ Rules of this module:
   deviation or rear door, the doors locked, the drive fresh and running with its brake open, no slowdown switch
   actuated. A landing button seen held is allowed until it counts as released or stuck. Anything else: None, and
   the caller steps.
-- Cruise.reference(tick, position_m, speed_m_s) is the speed reference step() would command at that tick, its state
+- Cruise.holds_for(inputs) tells whether a tick's inputs are such (MOTION_FIELDS); for a tick whose inputs are,
+  Cruise.reference(tick, position_m, speed_m_s) is the speed reference step() would command at that tick, its state
   the one given, unchanged, and no events; or -1.0 where step() may do anything else (the plan's end or a levelling
   reached, a tracking or speed deviation, a fault the motion could raise: overspeed, the shaft's limits, terminal
   speed, the slowdown switches below standstill speed; a timer of the state falling due). Its whole commands are
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from carctl.core import travel, watch
 from carctl.core.context import Context
@@ -37,16 +38,25 @@ from carctl.core.state import ControllerState
 from carctl.core.supervisor import STANDSTILL_M_S, detect, terminal_speed_exceeded
 
 NEVER = 1 << 62
+# The inputs that may differ from the quiet step's on a tick the law answers for; every other field must be equal
+# (Cruise.holds_for).
+MOTION_FIELDS = frozenset({"tick", "position_m", "speed_m_s", "in_door_zone", "below_reference_mark"})
+_STEADY_NAMES = tuple(spec.name for spec in fields(Inputs) if spec.name not in MOTION_FIELDS)
+
+
+def _steady_fields(inputs: Inputs) -> tuple[object, ...]:
+    return tuple([getattr(inputs, name) for name in _STEADY_NAMES])
 
 
 class Cruise:
     """The run's law for the ticks after a quiet step (cruise()); reference() per tick."""
 
-    __slots__ = ("ctx", "state", "commands", "run", "direction", "top_m_s", "deviation_m_s", "limits",
+    __slots__ = ("ctx", "quiet", "state", "commands", "run", "direction", "top_m_s", "deviation_m_s", "limits",
                  "midpoints_m", "clear_low_m", "clear_high_m", "standstill_m_s", "until_tick")
 
-    def __init__(self, ctx: Context, state: ControllerState, commands: Commands) -> None:
+    def __init__(self, ctx: Context, state: ControllerState, inputs: Inputs, commands: Commands) -> None:
         self.ctx = ctx
+        self.quiet = _steady_fields(inputs)
         self.state = state
         self.commands = commands
         self.run = state.run
@@ -65,6 +75,10 @@ class Cruise:
         # counts as released or as stuck (watch.watch_inputs, which looks at nothing else here).
         due = state.brake_test_due_tick
         self.until_tick = min([due if due >= 0 else NEVER, *watch.deadlines(ctx, state)])
+
+    def holds_for(self, inputs: Inputs) -> bool:
+        """These inputs differ from the quiet step's only where the law lets them (MOTION_FIELDS)."""
+        return _steady_fields(inputs) == self.quiet
 
     def reference(self, tick: int, position_m: float, speed_m_s: float) -> float:
         """The speed reference step() commands at ``tick`` for this position and speed (the drive's reported ones),
@@ -123,7 +137,7 @@ def cruise(ctx: Context, state: ControllerState, inputs: Inputs, commands: Comma
         return None
     if detect(inputs, ctx.supervisor_limits, False, True):
         return None
-    return Cruise(ctx, state, commands)
+    return Cruise(ctx, state, inputs, commands)
 
 
-__all__ = ["Cruise", "cruise"]
+__all__ = ["MOTION_FIELDS", "Cruise", "cruise"]

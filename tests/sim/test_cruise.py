@@ -90,3 +90,25 @@ def test_a_drive_withheld_mid_run_keeps_the_reading_of_the_tick_before() -> None
         assert (sim.cruised_ticks > 1000) is cruise
     assert traces[0] == traces[1]
     assert "position_tracking" not in faults[0]
+
+
+def test_what_changes_between_two_advances_mid_run_is_stepped() -> None:
+    """An alarm held and a door obstructed between two advance() calls mid-run (as the procedures do): the tick they
+    begin at is sensed and stepped, so cruised or not, the same events and trace."""
+    scenario = from_dict({"traffic": {"pattern": "none", "duration_s": 60.0, "drain_s": 0.0},
+                          "events": [{"t_s": 0.5, "type": "car_call", "landing": 5}]})
+    traces, events = [], []
+    for cruise in (True, False):
+        buffer = io.StringIO()
+        sim = Lockstep(scenario, trace=buffer, keep_events=True, cruise=cruise)
+        sim.advance(round(5.0 / sim.period_s))
+        assert sim.state.phase.value == "running"
+        sim.alarm_until_tick = sim.tick + round(4.0 / sim.period_s)
+        sim.advance(round(7.0 / sim.period_s))
+        sim.shaft.obstructed_until_tick = sim.tick + round(1.0 / sim.period_s)
+        sim.advance(round(30.0 / sim.period_s))
+        traces.append(buffer.getvalue())
+        assert sim.event_log is not None
+        events.append([(event.kind, event.tick, event.detail) for event in sim.event_log])
+    assert traces[0] == traces[1] and events[0] == events[1]
+    assert any(kind.value == "alarm_button" for kind, _, _ in events[0])
