@@ -61,9 +61,9 @@ def step_costs(scenario: Scenario) -> dict[str, Any]:
         sim.shaft.update = _timed(samples["physics"], sim.shaft.update)  # type: ignore[method-assign]
         cruise_span = sim._cruise
 
-        def cruised(tick: int, until_tick: int) -> int:
+        def cruised(law: Any, tick: int, until_tick: int) -> int:
             started = time.perf_counter_ns()
-            reached = cruise_span(tick, until_tick)
+            reached = cruise_span(law, tick, until_tick)
             if reached > tick:
                 spans.append((time.perf_counter_ns() - started, reached - tick))
             return reached
