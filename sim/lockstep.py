@@ -11,7 +11,22 @@ Rules of this module:
   pressed a button, and no timer (controller deadlines, the passengers' next move, the next scripted event, an
   obstruction ending, the brake opening, the end of the run) falls inside the skipped span.
   tests/sim/test_lockstep.py checks a seeded day both ways.
-- A stepped tick is nearly always a moving car under feedback, so its cost is the simulator's speed: records are
+- A run's ticks are cruised where that is provably the same as stepping them (_cruise): after a step that returned
+  its state unchanged with no events and no input, the controller's cruise law (Controller.cruise, core/cruise.py)
+  gives the speed reference step() would command from the drive's position and speed alone, or refuses; the shaft
+  moves by it (Shaft.update_plain_run: update()'s arithmetic for a plain run, checked by Shaft.plain_run() on
+  entry), the safety check and the trace see every tick, and no snapshot, command record or board reading is built.
+  A cruise stops before a tick at which the law refuses, a reading other than the drive's position and speed, the
+  door zone and the reference mark would change (the brake, a slowdown switch, the true speed reaching zero, which
+  the passengers see), or anything else may happen (the passengers' next move, a scripted event, an obstruction or
+  a held alarm ending, the end of the traffic or the drain, until_tick), and the tick before that is stepped in
+  full, so that a source withheld from then on keeps the reading stepping every tick leaves; never with a recording
+  (it records every stepped snapshot), a stop callback, a withheld or silent source, a learn procedure, the alarm
+  line busy, a fault injected or a rear door. A cruise begins at a tick sensed as any (Cruise.holds_for: its inputs
+  differ from the law's quiet step's only in the car's motion, whatever changed between two advance() calls), and
+  the next stepped tick reads the boards afresh. tests/sim/test_cruise.py checks the law against step() and the
+  traces three ways; cruise=False (or skip_idle=False) steps every run in full.
+- A stepped tick is a car starting, stopping or standing under feedback, so its cost still counts: records are
   built by the fast constructors (core/records.py) and nothing is rebuilt that did not change.
 - Deterministic for a scenario and seed: no clock, no unseeded randomness.
 """
@@ -20,12 +35,14 @@ from __future__ import annotations
 
 import json
 import time
+from math import floor
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from carctl.core.config import ConfigError
-from carctl.core.controller import Controller, ControllerState
+from carctl.core.controller import Controller, ControllerState, Phase
+from carctl.core.cruise import Cruise
 from carctl.core.learning import landings_from_detail, with_learned_landings
 from carctl.core.state import kept_alarm, latched_faults
 from carctl.protocol.modem import Step
@@ -38,7 +55,7 @@ from carctl.protocol.sense import (BoardReadings, SwitchLevels, car_top_outputs,
                                    rear_car_top_outputs, sense, switch_levels)
 from sim.metrics import passenger_metrics
 from sim.panels import car_top_reading, rear_car_top_reading
-from sim.physics import Shaft, actuators
+from sim.physics import Actuators, Shaft, actuators
 from sim.learnrun import LearnProcedure
 from sim.scenario import Scenario, ScriptedEvent
 from sim.runstats import LevellingStats, PassengerStats, levelling_summary_mm
@@ -97,9 +114,10 @@ class Lockstep:
     def __init__(self, scenario: Scenario, skip_idle: bool = True, trace: IO[str] | None = None,
                  trace_every: int = 1, recording: Recording | None = None,
                  extra_passengers: list[Passenger] | None = None, keep_events: bool = False,
-                 camera: Any = None, bounded: bool = False) -> None:
+                 camera: Any = None, bounded: bool = False, cruise: bool = True) -> None:
         """``bounded``: memory that does not grow with the run (a year): passengers are drawn as they arrive and
-        counted into streaming statistics (sim/runstats.py), with the same report; not with a camera."""
+        counted into streaming statistics (sim/runstats.py), with the same report; not with a camera. ``cruise``:
+        runs cruised by the controller's cruise law where that is the same as stepping them (_cruise)."""
         self.scenario = scenario
         config = scenario.controller
         self.config = config
@@ -123,6 +141,10 @@ class Lockstep:
                 camera.assign(passenger)
             self.flow.camera = camera
         self.skip_idle = skip_idle
+        # Runs cruised (_cruise): only with skip_idle, as the other way of not doing what changes nothing.
+        self.cruise_runs = cruise and skip_idle
+        self._cruise_law: Cruise | None = None
+        self.cruised_ticks = 0
         self.trace = trace
         self.trace_every = max(1, trace_every)
         self.recording = recording
@@ -560,6 +582,13 @@ class Lockstep:
             if self.learn_procedure is not None and self.learn_procedure.step(self, tick):
                 self.learn_procedure = None
             inputs = self._sense(tick, presses, pending)
+            if self._cruise_law is not None:
+                # This tick's inputs, sensed as any stepped tick's, must be what the law was made for but for the
+                # car's motion: whatever else changed since (a scripted event, a procedure between two advance()
+                # calls: an alarm held, a door obstructed, a key turned) is stepped.
+                law, self._cruise_law = self._cruise_law, None
+                if stop is None and law.holds_for(inputs) and self._cruise(law, tick, until_tick) > tick:
+                    continue
             previous = self._previous_inputs
             had_input = presses.any() or pending.any() or self.learn_procedure is not None
             if (self._repeating and self.skip_idle and previous is not None and not had_input
@@ -594,12 +623,12 @@ class Lockstep:
             self._previous_inputs = inputs
             self.state = new_state
             self.commands = commands
+            if self._repeating and self.cruise_runs and new_state.phase is Phase.RUNNING and recording is None:
+                self._cruise_law = controller.cruise(new_state, inputs, commands)
             self._check_safety(tick)
             if self.trace is not None:
                 self._write_trace(tick, tick)
-            # What the drive and the car-top board get (the car panel's and landings' outputs move nothing).
-            shaft.update(actuators(drive_command(commands), car_top_outputs(commands),
-                                   rear=rear_car_top_outputs(commands) if shaft.rear is not None else None))
+            shaft.update(self._output(commands))
             if had_input:
                 self.presses = presses = Presses()
                 self.pending = _Pending()
@@ -608,6 +637,77 @@ class Lockstep:
             if stop is not None and stop():
                 return True
         return False
+
+    def _output(self, commands: Commands) -> Actuators:
+        """The firmware's output step: what the drive and the car-top board get (the car panel's and landings'
+        outputs move nothing), as what moves the shaft."""
+        return actuators(drive_command(commands), car_top_outputs(commands),
+                         rear=rear_car_top_outputs(commands) if self.shaft.rear is not None else None)
+
+    def _cruise(self, law: Cruise, tick: int, until_tick: int) -> int:
+        """Step the run on from ``tick`` (its inputs sensed, and found to hold for ``law``) by the controller's cruise
+        law (core/cruise.py) while only the car's motion changes, and return the tick reached (``tick``: none
+        stepped). Each tick is what a stepped one is, but that
+        the snapshot, the command record and the readings are not built: the drive's position and speed as it
+        reports them go to the law, its speed reference to the shaft, and the safety check and the trace see the
+        tick. Ends before a tick whose readings differ in anything else, where the law refuses, and at the first
+        tick anything else may happen (a passenger's move, a scripted event, an obstruction ending, the end of the
+        traffic); the readings are taken afresh by the next stepped tick."""
+        shaft = self.shaft
+        if (law.state is not self.state or self.comm_lost_since >= 0 or self.frozen_since >= 0 or self.silent_since
+                or self.learn_procedure is not None or self.alarm_line.busy or shaft.injected or shaft.rear is not None
+                or shaft.door_units or shaft.drive_fault_code or self.presses.any() or self.pending.any()):
+            return tick
+        # The last tick before the horizon is stepped in full: at the horizon a source may fall silent or be withheld
+        # (a scripted fault, or one injected between two advance() calls), which keeps its last reading, and that
+        # must be the reading of the tick before, as stepping every tick leaves it.
+        horizon = min(until_tick, self.flow.next_event_tick(), self._next_script_tick(),
+                      self.end_tick if tick < self.end_tick else NEVER, self.drain_end_tick,
+                      self.alarm_until_tick if self.alarm_until_tick > tick else NEVER,
+                      shaft.obstructed_until_tick if shaft.obstructed_until_tick > tick else NEVER) - 1
+        template = law.commands
+        if not shaft.plain_run(self._output(template)) or self._violating or (
+                shaft.brake_lifts != self._brake_lifts_seen):
+            return tick
+        reference = law.reference
+        update = shaft.update_plain_run
+        run_up = template.run_up
+        trace = self.trace
+        # The safety check (_check_safety) on a car in a plain run (doors locked, brake open since its last lift)
+        # can find only the overspeed and the shaft's limits; where either may hold, it is made in full.
+        overspeed_m_s, lowest_m, highest_m = self._overspeed_m_s, self._lowest_m, self._highest_m
+        reached = tick
+        resolution_m = shaft._encoder_resolution_m
+        speed_ref = last_position_m = 0.0
+        while reached < horizon:
+            # The readings of this tick differ from the law's inputs only in the drive's position and speed.
+            speed_m_s = shaft.speed_m_s
+            # (The door-zone sensor and the reference mark may change: the law does not look at them.)
+            if not speed_m_s or not shaft.brake_open or shaft.slowdown != (0, 0):
+                break
+            # encoder_m() with nothing injected (no frozen encoder): the count, quantised.
+            position_m = floor((shaft.position_m - shaft.count_offset_m) / resolution_m + 0.5) * resolution_m
+            next_ref = reference(reached, position_m, round(speed_m_s * 1000.0) / 1000.0)
+            if next_ref < 0.0:
+                break
+            speed_ref, last_position_m = next_ref, position_m
+            if (speed_m_s > overspeed_m_s or -speed_m_s > overspeed_m_s
+                    or not lowest_m <= shaft.position_m <= highest_m):
+                self._check_safety(reached)
+            if trace is not None:
+                self.commands = law.commands_at(position_m, speed_ref)
+                self._write_trace(reached, reached)
+            update(run_up, speed_ref)
+            reached += 1
+        if reached > tick:
+            stepped = reached - tick
+            self.stepped_ticks += stepped
+            self.cruised_ticks += stepped
+            self.commands = law.commands_at(last_position_m, speed_ref)
+            self._repeating = False
+            self.tick = reached
+            self._update_flow(reached, self.commands, self.presses)
+        return reached
 
     def _update_flow(self, tick: int, commands: Commands, presses: Presses) -> None:
         """Passengers move; what the car camera recognised as they boarded reaches the controller next tick."""

@@ -12,7 +12,8 @@ Rules of this module:
   closed, follows the speed reference with a first-order lag inside its own acceleration limit, ramps to a stop and
   drops the brake when the run command goes, and drops the brake at once on a quick stop, a trip or a chain break.
 - is_steady() and next_input_change_tick() tell the lockstep loop when, and for how long, the sensors cannot
-  change under the same commands.
+  change under the same commands; plain_run() when update() would move only the drive, by its speed loop, which
+  update_plain_run() then does by the same arithmetic (_follow, _move), for the lockstep's cruised runs.
 - Mains loss: the drive trips on undervoltage and the door operator stops. With a rescue device fitted, after
   rescue_switch_s its battery feeds the drive and the door operator: the drive reports ON_BATTERY, runs at no more
   than rescue_speed_limit_m_s, and trips on overcurrent if asked to lift more out-of-balance mass than
@@ -323,7 +324,8 @@ class Shaft:
         total = self.load_kg + self.extra_load_kg
         self.position_m = self.sheave_m - self._stretch_m_per_kg * total
         self._zone = self._door_zone_at(self.position_m)
-        self.slowdown = self._slowdown_at(self.position_m)
+        # With no terminal switches fitted (the usual car) none is ever actuated: _slowdown_at's (0, 0).
+        self.slowdown = self._slowdown_at(self.position_m) if self.slowdown_m else (0, 0)
         below = self.position_m < self.mark_m
         if below is not self.below_mark:
             self.below_mark = below
@@ -409,12 +411,7 @@ class Shaft:
                 target = reference if commands.run_up else -reference
                 if "drive_runaway" in self.injected:
                     target = 10.0 if commands.run_up else -10.0  # the speed loop has failed: flat out
-                change = (target - speed) * self.alpha
-                if change > self.max_dv:
-                    change = self.max_dv
-                elif change < -self.max_dv:
-                    change = -self.max_dv
-                speed += change
+                speed = self._follow(target, speed)
         elif self.brake_open or speed:
             # Run removed: a controlled ramp to zero speed, then the brake closes; a car sliding on its closed brake
             # (after a stop at once) stops as the brake stops it.
@@ -431,22 +428,56 @@ class Shaft:
         else:
             self.drive_running = False
         if speed:
-            self.moving_ticks += 1
-            old = self.speed_m_s
-            moved_m = (old + speed) / 2 * self.period_s
-            self.sheave_m += moved_m
-            if self.encoder_slipping:
-                self.count_offset_m += ENCODER_SLIP_FRACTION * moved_m
-            self._stretch()
-            # Energy: the motor lifts the out-of-balance mass and accelerates the whole system; braking energy
-            # is dissipated in the braking resistor, not returned.
-            car_kg = self._car_mass_kg + self.load_kg + self.extra_load_kg
-            unbalance_kg = car_kg - self.counterweight_kg
-            moving_kg = car_kg + self.counterweight_kg
-            accel = (speed - old) / self.period_s
-            power_w = (unbalance_kg * GRAVITY_M_S2 + moving_kg * accel) * speed
-            if power_w > 0:
-                self.energy_j += power_w / self._drive_efficiency * self.period_s
+            self._move(speed)
+        self.speed_m_s = speed
+
+    def _follow(self, target: float, speed: float) -> float:
+        """The drive's speed loop, one period: a first-order lag towards ``target`` inside its acceleration limit."""
+        change = (target - speed) * self.alpha
+        if change > self.max_dv:
+            change = self.max_dv
+        elif change < -self.max_dv:
+            change = -self.max_dv
+        return speed + change
+
+    def _move(self, speed: float) -> None:
+        """The car moves one period, from speed_m_s to ``speed`` (not zero), and the motor's energy is counted."""
+        self.moving_ticks += 1
+        old = self.speed_m_s
+        moved_m = (old + speed) / 2 * self.period_s
+        self.sheave_m += moved_m
+        if self.encoder_slipping:
+            self.count_offset_m += ENCODER_SLIP_FRACTION * moved_m
+        self._stretch()
+        # Energy: the motor lifts the out-of-balance mass and accelerates the whole system; braking energy
+        # is dissipated in the braking resistor, not returned.
+        car_kg = self._car_mass_kg + self.load_kg + self.extra_load_kg
+        unbalance_kg = car_kg - self.counterweight_kg
+        moving_kg = car_kg + self.counterweight_kg
+        accel = (speed - old) / self.period_s
+        power_w = (unbalance_kg * GRAVITY_M_S2 + moving_kg * accel) * speed
+        if power_w > 0:
+            self.energy_j += power_w / self._drive_efficiency * self.period_s
+
+    def plain_run(self, commands: ShaftCommand) -> bool:
+        """Under these commands update() moves only the drive, by its speed loop: a run with the brake open, nothing
+        injected, on mains, and every door shut, locked and still, told nothing that moves it (is_steady()'s
+        counterpart for a moving car; the lockstep's cruise checks it once, and the brake's staying open each
+        tick)."""
+        return (commands.run_up != commands.run_down and not commands.quick_stop and not commands.brake_test
+                and not commands.door_open and self.brake_open and self.drive_running and not self.injected
+                and not self.brake_hanging and self.power_lost_tick < 0 and not self.on_battery
+                and not self.drive_fault_code and self.rear is None and self.door_units == 0 and self.door_motion == 0
+                and self.lock_count >= self.lock_ticks and not self.test_torque)
+
+    def update_plain_run(self, run_up: bool, speed_ref_m_s: float) -> None:
+        """update() where plain_run() holds of the commands (and the brake is still open): the same arithmetic, none
+        of the checks that cannot apply."""
+        self.tick += 1
+        reference = speed_ref_m_s if run_up else -speed_ref_m_s
+        speed = self._follow(reference, self.speed_m_s)
+        if speed:
+            self._move(speed)
         self.speed_m_s = speed
 
     def _drop_brake(self) -> None:

@@ -31,6 +31,7 @@ from carctl.core import (access, alarm, brake, braketest, correction, energy, in
 from carctl.core import calls as call_registry
 from carctl.core.config import ControllerConfig
 from carctl.core.context import Context
+from carctl.core.cruise import Cruise, cruise
 from carctl.core.door import DoorPhase
 from carctl.core.faults import Fault
 from carctl.core.faults import latched as latched_among
@@ -108,6 +109,11 @@ class Controller:
         candidates += brake.deadlines(self.context, state)
         candidates += braketest.deadlines(self.context, state)
         return min((tick for tick in candidates if tick > after), default=1 << 62)
+
+    def cruise(self, state: ControllerState, inputs: Inputs, commands: Commands) -> Cruise | None:
+        """After a step that took ``state`` and ``inputs`` and returned ``state`` itself and ``commands`` with no
+        events: the law step() follows while only the car's motion changes, or None (cruise.py)."""
+        return cruise(self.context, state, inputs, commands)
 
     def step(self, state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
         ctx = self.context

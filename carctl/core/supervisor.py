@@ -111,6 +111,23 @@ def slowdown_switches_agree(inputs: Inputs, limits: SupervisorLimits) -> bool:
     return True
 
 
+def terminal_speed_exceeded(limits: SupervisorLimits, position_m: float, speed_m_s: float, speed: float) -> bool:
+    """Terminal speed limiting (by the count): towards a terminal landing, no faster than the speed from which the
+    allowed deceleration stops the car at it, but never below the slow runs' own speeds (inspection and levelling
+    slow down by the position gain, not by the profile's deceleration); a zone of 0 turns it off. ``speed_m_s``
+    signed, ``speed`` its magnitude. (detect() and the cruise law, cruise.py, both ask this.)"""
+    if limits.terminal_zone_m <= 0.0:
+        left_m = 1.0
+    elif speed_m_s > 0.0:
+        left_m = limits.top_m - position_m
+    elif speed_m_s < 0.0:
+        left_m = position_m - limits.bottom_m
+    else:
+        left_m = limits.terminal_zone_m + 1.0
+    return left_m < limits.terminal_zone_m and speed > limits.terminal_floor_m_s + limits.terminal_margin_m_s and (
+        speed > math.sqrt(2.0 * limits.terminal_decel_m_s2 * max(0.0, left_m)) + limits.terminal_margin_m_s)
+
+
 def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position_trusted: bool = True) -> set[Fault]:
     """The fault conditions present in this snapshot. An untrusted position (before a correction run has
     re-referenced it) is not held against the final limits: the shaft's own final-limit switches open the safety
@@ -149,19 +166,7 @@ def detect(inputs: Inputs, limits: SupervisorLimits, relevelling: bool, position
         position = inputs.position_m
         if not limits.lowest_m <= position <= limits.highest_m:
             present.add(Fault.SHAFT_LIMIT)
-        # Terminal speed limiting: towards a terminal landing, no faster than the speed from which the allowed
-        # deceleration stops the car at it, but never below the slow runs' own speeds (inspection and levelling
-        # slow down by the position gain, not by the profile's deceleration); a zone of 0 turns it off.
-        if limits.terminal_zone_m <= 0.0:
-            left_m = 1.0
-        elif inputs.speed_m_s > 0.0:
-            left_m = limits.top_m - position
-        elif inputs.speed_m_s < 0.0:
-            left_m = position - limits.bottom_m
-        else:
-            left_m = limits.terminal_zone_m + 1.0
-        if left_m < limits.terminal_zone_m and speed > limits.terminal_floor_m_s + limits.terminal_margin_m_s and (
-                speed > math.sqrt(2.0 * limits.terminal_decel_m_s2 * max(0.0, left_m)) + limits.terminal_margin_m_s):
+        if terminal_speed_exceeded(limits, position, inputs.speed_m_s, speed):
             present.add(Fault.TERMINAL_SPEED)
     # The slowdown switches judge the same limit at their own positions whatever the count says: a count that has
     # slipped (or is not yet referenced) would otherwise let the car into the buffer at speed. Not from a stale
@@ -243,5 +248,5 @@ def enforce(commands: Commands, faults: frozenset[Fault], inputs: Inputs, releve
 
 
 __all__ = ["FAULTS", "RELEVEL_LIMIT_M_S", "SAFE_STOP", "STANDSTILL_M_S", "TRACKING_LIMIT_M", "Fault", "FaultLevel",
-           "FaultSpec", "SupervisorLimits", "detect", "enforce", "fault_detail", "parse_fault_detail", "update_faults",
-           "worst_level"]
+           "FaultSpec", "SupervisorLimits", "detect", "enforce", "fault_detail", "parse_fault_detail",
+           "terminal_speed_exceeded", "update_faults", "worst_level"]

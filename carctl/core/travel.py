@@ -82,37 +82,60 @@ def starting(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
     return running(ctx, state, inputs, rules, events, found)
 
 
+# What follow() found: the run goes on, its position strayed from the plan, or the car has levelled (or given up).
+FOLLOWING, TRACKING_LOST, LEVELLED = 0, 1, 2
+
+
+def follow(ctx: Context, run: Run, tick: int, position_m: float, speed_m_s: float,
+           top_m_s: float) -> tuple[int, Direction, float, float]:
+    """The RUNNING handler's arithmetic for one tick: (verdict, direction, speed reference, how far the measured speed
+    is off what it must be). running() and the cruise law (cruise.py) both take it from here, so they agree to the
+    bit."""
+    profile = run.profile
+    assert profile is not None
+    car = ctx.car
+    direction = run.direction
+    t_s = (tick - run.start_tick) * ctx.timing.period_s
+    planned_m, planned_speed, planned_accel = profile.sample(t_s)
+    travelled_m = (position_m - run.origin_m) * direction
+    if abs(planned_m - travelled_m) > TRACKING_LIMIT_M:
+        return TRACKING_LOST, direction, 0.0, 0.0
+    along_m_s = speed_m_s * direction
+    if t_s < profile.duration_s:
+        speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
+                                           car.drive_lag_s, car.position_gain_per_s)
+        # min(max(speed, 0.0), top_m_s * 1.05), without the two calls (the same value: max and min keep the first
+        # argument unless the second is strictly beyond it).
+        floor = 0.0 if 0.0 > speed else speed
+        ceiling = top_m_s * 1.05
+        reference = ceiling if ceiling < floor else floor
+        # The drive must follow the reference it is given (the plan, led by the lag and pulled onto the planned
+        # position): measured against it, not against the plan, so that the position correction is not taken for
+        # a deviation.
+        return FOLLOWING, direction, reference, abs(along_m_s - reference)
+    error_m = (ctx.landings_m[run.target] - position_m) * run.direction
+    if abs(error_m) <= car.level_tolerance_m and abs(speed_m_s) < STOPPED_M_S or (
+            t_s > profile.duration_s + LEVELLING_TIMEOUT_S):
+        return LEVELLED, run.direction, 0.0, 0.0
+    creep = motion.levelling_speed_m_s(error_m, car.relevel_speed_m_s, car.position_gain_per_s)
+    # While creeping onto the landing it must stay below the creep speed.
+    return (FOLLOWING, run.direction if error_m > 0 else Direction(-run.direction), creep,
+            along_m_s - car.relevel_speed_m_s)
+
+
 def running(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules, events: list[Event],
             found: set[Fault]) -> tuple[ControllerState, DriveRequest]:
     run = state.run
     assert run is not None and run.profile is not None
     tick = inputs.tick
-    car = ctx.car
-    t_s = (tick - run.start_tick) * ctx.timing.period_s
-    planned_m, planned_speed, planned_accel = run.profile.sample(t_s)
-    travelled_m = (inputs.position_m - run.origin_m) * run.direction
-    if abs(planned_m - travelled_m) > TRACKING_LIMIT_M:
+    top_m_s = ctx.rescue_limits.speed_m_s if rules.rescue_run else ctx.car.rated_speed_m_s
+    verdict, direction, reference, off_m_s = follow(ctx, run, tick, inputs.position_m, inputs.speed_m_s, top_m_s)
+    if verdict == TRACKING_LOST:
         found.add(Fault.POSITION_TRACKING)
         return enter(state, Cue.TRACKING_LOST, tick, run=None), HOLD
-    during_profile = t_s < run.profile.duration_s
-    if during_profile:
-        speed = motion.speed_reference_m_s(planned_speed, planned_accel, planned_m - travelled_m,
-                                           car.drive_lag_s, car.position_gain_per_s)
-        top_m_s = ctx.rescue_limits.speed_m_s if rules.rescue_run else car.rated_speed_m_s
-        request = DriveRequest(run.direction, min(max(speed, 0.0), top_m_s * 1.05))
-    else:
-        error_m = (ctx.landings_m[run.target] - inputs.position_m) * run.direction
-        if abs(error_m) <= car.level_tolerance_m and abs(inputs.speed_m_s) < STOPPED_M_S or (
-                t_s > run.profile.duration_s + LEVELLING_TIMEOUT_S):
-            return enter(state, Cue.LEVELLED, tick, deviating_since_tick=-1), HOLD
-        creep = motion.levelling_speed_m_s(error_m, car.relevel_speed_m_s, car.position_gain_per_s)
-        request = DriveRequest(run.direction if error_m > 0 else Direction(-run.direction), creep)
-    # The drive must follow the reference it is given (the plan, led by the lag and pulled onto the planned
-    # position): measured against it, not against the plan, so that the position correction is not taken for a
-    # deviation. While creeping onto the landing it must stay below the creep speed.
-    along_m_s = inputs.speed_m_s * run.direction
-    off_m_s = abs(along_m_s - request.speed_m_s) if during_profile else along_m_s - car.relevel_speed_m_s
-    if off_m_s > car.speed_deviation_m_s:
+    if verdict == LEVELLED:
+        return enter(state, Cue.LEVELLED, tick, deviating_since_tick=-1), HOLD
+    if off_m_s > ctx.car.speed_deviation_m_s:
         since = state.deviating_since_tick
         if since < 0:
             state = replace(state, deviating_since_tick=tick)
@@ -121,7 +144,7 @@ def running(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRul
             return enter(state, Cue.TRACKING_LOST, tick, run=None, deviating_since_tick=-1), HOLD
     elif state.deviating_since_tick >= 0:
         state = replace(state, deviating_since_tick=-1)
-    return state, request
+    return state, DriveRequest(direction, reference)
 
 
 def retarget(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRules) -> ControllerState:
@@ -179,4 +202,5 @@ def stopping(ctx: Context, state: ControllerState, inputs: Inputs, rules: ModeRu
     return open_doors(ctx, replace(state, direction=lantern), inputs, rules, events)
 
 
-__all__ = ["LEVELLING_TIMEOUT_S", "STOPPED_M_S", "limits", "retarget", "running", "start", "starting", "stopping"]
+__all__ = ["FOLLOWING", "LEVELLED", "LEVELLING_TIMEOUT_S", "STOPPED_M_S", "TRACKING_LOST", "follow", "limits", "retarget",
+           "running", "start", "starting", "stopping"]
