@@ -488,8 +488,10 @@ def summary_table(report: dict[str, Any]) -> str:
         row("energy (kWh)", f"{report['energy_kwh']:.3f}"),
         *_maintenance_rows(report, row),
         row("faults raised", str(len(report["faults"]))),
+        row("faults active at the end", ", ".join(report.get("active_faults", [])) or "none"),
         row("safety violations", str(report["safety_violations"])),
     ]
+    lines += _warnings(report)
     face = report.get("face")
     if face:
         lines += [
@@ -499,6 +501,22 @@ def summary_table(report: dict[str, Any]) -> str:
             row("face: visitors accepted", f"{face['visitors_accepted']} of {face['visitors_seen']}"),
         ]
     return "\n".join(lines)
+
+
+def _warnings(report: dict[str, Any]) -> list[str]:
+    """Plain sentences for what the counts above hide: `safety violations 0` says nothing about a car that a fault
+    stopped, so a run that left passengers waiting or ended with a fault active says so. The exit code is unchanged
+    (0 unless there were safety violations): it is a contract (DESIGN.md), and a fault the car reacted to is not one."""
+    warnings: list[str] = []
+    unserved = report["passengers_generated"] - report["passengers_served"]
+    if unserved > 0:
+        warnings.append(f"note: {unserved} of {report['passengers_generated']} passengers were not served "
+                        f"by the end of the run")
+    active = report.get("active_faults") or []
+    if active:
+        warnings.append(f"note: the run ended with {', '.join(active)} active: the car was stopped or restricted, "
+                        f"see `faults` in --json for when each was raised")
+    return warnings
 
 
 def _maintenance_rows(report: dict[str, Any], row: Any) -> list[str]:

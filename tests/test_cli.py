@@ -34,6 +34,35 @@ def test_sim_writes_report_and_trace(tmp_path: Path) -> None:
     assert records[-1]["t_s"] >= 599.0
 
 
+BRAKE_SCENARIO = """
+[building]
+landings_m = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
+population = [0, 5, 5, 5, 5, 5]
+
+[car]
+brake_contacts = 2
+
+[traffic]
+pattern = "residential"
+duration_s = 300
+seed = 1
+"""
+
+
+def test_sim_says_when_a_latched_fault_left_passengers_waiting(tmp_path: Path) -> None:
+    # Contacts configured on the car but not fitted on the simulated drive: the first run latches brake_not_lifted.
+    scenario = tmp_path / "contacts.toml"
+    scenario.write_text(BRAKE_SCENARIO)
+    result = carctl("sim", "--scenario", str(scenario), "--quiet")
+    assert result.returncode == 0, result.stderr  # a fault the car reacted to is not a safety violation
+    assert "faults active at the end" in result.stdout and "brake_not_lifted" in result.stdout
+    assert "passengers were not served" in result.stdout
+    scenario.write_text(BRAKE_SCENARIO + "\n[physics]\nbrake_contacts = 2\n")
+    result = carctl("sim", "--scenario", str(scenario), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "note:" not in result.stdout and "faults raised                          0" in result.stdout
+
+
 def test_sim_plot_is_a_png(tmp_path: Path) -> None:
     plot = tmp_path / "run.png"
     result = carctl("sim", "--duration", "300", "--plot", str(plot), "--quiet")
