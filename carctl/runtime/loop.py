@@ -53,6 +53,7 @@ from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.alarm_bridge import AlarmBridge
 from carctl.runtime.audit_actions import seen_in_cycle, settings_changes
 from carctl.runtime.audit_log import AuditLog
+from carctl.runtime.fault_counts import FaultCounts
 from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.interfaces import DrivePort, PanelPort
 from carctl.runtime.latches import LatchRecord
@@ -194,6 +195,7 @@ class ControlLoop:
         # Why a side channel the car should have is not open (its socket held by another process, say): in the health
         # record, and tried again every second until it opens.
         self.unavailable: dict[str, str] = {}
+        self.fault_counts = FaultCounts()  # the raises between health records (fault_counts.py)
         # The alarm's modem process, when the car has one (docs/alarm.md).
         self.alarm_bridge: AlarmBridge | None = None
         if config.processes.modem:
@@ -327,6 +329,7 @@ class ControlLoop:
                 self.controller = Controller(learned)
                 self.log.write("landing_table", state=self.landing_table.source,
                                landings_m=list(learned.building.landings_m))
+        self.fault_counts.add(events)
         for event in events:
             self.log.write("event", tick=event.tick, event=event.kind.value, landing=event.landing,
                            detail=event.detail)
@@ -553,6 +556,10 @@ class ControlLoop:
             "position_m": round(drive.position_m, 3) if drive is not None else None,
             "nearest_landing": self.controller.nearest_landing(drive.position_m) if drive is not None else None,
             "faults": sorted(fault.value for fault in self.state.faults),
+            # `faults` is this cycle's; a stop-at-once fault raised and cleared since the last record shows here.
+            "faults_since_last_health": self.fault_counts.since_last(fault.value for fault in self.state.faults),
+            "fault_raises_since_last_health": dict(self.fault_counts.raises_since_last),
+            "fault_raises_total": dict(self.fault_counts.raises_total),
             # After a stop the car waits to be seen at rest before its brake may lift (docs/faults.md).
             "settling": self.state.settling,
             # What keeps the car from serving, if anything (carctl/core/waiting.py, docs/faults.md).
@@ -638,6 +645,7 @@ class ControlLoop:
                 try:
                     self.lag_p99_ms = self.rate.percentile_ms(0.99)
                     self.log.write("health", **self.health())
+                    self.fault_counts.next_window(fault.value for fault in self.state.faults)
                 except Exception:  # noqa: BLE001
                     self.errors.caught("health")
             if run_seconds and now - started >= run_seconds:

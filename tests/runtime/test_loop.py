@@ -151,6 +151,27 @@ def test_a_drive_that_stops_answering_or_freezes_is_stale_and_the_car_stops_at_o
         assert "drive_stale" not in {fault.value for fault in loop.state.faults}
 
 
+def test_a_stale_drive_that_came_and_went_between_health_records_is_in_the_next_one(tmp_path: Path) -> None:
+    loop, drive, _ = make_loop(tmp_path)
+    for _ in range(20):
+        loop.cycle()
+    loop.fault_counts.next_window(fault.value for fault in loop.state.faults)  # as after a health record
+    for _ in range(2):  # stale twice, cleared each time: the instant's `faults` shows nothing
+        drive.silent = True
+        for _ in range(loop.freshness.drive + 1):
+            loop.cycle()
+        drive.silent = False
+        for _ in range(3):
+            loop.cycle()
+    health = loop.health()
+    assert "drive_stale" not in health["faults"]
+    assert health["faults_since_last_health"] == ["drive_stale"]
+    assert health["fault_raises_since_last_health"] == {"drive_stale": 2}
+    assert health["fault_raises_total"]["drive_stale"] >= 2
+    loop.fault_counts.next_window(health["faults"])
+    assert loop.health()["faults_since_last_health"] == [] and loop.health()["fault_raises_since_last_health"] == {}
+
+
 def test_an_adapter_that_raises_is_counted_and_the_loop_goes_on(tmp_path: Path) -> None:
     loop, drive, _ = make_loop(tmp_path)
     drive.raises = True
