@@ -304,7 +304,7 @@ class ControlLoop:
         if self.audit is not None or self.audit_problem is not None:  # (counted, when the record is off)
             try:
                 for action in seen_in_cycle(inputs, events, faults_before, self.switches_before, self.switches,
-                                            self.eeo_held):
+                                            self.eeo_held, mode=self.state.mode):
                     self.record_action(*action)
                 self.eeo_held = (inputs.eeo_up, inputs.eeo_down)
             except Exception:  # noqa: BLE001
