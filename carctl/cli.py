@@ -25,6 +25,7 @@ EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_READER_GONE = 128 + signal.SIGPIPE
+DEFAULT_FAULT_LOG = Path("/var/lib/carctl/faults.json")  # runtime.fault_log's default
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     faults = commands.add_parser("faults", help="show the car's fault log (runtime.fault_log); malformed records are "
                                                 "left out, counted on stderr, and make the exit code 2")
-    faults.add_argument("--log", type=Path, default=Path("/var/lib/carctl/faults.json"),
-                        help="the fault log (runtime.fault_log; default: %(default)s)")
+    where = faults.add_mutually_exclusive_group()
+    where.add_argument("--log", type=Path, help=f"the fault log (default: {DEFAULT_FAULT_LOG})")
+    where.add_argument("--config", type=Path, help="the firmware configuration naming runtime.fault_log")
     faults.add_argument("--last", type=_positive_int, default=50, metavar="N", help="the last N records")
     faults.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
@@ -175,7 +177,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return run_firmware(args.config, args.drive, args.panel, args.run_seconds, args.check, modem=args.modem)
     if args.command == "faults":
-        return _show_faults(args.log, args.last, args.json)
+        path = args.log if args.config is None else _fault_log_of(args.config)
+        if isinstance(path, int):
+            return path
+        return _show_faults(path or DEFAULT_FAULT_LOG, args.last, args.json)
     if args.command == "audit":
         from carctl.runtime.audit_cli import run as run_audit
 
@@ -195,6 +200,21 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return run_service(args)
     return EXIT_BAD_INPUT
+
+
+def _fault_log_of(config_path: Path) -> Path | int:
+    """runtime.fault_log of the configuration, as `carctl audit --config` and `carctl learned show` read theirs; an
+    exit code (with its one sentence said) when the file is refused or keeps no fault log."""
+    from carctl.runtime import config as firmware_config
+
+    try:
+        runtime = firmware_config.load(config_path).runtime
+    except (OSError, ValueError) as error:
+        message = str(error)
+        return _fail(message if str(config_path) in message else f"{config_path}: {message}")
+    if not runtime.fault_log:
+        return _fail(f"{config_path}: runtime.fault_log is empty: this configuration keeps no fault log")
+    return Path(runtime.fault_log)
 
 
 def _show_faults(path: Path, last: int, as_json: bool) -> int:

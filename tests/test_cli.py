@@ -250,6 +250,20 @@ def test_faults_into_a_reader_that_stops_ends_quietly(tmp_path: Path) -> None:
     assert result.returncode == 141  # as any command stopped by its reader
 
 
+def test_faults_reads_the_log_the_configuration_names(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "faults.json", [GOOD_RECORD])
+    config = tmp_path / "board.toml"
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:5020"\n[panel]\nport = "/dev/ttyAMA0"\n'
+                      f'[runtime]\nfault_log = "{log}"\n')
+    result = carctl("faults", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("drive_fault") == 1
+    config.write_text(config.read_text().replace(str(log), ""))
+    assert_refused(carctl("faults", "--config", str(config)), "runtime.fault_log is empty")
+    assert_refused(carctl("faults", "--config", str(tmp_path / "none.toml")), "none.toml")
+    assert_refused(carctl("faults", "--config", str(config), "--log", str(log)), "not allowed with")
+
+
 def test_faults_help_shows_the_default_log() -> None:
     result = carctl("faults", "--help")
     assert result.returncode == 0 and "/var/lib/carctl/faults.json" in result.stdout
