@@ -217,6 +217,19 @@ def _fault_log_of(config_path: Path) -> Path | int:
     return Path(runtime.fault_log)
 
 
+def _drive_code_text(code: object) -> str:
+    """The drive's own fault code as the drive's manual and docs/faults.md give it: 49 (0x31, comm loss)."""
+    from carctl.protocol.drive_map import DriveFaultCode
+
+    if isinstance(code, bool) or not isinstance(code, int):
+        return str(code)
+    try:
+        name = DriveFaultCode(code).name.lower().replace("_", " ")
+    except ValueError:
+        return f"{code} (0x{code:02X})" if 0 <= code <= 0xFFFF else str(code)
+    return f"{code} (0x{code:02X}, {name})"
+
+
 def _show_faults(path: Path, last: int, as_json: bool) -> int:
     """Print the good records; a log with malformed records is still shown, then refused on stderr with exit 2."""
     import datetime
@@ -239,7 +252,7 @@ def _show_faults(path: Path, last: int, as_json: bool) -> int:
               f"level {record['level']}  {record['mode']}/{record['phase']}  "
               f"landing {record['landing']}  {record['position_m']} m  "
               f"{record['speed_m_s']} m/s  {record['load_kg']} kg  doors {record['door']}"
-              + (f"  drive code {record['drive_code']}" if "drive_code" in record else ""))
+              + (f"  drive code {_drive_code_text(record['drive_code'])}" if "drive_code" in record else ""))
     if contents.malformed:
         return _fail(f"{path}: {contents.malformed} malformed record(s) not shown; the first: "
                      f"{contents.first_problem}")

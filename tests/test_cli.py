@@ -264,6 +264,13 @@ def test_faults_reads_the_log_the_configuration_names(tmp_path: Path) -> None:
     assert_refused(carctl("faults", "--config", str(config), "--log", str(log)), "not allowed with")
 
 
+def test_faults_names_the_drive_s_own_code(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "faults.json", [{**GOOD_RECORD, "drive_code": 49}, {**GOOD_RECORD, "drive_code": 7}])
+    result = carctl("faults", "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    assert "drive code 49 (0x31, comm loss)" in result.stdout and "drive code 7 (0x07)" in result.stdout
+
+
 def test_faults_help_shows_the_default_log() -> None:
     result = carctl("faults", "--help")
     assert result.returncode == 0 and "/var/lib/carctl/faults.json" in result.stdout
