@@ -27,6 +27,7 @@ Rules of this module:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 import traceback
 import uuid
@@ -124,6 +125,9 @@ class ControlLoop:
             log.write("latches", state="alarm restored", alarm=self.latches.alarm.value)
         self.state: ControllerState = self.controller.initial_state(
             0.0, latched=restored, alarm=self.latches.alarm if self.latches is not None else AlarmPhase.IDLE)
+        # The state above was made before the drive had answered (position 0.0, landing 0): its landing is taken from
+        # the drive's first status, as the lockstep simulator makes it from the encoder (health `landing`).
+        self.landing_unknown = True
         self._faults_kept: frozenset[Fault] | None = None  # the fault set last handed to the latch record
         self._alarm_kept: AlarmPhase | None = None  # ... and the alarm
         # The id of the alarm standing, from its hold to the rescuer's reset: its platform events carry it, and an
@@ -220,6 +224,13 @@ class ControlLoop:
 
     # -- one cycle -----------------------------------------------------------------------------------------------
 
+    def _landing_from_first_status(self, status: DriveStatus) -> None:
+        """The landing nearest the car by the drive's first status, while the core has not moved it (halted, no run):
+        after a restart with the car at 11.48 m the record says landing 4, not the 0 of a state made blind."""
+        self.landing_unknown = False
+        if self.state.run is None and self.state.phase.value == "halted":
+            self.state = dataclasses.replace(self.state, landing=self.controller.nearest_landing(status.position_m))
+
     def cycle(self) -> tuple[Commands, tuple[Event, ...]]:
         started = time.perf_counter()
         faults_before = self.state.faults
@@ -233,6 +244,8 @@ class ControlLoop:
         if isinstance(reading, DriveStatus):
             readings.take_drive(reading)
             self.good_drive_reads += 1
+            if self.landing_unknown:
+                self._landing_from_first_status(reading)
         else:
             self.good_drive_reads = 0
         presses = Presses()
@@ -551,7 +564,8 @@ class ControlLoop:
             "tick": self.tick,
             "phase": self.state.phase.value,
             "mode": self.state.mode.value,
-            "landing": self.state.landing,  # the landing the car last stood at (or is bound for)
+            # The landing the car last stood at (at start: the nearest by the drive's count); not a run's target.
+            "landing": self.state.landing,
             # Where the car is now, by the drive's last status (None before it has answered).
             "position_m": round(drive.position_m, 3) if drive is not None else None,
             "nearest_landing": self.controller.nearest_landing(drive.position_m) if drive is not None else None,
