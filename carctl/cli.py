@@ -290,17 +290,24 @@ def _show_learned(config_path: Path, as_json: bool) -> int:
     else:
         print(f"{path}: learned {record.learned_at}")
         typed = config.controller.building.landings_m
-        print("landing  learned m  typed m  difference mm")
+        print("landing  learned m  typed m  difference mm  vane lower m  vane upper m")
+        edges = record.table.vane_edges_m
         for index, learned_m in enumerate(record.table.landings_m):
-            typed_text = ""
+            typed_text = f"{'':7}  {'':13}"
             if index < len(typed):
                 typed_text = f"{typed[index]:7.3f}  {(learned_m - typed[index]) * 1000:+13.1f}"
-            print(f"{index:7}  {learned_m:9.4f}  {typed_text}")
+            # The bottom vane's lower and the top vane's upper edge are not passed by the run: "-".
+            lower, upper = edges[index] if index < len(edges) else (None, None)
+            print(f"{index:7}  {learned_m:9.4f}  {typed_text}  {_edge_text(lower):>12}  {_edge_text(upper):>12}")
         for name, edge, height_m in record.table.switch_edges:
             print(f"switch {name} {edge} at {height_m:.4f} m")
     if problem:
         return _fail(f"{problem}; the firmware uses the typed table")
     return EXIT_OK
+
+
+def _edge_text(height_m: float | None) -> str:
+    return "-" if height_m is None else f"{height_m:.4f}"
 
 
 def _fail(message: str) -> int:
