@@ -64,8 +64,8 @@ class FakeDrive:
             self.errors["stale"] += 1
             return LinkError(LinkErrorKind.STALE, "TICK has not advanced")
         return DriveStatus(ready=True, running=False, faulted=False, brake_open=False, zero_speed=True,
-                           comm_loss_trip=False, safety_chain_closed=True, speed_m_s=self.speed_m_s, position_m=self.position_m,
-                           fault_code=0, current_a=0.0, load_kg=0.0, drive_tick=self.tick)
+                           comm_loss_trip=False, safety_chain_closed=True, speed_m_s=self.speed_m_s,
+                           position_m=self.position_m, fault_code=0, current_a=0.0, load_kg=0.0, drive_tick=self.tick)
 
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:
         if len(self.commands) < 10:
