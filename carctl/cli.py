@@ -25,6 +25,7 @@ EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_READER_GONE = 128 + signal.SIGPIPE
+DEFAULT_FAULT_LOG = Path("/var/lib/carctl/faults.json")  # runtime.fault_log's default
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     faults = commands.add_parser("faults", help="show the car's fault log (runtime.fault_log); malformed records are "
                                                 "left out, counted on stderr, and make the exit code 2")
-    faults.add_argument("--log", type=Path, default=Path("/var/lib/carctl/faults.json"),
-                        help="the fault log (runtime.fault_log; default: %(default)s)")
+    where = faults.add_mutually_exclusive_group()
+    where.add_argument("--log", type=Path, help=f"the fault log (default: {DEFAULT_FAULT_LOG})")
+    where.add_argument("--config", type=Path, help="the firmware configuration naming runtime.fault_log")
     faults.add_argument("--last", type=_positive_int, default=50, metavar="N", help="the last N records")
     faults.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
@@ -175,7 +177,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return run_firmware(args.config, args.drive, args.panel, args.run_seconds, args.check, modem=args.modem)
     if args.command == "faults":
-        return _show_faults(args.log, args.last, args.json)
+        path = args.log if args.config is None else _fault_log_of(args.config)
+        if isinstance(path, int):
+            return path
+        return _show_faults(path or DEFAULT_FAULT_LOG, args.last, args.json)
     if args.command == "audit":
         from carctl.runtime.audit_cli import run as run_audit
 
@@ -195,6 +200,34 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return run_service(args)
     return EXIT_BAD_INPUT
+
+
+def _fault_log_of(config_path: Path) -> Path | int:
+    """runtime.fault_log of the configuration, as `carctl audit --config` and `carctl learned show` read theirs; an
+    exit code (with its one sentence said) when the file is refused or keeps no fault log."""
+    from carctl.runtime import config as firmware_config
+
+    try:
+        runtime = firmware_config.load(config_path).runtime
+    except (OSError, ValueError) as error:
+        message = str(error)
+        return _fail(message if str(config_path) in message else f"{config_path}: {message}")
+    if not runtime.fault_log:
+        return _fail(f"{config_path}: runtime.fault_log is empty: this configuration keeps no fault log")
+    return Path(runtime.fault_log)
+
+
+def _drive_code_text(code: object) -> str:
+    """The drive's own fault code as the drive's manual and docs/faults.md give it: 49 (0x31, comm loss)."""
+    from carctl.protocol.drive_map import DriveFaultCode
+
+    if isinstance(code, bool) or not isinstance(code, int):
+        return str(code)
+    try:
+        name = DriveFaultCode(code).name.lower().replace("_", " ")
+    except ValueError:
+        return f"{code} (0x{code:02X})" if 0 <= code <= 0xFFFF else str(code)
+    return f"{code} (0x{code:02X}, {name})"
 
 
 def _show_faults(path: Path, last: int, as_json: bool) -> int:
@@ -219,7 +252,7 @@ def _show_faults(path: Path, last: int, as_json: bool) -> int:
               f"level {record['level']}  {record['mode']}/{record['phase']}  "
               f"landing {record['landing']}  {record['position_m']} m  "
               f"{record['speed_m_s']} m/s  {record['load_kg']} kg  doors {record['door']}"
-              + (f"  drive code {record['drive_code']}" if "drive_code" in record else ""))
+              + (f"  drive code {_drive_code_text(record['drive_code'])}" if "drive_code" in record else ""))
     if contents.malformed:
         return _fail(f"{path}: {contents.malformed} malformed record(s) not shown; the first: "
                      f"{contents.first_problem}")
@@ -257,17 +290,24 @@ def _show_learned(config_path: Path, as_json: bool) -> int:
     else:
         print(f"{path}: learned {record.learned_at}")
         typed = config.controller.building.landings_m
-        print("landing  learned m  typed m  difference mm")
+        print("landing  learned m  typed m  difference mm  vane lower m  vane upper m")
+        edges = record.table.vane_edges_m
         for index, learned_m in enumerate(record.table.landings_m):
-            typed_text = ""
+            typed_text = f"{'':7}  {'':13}"
             if index < len(typed):
                 typed_text = f"{typed[index]:7.3f}  {(learned_m - typed[index]) * 1000:+13.1f}"
-            print(f"{index:7}  {learned_m:9.4f}  {typed_text}")
+            # The bottom vane's lower and the top vane's upper edge are not passed by the run: "-".
+            lower, upper = edges[index] if index < len(edges) else (None, None)
+            print(f"{index:7}  {learned_m:9.4f}  {typed_text}  {_edge_text(lower):>12}  {_edge_text(upper):>12}")
         for name, edge, height_m in record.table.switch_edges:
             print(f"switch {name} {edge} at {height_m:.4f} m")
     if problem:
         return _fail(f"{problem}; the firmware uses the typed table")
     return EXIT_OK
+
+
+def _edge_text(height_m: float | None) -> str:
+    return "-" if height_m is None else f"{height_m:.4f}"
 
 
 def _fail(message: str) -> int:
@@ -488,8 +528,10 @@ def summary_table(report: dict[str, Any]) -> str:
         row("energy (kWh)", f"{report['energy_kwh']:.3f}"),
         *_maintenance_rows(report, row),
         row("faults raised", str(len(report["faults"]))),
+        row("faults active at the end", ", ".join(report.get("active_faults", [])) or "none"),
         row("safety violations", str(report["safety_violations"])),
     ]
+    lines += _warnings(report)
     face = report.get("face")
     if face:
         lines += [
@@ -499,6 +541,22 @@ def summary_table(report: dict[str, Any]) -> str:
             row("face: visitors accepted", f"{face['visitors_accepted']} of {face['visitors_seen']}"),
         ]
     return "\n".join(lines)
+
+
+def _warnings(report: dict[str, Any]) -> list[str]:
+    """Plain sentences for what the counts above hide: `safety violations 0` says nothing about a car that a fault
+    stopped, so a run that left passengers waiting or ended with a fault active says so. The exit code is unchanged
+    (0 unless there were safety violations): it is a contract (DESIGN.md), and a fault the car reacted to is not one."""
+    warnings: list[str] = []
+    unserved = report["passengers_generated"] - report["passengers_served"]
+    if unserved > 0:
+        warnings.append(f"note: {unserved} of {report['passengers_generated']} passengers were not served "
+                        f"by the end of the run")
+    active = report.get("active_faults") or []
+    if active:
+        warnings.append(f"note: the run ended with {', '.join(active)} active: the car was stopped or restricted, "
+                        f"see `faults` in --json for when each was raised")
+    return warnings
 
 
 def _maintenance_rows(report: dict[str, Any], row: Any) -> list[str]:

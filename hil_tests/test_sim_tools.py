@@ -78,6 +78,18 @@ def test_ctl_refuses_bad_requests(simulator: dict[str, Any]) -> None:
     assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr  # a wrong --control is bad input
 
 
+@pytest.mark.parametrize(("words", "named"), [
+    (("key", "eeo"), "'key eeo' is missing on|off"), (("hall-call", "3"), "'hall-call 3' is missing up|down"),
+    (("car-call",), "'car-call' is missing LANDING"), (("inject",), "'inject' is missing KIND"),
+])
+def test_ctl_names_what_an_action_is_missing(words: tuple[str, ...], named: str) -> None:
+    # Refused before any connection: no simulator needed, and the address is never reached.
+    result = ctl({"control": "127.0.0.1:1"}, *words)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and named in result.stderr
+    assert "usage:" in result.stderr
+
+
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll is not installed (Debian package mbpoll)")
 @pytest.mark.parametrize("transport", ["tcp", "rtu"])
 def test_a_standard_modbus_master_reads_the_status_block(simulator: dict[str, Any], transport: str) -> None:

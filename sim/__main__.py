@@ -192,6 +192,14 @@ def _message(action: str, rest: list[str], args: argparse.Namespace) -> dict[str
     return None
 
 
+def _missing(action: str, rest: list[str]) -> str:
+    """One sentence naming what an action lacks: `key eeo` is missing on|off, not "missing arguments"."""
+    usage = ACTIONS.get(action, "")
+    required = re.sub(r"\[[^\]]*\]", "", usage).split()  # optional words ([NUMBER], [--hold S]) are not missing
+    lacking = required[len(rest):] or required
+    return f"{' '.join([action, *rest])[:60]!r} is missing {' '.join(lacking)} (usage: {action} {usage})"
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -209,7 +217,7 @@ def _ctl(args: argparse.Namespace) -> int:
     try:
         message = _message(action, rest, args)
     except IndexError:
-        print(f"sim ctl: error: missing arguments for {action[:40]!r}", file=sys.stderr)
+        print(f"sim ctl: error: {_missing(action, rest)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ValueError as error:
         print(f"sim ctl: error: bad arguments for {action[:40]!r} ({str(error)[:80]})", file=sys.stderr)

@@ -34,6 +34,35 @@ def test_sim_writes_report_and_trace(tmp_path: Path) -> None:
     assert records[-1]["t_s"] >= 599.0
 
 
+BRAKE_SCENARIO = """
+[building]
+landings_m = [0.0, 2.9, 5.8, 8.7, 11.6, 14.5]
+population = [0, 5, 5, 5, 5, 5]
+
+[car]
+brake_contacts = 2
+
+[traffic]
+pattern = "residential"
+duration_s = 300
+seed = 1
+"""
+
+
+def test_sim_says_when_a_latched_fault_left_passengers_waiting(tmp_path: Path) -> None:
+    # Contacts configured on the car but not fitted on the simulated drive: the first run latches brake_not_lifted.
+    scenario = tmp_path / "contacts.toml"
+    scenario.write_text(BRAKE_SCENARIO)
+    result = carctl("sim", "--scenario", str(scenario), "--quiet")
+    assert result.returncode == 0, result.stderr  # a fault the car reacted to is not a safety violation
+    assert "faults active at the end" in result.stdout and "brake_not_lifted" in result.stdout
+    assert "passengers were not served" in result.stdout
+    scenario.write_text(BRAKE_SCENARIO + "\n[physics]\nbrake_contacts = 2\n")
+    result = carctl("sim", "--scenario", str(scenario), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "note:" not in result.stdout and "faults raised                          0" in result.stdout
+
+
 def test_sim_plot_is_a_png(tmp_path: Path) -> None:
     plot = tmp_path / "run.png"
     result = carctl("sim", "--duration", "300", "--plot", str(plot), "--quiet")
@@ -219,6 +248,27 @@ def test_faults_into_a_reader_that_stops_ends_quietly(tmp_path: Path) -> None:
     assert result.stdout.count("drive_fault") == 1
     assert result.stderr == ""  # no BrokenPipeError, no traceback
     assert result.returncode == 141  # as any command stopped by its reader
+
+
+def test_faults_reads_the_log_the_configuration_names(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "faults.json", [GOOD_RECORD])
+    config = tmp_path / "board.toml"
+    config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:5020"\n[panel]\nport = "/dev/ttyAMA0"\n'
+                      f'[runtime]\nfault_log = "{log}"\n')
+    result = carctl("faults", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("drive_fault") == 1
+    config.write_text(config.read_text().replace(str(log), ""))
+    assert_refused(carctl("faults", "--config", str(config)), "runtime.fault_log is empty")
+    assert_refused(carctl("faults", "--config", str(tmp_path / "none.toml")), "none.toml")
+    assert_refused(carctl("faults", "--config", str(config), "--log", str(log)), "not allowed with")
+
+
+def test_faults_names_the_drive_s_own_code(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "faults.json", [{**GOOD_RECORD, "drive_code": 49}, {**GOOD_RECORD, "drive_code": 7}])
+    result = carctl("faults", "--log", str(log))
+    assert result.returncode == 0, result.stderr
+    assert "drive code 49 (0x31, comm loss)" in result.stdout and "drive code 7 (0x07)" in result.stdout
 
 
 def test_faults_help_shows_the_default_log() -> None:

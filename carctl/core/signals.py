@@ -36,7 +36,8 @@ class Mode(IdentityEnum):
     # Entered and left only by the drive's on-battery signal (mains lost, the rescue device feeding the drive),
     # never by a request: see modes.py.
     RESCUE = "rescue"
-    # The shaft learning run (learning.py): entered from inspection by the learn input, left back to inspection.
+    # The shaft learning run (learning.py): entered from emergency electrical operation by the learn input (never
+    # with the car-top inspection switch on), left back to the mode it started from.
     LEARNING = "learning"
 
 

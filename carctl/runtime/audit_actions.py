@@ -9,6 +9,9 @@ Rules of this module:
   events with their outcome (`via` controller: the car did it, whoever pressed the learn button).
 - A key turned is recorded as itself (which switch, on or off), and what the car made of it as `mode_changed` (a key
   may be turned while a higher one is on, and change nothing).
+- A press of a cabinet EEO button is recorded as a press, with `taken`: whether the cabinet had the car in that
+  cycle (emergency electrical operation). With the car-top inspection switch on, or the EEO switch off, the press
+  moves nothing, and the record must not read as a run.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from carctl.core.faults import Fault
 from carctl.core.learning import landings_from_detail
-from carctl.core.signals import Event, EventKind, Inputs
+from carctl.core.signals import Event, EventKind, Inputs, Mode
 from carctl.protocol.sense import SwitchLevels
 
 Action = tuple[str, str, str, dict[str, Any]]  # (action, via, who, details)
@@ -29,7 +32,8 @@ SWITCH_KEYS = (("inspection", "car-top inspection switch"), ("eeo", "cabinet EEO
 
 def seen_in_cycle(inputs: Inputs, events: tuple[Event, ...], faults_before: frozenset[Fault],
                   switches_before: SwitchLevels, switches_now: SwitchLevels,
-                  eeo_before: tuple[bool, bool]) -> list[Action]:
+                  eeo_before: tuple[bool, bool], *, mode: Mode) -> list[Action]:
+    """``mode``: the car's mode after this cycle's step (whether an EEO button's press was taken)."""
     actions: list[Action] = []
     if inputs.fault_reset:
         cleared = sorted(event.detail for event in events if event.kind is EventKind.FAULT_CLEARED)
@@ -45,7 +49,9 @@ def seen_in_cycle(inputs: Inputs, events: tuple[Event, ...], faults_before: froz
     if (inputs.eeo_up, inputs.eeo_down) != eeo_before:
         for held, was, direction in ((inputs.eeo_up, eeo_before[0], "up"), (inputs.eeo_down, eeo_before[1], "down")):
             if held and not was:
-                actions.append(("eeo_run", "car_key", "cabinet EEO buttons", {"direction": direction}))
+                taken = mode is Mode.EMERGENCY_ELECTRICAL
+                actions.append(("eeo_run", "car_key", "cabinet EEO buttons",
+                                {"direction": direction, "taken": taken, "mode": mode.value}))
     for event in events:
         if event.kind is EventKind.MODE_CHANGED:
             before, _, after = event.detail.partition("->")

@@ -30,7 +30,7 @@ from carctl.clocksync import clock_synchronised
 from carctl.filein import FileRefused, NotARegularFile, check_output
 from carctl.protocol import drive_map
 from carctl.protocol.drive_map import DriveStatus
-from carctl.runtime.config import FirmwareConfig
+from carctl.runtime.config import FirmwareConfig, placeholder_port_problem
 from carctl.runtime.state_layout import LOG_DIR, STATE_DIR, written_files
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -108,6 +108,11 @@ def print_verdicts(verdicts: list[Verdict], out: object = sys.stdout) -> int:
 
 def _serial_port(path: str, item: str, budget_s: float, budget_key: str) -> Iterator[Verdict]:
     """A serial port's verdicts: there, a character device, ours to open, free, and fast enough."""
+    option = {"panel.port": "--panel", "drive.endpoint": "--drive", "alarm.modem_port": "--modem"}.get(item, item)
+    placeholder = placeholder_port_problem(path, option)
+    if placeholder:
+        yield Verdict(FAIL, item, placeholder)
+        return
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

@@ -315,6 +315,19 @@ class ServiceSection:
                               "TLS needs both the certificate and its key (or neither)")
 
 
+# configs/sim.toml's panel.port: a path under /dev/null, which is not a folder, so it can never be a real device
+# (a /dev/pts/N placeholder can be another program's terminal). `carctl run` and `--check` refuse it by name.
+PLACEHOLDER_PORT_PREFIX = "/dev/null/"
+
+
+def placeholder_port_problem(path: str, option: str) -> str | None:
+    """Why ``path`` is the simulator configuration's placeholder and not a port, or None."""
+    if not path.startswith(PLACEHOLDER_PORT_PREFIX):
+        return None
+    return (f"{path} is a placeholder, not a port: give {option} the port `python -m sim serve` prints "
+            f"(docs/deployment.md, \"Running against the simulator\")")
+
+
 def listen_problem(text: str) -> str | None:
     """Why ``text`` is not IP:PORT ([IPv6]:PORT), or None. Port 0 lets the system choose (tests)."""
     import ipaddress

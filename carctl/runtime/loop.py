@@ -27,6 +27,7 @@ Rules of this module:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 import traceback
 import uuid
@@ -53,6 +54,7 @@ from carctl.runtime.config import FirmwareConfig
 from carctl.runtime.alarm_bridge import AlarmBridge
 from carctl.runtime.audit_actions import seen_in_cycle, settings_changes
 from carctl.runtime.audit_log import AuditLog
+from carctl.runtime.fault_counts import FaultCounts
 from carctl.runtime.fault_log import FaultLog
 from carctl.runtime.interfaces import DrivePort, PanelPort
 from carctl.runtime.latches import LatchRecord
@@ -123,6 +125,9 @@ class ControlLoop:
             log.write("latches", state="alarm restored", alarm=self.latches.alarm.value)
         self.state: ControllerState = self.controller.initial_state(
             0.0, latched=restored, alarm=self.latches.alarm if self.latches is not None else AlarmPhase.IDLE)
+        # The state above was made before the drive had answered (position 0.0, landing 0): its landing is taken from
+        # the drive's first status, as the lockstep simulator makes it from the encoder (health `landing`).
+        self.landing_unknown = True
         self._faults_kept: frozenset[Fault] | None = None  # the fault set last handed to the latch record
         self._alarm_kept: AlarmPhase | None = None  # ... and the alarm
         # The id of the alarm standing, from its hold to the rescuer's reset: its platform events carry it, and an
@@ -194,6 +199,7 @@ class ControlLoop:
         # Why a side channel the car should have is not open (its socket held by another process, say): in the health
         # record, and tried again every second until it opens.
         self.unavailable: dict[str, str] = {}
+        self.fault_counts = FaultCounts()  # the raises between health records (fault_counts.py)
         # The alarm's modem process, when the car has one (docs/alarm.md).
         self.alarm_bridge: AlarmBridge | None = None
         if config.processes.modem:
@@ -218,6 +224,13 @@ class ControlLoop:
 
     # -- one cycle -----------------------------------------------------------------------------------------------
 
+    def _landing_from_first_status(self, status: DriveStatus) -> None:
+        """The landing nearest the car by the drive's first status, while the core has not moved it (halted, no run):
+        after a restart with the car at 11.48 m the record says landing 4, not the 0 of a state made blind."""
+        self.landing_unknown = False
+        if self.state.run is None and self.state.phase.value == "halted":
+            self.state = dataclasses.replace(self.state, landing=self.controller.nearest_landing(status.position_m))
+
     def cycle(self) -> tuple[Commands, tuple[Event, ...]]:
         started = time.perf_counter()
         faults_before = self.state.faults
@@ -231,6 +244,8 @@ class ControlLoop:
         if isinstance(reading, DriveStatus):
             readings.take_drive(reading)
             self.good_drive_reads += 1
+            if self.landing_unknown:
+                self._landing_from_first_status(reading)
         else:
             self.good_drive_reads = 0
         presses = Presses()
@@ -302,7 +317,7 @@ class ControlLoop:
         if self.audit is not None or self.audit_problem is not None:  # (counted, when the record is off)
             try:
                 for action in seen_in_cycle(inputs, events, faults_before, self.switches_before, self.switches,
-                                            self.eeo_held):
+                                            self.eeo_held, mode=self.state.mode):
                     self.record_action(*action)
                 self.eeo_held = (inputs.eeo_up, inputs.eeo_down)
             except Exception:  # noqa: BLE001
@@ -327,6 +342,7 @@ class ControlLoop:
                 self.controller = Controller(learned)
                 self.log.write("landing_table", state=self.landing_table.source,
                                landings_m=list(learned.building.landings_m))
+        self.fault_counts.add(events)
         for event in events:
             self.log.write("event", tick=event.tick, event=event.kind.value, landing=event.landing,
                            detail=event.detail)
@@ -548,11 +564,16 @@ class ControlLoop:
             "tick": self.tick,
             "phase": self.state.phase.value,
             "mode": self.state.mode.value,
-            "landing": self.state.landing,  # the landing the car last stood at (or is bound for)
+            # The landing the car last stood at (at start: the nearest by the drive's count); not a run's target.
+            "landing": self.state.landing,
             # Where the car is now, by the drive's last status (None before it has answered).
             "position_m": round(drive.position_m, 3) if drive is not None else None,
             "nearest_landing": self.controller.nearest_landing(drive.position_m) if drive is not None else None,
             "faults": sorted(fault.value for fault in self.state.faults),
+            # `faults` is this cycle's; a stop-at-once fault raised and cleared since the last record shows here.
+            "faults_since_last_health": self.fault_counts.since_last(fault.value for fault in self.state.faults),
+            "fault_raises_since_last_health": dict(self.fault_counts.raises_since_last),
+            "fault_raises_total": dict(self.fault_counts.raises_total),
             # After a stop the car waits to be seen at rest before its brake may lift (docs/faults.md).
             "settling": self.state.settling,
             # What keeps the car from serving, if anything (carctl/core/waiting.py, docs/faults.md).
@@ -638,6 +659,7 @@ class ControlLoop:
                 try:
                     self.lag_p99_ms = self.rate.percentile_ms(0.99)
                     self.log.write("health", **self.health())
+                    self.fault_counts.next_window(fault.value for fault in self.state.faults)
                 except Exception:  # noqa: BLE001
                     self.errors.caught("health")
             if run_seconds and now - started >= run_seconds:

@@ -64,7 +64,7 @@ def run_firmware(config_path: Path, drive: str | None, panel: str | None, run_se
     if endpoint.kind == "rtu":
         ports.append(("--drive" if drive is not None else "drive.endpoint", endpoint.address))
     for option, port in ports:
-        port_problem = _not_a_serial_port(port)
+        port_problem = firmware_config.placeholder_port_problem(port, "--panel") or _not_a_serial_port(port)
         if port_problem:
             print(f"carctl run: error: {option}: {port_problem}", file=sys.stderr)
             return EXIT_BAD_INPUT

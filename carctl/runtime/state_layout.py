@@ -75,4 +75,8 @@ def written_files(config: FirmwareConfig) -> list[StateFile]:
         # Written by `sudo -u carctl carctl service add-user`, read by the service tool: password hashes, private.
         files.append(StateFile("service.users_file", config.service.users_file, PRIVATE, "carctl service add-user",
                                "the service tool's accounts (scrypt hashes)"))
+        if not config.processes.platform:
+            # The Parameters page saves a change here whether or not the platform link runs.
+            files.append(StateFile("platform.overrides_path", platform.overrides_path, TECHNICIAN_READABLE,
+                                   "service tool", "the settings changed on the Parameters page"))
     return [file for file in files if file.path]

@@ -17,6 +17,9 @@ MAX_DOC_BYTES = 1024 * 1024
 # | 31 | `overspeed` | 4 | yes | speed at or above 110 % of rated ... |: the code and the fault begin a row.
 _ROW_START = re.compile(r"^\| *\d{1,3} *\| *`[a-z_]+` *\|")
 _MARKUP = re.compile(r"[`*]")
+# A reference to the source ("(carctl/core/brake.py)") is for the engineer reading the manual, not for the technician
+# reading the page: dropped, bracket and all, should one be written into the table again.
+_SOURCE_REFERENCE = re.compile(r" ?\([^()]*\b(?:carctl|sim|tests|hil_tests)/[\w/]+\.py[^()]*\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ def load(docs: Path = DOCS) -> dict[str, FaultMeaning]:
     for row in _rows(docs / "faults.md"):
         if len(row) < 5:
             continue
-        code, fault, latched, condition = row[0], row[1], row[3], "|".join(row[4:])
+        code, fault, latched, condition = row[0], row[1], row[3], _SOURCE_REFERENCE.sub("", "|".join(row[4:]))
         reset = resets.get(fault) or ("the maintenance key" if latched == "yes" else "automatic")
         meanings[fault] = FaultMeaning(int(code), fault, condition, reset)
     return meanings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from carctl.core.signals import Event, EventKind, Inputs
+from carctl.core.signals import Event, EventKind, Inputs, Mode
 from carctl.protocol.sense import SwitchLevels
 from carctl.runtime import audit_log
 from carctl.runtime.audit_actions import seen_in_cycle
@@ -81,7 +81,7 @@ def test_a_learning_run_and_a_brake_test_reach_the_maintenance_record(event: Eve
     that found the brake slipping, leave no trace in the record that "cannot be quietly edited" (the actions
     learning_run and brake_test are in ACTIONS, with "the run itself is still to come")."""
     off = SwitchLevels()
-    actions = seen_in_cycle(Inputs(tick=900), (event,), frozenset(), off, off, (False, False))
+    actions = seen_in_cycle(Inputs(tick=900), (event,), frozenset(), off, off, (False, False), mode=Mode.NORMAL)
     assert action in [name for name, _, _, _ in actions], actions
 
 

@@ -126,16 +126,26 @@ def test_the_loops_own_reset_of_a_comm_loss_trip_is_recorded_once(tmp_path: Path
 def test_the_eeo_buttons_and_the_alarm_reset_are_seen_once_per_press() -> None:
     off = SwitchLevels()
     held = Inputs(tick=1, eeo_up=True)
-    assert seen_in_cycle(held, (), frozenset(), off, off, (False, False)) == [
-        ("eeo_run", "car_key", "cabinet EEO buttons", {"direction": "up"})]
-    assert seen_in_cycle(held, (), frozenset(), off, off, (True, False)) == []  # still held: not again
-    assert seen_in_cycle(Inputs(tick=1), (), frozenset(), off, off, (True, False)) == []  # let go
-    assert seen_in_cycle(Inputs(tick=1, alarm_reset=True), (), frozenset(), off, off, (False, False)) == [
+    eeo = Mode.EMERGENCY_ELECTRICAL
+    assert seen_in_cycle(held, (), frozenset(), off, off, (False, False), mode=eeo) == [
+        ("eeo_run", "car_key", "cabinet EEO buttons",
+         {"direction": "up", "taken": True, "mode": "emergency_electrical"})]
+    assert seen_in_cycle(held, (), frozenset(), off, off, (True, False), mode=eeo) == []  # still held: not again
+    assert seen_in_cycle(Inputs(tick=1), (), frozenset(), off, off, (True, False), mode=eeo) == []  # let go
+    assert seen_in_cycle(Inputs(tick=1, alarm_reset=True), (), frozenset(), off, off, (False, False), mode=eeo) == [
         ("alarm_reset", "car_key", "alarm reset key", {})]
     eeo_on = SwitchLevels(eeo=True)
-    assert seen_in_cycle(Inputs(tick=1), (), frozenset(), off, eeo_on, (False, False)) == [
+    assert seen_in_cycle(Inputs(tick=1), (), frozenset(), off, eeo_on, (False, False), mode=eeo) == [
         ("mode_switch", "car_key", "cabinet EEO switch", {"switch": "eeo", "to": "on"})]
-    assert seen_in_cycle(Inputs(tick=1), (), frozenset(), eeo_on, eeo_on, (False, False)) == []
+    assert seen_in_cycle(Inputs(tick=1), (), frozenset(), eeo_on, eeo_on, (False, False), mode=eeo) == []
+
+
+def test_an_eeo_press_while_the_car_top_has_the_car_is_recorded_as_not_taken() -> None:
+    both_on = SwitchLevels(inspection=True, eeo=True)
+    actions = seen_in_cycle(Inputs(tick=1, eeo_up=True), (), frozenset(), both_on, both_on, (False, False),
+                            mode=Mode.INSPECTION)
+    assert actions == [("eeo_run", "car_key", "cabinet EEO buttons",
+                        {"direction": "up", "taken": False, "mode": "inspection"})]
 
 
 def test_platform_commands_are_recorded_with_their_ids_and_reach_the_outbox(tmp_path: Path) -> None:

@@ -186,6 +186,19 @@ def test_the_panel_bus_is_a_serial_device(port: str) -> None:
     assert_refused(carctl_run("--config", str(ROOT / "configs" / "sim.toml"), "--panel", port), "--panel")
 
 
+def test_the_simulator_configuration_s_placeholder_port_is_refused_without_panel() -> None:
+    """configs/sim.toml's panel.port cannot be a real device (a /dev/pts/N could be another program's terminal), and
+    both the run and the check say to give --panel."""
+    sim = str(ROOT / "configs" / "sim.toml")
+    result = carctl_run("--config", sim, "--run-seconds", "1")
+    assert_refused(result, "panel.port")
+    assert "placeholder" in result.stderr and "--panel" in result.stderr
+    check = carctl_run("--config", sim, "--check", "--drive", "tcp://127.0.0.1:9")
+    assert check.returncode == 2
+    verdict = [line for line in check.stdout.splitlines() if "/dev/null/sim-serve-panel" in line]
+    assert verdict and "placeholder, not a port: give --panel" in verdict[0] and "free" not in verdict[0]
+
+
 PLATFORM_ON = {**GOOD, "processes": {"platform": True}}
 
 

@@ -172,6 +172,9 @@ def test_carctl_learned_show(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["learned", "show", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert WHEN in out and "+27.0" in out and "-18.0" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()[:1].isdigit()}
+    assert rows["0"][-2:] == ["-", "0.2000"] and rows["1"][-2:] == ["2.7270", "3.1270"]  # the vane edges, in text
+    assert rows["5"][-2:] == ["14.3150", "-"] and "switch top.0 on at 13.5150 m" in out
     assert main(["learned", "show", "--config", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["used"] == f"learned {WHEN}"
     table_path.write_bytes(encode(TABLE, WHEN)[:-40])  # torn

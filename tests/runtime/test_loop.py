@@ -41,6 +41,7 @@ class FakeDrive:
         self.frozen = False
         self.raises = False
         self.speed_m_s = 0.0
+        self.position_m = 0.0
         self.freshness = TickFreshness()
         self.commands: list[DriveCommand] = []
 
@@ -63,8 +64,8 @@ class FakeDrive:
             self.errors["stale"] += 1
             return LinkError(LinkErrorKind.STALE, "TICK has not advanced")
         return DriveStatus(ready=True, running=False, faulted=False, brake_open=False, zero_speed=True,
-                           comm_loss_trip=False, safety_chain_closed=True, speed_m_s=self.speed_m_s, position_m=0.0,
-                           fault_code=0, current_a=0.0, load_kg=0.0, drive_tick=self.tick)
+                           comm_loss_trip=False, safety_chain_closed=True, speed_m_s=self.speed_m_s,
+                           position_m=self.position_m, fault_code=0, current_a=0.0, load_kg=0.0, drive_tick=self.tick)
 
     def write_command(self, command: DriveCommand, watchdog: int) -> LinkError | None:
         if len(self.commands) < 10:
@@ -149,6 +150,36 @@ def test_a_drive_that_stops_answering_or_freezes_is_stale_and_the_car_stops_at_o
         for _ in range(3):
             loop.cycle()
         assert "drive_stale" not in {fault.value for fault in loop.state.faults}
+
+
+def test_a_stale_drive_that_came_and_went_between_health_records_is_in_the_next_one(tmp_path: Path) -> None:
+    loop, drive, _ = make_loop(tmp_path)
+    for _ in range(20):
+        loop.cycle()
+    loop.fault_counts.next_window(fault.value for fault in loop.state.faults)  # as after a health record
+    for _ in range(2):  # stale twice, cleared each time: the instant's `faults` shows nothing
+        drive.silent = True
+        for _ in range(loop.freshness.drive + 1):
+            loop.cycle()
+        drive.silent = False
+        for _ in range(3):
+            loop.cycle()
+    health = loop.health()
+    assert "drive_stale" not in health["faults"]
+    assert health["faults_since_last_health"] == ["drive_stale"]
+    assert health["fault_raises_since_last_health"] == {"drive_stale": 2}
+    assert health["fault_raises_total"]["drive_stale"] >= 2
+    loop.fault_counts.next_window(health["faults"])
+    assert loop.health()["faults_since_last_health"] == [] and loop.health()["fault_raises_since_last_health"] == {}
+
+
+def test_after_a_restart_between_landings_the_health_record_s_landing_is_the_nearest(tmp_path: Path) -> None:
+    loop, drive, _ = make_loop(tmp_path)
+    drive.position_m = 11.483  # stopped short of landing 4 (11.6 m) when the controller restarted
+    assert loop.health()["landing"] == 0  # made before the drive had answered
+    loop.cycle()
+    health = loop.health()
+    assert health["landing"] == 4 and health["nearest_landing"] == 4 and health["position_m"] == 11.483
 
 
 def test_an_adapter_that_raises_is_counted_and_the_loop_goes_on(tmp_path: Path) -> None:
