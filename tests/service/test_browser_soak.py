@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,12 @@ VISIT_EVERY_S = 60.0
 CALL_EVERY_S = 6.0
 # The loop sends 10 a second; the page must show at least half of them in every window, under a loaded machine.
 MIN_UPDATES_PER_S = 5.0
-# Bounds on the growth from the warm-up's end to the end (chosen from measurement: docs/service-tool.md).
-RSS_GROWTH_KIB = 4 * 1024
-RSS_SLOPE_KIB_PER_MIN = 256.0
+# Bounds on the growth from the warm-up's end to the end, chosen from measurement (docs/service-tool.md: the service
+# grew 388 KiB, 45 KiB a minute, while the service's copy of the run recorder's ring filled; the loop not at all):
+# five and three times that, so that a loaded machine does not fail the test, while a leak of a few hundred bytes an
+# update (a snapshot kept for each of the 10 a second: 180 KiB a minute) still does.
+RSS_GROWTH_KIB = 2 * 1024
+RSS_SLOPE_KIB_PER_MIN = 150.0
 PAGES = {"faults": "fault-log", "parameters": "maintenance-settings", "runs": "runs", "commissioning": "commissioning"}
 
 pytestmark = [
@@ -117,6 +121,7 @@ def test_the_live_page_keeps_up_for_10_minutes_and_neither_process_grows(
     windows: list[dict[str, Any]] = []
     visited = set[int]()
     calls = 0
+    runs_held = 0  # as the Run recorder page listed them at the latest visit
     open_live_page(browser, url)
     start = time.monotonic()
     next_call, next_sample, next_visit = start, start + SAMPLE_EVERY_S, start + VISIT_EVERY_S
@@ -133,7 +138,8 @@ def test_the_live_page_keeps_up_for_10_minutes_and_neither_process_grows(
             windows.append({"at_s": round(now - start, 1), "updates": taken["count"],
                             "seconds": round(taken["seconds"], 2),
                             "per_s": round(taken["count"] / taken["seconds"], 2),
-                            "service_kib": service_rss_kib(service_pid), "loop_kib": service_rss_kib(loop_pid)})
+                            "service_kib": service_rss_kib(service_pid), "loop_kib": service_rss_kib(loop_pid),
+                            "runs_held": runs_held})
             print(f"soak {windows[-1]}")
             if now - start >= SOAK_S:
                 break
@@ -141,6 +147,8 @@ def test_the_live_page_keeps_up_for_10_minutes_and_neither_process_grows(
                 for path, element_id in PAGES.items():
                     browser.get(url + path)
                     wait_for(lambda: browser.find_elements(By.ID, element_id), 10, f"the {path} page")
+                    if path == "runs":  # the service keeps the summaries of the loop's ring, up to 50
+                        runs_held = len(re.findall(r'id="run-\d+"', browser.page_source))
                 next_visit = now + VISIT_EVERY_S
                 open_live_page(browser, url)  # a new window starts with the page back
             next_sample = time.monotonic() + SAMPLE_EVERY_S
