@@ -10,6 +10,7 @@ without it nothing in the tree changes. Skipped, with the reason, where chromium
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -92,12 +93,21 @@ def answers(url: str) -> bool:
 @pytest.fixture()
 def car_with_service(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """(the page's URL, the simulator's control address, the work folder) with the firmware and the shaft running."""
+    with running_car_with_service(tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_car_with_service(tmp_path: Path, service_keys: str = "", scheme: str = "http",
+                             answers: Callable[[str], bool] = answers) -> Iterator[tuple[str, str, Path]]:
+    """car_with_service's firmware and shaft, with ``service_keys`` (TOML lines) added to the [service] table."""
     accounts.add_user(tmp_path / "users.json", "tech", "maintenance", PASSWORD)
     port = free_port()
     simulator, endpoints = start_simulator(tmp_path)
-    firmware = start_firmware(tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"],
-                              firmware_config(tmp_path, port))
-    url = f"http://127.0.0.1:{port}/"
+    config = firmware_config(tmp_path, port)
+    config.write_text(config.read_text() + service_keys)  # [service] is the file's last table
+    firmware = start_firmware(tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"], config)
+    url = f"{scheme}://127.0.0.1:{port}/"
     try:
         wait_for(lambda: answers(url + "login"), 20, "the process table started the service tool")
         yield url, endpoints["control"], tmp_path
@@ -113,17 +123,22 @@ def car_with_service(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
                 process.stdout.close()
 
 
-@pytest.fixture()
-def browser() -> Iterator[Any]:
+def start_chromium(*extra: str) -> Any:
+    """Headless Chromium at a phone's size through chromedriver, with ``extra`` command-line arguments."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     f"--window-size={PHONE[0]},{PHONE[1]}", "--disable-extensions", "--no-first-run"):
+                     f"--window-size={PHONE[0]},{PHONE[1]}", "--disable-extensions", "--no-first-run", *extra):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+@pytest.fixture()
+def browser() -> Iterator[Any]:
+    driver = start_chromium()
     try:
         yield driver
     finally:
