@@ -317,14 +317,8 @@ def _fleet(args: argparse.Namespace) -> int:
     except BrokerUnavailable as error:
         print(f"sim fleet: error: {error}", file=sys.stderr)
         return 1
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        try:
-            args.json.write_text(text + "\n")
-        except OSError as error:
-            print(f"sim fleet: error: --json {args.json}: {error.strerror}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+    if not _print_report(report, args.json):
+        return EXIT_BAD_INPUT
     return 0 if report["events_missing"] == 0 and report["connected"] == report["cars"] else 1
 
 
@@ -364,17 +358,25 @@ def _lockstep_fleet(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nsim fleet: stopped; the workers were stopped", file=sys.stderr)
         return 130
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        try:
-            args.json.write_text(text + "\n")
-        except OSError as error:
-            print(f"sim fleet: error: --json {args.json}: {error.strerror}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+    if not _print_report(report, args.json):
+        return EXIT_BAD_INPUT
     for failure in report["cars_failed"]:
         print(f"sim fleet: car {failure['car']} failed: {failure['error']}", file=sys.stderr)
     return 0 if not report["cars_failed"] and report["community"]["safety_violations"] == 0 else 1
+
+
+def _print_report(report: dict[str, Any], json_path: Path | None) -> bool:
+    """The fleet's report on stdout, and in ``json_path`` if given; False (said on stderr) when that cannot be
+    written."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if json_path:
+        try:
+            json_path.write_text(text + "\n")
+        except OSError as error:
+            print(f"sim fleet: error: --json {json_path}: {error.strerror}", file=sys.stderr)
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from tests.refusals import assert_refused
 ROOT = Path(__file__).resolve().parent.parent.parent
 GOOD = {"drive": {"endpoint": "tcp://127.0.0.1:5020"}, "panel": {"port": "/dev/ttyAMA0"}}
 
+# A `carctl run` started by a test keeps no state in the board's folder (/var/lib/carctl), shared by every run.
+NO_BOARD_STATE = 'fault_log = ""\naudit_log = ""\nlatch_file = ""\nlearned_table = ""\n'
+
 
 @pytest.mark.parametrize("path", ["configs/sim.toml", "configs/board.toml"])
 def test_shipped_configs_load(path: str) -> None:
@@ -69,7 +72,7 @@ def test_run_with_no_hardware_keeps_running_and_says_why(tmp_path: Path) -> None
     log = tmp_path / "log.jsonl"
     config = tmp_path / "nohw.toml"
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "{tmp_path / "no-such-tty"}"\n'
-                      f'[runtime]\nrealtime_priority = 0\nlog = "{log}"\n')
+                      f'[runtime]\nrealtime_priority = 0\n{NO_BOARD_STATE}log = "{log}"\n')
     result = carctl_run("--config", str(config), "--run-seconds", "1.5")
     assert result.returncode == 0, result.stderr
     text = log.read_text()
@@ -92,7 +95,8 @@ def test_run_refuses_bad_options_with_exit_2(args: tuple[str, ...], named: str) 
 def test_run_refuses_a_log_in_a_missing_folder_before_starting(tmp_path: Path) -> None:
     config = tmp_path / "log.toml"
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
-                      f'[runtime]\nrealtime_priority = 0\nlog = "{tmp_path / "no-such-folder" / "log.jsonl"}"\n')
+                      f'[runtime]\nrealtime_priority = 0\n{NO_BOARD_STATE}'
+                      f'log = "{tmp_path / "no-such-folder" / "log.jsonl"}"\n')
     assert_refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.log")
 
 
@@ -130,7 +134,7 @@ def test_run_refuses_a_socket_directory_others_can_enter(tmp_path: Path) -> None
     config = tmp_path / "open.toml"
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                       f'[processes]\nplatform = true\n[platform]\ncommunity = "xihan"\ncar = "b7u2"\n'
-                      f'[runtime]\nrealtime_priority = 0\nsocket_dir = "{tmp_path / "run"}"\n')
+                      f'[runtime]\nrealtime_priority = 0\n{NO_BOARD_STATE}socket_dir = "{tmp_path / "run"}"\n')
     assert_refused(carctl_run("--config", str(config), "--run-seconds", "1"), "runtime.socket_dir")
 
 
@@ -164,7 +168,7 @@ def test_run_refuses_a_log_that_is_a_fifo_before_starting(tmp_path: Path) -> Non
     os.mkfifo(fifo)
     config = tmp_path / "log.toml"
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
-                      f'[runtime]\nrealtime_priority = 0\nlog = "{fifo}"\n')
+                      f'[runtime]\nrealtime_priority = 0\n{NO_BOARD_STATE}log = "{fifo}"\n')
     result = carctl_run("--config", str(config), "--run-seconds", "1")
     assert_refused(result, "runtime.log")
     assert "a FIFO" in result.stderr

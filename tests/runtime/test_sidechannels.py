@@ -55,6 +55,9 @@ GARBAGE = [
     b"x" * (MAX_DATAGRAM_BYTES + 10),
 ]
 
+# A `carctl run` started by a test keeps no state in the board's folder (/var/lib/carctl), shared by every run.
+NO_BOARD_STATE = 'fault_log = ""\naudit_log = ""\nlatch_file = ""\nlearned_table = ""\n'
+
 
 def firmware_config(tmp_path: Path, **platform: Any) -> FirmwareConfig:
     (tmp_path / "pw").write_text("secret")
@@ -455,7 +458,8 @@ def test_a_second_firmware_with_the_same_socket_directory_is_refused(tmp_path: P
     (tmp_path / "pw").write_text("x")
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "/dev/null"\n'
                       f'[processes]\nplatform = true\n'
-                      f'[runtime]\nrealtime_priority = 0\nsocket_dir = "{tmp_path / "run"}"\nlog = "{tmp_path / "log"}"\n'
+                      f'[runtime]\nrealtime_priority = 0\n{NO_BOARD_STATE}socket_dir = "{tmp_path / "run"}"\n'
+                      f'log = "{tmp_path / "log"}"\n'
                       f'[platform]\nbroker_port = 1\npassword_file = "{tmp_path / "pw"}"\nkey_file = "{tmp_path / "key"}"\n'
                       f'community = "xihan"\ncar = "b7u2"\n'
                       f'outbox_path = "{tmp_path / "outbox.db"}"\noverrides_path = "{tmp_path / "o.json"}"\n')
@@ -648,7 +652,7 @@ def test_a_second_firmware_on_the_same_panel_bus_is_refused(tmp_path: Path) -> N
     panel = os.ttyname(slave)
     config = tmp_path / "car.toml"
     config.write_text(f'[drive]\nendpoint = "tcp://127.0.0.1:1"\n[panel]\nport = "{panel}"\n'
-                      f'[runtime]\nrealtime_priority = 0\nfault_log = ""\nlog = "{tmp_path / "log"}"\n')
+                      f'[runtime]\nrealtime_priority = 0\n{NO_BOARD_STATE}log = "{tmp_path / "log"}"\n')
     command = [sys.executable, "-m", "carctl.cli", "run", "--config", str(config)]
     running = subprocess.Popen(command + ["--run-seconds", "30"], cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)

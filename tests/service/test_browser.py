@@ -99,13 +99,15 @@ def car_with_service(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
 
 @contextlib.contextmanager
 def running_car_with_service(tmp_path: Path, service_keys: str = "", scheme: str = "http",
-                             answers: Callable[[str], bool] = answers) -> Iterator[tuple[str, str, Path]]:
-    """car_with_service's firmware and shaft, with ``service_keys`` (TOML lines) added to the [service] table."""
+                             answers: Callable[[str], bool] = answers,
+                             edit: Callable[[str], str] = lambda text: text) -> Iterator[tuple[str, str, Path]]:
+    """car_with_service's firmware and shaft, with ``service_keys`` (TOML lines) added to the [service] table, then
+    the configuration's text changed by ``edit``."""
     accounts.add_user(tmp_path / "users.json", "tech", "maintenance", PASSWORD)
     port = free_port()
     simulator, endpoints = start_simulator(tmp_path)
     config = firmware_config(tmp_path, port)
-    config.write_text(config.read_text() + service_keys)  # [service] is the file's last table
+    config.write_text(edit(config.read_text() + service_keys))  # [service] is the file's last table
     firmware = start_firmware(tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"], config)
     url = f"{scheme}://127.0.0.1:{port}/"
     try:

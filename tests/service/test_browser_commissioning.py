@@ -14,7 +14,6 @@ chromium or chromedriver is missing.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +21,8 @@ from typing import Any
 
 import pytest
 
-from carctl.service import accounts
-from hil_tests.wire import start_firmware, start_simulator
-from tests.service.test_browser import PASSWORD, answers, browser, firmware_config, free_port, log_in, screenshot, \
-    sim_ctl, text_of, wait_for
+from tests.service.test_browser import PASSWORD, browser, log_in, running_car_with_service, screenshot, sim_ctl, \
+    text_of, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,26 +38,9 @@ __all__ = ["browser"]  # the fixture, from test_browser
 def car_to_commission(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """(the page's URL, the simulator's control address, the work folder): the bench car with the service tool on
     and a maintenance record."""
-    accounts.add_user(tmp_path / "users.json", "tech", "maintenance", PASSWORD)
-    port = free_port()
-    config = firmware_config(tmp_path, port)
-    config.write_text(config.read_text().replace('audit_log = ""', f'audit_log = "{tmp_path / "audit.log"}"', 1))
-    simulator, endpoints = start_simulator(tmp_path)
-    firmware = start_firmware(tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"], config)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for(lambda: answers(url + "login"), 20, "the process table started the service tool")
-        yield url, endpoints["control"], tmp_path
-    finally:
-        for process in (firmware, simulator):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-            if process.stdout is not None:
-                process.stdout.close()
+    record = f'audit_log = "{tmp_path / "audit.log"}"'
+    with running_car_with_service(tmp_path, edit=lambda text: text.replace('audit_log = ""', record, 1)) as running:
+        yield running
 
 
 def position_m(driver: Any) -> float:

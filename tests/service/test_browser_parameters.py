@@ -11,7 +11,6 @@ or chromedriver is missing.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,8 @@ from typing import Any
 import pytest
 
 from carctl.runtime import overrides
-from carctl.service import accounts
-from hil_tests.wire import start_firmware, start_simulator
-from tests.service.test_browser import PASSWORD, answers, browser, firmware_config, free_port, log_in, screenshot, \
-    text_of, wait_for
+from tests.service.test_browser import PASSWORD, browser, log_in, running_car_with_service, screenshot, text_of, \
+    wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,28 +37,12 @@ __all__ = ["browser"]  # the fixture, from test_browser
 def car_with_parameters(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(the page's URL, the work folder): the bench car with the service tool on, a settings file of its own and a
     short parking delay."""
-    accounts.add_user(tmp_path / "users.json", "tech", "maintenance", PASSWORD)
-    port = free_port()
-    config = firmware_config(tmp_path, port)
-    text = config.read_text().replace("[car]\n", f"[car]\npark_delay_s = {PARK_DELAY_S}\n", 1)
-    text += f'\n[platform]\noverrides_path = "{tmp_path / "overrides.json"}"\n'
-    config.write_text(text)
-    simulator, endpoints = start_simulator(tmp_path)
-    firmware = start_firmware(tmp_path, f"tcp://{endpoints['modbus_tcp']}", endpoints["panel"], config)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for(lambda: answers(url + "login"), 20, "the process table started the service tool")
-        yield url, tmp_path
-    finally:
-        for process in (firmware, simulator):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-            if process.stdout is not None:
-                process.stdout.close()
+    def edit(text: str) -> str:
+        text = text.replace("[car]\n", f"[car]\npark_delay_s = {PARK_DELAY_S}\n", 1)
+        return text + f'\n[platform]\noverrides_path = "{tmp_path / "overrides.json"}"\n'
+
+    with running_car_with_service(tmp_path, edit=edit) as (url, _, workdir):
+        yield url, workdir
 
 
 def position_m(driver: Any) -> float:
