@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -43,20 +44,22 @@ def ended_runs(car: WireCar) -> list[str]:
             if r["detail"].startswith(("done:", "refused:", "interrupted:"))]
 
 
+def at_the_bottom(state: dict[str, Any]) -> bool:
+    return bool(state["position_m"] < 0.005 and state["speed_m_s"] == 0.0)
+
+
 def down_to_the_bottom_from_the_cabinet(car: WireCar, tries: int = 4) -> None:
     """Hold the cabinet's down button until the car stands at the bottom. A stop on the way (a reading aged on a
     loaded test machine is a stop at once) needs the button released and pressed again, as hold-to-run always does:
     the technician presses again."""
     for _ in range(tries):
         car.send(cmd="eeo_run", direction="down")
-        try:
-            car.wait_until(lambda s: s["position_m"] < 0.005 and s["speed_m_s"] == 0.0, within_s=20,
-                           what="down to the bottom from the cabinet")
+        deadline = time.monotonic() + 20.0
+        while not at_the_bottom(car.state()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        car.send(cmd="eeo_run", direction=None)
+        if at_the_bottom(car.state()):
             return
-        except ProcedureFailed:
-            pass
-        finally:
-            car.send(cmd="eeo_run", direction=None)
         time.sleep(0.5)
     raise ProcedureFailed(f"down to the bottom from the cabinet: not after {tries} presses; {car.state()}")
 

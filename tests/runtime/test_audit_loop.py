@@ -286,7 +286,7 @@ def test_the_end_of_a_learning_run_and_of_a_brake_test_reach_the_record_and_the_
             return False
 
         def after_cycle(self, *args: Any) -> None:
-            pass
+            """Nothing of the cycle's to pass on here."""
 
         def send_event(self, message: dict[str, Any]) -> None:
             sent.append(message)
