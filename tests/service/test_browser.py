@@ -38,12 +38,14 @@ LOCKOUT_FAILURES = 3
 # A phone held in a machine room: the page must be usable at this size.
 PHONE = (412, 915)
 
-pytestmark = [
+# Every browser test: slow, and skipped with the reason where the browser is not installed.
+BROWSER_TEST = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
                        reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver; "
                               ".ci/run installs them)"),
 ]
+pytestmark = BROWSER_TEST
 
 
 def free_port() -> int:

@@ -21,15 +21,10 @@ from typing import Any
 
 import pytest
 
-from tests.service.test_browser import PASSWORD, browser, log_in, running_car_with_service, screenshot, sim_ctl, \
-    text_of, wait_for
+from tests.service.test_browser import BROWSER_TEST, PASSWORD, browser, log_in, running_car_with_service, screenshot, \
+    sim_ctl, text_of, wait_for
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or not Path("/usr/bin/chromedriver").exists(),
-                       reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver; "
-                              ".ci/run installs them)"),
-]
+pytestmark = BROWSER_TEST
 
 __all__ = ["browser"]  # the fixture, from test_browser
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from tests.service.test_browser import PASSWORD, browser, car_with_service, log_in, service_rss_kib, sim_ctl, \
-    text_of, wait_for
+from tests.service.test_browser import BROWSER_TEST, PASSWORD, browser, car_with_service, log_in, service_rss_kib, \
+    sim_ctl, text_of, wait_for
 
 SOAK_S = float(os.environ.get("CARCTL_SOAK_S", "600"))
 WARM_UP_S = SOAK_S / 5  # two minutes of ten: the allocator's pools, the run recorder's ring filling, the caches
@@ -48,12 +48,7 @@ RSS_GROWTH_KIB = 2 * 1024
 RSS_SLOPE_KIB_PER_MIN = 150.0
 PAGES = {"faults": "fault-log", "parameters": "maintenance-settings", "runs": "runs", "commissioning": "commissioning"}
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or not Path("/usr/bin/chromedriver").exists(),
-                       reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver; "
-                              ".ci/run installs them)"),
-]
+pytestmark = BROWSER_TEST
 
 __all__ = ["browser", "car_with_service"]  # the fixtures, from test_browser
 

@@ -22,15 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.service.test_browser import PASSWORD, log_in, running_car_with_service, start_chromium, text_of, wait_for
+from tests.service.test_browser import BROWSER_TEST, PASSWORD, log_in, running_car_with_service, start_chromium, \
+    text_of, wait_for
 
 OPENSSL = Path("/usr/bin/openssl")
 
 pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or not Path("/usr/bin/chromedriver").exists(),
-                       reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver; "
-                              ".ci/run installs them)"),
+    *BROWSER_TEST,
     pytest.mark.skipif(not OPENSSL.exists(), reason="needs openssl (/usr/bin/openssl) to make the certificates"),
 ]
 
