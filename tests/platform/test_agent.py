@@ -20,7 +20,7 @@ from carctl.runtime import overrides
 from carctl.runtime.config import from_dict
 from tests.face.conftest import FACES
 from tests.platform.conftest import USERS, Broker
-from tests.platform.test_link import KEY, Observer, command
+from tests.platform.test_link import KEY, Observer, command, retained
 from carctl.platform.keys import write_key
 
 CAR = "carctl/xihan/b7u2"
@@ -114,12 +114,11 @@ def test_the_state_and_the_health_say_whether_the_cars_clock_is_synchronised(age
     from carctl.clocksync import clock_synchronised
 
     agent.handle_loop_message({"type": "state", "state": {"mode": "normal", "landing": 2}})
-    operator = Observer(broker.port, "platform", [f"{CAR}/state", f"{CAR}/ack"])
+    state = json.loads(retained(broker.port, f"{CAR}/state"))
+    # The loop's keys as they were, and one more, which the kernel answers (null where it cannot be asked).
+    assert state == {"mode": "normal", "landing": 2, "clock_synchronised": clock_synchronised()}
+    operator = Observer(broker.port, "platform", [f"{CAR}/ack"])
     try:
-        _, body, retained = operator.take(within_s=10)
-        state = json.loads(body)
-        # The loop's keys as they were, and one more, which the kernel answers (null where it cannot be asked).
-        assert retained and state == {"mode": "normal", "landing": 2, "clock_synchronised": clock_synchronised()}
         ack, _ = send(operator, "config.get", {})
         assert ack["accepted"] and ack["result"]["link"]["clock_synchronised"] == clock_synchronised()
     finally:
