@@ -156,3 +156,21 @@ def test_an_answer_id_that_is_not_one_shows_nothing(served: tuple[Browser, Path,
     page = browser.request("GET", "/commissioning?answer=%3Cscript%3E")[2]
     assert 'id="commission-answer"' not in page and "<script>" not in page.split("</header>")[1].split(
         '<script src=')[0]
+
+
+def test_the_page_states_each_requests_mode_as_the_core_judges_it(served: tuple[Browser, Path, StandInLoop]) -> None:
+    """The page's own summary of the rules is what a technician reads before pressing: the learning run is taken
+    only in emergency electrical operation, with the car-top inspection switch off (core/learning.py refuses it with
+    `car_top_inspection` otherwise), the brake test only in inspection (core/braketest.py, `not_in_inspection`).
+    Telling a technician to put the car in inspection for a learning run sends him to the one mode that refuses it."""
+    import html
+
+    browser, _ = logged_in(served, "reader")
+    page = browser.request("GET", "/commissioning")[2]
+    match = re.search(r'<p id="rules">(.*?)</p>', page, re.S)
+    assert match, "the page has no summary of the rules"
+    rules = " ".join(html.unescape(match.group(1)).split())
+    learning, _, brake = rules.partition("The brake test")
+    assert "learning run starts only in emergency electrical operation" in learning
+    assert "inspection switch off" in learning and "bottom landing" in learning
+    assert "only in inspection" in brake and "nobody in or on the car" in brake
