@@ -25,6 +25,9 @@ from carctl.protocol.sense import SwitchLevels
 
 Action = tuple[str, str, str, dict[str, Any]]  # (action, via, who, details)
 
+# The outcomes that end a brake test (core/braketest.py); "started" and "refused:<why>" answer a request.
+BRAKE_TEST_ENDS = frozenset({"passed", "slipped", "no_answer", "abandoned"})
+
 # Each key switch, and the name of the key that turns it.
 SWITCH_KEYS = (("inspection", "car-top inspection switch"), ("eeo", "cabinet EEO switch"),
                ("fire", "fire-service switch"), ("independent", "independent-service key"))
@@ -59,7 +62,9 @@ def seen_in_cycle(inputs: Inputs, events: tuple[Event, ...], faults_before: froz
         elif event.kind is EventKind.LEARNING and not event.detail.startswith("started"):
             # Its start is the mode_changed to learning; its end says what became of the landing table.
             actions.append(("learning_run", "controller", "controller", learning_outcome(event.detail)))
-        elif event.kind is EventKind.BRAKE_TEST:
+        elif event.kind is EventKind.BRAKE_TEST and event.detail.partition(":")[0] in BRAKE_TEST_ENDS:
+            # A start or a refusal answers a request, which only the service tool makes: its record names the
+            # account and the core's reason (runtime/commissioning.py). The car's own record is the test's end.
             actions.append(("brake_test", "controller", "controller", brake_test_outcome(event.detail)))
     return actions
 
@@ -79,8 +84,8 @@ def brake_test_outcome(detail: str) -> dict[str, Any]:
     never held its test torque) or "abandoned" (the idle moment ended)."""
     outcome, _, moved = detail.partition(":")
     details: dict[str, Any] = {"outcome": outcome}
-    if moved:
-        details["moved_mm"] = int(moved) if moved.isdigit() else moved
+    if outcome in ("passed", "slipped") and moved.isdigit():
+        details["moved_mm"] = int(moved)
     return details
 
 

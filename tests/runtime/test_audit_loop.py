@@ -331,3 +331,23 @@ def test_a_record_that_cannot_be_opened_is_said_in_the_health_record_and_the_car
     working, _, _ = loop_with_audit(tmp_path)
     assert (working.health()["audit_log_unavailable"], working.health()["audit_records_not_kept"]) == (None, None)
     working.audit.close()  # type: ignore[union-attr]
+
+
+def test_the_cars_brake_test_record_is_its_end_with_the_millimetres_and_never_a_reason_in_their_place() -> None:
+    """Every outcome of core/braketest.py's event. The start and a refusal answer the service tool's request and are
+    recorded with the account and the reason by the loop's commissioning path (via service_tool); the car's own
+    record (via controller) is the end of the test, docs/audit.md. A refusal read as an end put the reason where
+    the millimetres go: {"outcome": "refused", "moved_mm": "not_in_inspection"}."""
+    off = SwitchLevels()
+
+    def recorded(detail: str) -> list[dict[str, Any]]:
+        actions = seen_in_cycle(Inputs(tick=900), (Event(EventKind.BRAKE_TEST, 900, 2, detail),), frozenset(), off,
+                                off, (False, False), mode=Mode.INSPECTION)
+        return [details for name, via, _, details in actions if name == "brake_test" and via == "controller"]
+
+    assert recorded("passed:0") == [{"outcome": "passed", "moved_mm": 0}]
+    assert recorded("slipped:12") == [{"outcome": "slipped", "moved_mm": 12}]
+    assert recorded("no_answer") == [{"outcome": "no_answer"}]
+    assert recorded("abandoned") == [{"outcome": "abandoned"}]
+    assert recorded("started") == []
+    assert recorded("refused:not_in_inspection") == []
