@@ -19,3 +19,13 @@ def test_a_source_reference_written_into_the_table_again_is_left_off_the_page(tm
     meaning = load(tmp_path)["drive_stale"]
     assert meaning.meaning == "no fresh status; the drive does not answer (docs/register-map.md)"
     assert meaning.reset == "automatic"
+
+
+def test_every_reset_rule_reads_on_its_own_without_the_manual_around_it() -> None:
+    """The Reset column is shown on the fault log page beside one record, not in the manual: a cell that points
+    elsewhere in the document ("drive (see below)") tells the technician at the car nothing."""
+    meanings = load()
+    for meaning in meanings.values():
+        assert not any(word in meaning.reset for word in ("see below", "see above", "below)", "above)")), \
+            (meaning.fault, meaning.reset)
+    assert "49" in meanings["drive_fault"].reset and "key" in meanings["drive_fault"].reset
