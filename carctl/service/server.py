@@ -69,10 +69,14 @@ def _check_tls(config: FirmwareConfig) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(service.tls_cert_file, service.tls_key_file)
-    except (OSError, ssl.SSLError) as error:
+    except ssl.SSLError as error:
+        # OpenSSL's own words ("[SSL] PEM lib") do not say which file is wrong or what it should hold.
         raise ServiceStartError(f"service.tls_cert_file: {service.tls_cert_file} and its key "
-                                f"{service.tls_key_file} cannot be used ({getattr(error, 'strerror', None) or error})"
-                                ) from None
+                                f"{service.tls_key_file} cannot be used: they must be a PEM certificate and the PEM "
+                                f"private key that matches it (OpenSSL: {error})") from None
+    except OSError as error:
+        raise ServiceStartError(f"service.tls_cert_file: {service.tls_cert_file} and its key "
+                                f"{service.tls_key_file} cannot be used ({error.strerror or error})") from None
 
 
 def _url(sock: socket.socket, tls: bool) -> str:

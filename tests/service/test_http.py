@@ -392,3 +392,16 @@ def test_tls_files_that_cannot_be_used_are_refused_in_one_sentence(tmp_path: Pat
     done = subprocess.run([sys.executable, "-m", "carctl.cli", "service", "--config", str(half)], cwd=ROOT,
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "service.tls_key_file" in done.stderr and "both" in done.stderr
+
+
+@pytest.mark.skipif(not Path("/usr/bin/openssl").exists(), reason="needs openssl to make a test certificate")
+def test_a_certificate_given_as_its_own_key_is_refused_saying_what_each_file_must_hold(tmp_path: Path) -> None:
+    """An easy slip on site: the same file in both keys. OpenSSL alone says "[SSL] PEM lib (_ssl.c:NNNN)", which
+    names neither the file nor what is missing."""
+    cert, _ = self_signed(tmp_path)
+    config = write_config(tmp_path, f'tls_cert_file = "{cert}"\ntls_key_file = "{cert}"\n')
+    done = subprocess.run([sys.executable, "-m", "carctl.cli", "service", "--config", str(config), "--listen",
+                           "127.0.0.1:0"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "PEM certificate" in done.stderr and "private key that matches it" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
