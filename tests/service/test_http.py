@@ -226,6 +226,36 @@ def test_a_login_without_its_form_token_is_refused(service: Service) -> None:
     assert status == 403 and "carctl_session" not in browser.cookies
 
 
+def test_a_flood_of_refused_logins_does_not_flood_the_maintenance_record(tmp_path: Path) -> None:
+    """Anyone who reaches the page can post a login without its form token, as fast as the server answers: each is
+    in the journal, but only REFUSALS_PER_WINDOW of them go to the loop's maintenance record, whose file is rotated
+    at its size (a flood would push the car's history off the card)."""
+    from carctl.protocol.loopback import ServiceAudit, parse_service_request
+    from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, prepare_socket_dir
+    from carctl.service.audit import REFUSALS_PER_WINDOW
+
+    flood = 3 * REFUSALS_PER_WINDOW
+    stand_in_loop = Inbox(prepare_socket_dir(tmp_path / "run"), LOOP_FROM_SERVICE)
+    process, url = start_service(tmp_path, "--config", str(write_config(tmp_path)), "--listen", "127.0.0.1:0")
+    service = Service(process, "127.0.0.1", urllib.parse.urlsplit(url).port or 0, tmp_path)
+    sent = []
+    try:
+        browser = service.browser()
+        for _ in range(flood):
+            status, _, _ = browser.request("POST", "/login", "user=flood&password=x")
+            assert status == 403
+            time.sleep(0.01)
+            # Taken as they come, as the loop takes them (a Unix datagram socket queues only a few).
+            sent += [message for message in map(parse_service_request, stand_in_loop.take())
+                     if isinstance(message, ServiceAudit)]
+    finally:
+        stop(process)
+        stand_in_loop.close()
+    assert len(service.audit()) == flood, "the journal has every one"
+    assert len(sent) == REFUSALS_PER_WINDOW, sent
+    assert all(message.outcome == "refused: no valid form token" for message in sent)
+
+
 def test_faults_page_shows_meanings_from_the_docs_and_filters(tmp_path: Path) -> None:
     workdir = tmp_path
     accounts.add_user(workdir / "users.json", "reader", "read", PASSWORD)
