@@ -1,10 +1,14 @@
-"""uvicorn's h11 protocol with a deadline for every request's head.
+"""uvicorn's h11 protocol with a deadline for every request's head, and a share of the connections for each client.
 
 uvicorn closes a connection that stays idle after a response (its keep-alive timeout), but not one that was opened
 and then sends nothing, or a head a byte at a time: 32 such connections (the server's limit) would deny the page to
 everyone else for as long as the client likes. Here a request's head must be complete within HEAD_DEADLINE_S of the
 connection opening, or of the previous response's end; otherwise the connection is closed. The body is bounded by
 size elsewhere (app.py), and a live stream, once its head has arrived, runs as long as its session.
+
+The deadline alone still let one client hold them all, 10 s at a time, again and again: the server's 32 are for
+everyone (uvicorn answers 503 past them), so one client address may hold at most MAX_CONNECTIONS_PER_CLIENT (a
+browser opens six, and a live stream for each open page); a connection past that is closed as soon as it is made.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEAD_DEADLINE_S = 10.0
+MAX_CONNECTIONS_PER_CLIENT = 12
 
 
 class HeadDeadlineH11Protocol(H11Protocol):
@@ -21,6 +26,11 @@ class HeadDeadlineH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        host = self.client[0] if self.client else None
+        if host is not None and sum(1 for other in self.connections
+                                    if other.client and other.client[0] == host) > MAX_CONNECTIONS_PER_CLIENT:
+            transport.close()  # (connection_lost follows, and takes it out of the server's connections)
+            return
         self._arm_head_deadline()
 
     def on_response_complete(self) -> None:

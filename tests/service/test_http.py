@@ -337,6 +337,35 @@ def test_a_connection_that_sends_no_whole_head_in_time_is_closed(service: Servic
         partial.close()
 
 
+def test_one_client_cannot_take_every_connection(service: Service) -> None:
+    """A client that opens as many connections as the server takes (and sends nothing, or sends slowly) is held to
+    its share: its connections past MAX_CONNECTIONS_PER_CLIENT are closed at once, and a technician at another
+    address is served meanwhile, not told 503."""
+    from carctl.service.http_protocol import MAX_CONNECTIONS_PER_CLIENT
+    from carctl.service.server import MAX_CONNECTIONS
+
+    held = [socket.create_connection((service.host, service.port), timeout=5) for _ in range(MAX_CONNECTIONS + 8)]
+    try:
+        time.sleep(0.5)
+        closed = 0
+        for connection in held:
+            connection.setblocking(False)
+            try:
+                closed += connection.recv(1) == b""
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                closed += 1
+        assert closed == len(held) - MAX_CONNECTIONS_PER_CLIENT
+        other = socket.create_connection((service.host, service.port), timeout=10, source_address=("127.0.0.2", 0))
+        with other:
+            other.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert other.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        for connection in held:
+            connection.close()
+
+
 def test_an_address_in_use_is_refused_in_one_sentence(tmp_path: Path) -> None:
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
