@@ -9,6 +9,10 @@ size elsewhere (app.py), and a live stream, once its head has arrived, runs as l
 The deadline alone still let one client hold them all, 10 s at a time, again and again: the server's 32 are for
 everyone (uvicorn answers 503 past them), so one client address may hold at most MAX_CONNECTIONS_PER_CLIENT (a
 browser opens six, and a live stream for each open page); a connection past that is closed as soon as it is made.
+
+A request whose body turns out malformed (a chunk that is not one) is answered 400 by uvicorn, which closes the
+connection; the application, already answering, is told the client has gone, so that its own answer is dropped
+quietly instead of raising in h11 (a traceback in the journal for every such request).
 """
 
 from __future__ import annotations
@@ -42,6 +46,12 @@ class HeadDeadlineH11Protocol(H11Protocol):
             self._head_timer.cancel()
             self._head_timer = None
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        super().send_400_response(msg)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the connection is closing: nothing more may be written on it
+            self.cycle.message_event.set()
 
     def _arm_head_deadline(self) -> None:
         if self._head_timer is not None:

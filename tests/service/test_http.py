@@ -319,6 +319,23 @@ def test_limits_on_what_a_client_may_send(service: Service) -> None:
     assert service.process.poll() is None
 
 
+def test_a_body_that_breaks_off_mid_request_gets_400_and_no_traceback(service: Service) -> None:
+    """A chunked body that is not one, under a request the application has already begun to answer: the server
+    answers 400 and closes; the application's own answer, made after, is dropped quietly, not a traceback in the
+    journal."""
+    log = service.workdir / "service.log"
+    before = log.read_text().count("Traceback")
+    form = b"Content-Type: application/x-www-form-urlencoded\r\n"
+    for path in (b"/login", b"/logout", b"/parameters"):
+        for head in (b"", form):  # refused before the body is read, or while it is
+            answer = raw_request(service, b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + head +
+                                 b"Transfer-Encoding: chunked\r\n\r\n5\r\nuser=\r\nzz\r\n")
+            assert answer.startswith(b"HTTP/1.1 400")
+    assert service.browser().request("GET", "/login")[0] == 200
+    time.sleep(0.2)
+    assert log.read_text().count("Traceback") == before, log.read_text()[-3000:]
+
+
 def test_a_connection_that_sends_no_whole_head_in_time_is_closed(service: Service) -> None:
     """A client that opens connections and sends nothing, or a head a byte at a time, cannot hold them (the server
     takes 32 at once): closed after the head's deadline (10 s), while a real request on another is answered."""
