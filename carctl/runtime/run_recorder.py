@@ -15,6 +15,9 @@ Rules of this module:
   three appends; the summary is made once, when a run ends. The wall clock is read once a run.
 - The summary: from and to landing (-1 between landings), start (UTC), duration, peak speed, the levelling error
   at the stop (position against the landing's height, when the drive's reading was fresh), the faults raised.
+  Every number is kept within the message's ranges (protocol/run_records.py), as the samples are: a drive's
+  reading far out of range (a garbled register, a count gone wrong: the run a technician most wants to see) must
+  not make the service tool refuse the summary, and with it the others of its datagram.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import secrets
 import time
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from carctl.core.door import DoorPhase
 from carctl.core.faults import parse_fault_detail
@@ -35,6 +38,7 @@ from carctl.protocol import run_records
 from carctl.protocol.run_records import DOOR_LOCKED, DOOR_PHASES, MAX_FAULTS_PER_RUN, MAX_RUNS, MAX_SAMPLES, \
     SAMPLE_EVERY_S, RunSummary
 
+Number = TypeVar("Number", int, float)
 MAX_LEAD_SAMPLES = 200  # 20 s of doors closing (nudging included) before a departure
 ARMED_AFTER_CLOSED_S = 3.0
 POST_STOP_S = 8.0  # the doors open within door_open_s (2.5 s in the bench car) of the stop, or they do not
@@ -195,8 +199,11 @@ class RunRecorder:
         samples = len(self._door)
         summary = RunSummary(
             id=self.next_id, kind=self._kind, from_landing=self._from, to_landing=self._to,
-            start_utc_s=self._start_utc_s, duration_s=self._cycles * self.period_s, peak_speed_m_s=self._peak_m_s,
-            levelling_error_mm=self._level_mm, faults=tuple(self._faults), end=self._end, samples=samples)
+            start_utc_s=self._start_utc_s, duration_s=self._cycles * self.period_s,
+            peak_speed_m_s=min(self._peak_m_s, run_records.MAX_SPEED_MM_S / 1000),
+            levelling_error_mm=None if self._level_mm is None else _clamp(self._level_mm,
+                                                                          run_records.MAX_LEVEL_ERROR_MM),
+            faults=tuple(self._faults), end=self._end, samples=samples)
         columns = {"position_mm": run_records.pack_column(self._position_mm),
                    "speed_mm_s": run_records.pack_column(self._speed_mm_s),
                    "door": run_records.pack_column(self._door)}
@@ -228,7 +235,7 @@ class RunRecorder:
         return {"runs": len(self.ring), "recorded": self.next_id, "cut": self.cut}
 
 
-def _clamp(value: int, limit: int) -> int:
+def _clamp(value: Number, limit: Number) -> Number:
     return limit if value > limit else -limit if value < -limit else value
 
 

@@ -6,7 +6,8 @@ Rules of this module:
   checked; headers are bounded by the server (server.py). A bad request gets a status and a sentence, never a
   traceback.
 - Every page but the login needs a session (sessions.py); every POST needs the CSRF token of its session (or, for
-  the login form, the token of the login cookie): without it, 403 and nothing changes.
+  the login form, the token of the login cookie): without it, 403 and nothing changes. So does a change from a
+  session whose account has changed in the users file since its login (a role taken away, a password changed).
 - The pages and the live stream only read: the loop's state comes from the feed (feed.py), the fault log from its
   file, the parameters from the configuration the process was started with (parameters.py). The one file written is
   the Parameters form's, for a maintenance account only: the settings file the platform also writes
@@ -230,7 +231,7 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
             state.audit.record("login", user, client, outcome)
             return _login_page(request, "Wrong user name or password.", 401)
         state.lockout.succeeded(keys)
-        token, session = state.sessions.open(account.name, account.role, now)
+        token, session = state.sessions.open(account.name, account.role, now, account.password_hash)
         state.audit.record("login", account.name, client, "ok", role=account.role)
         response = RedirectResponse("/", 303)
         response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_s), **cookie_flags())
@@ -246,7 +247,7 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
 
     async def logout(request: Request) -> Response:
         session = session_of(request)
-        refusal = await _refuse_change(request, session)
+        refusal = await _refuse_change(request, session, account_unchanged=False)  # whatever became of it: out
         if refusal is not None:
             return refusal
         assert session is not None
@@ -256,8 +257,10 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
-    async def _refuse_change(request: Request, session: Session | None) -> Response | None:
-        """A 403 for a POST without a session or without its CSRF token (audited), else None."""
+    async def _refuse_change(request: Request, session: Session | None,
+                             account_unchanged: bool = True) -> Response | None:
+        """A 403 for a POST without a session or without its CSRF token, or whose account has changed since the
+        login (its role or its password: `add-user` again; the session is then ended), audited; else None."""
         form = await read_form(request)
         if session is None:
             state.audit.record(request.url.path, "", client_of(request), "refused: no session")
@@ -265,6 +268,14 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
         if form is None or not csrf_matches(session, form.get("csrf_token")):
             state.audit.record(request.url.path, session.user, client_of(request), "refused: no valid CSRF token")
             return PlainTextResponse("Refused: the form's token is missing or wrong (reload the page).\n", 403)
+        if account_unchanged:
+            account = await asyncio.to_thread(_account, session.user)  # a file read: off the event loop
+            if account is None or not session.account_unchanged(account.role, account.password_hash):
+                state.sessions.close(request.cookies.get(SESSION_COOKIE))
+                state.audit.record(request.url.path, session.user, client_of(request),
+                                   "refused: account changed since the login")
+                return PlainTextResponse("Refused: your account has changed since you logged in: log in again.\n",
+                                         403)
         return None
 
     async def live_page(request: Request) -> Response:

@@ -4,7 +4,9 @@ Rules of this module:
 - A session is a random token (32 bytes from `secrets`) that the browser holds in an HttpOnly, SameSite=Strict
   cookie; the server keeps only its SHA-256, the account, the role, its expiry and its CSRF token. A session ends at
   its expiry (`service.session_s` after the login, not extended: a forgotten phone does not stay logged in) or at
-  logout. A restart of the service process ends them all.
+  logout. A restart of the service process ends them all. It also keeps the SHA-256 of the account's stored hash at
+  the login, so that a change can be refused to a session whose account has changed since (app.py: a role taken
+  away, a password changed because it was seen).
 - Every change (a POST) carries the session's CSRF token in its form, compared in constant time: another site's page
   cannot make a technician's browser change anything, whatever the browser does with SameSite.
 - A lockout counts failed logins in a row per account and per client address; at `service.lockout_failures` that
@@ -37,6 +39,11 @@ class Session:
     role: str
     csrf_token: str
     expires_s: float
+    account_digest: str = ""  # the SHA-256 of the account's stored password hash at the login
+
+    def account_unchanged(self, role: str, password_hash: str) -> bool:
+        """Whether the account, as the users file holds it now, is the one this session logged in as."""
+        return role == self.role and hmac.compare_digest(_digest(password_hash), self.account_digest)
 
     @property
     def may_change(self) -> bool:
@@ -48,10 +55,11 @@ class Sessions:
         self.lifetime_s = lifetime_s
         self._by_digest: OrderedDict[str, Session] = OrderedDict()
 
-    def open(self, user: str, role: str, now_s: float) -> tuple[str, Session]:
+    def open(self, user: str, role: str, now_s: float, password_hash: str = "") -> tuple[str, Session]:
         """A new session: (the token for the cookie, the session)."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        session = Session(user, role, secrets.token_urlsafe(TOKEN_BYTES), now_s + self.lifetime_s)
+        session = Session(user, role, secrets.token_urlsafe(TOKEN_BYTES), now_s + self.lifetime_s,
+                          _digest(password_hash))
         while len(self._by_digest) >= MAX_SESSIONS:
             self._by_digest.popitem(last=False)
         self._by_digest[_digest(token)] = session

@@ -268,6 +268,46 @@ def test_the_service_tools_logins_and_changes_reach_the_maintenance_record(tmp_p
     assert verify([("audit.log", audit.read_bytes())]).intact
 
 
+def test_refusals_past_their_budget_are_counted_and_the_record_says_how_many(tmp_path: Path) -> None:
+    """A flood of refused logins (anyone on the network can make them) reaches the maintenance record only up to the
+    service tool's budget; the next window's first record says how many were left out, and a good login always
+    goes through."""
+    from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Sender
+    from carctl.service.audit import LEFT_OUT_ACTION, REFUSAL_WINDOW_S, REFUSALS_PER_WINDOW, StructuredLogAudit
+
+    audit = tmp_path / "audit.log"
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "processes": {"service": True}, "platform": {"overrides_path": str(tmp_path / "o.json")},
+                        "runtime": {"fault_log": "", "latch_file": "", "learned_table": "",
+                                    "socket_dir": str(tmp_path / "run"), "audit_log": str(audit)}})
+    boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
+    loop = ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream()))
+    now_s = [100.0]
+    service = Sender(tmp_path / "run", LOOP_FROM_SERVICE)
+    trail = StructuredLogAudit(StructuredLog(NullStream()), service, clock=lambda: now_s[0])
+    left_out = 7
+    try:
+        for _ in range(REFUSALS_PER_WINDOW + left_out):
+            trail.record("login", "guess", "10.0.0.9", "refused: no valid form token")
+            cycles(loop, 5)  # one take of the loop's requests: the socket never holds more than a few
+        trail.record("login", "wangli", "10.0.0.7", "ok", role="maintenance")
+        cycles(loop, 5)
+        now_s[0] += REFUSAL_WINDOW_S
+        trail.record("logout", "wangli", "10.0.0.7", "ok")
+        cycles(loop, 10)
+    finally:
+        service.close()
+        loop.audit.close()  # type: ignore[union-attr]
+        if loop.service_feed is not None:
+            loop.service_feed.close()
+    records = [r for r in audit_records(audit) if str(r["action"]).startswith("service_")]
+    assert [r["who"] for r in records] == ["guess"] * REFUSALS_PER_WINDOW + ["wangli", "", "wangli"]
+    summary = records[-2]
+    assert summary["action"] == "service_change" and summary["details"]["path"] == LEFT_OUT_ACTION
+    assert summary["details"]["outcome"] == f"refused: {left_out} more, left out (see the journal)"
+    assert verify([("audit.log", audit.read_bytes())]).intact
+
+
 def test_the_end_of_a_learning_run_and_of_a_brake_test_reach_the_record_and_the_platform(tmp_path: Path) -> None:
     """The core's events at the end of each run (core/learning.py, core/braketest.py) are recorded by the loop, via
     the car itself, with their outcome, and sent to the platform as every record is."""

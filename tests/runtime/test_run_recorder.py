@@ -126,6 +126,29 @@ def test_a_fault_during_the_run_is_in_its_summary_and_a_halt_ends_it() -> None:
     assert (car.recorder.ring[1].summary.kind, car.recorder.ring[1].summary.end) == ("correction", "stopped")
 
 
+def test_a_run_with_impossible_drive_readings_is_still_one_the_service_takes() -> None:
+    """A drive's speed or position reading far out of range (a faulty encoder, a garbled register: an overspeed
+    run is the one a technician wants to see) is kept within the message's ranges, so that the service tool does
+    not refuse that run's summary, nor the nine that travel with it."""
+    car = Car()
+    car.ride(to_landing=1)
+    car.cycles(1, Phase.STANDING, DoorPhase.CLOSING, locked=False)
+    car.cycles(5, Phase.STANDING, DoorPhase.CLOSED)
+    car.cycles(10, Phase.STARTING, DoorPhase.CLOSED)
+    car.cycles(3, Phase.RUNNING, DoorPhase.CLOSED, speed_m_s=-32.768)  # the drive's SPEED register at its extreme
+    car.position_m = 2_000_000.0  # a position 2,000 km up: the drive's count gone wrong
+    car.cycles(10, Phase.STOPPING, DoorPhase.CLOSED)
+    car.cycles(5, Phase.STANDING, DoorPhase.OPENING, locked=False)
+    car.cycles(1, Phase.STANDING, DoorPhase.OPEN, locked=False)
+    assert len(car.recorder.ring) == 2
+    answer = parse_answer(car.recorder.runs_answers(3)[0])
+    assert not isinstance(answer, str), answer
+    assert [summary.id for summary in answer.runs] == [1, 0]
+    summary, curves = curves_of(car.recorder, 1)
+    assert summary.peak_speed_m_s == 20.0 and summary.levelling_error_mm == 100_000.0
+    assert max(curves.position_mm) == 1_000_000
+
+
 def test_the_ring_keeps_the_last_50_runs() -> None:
     car = Car()
     for number in range(MAX_RUNS + 12):

@@ -226,6 +226,36 @@ def test_a_login_without_its_form_token_is_refused(service: Service) -> None:
     assert status == 403 and "carctl_session" not in browser.cookies
 
 
+def test_a_flood_of_refused_logins_does_not_flood_the_maintenance_record(tmp_path: Path) -> None:
+    """Anyone who reaches the page can post a login without its form token, as fast as the server answers: each is
+    in the journal, but only REFUSALS_PER_WINDOW of them go to the loop's maintenance record, whose file is rotated
+    at its size (a flood would push the car's history off the card)."""
+    from carctl.protocol.loopback import ServiceAudit, parse_service_request
+    from carctl.runtime.sidechannel import LOOP_FROM_SERVICE, Inbox, prepare_socket_dir
+    from carctl.service.audit import REFUSALS_PER_WINDOW
+
+    flood = 3 * REFUSALS_PER_WINDOW
+    stand_in_loop = Inbox(prepare_socket_dir(tmp_path / "run"), LOOP_FROM_SERVICE)
+    process, url = start_service(tmp_path, "--config", str(write_config(tmp_path)), "--listen", "127.0.0.1:0")
+    service = Service(process, "127.0.0.1", urllib.parse.urlsplit(url).port or 0, tmp_path)
+    sent = []
+    try:
+        browser = service.browser()
+        for _ in range(flood):
+            status, _, _ = browser.request("POST", "/login", "user=flood&password=x")
+            assert status == 403
+            time.sleep(0.01)
+            # Taken as they come, as the loop takes them (a Unix datagram socket queues only a few).
+            sent += [message for message in map(parse_service_request, stand_in_loop.take())
+                     if isinstance(message, ServiceAudit)]
+    finally:
+        stop(process)
+        stand_in_loop.close()
+    assert len(service.audit()) == flood, "the journal has every one"
+    assert len(sent) == REFUSALS_PER_WINDOW, sent
+    assert all(message.outcome == "refused: no valid form token" for message in sent)
+
+
 def test_faults_page_shows_meanings_from_the_docs_and_filters(tmp_path: Path) -> None:
     workdir = tmp_path
     accounts.add_user(workdir / "users.json", "reader", "read", PASSWORD)
@@ -289,6 +319,23 @@ def test_limits_on_what_a_client_may_send(service: Service) -> None:
     assert service.process.poll() is None
 
 
+def test_a_body_that_breaks_off_mid_request_gets_400_and_no_traceback(service: Service) -> None:
+    """A chunked body that is not one, under a request the application has already begun to answer: the server
+    answers 400 and closes; the application's own answer, made after, is dropped quietly, not a traceback in the
+    journal."""
+    log = service.workdir / "service.log"
+    before = log.read_text().count("Traceback")
+    form = b"Content-Type: application/x-www-form-urlencoded\r\n"
+    for path in (b"/login", b"/logout", b"/parameters"):
+        for head in (b"", form):  # refused before the body is read, or while it is
+            answer = raw_request(service, b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + head +
+                                 b"Transfer-Encoding: chunked\r\n\r\n5\r\nuser=\r\nzz\r\n")
+            assert answer.startswith(b"HTTP/1.1 400")
+    assert service.browser().request("GET", "/login")[0] == 200
+    time.sleep(0.2)
+    assert log.read_text().count("Traceback") == before, log.read_text()[-3000:]
+
+
 def test_a_connection_that_sends_no_whole_head_in_time_is_closed(service: Service) -> None:
     """A client that opens connections and sends nothing, or a head a byte at a time, cannot hold them (the server
     takes 32 at once): closed after the head's deadline (10 s), while a real request on another is answered."""
@@ -305,6 +352,35 @@ def test_a_connection_that_sends_no_whole_head_in_time_is_closed(service: Servic
     finally:
         silent.close()
         partial.close()
+
+
+def test_one_client_cannot_take_every_connection(service: Service) -> None:
+    """A client that opens as many connections as the server takes (and sends nothing, or sends slowly) is held to
+    its share: its connections past MAX_CONNECTIONS_PER_CLIENT are closed at once, and a technician at another
+    address is served meanwhile, not told 503."""
+    from carctl.service.http_protocol import MAX_CONNECTIONS_PER_CLIENT
+    from carctl.service.server import MAX_CONNECTIONS
+
+    held = [socket.create_connection((service.host, service.port), timeout=5) for _ in range(MAX_CONNECTIONS + 8)]
+    try:
+        time.sleep(0.5)
+        closed = 0
+        for connection in held:
+            connection.setblocking(False)
+            try:
+                closed += connection.recv(1) == b""
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                closed += 1
+        assert closed == len(held) - MAX_CONNECTIONS_PER_CLIENT
+        other = socket.create_connection((service.host, service.port), timeout=10, source_address=("127.0.0.2", 0))
+        with other:
+            other.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert other.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        for connection in held:
+            connection.close()
 
 
 def test_an_address_in_use_is_refused_in_one_sentence(tmp_path: Path) -> None:

@@ -213,6 +213,28 @@ def test_a_change_without_the_csrf_token_is_refused(served: tuple[Browser, Path,
     assert any(r["user"] == "alice" and r["outcome"] == "refused: no valid CSRF token" for r in audit_of(workdir))
 
 
+def test_a_session_of_an_account_changed_since_its_login_makes_no_change(served: tuple[Browser, Path, Inbox]) -> None:
+    """`add-user` again for a logged-in account (a maintenance account made read-only, or a password changed because
+    it was seen): its sessions make no more changes; they end at their next try."""
+    browser, workdir, loop_socket = served
+    demoted, exposed = Browser(browser.host, browser.port), Browser(browser.host, browser.port)
+    accounts.add_user(workdir / "users.json", "bob", "maintenance", PASSWORD)
+    accounts.add_user(workdir / "users.json", "carol", "maintenance", PASSWORD)
+    assert demoted.log_in("bob", PASSWORD)[0] == 303 and exposed.log_in("carol", PASSWORD)[0] == 303
+    tokens = [csrf_of(demoted.request("GET", "/parameters")[2]), csrf_of(exposed.request("GET", "/parameters")[2])]
+    accounts.add_user(workdir / "users.json", "bob", "read", PASSWORD)
+    accounts.add_user(workdir / "users.json", "carol", "maintenance", PASSWORD + " changed")
+    for session, token in zip((demoted, exposed), tokens):
+        status, _, text = session.request("POST", "/parameters", urllib.parse.urlencode(
+            {"csrf_token": token, "home_landing": "2", "permissions_enabled": "false", "free_landings": "0"}))
+        assert status == 403 and "log in again" in text
+        assert session.request("GET", "/live.json")[0] == 401, "the session has ended"
+    assert not (workdir / "overrides.json").exists() and reloads(loop_socket) == 0
+    outcomes = {r["user"]: r["outcome"] for r in audit_of(workdir) if r["user"] in ("bob", "carol")}
+    assert outcomes == {"bob": "refused: account changed since the login", "carol":
+                        "refused: account changed since the login"}
+
+
 def test_a_maintenance_user_changes_the_home_landing_and_a_bad_value_gets_its_sentence(
         served: tuple[Browser, Path, Inbox]) -> None:
     browser, workdir, loop_socket = served
