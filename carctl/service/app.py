@@ -66,6 +66,7 @@ MAX_HEADERS = 64
 MAX_FORM_FIELDS = 8
 BODY_DEADLINE_S = 10.0  # a form's body arrives whole within this, or the form is refused (a slow body holds nothing)
 MAX_STREAMS = 8
+MAX_STREAMS_PER_SESSION = 3  # a phone and a laptop tab or two: one signed-in browser cannot hold every stream
 # Each password check takes 16 MiB for 0.1 s (accounts.py): a burst of logins is checked two at a time, not all at once.
 MAX_CONCURRENT_HASHES = 2
 STREAM_EVERY_S = 0.1  # the page is updated 10 times a second at most (the loop's feed rate)
@@ -109,6 +110,7 @@ class ServiceState:
     meanings: dict[str, fault_meanings.FaultMeaning] = field(default_factory=fault_meanings.load)
     key_docs: dict[str, parameters.KeyDoc] = field(default_factory=parameters.load_docs)
     streams: int = 0
+    streams_by_session: dict[str, int] = field(default_factory=dict)  # by the session's CSRF token; at most 64 keys
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.settings.session_s)
@@ -301,7 +303,12 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
             return PlainTextResponse("Log in first.\n", 401)
         if state.streams >= MAX_STREAMS:
             return PlainTextResponse("Too many live pages open; close one.\n", 429)
+        session_key = session.csrf_token
+        if state.streams_by_session.get(session_key, 0) >= MAX_STREAMS_PER_SESSION:
+            return PlainTextResponse(
+                f"This login has {MAX_STREAMS_PER_SESSION} live pages open already; close one.\n", 429)
         state.streams += 1
+        state.streams_by_session[session_key] = state.streams_by_session.get(session_key, 0) + 1
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -317,6 +324,11 @@ def build_app(state: ServiceState, on_startup: Callable[[], None] | None = None)
                 yield b"event: ended\ndata: {}\n\n"  # the session has expired: the page goes to the login
             finally:
                 state.streams -= 1
+                left = state.streams_by_session.get(session_key, 1) - 1
+                if left > 0:
+                    state.streams_by_session[session_key] = left
+                else:
+                    state.streams_by_session.pop(session_key, None)
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})

@@ -206,6 +206,33 @@ def test_a_change_without_the_csrf_token_is_refused(service: Service) -> None:
     assert browser.request("GET", "/live.json")[0] == 401
 
 
+def test_one_login_holds_at_most_three_live_streams_and_leaves_the_rest_to_others(service: Service) -> None:
+    first, second = service.browser(), service.browser()
+    assert first.log_in("reader", PASSWORD)[0] == 303 and second.log_in("alice", PASSWORD)[0] == 303
+    held: list[http.client.HTTPConnection] = []
+
+    def open_stream(browser: Browser) -> tuple[int, str]:
+        connection = http.client.HTTPConnection(service.host, service.port, timeout=10)
+        connection.request("GET", "/live/stream", headers={"Cookie": "; ".join(
+            f"{k}={v}" for k, v in browser.cookies.items())})
+        response = connection.getresponse()
+        if response.status == 200:
+            held.append(connection)  # left open: the stream stays counted
+            return 200, ""
+        text = response.read().decode()
+        connection.close()
+        return response.status, text
+
+    try:
+        assert [open_stream(first)[0] for _ in range(3)] == [200, 200, 200]
+        status, text = open_stream(first)
+        assert status == 429 and "This login has 3 live pages open already" in text
+        assert open_stream(second)[0] == 200, "another technician's login still gets its live page"
+    finally:
+        for connection in held:
+            connection.close()
+
+
 def test_a_wrong_password_is_refused_and_repeats_lock_the_account_out(service: Service) -> None:
     browser = service.browser()
     for _ in range(LOCKOUT_FAILURES):
@@ -481,3 +508,4 @@ def test_a_certificate_given_as_its_own_key_is_refused_saying_what_each_file_mus
     assert done.returncode == 2 and done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "PEM certificate" in done.stderr and "private key that matches it" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
