@@ -223,6 +223,26 @@ def test_the_hooks_for_a_learning_run_and_a_brake_test_are_ready(tmp_path: Path)
     assert loop.errors.counts["audit_log"] == 1
 
 
+def loop_hearing_the_service_tool(tmp_path: Path, audit: Path) -> ControlLoop:
+    """A loop with the service tool's side channel open and its maintenance record at `audit`."""
+    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
+                        "processes": {"service": True}, "platform": {"overrides_path": str(tmp_path / "o.json")},
+                        "runtime": {"fault_log": "", "latch_file": "", "learned_table": "",
+                                    "socket_dir": str(tmp_path / "run"), "audit_log": str(audit)}})
+    boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
+    return ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream()))
+
+
+def close_loop_hearing_the_service_tool(loop: ControlLoop) -> None:
+    loop.audit.close()  # type: ignore[union-attr]
+    if loop.service_feed is not None:
+        loop.service_feed.close()
+
+
+def service_records(audit: Path) -> list[dict[str, Any]]:
+    return [r for r in audit_records(audit) if str(r["action"]).startswith("service_")]
+
+
 def test_the_service_tools_logins_and_changes_reach_the_maintenance_record(tmp_path: Path) -> None:
     """Through the service tool's side channel, as carctl/service/audit.py sends them: a refused login (a name with
     a control character in it, as anyone may type), a login, a refused change and a logout; garbage is refused and
@@ -234,12 +254,7 @@ def test_the_service_tools_logins_and_changes_reach_the_maintenance_record(tmp_p
     from carctl.service.audit import StructuredLogAudit
 
     audit = tmp_path / "audit.log"
-    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-                        "processes": {"service": True}, "platform": {"overrides_path": str(tmp_path / "o.json")},
-                        "runtime": {"fault_log": "", "latch_file": "", "learned_table": "",
-                                    "socket_dir": str(tmp_path / "run"), "audit_log": str(audit)}})
-    boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
-    loop = ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream()))
+    loop = loop_hearing_the_service_tool(tmp_path, audit)
     service = Sender(tmp_path / "run", LOOP_FROM_SERVICE)
     trail = StructuredLogAudit(StructuredLog(NullStream()), service)
     try:
@@ -254,10 +269,8 @@ def test_the_service_tools_logins_and_changes_reach_the_maintenance_record(tmp_p
         refused = loop.service_feed.inbox.refused if loop.service_feed is not None else {}
     finally:
         service.close()
-        loop.audit.close()  # type: ignore[union-attr]
-        if loop.service_feed is not None:
-            loop.service_feed.close()
-    records = [r for r in audit_records(audit) if str(r["action"]).startswith("service_")]
+        close_loop_hearing_the_service_tool(loop)
+    records = service_records(audit)
     assert [(r["action"], r["via"], r["who"], r["details"]["outcome"]) for r in records] == [
         ("service_login", "service_tool", "wang?li", "refused: wrong password"),
         ("service_login", "service_tool", "wangli", "ok"),
@@ -276,12 +289,7 @@ def test_refusals_past_their_budget_are_counted_and_the_record_says_how_many(tmp
     from carctl.service.audit import LEFT_OUT_ACTION, REFUSAL_WINDOW_S, REFUSALS_PER_WINDOW, StructuredLogAudit
 
     audit = tmp_path / "audit.log"
-    config = from_dict({"drive": {"endpoint": "tcp://127.0.0.1:1"}, "panel": {"port": "/dev/null"},
-                        "processes": {"service": True}, "platform": {"overrides_path": str(tmp_path / "o.json")},
-                        "runtime": {"fault_log": "", "latch_file": "", "learned_table": "",
-                                    "socket_dir": str(tmp_path / "run"), "audit_log": str(audit)}})
-    boards = PanelBoards(Shaft(config.controller, PhysicsConfig()), config.controller.building.landing_count, 0)
-    loop = ControlLoop(config, FakeDrive(), FakePanels(boards), StructuredLog(NullStream()))
+    loop = loop_hearing_the_service_tool(tmp_path, audit)
     now_s = [100.0]
     service = Sender(tmp_path / "run", LOOP_FROM_SERVICE)
     trail = StructuredLogAudit(StructuredLog(NullStream()), service, clock=lambda: now_s[0])
@@ -297,10 +305,8 @@ def test_refusals_past_their_budget_are_counted_and_the_record_says_how_many(tmp
         cycles(loop, 10)
     finally:
         service.close()
-        loop.audit.close()  # type: ignore[union-attr]
-        if loop.service_feed is not None:
-            loop.service_feed.close()
-    records = [r for r in audit_records(audit) if str(r["action"]).startswith("service_")]
+        close_loop_hearing_the_service_tool(loop)
+    records = service_records(audit)
     assert [r["who"] for r in records] == ["guess"] * REFUSALS_PER_WINDOW + ["wangli", "", "wangli"]
     summary = records[-2]
     assert summary["action"] == "service_change" and summary["details"]["path"] == LEFT_OUT_ACTION
