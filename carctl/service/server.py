@@ -92,7 +92,7 @@ def serve(config: FirmwareConfig, listen: str | None, loop_pid: int | None) -> N
 
         from carctl.service.app import ServiceSettings, ServiceState, build_app
         from carctl.service.audit import StructuredLogAudit
-        from carctl.service.http_protocol import HeadDeadlineH11Protocol
+        from carctl.service.http_protocol import HEAD_DEADLINE_S, HeadDeadlineH11Protocol
     except ModuleNotFoundError as error:
         raise ServiceStartError(f"processes.service: the service tool's packages are not installed ({error.name} is "
                                 f"missing): install the service extra (make venv-board, docs/deployment.md)") from None
@@ -126,6 +126,11 @@ def serve(config: FirmwareConfig, listen: str | None, loop_pid: int | None) -> N
         log.write("service", state="listening", url=url, tls=tls)
 
     app = build_app(ServiceState(settings, feed, StructuredLogAudit(log, feed.to_loop)), on_startup=announce)
+    if tls:
+        # A TLS connection reaches the HTTP protocol (and its head deadline and per-client share) only once its
+        # handshake is done; until then asyncio holds it for its default 60 s. uvicorn gives no way to pass the
+        # server's handshake timeout, and this process serves nothing else: its default here is the head's deadline.
+        asyncio.constants.SSL_HANDSHAKE_TIMEOUT = HEAD_DEADLINE_S
     server = uvicorn.Server(uvicorn.Config(
         app, http=HeadDeadlineH11Protocol, ws="none", lifespan="on", loop="asyncio", log_level="warning",
         access_log=False, server_header=False, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=int(KEEP_ALIVE_S),

@@ -478,8 +478,24 @@ def test_under_tls_the_page_is_https_without_the_banner_and_the_cookie_is_secure
         assert response.status == 303
         session = next(cookie for cookie in cookies if cookie.startswith("carctl_session="))
         assert "Secure" in session and "HttpOnly" in session and "SameSite=strict" in session
+        assert_an_unfinished_handshake_is_closed_at_the_heads_deadline("127.0.0.1", parsed.port)
     finally:
         stop(process)
+
+
+def assert_an_unfinished_handshake_is_closed_at_the_heads_deadline(host: str, port: int) -> None:
+    """A client that connects and never finishes its TLS handshake holds its socket no longer than one that never
+    sends a head (asyncio's own default is 60 s)."""
+    from carctl.service.http_protocol import HEAD_DEADLINE_S
+
+    stalled = socket.create_connection((host, port), timeout=HEAD_DEADLINE_S + 20)
+    try:
+        started = time.monotonic()
+        stalled.sendall(b"\x16\x03\x01\x00\xc8")  # a ClientHello's record header, and then nothing
+        assert stalled.recv(100) == b""
+        assert time.monotonic() - started <= HEAD_DEADLINE_S + 3
+    finally:
+        stalled.close()
 
 
 def test_tls_files_that_cannot_be_used_are_refused_in_one_sentence(tmp_path: Path) -> None:
