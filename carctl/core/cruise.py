@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import fields, replace
+from dataclasses import fields
 
 from carctl.core import travel, watch
 from carctl.core.context import Context
 from carctl.core.modes import RULES
 from carctl.core.phases import Phase
+from carctl.core.records import replace
 from carctl.core.signals import AlarmPhase, Commands, Direction, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import STANDSTILL_M_S, detect, terminal_speed_exceeded
