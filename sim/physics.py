@@ -12,10 +12,11 @@ Rules of this module:
   closed, follows the speed reference with a first-order lag inside its own acceleration limit, ramps to a stop and
   drops the brake when the run command goes, and drops the brake at once on a quick stop, a trip or a chain break.
 - is_steady() and next_input_change_tick() tell the lockstep loop when, and for how long, the sensors cannot
-  change under the same commands; plain_run() when update() would move only the drive, by its speed loop, which
-  update_plain_run() then does by the same arithmetic (_follow, _move), for the lockstep's cruised runs; run_plain()
-  does it for a span of ticks, asking a reference of the caller each tick, the same arithmetic written out once with
-  the constants of the span in local variables (tests/sim/test_cruise.py compares it with update_plain_run()).
+  change under the same commands (advance_steady() then moves the door over the span in closed form: its travel is
+  integers); plain_run() when update() would move only the drive, by its speed loop, which update_plain_run() then
+  does by the same arithmetic (_follow, _move), for the lockstep's cruised runs; run_plain() does it for a span of
+  ticks, asking a reference of the caller each tick, the same arithmetic written out once with the constants of the
+  span in local variables (tests/sim/test_cruise.py compares it with update_plain_run()).
 - Mains loss: the drive trips on undervoltage and the door operator stops. With a rescue device fitted, after
   rescue_switch_s its battery feeds the drive and the door operator: the drive reports ON_BATTERY, runs at no more
   than rescue_speed_limit_m_s, and trips on overcurrent if asked to lift more out-of-balance mass than
@@ -764,6 +765,10 @@ class Shaft:
                 self.rear is None or self.rear.motion == 0):
             self.tick += ticks  # the door is at rest at its limit (or jammed): nothing moves at all
             return
+        if self.power_lost_tick < 0 and self.rear is None:
+            self.tick += ticks
+            self._advance_door(commands, ticks)
+            return
         for _ in range(ticks):
             self.tick += 1
             if self.power_lost_tick >= 0:
@@ -771,6 +776,40 @@ class Shaft:
             self._update_door(commands)
             if self.rear is not None:
                 self.rear.update(commands, self._zone, self.power_lost_tick < 0 or self.on_battery)
+
+    def _advance_door(self, commands: ShaftCommand, ticks: int) -> None:
+        """``ticks`` calls of _update_door() under the same commands on mains, the car at rest (its door zone
+        unchanged), in closed form: the door's travel and the lock's count are integers, so n steps of a rate are
+        exactly n times the rate, up to the limit the door stops at. tests/sim/test_lockstep.py compares it with
+        the calls one by one."""
+        if ticks <= 0:
+            return
+        if "door_jam" in self.injected:
+            self.door_motion = 0
+            return
+        units = self.door_units
+        if commands.door_open and not commands.door_close:
+            if units < DOOR_TRAVEL_UNITS and self._zone:
+                rate = self.door_rate_open
+                to_limit = -(-(DOOR_TRAVEL_UNITS - units) // rate)  # steps that move it; then it stands open
+                self.door_units = min(DOOR_TRAVEL_UNITS, units + min(ticks, to_limit) * rate)
+                self.lock_count = 0
+                self.door_motion = 1 if ticks <= to_limit else 0
+            else:
+                self.door_motion = 0
+        elif commands.door_close and not commands.door_open:
+            rate = self._close_rate(commands)
+            to_limit = -(-units // rate)  # steps that move it; then it stands shut and the lock counts
+            self.door_units = max(0, units - min(ticks, to_limit) * rate)
+            shut_ticks = ticks - to_limit
+            if shut_ticks > 0:
+                self.door_motion = 0
+                if self.lock_count < self.lock_ticks:
+                    self.lock_count = min(self.lock_ticks, self.lock_count + shut_ticks)
+            else:
+                self.door_motion = -1
+        else:
+            self.door_motion = 0
 
 
 class Actuators(NamedTuple):

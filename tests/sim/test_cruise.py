@@ -92,7 +92,8 @@ def test_the_compiled_law_answers_what_the_law_answers() -> None:
                 answered += expected >= 0.0
                 refused += expected < 0.0
                 assert law.run is not None and law.run.profile is not None
-                levelling += expected >= 0.0 and (motion[0] - law.run.start_tick) * period_s >= law.run.profile.duration_s
+                past_plan = (motion[0] - law.run.start_tick) * period_s >= law.run.profile.duration_s
+                levelling += expected >= 0.0 and past_plan
         return new_state, commands, events
 
     controller.step = watched  # type: ignore[method-assign]
