@@ -151,8 +151,8 @@ def test_replace_refuses_what_dataclasses_replace_refuses() -> None:
 
     with pytest.raises(ValueError):
         replace(Checked(1), value=-1)  # its __post_init__ ran
-    with pytest.raises(ValueError):
-        replace(Derived(1), twice=2)  # dataclasses.replace refuses an init=False field
+    with pytest.raises((ValueError, TypeError)):  # as dataclasses.replace refuses an init=False field (3.13: TypeError)
+        replace(Derived(1), twice=2)
     assert replace(Derived(1), value=4) == Derived(4)
     with pytest.raises(TypeError):
         replace(3, value=4)  # type: ignore[type-var]
