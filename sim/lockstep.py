@@ -14,8 +14,10 @@ Rules of this module:
 - A run's ticks are cruised where that is provably the same as stepping them (_cruise): after a step that returned
   its state unchanged with no events and no input, the controller's cruise law (Controller.cruise, core/cruise.py)
   gives the speed reference step() would command from the drive's position and speed alone, or refuses; the shaft
-  moves by it (Shaft.update_plain_run: update()'s arithmetic for a plain run, checked by Shaft.plain_run() on
-  entry), the safety check and the trace see every tick, and no snapshot, command record or board reading is built.
+  moves by it (Shaft.run_plain, the law's compiled form asked each tick: update()'s arithmetic for a plain run,
+  checked by Shaft.plain_run() on entry), the safety check and the trace see every tick (the shaft hands over a tick
+  where the check may find something, and every tick when a trace is written), and no snapshot, command record or
+  board reading is built.
   A cruise stops before a tick at which the law refuses, a reading other than the drive's position and speed, the
   door zone and the reference mark would change (the brake, a slowdown switch, the true speed reaching zero, which
   the passengers see), or anything else may happen (the passengers' next move, a scripted event, an obstruction or
@@ -37,13 +39,15 @@ import json
 import time
 from math import floor
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState, Phase
 from carctl.core.cruise import Cruise
 from carctl.core.learning import landings_from_detail, with_learned_landings
+from carctl.core.records import replace
+from carctl.core.records import replace
 from carctl.core.state import kept_alarm, latched_faults
 from carctl.protocol.modem import Step
 from sim.modem import AlarmLine
@@ -669,36 +673,26 @@ class Lockstep:
         if not shaft.plain_run(self._output(template)) or self._violating or (
                 shaft.brake_lifts != self._brake_lifts_seen):
             return tick
-        reference = law.reference
-        update = shaft.update_plain_run
-        run_up = template.run_up
-        trace = self.trace
         # The safety check (_check_safety) on a car in a plain run (doors locked, brake open since its last lift)
-        # can find only the overspeed and the shaft's limits; where either may hold, it is made in full.
-        overspeed_m_s, lowest_m, highest_m = self._overspeed_m_s, self._lowest_m, self._highest_m
-        reached = tick
-        resolution_m = shaft._encoder_resolution_m
-        speed_ref = last_position_m = 0.0
-        while reached < horizon:
-            # The readings of this tick differ from the law's inputs only in the drive's position and speed.
+        # can find only the overspeed and the shaft's limits: the shaft calls watch where either may hold, and
+        # every tick where the trace is written.
+        bounds = (self._overspeed_m_s, self._lowest_m, self._highest_m)
+        trace = self.trace
+
+        def watch(at_tick: int, position_m: float, speed_ref_m_s: float) -> None:
             speed_m_s = shaft.speed_m_s
-            # (The door-zone sensor and the reference mark may change: the law does not look at them.)
-            if not speed_m_s or not shaft.brake_open or shaft.slowdown != (0, 0):
-                break
-            # encoder_m() with nothing injected (no frozen encoder): the count, quantised.
-            position_m = floor((shaft.position_m - shaft.count_offset_m) / resolution_m + 0.5) * resolution_m
-            next_ref = reference(reached, position_m, round(speed_m_s * 1000.0) / 1000.0)
-            if next_ref < 0.0:
-                break
-            speed_ref, last_position_m = next_ref, position_m
-            if (speed_m_s > overspeed_m_s or -speed_m_s > overspeed_m_s
-                    or not lowest_m <= shaft.position_m <= highest_m):
-                self._check_safety(reached)
+            if (speed_m_s > bounds[0] or -speed_m_s > bounds[0]
+                    or not bounds[1] <= shaft.position_m <= bounds[2]):
+                self._check_safety(at_tick)
             if trace is not None:
-                self.commands = law.commands_at(position_m, speed_ref)
-                self._write_trace(reached, reached)
-            update(run_up, speed_ref)
-            reached += 1
+                self.commands = law.commands_at(position_m, speed_ref_m_s)
+                self._write_trace(at_tick, at_tick)
+
+        # The readings of each tick differ from the law's inputs only in the drive's position and speed (and the
+        # door-zone sensor and the reference mark, which the law does not look at) while the car moves, its brake
+        # open (a plain run leaves it so) and no slowdown switch actuated: the shaft stops at any other.
+        reached, last_position_m, speed_ref = shaft.run_plain(law.compiled(), tick, horizon, template.run_up, watch,
+                                                              trace is not None, bounds)
         if reached > tick:
             stepped = reached - tick
             self.stepped_ticks += stepped

@@ -12,8 +12,11 @@ Rules of this module:
   closed, follows the speed reference with a first-order lag inside its own acceleration limit, ramps to a stop and
   drops the brake when the run command goes, and drops the brake at once on a quick stop, a trip or a chain break.
 - is_steady() and next_input_change_tick() tell the lockstep loop when, and for how long, the sensors cannot
-  change under the same commands; plain_run() when update() would move only the drive, by its speed loop, which
-  update_plain_run() then does by the same arithmetic (_follow, _move), for the lockstep's cruised runs.
+  change under the same commands (advance_steady() then moves the door over the span in closed form: its travel is
+  integers); plain_run() when update() would move only the drive, by its speed loop, which update_plain_run() then
+  does by the same arithmetic (_follow, _move), for the lockstep's cruised runs; run_plain() does it for a span of
+  ticks, asking a reference of the caller each tick, the same arithmetic written out once with the constants of the
+  span in local variables (tests/sim/test_cruise.py compares it with update_plain_run()).
 - Mains loss: the drive trips on undervoltage and the door operator stops. With a rescue device fitted, after
   rescue_switch_s its battery feeds the drive and the door operator: the drive reports ON_BATTERY, runs at no more
   than rescue_speed_limit_m_s, and trips on overcurrent if asked to lift more out-of-balance mass than
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, Union
 
@@ -480,6 +483,83 @@ class Shaft:
             self._move(speed)
         self.speed_m_s = speed
 
+    def run_plain(self, reference: Callable[[int, float, float], float], tick: int, horizon: int, run_up: bool,
+                  watch: Callable[[int, float, float], None] | None = None, watch_every: bool = False,
+                  bounds: tuple[float, float, float] = (math.inf, -math.inf, math.inf)) -> tuple[int, float, float]:
+        """Ticks ``tick``, ``tick + 1``, ... before ``horizon`` of a plain run (plain_run() held of its commands, the
+        brake open): while the car moves and no slowdown switch is actuated, the drive's count and speed as it reports
+        them (encoder_m(), reported_speed_m_s()) go to ``reference(tick, position_m, speed_m_s)``, and the shaft
+        moves one update_plain_run() under the reference it answers, until it answers below zero. Before a tick's
+        update ``watch(tick, position_m, reference)`` sees the shaft as it is: at every tick with ``watch_every``,
+        else where the car's true speed is beyond ``bounds``' overspeed either way or its true position outside
+        its lowest..highest. Returns the first tick not moved and the last position and reference answered (0.0, 0.0:
+        none). The arithmetic is update_plain_run()'s (_follow, _move, _stretch), in the same order."""
+        speed = self.speed_m_s
+        period_s, alpha, max_dv = self.period_s, self.alpha, self.max_dv
+        resolution_m = self._encoder_resolution_m
+        stretch_m = self._stretch_m_per_kg * (self.load_kg + self.extra_load_kg)
+        car_kg = self._car_mass_kg + self.load_kg + self.extra_load_kg
+        lift_n = (car_kg - self.counterweight_kg) * GRAVITY_M_S2
+        moving_kg = car_kg + self.counterweight_kg
+        efficiency = self._drive_efficiency
+        mark_m, switches, slowdown = self.mark_m, bool(self.slowdown_m), self.slowdown
+        sheave_m, position_m, offset_m, below = self.sheave_m, self.position_m, self.count_offset_m, self.below_mark
+        energy_j, moved, referenced = self.energy_j, 0, False
+        overspeed_m_s, lowest_m, highest_m = bounds
+        reached = tick
+        count_m = answer_m_s = 0.0
+        while reached < horizon:
+            if not speed or (switches and slowdown != (0, 0)):
+                break
+            count = math.floor((position_m - offset_m) / resolution_m + 0.5) * resolution_m
+            answer = reference(reached, count, round(speed * 1000.0) / 1000.0)
+            if answer < 0.0:
+                break
+            count_m, answer_m_s = count, answer
+            if watch is not None and (watch_every or speed > overspeed_m_s or -speed > overspeed_m_s
+                                      or not lowest_m <= position_m <= highest_m):
+                self._settle_run(reached - tick, speed, sheave_m, position_m, offset_m, below, referenced, slowdown,
+                                 moved, energy_j)
+                moved, referenced, tick = 0, False, reached
+                watch(reached, count, answer)
+            # update_plain_run(): _follow, then _move (with _stretch) if the car moves.
+            change = ((answer if run_up else -answer) - speed) * alpha
+            if change > max_dv:
+                change = max_dv
+            elif change < -max_dv:
+                change = -max_dv
+            new_speed = speed + change
+            if new_speed:
+                moved += 1
+                sheave_m += (speed + new_speed) / 2 * period_s
+                position_m = sheave_m - stretch_m
+                if switches:
+                    slowdown = self._slowdown_at(position_m)
+                if (position_m < mark_m) is not below:
+                    below = not below
+                    offset_m, referenced = 0.0, True
+                power_w = (lift_n + moving_kg * ((new_speed - speed) / period_s)) * new_speed
+                if power_w > 0:
+                    energy_j += power_w / efficiency * period_s
+            speed = new_speed
+            reached += 1
+        self._settle_run(reached - tick, speed, sheave_m, position_m, offset_m, below, referenced, slowdown, moved,
+                         energy_j)
+        return reached, count_m, answer_m_s
+
+    def _settle_run(self, ticks: int, speed_m_s: float, sheave_m: float, position_m: float, offset_m: float,
+                    below_mark: bool, referenced: bool, slowdown: tuple[int, int], moved: int, energy_j: float) -> None:
+        """run_plain()'s ticks into the shaft's state: what update_plain_run() would have left after them."""
+        self.tick += ticks
+        self.speed_m_s = speed_m_s
+        if moved:
+            self.moving_ticks += moved
+            self.sheave_m, self.position_m, self.count_offset_m = sheave_m, position_m, offset_m
+            self.below_mark, self.slowdown, self.energy_j = below_mark, slowdown, energy_j
+            self._zone = self._door_zone_at(position_m)
+            if referenced:
+                self.position_unreferenced = False
+
     def _drop_brake(self) -> None:
         """The drive drops the brake: with brake_stuck_open, both circuits hang lifted instead."""
         if self.brake_open and "brake_stuck_open" in self.injected:
@@ -685,6 +765,10 @@ class Shaft:
                 self.rear is None or self.rear.motion == 0):
             self.tick += ticks  # the door is at rest at its limit (or jammed): nothing moves at all
             return
+        if self.power_lost_tick < 0 and self.rear is None:
+            self.tick += ticks
+            self._advance_door(commands, ticks)
+            return
         for _ in range(ticks):
             self.tick += 1
             if self.power_lost_tick >= 0:
@@ -692,6 +776,40 @@ class Shaft:
             self._update_door(commands)
             if self.rear is not None:
                 self.rear.update(commands, self._zone, self.power_lost_tick < 0 or self.on_battery)
+
+    def _advance_door(self, commands: ShaftCommand, ticks: int) -> None:
+        """``ticks`` calls of _update_door() under the same commands on mains, the car at rest (its door zone
+        unchanged), in closed form: the door's travel and the lock's count are integers, so n steps of a rate are
+        exactly n times the rate, up to the limit the door stops at. tests/sim/test_lockstep.py compares it with
+        the calls one by one."""
+        if ticks <= 0:
+            return
+        if "door_jam" in self.injected:
+            self.door_motion = 0
+            return
+        units = self.door_units
+        if commands.door_open and not commands.door_close:
+            if units < DOOR_TRAVEL_UNITS and self._zone:
+                rate = self.door_rate_open
+                to_limit = -(-(DOOR_TRAVEL_UNITS - units) // rate)  # steps that move it; then it stands open
+                self.door_units = min(DOOR_TRAVEL_UNITS, units + min(ticks, to_limit) * rate)
+                self.lock_count = 0
+                self.door_motion = 1 if ticks <= to_limit else 0
+            else:
+                self.door_motion = 0
+        elif commands.door_close and not commands.door_open:
+            rate = self._close_rate(commands)
+            to_limit = -(-units // rate)  # steps that move it; then it stands shut and the lock counts
+            self.door_units = max(0, units - min(ticks, to_limit) * rate)
+            shut_ticks = ticks - to_limit
+            if shut_ticks > 0:
+                self.door_motion = 0
+                if self.lock_count < self.lock_ticks:
+                    self.lock_count = min(self.lock_ticks, self.lock_count + shut_ticks)
+            else:
+                self.door_motion = -1
+        else:
+            self.door_motion = 0
 
 
 class Actuators(NamedTuple):

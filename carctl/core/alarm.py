@@ -25,11 +25,11 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
 from carctl.core.phases import Phase
+from carctl.core.records import replace
 from carctl.core.signals import AlarmPhase, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 

@@ -27,10 +27,10 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core.context import Context
 from carctl.core.faults import Fault
+from carctl.core.records import replace
 from carctl.core.signals import Inputs
 from carctl.core.state import ControllerState
 

@@ -24,7 +24,6 @@ Rules of this module:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 
 from carctl.core import (access, alarm, brake, braketest, correction, energy, inspection, landing, learning, outputs,
                          recovery, rescue, sides, standstill, travel, watch)
@@ -37,6 +36,7 @@ from carctl.core.faults import Fault
 from carctl.core.faults import latched as latched_among
 from carctl.core.modes import RULES, ModeRules, follow_requests, stop_now, stopping_faults, watch_fire
 from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, Run, enter
+from carctl.core.records import replace
 from carctl.core.signals import AlarmPhase, Commands, Commissioning, Event, Inputs
 from carctl.core.state import ControllerState, kept_alarm, latched_faults
 from carctl.core.supervisor import detect, enforce, update_faults

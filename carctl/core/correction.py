@@ -14,7 +14,6 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core.context import Context
 from carctl.core.door import DoorPhase
@@ -22,6 +21,7 @@ from carctl.core.doorway import close_doors_now
 from carctl.core.faults import Fault
 from carctl.core.modes import ModeRules
 from carctl.core.phases import HOLD, Cue, DriveRequest, enter
+from carctl.core.records import replace
 from carctl.core.signals import Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 

@@ -19,9 +19,9 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core.context import Context
+from carctl.core.records import replace
 from carctl.core.signals import Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import TRACKING_LIMIT_M

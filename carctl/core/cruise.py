@@ -19,6 +19,11 @@ Rules of this module:
   commands_at(): those given but for the speed reference and the position indicator's landing. The arithmetic is
   travel.follow() and supervisor.terminal_speed_exceeded(), the very functions step() calls, so the two agree to
   the bit.
+- Cruise.compiled() is reference() as one function with the law's constants bound and travel.follow()'s and
+  Profile.sample()'s arithmetic written out, the same operations in the same order (a cruised tick is a quarter of
+  the lockstep's day, and most of its cost was calls and attribute lookups): it answers what reference() answers,
+  to the bit, and tests/sim/test_cruise.py checks that on every tick it is asked for. A change to follow() or
+  sample() is a change to compiled() too.
 - A conservative refusal costs one ordinary step; a wrong answer would change the trace: tests/sim/test_cruise.py
   checks every answer against step() over a recorded busy morning, and tests/sim/test_lockstep.py a day both ways.
 """
@@ -27,15 +32,17 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import fields, replace
+from collections.abc import Callable
+from dataclasses import fields
 
 from carctl.core import travel, watch
 from carctl.core.context import Context
 from carctl.core.modes import RULES
 from carctl.core.phases import Phase
+from carctl.core.records import replace
 from carctl.core.signals import AlarmPhase, Commands, Direction, Inputs
 from carctl.core.state import ControllerState
-from carctl.core.supervisor import STANDSTILL_M_S, detect, terminal_speed_exceeded
+from carctl.core.supervisor import STANDSTILL_M_S, TRACKING_LIMIT_M, detect, terminal_speed_exceeded
 
 NEVER = 1 << 62
 # The inputs that may differ from the quiet step's on a tick the law answers for; every other field must be equal
@@ -99,6 +106,76 @@ class Cruise:
                                                                speed_m_s, self.top_m_s)
         if verdict != travel.FOLLOWING or direction is not self.direction or off_m_s > self.deviation_m_s:
             return -1.0
+        return reference
+
+    def compiled(self) -> Callable[[int, float, float], float]:
+        """reference() as one function, its constants bound and the arithmetic of travel.follow() (the running
+        branch's plan and the levelling creep) and motion.Profile.sample() written out in the same operations and
+        order: the same answer, to the bit, for every tick, position and speed."""
+        ctx, run, limits, car = self.ctx, self.run, self.limits, self.ctx.car
+        profile = run.profile
+        assert profile is not None
+        until_tick, standstill_m_s = self.until_tick, self.standstill_m_s
+        overspeed_m_s, lowest_m, highest_m = limits.overspeed_m_s, limits.lowest_m, limits.highest_m
+        clear_low_m, clear_high_m = self.clear_low_m, self.clear_high_m
+        start_tick, period_s, origin_m, direction = run.start_tick, ctx.timing.period_s, run.origin_m, run.direction
+        duration_s, length_m = profile.duration_s, profile.length_m
+        starts_s, last = profile.starts_s, len(profile.starts_s) - 1
+        # Per segment: its start state and jerk; ``accel / 2`` as sample() has it (the jerk's terms are not
+        # constants: sample() multiplies by dt first).
+        segments = tuple(zip(profile.distance_m, profile.speed_m_s, profile.accel_m_s2,
+                             [accel / 2 for accel in profile.accel_m_s2], profile.jerk_m_s3))
+        lag_s, gain_per_s = car.drive_lag_s, car.position_gain_per_s
+        ceiling_m_s = self.top_m_s * 1.05
+        deviation_m_s = self.deviation_m_s
+        # follow()'s direction: the run's while on the plan; while levelling, the run's or its reverse by the sign of
+        # the error. The law answers only where it is the commands' direction.
+        along_run = direction is self.direction
+        against_run = Direction(-direction) is self.direction
+        target_m, tolerance_m = ctx.landings_m[run.target], car.level_tolerance_m
+        give_up_s = duration_s + travel.LEVELLING_TIMEOUT_S
+        relevel_m_s, stopped_m_s = car.relevel_speed_m_s, travel.STOPPED_M_S
+
+        def reference(tick: int, position_m: float, speed_m_s: float) -> float:
+            if tick >= until_tick:
+                return -1.0
+            speed = -speed_m_s if speed_m_s < 0 else speed_m_s
+            if speed < standstill_m_s or speed >= overspeed_m_s or not lowest_m <= position_m <= highest_m:
+                return -1.0
+            if not clear_low_m < position_m < clear_high_m and terminal_speed_exceeded(
+                    limits, position_m, speed_m_s, speed):
+                return -1.0
+            t_s = (tick - start_tick) * period_s
+            if t_s >= duration_s:
+                planned_m, planned_speed, planned_accel = length_m, 0.0, 0.0
+            else:
+                index = last
+                while index > 0 and starts_s[index] > t_s:
+                    index -= 1
+                dt = t_s - starts_s[index]
+                distance_m, speed0, accel, half_accel, jerk = segments[index]
+                planned_m = distance_m + dt * (speed0 + dt * (half_accel + dt * jerk / 6))
+                planned_speed = speed0 + dt * (accel + dt * jerk / 2)
+                planned_accel = accel + dt * jerk
+            behind_m = planned_m - (position_m - origin_m) * direction
+            if abs(behind_m) > TRACKING_LIMIT_M:
+                return -1.0
+            along_m_s = speed_m_s * direction
+            if t_s < duration_s:
+                wanted = planned_speed + lag_s * planned_accel + gain_per_s * behind_m
+                floor = 0.0 if 0.0 > wanted else wanted
+                answer = ceiling_m_s if ceiling_m_s < floor else floor
+                if not along_run or abs(along_m_s - answer) > deviation_m_s:
+                    return -1.0
+                return answer
+            error_m = (target_m - position_m) * direction
+            if abs(error_m) <= tolerance_m and abs(speed_m_s) < stopped_m_s or t_s > give_up_s:
+                return -1.0
+            creep = gain_per_s * abs(error_m)
+            if not (along_run if error_m > 0 else against_run) or along_m_s - relevel_m_s > deviation_m_s:
+                return -1.0
+            return creep if creep < relevel_m_s else relevel_m_s
+
         return reference
 
     def commands_at(self, position_m: float, speed_ref_m_s: float) -> Commands:

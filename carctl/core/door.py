@@ -14,10 +14,10 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from carctl.core.faults import Fault
-from carctl.core.records import IdentityEnum
+from carctl.core.records import IdentityEnum, replace
 from carctl.core.timing import Timing
 
 

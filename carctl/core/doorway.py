@@ -11,7 +11,6 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core import calls as call_registry
 from carctl.core import door
@@ -20,6 +19,7 @@ from carctl.core.door import DoorInputs, DoorPhase, DoorState, Stimulus
 from carctl.core.faults import Fault, FaultLevel, worst_level
 from carctl.core.modes import ModeRules, recall_landing
 from carctl.core.phases import HOLD, DriveRequest
+from carctl.core.records import replace
 from carctl.core.signals import Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 

@@ -22,7 +22,6 @@ Rules of this module:
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from carctl.core import countwatch, motion, standstill
 from carctl.core.context import Context
@@ -30,6 +29,7 @@ from carctl.core.door import DoorPhase
 from carctl.core.faults import Fault
 from carctl.core.modes import ModeRules, stop_now
 from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, enter
+from carctl.core.records import replace
 from carctl.core.signals import Direction, Event, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import SLOWDOWN_SWITCH_TOLERANCE_M

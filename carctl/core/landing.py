@@ -14,7 +14,6 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core import calls as call_registry
 from carctl.core import brake, correction, dispatch, motion, standstill
@@ -24,6 +23,7 @@ from carctl.core.doorway import door_step, letting_out, open_doors
 from carctl.core.faults import Fault, FaultLevel, worst_level
 from carctl.core.modes import ModeRules, recall_landing
 from carctl.core.phases import HOLD, Cue, DriveRequest, Run, enter
+from carctl.core.records import replace
 from carctl.core.signals import Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.travel import STOPPED_M_S, start

@@ -33,7 +33,6 @@ Rules of this module:
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from carctl.core import countwatch, motion
 from carctl.core.config import BuildingConfig, ConfigError, ControllerConfig
@@ -43,6 +42,7 @@ from carctl.core.inspection import running_away
 from carctl.core.learned import LearnedTable, LearningRun
 from carctl.core.modes import RULES, ModeRules, end_learning, start_learning, stop_now
 from carctl.core.phases import HOLD, Cue, DriveRequest, Phase, enter
+from carctl.core.records import replace
 from carctl.core.signals import Commissioning, Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 

@@ -16,11 +16,12 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from carctl.core import calls as call_registry
 from carctl.core.context import Context
 from carctl.core.faults import Fault, FaultLevel, worst_level
+from carctl.core.records import replace
 from carctl.core.signals import Event, EventKind, Inputs, Mode
 from carctl.core.state import ControllerState
 

@@ -14,11 +14,11 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from carctl.core import motion
-from carctl.core.records import IdentityEnum
+from carctl.core.records import IdentityEnum, replace
 from carctl.core.signals import Direction
 
 if TYPE_CHECKING:

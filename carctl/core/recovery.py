@@ -12,7 +12,6 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core import correction, dispatch, standstill
 from carctl.core.context import Context
@@ -21,6 +20,7 @@ from carctl.core.doorway import close_doors_now, open_doors
 from carctl.core.faults import Fault
 from carctl.core.modes import ModeRules, stop_now
 from carctl.core.phases import HOLD, Cue, DriveRequest, enter
+from carctl.core.records import replace
 from carctl.core.signals import Direction, Event, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.travel import start

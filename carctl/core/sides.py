@@ -16,8 +16,8 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
+from carctl.core.records import replace
 from carctl.core.signals import Inputs
 
 # The door operators' commands for one side: (open, close, nudge, slow).

@@ -25,10 +25,10 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core.context import Context
 from carctl.core.modes import stop_now
+from carctl.core.records import replace
 from carctl.core.signals import Commands, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import STANDSTILL_M_S

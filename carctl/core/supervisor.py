@@ -19,11 +19,12 @@ Rules of this module:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from carctl.core.config import CarConfig, ControllerConfig
 from carctl.core.faults import FAULTS, Fault, FaultLevel, FaultSpec, fault_detail, parse_fault_detail, worst_level
 from carctl.core.rates import Freshness
+from carctl.core.records import replace
 from carctl.core.signals import Commands, Event, EventKind, Inputs
 
 # Moving with the doors open is allowed only below this speed, for relevelling inside the door zone (EN 81-20).

@@ -20,7 +20,6 @@ Rules of this module:
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from carctl.core import brake, dispatch, motion
 from carctl.core.context import Context
@@ -28,6 +27,7 @@ from carctl.core.doorway import letting_out, open_doors
 from carctl.core.faults import Fault, FaultLevel, worst_level
 from carctl.core.modes import ModeRules, recall_landing
 from carctl.core.phases import HOLD, Cue, DriveRequest, Run, enter
+from carctl.core.records import replace
 from carctl.core.signals import Direction, Event, EventKind, Inputs
 from carctl.core.state import ControllerState
 from carctl.core.supervisor import TRACKING_LIMIT_M

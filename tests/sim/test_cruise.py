@@ -1,13 +1,20 @@
 """The cruise law (carctl/core/cruise.py) against Controller.step(): wherever the law answers, step() gives exactly
 that; and the lockstep simulator cruising its runs gives the trace of stepping every tick."""
 
+import copy
 import io
+import random
+from collections.abc import Callable
 from dataclasses import fields
+from typing import Any
+
+import pytest
 
 from carctl.core.controller import Controller, ControllerState
 from carctl.core.cruise import Cruise
 from carctl.core.signals import Commands, Event, Inputs
 from sim.lockstep import Lockstep
+from sim.physics import Shaft
 from sim.scenario import from_dict
 
 # The inputs the law lets change between its quiet step and the ticks it answers for.
@@ -24,7 +31,7 @@ def test_every_answer_of_the_law_is_what_step_returns() -> None:
     for this tick's inputs, step() keeps the state, gives no event and commands exactly commands_at()."""
     sim = Lockstep(from_dict(BUSY), cruise=False)
     controller = sim.controller
-    law: list[tuple[Cruise, Inputs] | None] = [None]
+    law: list[tuple[Cruise, Inputs, Callable[[int, float, float], float]] | None] = [None]
     checked = refused = 0
     step = controller.step
 
@@ -34,6 +41,7 @@ def test_every_answer_of_the_law_is_what_step_returns() -> None:
         made = law[0]
         if made is not None and made[0].state is state and only_motion_differs(made[1], inputs):
             reference = made[0].reference(inputs.tick, inputs.position_m, inputs.speed_m_s)
+            assert made[2](inputs.tick, inputs.position_m, inputs.speed_m_s).hex() == reference.hex()
             if reference < 0.0:
                 refused += 1
             else:
@@ -42,12 +50,129 @@ def test_every_answer_of_the_law_is_what_step_returns() -> None:
                 assert commands == made[0].commands_at(inputs.position_m, reference)
                 assert commands.speed_ref_m_s.hex() == reference.hex()
         cruise = controller.cruise(new_state, inputs, commands) if new_state is state and not events else None
-        law[0] = (cruise, inputs) if cruise is not None else None
+        law[0] = (cruise, inputs, cruise.compiled()) if cruise is not None else None
         return new_state, commands, events
 
     controller.step = watched  # type: ignore[method-assign]
     sim.run()
     assert checked > 20_000 and refused < checked / 20
+
+
+def test_the_compiled_law_answers_what_the_law_answers() -> None:
+    """Cruise.compiled() (follow() and the plan's sampling written out) against reference() (which calls them): at
+    every tick of every law made over a busy 25 minutes, with terminal switches fitted, at the tick's own motion and
+    at motions about it — strayed from the plan, too fast, too slow, backwards, near and beyond the terminals, past
+    the plan's end, while levelling and after the levelling gives up — the same answer to the bit, refusals
+    included."""
+    scenario = from_dict({**BUSY, "car": {"terminal_switches_m": [0.5, 0.25]}})
+    sim = Lockstep(scenario, cruise=False)
+    controller = sim.controller
+    rng = random.Random(3)
+    answered = refused = levelling = 0
+    top_m = scenario.controller.building.landings_m[-1]
+    period_s = scenario.controller.car.control_period_s
+    step = controller.step
+
+    def watched(state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
+        nonlocal answered, refused, levelling
+        new_state, commands, events = step(state, inputs)
+        law = controller.cruise(new_state, inputs, commands) if new_state is state and not events else None
+        if law is not None:
+            compiled = law.compiled()
+            tick, position_m, speed_m_s = inputs.tick, inputs.position_m, inputs.speed_m_s
+            motions = [(tick, position_m, speed_m_s), (tick + 1, position_m, speed_m_s), (tick + 400, position_m, 0.3)]
+            for _ in range(12):
+                motions.append((tick + rng.randrange(-50, 600), position_m + rng.uniform(-0.4, 0.4),
+                                speed_m_s * rng.uniform(-0.2, 1.3) + rng.uniform(-0.05, 0.05)))
+            motions.append((tick, rng.uniform(-0.3, 0.3), speed_m_s))
+            motions.append((tick, top_m + rng.uniform(-1.6, 0.3), speed_m_s))
+            for motion in motions:
+                expected = law.reference(*motion)
+                assert compiled(*motion).hex() == expected.hex(), motion
+                answered += expected >= 0.0
+                refused += expected < 0.0
+                assert law.run is not None and law.run.profile is not None
+                past_plan = (motion[0] - law.run.start_tick) * period_s >= law.run.profile.duration_s
+                levelling += expected >= 0.0 and past_plan
+        return new_state, commands, events
+
+    controller.step = watched  # type: ignore[method-assign]
+    sim.run()
+    assert answered > 20_000 and refused > 20_000 and levelling > 1000
+
+
+def _plain_steps(shaft: Shaft, reference: Callable[[int, float, float], float], tick: int, horizon: int,
+                 run_up: bool) -> tuple[int, float, float]:
+    """A cruise tick by tick as the lockstep made it before Shaft.run_plain: the drive's readings (encoder_m,
+    reported_speed_m_s) to the law, update_plain_run() by its answer."""
+    reached, position_m, answer = tick, 0.0, 0.0
+    while reached < horizon:
+        if not shaft.speed_m_s or not shaft.brake_open or shaft.slowdown != (0, 0):
+            break
+        count_m = shaft.encoder_m()
+        speed_ref = reference(reached, count_m, shaft.reported_speed_m_s())
+        if speed_ref < 0.0:
+            break
+        position_m, answer = count_m, speed_ref
+        shaft.update_plain_run(run_up, speed_ref)
+        reached += 1
+    return reached, position_m, answer
+
+
+def _state(shaft: Shaft) -> dict[str, Any]:
+    return {name: value for name, value in vars(shaft).items() if name != "run_plain"}  # not the test's own hook
+
+
+@pytest.mark.parametrize("car", [{}, {"terminal_switches_m": [0.5, 0.25]}])
+def test_a_span_of_plain_run_is_update_plain_run_tick_by_tick(car: dict[str, Any]) -> None:
+    """Every cruise of a busy 25 minutes (loads changing, runs across the reference mark, into the terminal zones
+    and, with terminal switches, onto them): Shaft.run_plain() leaves the shaft exactly as update_plain_run() tick
+    by tick under the law's reference() leaves a copy of it, having answered the same at the same ticks; and a watch
+    asked for every tick sees each tick's shaft as update_plain_run() had left it."""
+    sim = Lockstep(from_dict({**BUSY, "car": car}))
+    shaft = sim.shaft
+    laws: list[Cruise] = []
+    made_law = sim.controller.cruise
+
+    def keep(*args: Any) -> Cruise | None:
+        law = made_law(*args)
+        if law is not None:
+            laws.append(law)
+        return law
+
+    spans = watched_ticks = crossings = on_switches = 0
+
+    def compared(reference: Callable[[int, float, float], float], tick: int, horizon: int, run_up: bool,
+                 watch: Callable[[int, float, float], None] | None = None, watch_every: bool = False,
+                 bounds: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[int, float, float]:
+        nonlocal spans, watched_ticks, crossings, on_switches
+        twin, watched, shown = copy.deepcopy(shaft), copy.deepcopy(shaft), copy.deepcopy(shaft)
+        expected = _plain_steps(twin, laws[-1].reference, tick, horizon, run_up)
+        seen: list[tuple[int, float, float, dict[str, Any]]] = []
+
+        def record(at_tick: int, position_m: float, speed_ref: float) -> None:
+            seen.append((at_tick, position_m, speed_ref, _state(watched)))
+
+        assert Shaft.run_plain(watched, reference, tick, horizon, run_up, record, True, bounds) == expected
+        assert _state(watched) == _state(twin)
+        assert [at for at, _, _, _ in seen] == list(range(tick, expected[0]))
+        for _, position_m, speed_ref, state in seen:
+            assert state == _state(shown) and position_m == shown.encoder_m()
+            shown.update_plain_run(run_up, speed_ref)
+        below = shaft.below_mark
+        made = Shaft.run_plain(shaft, reference, tick, horizon, run_up, watch, watch_every, bounds)
+        assert made == expected and _state(shaft) == _state(twin)
+        watched_ticks += len(seen)
+        spans += made[0] > tick
+        crossings += shaft.below_mark is not below
+        on_switches += shaft.slowdown != (0, 0)
+        return made
+
+    sim.controller.cruise = keep  # type: ignore[method-assign]
+    shaft.run_plain = compared  # type: ignore[method-assign]
+    sim.run()
+    assert spans > 50 and watched_ticks > 10_000 and crossings > 0
+    assert (on_switches > 0) is bool(car)
 
 
 def test_the_law_refuses_outside_a_plain_run() -> None:

@@ -1,11 +1,14 @@
 """Skipping idle ticks must give exactly the result of stepping every tick."""
 
+import copy
 import io
+import itertools
 
 import pytest
 
 from carctl.core.signals import EventKind
 from sim.lockstep import Lockstep
+from sim.physics import DOOR_TRAVEL_UNITS, Actuators, Shaft
 from sim.scenario import Scenario, from_dict
 
 TIMING_KEYS = {"wall_seconds", "stepped_ticks", "skipped_ticks"}
@@ -26,6 +29,40 @@ def test_skipping_idle_ticks_changes_nothing_over_a_seeded_half_day() -> None:
     assert stepped["skipped_ticks"] == 0
     assert skipped["passengers_served"] > 200
     assert comparable(skipped) == comparable(stepped)
+
+
+def test_a_steady_shafts_door_advanced_at_once_is_the_door_advanced_tick_by_tick() -> None:
+    """Shaft.advance_steady(commands, n) moves the door in closed form (_advance_door): for every door position
+    about the limits and in between, every door command (open, close, slow, nudge, both, neither), the car in and
+    out of the door zone, the lock counting or not and the door jammed, n steps at once leave the shaft exactly as n
+    single steps do, and as n calls of update() with the drive idle."""
+    config = from_dict({}).controller
+    rates = Shaft(config)
+    positions = sorted({0, 1, rates.door_rate_close - 1, rates.door_rate_close, rates.door_rate_open + 1,
+                        DOOR_TRAVEL_UNITS // 2, DOOR_TRAVEL_UNITS - rates.door_rate_open,
+                        DOOR_TRAVEL_UNITS - 1, DOOR_TRAVEL_UNITS})
+    outputs = [(False, False, False, False), (True, False, False, False), (False, True, False, False),
+               (False, True, False, True), (False, True, True, False), (True, True, False, False)]
+    compared = moved = 0
+    for units, door, in_zone, lock_count, jammed in itertools.product(
+            positions, outputs, (True, False), (0, 2, rates.lock_ticks), (False, True)):
+        commands = Actuators(False, False, 0.0, False, *door)
+        for ticks in (1, 2, 3, 7, 40, 400):
+            shaft = Shaft(config)
+            shaft.door_units, shaft._zone, shaft.lock_count = units, in_zone, lock_count
+            shaft.door_motion = 1 if door[0] and units else 0
+            if jammed:
+                shaft.injected.add("door_jam")
+            assert shaft.is_steady(commands)
+            by_tick, by_update = copy.deepcopy(shaft), copy.deepcopy(shaft)
+            for _ in range(ticks):
+                by_tick.advance_steady(commands)
+                by_update.update(commands)
+            shaft.advance_steady(commands, ticks)
+            assert vars(shaft) == vars(by_tick) == vars(by_update), (units, door, in_zone, lock_count, jammed, ticks)
+            compared += 1
+            moved += shaft.door_units != units
+    assert moved > 500 and compared > 3000
 
 
 def test_skipping_gives_the_same_trace_with_faults_and_obstructions() -> None:

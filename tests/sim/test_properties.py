@@ -62,7 +62,7 @@ events = st.lists(st.one_of(single_events.map(lambda e: [e]), load_pulse(), seat
                   max_size=25).map(lambda groups: [event for group in groups for event in group])
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=190, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(events=events, stretch=st.sampled_from([0.0, 0.00003, 0.00006]))
 def test_safe_and_every_call_served(events: list[dict[str, Any]], stretch: float) -> None:
     scenario = from_dict({
@@ -109,7 +109,7 @@ mixed_events = st.lists(st.one_of(single_events.map(lambda e: [e]), mode_pulse()
                         max_size=20).map(lambda groups: [event for group in groups for event in group])
 
 
-@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=108, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(events=mixed_events)
 def test_modes_and_faults_never_break_safety_or_the_modes_rules(events: list[dict[str, Any]]) -> None:
     """Random calls with mode switches and injected faults: the shaft's truth is always safe; no call registers
@@ -192,7 +192,7 @@ rides_and_stops = st.tuples(
 ).map(lambda parts: parts[0] + parts[1] + [event for stop in parts[2] for event in stop])
 
 
-@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=110, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(events=rides_and_stops)
 def test_after_every_transient_stop_the_brake_is_lifted_only_at_rest(events: list[dict[str, Any]]) -> None:
     """Calls keep the car running; stop-at-once faults strike anywhere and clear within a second or so. The brake
