@@ -323,22 +323,9 @@ def _fail(message: str) -> int:
 
 def _unwritable(path: Path | None, option: str) -> str | None:
     """Why ``option``'s file cannot be written (checked before a run, not after it), or None if it can."""
-    from carctl.filein import NotARegularFile, check_output
+    from carctl.filein import output_problem
 
-    if path is None:
-        return None
-    folder = path.parent
-    if path.is_dir():
-        return f"{option} {path}: is a folder, not a file"
-    try:
-        check_output(path)  # a FIFO would block the run until someone read it; a device is not a report
-    except NotARegularFile as refusal:
-        return f"{option} {refusal}"
-    if not folder.is_dir():
-        return f"{option} {path}: the folder {folder} does not exist"
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return f"{option} {path}: not writable"
-    return None
+    return None if path is None else output_problem(path, option)
 
 
 def run_sim(args: argparse.Namespace) -> int:

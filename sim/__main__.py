@@ -326,9 +326,10 @@ def _fleet_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the options both fleets take, in one sentence, or None."""
     if not 1 <= args.cars <= 5000:
         return f"--cars 1..5000 (got {args.cars})"
-    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
-        where = "is a folder" if args.json.is_dir() else f"the folder {args.json.parent} does not exist"
-        return f"--json {args.json}: {where}"
+    if args.json is not None:
+        from carctl.filein import output_problem
+
+        return output_problem(args.json, "--json")  # before the run, which may take minutes, not after it
     return None
 
 

@@ -127,3 +127,16 @@ def _children(pid: int) -> list[int]:
 ])
 def test_bad_options_are_refused(args: tuple[str, ...], named: str) -> None:
     assert_refused(python_sim("fleet", *args), named)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_json_that_cannot_take_a_report_is_refused_before_the_cars_run(tmp_path: Path, kind: str) -> None:
+    """A device would fail and a FIFO would block only at the end, after the community's day had been run."""
+    target = Path("/dev/full") if kind == "device" else tmp_path / "report.json"
+    if kind == "fifo":
+        os.mkfifo(target)
+    result = python_sim("fleet", "--lockstep", "--cars", "2", "--duration", "600", "--jobs", "1", "--json",
+                        str(target), timeout_s=60)
+    assert_refused(result, "--json")
+    assert "not a regular file" in result.stderr
+    assert result.stdout == ""  # refused before any car ran: no report
