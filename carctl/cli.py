@@ -3,7 +3,8 @@
 Exit codes: 0 success, 1 a run that finished with safety violations (or, for `carctl audit verify`, a maintenance
 record tampered with), 2 bad input (a malformed scenario, an impossible configuration, a bad option, a file that
 cannot be written, a fault log with malformed records), with one line naming the key or the option and no traceback; 141 (as for any command stopped by SIGPIPE), quietly, when whoever reads the
-output stops reading (`carctl faults | head`). Files a run writes are checked before the run starts, not after it:
+output stops reading (`carctl faults | head`); 130 (128 + SIGINT, as a shell reports it) when stopped by Ctrl-C, with one
+line saying so and no traceback. Files a run writes are checked before the run starts, not after it:
 a FIFO or a device is refused there, since writing to it would block or go nowhere. Text that cannot be encoded for
 the terminal (a file name that is not UTF-8) is printed with backslash escapes, never refused.
 """
@@ -25,6 +26,7 @@ EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 EXIT_READER_GONE = 128 + signal.SIGPIPE
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 DEFAULT_FAULT_LOG = Path("/var/lib/carctl/faults.json")  # runtime.fault_log's default
 
 
@@ -132,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, where a reader that has gone is caught, not at exit
+    except KeyboardInterrupt:
+        # Ctrl-C is the person at the terminal deciding to stop: one line, not the stack of wherever it landed.
+        print("carctl: stopped (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         _discard_stdout()
         return EXIT_READER_GONE
@@ -317,22 +323,9 @@ def _fail(message: str) -> int:
 
 def _unwritable(path: Path | None, option: str) -> str | None:
     """Why ``option``'s file cannot be written (checked before a run, not after it), or None if it can."""
-    from carctl.filein import NotARegularFile, check_output
+    from carctl.filein import output_problem
 
-    if path is None:
-        return None
-    folder = path.parent
-    if path.is_dir():
-        return f"{option} {path}: is a folder, not a file"
-    try:
-        check_output(path)  # a FIFO would block the run until someone read it; a device is not a report
-    except NotARegularFile as refusal:
-        return f"{option} {refusal}"
-    if not folder.is_dir():
-        return f"{option} {path}: the folder {folder} does not exist"
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return f"{option} {path}: not writable"
-    return None
+    return None if path is None else output_problem(path, option)
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -387,7 +380,15 @@ def run_sim(args: argparse.Namespace) -> int:
                             bounded=args.plot is None and camera is None)
         shown = not args.quiet and (args.progress or sys.stderr.isatty())
         progress = _Progress(traffic.duration_s) if shown else None
-        report = lockstep.run(progress)
+        try:
+            report = lockstep.run(progress)
+        except KeyboardInterrupt:
+            if progress is not None:
+                progress.done()
+            simulated_s = lockstep.tick * lockstep.period_s
+            print(f"carctl sim: stopped (Ctrl-C) after {simulated_s:,.0f} of {traffic.duration_s:,.0f} simulated s; "
+                  f"no report was written", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if progress is not None:
             progress.done()
         if trace_file is not None:

@@ -91,6 +91,24 @@ def check_output(path: Path | str) -> None:
         raise NotARegularFile(path, f"is not a regular file ({_kind(status.st_mode)})")
 
 
+def output_problem(path: Path, option: str) -> str | None:
+    """Why the output file ``option`` names cannot be written, in one sentence that names them both, or None if it
+    can. Asked before a run, not after it: a run of minutes (a community's day) that ends on a file it cannot write
+    has been wasted."""
+    folder = path.parent
+    if path.is_dir():
+        return f"{option} {path}: is a folder, not a file"
+    try:
+        check_output(path)  # a FIFO would block the run until someone read it; a device is not a report
+    except NotARegularFile as refusal:
+        return f"{option} {refusal}"
+    if not folder.is_dir():
+        return f"{option} {path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"{option} {path}: not writable"
+    return None
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
                        (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):

@@ -10,7 +10,8 @@
     python -m sim ctl --control HOST:PORT key inspection on | inspection-run down | learn
     python -m sim ctl --control HOST:PORT panel-garbage 200
     python -m sim fleet --cars 223 --duration 3600 [--speed 1] [--faults-per-car-h 2] [--json FILE]
-    python -m sim fleet --lockstep --cars 223 --duration 86400 [--jobs N] [--faults-per-car-h 0] [--json FILE]
+    python -m sim fleet --lockstep --cars 223 --duration 86400 [--jobs N] [--scenario FILE] [--faults-per-car-h 0]
+                        [--json FILE]
 
 The control endpoint is printed by `serve`; `ctl` also reads it from $CARCTL_SIM_CONTROL.
 
@@ -38,6 +39,8 @@ from typing import Any
 from carctl.core.config import YEAR_S, Range
 
 EXIT_BAD_INPUT = 2
+# Arrivals per 5 minutes, % of a car's residents, when neither --rate-pct-per-5min nor a --scenario gives one.
+DEFAULT_RATE_PCT_PER_5MIN = 8.0
 # The drive's and panel bus's standard rates, or 0: no byte time (instant).
 BAUDS = (0, 9600, 19200, 38400, 57600, 115200, 230400)
 # A state reply is a few kilobytes; anything past this is not the simulator talking.
@@ -285,8 +288,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="no broker: every car on virtual time, as fast as the cores allow (docs/performance.md)")
     fleet.add_argument("--jobs", type=_in(Range(1, 256), whole=True), default=None,
                        help="with --lockstep: worker processes, 1..256 (default: the CPU count)")
-    fleet.add_argument("--rate-pct-per-5min", type=_in(Range(0.0, 100.0, "%")), default=8.0,
-                       help="residential traffic per car")
+    fleet.add_argument("--rate-pct-per-5min", type=_in(Range(0.0, 100.0, "%")), default=None,
+                       help="traffic per car (default 8, or the --scenario file's rate)")
+    fleet.add_argument("--scenario", type=Path, metavar="FILE",
+                       help="with --lockstep: every car runs this scenario's building, car, traffic and events "
+                            "(default: the default building, residential traffic)")
     fleet.add_argument("--seed", type=_in(Range(0, 2**63 - 1), whole=True), default=1)
     fleet.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
@@ -302,6 +308,8 @@ def _fleet(args: argparse.Namespace) -> int:
     problem = _fleet_problem(args)
     if args.jobs is not None and not problem:
         problem = "--jobs is for the lockstep fleet (add --lockstep)"
+    if args.scenario is not None and not problem:
+        problem = "--scenario is for the lockstep fleet (add --lockstep)"
     if problem:
         print(f"sim fleet: error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -310,7 +318,7 @@ def _fleet(args: argparse.Namespace) -> int:
     try:
         report = run_fleet(args.cars, args.duration, 1.0 if args.speed is None else args.speed,
                            2.0 if args.faults_per_car_h is None else args.faults_per_car_h, args.seed,
-                           args.rate_pct_per_5min)
+                           DEFAULT_RATE_PCT_PER_5MIN if args.rate_pct_per_5min is None else args.rate_pct_per_5min)
     except KeyboardInterrupt:
         print("sim fleet: stopped", file=sys.stderr)
         return 1
@@ -326,9 +334,10 @@ def _fleet_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the options both fleets take, in one sentence, or None."""
     if not 1 <= args.cars <= 5000:
         return f"--cars 1..5000 (got {args.cars})"
-    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
-        where = "is a folder" if args.json.is_dir() else f"the folder {args.json.parent} does not exist"
-        return f"--json {args.json}: {where}"
+    if args.json is not None:
+        from carctl.filein import output_problem
+
+        return output_problem(args.json, "--json")  # before the run, which may take minutes, not after it
     return None
 
 
@@ -340,9 +349,15 @@ def _lockstep_fleet(args: argparse.Namespace) -> int:
     problem = _fleet_problem(args)
     if problem is None and args.speed is not None:
         problem = "--speed is for the real-time fleet; --lockstep runs as fast as the cores allow"
+    scenario = None
+    if problem is None and args.scenario is not None:
+        scenario, problem = _fleet_scenario(args)
     if problem:
         print(f"sim fleet: error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    rate = args.rate_pct_per_5min
+    if rate is None:
+        rate = scenario.traffic.rate_pct_per_5min if scenario is not None else DEFAULT_RATE_PCT_PER_5MIN
     jobs = args.jobs if args.jobs is not None else default_jobs()
     tty = sys.stderr.isatty()
 
@@ -353,8 +368,8 @@ def _lockstep_fleet(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the workers as Ctrl-C does
     try:
-        report = run_community(args.cars, args.duration, jobs, args.seed, args.rate_pct_per_5min,
-                               args.faults_per_car_h or 0.0, on_done=done)
+        report = run_community(args.cars, args.duration, jobs, args.seed, rate, args.faults_per_car_h or 0.0,
+                               on_done=done, scenario=scenario)
     except KeyboardInterrupt:
         print("\nsim fleet: stopped; the workers were stopped", file=sys.stderr)
         return 130
@@ -363,6 +378,31 @@ def _lockstep_fleet(args: argparse.Namespace) -> int:
     for failure in report["cars_failed"]:
         print(f"sim fleet: car {failure['car']} failed: {failure['error']}", file=sys.stderr)
     return 0 if not report["cars_failed"] and report["community"]["safety_violations"] == 0 else 1
+
+
+def _fleet_scenario(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """--scenario, loaded and checked with the fleet's duration and rate as every car will run it: (the scenario,
+    None), or (None, the one sentence that refuses it)."""
+    import dataclasses
+
+    from carctl.core.config import ConfigError
+    from sim.scenario import ScenarioError, check_traffic_volume, load
+
+    try:
+        scenario = load(args.scenario)
+        changes: dict[str, Any] = {"duration_s": args.duration}
+        if args.rate_pct_per_5min is not None and scenario.traffic.hourly_rate_pct_per_5min:
+            return None, (f"--rate-pct-per-5min: {args.scenario} gives a rate for each hour of the day "
+                          f"(traffic.hourly_rate_pct_per_5min), which the option would not change")
+        if args.rate_pct_per_5min is not None:
+            changes["rate_pct_per_5min"] = args.rate_pct_per_5min
+        traffic = dataclasses.replace(scenario.traffic, **changes)
+        check_traffic_volume(scenario.controller.building, traffic)
+    except ScenarioError as error:
+        return None, str(error)
+    except ConfigError as error:
+        return None, f"--scenario {args.scenario}: {error.message}"
+    return scenario, None
 
 
 def _print_report(report: dict[str, Any], json_path: Path | None) -> bool:

@@ -4,7 +4,8 @@
 
 Rules of this module:
 - A car is one Lockstep with bounded memory (sim/runstats.py), with its own residential traffic and seed (seed x 1000
-  + its index, as the real-time fleet of sim/fleet.py seeds it). run_car() is the whole of a car's run, so a car run
+  + its index, as the real-time fleet of sim/fleet.py seeds it): the default building, or every car the building,
+  car, traffic and events of one scenario file (--scenario), with the fleet's duration, rate and the car's seed. run_car() is the whole of a car's run, so a car run
   in the fleet gives exactly what it gives alone (tests/sim/test_community.py).
 - Each car runs in a process of its own (forked), at most ``jobs`` at a time. A car that raises is reported with its
   error; a worker that dies (killed, out of memory) is reported with its exit code, its pipe and its sentinel both
@@ -25,7 +26,7 @@ import signal
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sim.fleet import car_name
@@ -51,6 +52,7 @@ class CarPlan:
     seed: int
     rate_pct_per_5min: float
     faults_per_car_h: float = 0.0
+    scenario: Scenario | None = None  # the building, car, traffic and events of --scenario; None: the default
 
     @property
     def name(self) -> str:
@@ -62,8 +64,8 @@ class CarPlan:
 
 
 def plans(cars: int, duration_s: float, seed: int, rate_pct_per_5min: float,
-          faults_per_car_h: float) -> list[CarPlan]:
-    return [CarPlan(index, duration_s, seed, rate_pct_per_5min, faults_per_car_h) for index in range(cars)]
+          faults_per_car_h: float, scenario: Scenario | None = None) -> list[CarPlan]:
+    return [CarPlan(index, duration_s, seed, rate_pct_per_5min, faults_per_car_h, scenario) for index in range(cars)]
 
 
 def _fault_events(plan: CarPlan) -> tuple[ScriptedEvent, ...]:
@@ -82,9 +84,16 @@ def _fault_events(plan: CarPlan) -> tuple[ScriptedEvent, ...]:
 
 
 def car_scenario(plan: CarPlan) -> Scenario:
-    traffic = TrafficConfig(pattern="residential", rate_pct_per_5min=plan.rate_pct_per_5min,
-                            duration_s=plan.duration_s, seed=plan.car_seed)
-    return Scenario(traffic=traffic, events=_fault_events(plan), name=plan.name)
+    """The car's scenario: exactly what `carctl sim --scenario FILE --duration D --seed S` runs for that car (its
+    seed S = seed x 1000 + its index), with the fleet's rate and any injected faults."""
+    if plan.scenario is None:
+        traffic = TrafficConfig(pattern="residential", rate_pct_per_5min=plan.rate_pct_per_5min,
+                                duration_s=plan.duration_s, seed=plan.car_seed)
+        return Scenario(traffic=traffic, events=_fault_events(plan), name=plan.name)
+    traffic = replace(plan.scenario.traffic, rate_pct_per_5min=plan.rate_pct_per_5min, duration_s=plan.duration_s,
+                      seed=plan.car_seed)
+    events = tuple(sorted(plan.scenario.events + _fault_events(plan), key=lambda event: event.t_s))
+    return replace(plan.scenario, traffic=traffic, events=events, name=plan.name)
 
 
 def run_car(plan: CarPlan, stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
@@ -252,6 +261,7 @@ def community_report(car_plans: list[CarPlan], outcomes: list[dict[str, Any]], j
         "duration_s": plan.duration_s if plan else 0.0, "seed": plan.seed if plan else 0,
         "rate_pct_per_5min": plan.rate_pct_per_5min if plan else 0.0,
         "faults_per_car_h": plan.faults_per_car_h if plan else 0.0,
+        "scenario": plan.scenario.name if plan and plan.scenario else "default",
         "wall_s": round(wall_s, 2),
         "car_wall_s": round(car_wall_s, 2),
         "speedup": round(car_wall_s / wall_s, 2) if wall_s > 0 else 0.0,
@@ -275,8 +285,9 @@ def community_report(car_plans: list[CarPlan], outcomes: list[dict[str, Any]], j
 
 def run_community(cars: int, duration_s: float, jobs: int, seed: int = 1, rate_pct_per_5min: float = 8.0,
                   faults_per_car_h: float = 0.0, run_one: Callable[[CarPlan], dict[str, Any]] | None = None,
-                  on_done: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    car_plans = plans(cars, duration_s, seed, rate_pct_per_5min, faults_per_car_h)
+                  on_done: Callable[[int, int], None] | None = None,
+                  scenario: Scenario | None = None) -> dict[str, Any]:
+    car_plans = plans(cars, duration_s, seed, rate_pct_per_5min, faults_per_car_h, scenario)
     started = time.monotonic()
     outcomes = run_cars(car_plans, jobs, run_one, on_done)
     return community_report(car_plans, outcomes, jobs, time.monotonic() - started)

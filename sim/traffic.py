@@ -2,7 +2,9 @@
 
 Rules of this module:
 - Generation is a Poisson process at ``rate_pct_per_5min`` of the building's population per 5 minutes, seeded, with
-  origins and destinations weighted by the population of each landing (CIBSE Guide D).
+  origins and destinations weighted by the population of each landing (CIBSE Guide D). With
+  ``hourly_rate_pct_per_5min`` the rate is that list's entry for each hour of the day (the run starts at midnight):
+  a building's day, quiet at night and busy at the peaks, from which a planner scales a year.
 - Passengers behave as people do: press the landing button if its lamp is dark, board only a car whose lantern
   shows their direction (or none) and that has room, one at a time taking ``transfer_s`` each while the light
   curtain sees them, press their car call, alight first at their landing. A passenger left behind presses again
@@ -19,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from carctl.core.config import DAY_S, YEAR_S, Range, check_ranges
+from carctl.core.config import DAY_S, YEAR_S, ConfigError, Range, check_ranges
 from carctl.core.signals import Commands, Recognition
 from carctl.protocol.sense import Presses  # what the passengers press: the boards' presses, as the firmware senses them
 from sim.physics import DOOR_TRAVEL_UNITS, Shaft
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 PATTERNS = ("residential", "up_peak", "down_peak", "interfloor", "none")
 # A passenger left behind presses the landing button again no sooner than this.
 REPRESS_S = 5.0
+HOURS_A_DAY = 24
+HOUR_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,9 @@ class TrafficConfig:
     passenger_mass_kg: float = 75.0
     # After duration_s no one new arrives; the simulation runs on up to this long to deliver those still travelling.
     drain_s: float = 900.0
+    # A day's pattern: the rate for each hour of the day, 24 entries, repeated every day of the run (which starts at
+    # midnight); replaces rate_pct_per_5min. Empty: rate_pct_per_5min around the clock.
+    hourly_rate_pct_per_5min: tuple[float, ...] = ()
 
     RANGES: ClassVar[Mapping[str, Range]] = {
         "rate_pct_per_5min": Range(0.0, 100.0, "%"),
@@ -58,10 +65,28 @@ class TrafficConfig:
         # The mean of the passengers' masses, which are drawn between 20 and 150 kg.
         "passenger_mass_kg": Range(20.0, 150.0, "kg"),
         "drain_s": Range(0.0, DAY_S, "s"),
+        "hourly_rate_pct_per_5min": Range(0.0, 100.0, "%"),
     }
 
     def __post_init__(self) -> None:
         check_ranges(self, "traffic")
+        if len(self.hourly_rate_pct_per_5min) not in (0, HOURS_A_DAY):
+            raise ConfigError("traffic.hourly_rate_pct_per_5min",
+                              f"must be one rate for each hour of the day, {HOURS_A_DAY} entries "
+                              f"(got {len(self.hourly_rate_pct_per_5min)})")
+
+    def rate_pct_per_5min_at(self, hour: int) -> float:
+        """The arrival rate in the ``hour``-th hour of the run (hour 0 starts at midnight)."""
+        if self.hourly_rate_pct_per_5min:
+            return self.hourly_rate_pct_per_5min[hour % HOURS_A_DAY]
+        return self.rate_pct_per_5min
+
+    @property
+    def quiet(self) -> bool:
+        """No passenger is ever generated: no pattern, or a rate of 0 at every hour."""
+        if self.pattern == "none":
+            return True
+        return max(self.hourly_rate_pct_per_5min or (self.rate_pct_per_5min,)) <= 0
 
 
 @dataclass(slots=True)
@@ -95,11 +120,17 @@ def _weighted_landing(rng: random.Random, weights: list[int], exclude: int = -1)
 
 
 def expected_passengers(traffic: TrafficConfig, population: tuple[int, ...], main_landing: int) -> float:
-    """The mean number of passengers generate() makes: the Poisson rate times the duration."""
-    if traffic.pattern == "none":
+    """The mean number of passengers generate() makes: the Poisson rate times the duration (hour by hour, with a
+    day's pattern)."""
+    if traffic.quiet:
         return 0.0
     residents = sum(population) - population[main_landing]
-    return traffic.rate_pct_per_5min / 100.0 * residents / 300.0 * traffic.duration_s
+    if not traffic.hourly_rate_pct_per_5min:
+        return traffic.rate_pct_per_5min / 100.0 * residents / 300.0 * traffic.duration_s
+    hours, rest_s = divmod(traffic.duration_s, HOUR_S)
+    pct_seconds = sum(traffic.rate_pct_per_5min_at(hour) * HOUR_S for hour in range(int(hours)))
+    pct_seconds += traffic.rate_pct_per_5min_at(int(hours)) * rest_s
+    return pct_seconds / 100.0 * residents / 300.0
 
 
 def generate(traffic: TrafficConfig, population: tuple[int, ...], main_landing: int,
@@ -111,7 +142,7 @@ def generate(traffic: TrafficConfig, population: tuple[int, ...], main_landing: 
 def stream(traffic: TrafficConfig, population: tuple[int, ...], main_landing: int,
            period_s: float) -> Iterator[Passenger]:
     """generate()'s passengers one at a time, in arrival order: a year's traffic without holding a year's list."""
-    if traffic.pattern == "none" or traffic.rate_pct_per_5min <= 0:
+    if traffic.quiet:
         return
     rng = random.Random(traffic.seed)
     weights = list(population)
@@ -119,14 +150,10 @@ def stream(traffic: TrafficConfig, population: tuple[int, ...], main_landing: in
     total_population = sum(weights)
     if total_population == 0:
         return
-    rate_per_s = traffic.rate_pct_per_5min / 100.0 * total_population / 300.0
     mix = (traffic.incoming_pct, traffic.outgoing_pct, traffic.interfloor_pct)
     made = 0
-    t_s = 0.0
-    while True:
-        t_s += rng.expovariate(rate_per_s)
-        if t_s >= traffic.duration_s:
-            break
+    # Each arrival's own draws follow its time's, so a run without a day's pattern draws exactly as it always has.
+    for t_s in _arrival_times(rng, traffic, total_population):
         kind = traffic.pattern
         if kind == "residential":
             kind = rng.choices(("up_peak", "down_peak", "interfloor"), weights=mix)[0]
@@ -140,6 +167,36 @@ def stream(traffic: TrafficConfig, population: tuple[int, ...], main_landing: in
         mass = max(20.0, min(150.0, rng.gauss(traffic.passenger_mass_kg, 12.0)))
         yield Passenger(made, round(t_s / period_s), origin, destination, mass)
         made += 1
+
+
+def _arrival_times(rng: random.Random, traffic: TrafficConfig, total_population: int) -> Iterator[float]:
+    """The Poisson arrival times, seconds from the start, before ``traffic.duration_s``. With a day's pattern the
+    rate is constant within each hour; a gap drawn past the hour's end is dropped and drawn again from there at the
+    next hour's rate, which is exact for a Poisson process (it has no memory)."""
+    def per_s(rate_pct_per_5min: float) -> float:
+        return rate_pct_per_5min / 100.0 * total_population / 300.0
+
+    t_s = 0.0
+    if not traffic.hourly_rate_pct_per_5min:
+        rate_per_s = per_s(traffic.rate_pct_per_5min)
+        while True:
+            t_s += rng.expovariate(rate_per_s)
+            if t_s >= traffic.duration_s:
+                return
+            yield t_s
+    hour = 0
+    while t_s < traffic.duration_s:
+        hour_end_s = (hour + 1) * HOUR_S
+        rate_per_s = per_s(traffic.rate_pct_per_5min_at(hour))
+        if rate_per_s > 0:
+            arrival_s = t_s + rng.expovariate(rate_per_s)
+            if arrival_s < hour_end_s:
+                t_s = arrival_s
+                if t_s < traffic.duration_s:
+                    yield t_s
+                continue
+        t_s = hour_end_s
+        hour += 1
 
 
 class PassengerFlow:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,26 @@ def test_a_terminal_gets_the_bar_and_the_report_stays_clean(tmp_path: Path) -> N
     assert b"\rsimulating" in shown and b"[##############################]" in shown
     assert "simulating" not in result.stdout
     assert json.loads(path.read_text())["trips"] > 0
+
+
+def test_ctrl_c_stops_a_long_run_in_one_line_with_130(tmp_path: Path) -> None:
+    """A planner who started a year and thinks better of it presses Ctrl-C: one line saying how far it got, exit
+    130, no traceback, and no report pretending to be the year's."""
+    path = tmp_path / "year.json"
+    process = subprocess.Popen([sys.executable, "-m", "carctl.cli", "sim", "--duration", "31536000", "--progress",
+                                "--json", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # the run has started: its first progress line
+        assert first.startswith("simulating"), first
+        process.send_signal(signal.SIGINT)
+        stdout, rest = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, rest
+    assert "Traceback" not in rest
+    lines = rest.strip().splitlines()
+    assert len(lines) == 1 and "stopped (Ctrl-C)" in lines[0] and "no report" in lines[0], rest
+    assert stdout == "" and not path.exists()

@@ -127,3 +127,70 @@ def _children(pid: int) -> list[int]:
 ])
 def test_bad_options_are_refused(args: tuple[str, ...], named: str) -> None:
     assert_refused(python_sim("fleet", *args), named)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_json_that_cannot_take_a_report_is_refused_before_the_cars_run(tmp_path: Path, kind: str) -> None:
+    """A device would fail and a FIFO would block only at the end, after the community's day had been run."""
+    target = Path("/dev/full") if kind == "device" else tmp_path / "report.json"
+    if kind == "fifo":
+        os.mkfifo(target)
+    result = python_sim("fleet", "--lockstep", "--cars", "2", "--duration", "600", "--jobs", "1", "--json",
+                        str(target), timeout_s=60)
+    assert_refused(result, "--json")
+    assert "not a regular file" in result.stderr
+    assert result.stdout == ""  # refused before any car ran: no report
+
+
+SEVEN_LANDINGS = """
+[building]
+landings_m = [0.0, 1.45, 4.35, 7.25, 10.15, 13.05, 15.95]
+population = [0, 6, 6, 6, 6, 6, 6]
+
+[car]
+capacity_persons = 6
+rated_load_kg = 450
+
+[traffic]
+rate_pct_per_5min = 12.0
+"""
+
+
+def test_every_car_runs_the_scenario_given_as_carctl_sim_runs_it_with_the_cars_seed(tmp_path: Path) -> None:
+    """A community is not 223 copies of the default building: --scenario gives the planner's own, and each car in
+    the fleet is `carctl sim --scenario FILE --duration D --seed seed x 1000 + index`."""
+    building = tmp_path / "seven.toml"
+    building.write_text(SEVEN_LANDINGS)
+    fleet = python_sim("fleet", "--lockstep", "--cars", "2", "--duration", "900", "--jobs", "1", "--seed", "2",
+                       "--scenario", str(building))
+    assert fleet.returncode == 0, fleet.stderr
+    report = json.loads(fleet.stdout)
+    assert report["scenario"] == "seven" and report["rate_pct_per_5min"] == 12.0
+    for car in report["per_car"]:
+        alone_path = tmp_path / f"{car['car']}.json"
+        alone = subprocess.run([sys.executable, "-m", "carctl.cli", "sim", "--scenario", str(building), "--duration",
+                                "900", "--seed", str(car["seed"]), "--json", str(alone_path)], capture_output=True,
+                               text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert alone.returncode == 0, alone.stderr
+        single = json.loads(alone_path.read_text())
+        for key in ("passengers_generated", "trips", "door_cycles", "running_s", "wait_s"):
+            assert car[key] == single[key], key
+    default = run_car(plans(1, 900.0, 2, 12.0, 0.0)[0])
+    assert (default["trips"], default["running_s"]) != (report["per_car"][0]["trips"], report["per_car"][0]["running_s"])
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (("--lockstep", "--scenario", "/no-such-folder/building.toml"), "building.toml"),
+    (("--scenario", "/no-such-folder/building.toml"), "--scenario"),  # the real-time fleet has no scenario
+    (("--lockstep", "--scenario", str(ROOT / "sim" / "scenarios" / "walk_up_day.toml"), "--rate-pct-per-5min", "3"),
+     "--rate-pct-per-5min"),
+])
+def test_a_bad_scenario_is_refused_before_the_cars_run(args: tuple[str, ...], named: str) -> None:
+    assert_refused(python_sim("fleet", "--cars", "2", "--duration", "60", *args), named)
+
+
+def test_a_scenario_with_a_typo_is_refused_naming_the_key(tmp_path: Path) -> None:
+    building = tmp_path / "typo.toml"
+    building.write_text("[car]\nrated_sped_m_s = 1.0\n")
+    assert_refused(python_sim("fleet", "--lockstep", "--cars", "2", "--duration", "60", "--scenario", str(building)),
+                   "car.rated_sped_m_s")
