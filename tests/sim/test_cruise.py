@@ -237,3 +237,27 @@ def test_what_changes_between_two_advances_mid_run_is_stepped() -> None:
         events.append([(event.kind, event.tick, event.detail) for event in sim.event_log])
     assert traces[0] == traces[1] and events[0] == events[1]
     assert any(kind.value == "alarm_button" for kind, _, _ in events[0])
+
+
+def test_a_brake_test_falling_overdue_mid_run_is_raised_on_its_tick() -> None:
+    """A periodic brake test abandoned by a call keeps its overdue tick, which now comes before the retry's due tick;
+    falling overdue while the car runs raises BRAKE_TEST_OVERDUE on that very tick, cruised or stepped (the law once
+    watched only the due tick and left the fault to the run's next stepped tick, a second later)."""
+    scenario = from_dict({"car": {"brake_test_every_h": 0.01},  # due at 600 s, overdue 36 s later
+                          "traffic": {"pattern": "none", "duration_s": 700.0, "drain_s": 60.0},
+                          "events": [{"t_s": 601.0, "type": "car_call", "landing": 5},  # abandons the test
+                                     {"t_s": 625.0, "type": "car_call", "landing": 0}]})
+    traces, events = [], []
+    for cruise in (True, False):
+        buffer = io.StringIO()
+        sim = Lockstep(scenario, trace=buffer, keep_events=True, cruise=cruise)
+        sim.run()
+        assert sim.event_log is not None
+        events.append([(event.kind.value, event.tick, event.detail) for event in sim.event_log])
+        traces.append(buffer.getvalue())
+        assert (sim.cruised_ticks > 1000) is cruise
+    assert ("brake_test", 30050, "abandoned") in events[1]
+    overdue = [tick for kind, tick, detail in events[1] if kind == "fault_raised" and "brake_test_overdue" in detail]
+    assert overdue == [round(636.0 / 0.02)]
+    assert '"t_s": 636.0, "position_m"' in traces[1] and '"phase": "running"' in traces[1].split('"t_s": 636.0,')[1][:400]
+    assert events[0] == events[1] and traces[0] == traces[1]
