@@ -35,7 +35,7 @@ import math
 from collections.abc import Callable
 from dataclasses import fields
 
-from carctl.core import travel, watch
+from carctl.core import braketest, travel, watch
 from carctl.core.context import Context
 from carctl.core.modes import RULES
 from carctl.core.phases import Phase
@@ -78,10 +78,10 @@ class Cruise:
         # Below standstill speed the slowdown switches are checked against the count (supervisor.detect): only
         # where there are any.
         self.standstill_m_s = STANDSTILL_M_S if self.limits.slowdown_m else -1.0
-        # The first tick an unchanged state may act on a timer: a brake test falls due, a landing button seen held
+        # The first tick an unchanged state may act on a timer: a brake test falls due or overdue (an abandoned
+        # test keeps its overdue tick, which then comes before the retry's due tick), a landing button seen held
         # counts as released or as stuck (watch.watch_inputs, which looks at nothing else here).
-        due = state.brake_test_due_tick
-        self.until_tick = min([due if due >= 0 else NEVER, *watch.deadlines(ctx, state)])
+        self.until_tick = min([NEVER, *braketest.deadlines(ctx, state), *watch.deadlines(ctx, state)])
 
     def holds_for(self, inputs: Inputs) -> bool:
         """These inputs differ from the quiet step's only where the law lets them (MOTION_FIELDS)."""

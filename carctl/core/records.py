@@ -6,12 +6,13 @@ Rules of this module:
   setting the slot directly does; on the lockstep simulator's hot path (a record of 44 fields per tick) that is a
   tenth of the tick. fast_constructor() writes, once per class, the plain function that sets the slots directly.
 - It gives exactly what the keyword form gives: every field must be passed (by keyword or in the fields' order; no
-  defaults are filled in), and it is refused for a record that is not frozen and slotted or that has a
-  __post_init__, whose checks it would skip. tests/core/test_records.py compares it with the keyword form.
+  defaults are filled in), and it is refused for a record that is not frozen and slotted or whose constructor does
+  more than set its fields, which it would skip: a __post_init__, an InitVar, an __init__ or __new__ of its own (or
+  none generated). tests/core/test_records.py compares it with the keyword form.
 - The generated source is made only from the class's own field names (identifiers, checked), never from data.
 - dataclasses.replace() builds a dict of every field and calls the dataclass constructor (about 20 us for the
   controller's 58-field state; some 25,000 a simulated day, a fifth of the lockstep's time). replace() here gives the
-  same record for a frozen, slotted record without __post_init__ or init=False fields, copying the slots directly
+  same record for a frozen, slotted record built by its fields alone (as fast_constructor), copying the slots directly
   (generated once per class, as fast_constructor); for any other class it is dataclasses.replace itself. A field
   name it does not have is a TypeError, as there. tests/core/test_records.py compares the two.
 - enum.Enum hashes a member by hashing its name in Python code, on every dict lookup and set membership test
@@ -40,6 +41,8 @@ def fast_constructor(cls: type[Record]) -> Callable[..., Record]:
         raise TypeError(f"{cls.__name__} has no slots")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} checks its fields in __post_init__; build it with its own constructor")
+    if not _generated_constructor(cls):
+        raise TypeError(f"{cls.__name__}'s constructor is not the one dataclass generates from its fields")
     specs = dataclasses.fields(cls)
     if not all(spec.init for spec in specs):
         raise TypeError(f"{cls.__name__} has a field its constructor does not take (init=False)")
@@ -59,11 +62,23 @@ def fast_constructor(cls: type[Record]) -> Callable[..., Record]:
     return made
 
 
+def _generated_constructor(cls: type) -> bool:
+    """The dataclass's constructor is the one dataclass generated, taking exactly its fields (no InitVar), and the
+    record is made by object.__new__: then setting the slots is all that building one does. A user's __init__, which
+    dataclass keeps, may convert or check what it is given; dataclasses.replace() calls it, so the copy must too."""
+    init = cls.__dict__.get("__init__")
+    code = getattr(init, "__code__", None)
+    if code is None or code.co_filename != "<string>" or cls.__new__ is not object.__new__:
+        return False
+    taken = code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
+    return list(taken) == [spec.name for spec in dataclasses.fields(cls) if spec.init]  # type: ignore[arg-type]
+
+
 def _fast_record(cls: type) -> list[str] | None:
     """The field names of a frozen, slotted dataclass with no __post_init__ and every field in its constructor, whose
     records the generated functions build exactly; None for any other class."""
     if (not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
-            or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__")):
+            or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__") or not _generated_constructor(cls)):
         return None
     specs = dataclasses.fields(cls)
     names = [spec.name for spec in specs]

@@ -173,3 +173,35 @@ def test_identity_hashed_enums_behave_as_enums() -> None:
     # A member survives a trip through pickle (the fleet runner's worker processes) as the same member.
     assert pickle.loads(pickle.dumps(faults)) == faults
     assert pickle.loads(pickle.dumps(Mode.RESCUE)) is Mode.RESCUE
+
+
+def test_replace_runs_what_the_constructor_runs_for_initvars_and_own_constructors() -> None:
+    """A record whose constructor does more than set its fields (an InitVar it takes, an __init__ of its own, none
+    generated at all): replace() is dataclasses.replace itself, which calls that constructor, and fast_constructor()
+    and fast_replacer() refuse it."""
+
+    @dataclass(frozen=True, slots=True)
+    class Scaled:
+        length_m: float
+        scale: dataclasses.InitVar[float] = 1.0  # taken by the constructor, no __post_init__ to use it
+
+    @dataclass(frozen=True, slots=True)
+    class Normalised:
+        speed_m_s: float
+
+        def __init__(self, speed_m_s: float) -> None:
+            object.__setattr__(self, "speed_m_s", abs(speed_m_s))
+
+    @dataclass(frozen=True, slots=True, init=False)
+    class Unbuilt:
+        count: int = 0
+
+    assert replace(Scaled(2.0), length_m=3.0, scale=2.0) == dataclasses.replace(Scaled(2.0), length_m=3.0, scale=2.0)
+    assert replace(Normalised(1.0), speed_m_s=-2.0).speed_m_s == 2.0  # its own __init__ ran
+    with pytest.raises(TypeError, match="takes no arguments"):  # dataclasses.replace's own refusal
+        replace(Unbuilt(), count=3)
+    for record in (Scaled, Normalised, Unbuilt):
+        with pytest.raises(TypeError):
+            fast_replacer(record)
+        with pytest.raises(TypeError):
+            fast_constructor(record)

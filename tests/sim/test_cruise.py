@@ -237,3 +237,70 @@ def test_what_changes_between_two_advances_mid_run_is_stepped() -> None:
         events.append([(event.kind, event.tick, event.detail) for event in sim.event_log])
     assert traces[0] == traces[1] and events[0] == events[1]
     assert any(kind.value == "alarm_button" for kind, _, _ in events[0])
+
+
+def test_a_brake_test_falling_overdue_mid_run_is_raised_on_its_tick() -> None:
+    """A periodic brake test abandoned by a call keeps its overdue tick, which now comes before the retry's due tick;
+    falling overdue while the car runs raises BRAKE_TEST_OVERDUE on that very tick, cruised or stepped (the law once
+    watched only the due tick and left the fault to the run's next stepped tick, a second later)."""
+    scenario = from_dict({"car": {"brake_test_every_h": 0.01},  # due at 600 s, overdue 36 s later
+                          "traffic": {"pattern": "none", "duration_s": 700.0, "drain_s": 60.0},
+                          "events": [{"t_s": 601.0, "type": "car_call", "landing": 5},  # abandons the test
+                                     {"t_s": 625.0, "type": "car_call", "landing": 0}]})
+    traces, events = [], []
+    for cruise in (True, False):
+        buffer = io.StringIO()
+        sim = Lockstep(scenario, trace=buffer, keep_events=True, cruise=cruise)
+        sim.run()
+        assert sim.event_log is not None
+        events.append([(event.kind.value, event.tick, event.detail) for event in sim.event_log])
+        traces.append(buffer.getvalue())
+        assert (sim.cruised_ticks > 1000) is cruise
+    assert ("brake_test", 30050, "abandoned") in events[1]
+    overdue = [tick for kind, tick, detail in events[1] if kind == "fault_raised" and "brake_test_overdue" in detail]
+    assert overdue == [round(636.0 / 0.02)]
+    assert '"t_s": 636.0, "position_m"' in traces[1] and '"phase": "running"' in traces[1].split('"t_s": 636.0,')[1][:400]
+    assert events[0] == events[1] and traces[0] == traces[1]
+
+
+ODD_CARS = [
+    # Two landings far apart, a slow tick, terminal switches, a load and a comm loss mid-run.
+    ({"building": {"landings_m": [0.0, 5.3]}, "car": {"control_period_s": 0.05, "terminal_switches_m": [0.4, 1.2]},
+      "events": [{"t_s": 1.0, "type": "car_call", "landing": 1}, {"t_s": 3.15, "type": "fault", "kind": "comm_loss"},
+                 {"t_s": 3.2, "type": "clear_fault", "kind": "comm_loss"}, {"t_s": 30.0, "type": "load", "load_kg": 400},
+                 {"t_s": 31.0, "type": "car_call", "landing": 0}]}),
+    # Uneven half-landings, a fast tick, a fast car, a call pressed and the seat taken mid-run.
+    ({"building": {"landings_m": [0.0, 1.45, 4.2, 5.6, 9.9, 11.3, 16.0, 17.4]},
+      "car": {"control_period_s": 0.01, "rated_speed_m_s": 1.6, "acceleration_m_s2": 1.0},
+      "events": [{"t_s": 0.5, "type": "car_call", "landing": 7}, {"t_s": 4.37, "type": "car_call", "landing": 5},
+                 {"t_s": 20.0, "type": "car_call", "landing": 0}, {"t_s": 22.23, "type": "seat_occupied"}]}),
+    # An odd tick, landings off their typed heights, passengers and a drive frozen for a tick mid-run.
+    ({"building": {"landings_m": [0.0, 2.9, 5.8, 8.7], "landing_offsets_mm": [0, 12, -20, 25]},
+      "car": {"control_period_s": 0.03},
+      "events": [{"t_s": 0.3, "type": "passenger", "origin": 0, "destination": 3},
+                 {"t_s": 14.31, "type": "fault", "kind": "drive_frozen"},
+                 {"t_s": 14.34, "type": "clear_fault", "kind": "drive_frozen"},
+                 {"t_s": 40.0, "type": "passenger", "origin": 3, "destination": 1}]}),
+]
+
+
+@pytest.mark.parametrize("scenario", ODD_CARS)
+def test_cruised_runs_leave_the_shaft_exactly_as_stepping_every_tick(scenario: dict[str, Any]) -> None:
+    """Odd ticks, two and eight landings, terminal switches, events mid-run: cruised (with and without a trace, whose
+    cruised ticks take another road through the shaft) or stepped, the same events, trace and report, and the shaft's
+    state to the last bit of every float (the trace rounds to 0.1 mm)."""
+    data = {**scenario, "traffic": {"pattern": "none", "duration_s": 60.0, "drain_s": 60.0}}
+    results = []
+    for options in ({"skip_idle": False, "trace": io.StringIO()}, {"trace": io.StringIO()}, {}):
+        sim = Lockstep(from_dict(data), keep_events=True, **options)  # type: ignore[arg-type]
+        report = sim.run()
+        assert sim.event_log is not None
+        shaft = {name: value.hex() if isinstance(value, float) else value for name, value in vars(sim.shaft).items()}
+        results.append(({key: value for key, value in report.items()
+                          if key not in ("wall_seconds", "stepped_ticks", "skipped_ticks")},
+                         [(event.kind, event.tick, event.detail) for event in sim.event_log], shaft, sim.state,
+                         options["trace"].getvalue() if options else None))
+        assert (sim.cruised_ticks > 50) is ("skip_idle" not in options)
+    assert results[0][:4] == results[1][:4] == results[2][:4]
+    assert results[0][4] == results[1][4]
+    assert results[0][0]["trips"] >= 2
