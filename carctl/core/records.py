@@ -54,12 +54,8 @@ def fast_constructor(cls: type[Record]) -> Callable[..., Record]:
     namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
     body = "".join(f"    _set_{name}(_made, {name})\n" for name in names)
     source = f"def make_{cls.__name__}({', '.join(names)}):\n    _made = _new(_cls)\n{body}    return _made\n"
-    exec(source, namespace)  # noqa: S102 - the source is built from the field names above, nothing else
-    made: Callable[..., Record] = namespace[f"make_{cls.__name__}"]
-    made.__doc__ = f"{cls.__name__}(...) with every field given, built without the dataclass constructor's cost."
-    made.__qualname__ = made.__name__
-    made.__module__ = cls.__module__
-    return made
+    return _compiled(cls, source, namespace, f"make_{cls.__name__}",
+                     f"{cls.__name__}(...) with every field given, built without the dataclass constructor's cost.")
 
 
 def _generated_constructor(cls: type) -> bool:
@@ -110,9 +106,15 @@ def fast_replacer(cls: type[Record]) -> Callable[..., Record]:
               "            raise TypeError(_unknown + repr(_name))\n"
               "        _set(_made, _value)\n"
               "    return _made\n")
-    exec(source, namespace)  # noqa: S102 - the source is built from the field names above, nothing else
-    made: Callable[..., Record] = namespace[f"replace_{cls.__name__}"]
-    made.__doc__ = f"dataclasses.replace() for a {cls.__name__}, built by copying its slots."
+    return _compiled(cls, source, namespace, f"replace_{cls.__name__}",
+                     f"dataclasses.replace() for a {cls.__name__}, built by copying its slots.")
+
+
+def _compiled(cls: type, source: str, namespace: dict[str, Any], name: str, doc: str) -> Callable[..., Any]:
+    """The function ``name`` that ``source`` defines, named and documented as if written in ``cls``'s module."""
+    exec(source, namespace)  # noqa: S102 - the callers build the source from checked field names, nothing else
+    made: Callable[..., Any] = namespace[name]
+    made.__doc__ = doc
     made.__qualname__ = made.__name__
     made.__module__ = cls.__module__
     return made

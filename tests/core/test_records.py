@@ -38,6 +38,23 @@ def _sample(rng: random.Random, kind: str) -> object:
     raise AssertionError(f"no sample for {kind}")
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A record whose constructor checks its field: neither fast path may skip that."""
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.value < 0:
+            raise ValueError("negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A record with a field its constructor does not take."""
+    value: int
+    twice: int = dataclasses.field(init=False, default=0)
+
+
 @pytest.mark.parametrize("record", [Inputs, Commands, DriveStatus])
 def test_the_fast_constructor_gives_what_the_keyword_form_gives(record: type) -> None:
     make = fast_constructor(record)
@@ -70,19 +87,6 @@ def test_the_fast_constructor_refuses_records_it_would_build_wrongly() -> None:
     @dataclass(frozen=True)
     class NoSlots:
         value: int
-
-    @dataclass(frozen=True, slots=True)
-    class Checked:
-        value: int
-
-        def __post_init__(self) -> None:
-            if self.value < 0:
-                raise ValueError("negative")
-
-    @dataclass(frozen=True, slots=True)
-    class Derived:
-        value: int
-        twice: int = dataclasses.field(init=False, default=0)
 
     @dataclass(frozen=True, slots=True)
     class Private:
@@ -135,19 +139,6 @@ def test_replace_refuses_what_dataclasses_replace_refuses() -> None:
     dataclasses.replace itself, with its own checks and errors."""
     with pytest.raises(TypeError, match="unexpected keyword argument 'nonsense'"):
         replace(Commands(), nonsense=1)
-
-    @dataclass(frozen=True, slots=True)
-    class Checked:
-        value: int
-
-        def __post_init__(self) -> None:
-            if self.value < 0:
-                raise ValueError("negative")
-
-    @dataclass(frozen=True, slots=True)
-    class Derived:
-        value: int
-        twice: int = dataclasses.field(init=False, default=0)
 
     with pytest.raises(ValueError):
         replace(Checked(1), value=-1)  # its __post_init__ ran
