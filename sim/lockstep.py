@@ -24,10 +24,11 @@ Rules of this module:
   a held alarm ending, the end of the traffic or the drain, until_tick), and the tick before that is stepped in
   full, so that a source withheld from then on keeps the reading stepping every tick leaves; never with a recording
   (it records every stepped snapshot), a stop callback, a withheld or silent source, a learn procedure, the alarm
-  line busy, a fault injected or a rear door. A cruise begins at a tick sensed as any (Cruise.holds_for: its inputs
-  differ from the law's quiet step's only in the car's motion, whatever changed between two advance() calls), and
-  the next stepped tick reads the boards afresh. tests/sim/test_cruise.py checks the law against step() and the
-  traces three ways; cruise=False (or skip_idle=False) steps every run in full.
+  line busy or a fault injected; on a car with a rear door, only with that door shut, still and locked too
+  (Shaft.plain_run), and never past a rear obstruction's end. A cruise begins at a tick sensed as any
+  (Cruise.holds_for: its inputs differ from the law's quiet step's only in the car's motion, whatever changed
+  between two advance() calls), and the next stepped tick reads the boards afresh. tests/sim/test_cruise.py checks
+  the law against step() and the traces three ways; cruise=False (or skip_idle=False) steps every run in full.
 - A stepped tick is a car starting, stopping or standing under feedback, so its cost still counts: records are
   built by the fast constructors (core/records.py) and nothing is rebuilt that did not change.
 - Deterministic for a scenario and seed: no clock, no unseeded randomness.
@@ -659,16 +660,18 @@ class Lockstep:
         traffic); the readings are taken afresh by the next stepped tick."""
         shaft = self.shaft
         if (law.state is not self.state or self.comm_lost_since >= 0 or self.frozen_since >= 0 or self.silent_since
-                or self.learn_procedure is not None or self.alarm_line.busy or shaft.injected or shaft.rear is not None
+                or self.learn_procedure is not None or self.alarm_line.busy or shaft.injected
                 or shaft.door_units or shaft.drive_fault_code or self.presses.any() or self.pending.any()):
             return tick
+        rear_obstructed_until_tick = -1 if shaft.rear is None else shaft.rear.obstructed_until_tick
         # The last tick before the horizon is stepped in full: at the horizon a source may fall silent or be withheld
         # (a scripted fault, or one injected between two advance() calls), which keeps its last reading, and that
         # must be the reading of the tick before, as stepping every tick leaves it.
         horizon = min(until_tick, self.flow.next_event_tick(), self._next_script_tick(),
                       self.end_tick if tick < self.end_tick else NEVER, self.drain_end_tick,
                       self.alarm_until_tick if self.alarm_until_tick > tick else NEVER,
-                      shaft.obstructed_until_tick if shaft.obstructed_until_tick > tick else NEVER) - 1
+                      shaft.obstructed_until_tick if shaft.obstructed_until_tick > tick else NEVER,
+                      rear_obstructed_until_tick if rear_obstructed_until_tick > tick else NEVER) - 1
         template = law.commands
         if not shaft.plain_run(self._output(template)) or self._violating or (
                 shaft.brake_lifts != self._brake_lifts_seen):

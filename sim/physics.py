@@ -467,11 +467,16 @@ class Shaft:
         injected, on mains, and every door shut, locked and still, told nothing that moves it (is_steady()'s
         counterpart for a moving car; the lockstep's cruise checks it once, and the brake's staying open each
         tick)."""
+        rear = self.rear
         return (commands.run_up != commands.run_down and not commands.quick_stop and not commands.brake_test
                 and not commands.door_open and self.brake_open and self.drive_running and not self.injected
                 and not self.brake_hanging and self.power_lost_tick < 0 and not self.on_battery
-                and not self.drive_fault_code and self.rear is None and self.door_units == 0 and self.door_motion == 0
-                and self.lock_count >= self.lock_ticks and not self.test_torque)
+                and not self.drive_fault_code and self.door_units == 0 and self.door_motion == 0
+                and self.lock_count >= self.lock_ticks and not self.test_torque
+                # The rear door, where fitted, as the front: shut, still and locked (its contact too: the safety
+                # chain, which update_plain_run() does not look at, runs through it), not told to open, so that its
+                # RearDoor.update() changes nothing (nothing injected: not jammed; on mains: powered).
+                and (rear is None or (not commands.rear_door_open and rear.motion == 0 and rear.locked())))
 
     def update_plain_run(self, run_up: bool, speed_ref_m_s: float) -> None:
         """update() where plain_run() holds of the commands (and the brake is still open): the same arithmetic, none

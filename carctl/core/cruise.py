@@ -7,10 +7,17 @@ Rules of this module:
   handler's arithmetic is provably idle for any later tick whose inputs differ from these only in tick, position_m,
   speed_m_s, in_door_zone and below_reference_mark (which only a door not locked, an entrapment watch with a door
   fault, a correction, learning or inspection run, or relevelling would look at, all refused): normal service, no
-  fault active or found, no press, recognition, alarm, light curtain, entrapment, brake test, learning, settling,
-  deviation or rear door, the doors locked, the drive fresh and running with its brake open, no slowdown switch
-  actuated. A landing button seen held is allowed until it counts as released or stuck. Anything else: None, and
-  the caller steps.
+  fault active or found, no press, recognition, alarm, light curtain, entrapment, brake test, learning, settling or
+  deviation, the doors locked, the drive fresh and running with its brake open, no slowdown switch actuated. A
+  landing button seen held is allowed until it counts as released or stuck. Anything else: None, and the caller
+  steps.
+- A car with a rear door: step() sees the snapshot as the doorway of the state's landing (sides.doorway), a pure
+  function of the landing and of fields outside MOTION_FIELDS that passes the motion fields through; the landing
+  is fixed while the state is, and holds_for() holds the rear board's fields to the quiet step's, so every tick the
+  law answers for has the quiet step's doorway but for the motion. The conditions above are asked of that doorway,
+  and of the raw readings both doors locked and neither light curtain blocked (the doorway drops the curtain of a
+  side not serving the landing). The operators' commands are split by side from the door machine's state and the
+  landing (sides.split, outputs.py): commands_at() keeps the quiet step's, rear outputs included.
 - Cruise.holds_for(inputs) tells whether a tick's inputs are such (MOTION_FIELDS); for a tick whose inputs are,
   Cruise.reference(tick, position_m, speed_m_s) is the speed reference step() would command at that tick, its state
   the one given, unchanged, and no events; or -1.0 where step() may do anything else (the plan's end or a levelling
@@ -35,7 +42,7 @@ import math
 from collections.abc import Callable
 from dataclasses import fields
 
-from carctl.core import braketest, travel, watch
+from carctl.core import braketest, sides, travel, watch
 from carctl.core.context import Context
 from carctl.core.modes import RULES
 from carctl.core.phases import Phase
@@ -190,8 +197,16 @@ class Cruise:
 def cruise(ctx: Context, state: ControllerState, inputs: Inputs, commands: Commands) -> Cruise | None:
     """The cruise law after a step that took ``state`` and ``inputs`` and returned ``state`` itself, ``commands``
     and no events; None unless the module's conditions all hold."""
-    if state.phase is not Phase.RUNNING or state.run is None or state.run.profile is None or ctx.rear_door:
+    if state.phase is not Phase.RUNNING or state.run is None or state.run.profile is None:
         return None
+    raw = inputs
+    if ctx.rear_door:
+        # Both doors shut and locked and neither curtain blocked, read raw (the doorway below would hide the curtain
+        # of the side not serving the landing); then the conditions as step() sees the snapshot: the doorway of the
+        # landing, which the state (unchanged) fixes for every tick the law answers for.
+        if not raw.rear_door_locked or raw.rear_light_curtain_blocked or raw.light_curtain_blocked:
+            return None
+        inputs = sides.doorway(ctx.door_sides, state.landing, raw)
     rules = RULES[state.mode]
     if (rules.rescue_run or rules.recall_main_landing or rules.hold_to_run or rules.learning_run
             or ctx.car.brake_contacts):
@@ -214,7 +229,7 @@ def cruise(ctx: Context, state: ControllerState, inputs: Inputs, commands: Comma
         return None
     if detect(inputs, ctx.supervisor_limits, False, True):
         return None
-    return Cruise(ctx, state, inputs, commands)
+    return Cruise(ctx, state, raw, commands)
 
 
 __all__ = ["MOTION_FIELDS", "Cruise", "cruise"]

@@ -12,6 +12,7 @@ import pytest
 
 from carctl.core.controller import Controller, ControllerState
 from carctl.core.cruise import Cruise
+from carctl.core.records import replace
 from carctl.core.signals import Commands, Event, Inputs
 from sim.lockstep import Lockstep
 from sim.physics import Shaft
@@ -304,3 +305,178 @@ def test_cruised_runs_leave_the_shaft_exactly_as_stepping_every_tick(scenario: d
     assert results[0][:4] == results[1][:4] == results[2][:4]
     assert results[0][4] == results[1][4]
     assert results[0][0]["trips"] >= 2
+
+
+# Walk-up buildings with a rear door: half-landings served by it (the stairs turn there), a through car with landings
+# served from both sides.
+HALF_LANDINGS = {"landings_m": [0.0, 1.45, 2.9, 4.35, 5.8, 7.25, 8.7],
+                 "door_sides": ["front", "rear", "front", "rear", "front", "rear", "front"]}
+THROUGH_CAR = {"landings_m": [0.0, 2.9, 5.8, 8.7, 11.6, 14.5],
+               "door_sides": ["both", "front", "rear", "both", "front", "rear"]}
+
+
+def test_every_answer_of_the_law_is_what_step_returns_for_a_car_with_a_rear_door() -> None:
+    """As for the default building, over a busy 25 minutes of the half-landing building, its runs stepped in full:
+    wherever the law made at the last quiet step answers for this tick's inputs (the rear door's readings among them),
+    step() keeps the state, gives no event and commands exactly commands_at(), the rear operator's outputs included.
+    """
+    sim = Lockstep(from_dict({**BUSY, "building": HALF_LANDINGS}), cruise=False)
+    controller = sim.controller
+    assert controller.context.rear_door
+    law: list[tuple[Cruise, Inputs, Callable[[int, float, float], float]] | None] = [None]
+    checked = refused = 0
+    sides_left: set[str] = set()  # the side of the landing each checked run left
+    step = controller.step
+
+    def watched(state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
+        nonlocal checked, refused
+        new_state, commands, events = step(state, inputs)
+        made = law[0]
+        if made is not None and made[0].state is state and only_motion_differs(made[1], inputs):
+            reference = made[0].reference(inputs.tick, inputs.position_m, inputs.speed_m_s)
+            assert made[2](inputs.tick, inputs.position_m, inputs.speed_m_s).hex() == reference.hex()
+            if reference < 0.0:
+                refused += 1
+            else:
+                checked += 1
+                assert new_state is state and events == ()
+                assert commands == made[0].commands_at(inputs.position_m, reference)
+                assert commands.speed_ref_m_s.hex() == reference.hex()
+                sides_left.add(HALF_LANDINGS["door_sides"][state.landing])
+        cruise = controller.cruise(new_state, inputs, commands) if new_state is state and not events else None
+        law[0] = (cruise, inputs, cruise.compiled()) if cruise is not None else None
+        return new_state, commands, events
+
+    controller.step = watched  # type: ignore[method-assign]
+    sim.run()
+    assert checked > 10_000 and refused < checked / 20
+    assert sides_left == {"front", "rear"}
+
+
+def test_the_law_refuses_a_rear_door_unlocked_or_its_curtain_blocked() -> None:
+    """A quiet step of a run of the half-landing building, then the same with the rear door's lock contact open, or
+    its light curtain blocked while the car left a front landing (the doorway there does not count that curtain):
+    the law is made for the first only."""
+    sim = Lockstep(from_dict({"building": HALF_LANDINGS, "traffic": {"pattern": "none", "duration_s": 30.0},
+                              "events": [{"t_s": 0.5, "type": "car_call", "landing": 6}]}), cruise=False)
+    controller = sim.controller
+    made: list[tuple[ControllerState, Inputs, Commands]] = []
+    step = controller.step
+
+    def watched(state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
+        new_state, commands, events = step(state, inputs)
+        if new_state is state and not events and controller.cruise(new_state, inputs, commands) is not None:
+            made.append((new_state, inputs, commands))
+        return new_state, commands, events
+
+    controller.step = watched  # type: ignore[method-assign]
+    sim.advance(round(8.0 / sim.period_s))
+    assert made
+    state, inputs, commands = made[-1]
+    assert HALF_LANDINGS["door_sides"][state.landing] == "front"
+    assert controller.cruise(state, replace(inputs, rear_door_locked=False), commands) is None
+    assert controller.cruise(state, replace(inputs, rear_light_curtain_blocked=True), commands) is None
+    assert controller.cruise(state, replace(inputs, door_locked=False), commands) is None
+
+
+def _shaft_bits(shaft: Shaft) -> dict[str, Any]:
+    """The shaft's state, every float by its bits, the rear door's own state included."""
+    state = {name: value.hex() if isinstance(value, float) else value for name, value in vars(shaft).items()
+             if name != "rear"}
+    if shaft.rear is not None:
+        state["rear"] = dict(vars(shaft.rear))
+    return state
+
+
+REAR_DOOR_CARS = [
+    # Half-landings by the rear door: calls, a rear obstruction while standing at one, a rear lock lost mid-run (the
+    # car stops at once and stays: unintended movement, latched).
+    ({"building": HALF_LANDINGS,
+      "events": [{"t_s": 0.5, "type": "car_call", "landing": 6}, {"t_s": 3.0, "type": "hall_call", "landing": 3,
+                                                                   "direction": "down"},
+                 {"t_s": 20.0, "type": "car_call", "landing": 1}, {"t_s": 30.5, "type": "obstruct", "side": "rear",
+                                                                    "duration_s": 4.0},
+                 {"t_s": 45.0, "type": "car_call", "landing": 5}, {"t_s": 54.3, "type": "fault",
+                                                                    "kind": "rear_door_lock_lost"},
+                 {"t_s": 56.0, "type": "clear_fault", "kind": "rear_door_lock_lost"},
+                 {"t_s": 70.0, "type": "car_call", "landing": 0}]}),
+    # A through car: landings from both sides, passengers, the rear curtain blocked by a fault at a landing, a comm
+    # loss mid-run, a rear obstruction starting mid-run.
+    ({"building": THROUGH_CAR,
+      "events": [{"t_s": 0.3, "type": "passenger", "origin": 0, "destination": 5},
+                 {"t_s": 15.41, "type": "fault", "kind": "comm_loss"},
+                 {"t_s": 15.44, "type": "clear_fault", "kind": "comm_loss"},
+                 {"t_s": 30.0, "type": "passenger", "origin": 5, "destination": 3},
+                 {"t_s": 38.5, "type": "fault", "kind": "rear_light_curtain_blocked"},
+                 {"t_s": 40.0, "type": "clear_fault", "kind": "rear_light_curtain_blocked"},
+                 {"t_s": 50.0, "type": "car_call", "landing": 0},
+                 {"t_s": 63.5, "type": "obstruct", "side": "rear", "duration_s": 2.0},
+                 {"t_s": 75.0, "type": "hall_call", "landing": 2, "direction": "up"}]}),
+]
+
+
+@pytest.mark.parametrize(("scenario", "felt"), list(zip(REAR_DOOR_CARS, ["fault_raised", "doors_reopened"])))
+def test_cruised_runs_of_a_car_with_a_rear_door_leave_everything_exactly_as_stepping_every_tick(
+        scenario: dict[str, Any], felt: str) -> None:
+    """Rear doors at half-landings and a through car, with calls, passengers, rear obstructions, a rear lock lost and
+    a comm loss mid-run: cruised (with and without a trace) or stepped, the same events, trace and report, and the
+    shaft's state, the rear door's included, to the last bit of every float."""
+    data = {**scenario, "traffic": {"pattern": "none", "duration_s": 90.0, "drain_s": 60.0}}
+    results = []
+    for options in ({"skip_idle": False, "trace": io.StringIO()}, {"trace": io.StringIO()}, {}):
+        sim = Lockstep(from_dict(data), keep_events=True, **options)  # type: ignore[arg-type]
+        report = sim.run()
+        assert sim.event_log is not None
+        results.append(({key: value for key, value in report.items()
+                          if key not in ("wall_seconds", "stepped_ticks", "skipped_ticks")},
+                         [(event.kind, event.tick, event.detail) for event in sim.event_log], _shaft_bits(sim.shaft),
+                         sim.state, options["trace"].getvalue() if options else None))
+        assert (sim.cruised_ticks > 200) is ("skip_idle" not in options)
+    assert results[0][:4] == results[1][:4] == results[2][:4]
+    assert results[0][4] == results[1][4]
+    report, events, trace = results[0][0], results[0][1], results[0][4]
+    assert report["trips"] >= 4
+    assert '"rear_door": "open"' in trace  # the rear door worked
+    assert felt in {kind.value for kind, _, _ in events}  # the scripted trouble happened
+
+
+def test_a_rear_obstruction_begun_between_two_advances_mid_run_is_stepped() -> None:
+    """Something in the rear curtain and the rear lock lost, each set between two advance() calls mid-run: cruised
+    or not, the same events and trace."""
+    scenario = from_dict({"building": THROUGH_CAR, "traffic": {"pattern": "none", "duration_s": 60.0, "drain_s": 0.0},
+                          "events": [{"t_s": 0.5, "type": "car_call", "landing": 5}]})
+    traces, events = [], []
+    for cruise in (True, False):
+        buffer = io.StringIO()
+        sim = Lockstep(scenario, trace=buffer, keep_events=True, cruise=cruise)
+        sim.advance(round(5.0 / sim.period_s))
+        assert sim.state.phase.value == "running" and sim.shaft.rear is not None
+        sim.shaft.rear.obstructed_until_tick = sim.tick + round(1.0 / sim.period_s)
+        sim.advance(round(7.0 / sim.period_s))
+        sim.shaft.rear.lock_forced_open = True
+        sim.advance(round(7.5 / sim.period_s))
+        sim.shaft.rear.lock_forced_open = False
+        sim.advance(round(40.0 / sim.period_s))
+        traces.append(buffer.getvalue())
+        assert sim.event_log is not None
+        events.append([(event.kind, event.tick, event.detail) for event in sim.event_log])
+        assert (sim.cruised_ticks > 100) is cruise
+    assert traces[0] == traces[1] and events[0] == events[1]
+    assert any(kind.value == "fault_raised" for kind, _, _ in events[0])
+
+
+def test_a_plain_run_of_a_car_with_a_rear_door_asks_that_door_shut_still_and_locked() -> None:
+    """Mid-run in the half-landing building, Shaft.plain_run() holds of the car's outputs; it no longer holds with the
+    rear door ajar, still moving, not yet locked, its contact forced open, or the rear operator told to open — each
+    a case where update() would do what update_plain_run() leaves out."""
+    sim = Lockstep(from_dict({"building": HALF_LANDINGS, "traffic": {"pattern": "none", "duration_s": 30.0},
+                              "events": [{"t_s": 0.5, "type": "car_call", "landing": 6}]}), cruise=False)
+    sim.advance(round(6.0 / sim.period_s))
+    assert sim.state.phase.value == "running" and sim.shaft.rear is not None
+    outputs = sim._output(sim.commands)
+    assert sim.shaft.plain_run(outputs)
+    for name, value in (("units", 1), ("motion", -1), ("lock_count", 0), ("lock_forced_open", True)):
+        shaft = copy.deepcopy(sim.shaft)
+        setattr(shaft.rear, name, value)
+        assert not shaft.plain_run(outputs), name
+    assert not sim.shaft.plain_run(outputs._replace(rear_door_open=True, rear_door_close=False))
