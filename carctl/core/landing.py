@@ -9,7 +9,8 @@ Rules of this module:
   once (the doors reopen or their dwell restarts).
 - A car that sinks or rises more than relevel_threshold_m with its doors open relevels at creep speed, doors held
   open; a relevel that has not arrived after half the door zone's travel is a lost position (POSITION_TRACKING,
-  raised by the supervisor), and the car halts on the same tick.
+  raised by the supervisor), and the car halts on the same tick. A relevel that finds the landing on its other side
+  (a load stepped off: the car springs up on its ropes) turns back, and the way back is timed afresh.
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ def relevelling(ctx: Context, state: ControllerState, inputs: Inputs, rules: Mod
     new_door = door_step(ctx, state, state.door, inputs, rules, False, events, creeping=True)
     if new_door is not state.door:
         state = replace(state, door=new_door)
+    if run is not None and abs(error_m) > car.level_tolerance_m and (run.direction is Direction.UP) != (error_m > 0):
+        # The landing is now on the other side: the car crossed it, the count following (a load stepping off
+        # mid-relevel lifts the car on its ropes by centimetres at once). The relevel turns back with a creep of
+        # its own to time, not the time left of the first: the first did not fail to arrive.
+        run = replace(run, direction=Direction.UP if error_m > 0 else Direction.DOWN)
+        state = replace(state, run=run, phase_tick=inputs.tick)
     if run is not None and inputs.tick - state.phase_tick > ctx.relevel_timeout:
         # A relevel covers millimetres; one still creeping after this long is not getting there (a frozen
         # encoder would creep the car, doors open, out of the door zone): stop at once, latched.
