@@ -27,10 +27,12 @@ def only_motion_differs(a: Inputs, b: Inputs) -> bool:
     return all(getattr(a, f.name) == getattr(b, f.name) for f in fields(Inputs) if f.name not in MOTION)
 
 
-def test_every_answer_of_the_law_is_what_step_returns() -> None:
-    """Every stepped tick of a busy 25 minutes (nothing cruised): where the law made at the last quiet step answers
-    for this tick's inputs, step() keeps the state, gives no event and commands exactly commands_at()."""
-    sim = Lockstep(from_dict(BUSY), cruise=False)
+def check_every_answer_against_step(scenario: dict[str, Any],
+                                    on_checked: Callable[[ControllerState], None] | None = None) -> tuple[int, int]:
+    """Run ``scenario`` stepped (nothing cruised) and, at every tick where the law made at the last quiet step
+    answers for this tick's inputs, check that step() keeps the state, gives no event and commands exactly
+    commands_at(), and that the compiled law answers to the bit what the law answers. (checked, refused)."""
+    sim = Lockstep(from_dict(scenario), cruise=False)
     controller = sim.controller
     law: list[tuple[Cruise, Inputs, Callable[[int, float, float], float]] | None] = [None]
     checked = refused = 0
@@ -50,12 +52,21 @@ def test_every_answer_of_the_law_is_what_step_returns() -> None:
                 assert new_state is state and events == ()
                 assert commands == made[0].commands_at(inputs.position_m, reference)
                 assert commands.speed_ref_m_s.hex() == reference.hex()
+                if on_checked is not None:
+                    on_checked(state)
         cruise = controller.cruise(new_state, inputs, commands) if new_state is state and not events else None
         law[0] = (cruise, inputs, cruise.compiled()) if cruise is not None else None
         return new_state, commands, events
 
     controller.step = watched  # type: ignore[method-assign]
     sim.run()
+    return checked, refused
+
+
+def test_every_answer_of_the_law_is_what_step_returns() -> None:
+    """Every stepped tick of a busy 25 minutes (nothing cruised): where the law made at the last quiet step answers
+    for this tick's inputs, step() keeps the state, gives no event and commands exactly commands_at()."""
+    checked, refused = check_every_answer_against_step(BUSY)
     assert checked > 20_000 and refused < checked / 20
 
 
@@ -285,25 +296,32 @@ ODD_CARS = [
 ]
 
 
+def run_three_ways(data: dict[str, Any], cruised_at_least: int) -> list[tuple[Any, ...]]:
+    """``data`` stepped every tick with a trace, cruised with a trace and cruised without: for each, the report (but
+    its timings), the events, the shaft's bits, the controller's state and the trace; the first four the same all
+    three ways, the traces the same both ways."""
+    results: list[tuple[Any, ...]] = []
+    for options in ({"skip_idle": False, "trace": io.StringIO()}, {"trace": io.StringIO()}, {}):
+        sim = Lockstep(from_dict(data), keep_events=True, **options)  # type: ignore[arg-type]
+        report = sim.run()
+        assert sim.event_log is not None
+        results.append(({key: value for key, value in report.items()
+                          if key not in ("wall_seconds", "stepped_ticks", "skipped_ticks")},
+                         [(event.kind, event.tick, event.detail) for event in sim.event_log], _shaft_bits(sim.shaft),
+                         sim.state, options["trace"].getvalue() if options else None))
+        assert (sim.cruised_ticks > cruised_at_least) is ("skip_idle" not in options)
+    assert results[0][:4] == results[1][:4] == results[2][:4]
+    assert results[0][4] == results[1][4]
+    return results
+
+
 @pytest.mark.parametrize("scenario", ODD_CARS)
 def test_cruised_runs_leave_the_shaft_exactly_as_stepping_every_tick(scenario: dict[str, Any]) -> None:
     """Odd ticks, two and eight landings, terminal switches, events mid-run: cruised (with and without a trace, whose
     cruised ticks take another road through the shaft) or stepped, the same events, trace and report, and the shaft's
     state to the last bit of every float (the trace rounds to 0.1 mm)."""
     data = {**scenario, "traffic": {"pattern": "none", "duration_s": 60.0, "drain_s": 60.0}}
-    results = []
-    for options in ({"skip_idle": False, "trace": io.StringIO()}, {"trace": io.StringIO()}, {}):
-        sim = Lockstep(from_dict(data), keep_events=True, **options)  # type: ignore[arg-type]
-        report = sim.run()
-        assert sim.event_log is not None
-        shaft = {name: value.hex() if isinstance(value, float) else value for name, value in vars(sim.shaft).items()}
-        results.append(({key: value for key, value in report.items()
-                          if key not in ("wall_seconds", "stepped_ticks", "skipped_ticks")},
-                         [(event.kind, event.tick, event.detail) for event in sim.event_log], shaft, sim.state,
-                         options["trace"].getvalue() if options else None))
-        assert (sim.cruised_ticks > 50) is ("skip_idle" not in options)
-    assert results[0][:4] == results[1][:4] == results[2][:4]
-    assert results[0][4] == results[1][4]
+    results = run_three_ways(data, cruised_at_least=50)
     assert results[0][0]["trips"] >= 2
 
 
@@ -320,35 +338,11 @@ def test_every_answer_of_the_law_is_what_step_returns_for_a_car_with_a_rear_door
     wherever the law made at the last quiet step answers for this tick's inputs (the rear door's readings among them),
     step() keeps the state, gives no event and commands exactly commands_at(), the rear operator's outputs included.
     """
-    sim = Lockstep(from_dict({**BUSY, "building": HALF_LANDINGS}), cruise=False)
-    controller = sim.controller
-    assert controller.context.rear_door
-    law: list[tuple[Cruise, Inputs, Callable[[int, float, float], float]] | None] = [None]
-    checked = refused = 0
+    assert Lockstep(from_dict({**BUSY, "building": HALF_LANDINGS})).controller.context.rear_door
     sides_left: set[str] = set()  # the side of the landing each checked run left
-    step = controller.step
-
-    def watched(state: ControllerState, inputs: Inputs) -> tuple[ControllerState, Commands, tuple[Event, ...]]:
-        nonlocal checked, refused
-        new_state, commands, events = step(state, inputs)
-        made = law[0]
-        if made is not None and made[0].state is state and only_motion_differs(made[1], inputs):
-            reference = made[0].reference(inputs.tick, inputs.position_m, inputs.speed_m_s)
-            assert made[2](inputs.tick, inputs.position_m, inputs.speed_m_s).hex() == reference.hex()
-            if reference < 0.0:
-                refused += 1
-            else:
-                checked += 1
-                assert new_state is state and events == ()
-                assert commands == made[0].commands_at(inputs.position_m, reference)
-                assert commands.speed_ref_m_s.hex() == reference.hex()
-                sides_left.add(HALF_LANDINGS["door_sides"][state.landing])
-        cruise = controller.cruise(new_state, inputs, commands) if new_state is state and not events else None
-        law[0] = (cruise, inputs, cruise.compiled()) if cruise is not None else None
-        return new_state, commands, events
-
-    controller.step = watched  # type: ignore[method-assign]
-    sim.run()
+    checked, refused = check_every_answer_against_step(
+        {**BUSY, "building": HALF_LANDINGS},
+        on_checked=lambda state: sides_left.add(HALF_LANDINGS["door_sides"][state.landing]))
     assert checked > 10_000 and refused < checked / 20
     assert sides_left == {"front", "rear"}
 
@@ -422,18 +416,7 @@ def test_cruised_runs_of_a_car_with_a_rear_door_leave_everything_exactly_as_step
     a comm loss mid-run: cruised (with and without a trace) or stepped, the same events, trace and report, and the
     shaft's state, the rear door's included, to the last bit of every float."""
     data = {**scenario, "traffic": {"pattern": "none", "duration_s": 90.0, "drain_s": 60.0}}
-    results = []
-    for options in ({"skip_idle": False, "trace": io.StringIO()}, {"trace": io.StringIO()}, {}):
-        sim = Lockstep(from_dict(data), keep_events=True, **options)  # type: ignore[arg-type]
-        report = sim.run()
-        assert sim.event_log is not None
-        results.append(({key: value for key, value in report.items()
-                          if key not in ("wall_seconds", "stepped_ticks", "skipped_ticks")},
-                         [(event.kind, event.tick, event.detail) for event in sim.event_log], _shaft_bits(sim.shaft),
-                         sim.state, options["trace"].getvalue() if options else None))
-        assert (sim.cruised_ticks > 200) is ("skip_idle" not in options)
-    assert results[0][:4] == results[1][:4] == results[2][:4]
-    assert results[0][4] == results[1][4]
+    results = run_three_ways(data, cruised_at_least=200)
     report, events, trace = results[0][0], results[0][1], results[0][4]
     assert report["trips"] >= 4
     assert '"rear_door": "open"' in trace  # the rear door worked
