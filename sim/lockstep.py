@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import time
-from math import floor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -47,7 +46,6 @@ from carctl.core.config import ConfigError
 from carctl.core.controller import Controller, ControllerState, Phase
 from carctl.core.cruise import Cruise
 from carctl.core.learning import landings_from_detail, with_learned_landings
-from carctl.core.records import replace
 from carctl.core.records import replace
 from carctl.core.state import kept_alarm, latched_faults
 from carctl.protocol.modem import Step

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from carctl.core.config import ConfigError
-from carctl.core.controller import Controller, ControllerState
+from carctl.core.controller import Controller, ControllerState, Phase
 from carctl.core.faults import Fault
 from carctl.core.rates import Freshness
 from carctl.core.state import kept_alarm, latched_faults
@@ -228,7 +228,7 @@ class ControlLoop:
         """The landing nearest the car by the drive's first status, while the core has not moved it (halted, no run):
         after a restart with the car at 11.48 m the record says landing 4, not the 0 of a state made blind."""
         self.landing_unknown = False
-        if self.state.run is None and self.state.phase.value == "halted":
+        if self.state.run is None and self.state.phase is Phase.HALTED:
             self.state = dataclasses.replace(self.state, landing=self.controller.nearest_landing(status.position_m))
 
     def cycle(self) -> tuple[Commands, tuple[Event, ...]]:
